@@ -1,0 +1,931 @@
+// megapipe native core: one io_uring per channel, living inside Node's event loop.
+//
+// Contract with the TypeScript side (src/uring/): this file owns the ring, memory ordering and the kernel;
+// it holds no policy. JavaScript writes request rows into a shared control region and calls submit (or returns
+// from the event callback); C turns rows into SQEs, enters the kernel once, copies completions out of the ring
+// in bounded batches into event rows, advances the ring, and only then calls JavaScript once per batch.
+// Every error comes back as -errno; JavaScript maps errno to stable codes.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/io_uring.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <node_api.h>
+#include <uv.h>
+
+// ---- constants newer than the 6.1 headers installed here (values from the current uapi header) ----------
+#ifndef IORING_OP_FIXED_FD_INSTALL
+#define IORING_OP_FIXED_FD_INSTALL 54
+#endif
+#ifndef IORING_FEAT_RECVSEND_BUNDLE
+#define IORING_FEAT_RECVSEND_BUNDLE (1U << 14)
+#endif
+#ifndef IORING_SETUP_NO_SQARRAY
+#define IORING_SETUP_NO_SQARRAY (1U << 16)
+#endif
+#ifndef IORING_FILE_INDEX_ALLOC
+#define IORING_FILE_INDEX_ALLOC (~0U)
+#endif
+#ifndef IORING_SETUP_DEFER_TASKRUN
+#define IORING_SETUP_DEFER_TASKRUN (1U << 13)
+#endif
+#ifndef IORING_SETUP_SINGLE_ISSUER
+#define IORING_SETUP_SINGLE_ISSUER (1U << 12)
+#endif
+#ifndef IORING_ASYNC_CANCEL_FD_FIXED
+#define IORING_ASYNC_CANCEL_FD_FIXED (1U << 3)
+#endif
+#ifndef SO_INCOMING_CPU
+#define SO_INCOMING_CPU 49
+#endif
+#ifndef SKF_AD_CPU
+#define SKF_AD_CPU 36
+#endif
+
+// ---- request rows (written by JavaScript; see src/uring/ring-abi.ts, which must match) --------------------
+enum {
+  MP_OP_NOP = 0,
+  MP_OP_ACCEPT = 1,        // fd=listener; a: 1 = multishot; c: 1 = direct descriptor (lwsocket)
+  MP_OP_RECV = 2,          // fd; multishot receive with provided buffers; a = per-completion cap (0 = none)
+  MP_OP_SEND = 3,          // fd; a = offset in send arena, b = length
+  MP_OP_CLOSE = 4,         // fd (or slot when direct)
+  MP_OP_CANCEL_FD = 5,     // fd; cancel every request on it
+  MP_OP_SHUTDOWN = 6,      // fd; c = how
+  MP_OP_CONNECT = 7,       // fd; a = offset in address area, b = address length
+  MP_OP_FD_INSTALL = 8,    // fd = direct slot; result is a new regular fd
+  MP_OP_CANCEL_UD = 9,     // cancel the request whose user_data is (a, b)
+};
+#define MP_ROW_I32 8
+#define MP_F_FIXED 1u      // row flag: fd is a direct-descriptor slot
+#define MP_F_HARDLINK 2u   // row flag: the next row runs after this one whatever its result
+#define MP_EV_I32 4        // event row: user_data lo, user_data hi, res, flags (a copied CQE)
+#define MP_HDR_I32 8       // header: [0] request rows staged, [1] buffers to recycle
+#define MP_STATS_F64 16
+
+enum { ST_ENTERS = 0, ST_SQES, ST_CQES, ST_BATCHES, ST_OVERFLOW_FLUSH, ST_WAKEUPS, ST_EMPTY_WAKEUPS, ST_JS_CALLS };
+
+typedef struct {
+  unsigned *head, *tail, *flags, *array, mask, entries;
+  struct io_uring_sqe *sqes;
+  void *ring_ptr; size_t ring_sz; void *sqes_ptr; size_t sqes_sz;
+} sq_t;
+typedef struct {
+  unsigned *head, *tail, *flags, mask, entries;
+  struct io_uring_cqe *cqes;
+  void *ring_ptr; size_t ring_sz;
+} cq_t;
+
+typedef struct channel {
+  int ring_fd, ring_index;   // ring_index >= 0 when the ring fd is registered (IORING_ENTER_REGISTERED_RING)
+  unsigned setup_flags, features;
+  sq_t sq; cq_t cq;
+  int efd;
+  uv_poll_t poll;
+  int poll_started, closed, refs;   // refs: the JS external + the uv handle; freed when both are gone
+  napi_env env;
+  napi_ref cb_ref, resource_ref;
+  napi_async_context async_ctx;
+  napi_async_cleanup_hook_handle cleanup;
+  // control region: header, request rows, event rows, stats, recycle list, address area
+  uint8_t *ctl; size_t ctl_sz;
+  int32_t *hdr, *req, *ev, *recycle; double *stats; uint8_t *addr;
+  unsigned req_max, ev_max, recycle_max, addr_sz;
+  // provided-buffer ring
+  struct io_uring_buf_ring *br; size_t br_sz; unsigned br_entries, br_mask; uint16_t br_tail;
+  uint8_t *rbuf; size_t rbuf_sz; unsigned rbuf_count, rbuf_size;
+  // send arena
+  uint8_t *sbuf; size_t sbuf_sz;
+  unsigned files;
+  int in_callback;
+} channel_t;
+
+// ---- raw syscalls ----------------------------------------------------------------------------------------
+static int sys_setup(unsigned entries, struct io_uring_params *p) {
+  int r = (int)syscall(__NR_io_uring_setup, entries, p);
+  return r < 0 ? -errno : r;
+}
+static int sys_enter(int fd, unsigned to_submit, unsigned min_complete, unsigned flags) {
+  int r = (int)syscall(__NR_io_uring_enter, fd, to_submit, min_complete, flags, NULL, 0);
+  return r < 0 ? -errno : r;
+}
+static int sys_register(int fd, unsigned op, const void *arg, unsigned nr) {
+  int r = (int)syscall(__NR_io_uring_register, fd, op, arg, nr);
+  return r < 0 ? -errno : r;
+}
+
+static void *map_anon(size_t sz) {
+  void *p = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? NULL : p;
+}
+static size_t page_round(size_t n) { size_t pg = 4096; return (n + pg - 1) & ~(pg - 1); }
+
+// ---- ring setup and teardown -----------------------------------------------------------------------------
+// Tries the best flag set first and steps down on EINVAL (older kernels). Returns the ring fd or -errno.
+static int ring_setup(unsigned entries, unsigned cq_entries, struct io_uring_params *out) {
+  static const unsigned wanted[] = {
+    IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+    IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+    IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+    IORING_SETUP_SUBMIT_ALL,
+    0,
+  };
+  int r = -EINVAL;
+  for (size_t i = 0; i < sizeof wanted / sizeof wanted[0]; i++) {
+    memset(out, 0, sizeof *out);
+    out->flags = wanted[i] | IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
+    out->cq_entries = cq_entries;
+    r = sys_setup(entries, out);
+    if (r >= 0 || r != -EINVAL) return r;
+  }
+  return r;
+}
+
+static int ring_map(channel_t *ch, struct io_uring_params *p) {
+  sq_t *sq = &ch->sq; cq_t *cq = &ch->cq;
+  sq->ring_sz = p->sq_off.array + p->sq_entries * sizeof(unsigned);
+  cq->ring_sz = p->cq_off.cqes + p->cq_entries * sizeof(struct io_uring_cqe);
+  int single = (p->features & IORING_FEAT_SINGLE_MMAP) != 0;
+  if (single) { if (cq->ring_sz > sq->ring_sz) sq->ring_sz = cq->ring_sz; cq->ring_sz = sq->ring_sz; }
+  sq->ring_ptr = mmap(NULL, sq->ring_sz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ch->ring_fd, IORING_OFF_SQ_RING);
+  if (sq->ring_ptr == MAP_FAILED) return -errno;
+  if (single) cq->ring_ptr = sq->ring_ptr;
+  else {
+    cq->ring_ptr = mmap(NULL, cq->ring_sz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ch->ring_fd, IORING_OFF_CQ_RING);
+    if (cq->ring_ptr == MAP_FAILED) return -errno;
+  }
+  sq->sqes_sz = p->sq_entries * sizeof(struct io_uring_sqe);
+  sq->sqes_ptr = mmap(NULL, sq->sqes_sz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ch->ring_fd, IORING_OFF_SQES);
+  if (sq->sqes_ptr == MAP_FAILED) return -errno;
+  uint8_t *s = sq->ring_ptr, *c = cq->ring_ptr;
+  sq->head = (unsigned *)(s + p->sq_off.head); sq->tail = (unsigned *)(s + p->sq_off.tail);
+  sq->flags = (unsigned *)(s + p->sq_off.flags); sq->array = (unsigned *)(s + p->sq_off.array);
+  sq->mask = *(unsigned *)(s + p->sq_off.ring_mask); sq->entries = p->sq_entries; sq->sqes = sq->sqes_ptr;
+  cq->head = (unsigned *)(c + p->cq_off.head); cq->tail = (unsigned *)(c + p->cq_off.tail);
+  cq->flags = p->cq_off.flags ? (unsigned *)(c + p->cq_off.flags) : NULL;
+  cq->mask = *(unsigned *)(c + p->cq_off.ring_mask); cq->entries = p->cq_entries;
+  cq->cqes = (struct io_uring_cqe *)(c + p->cq_off.cqes);
+  // identity SQ array, written once
+  for (unsigned i = 0; i < sq->entries; i++) sq->array[i] = i;
+  return 0;
+}
+
+static void ring_unmap(channel_t *ch) {
+  if (ch->sq.sqes_ptr && ch->sq.sqes_ptr != MAP_FAILED) munmap(ch->sq.sqes_ptr, ch->sq.sqes_sz);
+  if (ch->cq.ring_ptr && ch->cq.ring_ptr != MAP_FAILED && ch->cq.ring_ptr != ch->sq.ring_ptr) munmap(ch->cq.ring_ptr, ch->cq.ring_sz);
+  if (ch->sq.ring_ptr && ch->sq.ring_ptr != MAP_FAILED) munmap(ch->sq.ring_ptr, ch->sq.ring_sz);
+  ch->sq.sqes_ptr = ch->cq.ring_ptr = ch->sq.ring_ptr = NULL;
+}
+
+static int ch_enter(channel_t *ch, unsigned to_submit, unsigned min_complete, unsigned flags) {
+  int fd = ch->ring_fd;
+  if (ch->ring_index >= 0) { fd = ch->ring_index; flags |= IORING_ENTER_REGISTERED_RING; }
+  ch->stats[ST_ENTERS] += 1;
+  return sys_enter(fd, to_submit, min_complete, flags);
+}
+
+// ---- submission: request rows -> SQEs ----------------------------------------------------------------------
+static inline struct io_uring_sqe *sqe_get(channel_t *ch) {
+  unsigned head = atomic_load_explicit((_Atomic unsigned *)ch->sq.head, memory_order_acquire);
+  unsigned tail = *ch->sq.tail;
+  if (tail - head >= ch->sq.entries) return NULL;
+  struct io_uring_sqe *s = &ch->sq.sqes[tail & ch->sq.mask];
+  memset(s, 0, sizeof *s);
+  return s;
+}
+static inline void sqe_commit(channel_t *ch) {
+  atomic_store_explicit((_Atomic unsigned *)ch->sq.tail, *ch->sq.tail + 1, memory_order_release);
+}
+
+// Converts one row to an SQE. Returns 0, or -EINVAL for a row that points outside its region (a bug in
+// the TypeScript side: the row becomes a NOP whose completion carries -EINVAL, so nothing leaks silently).
+static int prep_row(channel_t *ch, struct io_uring_sqe *s, const int32_t *row) {
+  unsigned op = (unsigned)row[0], rf = (unsigned)row[2];
+  int fd = row[1];
+  uint32_t a = (uint32_t)row[5], b = (uint32_t)row[6], c = (uint32_t)row[7];
+  s->user_data = (uint64_t)(uint32_t)row[3] | ((uint64_t)(uint32_t)row[4] << 32);
+  s->fd = fd;
+  if (rf & MP_F_FIXED) s->flags |= IOSQE_FIXED_FILE;
+  if (rf & MP_F_HARDLINK) s->flags |= IOSQE_IO_HARDLINK;
+  switch (op) {
+  case MP_OP_NOP: s->opcode = IORING_OP_NOP; return 0;
+  case MP_OP_ACCEPT:
+    s->opcode = IORING_OP_ACCEPT;
+    if (a & 1) s->ioprio |= IORING_ACCEPT_MULTISHOT;
+    // a direct descriptor has no fd-table entry, so O_CLOEXEC makes no sense for it (the kernel says EINVAL)
+    if (c & 1) { s->file_index = IORING_FILE_INDEX_ALLOC; s->accept_flags = SOCK_NONBLOCK; }
+    else s->accept_flags = SOCK_CLOEXEC | SOCK_NONBLOCK;
+    return 0;
+  case MP_OP_RECV:
+    s->opcode = IORING_OP_RECV;
+    s->ioprio |= IORING_RECV_MULTISHOT;
+    s->flags |= IOSQE_BUFFER_SELECT;
+    s->buf_group = 0;
+    s->len = a;
+    return 0;
+  case MP_OP_SEND:
+    if ((uint64_t)a + b > ch->sbuf_sz) break;
+    s->opcode = IORING_OP_SEND;
+    s->addr = (uint64_t)(uintptr_t)(ch->sbuf + a);
+    s->len = b;
+    s->msg_flags = MSG_NOSIGNAL | MSG_WAITALL;
+    return 0;
+  case MP_OP_CLOSE:
+    s->opcode = IORING_OP_CLOSE;
+    if (rf & MP_F_FIXED) { s->flags &= ~IOSQE_FIXED_FILE; s->fd = 0; s->file_index = (unsigned)fd + 1; }
+    return 0;
+  case MP_OP_CANCEL_FD:
+    s->opcode = IORING_OP_ASYNC_CANCEL;
+    s->cancel_flags = IORING_ASYNC_CANCEL_FD | IORING_ASYNC_CANCEL_ALL | ((rf & MP_F_FIXED) ? IORING_ASYNC_CANCEL_FD_FIXED : 0);
+    s->flags &= ~IOSQE_FIXED_FILE;
+    return 0;
+  case MP_OP_SHUTDOWN:
+    s->opcode = IORING_OP_SHUTDOWN;
+    s->len = c;
+    return 0;
+  case MP_OP_CONNECT:
+    if ((uint64_t)a + b > ch->addr_sz) break;
+    s->opcode = IORING_OP_CONNECT;
+    s->addr = (uint64_t)(uintptr_t)(ch->addr + a);
+    s->off = b;
+    return 0;
+  case MP_OP_FD_INSTALL:
+    s->opcode = IORING_OP_FIXED_FD_INSTALL;
+    s->flags |= IOSQE_FIXED_FILE;
+    s->rw_flags = 0;  // install_fd_flags: O_CLOEXEC on the new fd
+    return 0;
+  case MP_OP_CANCEL_UD:
+    s->opcode = IORING_OP_ASYNC_CANCEL;
+    s->fd = -1;
+    s->flags &= ~IOSQE_FIXED_FILE;
+    s->addr = (uint64_t)a | ((uint64_t)b << 32);
+    return 0;
+  default: break;
+  }
+  memset(s, 0, sizeof *s);
+  s->opcode = IORING_OP_NOP;
+  s->user_data = (uint64_t)(uint32_t)row[3] | ((uint64_t)(uint32_t)row[4] << 32);
+  s->rw_flags = 0;
+  return -EINVAL;
+}
+
+// Returns buffers named in the recycle list to the provided-buffer ring (one store-release of the tail).
+static void recycle_buffers(channel_t *ch, unsigned n) {
+  if (n > ch->recycle_max) n = ch->recycle_max;
+  for (unsigned i = 0; i < n; i++) {
+    unsigned bid = (unsigned)ch->recycle[i];
+    if (bid >= ch->rbuf_count) continue;
+    struct io_uring_buf *b = &ch->br->bufs[(ch->br_tail + i) & ch->br_mask];
+    b->addr = (uint64_t)(uintptr_t)(ch->rbuf + (size_t)bid * ch->rbuf_size);
+    b->len = ch->rbuf_size;
+    b->bid = (uint16_t)bid;
+  }
+  ch->br_tail += (uint16_t)n;
+  atomic_store_explicit((_Atomic uint16_t *)&ch->br->tail, ch->br_tail, memory_order_release);
+}
+
+// Pushes what JavaScript staged (recycled buffers, request rows) and enters the kernel once.
+// `getevents`: also run deferred completion work. Returns the number of SQEs submitted or -errno.
+static int flush_staged(channel_t *ch, int getevents) {
+  unsigned nrec = (unsigned)ch->hdr[1];
+  if (nrec) { recycle_buffers(ch, nrec); ch->hdr[1] = 0; }
+  unsigned nreq = (unsigned)ch->hdr[0];
+  if (nreq > ch->req_max) nreq = ch->req_max;
+  ch->hdr[0] = 0;
+  unsigned queued = 0, total = 0;
+  for (unsigned i = 0; i < nreq; i++) {
+    struct io_uring_sqe *s = sqe_get(ch);
+    if (!s) {  // SQ full: submit what is queued, then continue (SQ is sized to req_max, so this is rare)
+      int r = ch_enter(ch, queued, 0, 0);
+      if (r < 0 && r != -EAGAIN && r != -EBUSY && r != -EINTR) return r;
+      total += r > 0 ? (unsigned)r : 0; queued = 0;
+      s = sqe_get(ch);
+      if (!s) return -EBUSY;
+    }
+    prep_row(ch, s, ch->req + (size_t)i * MP_ROW_I32);
+    sqe_commit(ch);
+    queued++;
+  }
+  unsigned flags = 0;
+  int need_events = getevents && (ch->setup_flags & IORING_SETUP_DEFER_TASKRUN);
+  unsigned sqf = atomic_load_explicit((_Atomic unsigned *)ch->sq.flags, memory_order_relaxed);
+  if (sqf & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)) { need_events = 1; ch->stats[ST_OVERFLOW_FLUSH] += (sqf & IORING_SQ_CQ_OVERFLOW) ? 1 : 0; }
+  if (need_events) flags |= IORING_ENTER_GETEVENTS;
+  // everything between the kernel's head and our tail, including entries a failed enter left behind
+  queued = *ch->sq.tail - atomic_load_explicit((_Atomic unsigned *)ch->sq.head, memory_order_acquire);
+  if (queued == 0 && !need_events) return (int)total;
+  for (;;) {
+    int r = ch_enter(ch, queued, 0, flags);
+    if (r == -EINTR) continue;
+    if (r < 0) return r;
+    total += (unsigned)r;
+    ch->stats[ST_SQES] += r;
+    if ((unsigned)r >= queued) break;
+    queued -= (unsigned)r;  // SUBMIT_ALL makes this rare: retry the rest
+    if (r == 0) return -EBUSY;
+  }
+  return (int)total;
+}
+
+// Copies up to ev_max completions into event rows, then advances the CQ head (store-release).
+static unsigned drain_cq(channel_t *ch) {
+  unsigned head = *ch->cq.head;
+  unsigned tail = atomic_load_explicit((_Atomic unsigned *)ch->cq.tail, memory_order_acquire);
+  unsigned n = tail - head;
+  if (n > ch->ev_max) n = ch->ev_max;
+  for (unsigned i = 0; i < n; i++) {
+    const struct io_uring_cqe *c = &ch->cq.cqes[(head + i) & ch->cq.mask];
+    int32_t *e = ch->ev + (size_t)i * MP_EV_I32;
+    e[0] = (int32_t)(uint32_t)c->user_data;
+    e[1] = (int32_t)(uint32_t)(c->user_data >> 32);
+    e[2] = c->res;
+    e[3] = (int32_t)c->flags;
+  }
+  atomic_store_explicit((_Atomic unsigned *)ch->cq.head, head + n, memory_order_release);
+  ch->stats[ST_CQES] += n;
+  return n;
+}
+
+static int cq_nonempty(channel_t *ch) {
+  return atomic_load_explicit((_Atomic unsigned *)ch->cq.tail, memory_order_acquire) != *ch->cq.head;
+}
+
+// ---- the event loop turn -----------------------------------------------------------------------------------
+#define LOOP_MAX 16   // batches per wake-up before yielding to the rest of the event loop
+
+static void call_js(channel_t *ch, unsigned n) {
+  napi_env env = ch->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value cb, resource, argv[1], result;
+  napi_get_reference_value(env, ch->cb_ref, &cb);
+  napi_get_reference_value(env, ch->resource_ref, &resource);
+  napi_create_uint32(env, n, &argv[0]);
+  ch->stats[ST_JS_CALLS] += 1;
+  ch->in_callback = 1;
+  napi_status st = napi_make_callback(env, ch->async_ctx, resource, cb, 1, argv, &result);
+  ch->in_callback = 0;
+  if (st == napi_pending_exception) {
+    napi_value err;
+    napi_get_and_clear_last_exception(env, &err);
+    napi_fatal_exception(env, err);
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void run_turn(channel_t *ch) {
+  int delivered = 0;
+  for (int i = 0; i < LOOP_MAX && !ch->closed; i++) {
+    int r = flush_staged(ch, 1);
+    (void)r;  // a failed enter leaves the rows' completions to report nothing; counted by JS as missing
+    unsigned n = drain_cq(ch);
+    if (n == 0) break;
+    delivered = 1;
+    ch->stats[ST_BATCHES] += 1;
+    call_js(ch, n);
+  }
+  if (ch->closed) return;
+  if (ch->hdr[0] || ch->hdr[1]) flush_staged(ch, 0);
+  if (!delivered) ch->stats[ST_EMPTY_WAKEUPS] += 1;
+  // completions left over (LOOP_MAX reached, or posted inline by the last submit): wake ourselves again
+  if (cq_nonempty(ch)) { uint64_t one = 1; ssize_t w = write(ch->efd, &one, sizeof one); (void)w; }
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  (void)status; (void)events;
+  channel_t *ch = h->data;
+  if (ch->closed) return;
+  uint64_t v; ssize_t rd = read(ch->efd, &v, sizeof v); (void)rd;
+  ch->stats[ST_WAKEUPS] += 1;
+  run_turn(ch);
+}
+
+// ---- teardown ---------------------------------------------------------------------------------------------
+static void ch_release(channel_t *ch) {
+  if (--ch->refs == 0) free(ch);
+}
+
+static void ch_shutdown_kernel(channel_t *ch) {
+  if (ch->ring_fd >= 0) {
+    if (ch->br) {
+      struct io_uring_buf_reg reg = { .bgid = 0 };
+      sys_register(ch->ring_fd, IORING_UNREGISTER_PBUF_RING, &reg, 1);
+    }
+    ring_unmap(ch);
+    close(ch->ring_fd);  // ring teardown cancels every pending request
+    ch->ring_fd = -1;
+  }
+  if (ch->br) { munmap(ch->br, ch->br_sz); ch->br = NULL; }
+}
+
+static void on_poll_closed(uv_handle_t *h) {
+  channel_t *ch = h->data;
+  if (ch->efd >= 0) { close(ch->efd); ch->efd = -1; }
+  ch_release(ch);
+}
+
+// Closes the channel: stops the poll, closes the ring. The memory regions stay mapped until their
+// ArrayBuffers are collected (JavaScript may still hold views); the kernel no longer touches them.
+static void ch_close(channel_t *ch) {
+  if (ch->closed) return;
+  ch->closed = 1;
+  napi_env env = ch->env;
+  if (ch->cleanup) { napi_remove_async_cleanup_hook(ch->cleanup); ch->cleanup = NULL; }
+  ch_shutdown_kernel(ch);
+  if (ch->cb_ref) { napi_delete_reference(env, ch->cb_ref); ch->cb_ref = NULL; }
+  if (ch->resource_ref) { napi_delete_reference(env, ch->resource_ref); ch->resource_ref = NULL; }
+  if (ch->async_ctx) { napi_async_destroy(env, ch->async_ctx); ch->async_ctx = NULL; }
+  if (ch->poll_started) { uv_poll_stop(&ch->poll); uv_close((uv_handle_t *)&ch->poll, on_poll_closed); }
+  else { if (ch->efd >= 0) { close(ch->efd); ch->efd = -1; } ch_release(ch); }
+}
+
+static void on_env_cleanup(napi_async_cleanup_hook_handle handle, void *arg) {
+  channel_t *ch = arg;
+  (void)handle;
+  if (ch->closed) return;
+  ch->cleanup = NULL;
+  napi_remove_async_cleanup_hook(handle);
+  ch->closed = 1;
+  ch_shutdown_kernel(ch);
+  if (ch->poll_started) { uv_poll_stop(&ch->poll); uv_close((uv_handle_t *)&ch->poll, on_poll_closed); }
+  else { if (ch->efd >= 0) { close(ch->efd); ch->efd = -1; } ch_release(ch); }
+}
+
+static void finalize_region(napi_env env, void *data, void *hint) {
+  (void)env;
+  munmap(data, (size_t)(uintptr_t)hint);
+}
+static void finalize_channel(napi_env env, void *data, void *hint) {
+  (void)env; (void)hint;
+  ch_release((channel_t *)data);
+}
+
+// ---- N-API helpers -----------------------------------------------------------------------------------------
+#define NAPI_OK(call) do { if ((call) != napi_ok) { napi_throw_error(env, "MP_ERR_NAPI", #call " failed"); return NULL; } } while (0)
+
+static napi_value throw_errno(napi_env env, const char *what, int neg) {
+  napi_value msg, code, err, errnum;
+  char text[256];
+  snprintf(text, sizeof text, "%s: %s", what, strerror(-neg));
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
+  napi_create_string_utf8(env, "MP_ERR_SYSCALL", NAPI_AUTO_LENGTH, &code);
+  napi_create_error(env, code, msg, &err);
+  napi_create_int32(env, neg, &errnum);
+  napi_set_named_property(env, err, "errno", errnum);
+  napi_throw(env, err);
+  return NULL;
+}
+
+static uint32_t get_u32_prop(napi_env env, napi_value obj, const char *name, uint32_t def) {
+  napi_value v; bool has = false;
+  if (napi_has_named_property(env, obj, name, &has) != napi_ok || !has) return def;
+  napi_get_named_property(env, obj, name, &v);
+  uint32_t out = def;
+  if (napi_get_value_uint32(env, v, &out) != napi_ok) return def;
+  return out;
+}
+
+static void set_num(napi_env env, napi_value obj, const char *name, double v) {
+  napi_value x; napi_create_double(env, v, &x); napi_set_named_property(env, obj, name, x);
+}
+static void set_bool(napi_env env, napi_value obj, const char *name, int v) {
+  napi_value x; napi_get_boolean(env, v != 0, &x); napi_set_named_property(env, obj, name, x);
+}
+
+static napi_value wrap_region(napi_env env, void *p, size_t sz) {
+  napi_value ab;
+  if (napi_create_external_arraybuffer(env, p, sz, finalize_region, (void *)(uintptr_t)sz, &ab) != napi_ok) {
+    munmap(p, sz);
+    return NULL;
+  }
+  return ab;
+}
+
+static channel_t *get_channel(napi_env env, napi_value v) {
+  channel_t *ch = NULL;
+  if (napi_get_value_external(env, v, (void **)&ch) != napi_ok || !ch) {
+    napi_throw_type_error(env, "MP_ERR_ARG", "not a channel");
+    return NULL;
+  }
+  return ch;
+}
+
+// ---- probe(): what this kernel offers, without keeping anything ----------------------------------------------
+static napi_value Probe(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out; napi_create_object(env, &out);
+  struct utsname u; uname(&u);
+  napi_value rel; napi_create_string_utf8(env, u.release, NAPI_AUTO_LENGTH, &rel);
+  napi_set_named_property(env, out, "kernel", rel);
+  struct io_uring_params p;
+  int fd = ring_setup(8, 16, &p);
+  if (fd < 0) { set_num(env, out, "errno", fd); set_bool(env, out, "ok", 0); return out; }
+  set_bool(env, out, "ok", 1);
+  set_num(env, out, "errno", 0);
+  set_num(env, out, "setupFlags", p.flags);
+  set_num(env, out, "features", p.features);
+  set_bool(env, out, "singleIssuer", p.flags & IORING_SETUP_SINGLE_ISSUER);
+  set_bool(env, out, "deferTaskrun", p.flags & IORING_SETUP_DEFER_TASKRUN);
+  set_bool(env, out, "coopTaskrun", p.flags & IORING_SETUP_COOP_TASKRUN);
+  set_bool(env, out, "bundles", p.features & IORING_FEAT_RECVSEND_BUNDLE);
+  set_bool(env, out, "nodrop", p.features & IORING_FEAT_NODROP);
+  size_t psz = sizeof(struct io_uring_probe) + 256 * sizeof(struct io_uring_probe_op);
+  struct io_uring_probe *pr = calloc(1, psz);
+  int last_op = -1;
+  napi_value ops; napi_create_array(env, &ops);
+  if (pr && sys_register(fd, IORING_REGISTER_PROBE, pr, 256) >= 0) {
+    last_op = pr->last_op;
+    uint32_t k = 0;
+    for (unsigned i = 0; i < pr->ops_len && i < 256; i++)
+      if (pr->ops[i].flags & IO_URING_OP_SUPPORTED) { napi_value v; napi_create_uint32(env, pr->ops[i].op, &v); napi_set_element(env, ops, k++, v); }
+  }
+  free(pr);
+  napi_set_named_property(env, out, "ops", ops);
+  set_num(env, out, "lastOp", last_op);
+  // a provided-buffer ring (5.19) is required by the channel; test it here
+  struct io_uring_buf_ring *br = map_anon(4096);
+  int pbuf = -EOPNOTSUPP;
+  if (br) {
+    struct io_uring_buf_reg reg = { .ring_addr = (uint64_t)(uintptr_t)br, .ring_entries = 8, .bgid = 0 };
+    pbuf = sys_register(fd, IORING_REGISTER_PBUF_RING, &reg, 1);
+    if (pbuf >= 0) { struct io_uring_buf_reg ur = { .bgid = 0 }; sys_register(fd, IORING_UNREGISTER_PBUF_RING, &ur, 1); }
+  }
+  set_bool(env, out, "bufRing", pbuf >= 0);
+  // a sparse fixed-file table (5.19) is required for lwsockets
+  struct io_uring_rsrc_register rr = { .nr = 4, .flags = IORING_RSRC_REGISTER_SPARSE };
+  int sparse = sys_register(fd, IORING_REGISTER_FILES2, &rr, sizeof rr);
+  set_bool(env, out, "sparseFiles", sparse >= 0);
+  close(fd);
+  if (br) munmap(br, 4096);
+  struct rlimit rl; getrlimit(RLIMIT_NOFILE, &rl);
+  set_num(env, out, "nofileSoft", (double)rl.rlim_cur);
+  set_num(env, out, "nofileHard", (double)rl.rlim_max);
+  return out;
+}
+
+// ---- channelCreate(options, callback, resource) -> {channel, ctl, recv, send, info} ----------------------------
+static napi_value ChannelCreate(napi_env env, napi_callback_info info) {
+  size_t argc = 3; napi_value argv[3];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3) { napi_throw_type_error(env, "MP_ERR_ARG", "channelCreate(options, callback, resource)"); return NULL; }
+  napi_value o = argv[0];
+  unsigned entries = get_u32_prop(env, o, "sqEntries", 1024);
+  unsigned cq_entries = get_u32_prop(env, o, "cqEntries", 8192);
+  unsigned files = get_u32_prop(env, o, "files", 4096);
+  unsigned rcount = get_u32_prop(env, o, "recvBuffers", 1024);
+  unsigned rsize = get_u32_prop(env, o, "recvBufferSize", 16384);
+  unsigned ssize = get_u32_prop(env, o, "sendArenaBytes", 16 << 20);
+  unsigned req_max = get_u32_prop(env, o, "requestRows", 1024);
+  unsigned ev_max = get_u32_prop(env, o, "eventRows", 1024);
+  unsigned addr_sz = get_u32_prop(env, o, "addressBytes", 64 * 32);
+
+  channel_t *ch = calloc(1, sizeof *ch);
+  if (!ch) return throw_errno(env, "calloc", -ENOMEM);
+  ch->ring_fd = -1; ch->ring_index = -1; ch->efd = -1; ch->env = env; ch->refs = 2;
+  ch->req_max = req_max; ch->ev_max = ev_max; ch->recycle_max = rcount; ch->addr_sz = addr_sz; ch->files = files;
+
+  struct io_uring_params p;
+  int r = ring_setup(entries, cq_entries, &p);
+  if (r < 0) { free(ch); return throw_errno(env, "io_uring_setup", r); }
+  ch->ring_fd = r; ch->setup_flags = p.flags; ch->features = p.features;
+  const char *step = "mmap ring";
+  if ((r = ring_map(ch, &p)) < 0) goto fail;
+
+  step = "register ring fd";
+  struct io_uring_rsrc_update up = { .offset = -1U, .data = (uint64_t)ch->ring_fd };
+  if (sys_register(ch->ring_fd, IORING_REGISTER_RING_FDS, &up, 1) == 1) ch->ring_index = (int)up.offset;
+
+  step = "register sparse file table";
+  if (files) {
+    struct io_uring_rsrc_register rr = { .nr = files, .flags = IORING_RSRC_REGISTER_SPARSE };
+    if ((r = sys_register(ch->ring_fd, IORING_REGISTER_FILES2, &rr, sizeof rr)) < 0) goto fail;
+  }
+
+  step = "provided buffer ring";
+  ch->br_entries = 1; while (ch->br_entries < rcount) ch->br_entries <<= 1;
+  if (ch->br_entries > 32768 || rcount == 0 || rcount > 32768) { r = -EINVAL; goto fail; }
+  ch->br_mask = ch->br_entries - 1;
+  ch->br_sz = page_round((size_t)ch->br_entries * sizeof(struct io_uring_buf));
+  if (!(ch->br = map_anon(ch->br_sz))) { r = -ENOMEM; goto fail; }
+  ch->rbuf_count = rcount; ch->rbuf_size = rsize;
+  ch->rbuf_sz = page_round((size_t)rcount * rsize);
+  if (!(ch->rbuf = map_anon(ch->rbuf_sz))) { r = -ENOMEM; goto fail; }
+  struct io_uring_buf_reg reg = { .ring_addr = (uint64_t)(uintptr_t)ch->br, .ring_entries = ch->br_entries, .bgid = 0 };
+  if ((r = sys_register(ch->ring_fd, IORING_REGISTER_PBUF_RING, &reg, 1)) < 0) { munmap(ch->br, ch->br_sz); ch->br = NULL; goto fail; }
+
+  step = "send arena";
+  ch->sbuf_sz = page_round(ssize ? ssize : 4096);
+  if (!(ch->sbuf = map_anon(ch->sbuf_sz))) { r = -ENOMEM; goto fail; }
+
+  step = "control region";
+  size_t off_hdr = 0;
+  size_t off_req = off_hdr + MP_HDR_I32 * 4;
+  size_t off_ev = off_req + (size_t)req_max * MP_ROW_I32 * 4;
+  size_t off_stats = off_ev + (size_t)ev_max * MP_EV_I32 * 4;
+  size_t off_rec = off_stats + MP_STATS_F64 * 8;
+  size_t off_addr = off_rec + (size_t)rcount * 4;
+  ch->ctl_sz = page_round(off_addr + addr_sz);
+  if (!(ch->ctl = map_anon(ch->ctl_sz))) { r = -ENOMEM; goto fail; }
+  ch->hdr = (int32_t *)(ch->ctl + off_hdr); ch->req = (int32_t *)(ch->ctl + off_req);
+  ch->ev = (int32_t *)(ch->ctl + off_ev); ch->stats = (double *)(ch->ctl + off_stats);
+  ch->recycle = (int32_t *)(ch->ctl + off_rec); ch->addr = ch->ctl + off_addr;
+
+  // every receive buffer starts in the ring
+  for (unsigned i = 0; i < rcount; i++) ch->recycle[i] = (int32_t)i;
+  recycle_buffers(ch, rcount);
+
+  step = "eventfd";
+  if ((ch->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) { r = -errno; goto fail; }
+  if ((r = sys_register(ch->ring_fd, IORING_REGISTER_EVENTFD, &ch->efd, 1)) < 0) goto fail;
+
+  step = "uv_poll";
+  uv_loop_t *loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) { r = -EINVAL; goto fail; }
+  if ((r = uv_poll_init(loop, &ch->poll, ch->efd)) < 0) goto fail;
+  ch->poll.data = ch;
+  uv_poll_start(&ch->poll, UV_READABLE, on_poll);
+  uv_unref((uv_handle_t *)&ch->poll);   // JavaScript refs it while the channel has open handles
+  ch->poll_started = 1;
+
+  napi_create_reference(env, argv[1], 1, &ch->cb_ref);
+  napi_create_reference(env, argv[2], 1, &ch->resource_ref);
+  napi_value name; napi_create_string_utf8(env, "megapipe.channel", NAPI_AUTO_LENGTH, &name);
+  napi_async_init(env, argv[2], name, &ch->async_ctx);
+  napi_add_async_cleanup_hook(env, on_env_cleanup, ch, &ch->cleanup);
+
+  napi_value out, ext, v;
+  napi_create_object(env, &out);
+  napi_create_external(env, ch, finalize_channel, NULL, &ext);
+  napi_set_named_property(env, out, "channel", ext);
+  if (!(v = wrap_region(env, ch->ctl, ch->ctl_sz))) return NULL;
+  napi_set_named_property(env, out, "ctl", v);
+  if (!(v = wrap_region(env, ch->rbuf, ch->rbuf_sz))) return NULL;
+  napi_set_named_property(env, out, "recv", v);
+  if (!(v = wrap_region(env, ch->sbuf, ch->sbuf_sz))) return NULL;
+  napi_set_named_property(env, out, "send", v);
+  napi_value layout; napi_create_object(env, &layout);
+  set_num(env, layout, "hdr", off_hdr); set_num(env, layout, "req", off_req); set_num(env, layout, "ev", off_ev);
+  set_num(env, layout, "stats", off_stats); set_num(env, layout, "recycle", off_rec); set_num(env, layout, "addr", off_addr);
+  set_num(env, layout, "requestRows", req_max); set_num(env, layout, "eventRows", ev_max);
+  set_num(env, layout, "recvBuffers", rcount); set_num(env, layout, "recvBufferSize", rsize);
+  set_num(env, layout, "sendArenaBytes", (double)ch->sbuf_sz); set_num(env, layout, "addressBytes", addr_sz);
+  set_num(env, layout, "sqEntries", ch->sq.entries); set_num(env, layout, "cqEntries", ch->cq.entries);
+  set_num(env, layout, "files", files);
+  set_num(env, layout, "setupFlags", ch->setup_flags); set_num(env, layout, "features", ch->features);
+  set_bool(env, layout, "deferTaskrun", ch->setup_flags & IORING_SETUP_DEFER_TASKRUN);
+  set_bool(env, layout, "singleIssuer", ch->setup_flags & IORING_SETUP_SINGLE_ISSUER);
+  set_bool(env, layout, "registeredRing", ch->ring_index >= 0);
+  napi_set_named_property(env, out, "layout", layout);
+  return out;
+
+fail:;
+  int err = r;
+  if (ch->efd >= 0) close(ch->efd);
+  ch_shutdown_kernel(ch);
+  if (ch->rbuf) munmap(ch->rbuf, ch->rbuf_sz);
+  if (ch->sbuf) munmap(ch->sbuf, ch->sbuf_sz);
+  if (ch->ctl) munmap(ch->ctl, ch->ctl_sz);
+  free(ch);
+  return throw_errno(env, step, err);
+}
+
+// submit(channel): pushes staged rows and recycled buffers; one io_uring_enter. Returns SQEs submitted or -errno.
+// Called by JavaScript outside the event callback (threshold reached, explicit flush, microtask flush).
+static napi_value ChannelSubmit(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  channel_t *ch = get_channel(env, argv[0]);
+  if (!ch) return NULL;
+  napi_value out;
+  if (ch->closed) { napi_create_int32(env, -EBADF, &out); return out; }
+  int r = flush_staged(ch, 0);
+  // completions posted inline by this submit must not wait for an unrelated wake-up
+  if (!ch->in_callback && cq_nonempty(ch)) { uint64_t one = 1; ssize_t w = write(ch->efd, &one, sizeof one); (void)w; }
+  napi_create_int32(env, r, &out);
+  return out;
+}
+
+static napi_value ChannelRef(napi_env env, napi_callback_info info) {
+  size_t argc = 2; napi_value argv[2];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  channel_t *ch = get_channel(env, argv[0]);
+  if (!ch) return NULL;
+  bool on = false; napi_get_value_bool(env, argv[1], &on);
+  if (!ch->closed && ch->poll_started) { if (on) uv_ref((uv_handle_t *)&ch->poll); else uv_unref((uv_handle_t *)&ch->poll); }
+  return NULL;
+}
+
+static napi_value ChannelClose(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  channel_t *ch = get_channel(env, argv[0]);
+  if (!ch) return NULL;
+  ch_close(ch);
+  return NULL;
+}
+
+// ---- sockets (listeners and client sockets; not on the hot path) ----------------------------------------------
+static int parse_addr(const char *host, unsigned port, struct sockaddr_storage *ss, socklen_t *len) {
+  memset(ss, 0, sizeof *ss);
+  struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+  struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+  if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) { a4->sin_family = AF_INET; a4->sin_port = htons(port); *len = sizeof *a4; return AF_INET; }
+  if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) { a6->sin6_family = AF_INET6; a6->sin6_port = htons(port); *len = sizeof *a6; return AF_INET6; }
+  return -EINVAL;
+}
+
+static int bound_port(int fd) {
+  struct sockaddr_storage ss; socklen_t len = sizeof ss;
+  if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) return -errno;
+  if (ss.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+// Attaches a classic-BPF program to a reuseport group: for the CPU that received the SYN, return the index
+// (join order) of the member that owns that CPU; a CPU nobody owns returns an out-of-range index, which makes
+// the kernel fall back to its hash (an even spread).
+static int attach_cpu_bpf(int fd, const int32_t *cpu_to_member, unsigned ncpu) {
+  if (ncpu > 1024) return -EINVAL;
+  struct sock_filter *code = calloc(ncpu * 2 + 3, sizeof *code);
+  if (!code) return -ENOMEM;
+  unsigned k = 0;
+  code[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_CPU));
+  for (unsigned c = 0; c < ncpu; c++) {
+    if (cpu_to_member[c] < 0) continue;
+    code[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, c, 0, 1);
+    code[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, (uint32_t)cpu_to_member[c]);
+  }
+  code[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0xffffffffu);
+  struct sock_fprog prog = { .len = (unsigned short)k, .filter = code };
+  int r = setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) < 0 ? -errno : 0;
+  free(code);
+  return r;
+}
+
+// listenGroup(host, port, count, backlog, reusePort, cpuToMember: Int32Array | null) -> {fds: number[], port}
+// Opens `count` listeners on one address, all joined to one reuseport group in index order (the cBPF result
+// is an index in join order, so the group is built in one go and closed as a whole).
+static napi_value ListenGroup(napi_env env, napi_callback_info info) {
+  size_t argc = 6; napi_value argv[6];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char host[128]; size_t hl;
+  if (napi_get_value_string_utf8(env, argv[0], host, sizeof host, &hl) != napi_ok) { napi_throw_type_error(env, "MP_ERR_ARG", "host must be a string"); return NULL; }
+  uint32_t port = 0, count = 1, backlog = 511; bool reuse = true;
+  napi_get_value_uint32(env, argv[1], &port);
+  napi_get_value_uint32(env, argv[2], &count);
+  napi_get_value_uint32(env, argv[3], &backlog);
+  napi_get_value_bool(env, argv[4], &reuse);
+  int32_t *map = NULL; size_t mapn = 0;
+  napi_valuetype t; napi_typeof(env, argv[5], &t);
+  if (t == napi_object) {
+    napi_typedarray_type tt; void *data; napi_value ab; size_t off;
+    if (napi_get_typedarray_info(env, argv[5], &tt, &mapn, &data, &ab, &off) == napi_ok && tt == napi_int32_array) map = data;
+  }
+  if (count < 1 || count > 256) { napi_throw_range_error(env, "MP_ERR_ARG", "count must be in 1..256"); return NULL; }
+  struct sockaddr_storage ss; socklen_t sl;
+  int fam = parse_addr(host, port, &ss, &sl);
+  if (fam < 0) { napi_throw_type_error(env, "MP_ERR_ARG", "host must be an IPv4 or IPv6 address literal"); return NULL; }
+  int fds[256]; int n = 0, r = 0, bport = (int)port;
+  const char *step = "socket";
+  for (unsigned i = 0; i < count; i++) {
+    int fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) { r = -errno; goto fail; }
+    fds[n++] = fd;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (reuse || count > 1) { step = "SO_REUSEPORT"; if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) { r = -errno; goto fail; } }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // inherited by accepted sockets
+    if (fam == AF_INET6) ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)bport);
+    else ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)bport);
+    step = "bind";
+    if (bind(fd, (struct sockaddr *)&ss, sl) < 0) { r = -errno; goto fail; }
+    if (i == 0) bport = bound_port(fd);  // port 0: every member binds the port the first one got
+    step = "listen";
+    if (listen(fd, (int)backlog) < 0) { r = -errno; goto fail; }
+  }
+  if (map && mapn) { step = "SO_ATTACH_REUSEPORT_CBPF"; if ((r = attach_cpu_bpf(fds[0], map, (unsigned)mapn)) < 0) goto fail; }
+  napi_value out, arr; napi_create_object(env, &out); napi_create_array(env, &arr);
+  for (int i = 0; i < n; i++) { napi_value v; napi_create_int32(env, fds[i], &v); napi_set_element(env, arr, (uint32_t)i, v); }
+  napi_set_named_property(env, out, "fds", arr);
+  set_num(env, out, "port", bport);
+  return out;
+fail:
+  for (int i = 0; i < n; i++) close(fds[i]);
+  return throw_errno(env, step, r);
+}
+
+// socketFor(host) -> fd: a nonblocking TCP socket with TCP_NODELAY, for `connect` (the connect itself goes through the ring).
+// writeSockaddr(view, host, port) -> length: encodes an address into the channel's address area.
+static napi_value ClientSocket(napi_env env, napi_callback_info info) {
+  size_t argc = 2; napi_value argv[2];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char host[128]; size_t hl;
+  if (napi_get_value_string_utf8(env, argv[0], host, sizeof host, &hl) != napi_ok) { napi_throw_type_error(env, "MP_ERR_ARG", "host must be a string"); return NULL; }
+  char src[128] = ""; napi_valuetype t; napi_typeof(env, argv[1], &t);
+  if (argc > 1 && t == napi_string) napi_get_value_string_utf8(env, argv[1], src, sizeof src, &hl);
+  struct sockaddr_storage ss; socklen_t sl;
+  int fam = parse_addr(host, 0, &ss, &sl);
+  if (fam < 0) { napi_throw_type_error(env, "MP_ERR_ARG", "host must be an IPv4 or IPv6 address literal"); return NULL; }
+  int fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, "socket", -errno);
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (src[0]) {
+    struct sockaddr_storage bs; socklen_t bl;
+    if (parse_addr(src, 0, &bs, &bl) != fam) { close(fd); napi_throw_type_error(env, "MP_ERR_ARG", "localAddress must be an address literal of the same family"); return NULL; }
+#ifdef IP_BIND_ADDRESS_NO_PORT
+    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+#endif
+    if (bind(fd, (struct sockaddr *)&bs, bl) < 0) { int e = -errno; close(fd); return throw_errno(env, "bind", e); }
+  }
+  napi_value out; napi_create_int32(env, fd, &out);
+  return out;
+}
+
+static napi_value EncodeSockaddr(napi_env env, napi_callback_info info) {
+  size_t argc = 4; napi_value argv[4];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  channel_t *ch = get_channel(env, argv[0]);
+  if (!ch) return NULL;
+  uint32_t off = 0, port = 0; char host[128]; size_t hl;
+  napi_get_value_uint32(env, argv[1], &off);
+  if (napi_get_value_string_utf8(env, argv[2], host, sizeof host, &hl) != napi_ok) { napi_throw_type_error(env, "MP_ERR_ARG", "host must be a string"); return NULL; }
+  napi_get_value_uint32(env, argv[3], &port);
+  struct sockaddr_storage ss; socklen_t sl;
+  if (parse_addr(host, port, &ss, &sl) < 0) { napi_throw_type_error(env, "MP_ERR_ARG", "host must be an IPv4 or IPv6 address literal"); return NULL; }
+  if ((uint64_t)off + sl > ch->addr_sz) { napi_throw_range_error(env, "MP_ERR_ARG", "address slot out of range"); return NULL; }
+  memcpy(ch->addr + off, &ss, sl);
+  napi_value out; napi_create_uint32(env, sl, &out);
+  return out;
+}
+
+static napi_value CloseFd(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd = -1; napi_get_value_int32(env, argv[0], &fd);
+  napi_value out; napi_create_int32(env, fd >= 0 && close(fd) < 0 ? -errno : 0, &out);
+  return out;
+}
+
+// incomingCpu(fd) -> the CPU that processed the socket's packets (SO_INCOMING_CPU), or -errno.
+static napi_value IncomingCpu(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd = -1; napi_get_value_int32(env, argv[0], &fd);
+  int cpu = -1; socklen_t l = sizeof cpu;
+  int r = getsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &cpu, &l) < 0 ? -errno : cpu;
+  napi_value out; napi_create_int32(env, r, &out);
+  return out;
+}
+
+// pinThread(cpu) -> 0 or -errno: pins the calling thread (the channel's event-loop thread) to one CPU.
+static napi_value PinThread(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t cpu = -1; napi_get_value_int32(env, argv[0], &cpu);
+  cpu_set_t set; CPU_ZERO(&set);
+  int r = -EINVAL;
+  if (cpu >= 0 && cpu < CPU_SETSIZE) { CPU_SET(cpu, &set); r = sched_setaffinity(0, sizeof set, &set) < 0 ? -errno : 0; }
+  napi_value out; napi_create_int32(env, r, &out);
+  return out;
+}
+
+static napi_value CurrentCpu(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out; napi_create_int32(env, sched_getcpu(), &out);
+  return out;
+}
+
+NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
+  napi_property_descriptor d[] = {
+    { "probe", NULL, Probe, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "channelCreate", NULL, ChannelCreate, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "channelSubmit", NULL, ChannelSubmit, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "channelRef", NULL, ChannelRef, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "channelClose", NULL, ChannelClose, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "encodeSockaddr", NULL, EncodeSockaddr, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "listenGroup", NULL, ListenGroup, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "clientSocket", NULL, ClientSocket, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "closeFd", NULL, CloseFd, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "incomingCpu", NULL, IncomingCpu, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "pinThread", NULL, PinThread, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "currentCpu", NULL, CurrentCpu, NULL, NULL, NULL, napi_enumerable, NULL },
+  };
+  napi_define_properties(env, exports, sizeof d / sizeof d[0], d);
+  return exports;
+}

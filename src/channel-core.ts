@@ -1,0 +1,233 @@
+// What both backends share: the handle table, cookies, event delivery (handler, dispatch, async iteration),
+// counters and argument checking. Backends implement the operations (see channel.ts for the contracts).
+import { MpEvent, type EventHandler, type EventType } from './event.js';
+import { MegapipeError, MpCode, argError, errnoCode, rangeError } from './errors.js';
+import type { Limits } from './limits.js';
+import type { Listener } from './listener.js';
+
+export const enum Kind { Free = 0, Listener = 1, Direct = 2, Fd = 3 }
+
+// per-handle state bits
+export const enum St {
+  Reading = 1 << 0,       // the application asked for reads (read())
+  RecvArmed = 1 << 1,     // a receive request is in the kernel
+  RecvCancel = 1 << 2,    // a cancel for it is in flight
+  PausedUser = 1 << 3,
+  PausedHwm = 1 << 4,     // queued send bytes above the high-water mark
+  Eof = 1 << 5,           // the peer closed its side
+  Closing = 1 << 6,       // disconnect/unregister requested: no new operations
+  CloseAfterDrain = 1 << 7,
+  CloseIssued = 1 << 8,
+  Errored = 1 << 9,
+  Connecting = 1 << 10,
+  AcceptMulti = 1 << 11,  // a multishot accept is armed (listener)
+  AcceptFdMode = 1 << 12, // listener accepts regular fds (direct table full, or lwsocket: false)
+  KeepFd = 1 << 13,       // unregister: leave the fd open for its owner
+  AboveHwm = 1 << 14,     // write() returned false; a 'write' event with drain follows
+  Installing = 1 << 15,   // toFd() in progress
+}
+
+export interface ChannelStats {
+  backend: 'uring' | 'portable';
+  /** Operations requested by the application (accept, read, write, disconnect, connect…). */
+  requests: number;
+  /** Flushes of staged requests to the kernel (one io_uring_enter each, or one tick for the portable backend). */
+  flushes: number;
+  /** io_uring_enter system calls (0 for the portable backend). */
+  enters: number;
+  /** Submission entries the kernel accepted. */
+  submitted: number;
+  /** Completions received. */
+  completions: number;
+  /** Completion batches handed to JavaScript (one native→JS call each). */
+  batches: number;
+  /** eventfd wake-ups of the channel, and those that found nothing to do. */
+  wakeups: number;
+  emptyWakeups: number;
+  /** Connections accepted. */
+  accepted: number;
+  bytesRead: number;
+  bytesWritten: number;
+  /** Receives re-armed after the buffer ring ran dry (-ENOBUFS). */
+  enobufs: number;
+  /** Completion-queue overflows the kernel held back and the channel flushed. */
+  cqOverflows: number;
+  /** Connections accepted as regular fds because the direct-descriptor table was full. */
+  tableFullFallbacks: number;
+  /** Open handles now. */
+  handles: number;
+}
+
+export abstract class ChannelCore {
+  readonly limits: Limits;
+  abstract readonly backend: 'uring' | 'portable';
+  /** The CPU the channel's thread is pinned to, or -1. */
+  readonly cpu: number = -1;
+  protected readonly kind: Uint8Array;
+  protected readonly gen: Uint32Array;
+  protected readonly state: Uint32Array;
+  protected readonly cookies: unknown[];
+  private readonly freeIds: Int32Array;
+  private freeTop: number;
+  protected open = 0;
+  protected closed = false;
+  protected handler: EventHandler | null = null;
+  protected readonly ev = new MpEvent();
+  private readonly evQueue: MpEvent[] = [];
+  private queueHead = 0;
+  private waiters: { resolve: (e: MpEvent | null) => void; timer: NodeJS.Timeout | undefined }[] = [];
+  protected readonly counters = { requests: 0, flushes: 0, accepted: 0, bytesRead: 0, bytesWritten: 0, enobufs: 0, tableFullFallbacks: 0 };
+
+  constructor(limits: Limits) {
+    this.limits = limits;
+    const n = limits.maxHandles;
+    this.kind = new Uint8Array(n);
+    this.gen = new Uint32Array(n);
+    this.state = new Uint32Array(n);
+    this.cookies = new Array(n).fill(undefined);
+    this.freeIds = new Int32Array(n);
+    for (let i = 0; i < n; i++) this.freeIds[i] = n - 1 - i;  // hand out low ids first
+    this.freeTop = n;
+  }
+
+  // ---- handles ------------------------------------------------------------------------------------------
+  /** Allocates a handle id, or -1 when maxHandles are open. */
+  protected allocHandle(kind: Kind, cookie: unknown): number {
+    if (this.freeTop === 0) return -1;
+    const h = this.freeIds[--this.freeTop]!;
+    this.kind[h] = kind;
+    this.state[h] = 0;
+    this.gen[h] = (this.gen[h]! + 1) & 0xffffff;
+    this.cookies[h] = cookie;
+    if (this.open++ === 0) this.setRef(true);
+    return h;
+  }
+
+  protected freeHandle(h: number): void {
+    this.kind[h] = Kind.Free;
+    this.state[h] = 0;
+    this.cookies[h] = undefined;
+    this.freeIds[this.freeTop++] = h;
+    if (--this.open === 0) this.setRef(false);
+  }
+
+  /** Keeps the event loop alive while handles are open (and lets the process exit when none are). */
+  protected abstract setRef(on: boolean): void;
+
+  /** Throws unless `h` names an open handle that accepts new operations. */
+  protected check(h: number, what: string): void {
+    if (this.closed) throw new MegapipeError(MpCode.CLOSED, `${what}: the channel is closed`);
+    if (typeof h !== 'number' || !Number.isInteger(h)) throw argError('handle', 'an integer handle', h);
+    if (h < 0 || h >= this.kind.length || this.kind[h] === Kind.Free) throw new MegapipeError(MpCode.BAD_HANDLE, `${what}: ${h} is not an open handle of this channel`);
+    if (this.state[h]! & St.Closing) throw new MegapipeError(MpCode.CLOSED, `${what}: handle ${h} is closing`);
+  }
+
+  protected checkConn(h: number, what: string): void {
+    this.check(h, what);
+    if (this.kind[h] === Kind.Listener) throw new MegapipeError(MpCode.BAD_HANDLE, `${what}: handle ${h} is a listener, not a connection`);
+  }
+
+  /** The cookie registered with a handle (for accepted connections: undefined until setCookie). */
+  cookie(h: number): unknown { return this.cookies[h]; }
+
+  /** Sets the cookie every later event of `h` carries. */
+  setCookie(h: number, cookie: unknown): void {
+    this.check(h, 'setCookie');
+    this.cookies[h] = cookie;
+  }
+
+  /** True when `h` names an open (possibly closing) handle. */
+  isOpen(h: number): boolean { return h >= 0 && h < this.kind.length && this.kind[h] !== Kind.Free; }
+
+  /** True when `h` is a direct descriptor (lwsocket). */
+  isLwsocket(h: number): boolean { return this.kind[h] === Kind.Direct; }
+
+  get handles(): number { return this.open; }
+
+  // ---- events ------------------------------------------------------------------------------------------
+  /**
+   * Sets the function called for every event (replaces the previous one; `null` switches to dispatch/iteration).
+   * The event object is reused: keep nothing from it after the call returns (see MpEvent).
+   */
+  onEvent(handler: EventHandler | null): this {
+    if (handler !== null && typeof handler !== 'function') throw argError('handler', 'a function or null', handler);
+    this.handler = handler;
+    return this;
+  }
+
+  protected emit(type: EventType, h: number, result: number, buffer?: Uint8Array, offset = 0, cookieOf = h): void {
+    const ev = this.ev;
+    ev.type = type; ev.handle = h; ev.cookie = this.cookies[cookieOf]; ev.result = result;
+    ev.code = result < 0 ? errnoCode(result) : undefined;
+    ev.buffer = buffer; ev.offset = offset;
+    if (this.handler !== null) { this.handler(ev); return; }
+    this.enqueue(ev.copy());
+  }
+
+  protected emitCode(type: EventType, h: number, result: number, code: string, cookieOf = h): void {
+    const ev = this.ev;
+    ev.type = type; ev.handle = h; ev.cookie = this.cookies[cookieOf]; ev.result = result; ev.code = code;
+    ev.buffer = undefined; ev.offset = 0;
+    if (this.handler !== null) { this.handler(ev); return; }
+    this.enqueue(ev.copy());
+  }
+
+  private enqueue(e: MpEvent): void {
+    const w = this.waiters.shift();
+    if (w) { if (w.timer) clearTimeout(w.timer); w.resolve(e); return; }
+    this.evQueue.push(e);
+    // bounded: pause the connection whose reads are piling up (resumed as dispatch() drains the queue)
+    if (this.evQueue.length - this.queueHead > this.limits.dispatchQueueMax && e.type === 'read' && this.isOpen(e.handle)) this.overflowPause(e.handle);
+  }
+
+  /** Backends stop reading `h` when undispatched events exceed dispatchQueueMax. */
+  protected abstract overflowPause(h: number): void;
+
+  /**
+   * mp_dispatch: the next event, waiting up to `timeoutMs` (default: forever); null on timeout or when the channel
+   * closes. Only while no handler is set. Events returned own their data.
+   */
+  dispatch(timeoutMs = -1): Promise<MpEvent | null> {
+    if (this.handler !== null) return Promise.reject(new MegapipeError(MpCode.LIMIT, 'dispatch() is unavailable while an onEvent handler is set'));
+    if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs)) return Promise.reject(argError('timeoutMs', 'a number', timeoutMs));
+    if (this.queueHead < this.evQueue.length) {
+      const e = this.evQueue[this.queueHead++]!;
+      if (this.queueHead > 1024 && this.queueHead * 2 > this.evQueue.length) { this.evQueue.splice(0, this.queueHead); this.queueHead = 0; }
+      return Promise.resolve(e);
+    }
+    if (this.closed || timeoutMs === 0) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      const w = { resolve, timer: undefined as NodeJS.Timeout | undefined };
+      if (timeoutMs > 0) w.timer = setTimeout(() => { this.waiters.splice(this.waiters.indexOf(w), 1); resolve(null); }, timeoutMs);
+      this.waiters.push(w);
+    });
+  }
+
+  /** Events as an async iterator (ends when the channel closes). Events own their data. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<MpEvent> {
+    for (;;) {
+      const e = await this.dispatch();
+      if (e === null) return;
+      yield e;
+    }
+  }
+
+  protected endDispatch(): void {
+    for (const w of this.waiters.splice(0)) { if (w.timer) clearTimeout(w.timer); w.resolve(null); }
+  }
+
+  // ---- argument checks shared by both backends ------------------------------------------------------------
+  protected static bytesArgs(data: unknown, offset: number | undefined, length: number | undefined): [Uint8Array, number, number] {
+    if (!(data instanceof Uint8Array)) throw argError('data', 'a Uint8Array or Buffer', data);
+    const off = offset ?? 0;
+    if (!Number.isInteger(off) || off < 0 || off > data.byteLength) throw rangeError('offset', `an integer in 0..${data.byteLength}`, offset);
+    const len = length ?? data.byteLength - off;
+    if (!Number.isInteger(len) || len < 0 || off + len > data.byteLength) throw rangeError('length', `an integer in 0..${data.byteLength - off}`, length);
+    return [data, off, len];
+  }
+
+  protected static listenerArg(target: unknown): Listener {
+    if (target === null || typeof target !== 'object' || !('fds' in target) || !('memberFor' in target)) throw argError('target', 'a Listener (from listen()) or a socket fd number', target);
+    return target as Listener;
+  }
+}

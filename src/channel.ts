@@ -1,0 +1,102 @@
+// The channel: MegaPipe's per-thread pipe of I/O requests down and completion events up. One interface, two
+// backends (io_uring through the addon; node:net), chosen in one place: createChannel.
+import type { EventHandler, MpEvent } from './event.js';
+import type { ChannelStats } from './channel-core.js';
+import type { Listener } from './listener.js';
+import { resolveLimits, type Limits } from './limits.js';
+import { selectBackend, type BackendName } from './backend.js';
+import { UringChannel } from './uring/channel.js';
+import { PortableChannel } from './portable/channel.js';
+import { native } from './native.js';
+import { argError, errnoError, rangeError } from './errors.js';
+
+export interface RegisterOptions {
+  /** For a partitioned listener: the CPUs whose connections this channel accepts (selects the member). */
+  cpuMask?: readonly number[];
+  /** Or the member index directly. */
+  member?: number;
+}
+
+export interface AcceptOptions {
+  /** Connections to accept: Infinity (default) keeps accepting; n accepts exactly n. */
+  count?: number;
+  /** true (default): each connection is an lwsocket (io_uring direct descriptor); false: a regular fd. */
+  lwsocket?: boolean;
+}
+
+export interface ConnectOptions {
+  /** Source address to bind (e.g. one of 127.0.0.0/8, to spread many short connections over source ports). */
+  localAddress?: string;
+}
+
+export interface ChannelOptions {
+  /** 'auto' (default; or MEGAPIPE_BACKEND=uring|portable), 'uring' (fail if unavailable), 'portable'. */
+  backend?: BackendName;
+  /** Overrides of the limits (see limits.ts). */
+  limits?: Partial<Limits>;
+  /** Batch threshold (staged requests that trigger a flush); 1 = no batching. Same as limits.batch. */
+  batch?: number;
+  /** Pin the calling thread to this CPU (the channel's thread: main thread or a worker). */
+  cpu?: number;
+  /** Pause receiving on a connection whose queued writes exceed the high-water mark (default true). */
+  pauseReadsAboveHighWater?: boolean;
+}
+
+/** The paper's API (mp_*) on one event-loop thread. Handles are small integers local to the channel. */
+export interface Channel {
+  readonly backend: 'uring' | 'portable';
+  readonly limits: Limits;
+  readonly features: Readonly<Record<string, boolean | number>>;
+  /** The CPU this channel's thread was pinned to, or -1. */
+  readonly cpu: number;
+  batchThreshold: number;
+  register(target: Listener | number, cookie?: unknown, options?: RegisterOptions): number;
+  unregister(handle: number): void;
+  accept(handle: number, options?: AcceptOptions): void;
+  read(handle: number): void;
+  pause(handle: number): void;
+  resume(handle: number): void;
+  write(handle: number, data: Uint8Array, offset?: number, length?: number): boolean;
+  writev(handle: number, chunks: readonly Uint8Array[]): boolean;
+  writeAscii(handle: number, text: string): boolean;
+  pendingBytes(handle: number): number;
+  disconnect(handle: number, abort?: boolean): void;
+  connect(host: string, port: number, cookie?: unknown, options?: ConnectOptions): number;
+  toFd(handle: number): Promise<number>;
+  setCookie(handle: number, cookie: unknown): void;
+  cookie(handle: number): unknown;
+  isOpen(handle: number): boolean;
+  isLwsocket(handle: number): boolean;
+  readonly handles: number;
+  onEvent(handler: EventHandler | null): this;
+  dispatch(timeoutMs?: number): Promise<MpEvent | null>;
+  [Symbol.asyncIterator](): AsyncGenerator<MpEvent>;
+  flush(): void;
+  stats(): ChannelStats;
+  close(): void;
+}
+
+/**
+ * mp_create: a new channel on the calling thread (main thread or worker thread). Create it on the thread that uses
+ * it: the io_uring is single-issuer. Several channels per thread are allowed. Close it with `close()`; a channel
+ * with no open handles does not keep the process alive.
+ */
+export function createChannel(options: ChannelOptions = {}): Channel {
+  if (typeof options !== 'object' || options === null) throw argError('options', 'an object', options);
+  const limitsIn = { ...options.limits };
+  if (options.batch !== undefined) limitsIn.batch = options.batch;
+  const probe = native?.probe();
+  const limits = resolveLimits(limitsIn, probe?.nofileHard ?? Infinity);
+  let cpu = -1;
+  if (options.cpu !== undefined) {
+    if (!Number.isInteger(options.cpu) || options.cpu < 0) throw rangeError('cpu', 'a CPU number', options.cpu);
+    if (native) { const r = native.pinThread(options.cpu); if (r < 0) throw errnoError(r, `pin to CPU ${options.cpu}`); }
+    cpu = options.cpu;
+  }
+  const backend = selectBackend(options.backend);
+  const ch = backend === 'uring'
+    ? new UringChannel(limits, { batch: limits.batch, pauseReadsAboveHighWater: options.pauseReadsAboveHighWater })
+    : new PortableChannel(limits, { batch: limits.batch, pauseReadsAboveHighWater: options.pauseReadsAboveHighWater });
+  (ch as { cpu: number }).cpu = cpu;
+  return ch as Channel;
+}

@@ -1,0 +1,103 @@
+// Every limit of a channel, in one place, with their relationships checked when a channel is created.
+import { argError, rangeError } from './errors.js';
+
+export interface Limits {
+  /** Submission-queue entries of the ring (io_uring rounds up to a power of two). */
+  sqEntries: number;
+  /** Completion-queue entries. Must hold at least two submissions' worth (multishot posts many CQEs per SQE). */
+  cqEntries: number;
+  /** Request rows staged in user space between flushes (the largest possible batch). */
+  requestRows: number;
+  /** Completions copied out of the ring per JavaScript call (the largest event batch). */
+  eventRows: number;
+  /** Slots of the direct-descriptor (lwsocket) table. Bounded by RLIMIT_NOFILE. */
+  files: number;
+  /** Handles a channel can hold at once: lwsockets, fd sockets and listeners together. */
+  maxHandles: number;
+  /** Receive buffers in the provided-buffer ring (a power of two, at most 32768). */
+  recvBuffers: number;
+  /** Bytes per receive buffer: the most one read event carries. */
+  recvBufferSize: number;
+  /** Bytes of send memory the kernel reads from (queued and in-flight writes of all connections). */
+  sendArenaBytes: number;
+  /** Unit of send memory; one connection's queued bytes form a chain of chunks. */
+  sendChunkBytes: number;
+  /** Queued bytes of one connection above which `write` returns false and receiving pauses. */
+  highWaterMark: number;
+  /** Queued bytes below which a paused connection resumes and `drain`/`write` events say so. */
+  lowWaterMark: number;
+  /** Client connects in flight at once (each holds a socket-address slot). */
+  maxPendingConnects: number;
+  /** Events held for `dispatch()`/async iteration before the oldest connections stop being read. */
+  dispatchQueueMax: number;
+  /** Batch threshold: staged requests that trigger a flush at once (1 = no batching). */
+  batch: number;
+}
+
+export const defaultLimits: Readonly<Limits> = Object.freeze({
+  sqEntries: 1024,
+  cqEntries: 8192,
+  requestRows: 1024,
+  eventRows: 1024,
+  files: 16384,
+  maxHandles: 16384 + 1024,
+  recvBuffers: 2048,
+  recvBufferSize: 16384,
+  sendArenaBytes: 32 * 1024 * 1024,
+  sendChunkBytes: 16 * 1024,
+  highWaterMark: 64 * 1024,
+  lowWaterMark: 16 * 1024,
+  maxPendingConnects: 1024,
+  dispatchQueueMax: 65536,
+  batch: 64,
+});
+
+const SOCKADDR_SLOT_BYTES = 32;
+export { SOCKADDR_SLOT_BYTES };
+
+/** Merges `overrides` over the defaults and checks each limit and how they relate. Throws on the first fault. */
+export function resolveLimits(overrides: Partial<Limits> | undefined, nofile = Infinity): Limits {
+  if (overrides !== undefined && (typeof overrides !== 'object' || overrides === null)) throw argError('limits', 'an object', overrides);
+  const l: Limits = { ...defaultLimits };
+  if (overrides) {
+    for (const [k, v] of Object.entries(overrides)) {
+      if (!(k in defaultLimits)) throw argError(`limits.${k}`, `one of ${Object.keys(defaultLimits).join(', ')}`, k);
+      if (v === undefined) continue;
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw argError(`limits.${k}`, 'a non-negative integer', v);
+      (l as unknown as Record<string, number>)[k] = v;
+    }
+    // derived defaults follow the overridden limit they depend on unless set explicitly
+    if (overrides.files !== undefined && overrides.maxHandles === undefined) l.maxHandles = l.files + 1024;
+    if (overrides.sqEntries !== undefined && overrides.requestRows === undefined) l.requestRows = Math.min(l.requestRows, l.sqEntries);
+    if (overrides.sqEntries !== undefined && overrides.cqEntries === undefined) l.cqEntries = Math.max(2 * l.sqEntries, Math.min(l.cqEntries, 8 * l.sqEntries));
+    if (overrides.cqEntries !== undefined && overrides.eventRows === undefined) l.eventRows = Math.min(l.eventRows, l.cqEntries);
+    if (overrides.highWaterMark !== undefined && overrides.lowWaterMark === undefined) l.lowWaterMark = Math.floor(l.highWaterMark / 4);
+    if (overrides.requestRows !== undefined && overrides.batch === undefined) l.batch = Math.min(l.batch, l.requestRows);
+  }
+  const within = (k: keyof Limits, lo: number, hi: number) => {
+    if (l[k] < lo || l[k] > hi) throw rangeError(`limits.${k}`, `in ${lo}..${hi}`, l[k]);
+  };
+  within('sqEntries', 2, 32768);
+  within('cqEntries', 4, 1 << 20);
+  within('requestRows', 1, 65535);
+  within('eventRows', 1, 65535);
+  within('files', 1, Math.min(1 << 20, nofile));
+  within('maxHandles', 1, 1 << 24);
+  within('recvBuffers', 1, 32768);
+  within('recvBufferSize', 64, 1 << 24);
+  within('sendChunkBytes', 64, 1 << 24);
+  within('sendArenaBytes', l.sendChunkBytes, 2 ** 31 - 1);
+  within('highWaterMark', 1, 2 ** 31 - 1);
+  within('lowWaterMark', 0, l.highWaterMark - 1);
+  within('maxPendingConnects', 1, 65536);
+  within('dispatchQueueMax', 1, 1 << 24);
+  within('batch', 1, l.requestRows);
+  if ((l.recvBuffers & (l.recvBuffers - 1)) !== 0) throw rangeError('limits.recvBuffers', 'a power of two', l.recvBuffers);
+  // relationships
+  if (l.requestRows > l.sqEntries) throw rangeError('limits.requestRows', `at most sqEntries (${l.sqEntries}): a flush must fit the submission queue`, l.requestRows);
+  if (l.cqEntries < 2 * l.sqEntries) throw rangeError('limits.cqEntries', `at least 2 × sqEntries (${2 * l.sqEntries})`, l.cqEntries);
+  if (l.eventRows > l.cqEntries) throw rangeError('limits.eventRows', `at most cqEntries (${l.cqEntries})`, l.eventRows);
+  if (l.maxHandles < 2) throw rangeError('limits.maxHandles', 'at least 2', l.maxHandles);
+  if (l.sendArenaBytes % l.sendChunkBytes !== 0) throw rangeError('limits.sendArenaBytes', `a multiple of sendChunkBytes (${l.sendChunkBytes})`, l.sendArenaBytes);
+  return l;
+}

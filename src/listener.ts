@@ -1,0 +1,116 @@
+// Listening sockets, optionally partitioned: one address, one reuseport group of N members, a classic-BPF
+// program that picks the member owning the CPU that received the SYN (MegaPipe's partitioned listening socket).
+import * as net from 'node:net';
+import { native } from './native.js';
+import { MegapipeError, MpCode, argError, rangeError } from './errors.js';
+
+export interface ListenOptions {
+  /** Address literal to bind (default 127.0.0.1). `localhost` is taken as 127.0.0.1. */
+  host?: string;
+  /** Port (default 0: the kernel picks one, shared by every member). */
+  port?: number;
+  /** Accept backlog per member (default 4096, capped by net.core.somaxconn). */
+  backlog?: number;
+  /**
+   * Partitions: one CPU list per member, disjoint. A SYN received on a CPU in `partitions[i]` is queued on
+   * member i; a CPU in no list is spread by the kernel's hash. Absent or `[]`: one member, one shared queue.
+   * `partitions: [[0], [1]]` gives two members, one per core.
+   */
+  partitions?: number[][];
+  /** Members without CPU steering (the shared-queue baseline with N reuseport members hashing). Default 1. */
+  members?: number;
+}
+
+/** A bound, listening address: one or more members, each registered by one channel. Close it when done. */
+export class Listener {
+  readonly host: string;
+  readonly port: number;
+  /** Member sockets, in reuseport join order (the cBPF index order). Empty when only `server` exists. */
+  readonly fds: readonly number[];
+  /** CPU list of each member (empty list: not steered). */
+  readonly partitions: readonly (readonly number[])[];
+  /** A node:net server, when the addon is unavailable (portable backend only). */
+  readonly server: net.Server | undefined;
+  #closed = false;
+
+  constructor(host: string, port: number, fds: number[], partitions: number[][], server?: net.Server) {
+    this.host = host; this.port = port; this.fds = fds; this.partitions = partitions; this.server = server;
+  }
+
+  get closed(): boolean { return this.#closed; }
+
+  /**
+   * The member a channel with `cpuMask` should register: the member whose partition equals the mask's CPU set;
+   * without a mask, member 0 (only valid when the listener has one member or is not partitioned).
+   */
+  memberFor(cpuMask?: readonly number[]): number {
+    if (cpuMask === undefined || cpuMask.length === 0) return 0;
+    const want = [...cpuMask].sort((a, b) => a - b).join(',');
+    const i = this.partitions.findIndex((p) => [...p].sort((a, b) => a - b).join(',') === want);
+    if (i < 0) throw new MegapipeError(MpCode.LIMIT, `no member of ${this.host}:${this.port} has partition [${want}] (partitions: ${JSON.stringify(this.partitions)})`);
+    return i;
+  }
+
+  /**
+   * Closes every member together (closing one member of a steered group would reorder the group's indices).
+   * Connections still queued in a member's accept queue are reset by the kernel: drain (stop accepting is not
+   * enough — unregister after the queue is empty, see `serve`) before closing.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (native) for (const fd of this.fds) native.closeFd(fd);
+    this.server?.close();
+  }
+}
+
+function resolveHost(host: string): string {
+  if (host === 'localhost') return '127.0.0.1';
+  if (net.isIP(host) === 0) throw argError('host', 'an IPv4 or IPv6 address literal or "localhost"', host);
+  return host;
+}
+
+/** Opens a listening address (see ListenOptions). Synchronous for native listeners. */
+export function listen(options: ListenOptions = {}): Listener {
+  if (typeof options !== 'object' || options === null) throw argError('options', 'an object', options);
+  const host = resolveHost(options.host ?? '127.0.0.1');
+  const port = options.port ?? 0;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw rangeError('port', 'an integer in 0..65535', port);
+  const backlog = options.backlog ?? 4096;
+  if (!Number.isInteger(backlog) || backlog < 1 || backlog > 65535) throw rangeError('backlog', 'an integer in 1..65535', backlog);
+  const partitions = options.partitions ?? [];
+  if (!Array.isArray(partitions)) throw argError('partitions', 'an array of CPU lists', partitions);
+  const seen = new Set<number>();
+  for (const [i, p] of partitions.entries()) {
+    if (!Array.isArray(p) || p.length === 0) throw argError(`partitions[${i}]`, 'a non-empty array of CPU numbers', p);
+    for (const cpu of p) {
+      if (!Number.isInteger(cpu) || cpu < 0 || cpu > 1023) throw rangeError(`partitions[${i}]`, 'CPU numbers in 0..1023', cpu);
+      if (seen.has(cpu)) throw rangeError('partitions', 'disjoint CPU lists', `CPU ${cpu} twice`);
+      seen.add(cpu);
+    }
+  }
+  const members = partitions.length > 0 ? partitions.length : options.members ?? 1;
+  if (!Number.isInteger(members) || members < 1 || members > 256) throw rangeError('members', 'an integer in 1..256', members);
+  if (!native) throw new MegapipeError(MpCode.BACKEND_UNAVAILABLE, 'native listeners need the addon; use listenPortable() with the portable backend');
+  let cpuToMember: Int32Array | null = null;
+  if (partitions.length > 0) {
+    cpuToMember = new Int32Array(Math.max(...seen) + 1).fill(-1);
+    partitions.forEach((p, i) => { for (const cpu of p) cpuToMember![cpu] = i; });
+  }
+  const r = native.listenGroup(host, port, members, backlog, members > 1, cpuToMember);
+  const parts = partitions.length > 0 ? partitions.map((p) => [...p]) : Array.from({ length: members }, () => [] as number[]);
+  return new Listener(host, r.port, r.fds, parts, undefined);
+}
+
+/** A listener over node:net, for platforms without the addon (one member, no partitioning). */
+export function listenPortable(options: ListenOptions = {}): Promise<Listener> {
+  const host = resolveHost(options.host ?? '127.0.0.1');
+  const server = net.createServer({ noDelay: true, pauseOnConnect: true } as net.ServerOpts);
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host, port: options.port ?? 0, backlog: options.backlog ?? 4096 }, () => {
+      server.off('error', reject);
+      resolve(new Listener(host, (server.address() as net.AddressInfo).port, [], [[]], server));
+    });
+  });
+}

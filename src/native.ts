@@ -1,0 +1,72 @@
+// Loads the C addon once per thread. Absent (not built, non-Linux) → `native` is null and the portable backend is used.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import * as path from 'node:path';
+
+export interface ProbeResult {
+  ok: boolean;
+  errno: number;
+  kernel?: string;
+  singleIssuer?: boolean;
+  deferTaskrun?: boolean;
+  coopTaskrun?: boolean;
+  bundles?: boolean;
+  nodrop?: boolean;
+  ops?: number[];
+  bufRing?: boolean;
+  sparseFiles?: boolean;
+  nofileSoft?: number;
+  nofileHard?: number;
+}
+
+export interface NativeLayout {
+  hdr: number; req: number; ev: number; stats: number; recycle: number; addr: number;
+  requestRows: number; eventRows: number; recvBuffers: number; recvBufferSize: number;
+  sendArenaBytes: number; addressBytes: number; sqEntries: number; cqEntries: number; files: number;
+  setupFlags: number; features: number; deferTaskrun: boolean; singleIssuer: boolean; registeredRing: boolean;
+}
+
+export interface NativeChannel {
+  channel: object;
+  ctl: ArrayBuffer;
+  recv: ArrayBuffer;
+  send: ArrayBuffer;
+  layout: NativeLayout;
+}
+
+export interface NativeAddon {
+  probe(): ProbeResult;
+  channelCreate(options: Record<string, number>, onEvents: (n: number) => void, resource: object): NativeChannel;
+  channelSubmit(channel: object): number;
+  channelRef(channel: object, on: boolean): void;
+  channelClose(channel: object): void;
+  encodeSockaddr(channel: object, offset: number, host: string, port: number): number;
+  listenGroup(host: string, port: number, count: number, backlog: number, reusePort: boolean, cpuToMember: Int32Array | null): { fds: number[]; port: number };
+  clientSocket(host: string, localAddress?: string): number;
+  closeFd(fd: number): number;
+  incomingCpu(fd: number): number;
+  pinThread(cpu: number): number;
+  currentCpu(): number;
+}
+
+function load(): { addon: NativeAddon | null; error: string | null } {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  // dist/src/native.js → ../../build/Release; src/native.ts run directly → ../build/Release
+  const candidates = [path.resolve(here, '../../build/Release/megapipe.node'), path.resolve(here, '../build/Release/megapipe.node')];
+  const require = createRequire(import.meta.url);
+  let lastError = 'addon not built (npm install builds it)';
+  for (const file of candidates) {
+    if (!existsSync(file)) continue;
+    try {
+      return { addon: require(file) as NativeAddon, error: null };
+    } catch (e) {
+      lastError = (e as Error).message;
+    }
+  }
+  return { addon: null, error: lastError };
+}
+
+const loaded = load();
+export const native: NativeAddon | null = loaded.addon;
+export const nativeLoadError: string | null = loaded.error;

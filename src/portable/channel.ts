@@ -1,0 +1,265 @@
+// The portable backend: the same Channel API and events over node:net (used where io_uring is unavailable, and
+// as a correctness oracle in the conformance tests). No lwsockets (features.lwsocket = false), no batching of
+// system calls (libuv issues one per operation), no fd conversion.
+import * as net from 'node:net';
+import { ChannelCore, Kind, St, type ChannelStats } from '../channel-core.js';
+import { MegapipeError, MpCode, argError, rangeError } from '../errors.js';
+import type { Limits } from '../limits.js';
+import type { Listener } from '../listener.js';
+import type { AcceptOptions, Channel, ConnectOptions, RegisterOptions } from '../channel.js';
+
+interface ListenState { server: net.Server; own: boolean; left: number; backlog: net.Socket[] }
+
+export class PortableChannel extends ChannelCore implements Channel {
+  readonly backend = 'portable' as const;
+  readonly features = Object.freeze({ lwsocket: false, fixedFdInstall: false, batching: false });
+  batchThreshold: number;
+  private readonly sockets: (net.Socket | undefined)[];
+  private readonly listeners: (ListenState | undefined)[];
+  private readonly pauseReadsAboveHwm: boolean;
+  private refs = 0;
+  private readonly keepAlive: NodeJS.Timeout;
+
+  constructor(limits: Limits, options: { batch?: number; pauseReadsAboveHighWater?: boolean } = {}) {
+    super(limits);
+    this.batchThreshold = options.batch ?? limits.batch;
+    this.pauseReadsAboveHwm = options.pauseReadsAboveHighWater ?? true;
+    this.sockets = new Array(limits.maxHandles).fill(undefined);
+    this.listeners = new Array(limits.maxHandles).fill(undefined);
+    // sockets and servers keep the loop alive by themselves; this timer only mirrors the uring backend's ref rule
+    this.keepAlive = setInterval(() => {}, 1 << 30);
+    this.keepAlive.unref();
+  }
+
+  protected setRef(on: boolean): void {
+    this.refs = on ? 1 : 0;
+    if (on) this.keepAlive.ref(); else this.keepAlive.unref();
+  }
+
+  register(target: Listener | number, cookie?: unknown, options: RegisterOptions = {}): number {
+    if (this.closed) throw new MegapipeError(MpCode.CLOSED, 'register: the channel is closed');
+    if (typeof target === 'number') {
+      if (!Number.isInteger(target) || target < 0) throw argError('target', 'a Listener or a socket fd (non-negative integer)', target);
+      const h = this.allocHandle(Kind.Fd, cookie);
+      if (h < 0) throw new MegapipeError(MpCode.LIMIT, `register: maxHandles (${this.limits.maxHandles}) handles are open`);
+      this.attach(h, new net.Socket({ fd: target, readable: true, writable: true, allowHalfOpen: true }));
+      return h;
+    }
+    const l = ChannelCore.listenerArg(target);
+    if (l.closed) throw new MegapipeError(MpCode.CLOSED, 'register: the listener is closed');
+    let server: net.Server, own: boolean;
+    if (l.server) { server = l.server; own = false; }
+    else {
+      const member = options.member ?? l.memberFor(options.cpuMask);
+      if (!Number.isInteger(member) || member < 0 || member >= l.fds.length) throw rangeError('member', `an integer in 0..${l.fds.length - 1}`, member);
+      server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true } as net.ServerOpts);
+      server.listen({ fd: l.fds[member]! });
+      own = true;
+    }
+    const h = this.allocHandle(Kind.Listener, cookie);
+    if (h < 0) { if (own) server.close(); throw new MegapipeError(MpCode.LIMIT, `register: maxHandles (${this.limits.maxHandles}) handles are open`); }
+    const ls: ListenState = { server, own, left: 0, backlog: [] };
+    this.listeners[h] = ls;
+    server.on('connection', (s: net.Socket) => {
+      if (this.kind[h] !== Kind.Listener || (this.state[h]! & St.Closing)) { s.destroy(); return; }
+      if (ls.left === 0) { ls.backlog.push(s); return; }
+      if (ls.left !== Infinity) ls.left--;
+      this.acceptSocket(h, s);
+    });
+    server.on('error', (e: NodeJS.ErrnoException) => { if (this.isOpen(h)) this.emitCode('error', h, e.errno ?? -5, e.code ?? 'EIO'); });
+    return h;
+  }
+
+  private acceptSocket(lh: number, s: net.Socket): void {
+    const nh = this.allocHandle(Kind.Fd, undefined);
+    if (nh < 0) { s.destroy(); this.emitCode('error', lh, -24, MpCode.LIMIT); return; }
+    s.setNoDelay(true);
+    this.attach(nh, s);
+    this.counters.accepted++;
+    this.emit('accept', nh, lh, undefined, 0, lh);
+  }
+
+  private attach(h: number, s: net.Socket): void {
+    this.sockets[h] = s;
+    s.pause();
+    s.on('data', (b: Buffer) => {
+      this.counters.bytesRead += b.byteLength;
+      if (!(this.state[h]! & St.Closing)) this.emit('read', h, b.byteLength, b, 0);
+    });
+    s.on('end', () => {
+      this.state[h]! |= St.Eof;
+      if (!(this.state[h]! & St.Closing)) this.emit('read', h, 0);
+    });
+    s.on('error', (e: NodeJS.ErrnoException) => {
+      this.state[h]! |= St.Errored;
+      if (!(this.state[h]! & St.Closing)) this.emitCode('error', h, e.errno ?? -5, e.code ?? 'EIO');
+    });
+    s.on('close', () => this.release(h));
+  }
+
+  private release(h: number): void {
+    if (this.kind[h] === Kind.Free || this.sockets[h] === undefined) return;
+    this.sockets[h] = undefined;
+    this.state[h]! |= St.Closing;
+    try { this.emit('disconnect', h, 0); } finally { this.freeHandle(h); }
+  }
+
+  accept(h: number, options: AcceptOptions = {}): void {
+    this.check(h, 'accept');
+    if (this.kind[h] !== Kind.Listener) throw new MegapipeError(MpCode.BAD_HANDLE, `accept: handle ${h} is not a listener`);
+    const count = options.count ?? Infinity;
+    if (count !== Infinity && (!Number.isInteger(count) || count < 1 || count > 4096)) throw rangeError('count', 'Infinity or an integer in 1..4096', count);
+    if (options.lwsocket !== undefined && typeof options.lwsocket !== 'boolean') throw argError('lwsocket', 'a boolean', options.lwsocket);
+    this.counters.requests++;
+    const ls = this.listeners[h]!;
+    ls.left = count === Infinity ? Infinity : ls.left + count;
+    // connections that arrived while not accepting are delivered now (asynchronously, as completions are)
+    setImmediate(() => {
+      while (ls.backlog.length > 0 && ls.left > 0 && this.isOpen(h) && !(this.state[h]! & St.Closing)) {
+        if (ls.left !== Infinity) ls.left--;
+        this.acceptSocket(h, ls.backlog.shift()!);
+      }
+    });
+  }
+
+  read(h: number): void {
+    this.checkConn(h, 'read');
+    this.counters.requests++;
+    this.state[h]! |= St.Reading;
+    this.syncRead(h);
+  }
+
+  pause(h: number): void { this.checkConn(h, 'pause'); this.state[h]! |= St.PausedUser; this.syncRead(h); }
+  resume(h: number): void { this.checkConn(h, 'resume'); this.state[h]! &= ~St.PausedUser; this.syncRead(h); }
+  protected overflowPause(h: number): void { this.state[h]! |= St.PausedUser; this.syncRead(h); }
+
+  private syncRead(h: number): void {
+    const s = this.sockets[h];
+    if (!s) return;
+    const st = this.state[h]!;
+    const want = (st & St.Reading) !== 0 && (st & (St.PausedUser | St.PausedHwm | St.Closing | St.Connecting)) === 0;
+    if (want) s.resume(); else s.pause();
+  }
+
+  pendingBytes(h: number): number { return this.sockets[h]?.writableLength ?? 0; }
+
+  write(h: number, data: Uint8Array, offset?: number, length?: number): boolean {
+    this.checkConn(h, 'write');
+    const [d, off, len] = ChannelCore.bytesArgs(data, offset, length);
+    this.counters.requests++;
+    const s = this.sockets[h]!;
+    if ((this.state[h]! & St.Errored) || s.destroyed || s.writableEnded) return false;
+    if (len === 0) return s.writableLength <= this.limits.highWaterMark;
+    const copy = Buffer.allocUnsafe(len);
+    copy.set(d.subarray(off, off + len));
+    return this.queue(h, s, copy, len);
+  }
+
+  writeAscii(h: number, text: string): boolean {
+    this.checkConn(h, 'writeAscii');
+    if (typeof text !== 'string') throw argError('text', 'a string', text);
+    const s = this.sockets[h]!;
+    if ((this.state[h]! & St.Errored) || s.destroyed || s.writableEnded) return false;
+    return this.queue(h, s, Buffer.from(text, 'latin1'), text.length);
+  }
+
+  private queue(h: number, s: net.Socket, b: Buffer, len: number): boolean {
+    this.counters.flushes++;
+    s.write(b, (err) => {
+      if (err || !this.isOpen(h)) return;
+      this.counters.bytesWritten += len;
+      if ((this.state[h]! & St.AboveHwm) && s.writableLength <= this.limits.lowWaterMark) {
+        this.state[h]! &= ~(St.AboveHwm | St.PausedHwm);
+        this.syncRead(h);
+      }
+      if (!(this.state[h]! & St.Closing)) this.emit('write', h, len);
+    });
+    if (s.writableLength > this.limits.highWaterMark) {
+      if (!(this.state[h]! & St.AboveHwm)) {
+        this.state[h]! |= St.AboveHwm;
+        if (this.pauseReadsAboveHwm) { this.state[h]! |= St.PausedHwm; this.syncRead(h); }
+      }
+      return false;
+    }
+    return true;
+  }
+
+  writev(h: number, chunks: readonly Uint8Array[]): boolean {
+    if (!Array.isArray(chunks)) throw argError('chunks', 'an array of Uint8Array', chunks);
+    let ok = true;
+    for (const c of chunks) ok = this.write(h, c);
+    return ok;
+  }
+
+  disconnect(h: number, abort = false): void {
+    this.checkConn(h, 'disconnect');
+    this.counters.requests++;
+    this.state[h]! |= St.Closing;
+    const s = this.sockets[h]!;
+    if (abort || (this.state[h]! & St.Errored)) s.destroy();
+    else { s.pause(); s.end(() => s.destroy()); }
+  }
+
+  unregister(h: number): void {
+    this.check(h, 'unregister');
+    this.counters.requests++;
+    this.state[h]! |= St.Closing;
+    const ls = this.listeners[h];
+    if (ls) {
+      this.listeners[h] = undefined;
+      for (const s of ls.backlog) s.destroy();
+      if (ls.own) ls.server.close();
+      ls.server.removeAllListeners('connection');
+      setImmediate(() => { try { this.emit('disconnect', h, 0); } finally { this.freeHandle(h); } });
+      return;
+    }
+    this.sockets[h]!.destroy();
+  }
+
+  connect(host: string, port: number, cookie?: unknown, options: ConnectOptions = {}): number {
+    if (this.closed) throw new MegapipeError(MpCode.CLOSED, 'connect: the channel is closed');
+    if (typeof host !== 'string') throw argError('host', 'a string', host);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw rangeError('port', 'an integer in 1..65535', port);
+    const h = this.allocHandle(Kind.Fd, cookie);
+    if (h < 0) throw new MegapipeError(MpCode.LIMIT, `connect: maxHandles (${this.limits.maxHandles}) handles are open`);
+    const s = net.connect({ host: host === 'localhost' ? '127.0.0.1' : host, port, localAddress: options.localAddress, noDelay: true, allowHalfOpen: true });
+    this.state[h]! |= St.Connecting;
+    this.attach(h, s);
+    s.once('connect', () => {
+      this.state[h]! &= ~St.Connecting;
+      if (!(this.state[h]! & St.Closing)) this.emit('connect', h, 0);
+      this.syncRead(h);
+    });
+    this.counters.requests++;
+    return h;
+  }
+
+  toFd(h: number): Promise<number> {
+    try { this.checkConn(h, 'toFd'); } catch (e) { return Promise.reject(e); }
+    return Promise.reject(new MegapipeError(MpCode.UNSUPPORTED, 'toFd: the portable backend has no lwsockets to convert (its sockets are node:net sockets already)'));
+  }
+
+  flush(): void { /* node:net writes go to libuv at once */ }
+
+  stats(): ChannelStats {
+    const c = this.counters;
+    return {
+      backend: 'portable', requests: c.requests, flushes: c.flushes, enters: 0, submitted: 0, completions: 0, batches: 0,
+      wakeups: 0, emptyWakeups: 0, accepted: c.accepted, bytesRead: c.bytesRead, bytesWritten: c.bytesWritten, enobufs: 0,
+      cqOverflows: 0, tableFullFallbacks: 0, handles: this.open,
+    };
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (let h = 0; h < this.kind.length; h++) {
+      const ls = this.listeners[h];
+      if (ls) { for (const s of ls.backlog) s.destroy(); if (ls.own) ls.server.close(); ls.server.removeAllListeners('connection'); this.listeners[h] = undefined; }
+      const s = this.sockets[h];
+      if (s) { this.sockets[h] = undefined; s.removeAllListeners('close'); s.destroy(); }
+    }
+    clearInterval(this.keepAlive);
+    this.endDispatch();
+  }
+}

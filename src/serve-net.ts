@@ -1,0 +1,87 @@
+// `Session` servers over node:net: the portable path for applications, and the baseline the benchmarks
+// compare against. Same contract as `serveChannel` (see session.ts).
+import * as net from 'node:net';
+import type { Conn, Session, SessionFactory } from './session.js';
+
+export interface ServeNetOptions {
+  host?: string;
+  port?: number;
+  /** Queued bytes above which `write` returns false (default 64 KiB). */
+  highWaterMark?: number;
+  /** Maximum simultaneous connections; more are closed on accept (default 10,000). */
+  maxConnections?: number;
+}
+
+export interface NetServerHandle {
+  readonly host: string;
+  readonly port: number;
+  readonly connections: number;
+  /** Stop accepting; wait for open connections to close, destroying them after `deadlineMs` (default 5 s). */
+  close(deadlineMs?: number): Promise<void>;
+}
+
+class NetConn implements Conn {
+  session!: Session;
+  closed = false;
+  constructor(readonly id: number, readonly socket: net.Socket, readonly worker: number) {}
+  get pendingBytes(): number { return this.socket.writableLength; }
+  write(data: Uint8Array, offset = 0, length = data.byteLength - offset): boolean {
+    if (this.closed || this.socket.writableEnded) return false;
+    // copy: the caller may reuse its buffer (it is often a view of a pooled receive buffer)
+    const copy = Buffer.allocUnsafe(length);
+    copy.set(data.subarray(offset, offset + length));
+    return this.socket.write(copy);
+  }
+  writeAscii(text: string): boolean {
+    if (this.closed || this.socket.writableEnded) return false;
+    return this.socket.write(text, 'latin1');
+  }
+  pause(): void { this.socket.pause(); }
+  resume(): void { this.socket.resume(); }
+  end(): void { if (!this.closed) this.socket.end(); }
+  destroy(): void { if (!this.closed) this.socket.destroy(); }
+}
+
+/** Serve `factory`'s sessions on node:net. Resolves once listening. */
+export function serveNet(factory: SessionFactory, options: ServeNetOptions = {}): Promise<NetServerHandle> {
+  const host = options.host ?? '127.0.0.1';
+  const hwm = options.highWaterMark ?? 64 * 1024;
+  const maxConnections = options.maxConnections ?? 10_000;
+  const conns = new Set<NetConn>();
+  let nextId = 1;
+  const server = net.createServer({ noDelay: true, highWaterMark: hwm } as net.ServerOpts, (socket) => {
+    if (conns.size >= maxConnections) { socket.destroy(); return; }
+    const conn = new NetConn(nextId++, socket, 0);
+    conns.add(conn);
+    conn.session = factory(conn);
+    let error: (Error & { code?: string }) | undefined;
+    socket.on('data', (b: Buffer) => conn.session.data(b, 0, b.byteLength));
+    socket.on('end', () => { if (conn.session.end) conn.session.end(); else conn.end(); });
+    socket.on('drain', () => conn.session.drain?.());
+    socket.on('error', (e) => { error = e; });
+    socket.on('close', () => {
+      conn.closed = true;
+      conns.delete(conn);
+      conn.session.close?.(error);
+    });
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => {
+      const addr = server.address() as net.AddressInfo;
+      resolve({
+        host,
+        port: addr.port,
+        get connections() { return conns.size; },
+        close(deadlineMs = 5000) {
+          return new Promise<void>((res) => {
+            const t = setTimeout(() => { for (const c of conns) c.socket.destroy(); }, deadlineMs);
+            t.unref();
+            server.close(() => { clearTimeout(t); res(); });
+            for (const c of conns) if (c.socket.writableLength === 0) c.socket.end();
+          });
+        },
+      });
+    });
+  });
+}

@@ -1,0 +1,47 @@
+// The connection-session model that servers built on megapipe implement (uSockets-style: one object per
+// connection, called with received bytes). Both backends drive it: `serveChannel` over a channel's events,
+// and `serveNet` over node:net. Applications (apps/) use only this interface and `serve()`.
+
+/** One accepted connection, as an application sees it. Owned by the library; valid until `close` runs. */
+export interface Conn {
+  /** Small integer naming the connection within its channel (a handle); reused after the connection closes. */
+  readonly id: number;
+  /** Index of the worker (channel) serving this connection: 0 when single-threaded. */
+  readonly worker: number;
+  /**
+   * Queue bytes for sending, in order. The bytes are copied before `write` returns: the caller may reuse its
+   * buffer at once. Returns false when the connection's queued bytes are above its high-water mark; the
+   * session's `drain` is called when they fall below the low-water mark. Writing after `end`/`destroy` is
+   * ignored and returns false.
+   */
+  write(data: Uint8Array, offset?: number, length?: number): boolean;
+  /** Latin-1/ASCII string write without an intermediate Buffer (protocol text). Same contract as `write`. */
+  writeAscii(text: string): boolean;
+  /** Bytes queued and not yet acknowledged by the kernel. */
+  readonly pendingBytes: number;
+  /** Stop delivering `data` to the session until `resume` (the socket's receive buffer then fills: TCP flow control). */
+  pause(): void;
+  resume(): void;
+  /** Send what is queued, then close the connection (FIN). `close` follows. */
+  end(): void;
+  /** Close now, discarding queued bytes (the peer may see a reset). `close` follows. */
+  destroy(): void;
+}
+
+/** Per-connection protocol state, created by the application for each accepted connection. */
+export interface Session {
+  /**
+   * Bytes received, in order. `buf[offset, offset+length)` is valid only until this call returns (it is a view of
+   * the channel's receive-buffer pool): copy what must be kept.
+   */
+  data(buf: Uint8Array, offset: number, length: number): void;
+  /** The peer finished sending (EOF). Default when absent: `conn.end()`. */
+  end?(): void;
+  /** Queued bytes fell below the low-water mark after `write` returned false. */
+  drain?(): void;
+  /** The connection is gone; `err` is set when it ended by an error (e.g. code `ECONNRESET`). Called once. */
+  close?(err?: Error & { code?: string }): void;
+}
+
+/** Called once per accepted connection; returns that connection's session. */
+export type SessionFactory = (conn: Conn) => Session;

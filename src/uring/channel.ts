@@ -1,0 +1,772 @@
+// The io_uring backend of a channel. Policy lives here; native/megapipe.c only moves rows and completions.
+//
+// Per handle, state is kept in typed arrays indexed by the handle (no object per connection):
+//   send queue = a chain of chunks of the send arena (memory the kernel reads), at most one send in flight,
+//   everything written meanwhile coalesced behind it; receive = one multishot recv with provided buffers.
+// user_data of every request = (handle, op << 24 | generation): a completion finds its handle without a lookup.
+import { native, type NativeChannel } from '../native.js';
+import { ChannelCore, Kind, St, type ChannelStats } from '../channel-core.js';
+import { MegapipeError, MpCode, argError, errnoError, rangeError } from '../errors.js';
+import { SOCKADDR_SLOT_BYTES, type Limits } from '../limits.js';
+import type { Listener } from '../listener.js';
+import type { AcceptOptions, Channel, ConnectOptions, RegisterOptions } from '../channel.js';
+import { Op, RowFlag, CqeFlag, ROW_I32, EV_I32, Stat } from './abi.js';
+
+const ENOBUFS = -105, ECANCELED = -125, ENFILE = -23, EMFILE = -24, ENOMEM = -12, EALREADY = -114, ENOENT = -2;
+const ORPHAN = 0x7fffffff;   // user_data handle of requests that belong to no handle (refused accepts)
+
+interface Overflow { bufs: Uint8Array[]; off: number }
+
+export class UringChannel extends ChannelCore implements Channel {
+  readonly backend = 'uring' as const;
+  readonly features: Readonly<Record<string, boolean | number>>;
+  private readonly nat: NativeChannel;
+  private readonly ch: object;
+  private readonly hdr: Int32Array;
+  private readonly req: Int32Array;
+  private readonly evs: Int32Array;
+  private readonly nstats: Float64Array;
+  private readonly recycleList: Int32Array;
+  private readonly recvPool: Buffer;
+  private readonly arena: Buffer;
+  private readonly rowsMax: number;
+  private readonly bufSize: number;
+  private nreq = 0;
+  private nrec = 0;
+  private inBatch = false;
+  private flushQueued = false;
+  private batch: number;
+  private readonly pauseReadsAboveHwm: boolean;
+  private readonly fdInstall: boolean;
+  // per handle
+  private readonly fd: Int32Array;
+  private readonly inflight: Uint16Array;
+  private readonly sHead: Int32Array;
+  private readonly sTail: Int32Array;
+  private readonly sOff: Int32Array;
+  private readonly sFly: Int32Array;
+  private readonly pend: Float64Array;
+  private readonly held: Uint16Array;
+  private readonly addrSlot: Int32Array;
+  private readonly overflow: (Overflow | undefined)[];
+  private readonly installs = new Map<number, { resolve: (fd: number) => void; reject: (e: Error) => void }>();
+  // send-arena chunks
+  private readonly chunk: number;
+  private readonly cNext: Int32Array;
+  private readonly cEnd: Int32Array;
+  private readonly cFree: Int32Array;
+  private cTop: number;
+  private readonly maxChunksPerConn: number;
+  private readonly chunkWaiters: number[] = [];
+  // connect address slots
+  private readonly aFree: Int32Array;
+  private aTop: number;
+  // listeners waiting for a free handle or fd to re-arm their accept
+  private readonly rearmWaiters = new Set<number>();
+  // listeners that fell back to regular fds because the direct table was full
+  private readonly fallbackListeners = new Set<number>();
+  private directOpen = 0;
+  private readonly pausedByQueue = new Set<number>();
+  private deferredError: unknown = undefined;
+  private readonly onBatchBound: (n: number) => void;
+  private readonly flushTask: () => void;
+
+  constructor(limits: Limits, options: { batch?: number; pauseReadsAboveHighWater?: boolean } = {}) {
+    super(limits);
+    if (!native) throw new MegapipeError(MpCode.BACKEND_UNAVAILABLE, 'the native addon is not available');
+    this.onBatchBound = (n: number) => this.onBatch(n);
+    this.flushTask = () => { this.flushQueued = false; if (this.nreq > 0 || this.nrec > 0) this.submitNow(); };
+    this.nat = native.channelCreate({
+      sqEntries: limits.sqEntries, cqEntries: limits.cqEntries, files: limits.files,
+      recvBuffers: limits.recvBuffers, recvBufferSize: limits.recvBufferSize, sendArenaBytes: limits.sendArenaBytes,
+      requestRows: limits.requestRows, eventRows: limits.eventRows, addressBytes: limits.maxPendingConnects * SOCKADDR_SLOT_BYTES,
+    }, this.onBatchBound, this);
+    const L = this.nat.layout;
+    this.ch = this.nat.channel;
+    this.hdr = new Int32Array(this.nat.ctl, L.hdr, 8);
+    this.req = new Int32Array(this.nat.ctl, L.req, L.requestRows * ROW_I32);
+    this.evs = new Int32Array(this.nat.ctl, L.ev, L.eventRows * EV_I32);
+    this.nstats = new Float64Array(this.nat.ctl, L.stats, 16);
+    this.recycleList = new Int32Array(this.nat.ctl, L.recycle, L.recvBuffers);
+    this.recvPool = Buffer.from(this.nat.recv);
+    this.arena = Buffer.from(this.nat.send);
+    this.rowsMax = L.requestRows;
+    this.bufSize = L.recvBufferSize;
+    this.batch = options.batch ?? limits.batch;
+    this.pauseReadsAboveHwm = options.pauseReadsAboveHighWater ?? true;
+    const probe = native.probe();
+    this.fdInstall = (probe.ops ?? []).includes(Op.KernelFixedFdInstall);
+    this.features = Object.freeze({
+      deferTaskrun: L.deferTaskrun, singleIssuer: L.singleIssuer, registeredRing: L.registeredRing,
+      bundles: probe.bundles ?? false, fixedFdInstall: this.fdInstall, sqEntries: L.sqEntries, cqEntries: L.cqEntries,
+    });
+    const n = limits.maxHandles;
+    this.fd = new Int32Array(n);
+    this.inflight = new Uint16Array(n);
+    this.sHead = new Int32Array(n).fill(-1);
+    this.sTail = new Int32Array(n).fill(-1);
+    this.sOff = new Int32Array(n);
+    this.sFly = new Int32Array(n);
+    this.pend = new Float64Array(n);
+    this.held = new Uint16Array(n);
+    this.addrSlot = new Int32Array(n).fill(-1);
+    this.overflow = new Array(n).fill(undefined);
+    this.chunk = limits.sendChunkBytes;
+    const chunks = Math.floor(L.sendArenaBytes / this.chunk);
+    this.cNext = new Int32Array(chunks);
+    this.cEnd = new Int32Array(chunks);
+    this.cFree = new Int32Array(chunks);
+    for (let i = 0; i < chunks; i++) this.cFree[i] = chunks - 1 - i;
+    this.cTop = chunks;
+    this.maxChunksPerConn = Math.min(0xffff, Math.ceil(limits.highWaterMark / this.chunk) + 1);
+    this.aFree = new Int32Array(limits.maxPendingConnects);
+    for (let i = 0; i < limits.maxPendingConnects; i++) this.aFree[i] = i;
+    this.aTop = limits.maxPendingConnects;
+  }
+
+  protected setRef(on: boolean): void { if (!this.closed) native!.channelRef(this.ch, on); }
+
+  /** The batch threshold (staged requests that trigger a flush); 1 disables batching. */
+  get batchThreshold(): number { return this.batch; }
+  set batchThreshold(n: number) {
+    if (!Number.isInteger(n) || n < 1 || n > this.rowsMax) throw rangeError('batchThreshold', `an integer in 1..${this.rowsMax}`, n);
+    this.batch = n;
+  }
+
+  // ---- staging and flushing -------------------------------------------------------------------------------
+  private stage(op: number, h: number, fd: number, flags: number, a: number, b: number, c: number, udOp: number): void {
+    if (this.nreq === this.rowsMax) this.submitNow();
+    const i = this.nreq * ROW_I32, r = this.req;
+    r[i] = op; r[i + 1] = fd; r[i + 2] = flags; r[i + 3] = h;
+    r[i + 4] = h === ORPHAN ? 0 : (udOp << 24) | this.gen[h]!;
+    r[i + 5] = a; r[i + 6] = b; r[i + 7] = c;
+    this.nreq++;
+    if (h !== ORPHAN) this.inflight[h]!++;
+    if (this.nreq >= this.batch) this.submitNow();                        // flush rule (i): threshold
+    else if (!this.inBatch && !this.flushQueued) { this.flushQueued = true; queueMicrotask(this.flushTask); }  // (iv): outside a batch
+  }
+
+  private submitNow(): void {
+    if (this.closed) { this.nreq = 0; this.nrec = 0; return; }
+    this.hdr[0] = this.nreq; this.hdr[1] = this.nrec;
+    this.nreq = 0; this.nrec = 0;
+    this.counters.flushes++;
+    const r = native!.channelSubmit(this.ch);
+    if (r < 0 && r !== -9) this.deferThrow(errnoError(r, 'io_uring_enter'));
+  }
+
+  /** mp_flush: submits staged requests now (rule iii). Needed only to bound latency inside long synchronous work. */
+  flush(): void {
+    if (this.closed) return;
+    if (this.nreq > 0 || this.nrec > 0) this.submitNow();
+  }
+
+  private deferThrow(e: unknown): void {
+    if (this.deferredError === undefined) this.deferredError = e;
+  }
+
+  private fixed(h: number): number { return this.kind[h] === Kind.Direct ? RowFlag.Fixed : 0; }
+
+  // ---- the completion batch (called from C once per drained batch; flush rule ii follows its return) -------
+  private onBatch(n: number): void {
+    this.inBatch = true;
+    const evs = this.evs;
+    try {
+      for (let i = 0; i < n; i++) {
+        const j = i * EV_I32;
+        const h = evs[j]!, hi = evs[j + 1]!, res = evs[j + 2]!, flags = evs[j + 3]!;
+        if (h < 0 || h >= this.kind.length || this.kind[h] === Kind.Free || this.gen[h] !== (hi & 0xffffff)) {
+          if (flags & CqeFlag.Buffer) this.recycleList[this.nrec++] = flags >>> 16;   // orphan/stale: just return its buffer
+          continue;
+        }
+        try {
+          this.complete(h, hi >>> 24, res, flags);
+        } catch (e) {
+          this.deferThrow(e);
+        }
+      }
+    } finally {
+      this.inBatch = false;
+      this.hdr[0] = this.nreq; this.hdr[1] = this.nrec;
+      if (this.nreq > 0) this.counters.flushes++;
+      this.nreq = 0; this.nrec = 0;
+    }
+    if (this.deferredError !== undefined) {
+      const e = this.deferredError;
+      this.deferredError = undefined;
+      process.nextTick(() => { throw e; });   // the application's exception, surfaced as uncaught after the batch
+    }
+  }
+
+  private complete(h: number, op: number, res: number, flags: number): void {
+    const more = (flags & CqeFlag.More) !== 0;
+    if (!more) this.inflight[h]!--;
+    switch (op) {
+      case Op.Recv: return this.onRecv(h, res, flags, more);
+      case Op.Send: return this.onSend(h, res);
+      case Op.Accept: case Op.AcceptFd: case Op.AcceptOne: case Op.AcceptOneFd:
+        return this.onAccept(h, res, more, op === Op.Accept || op === Op.AcceptOne, op === Op.Accept || op === Op.AcceptFd);
+      case Op.Connect: return this.onConnect(h, res);
+      case Op.FdInstall: return this.onInstalled(h, res);
+      default: return this.maybeRelease(h);   // close, cancel, nop
+    }
+  }
+
+  private onRecv(h: number, res: number, flags: number, more: boolean): void {
+    if (!more) this.state[h]! &= ~(St.RecvArmed | St.RecvCancel);
+    if (res > 0) {
+      const bid = flags >>> 16;
+      this.counters.bytesRead += res;
+      const st = this.state[h]!;
+      if (!(st & St.Closing) || (st & St.CloseAfterDrain)) {
+        try { this.emit('read', h, res, this.recvPool, bid * this.bufSize); }
+        finally { this.recycleList[this.nrec++] = bid; }
+      } else this.recycleList[this.nrec++] = bid;
+    } else if (res === 0) {
+      this.state[h]! |= St.Eof;
+      if (!(this.state[h]! & St.Closing)) this.emit('read', h, 0);
+    } else if (res === ENOBUFS) {
+      this.counters.enobufs++;          // the data is still in the socket: re-armed below once buffers return
+    } else if (res !== ECANCELED) {
+      this.state[h]! |= St.Errored;
+      if (!(this.state[h]! & St.Closing)) this.emit('error', h, res);
+    }
+    if (!more) {
+      if (this.state[h]! & St.Closing) this.maybeRelease(h);
+      else { this.syncRecv(h); if (this.state[h]! & St.Installing) this.startInstall(h); }
+    }
+  }
+
+  private onAccept(h: number, res: number, more: boolean, direct: boolean, multi: boolean): void {
+    const st = this.state[h]!;
+    if (!more && multi) this.state[h]! &= ~St.AcceptMulti;
+    if (res >= 0) {
+      if (st & St.Closing) {   // raced with unregister: refuse cleanly
+        this.stage(Op.Close, ORPHAN, res, direct ? RowFlag.Fixed : 0, 0, 0, 0, Op.Close);
+      } else {
+        const nh = this.allocHandle(direct ? Kind.Direct : Kind.Fd, undefined);
+        if (nh < 0) {
+          this.stage(Op.Close, ORPHAN, res, direct ? RowFlag.Fixed : 0, 0, 0, 0, Op.Close);
+          this.emitCode('error', h, EMFILE, MpCode.LIMIT);
+        } else {
+          this.fd[nh] = res;
+          if (direct) this.directOpen++;
+          this.counters.accepted++;
+          this.emit('accept', nh, h, undefined, 0, h);
+        }
+      }
+    } else if (res === ENFILE && direct) {
+      // the direct-descriptor table is full: accept regular fds until slots free up, and say so once
+      this.counters.tableFullFallbacks++;
+      if (!(st & St.AcceptFdMode)) {
+        this.state[h]! |= St.AcceptFdMode;
+        this.fallbackListeners.add(h);
+        if (!(st & St.Closing)) this.emitCode('error', h, res, MpCode.TABLE_FULL);
+      }
+    } else if (res === EMFILE || res === ENFILE || res === ENOMEM || res === ENOBUFS) {
+      if (!(st & St.Closing)) { this.rearmWaiters.add(h); this.emit('error', h, res); }
+      if (!more) this.maybeRelease(h);
+      return;
+    } else if (res !== ECANCELED) {
+      if (!(st & St.Closing)) this.emit('error', h, res);
+    }
+    if (!more) {
+      if (this.state[h]! & St.Closing) this.maybeRelease(h);
+      else if (multi && (this.state[h]! & St.Reading)) this.armAccept(h);   // multishot ended (table full, error, mode switch): re-arm
+    }
+  }
+
+  private onConnect(h: number, res: number): void {
+    const slot = this.addrSlot[h]!;
+    if (slot >= 0) { this.aFree[this.aTop++] = slot; this.addrSlot[h] = -1; }
+    this.state[h]! &= ~St.Connecting;
+    if (this.state[h]! & St.Closing) return this.maybeRelease(h);
+    if (res === 0) {
+      this.emit('connect', h, 0);
+      this.syncRecv(h);
+      if (this.sHead[h]! >= 0 && this.sFly[h] === 0) this.sendNext(h);
+    } else {
+      this.state[h]! |= St.Errored;
+      this.emit('error', h, res);
+    }
+  }
+
+  // ---- handles ----------------------------------------------------------------------------------------------
+  /**
+   * mp_register: makes a handle for a listener member (chosen by `cpuMask` among the listener's partitions) or
+   * for a connected socket fd (the channel owns it from now on; `unregister` gives it back). Returns the handle.
+   */
+  register(target: Listener | number, cookie?: unknown, options: RegisterOptions = {}): number {
+    if (this.closed) throw new MegapipeError(MpCode.CLOSED, 'register: the channel is closed');
+    if (typeof target === 'number') {
+      if (!Number.isInteger(target) || target < 0) throw argError('target', 'a Listener or a socket fd (non-negative integer)', target);
+      const h = this.allocHandle(Kind.Fd, cookie);
+      if (h < 0) throw new MegapipeError(MpCode.LIMIT, `register: maxHandles (${this.limits.maxHandles}) handles are open`);
+      this.fd[h] = target;
+      return h;
+    }
+    const l = ChannelCore.listenerArg(target);
+    if (l.closed) throw new MegapipeError(MpCode.CLOSED, 'register: the listener is closed');
+    if (l.fds.length === 0) throw argError('target', 'a native Listener (from listen())', 'a portable listener');
+    const member = options.member ?? l.memberFor(options.cpuMask);
+    if (!Number.isInteger(member) || member < 0 || member >= l.fds.length) throw rangeError('member', `an integer in 0..${l.fds.length - 1}`, member);
+    const h = this.allocHandle(Kind.Listener, cookie);
+    if (h < 0) throw new MegapipeError(MpCode.LIMIT, `register: maxHandles (${this.limits.maxHandles}) handles are open`);
+    this.fd[h] = l.fds[member]!;
+    return h;
+  }
+
+  /**
+   * mp_accept: accept connections on listener `h`. `count` Infinity (default) keeps accepting (multishot) until
+   * `unregister`; a finite count accepts exactly that many. `lwsocket` (default true) makes each connection a
+   * direct descriptor; false, a regular fd. Each connection arrives as an `accept` event with its new handle.
+   */
+  accept(h: number, options: AcceptOptions = {}): void {
+    this.check(h, 'accept');
+    if (this.kind[h] !== Kind.Listener) throw new MegapipeError(MpCode.BAD_HANDLE, `accept: handle ${h} is not a listener`);
+    const count = options.count ?? Infinity;
+    if (count !== Infinity && (!Number.isInteger(count) || count < 1 || count > 4096)) throw rangeError('count', 'Infinity or an integer in 1..4096', count);
+    const lw = options.lwsocket ?? true;
+    if (typeof lw !== 'boolean') throw argError('lwsocket', 'a boolean', lw);
+    this.counters.requests++;
+    if (!lw) this.state[h]! |= St.AcceptFdMode; else this.state[h]! &= ~St.AcceptFdMode;
+    if (count === Infinity) {
+      this.state[h]! |= St.Reading;   // "keep accepting"
+      if (!(this.state[h]! & St.AcceptMulti)) this.armAccept(h);
+    } else {
+      const direct = !(this.state[h]! & St.AcceptFdMode);
+      for (let i = 0; i < count; i++) this.stage(Op.Accept, h, this.fd[h]!, 0, 0, 0, direct ? 1 : 0, direct ? Op.AcceptOne : Op.AcceptOneFd);
+    }
+  }
+
+  private armAccept(h: number): void {
+    const direct = !(this.state[h]! & St.AcceptFdMode);
+    this.state[h]! |= St.AcceptMulti;
+    this.stage(Op.Accept, h, this.fd[h]!, 0, 1, 0, direct ? 1 : 0, direct ? Op.Accept : Op.AcceptFd);
+  }
+
+  /** mp_read: keep receiving on connection `h`; data arrives as `read` events until EOF, an error or `disconnect`. */
+  read(h: number): void {
+    this.checkConn(h, 'read');
+    this.counters.requests++;
+    this.state[h]! |= St.Reading;
+    this.syncRecv(h);
+  }
+
+  /** Stops `read` events for `h` until `resume` (the kernel's receive buffer then fills: TCP flow control). */
+  pause(h: number): void {
+    this.checkConn(h, 'pause');
+    this.state[h]! |= St.PausedUser;
+    this.syncRecv(h);
+  }
+
+  resume(h: number): void {
+    this.checkConn(h, 'resume');
+    this.state[h]! &= ~St.PausedUser;
+    this.pausedByQueue.delete(h);
+    this.syncRecv(h);
+  }
+
+  protected overflowPause(h: number): void {
+    if (this.state[h]! & (St.PausedUser | St.Closing)) return;
+    this.pausedByQueue.add(h);
+    this.state[h]! |= St.PausedUser;
+    this.syncRecv(h);
+  }
+
+  override dispatch(timeoutMs = -1) {
+    if (this.pausedByQueue.size > 0) for (const h of this.pausedByQueue) if (this.isOpen(h) && !(this.state[h]! & St.Closing)) { this.state[h]! &= ~St.PausedUser; this.syncRecv(h); }
+    this.pausedByQueue.clear();
+    return super.dispatch(timeoutMs);
+  }
+
+  // Brings the kernel's receive request in line with what the handle wants.
+  private syncRecv(h: number): void {
+    const st = this.state[h]!;
+    const want = (st & St.Reading) !== 0 && (st & (St.PausedUser | St.PausedHwm | St.Eof | St.Closing | St.Errored | St.Installing | St.Connecting)) === 0;
+    if (want) {
+      if (!(st & St.RecvArmed)) {
+        this.state[h] = st | St.RecvArmed;
+        this.stage(Op.Recv, h, this.fd[h]!, this.fixed(h), 0, 0, 0, Op.Recv);
+      }
+    } else if ((st & (St.RecvArmed | St.RecvCancel)) === St.RecvArmed) {
+      this.state[h] = st | St.RecvCancel;
+      this.stage(Op.CancelUd, h, -1, 0, h, (Op.Recv << 24) | this.gen[h]!, 0, Op.CancelUd);
+    }
+  }
+
+  /** Bytes written to `h` and not yet acknowledged by the kernel. */
+  pendingBytes(h: number): number { return this.isOpen(h) ? this.pend[h]! : 0; }
+
+  /**
+   * mp_write: queue bytes for sending on `h`, in order. The bytes are copied before `write` returns (the caller
+   * may reuse `data` at once). At most one send per connection is in the kernel; what is written meanwhile is
+   * coalesced behind it and partial sends are completed. Returns false when the queued bytes exceed the high-water
+   * mark (and, by default, receiving pauses until they fall below the low-water mark).
+   */
+  write(h: number, data: Uint8Array, offset?: number, length?: number): boolean {
+    if (this.closed || h < 0 || h >= this.kind.length || this.kind[h] === Kind.Free || this.kind[h] === Kind.Listener || (this.state[h]! & St.Closing)) this.checkConn(h, 'write');
+    let off: number, len: number;
+    if (offset === undefined && length === undefined && data instanceof Uint8Array) { off = 0; len = data.byteLength; }
+    else [data, off, len] = ChannelCore.bytesArgs(data, offset, length);
+    this.counters.requests++;
+    if (this.state[h]! & St.Errored) return false;
+    if (len === 0) return this.pend[h]! <= this.limits.highWaterMark;
+    this.pend[h]! += len;
+    const of = this.overflow[h];
+    if (of !== undefined) of.bufs.push(copyOf(data, off, len));
+    else this.append(h, data, off, len);
+    if (this.sFly[h] === 0 && !(this.state[h]! & St.Connecting)) this.sendNext(h);
+    return this.pend[h]! <= this.limits.highWaterMark || this.aboveHwm(h);
+  }
+
+  private aboveHwm(h: number): false {
+    if (!(this.state[h]! & St.AboveHwm)) {
+      this.state[h]! |= St.AboveHwm;
+      if (this.pauseReadsAboveHwm) { this.state[h]! |= St.PausedHwm; this.syncRecv(h); }
+    }
+    return false;
+  }
+
+  /** mp_writev: `write` of several buffers, one after another (they coalesce into one send when they fit). */
+  writev(h: number, chunks: readonly Uint8Array[]): boolean {
+    if (!Array.isArray(chunks)) throw argError('chunks', 'an array of Uint8Array', chunks);
+    let ok = true;
+    for (const c of chunks) ok = this.write(h, c);
+    return ok;
+  }
+
+  /** Writes a Latin-1 string (protocol text) without an intermediate Buffer. Same contract as `write`. */
+  writeAscii(h: number, text: string): boolean {
+    if (typeof text !== 'string') throw argError('text', 'a string', text);
+    const n = text.length;
+    const t = this.sTail[h]!;
+    // fast path: fits in the tail chunk of an open connection with no overflow
+    if (t >= 0 && this.overflow[h] === undefined && this.chunk - this.cEnd[t]! >= n && this.kind[h] !== Kind.Free && !(this.state[h]! & (St.Closing | St.Errored)) && !this.closed) {
+      this.arena.write(text, t * this.chunk + this.cEnd[t]!, n, 'latin1');
+      this.cEnd[t]! += n;
+      this.pend[h]! += n;
+      this.counters.requests++;
+      if (this.sFly[h] === 0 && !(this.state[h]! & St.Connecting)) this.sendNext(h);
+      return this.pend[h]! <= this.limits.highWaterMark || this.aboveHwm(h);
+    }
+    return this.write(h, Buffer.from(text, 'latin1'));
+  }
+
+  private append(h: number, src: Uint8Array, off: number, len: number): void {
+    const C = this.chunk;
+    while (len > 0) {
+      const t = this.sTail[h]!;
+      if (t >= 0 && this.cEnd[t]! < C) {
+        const n = Math.min(len, C - this.cEnd[t]!);
+        copyInto(this.arena, t * C + this.cEnd[t]!, src, off, n);
+        this.cEnd[t]! += n; off += n; len -= n;
+        continue;
+      }
+      if (this.held[h]! >= this.maxChunksPerConn || this.cTop === 0) break;
+      const c = this.cFree[--this.cTop]!;
+      this.cNext[c] = -1; this.cEnd[c] = 0;
+      if (t >= 0) this.cNext[t] = c; else { this.sHead[h] = c; this.sOff[h] = 0; }
+      this.sTail[h] = c;
+      this.held[h]!++;
+    }
+    if (len > 0) {
+      this.overflow[h] = { bufs: [copyOf(src, off, len)], off: 0 };
+      if (this.cTop === 0) this.chunkWaiters.push(h);
+    }
+  }
+
+  // Moves overflow bytes into send chunks as capacity allows.
+  private refill(h: number): void {
+    const of = this.overflow[h];
+    if (of === undefined) return;
+    this.overflow[h] = undefined;
+    while (of.bufs.length > 0) {
+      const b = of.bufs[0]!;
+      const before = this.overflow[h] as Overflow | undefined;
+      this.append(h, b, of.off, b.byteLength - of.off);
+      const after = this.overflow[h] as Overflow | undefined;
+      if (after === before) { of.bufs.shift(); of.off = 0; continue; }
+      // append ran out of capacity and started a new overflow with the rest of `b`: merge the remainder back
+      of.off = b.byteLength - after!.bufs[0]!.byteLength;
+      this.overflow[h] = of;
+      return;
+    }
+  }
+
+  private sendNext(h: number): void {
+    for (;;) {
+      const c = this.sHead[h]!;
+      if (c < 0) return;
+      const start = this.sOff[h]!, end = this.cEnd[c]!;
+      if (end > start) {
+        this.sFly[h] = end - start;
+        this.stage(Op.Send, h, this.fd[h]!, this.fixed(h), c * this.chunk + start, end - start, 0, Op.Send);
+        return;
+      }
+      if (end < this.chunk && this.cNext[c]! < 0) return;   // tail chunk, all sent: keep it for appends
+      this.popChunk(h);
+    }
+  }
+
+  private popChunk(h: number): void {
+    const c = this.sHead[h]!;
+    const next = this.cNext[c]!;
+    this.sHead[h] = next; this.sOff[h] = 0;
+    if (next < 0) this.sTail[h] = -1;
+    this.held[h]!--;
+    this.cFree[this.cTop++] = c;
+  }
+
+  private onSend(h: number, res: number): void {
+    const sent = this.sFly[h]!;
+    this.sFly[h] = 0;
+    if (res < 0) {
+      if (res !== ECANCELED) this.state[h]! |= St.Errored;
+      this.dropQueue(h);
+      if (!(this.state[h]! & St.Closing) && res !== ECANCELED) this.emit('error', h, res);
+      if (this.state[h]! & St.Closing) this.maybeRelease(h);
+      return;
+    }
+    this.counters.bytesWritten += res;
+    this.pend[h]! -= res;
+    this.sOff[h]! += res;
+    const c = this.sHead[h]!;
+    if (res === sent && this.sOff[h] === this.cEnd[c] && (this.cNext[c]! >= 0 || this.sTail[h] === c)) this.popChunk(h);
+    if (this.overflow[h] !== undefined) this.refill(h);
+    this.sendNext(h);
+    this.pumpChunkWaiters();
+    const st = this.state[h]!;
+    if (this.sFly[h] === 0 && this.sHead[h]! < 0) {
+      if (st & St.CloseAfterDrain) { this.state[h]! &= ~St.CloseAfterDrain; this.finishClose(h); return; }
+      if (st & St.Installing) { this.startInstall(h); }
+    }
+    if ((st & St.AboveHwm) && this.pend[h]! <= this.limits.lowWaterMark) {
+      this.state[h]! &= ~(St.AboveHwm | St.PausedHwm);
+      this.syncRecv(h);
+    }
+    if (!(this.state[h]! & St.Closing)) this.emit('write', h, res);
+    else this.maybeRelease(h);
+  }
+
+  private pumpChunkWaiters(): void {
+    while (this.chunkWaiters.length > 0 && this.cTop > 0) {
+      const w = this.chunkWaiters.shift()!;
+      if (this.kind[w] === Kind.Free || this.overflow[w] === undefined) continue;
+      this.refill(w);
+      if (this.sFly[w] === 0 && !(this.state[w]! & St.Connecting)) this.sendNext(w);
+    }
+  }
+
+  private dropQueue(h: number): void {
+    while (this.sHead[h]! >= 0) this.popChunk(h);
+    this.overflow[h] = undefined;
+    this.pend[h] = 0;
+    this.pumpChunkWaiters();
+  }
+
+  // ---- closing --------------------------------------------------------------------------------------------
+  /**
+   * mp_disconnect: close connection `h`. Queued bytes are sent first (unless `abort`), receiving stops at once.
+   * A `disconnect` event follows when every request on the handle has completed; the handle is then free.
+   */
+  disconnect(h: number, abort = false): void {
+    this.checkConn(h, 'disconnect');
+    this.counters.requests++;
+    this.beginClose(h, abort);
+  }
+
+  /**
+   * mp_unregister: remove `h` from the channel and cancel its pending operations. A listener keeps its socket (the
+   * Listener owns it); a registered fd is left open for its owner; an lwsocket, which exists only in the channel,
+   * is closed. A `disconnect` event follows once nothing is pending.
+   */
+  unregister(h: number): void {
+    this.check(h, 'unregister');
+    this.counters.requests++;
+    if (this.kind[h] !== Kind.Direct) this.state[h]! |= St.KeepFd;
+    this.beginClose(h, true);
+  }
+
+  private beginClose(h: number, abort: boolean): void {
+    this.state[h]! |= St.Closing;
+    this.rearmWaiters.delete(h);
+    this.pausedByQueue.delete(h);
+    if (!abort && this.pend[h]! > 0 && !(this.state[h]! & St.Errored)) {
+      this.state[h]! |= St.CloseAfterDrain;
+      this.syncRecv(h);   // stop receiving; sending goes on
+      return;
+    }
+    if (this.kind[h] !== Kind.Listener) this.dropQueue(h);
+    this.finishClose(h);
+  }
+
+  private finishClose(h: number): void {
+    this.installs.get(h)?.reject(new MegapipeError(MpCode.CLOSED, `toFd: handle ${h} was closed`));
+    this.installs.delete(h);
+    if (this.inflight[h]! > 0) {
+      // cancel everything pending on the socket; the close follows when the last completion is in (maybeRelease)
+      const fixed = this.kind[h] === Kind.Direct;
+      this.stage(Op.CancelFd, h, this.fd[h]!, fixed ? RowFlag.Fixed : 0, 0, 0, 0, Op.CancelFd);
+      return;
+    }
+    this.maybeRelease(h);
+  }
+
+  // Called after a final completion of a closing handle: closes the socket once nothing is pending, then frees.
+  private maybeRelease(h: number): void {
+    const st = this.state[h]!;
+    if (!(st & St.Closing) || this.inflight[h]! > 0) return;
+    if (st & St.CloseAfterDrain) return;
+    if (!(st & St.CloseIssued)) {
+      this.state[h] = st | St.CloseIssued;
+      if (this.kind[h] === Kind.Direct) this.stage(Op.Close, h, this.fd[h]!, RowFlag.Fixed, 0, 0, 0, Op.Close);
+      else if (this.kind[h] === Kind.Fd && !(st & St.KeepFd)) this.stage(Op.Close, h, this.fd[h]!, 0, 0, 0, 0, Op.Close);
+      else this.stage(Op.Nop, h, 0, 0, 0, 0, 0, Op.Nop);   // a completion to deliver the final event from
+      return;
+    }
+    const wasDirect = this.kind[h] === Kind.Direct;
+    const fdKept = (st & St.KeepFd) && this.kind[h] === Kind.Fd ? this.fd[h]! : 0;
+    try {
+      this.emit('disconnect', h, fdKept);
+    } finally {
+      this.freeConn(h, wasDirect);
+    }
+  }
+
+  private freeConn(h: number, wasDirect: boolean): void {
+    this.dropQueue(h);
+    const slot = this.addrSlot[h]!;
+    if (slot >= 0) { this.aFree[this.aTop++] = slot; this.addrSlot[h] = -1; }
+    this.inflight[h] = 0;
+    this.freeHandle(h);
+    if (wasDirect) {
+      this.directOpen--;
+      // a direct slot is free again: listeners that fell back to fds go back to lwsockets (cancel, re-arm direct)
+      for (const l of this.fallbackListeners) {
+        this.fallbackListeners.delete(l);
+        if (!this.isOpen(l) || (this.state[l]! & St.Closing)) continue;
+        this.state[l]! &= ~St.AcceptFdMode;
+        if (this.state[l]! & St.AcceptMulti) this.stage(Op.CancelUd, l, -1, 0, l, (Op.AcceptFd << 24) | this.gen[l]!, 0, Op.CancelUd);
+      }
+    }
+    // listeners that stopped for want of a handle, fd or slot: try again now that one is free
+    if (this.rearmWaiters.size > 0) {
+      for (const l of this.rearmWaiters) if (this.isOpen(l) && !(this.state[l]! & (St.Closing | St.AcceptMulti)) && (this.state[l]! & St.Reading)) this.armAccept(l);
+      this.rearmWaiters.clear();
+    }
+  }
+
+  // ---- clients and conversion ---------------------------------------------------------------------------------
+  /**
+   * Client side: opens a TCP connection to `host:port` (address literal or "localhost"). Returns the handle at once;
+   * a `connect` event (or an `error` event with e.g. `ECONNREFUSED`) follows. Writes issued before the connect
+   * completes are queued. Reading starts when `read(h)` has been called.
+   */
+  connect(host: string, port: number, cookie?: unknown, options: ConnectOptions = {}): number {
+    if (this.closed) throw new MegapipeError(MpCode.CLOSED, 'connect: the channel is closed');
+    if (typeof host !== 'string') throw argError('host', 'a string', host);
+    if (host === 'localhost') host = '127.0.0.1';
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw rangeError('port', 'an integer in 1..65535', port);
+    if (this.aTop === 0) throw new MegapipeError(MpCode.LIMIT, `connect: maxPendingConnects (${this.limits.maxPendingConnects}) connects are in flight`);
+    const fd = native!.clientSocket(host, options.localAddress);
+    const h = this.allocHandle(Kind.Fd, cookie);
+    if (h < 0) { native!.closeFd(fd); throw new MegapipeError(MpCode.LIMIT, `connect: maxHandles (${this.limits.maxHandles}) handles are open`); }
+    const slot = this.aFree[--this.aTop]!;
+    this.fd[h] = fd;
+    this.addrSlot[h] = slot;
+    const len = native!.encodeSockaddr(this.ch, slot * SOCKADDR_SLOT_BYTES, host, port);
+    this.state[h]! |= St.Connecting;
+    this.counters.requests++;
+    this.stage(Op.Connect, h, fd, 0, slot * SOCKADDR_SLOT_BYTES, len, 0, Op.Connect);
+    return h;
+  }
+
+  /**
+   * Converts connection `h` into a regular fd (IORING_OP_FIXED_FD_INSTALL, Linux 6.8) for legacy code such as
+   * `new net.Socket({ fd })`. Queued writes are sent first; receiving stops (bytes already received were delivered
+   * as `read` events). The handle then leaves the channel (a `disconnect` event follows) and the promise resolves
+   * with the fd, which the caller owns. A regular-fd handle resolves with its own fd.
+   */
+  toFd(h: number): Promise<number> {
+    try { this.checkConn(h, 'toFd'); } catch (e) { return Promise.reject(e); }
+    if (this.kind[h] === Kind.Direct && !this.fdInstall) return Promise.reject(new MegapipeError(MpCode.UNSUPPORTED, 'toFd: this kernel lacks IORING_OP_FIXED_FD_INSTALL (Linux 6.8)'));
+    if (this.installs.has(h)) return Promise.reject(new MegapipeError(MpCode.LIMIT, `toFd: a conversion of ${h} is in progress`));
+    return new Promise((resolve, reject) => {
+      this.installs.set(h, { resolve, reject });
+      this.state[h]! |= St.Installing;
+      this.syncRecv(h);
+      if (this.sFly[h] === 0 && this.sHead[h]! < 0) this.startInstall(h);
+    });
+  }
+
+  private startInstall(h: number): void {
+    if (!(this.state[h]! & St.Installing) || (this.state[h]! & St.RecvArmed)) return;   // wait for the receive to end
+    if (this.kind[h] === Kind.Fd) {
+      this.state[h]! |= St.KeepFd;
+      const p = this.installs.get(h);
+      this.installs.delete(h);
+      this.state[h]! &= ~St.Installing;
+      this.beginClose(h, true);
+      p?.resolve(this.fd[h]!);
+      return;
+    }
+    this.stage(Op.FdInstall, h, this.fd[h]!, RowFlag.Fixed, 0, 0, 0, Op.FdInstall);
+  }
+
+  private onInstalled(h: number, res: number): void {
+    const p = this.installs.get(h);
+    this.installs.delete(h);
+    this.state[h]! &= ~St.Installing;
+    if (res >= 0) {
+      this.beginClose(h, true);   // the slot goes; the new fd stays
+      p?.resolve(res);
+    } else {
+      p?.reject(errnoError(res, 'toFd'));
+      if (this.state[h]! & St.Closing) this.maybeRelease(h); else this.syncRecv(h);
+    }
+  }
+
+  // ---- whole channel ---------------------------------------------------------------------------------------------
+  /** Counters of this channel (cheap: reads shared memory). */
+  stats(): ChannelStats {
+    const s = this.nstats;
+    return {
+      backend: 'uring', requests: this.counters.requests, flushes: this.counters.flushes,
+      enters: s[Stat.Enters]!, submitted: s[Stat.Sqes]!, completions: s[Stat.Cqes]!, batches: s[Stat.Batches]!,
+      wakeups: s[Stat.Wakeups]!, emptyWakeups: s[Stat.EmptyWakeups]!, accepted: this.counters.accepted,
+      bytesRead: this.counters.bytesRead, bytesWritten: this.counters.bytesWritten, enobufs: this.counters.enobufs,
+      cqOverflows: s[Stat.OverflowFlush]!, tableFullFallbacks: this.counters.tableFullFallbacks, handles: this.open,
+    };
+  }
+
+  /**
+   * Closes the channel at once: every pending request is cancelled by the ring's teardown, lwsockets close with it,
+   * accepted fds are closed (listeners and registered fds are left to their owners). No further events.
+   */
+  close(): void {
+    if (this.closed) return;
+    for (let h = 0; h < this.kind.length; h++) {
+      if (this.kind[h] === Kind.Fd && !(this.state[h]! & St.KeepFd)) native!.closeFd(this.fd[h]!);
+    }
+    for (const p of this.installs.values()) p.reject(new MegapipeError(MpCode.CLOSED, 'toFd: the channel was closed'));
+    this.installs.clear();
+    native!.channelRef(this.ch, false);
+    this.closed = true;
+    native!.channelClose(this.ch);
+    this.endDispatch();
+  }
+}
+
+function copyOf(src: Uint8Array, off: number, len: number): Uint8Array {
+  const b = Buffer.allocUnsafe(len);
+  copyInto(b, 0, src, off, len);
+  return b;
+}
+
+// memmove without allocating a view: Buffer.copy for Buffers; a loop for small plain Uint8Arrays.
+function copyInto(dst: Buffer, at: number, src: Uint8Array, off: number, len: number): void {
+  if (len <= 32) { for (let i = 0; i < len; i++) dst[at + i] = src[off + i]!; return; }
+  if (Buffer.isBuffer(src)) { src.copy(dst, at, off, off + len); return; }
+  dst.set(src.subarray(off, off + len), at);
+}
