@@ -8,3 +8,5 @@ export { MegapipeError, MpCode, errnoCode } from './errors.js';
 export { uringAvailability, selectBackend, type BackendName } from './backend.js';
 export { type Conn, type Session, type SessionFactory } from './session.js';
 export { serveNet, type ServeNetOptions, type NetServerHandle } from './serve-net.js';
+export { serveChannel, type ServeChannelOptions, type ChannelServer } from './serve-channel.js';
+export { serve, Server, type ServeOptions, type WorkerContext, type WorkerSetup, type WorkerStats, type WorkerExit } from './serve.js';

@@ -192,6 +192,7 @@ export class PortableChannel extends ChannelCore implements Channel {
   }
 
   disconnect(h: number, abort = false): void {
+    if (abort && this.isOpen(h) && (this.state[h]! & St.Closing) && this.sockets[h]) { this.sockets[h]!.destroy(); return; }
     this.checkConn(h, 'disconnect');
     this.counters.requests++;
     this.state[h]! |= St.Closing;

@@ -406,9 +406,11 @@ export class UringChannel extends ChannelCore implements Channel {
    */
   write(h: number, data: Uint8Array, offset?: number, length?: number): boolean {
     if (this.closed || h < 0 || h >= this.kind.length || this.kind[h] === Kind.Free || this.kind[h] === Kind.Listener || (this.state[h]! & St.Closing)) this.checkConn(h, 'write');
-    let off: number, len: number;
-    if (offset === undefined && length === undefined && data instanceof Uint8Array) { off = 0; len = data.byteLength; }
-    else [data, off, len] = ChannelCore.bytesArgs(data, offset, length);
+    // validated inline: this is the hot path, and it allocates nothing
+    if (!(data instanceof Uint8Array)) ChannelCore.bytesArgs(data, offset, length);
+    const off = offset ?? 0;
+    const len = length ?? data.byteLength - off;
+    if (!(off >= 0 && len >= 0 && off + len <= data.byteLength) || !Number.isInteger(off) || !Number.isInteger(len)) ChannelCore.bytesArgs(data, offset, length);
     this.counters.requests++;
     if (this.state[h]! & St.Errored) return false;
     if (len === 0) return this.pend[h]! <= this.limits.highWaterMark;
@@ -571,6 +573,13 @@ export class UringChannel extends ChannelCore implements Channel {
    * A `disconnect` event follows when every request on the handle has completed; the handle is then free.
    */
   disconnect(h: number, abort = false): void {
+    if (abort && this.isOpen(h) && (this.state[h]! & St.CloseAfterDrain)) {
+      // a graceful close still draining: give up on the queued bytes
+      this.state[h]! &= ~St.CloseAfterDrain;
+      this.dropQueue(h);
+      this.finishClose(h);
+      return;
+    }
     this.checkConn(h, 'disconnect');
     this.counters.requests++;
     this.beginClose(h, abort);

@@ -1,0 +1,143 @@
+// `Session` servers over a channel: maps a listener's events to one Conn + Session per connection.
+import type { Channel } from './channel.js';
+import type { MpEvent } from './event.js';
+import type { Listener } from './listener.js';
+import type { Conn, Session, SessionFactory } from './session.js';
+import { MegapipeError } from './errors.js';
+
+export interface ServeChannelOptions {
+  /** Worker index reported by Conn.worker (default 0). */
+  worker?: number;
+  /** Accept connections as lwsockets (default true; the portable backend ignores it). */
+  lwsocket?: boolean;
+  /** For a partitioned listener: this channel's CPUs (selects the member). */
+  cpuMask?: readonly number[];
+  /** Member index, instead of cpuMask. */
+  member?: number;
+  /** Connections served at once by this channel; more are closed on accept (default: the channel's maxHandles). */
+  maxConnections?: number;
+}
+
+export interface ChannelServer {
+  readonly channel: Channel;
+  /** Connections open now. */
+  readonly connections: number;
+  /** Connections accepted since start. */
+  readonly accepted: number;
+  /**
+   * Graceful stop: stop accepting; connections with nothing queued are ended at once, the others when their queued
+   * bytes are sent; after `deadlineMs` (default 5 s) the rest are destroyed. Resolves when all are closed.
+   */
+  close(deadlineMs?: number): Promise<void>;
+}
+
+class ChannelConn implements Conn {
+  session!: Session;
+  blocked = false;
+  ending = false;
+  error: (Error & { code?: string }) | undefined = undefined;
+  constructor(readonly ch: Channel, readonly id: number, readonly worker: number) {}
+  get pendingBytes(): number { return this.ch.pendingBytes(this.id); }
+  write(data: Uint8Array, offset?: number, length?: number): boolean {
+    if (this.ending) return false;
+    const ok = this.ch.write(this.id, data, offset, length);
+    if (!ok) this.blocked = true;
+    return ok;
+  }
+  writeAscii(text: string): boolean {
+    if (this.ending) return false;
+    const ok = this.ch.writeAscii(this.id, text);
+    if (!ok) this.blocked = true;
+    return ok;
+  }
+  pause(): void { if (!this.ending) this.ch.pause(this.id); }
+  resume(): void { if (!this.ending) this.ch.resume(this.id); }
+  end(): void { if (!this.ending) { this.ending = true; this.ch.disconnect(this.id); } }
+  destroy(): void {
+    const wasEnding = this.ending;
+    this.ending = true;
+    // also aborts an end() that is still sending its queued bytes
+    if (!wasEnding || this.ch.isOpen(this.id)) { try { this.ch.disconnect(this.id, true); } catch { /* already closing */ } }
+  }
+}
+
+/** Serves `factory`'s sessions on `listener` through `channel` (which it takes over: it sets the event handler). */
+export function serveChannel(channel: Channel, listener: Listener, factory: SessionFactory, options: ServeChannelOptions = {}): ChannelServer {
+  const worker = options.worker ?? 0;
+  const conns: (ChannelConn | undefined)[] = [];
+  const maxConnections = options.maxConnections ?? channel.limits.maxHandles;
+  let open = 0, accepted = 0, closing = false;
+  let onIdle: (() => void) | null = null;
+  const lh = channel.register(listener, null, { cpuMask: options.cpuMask, member: options.member });
+
+  const handler = (ev: MpEvent): void => {
+    const h = ev.handle;
+    switch (ev.type) {
+      case 'read': {
+        const c = conns[h];
+        if (c === undefined) return;
+        if (ev.result > 0) c.session.data(ev.buffer!, ev.offset, ev.result);
+        else if (c.session.end) c.session.end(); else c.end();
+        return;
+      }
+      case 'write': {
+        const c = conns[h];
+        if (c !== undefined && c.blocked && channel.pendingBytes(h) <= channel.limits.lowWaterMark) {
+          c.blocked = false;
+          c.session.drain?.();
+        }
+        return;
+      }
+      case 'accept': {
+        if (closing || open >= maxConnections) { channel.disconnect(h, true); return; }
+        const c = new ChannelConn(channel, h, worker);
+        conns[h] = c;
+        open++; accepted++;
+        c.session = factory(c);
+        if (channel.isOpen(h) && !c.ending) channel.read(h);
+        return;
+      }
+      case 'error': {
+        if (h === lh) return;   // listener errors (table full, EMFILE) are handled by the channel's fallbacks
+        const c = conns[h];
+        if (c === undefined) return;
+        c.error ??= new MegapipeError(ev.code ?? 'EIO', `connection ${h}: ${ev.code}`, ev.result);
+        if (!c.ending) { c.ending = true; channel.disconnect(h, true); }
+        return;
+      }
+      case 'disconnect': {
+        const c = conns[h];
+        if (c === undefined) return;
+        conns[h] = undefined;
+        open--;
+        c.ending = true;
+        c.session.close?.(c.error);
+        if (open === 0 && onIdle) onIdle();
+        return;
+      }
+      default:
+    }
+  };
+  channel.onEvent(handler);
+  channel.accept(lh, { lwsocket: options.lwsocket ?? true });
+
+  return {
+    channel,
+    get connections() { return open; },
+    get accepted() { return accepted; },
+    close(deadlineMs = 5000): Promise<void> {
+      if (!closing) {
+        closing = true;
+        if (channel.isOpen(lh)) channel.unregister(lh);
+        for (const c of conns) if (c !== undefined && !c.ending) c.end();
+      }
+      if (open === 0) return Promise.resolve();
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => {
+          for (let h = 0; h < conns.length; h++) if (conns[h] !== undefined && channel.isOpen(h)) { try { channel.disconnect(h, true); } catch { /* already closing */ } }
+        }, deadlineMs);
+        onIdle = () => { clearTimeout(timer); resolve(); };
+      });
+    },
+  };
+}
