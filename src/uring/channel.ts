@@ -775,7 +775,7 @@ function copyOf(src: Uint8Array, off: number, len: number): Uint8Array {
 
 // memmove without allocating a view: Buffer.copy for Buffers; a loop for small plain Uint8Arrays.
 function copyInto(dst: Buffer, at: number, src: Uint8Array, off: number, len: number): void {
-  if (len <= 32) { for (let i = 0; i < len; i++) dst[at + i] = src[off + i]!; return; }
+  if (len <= 256) { for (let i = 0; i < len; i++) dst[at + i] = src[off + i]!; return; }
   if (Buffer.isBuffer(src)) { src.copy(dst, at, off, off + len); return; }
   dst.set(src.subarray(off, off + len), at);
 }
