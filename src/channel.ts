@@ -63,6 +63,7 @@ export interface Channel {
   disconnect(handle: number, abort?: boolean): void;
   connect(host: string, port: number, cookie?: unknown, options?: ConnectOptions): number;
   toFd(handle: number): Promise<number>;
+  incomingCpu(handle: number): number;
   setCookie(handle: number, cookie: unknown): void;
   cookie(handle: number): unknown;
   isOpen(handle: number): boolean;

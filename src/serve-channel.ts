@@ -129,7 +129,10 @@ export function serveChannel(channel: Channel, listener: Listener, factory: Sess
       if (!closing) {
         closing = true;
         if (channel.isOpen(lh)) channel.unregister(lh);
-        for (const c of conns) if (c !== undefined && !c.ending) c.end();
+        for (const c of conns) {
+          if (c === undefined || c.ending) continue;
+          if (c.session.shutdown) c.session.shutdown(); else c.end();
+        }
       }
       if (open === 0) return Promise.resolve();
       return new Promise((resolve) => {

@@ -78,7 +78,7 @@ export function serveNet(factory: SessionFactory, options: ServeNetOptions = {})
             const t = setTimeout(() => { for (const c of conns) c.socket.destroy(); }, deadlineMs);
             t.unref();
             server.close(() => { clearTimeout(t); res(); });
-            for (const c of conns) if (c.socket.writableLength === 0) c.socket.end();
+            for (const c of conns) { if (c.session.shutdown) c.session.shutdown(); else c.socket.end(); }
           });
         },
       });

@@ -39,6 +39,11 @@ export interface Session {
   end?(): void;
   /** Queued bytes fell below the low-water mark after `write` returned false. */
   drain?(): void;
+  /**
+   * The server is shutting down gracefully: finish what is in flight, then `conn.end()`. Without this method the
+   * connection is ended at once when nothing is queued for it. Connections still open at the deadline are destroyed.
+   */
+  shutdown?(): void;
   /** The connection is gone; `err` is set when it ended by an error (e.g. code `ECONNRESET`). Called once. */
   close?(err?: Error & { code?: string }): void;
 }

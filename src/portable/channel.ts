@@ -6,6 +6,7 @@ import { ChannelCore, Kind, St, type ChannelStats } from '../channel-core.js';
 import { MegapipeError, MpCode, argError, rangeError } from '../errors.js';
 import type { Limits } from '../limits.js';
 import type { Listener } from '../listener.js';
+import { native } from '../native.js';
 import type { AcceptOptions, Channel, ConnectOptions, RegisterOptions } from '../channel.js';
 
 interface ListenState { server: net.Server; own: boolean; left: number; backlog: net.Socket[] }
@@ -238,6 +239,14 @@ export class PortableChannel extends ChannelCore implements Channel {
   toFd(h: number): Promise<number> {
     try { this.checkConn(h, 'toFd'); } catch (e) { return Promise.reject(e); }
     return Promise.reject(new MegapipeError(MpCode.UNSUPPORTED, 'toFd: the portable backend has no lwsockets to convert (its sockets are node:net sockets already)'));
+  }
+
+  incomingCpu(h: number): number {
+    this.checkConn(h, 'incomingCpu');
+    const fd = (this.sockets[h] as unknown as { _handle?: { fd?: number } })?._handle?.fd;
+    if (fd === undefined || fd < 0 || !native) return -1;
+    const r = native.incomingCpu(fd);
+    return r < 0 ? -1 : r;
   }
 
   flush(): void { /* node:net writes go to libuv at once */ }

@@ -736,6 +736,17 @@ export class UringChannel extends ChannelCore implements Channel {
     }
   }
 
+  /**
+   * The CPU that processed connection `h`'s packets (SO_INCOMING_CPU), to verify affinity. Regular-fd handles only:
+   * a direct descriptor has no fd to ask (accept with `lwsocket: false` to inspect it); -1 otherwise.
+   */
+  incomingCpu(h: number): number {
+    this.checkConn(h, 'incomingCpu');
+    if (this.kind[h] !== Kind.Fd) return -1;
+    const r = native!.incomingCpu(this.fd[h]!);
+    return r < 0 ? -1 : r;
+  }
+
   // ---- whole channel ---------------------------------------------------------------------------------------------
   /** Counters of this channel (cheap: reads shared memory). */
   stats(): ChannelStats {

@@ -1,0 +1,113 @@
+// Partitioned listening sockets and serve(): connection affinity per CPU, the shared-queue baseline, graceful
+// shutdown, and a crashing worker replaced without losing the connections queued on its partition.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import * as net from 'node:net';
+import { serve, uringAvailability, type Server } from '../src/index.js';
+
+const cpus = availableParallelism();
+const fixture = (name: string) => new URL(`./fixtures/${name}.js`, import.meta.url);
+const uring = uringAvailability();
+const skipUring = uring.ok ? false : `io_uring unavailable: ${uring.reason}`;
+
+function clientOn(cpu: number, port: number, count: number): Promise<{ workers: Record<string, number>; cpus: Record<string, number>; failed: number }> {
+  return new Promise((resolve, reject) => {
+    execFile('taskset', ['-c', String(cpu), process.execPath, new URL('./fixtures/whoami-client.js', import.meta.url).pathname, String(port), String(count)],
+      { timeout: 30000 }, (err, stdout) => (err ? reject(new Error(`client on CPU ${cpu}: ${err.message} ${stdout}`)) : resolve(JSON.parse(stdout))));
+  });
+}
+
+function request(port: number, payload: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1');
+    let got = '';
+    s.setTimeout(20000, () => { s.destroy(); reject(new Error('request timed out')); });
+    s.on('connect', () => s.write(payload));
+    s.on('data', (d) => { got += d.toString('latin1'); });
+    s.on('end', () => resolve(got));
+    s.on('error', reject);
+  });
+}
+
+for (const lwsocket of [false, true]) {
+  describe(`partitioned listener (${lwsocket ? 'lwsockets' : 'regular fds'})`, { skip: cpus < 2 ? 'needs 2+ CPUs to show affinity' : skipUring }, () => {
+    it('a client on CPU k is accepted by the worker pinned to CPU k, for every k', async () => {
+      const server = await serve({ module: fixture('whoami-worker'), workers: cpus, lwsocket });
+      try {
+        assert.equal(server.partitioned, true);
+        for (let k = 0; k < cpus; k++) {
+          const r = await clientOn(k, server.port, 40);
+          assert.equal(r.failed, 0);
+          assert.deepEqual(r.workers, { [k]: 40 }, `CPU ${k}: accepted by ${JSON.stringify(r.workers)}`);
+          // the kernel's own view of the receiving CPU (visible only for regular fds)
+          if (!lwsocket) assert.deepEqual(r.cpus, { [k]: 40 });
+        }
+        const stats = await server.stats();
+        assert.deepEqual(stats.map((s) => s.accepted), Array.from({ length: cpus }, () => 40));
+        assert.deepEqual(stats.map((s) => s.cpu), Array.from({ length: cpus }, (_, i) => i));
+      } finally { await server.close(); }
+    });
+  });
+}
+
+describe('shared accept queue (partition: false)', { skip: cpus < 2 ? 'needs 2+ CPUs' : skipUring }, () => {
+  it('every worker accepts from one queue, whatever CPU the SYN arrived on', async () => {
+    const server = await serve({ module: fixture('whoami-worker'), workers: cpus, partition: false });
+    try {
+      assert.equal(server.partitioned, false);
+      assert.equal(server.listener.fds.length, 1, 'one listening socket, one queue');
+      // from one CPU only: with partitioning this would all go to one worker
+      const results = await Promise.all(Array.from({ length: 8 }, () => clientOn(0, server.port, 100)));
+      const total: Record<string, number> = {};
+      for (const r of results) { assert.equal(r.failed, 0); for (const [w, n] of Object.entries(r.workers)) total[w] = (total[w] ?? 0) + n; }
+      assert.equal(Object.values(total).reduce((a, b) => a + b, 0), 800);
+      const stats = await server.stats();
+      assert.equal(stats.reduce((a, s) => a + s.accepted, 0), 800);
+    } finally { await server.close(); }
+  });
+});
+
+describe('serve() lifecycle', { skip: skipUring }, () => {
+  it('graceful shutdown lets an in-flight request finish', async () => {
+    const server = await serve({ module: fixture('whoami-worker'), workers: Math.min(2, cpus) });
+    const pending = request(server.port, 'slow\n');
+    await new Promise((r) => setTimeout(r, 100));   // the request is in the worker now
+    const stats = await server.close(5000);
+    const reply = await pending;
+    assert.match(reply, /^\d+,-?\d+\ndone\n$/, `reply: ${JSON.stringify(reply)}`);
+    assert.equal(stats.reduce((a, s) => a + s.accepted, 0), 1);
+  });
+
+  it('a crashing worker is reported and replaced; other workers and queued connections are unaffected', { skip: cpus < 2 ? 'needs 2+ CPUs' : false }, async () => {
+    const server: Server = await serve({ module: fixture('whoami-worker'), workers: 2 });
+    try {
+      // a long-lived connection on worker 0 (client on CPU 0)
+      const keep = await new Promise<net.Socket>((resolve) => {
+        const s = net.connect(server.port, '127.0.0.1');
+        s.once('data', () => resolve(s));
+      });
+      const exited = new Promise<{ worker: number; replaced: boolean }>((resolve) => server.once('workerExit', resolve));
+      // crash worker 1: connect from CPU 1, send "crash"
+      await new Promise<void>((resolve, reject) => {
+        execFile('taskset', ['-c', '1', process.execPath, '-e',
+          `const s=require('net').connect(${server.port},'127.0.0.1');s.once('data',d=>{if(!d.toString().startsWith('1,'))process.exit(3);s.write('crash\\n')});s.on('close',()=>process.exit(0));s.on('error',()=>process.exit(0));setTimeout(()=>process.exit(4),10000)`],
+          (err) => (err ? reject(err) : resolve()));
+      });
+      const exit = await exited;
+      assert.equal(exit.worker, 1);
+      assert.equal(exit.replaced, true);
+      // connections made while worker 1 is being replaced wait in its partition's queue and are served by the replacement
+      const r = await clientOn(1, server.port, 30);
+      assert.equal(r.failed, 0);
+      assert.deepEqual(r.workers, { 1: 30 });
+      // worker 0's connection still echoes
+      const echoed = await new Promise<string>((resolve) => { keep.once('data', (d) => resolve(d.toString())); keep.write('still here\n'); });
+      assert.equal(echoed, 'still here\n');
+      keep.destroy();
+      const stats = await server.stats();
+      assert.equal(stats[1]!.restarts, 1);
+    } finally { await server.close(); }
+  });
+});
