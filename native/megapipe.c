@@ -893,6 +893,29 @@ static napi_value IncomingCpu(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// acceptQueueLength(fd) -> connections waiting in a listening socket's accept queue (TCP_INFO's tcpi_unacked holds
+// sk_ack_backlog for a socket in LISTEN state), or -errno. Used by the load balancer to see a backed-up partition.
+static napi_value AcceptQueueLength(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd = -1; napi_get_value_int32(env, argv[0], &fd);
+  struct tcp_info ti; socklen_t l = sizeof ti;
+  int r = getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0 ? -errno : (ti.tcpi_state == 10 /* TCP_LISTEN */ ? (int)ti.tcpi_unacked : -EINVAL);
+  napi_value out; napi_create_int32(env, r, &out);
+  return out;
+}
+
+// acceptNow(fd) -> a connection taken from a listening socket's queue without waiting (a regular fd,
+// nonblocking, close-on-exec), or -EAGAIN when the queue is empty, or -errno.
+static napi_value AcceptNow(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd = -1; napi_get_value_int32(env, argv[0], &fd);
+  int r = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  napi_value out; napi_create_int32(env, r < 0 ? -errno : r, &out);
+  return out;
+}
+
 // pinThread(cpu) -> 0 or -errno: pins the calling thread (the channel's event-loop thread) to one CPU.
 static napi_value PinThread(napi_env env, napi_callback_info info) {
   size_t argc = 1; napi_value argv[1];
@@ -924,6 +947,8 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     { "closeFd", NULL, CloseFd, NULL, NULL, NULL, napi_enumerable, NULL },
     { "incomingCpu", NULL, IncomingCpu, NULL, NULL, NULL, napi_enumerable, NULL },
     { "pinThread", NULL, PinThread, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "acceptQueueLength", NULL, AcceptQueueLength, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "acceptNow", NULL, AcceptNow, NULL, NULL, NULL, napi_enumerable, NULL },
     { "currentCpu", NULL, CurrentCpu, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof d / sizeof d[0], d);

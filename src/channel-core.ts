@@ -1,9 +1,11 @@
 // What both backends share: the handle table, cookies, event delivery (handler, dispatch, async iteration),
 // counters and argument checking. Backends implement the operations (see channel.ts for the contracts).
+import { isIP } from 'node:net';
 import { MpEvent, type EventHandler, type EventType } from './event.js';
 import { MegapipeError, MpCode, argError, errnoCode, rangeError } from './errors.js';
 import type { Limits } from './limits.js';
 import type { Listener } from './listener.js';
+import type { ConnectOptions } from './channel.js';
 
 export const enum Kind { Free = 0, Listener = 1, Direct = 2, Fd = 3 }
 
@@ -25,6 +27,7 @@ export const enum St {
   KeepFd = 1 << 13,       // unregister: leave the fd open for its owner
   AboveHwm = 1 << 14,     // write() returned false; a 'write' event with drain follows
   Installing = 1 << 15,   // toFd() in progress
+  AcceptCancel = 1 << 16, // a cancel of the listener's multishot accept is in flight (table nearly full)
 }
 
 export interface ChannelStats {
@@ -137,7 +140,7 @@ export abstract class ChannelCore {
   }
 
   /** True when `h` names an open (possibly closing) handle. */
-  isOpen(h: number): boolean { return h >= 0 && h < this.kind.length && this.kind[h] !== Kind.Free; }
+  isOpen(h: number): boolean { return (h >>> 0) === h && h < this.kind.length && this.kind[h] !== Kind.Free; }
 
   /** True when `h` is a direct descriptor (lwsocket). */
   isLwsocket(h: number): boolean { return this.kind[h] === Kind.Direct; }
@@ -224,6 +227,30 @@ export abstract class ChannelCore {
     const len = length ?? data.byteLength - off;
     if (!Number.isInteger(len) || len < 0 || off + len > data.byteLength) throw rangeError('length', `an integer in 0..${data.byteLength - off}`, length);
     return [data, off, len];
+  }
+
+  /** writev's chunks, every one checked before any is queued (a bad chunk must not leave the others half-written). */
+  protected static chunksArg(chunks: unknown): readonly Uint8Array[] {
+    if (!Array.isArray(chunks)) throw argError('chunks', 'an array of Uint8Array', chunks);
+    for (let i = 0; i < chunks.length; i++) if (!(chunks[i] instanceof Uint8Array)) throw argError(`chunks[${i}]`, 'a Uint8Array or Buffer', chunks[i]);
+    return chunks as readonly Uint8Array[];
+  }
+
+  protected static abortArg(abort: unknown): boolean {
+    if (typeof abort !== 'boolean') throw argError('abort', 'a boolean', abort);
+    return abort;
+  }
+
+  /** connect's arguments: an address literal (or "localhost"), a port in 1..65535, a source address literal. */
+  protected static connectArgs(host: unknown, port: unknown, options: unknown): [string, number, string | undefined] {
+    if (typeof host !== 'string') throw argError('host', 'a string', host);
+    if (host === 'localhost') host = '127.0.0.1';
+    if (isIP(host as string) === 0) throw argError('host', 'an IPv4 or IPv6 address literal or "localhost"', host);
+    if (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535) throw rangeError('port', 'an integer in 1..65535', port);
+    if (options === null || typeof options !== 'object') throw argError('options', 'an object', options);
+    const la = (options as ConnectOptions).localAddress;
+    if (la !== undefined && (typeof la !== 'string' || isIP(la) === 0)) throw argError('localAddress', 'an IPv4 or IPv6 address literal', la);
+    return [host as string, port as number, la];
   }
 
   protected static listenerArg(target: unknown): Listener {

@@ -84,6 +84,7 @@ export interface Channel {
  */
 export function createChannel(options: ChannelOptions = {}): Channel {
   if (typeof options !== 'object' || options === null) throw argError('options', 'an object', options);
+  if (options.limits !== undefined && (typeof options.limits !== 'object' || options.limits === null)) throw argError('limits', 'an object', options.limits);
   const limitsIn = { ...options.limits };
   if (options.batch !== undefined) limitsIn.batch = options.batch;
   const probe = native?.probe();

@@ -10,3 +10,4 @@ export { type Conn, type Session, type SessionFactory } from './session.js';
 export { serveNet, type ServeNetOptions, type NetServerHandle } from './serve-net.js';
 export { serveChannel, type ServeChannelOptions, type ChannelServer } from './serve-channel.js';
 export { serve, Server, type ServeOptions, type WorkerContext, type WorkerSetup, type WorkerStats, type WorkerExit } from './serve.js';
+export { startBalancer, type BalanceOptions, type Balancer } from './balance.js';

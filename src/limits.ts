@@ -70,9 +70,10 @@ export function resolveLimits(overrides: Partial<Limits> | undefined, nofile = I
     if (overrides.files !== undefined && overrides.maxHandles === undefined) l.maxHandles = l.files + 1024;
     if (overrides.sqEntries !== undefined && overrides.requestRows === undefined) l.requestRows = Math.min(l.requestRows, l.sqEntries);
     if (overrides.sqEntries !== undefined && overrides.cqEntries === undefined) l.cqEntries = Math.max(2 * l.sqEntries, Math.min(l.cqEntries, 8 * l.sqEntries));
-    if (overrides.cqEntries !== undefined && overrides.eventRows === undefined) l.eventRows = Math.min(l.eventRows, l.cqEntries);
+    // (cqEntries and requestRows may themselves be derived from sqEntries above: follow them whatever set them)
+    if (overrides.eventRows === undefined) l.eventRows = Math.min(l.eventRows, l.cqEntries);
     if (overrides.highWaterMark !== undefined && overrides.lowWaterMark === undefined) l.lowWaterMark = Math.floor(l.highWaterMark / 4);
-    if (overrides.requestRows !== undefined && overrides.batch === undefined) l.batch = Math.min(l.batch, l.requestRows);
+    if (overrides.batch === undefined) l.batch = Math.min(l.batch, l.requestRows);
   }
   const within = (k: keyof Limits, lo: number, hi: number) => {
     if (l[k] < lo || l[k] > hi) throw rangeError(`limits.${k}`, `in ${lo}..${hi}`, l[k]);

@@ -47,6 +47,8 @@ export interface NativeAddon {
   closeFd(fd: number): number;
   incomingCpu(fd: number): number;
   pinThread(cpu: number): number;
+  acceptQueueLength(fd: number): number;
+  acceptNow(fd: number): number;
   currentCpu(): number;
 }
 

@@ -4,6 +4,8 @@ import type { MpEvent } from './event.js';
 import type { Listener } from './listener.js';
 import type { Conn, Session, SessionFactory } from './session.js';
 import { MegapipeError } from './errors.js';
+import { startBalancer, type BalanceOptions, type Balancer } from './balance.js';
+import { native } from './native.js';
 
 export interface ServeChannelOptions {
   /** Worker index reported by Conn.worker (default 0). */
@@ -16,14 +18,19 @@ export interface ServeChannelOptions {
   member?: number;
   /** Connections served at once by this channel; more are closed on accept (default: the channel's maxHandles). */
   maxConnections?: number;
+  /** Load balancing: listening sockets of other partitions (or a shared queue) this channel takes connections from when they back up. */
+  stealFrom?: readonly number[];
+  balance?: BalanceOptions;
 }
 
 export interface ChannelServer {
   readonly channel: Channel;
   /** Connections open now. */
   readonly connections: number;
-  /** Connections accepted since start. */
+  /** Connections accepted since start (including those taken from other partitions). */
   readonly accepted: number;
+  /** Connections taken from other partitions by the load balancer. */
+  readonly stolen?: number;
   /**
    * Graceful stop: stop accepting; connections with nothing queued are ended at once, the others when their queued
    * bytes are sent; after `deadlineMs` (default 5 s) the rest are destroyed. Resolves when all are closed.
@@ -70,6 +77,15 @@ export function serveChannel(channel: Channel, listener: Listener, factory: Sess
   let onIdle: (() => void) | null = null;
   const lh = channel.register(listener, null, { cpuMask: options.cpuMask, member: options.member });
 
+  const onConnection = (h: number): void => {
+    if (closing || open >= maxConnections) { channel.disconnect(h, true); return; }
+    const c = new ChannelConn(channel, h, worker);
+    conns[h] = c;
+    open++; accepted++;
+    c.session = factory(c);
+    if (channel.isOpen(h) && !c.ending) channel.read(h);
+  };
+
   const handler = (ev: MpEvent): void => {
     const h = ev.handle;
     switch (ev.type) {
@@ -88,15 +104,7 @@ export function serveChannel(channel: Channel, listener: Listener, factory: Sess
         }
         return;
       }
-      case 'accept': {
-        if (closing || open >= maxConnections) { channel.disconnect(h, true); return; }
-        const c = new ChannelConn(channel, h, worker);
-        conns[h] = c;
-        open++; accepted++;
-        c.session = factory(c);
-        if (channel.isOpen(h) && !c.ending) channel.read(h);
-        return;
-      }
+      case 'accept': onConnection(h); return;
       case 'error': {
         if (h === lh) return;   // listener errors (table full, EMFILE) are handled by the channel's fallbacks
         const c = conns[h];
@@ -120,15 +128,29 @@ export function serveChannel(channel: Channel, listener: Listener, factory: Sess
   };
   channel.onEvent(handler);
   channel.accept(lh, { lwsocket: options.lwsocket ?? true });
+  const balancer: Balancer | null = options.stealFrom && options.stealFrom.length > 0 ? startBalancer(channel, options.stealFrom, onConnection, options.balance) : null;
+  const memberFd = listener.fds[options.member ?? listener.memberFor(options.cpuMask)];
 
   return {
     channel,
     get connections() { return open; },
     get accepted() { return accepted; },
+    get stolen() { return balancer?.stolen ?? 0; },
     close(deadlineMs = 5000): Promise<void> {
       if (!closing) {
-        closing = true;
+        balancer?.stop();
         if (channel.isOpen(lh)) channel.unregister(lh);
+        // drain: connections already queued on this member are served, not dropped when the listener closes
+        if (native && memberFd !== undefined) {
+          for (let i = 0; i < channel.limits.maxHandles; i++) {
+            const fd = native.acceptNow(memberFd);
+            if (fd < 0) break;
+            let h: number;
+            try { h = channel.register(fd); } catch { native.closeFd(fd); break; }
+            onConnection(h);
+          }
+        }
+        closing = true;
         for (const c of conns) {
           if (c === undefined || c.ending) continue;
           if (c.session.shutdown) c.session.shutdown(); else c.end();

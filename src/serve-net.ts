@@ -49,7 +49,7 @@ export function serveNet(factory: SessionFactory, options: ServeNetOptions = {})
   const maxConnections = options.maxConnections ?? 10_000;
   const conns = new Set<NetConn>();
   let nextId = 1;
-  const server = net.createServer({ noDelay: true, highWaterMark: hwm } as net.ServerOpts, (socket) => {
+  const server = net.createServer({ noDelay: true, allowHalfOpen: true, highWaterMark: hwm } as net.ServerOpts, (socket) => {
     if (conns.size >= maxConnections) { socket.destroy(); return; }
     const conn = new NetConn(nextId++, socket, 0);
     conns.add(conn);

@@ -11,6 +11,7 @@ import type { ChannelStats } from './channel-core.js';
 import type { Channel } from './channel.js';
 import type { SessionFactory } from './session.js';
 import type { ChannelServer } from './serve-channel.js';
+import type { BalanceOptions } from './balance.js';
 import { argError, rangeError } from './errors.js';
 
 /** What a worker module's default export receives. */
@@ -27,6 +28,9 @@ export interface WorkerContext {
   listener: Listener;
   member: number;
   lwsocket: boolean;
+  /** Load balancing: listening sockets to take connections from when they back up (empty: off). */
+  stealFrom: readonly number[];
+  balance: BalanceOptions | undefined;
 }
 
 /**
@@ -59,12 +63,19 @@ export interface ServeOptions {
   workerData?: unknown;
   /** Connections per worker (default: the channel's maxHandles). */
   maxConnections?: number;
+  /**
+   * Load balancing between partitions (default false: the paper's behaviour): an idle worker takes connections
+   * from another worker's backed-up accept queue (see balance.ts). Also un-sticks a shared queue.
+   */
+  loadBalance?: boolean | BalanceOptions;
 }
 
 export interface WorkerStats {
   worker: number;
   cpu: number;
   accepted: number;
+  /** Of those, connections taken from other partitions by the load balancer. */
+  stolen?: number;
   connections: number;
   restarts: number;
   channel: ChannelStats;
@@ -106,6 +117,9 @@ export class Server extends EventEmitter {
       module: String(o.module instanceof URL ? o.module.href : pathToFileURL(String(o.module)).href),
       backend: o.backend, limits: o.limits, batch: o.batch, lwsocket: o.lwsocket ?? true,
       maxConnections: o.maxConnections, userData: o.workerData,
+      // partitioned: watch the other members; shared: watch the one queue everybody accepts from
+      stealFrom: o.loadBalance ? (this.partitioned ? this.listener.fds.filter((_, i) => i !== slot.member) : [...this.listener.fds]) : [],
+      balance: typeof o.loadBalance === 'object' ? o.loadBalance : undefined,
     };
     const w = new Worker(fileURLToPath(new URL('./serve-worker.js', import.meta.url)), { workerData: init });
     slot.worker = w;

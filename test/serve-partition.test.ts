@@ -2,7 +2,7 @@
 // shutdown, and a crashing worker replaced without losing the connections queued on its partition.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import * as net from 'node:net';
 import { serve, uringAvailability, type Server } from '../src/index.js';
@@ -82,6 +82,9 @@ describe('serve() lifecycle', { skip: skipUring }, () => {
 
   it('a crashing worker is reported and replaced; other workers and queued connections are unaffected', { skip: cpus < 2 ? 'needs 2+ CPUs' : false }, async () => {
     const server: Server = await serve({ module: fixture('whoami-worker'), workers: 2 });
+    // this process's own connection must land on worker 0: run it from CPU 0 (restored below)
+    execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)]);
+    const deadline = setTimeout(() => { throw new Error('crash test timed out'); }, 25000);
     try {
       // a long-lived connection on worker 0 (client on CPU 0)
       const keep = await new Promise<net.Socket>((resolve) => {
@@ -108,6 +111,41 @@ describe('serve() lifecycle', { skip: skipUring }, () => {
       keep.destroy();
       const stats = await server.stats();
       assert.equal(stats[1]!.restarts, 1);
-    } finally { await server.close(); }
+    } finally {
+      clearTimeout(deadline);
+      execFileSync('taskset', ['-a', '-p', '-c', `0-${cpus - 1}`, String(process.pid)]);
+      await server.close();
+    }
+  });
+});
+
+describe('load balancing between partitions', { skip: cpus < 2 ? 'needs 2+ CPUs' : skipUring }, () => {
+  // Worker 0 is made busy (its thread blocked 1.5 s); 20 connections then arrive on CPU 0, i.e. in worker 0's
+  // partition. Without balancing they wait for worker 0; with it, idle worker 1 takes them from worker 0's queue.
+  async function skewed(loadBalance: boolean): Promise<Record<string, number>> {
+    const server = await serve({ module: fixture('whoami-worker'), workers: 2, loadBalance });
+    execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)]);   // the busy connection must land on worker 0
+    try {
+      const busy = await new Promise<net.Socket>((resolve) => {
+        const s = net.connect(server.port, '127.0.0.1');
+        s.once('data', () => { s.write('block\n'); s.once('data', () => resolve(s)); });
+      });
+      await new Promise((r) => setTimeout(r, 200));   // worker 0's thread is inside its busy loop now
+      const r = await clientOn(0, server.port, 20);
+      busy.destroy();
+      assert.equal(r.failed, 0);
+      return r.workers;
+    } finally {
+      execFileSync('taskset', ['-a', '-p', '-c', `0-${cpus - 1}`, String(process.pid)]);
+      await server.close();
+    }
+  }
+
+  it('without balancing, the busy partition keeps its connections (the paper\'s behaviour)', async () => {
+    assert.deepEqual(await skewed(false), { 0: 20 });
+  });
+
+  it('with loadBalance, an idle worker takes the busy partition\'s queued connections', async () => {
+    assert.deepEqual(await skewed(true), { 1: 20 });
   });
 });

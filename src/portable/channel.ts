@@ -14,7 +14,7 @@ interface ListenState { server: net.Server; own: boolean; left: number; backlog:
 export class PortableChannel extends ChannelCore implements Channel {
   readonly backend = 'portable' as const;
   readonly features = Object.freeze({ lwsocket: false, fixedFdInstall: false, batching: false });
-  batchThreshold: number;
+  private batch: number;
   private readonly sockets: (net.Socket | undefined)[];
   private readonly listeners: (ListenState | undefined)[];
   private readonly pauseReadsAboveHwm: boolean;
@@ -23,13 +23,20 @@ export class PortableChannel extends ChannelCore implements Channel {
 
   constructor(limits: Limits, options: { batch?: number; pauseReadsAboveHighWater?: boolean } = {}) {
     super(limits);
-    this.batchThreshold = options.batch ?? limits.batch;
+    this.batch = options.batch ?? limits.batch;
     this.pauseReadsAboveHwm = options.pauseReadsAboveHighWater ?? true;
     this.sockets = new Array(limits.maxHandles).fill(undefined);
     this.listeners = new Array(limits.maxHandles).fill(undefined);
     // sockets and servers keep the loop alive by themselves; this timer only mirrors the uring backend's ref rule
     this.keepAlive = setInterval(() => {}, 1 << 30);
     this.keepAlive.unref();
+  }
+
+  /** The batch threshold (kept for the API; node:net issues each write at once). Same range as the uring backend. */
+  get batchThreshold(): number { return this.batch; }
+  set batchThreshold(n: number) {
+    if (!Number.isInteger(n) || n < 1 || n > this.limits.requestRows) throw rangeError('batchThreshold', `an integer in 1..${this.limits.requestRows}`, n);
+    this.batch = n;
   }
 
   protected setRef(on: boolean): void {
@@ -82,6 +89,9 @@ export class PortableChannel extends ChannelCore implements Channel {
 
   private attach(h: number, s: net.Socket): void {
     this.sockets[h] = s;
+    // half-close is the channel's contract (EOF is a read event; the handle may still write until disconnect), also
+    // for sockets of a node:net server created without allowHalfOpen (listenPortable), which would end on EOF
+    s.allowHalfOpen = true;
     s.pause();
     s.on('data', (b: Buffer) => {
       this.counters.bytesRead += b.byteLength;
@@ -186,13 +196,15 @@ export class PortableChannel extends ChannelCore implements Channel {
   }
 
   writev(h: number, chunks: readonly Uint8Array[]): boolean {
-    if (!Array.isArray(chunks)) throw argError('chunks', 'an array of Uint8Array', chunks);
+    ChannelCore.chunksArg(chunks);
+    this.checkConn(h, 'writev');
     let ok = true;
     for (const c of chunks) ok = this.write(h, c);
     return ok;
   }
 
   disconnect(h: number, abort = false): void {
+    ChannelCore.abortArg(abort);
     if (abort && this.isOpen(h) && (this.state[h]! & St.Closing) && this.sockets[h]) { this.sockets[h]!.destroy(); return; }
     this.checkConn(h, 'disconnect');
     this.counters.requests++;
@@ -220,11 +232,10 @@ export class PortableChannel extends ChannelCore implements Channel {
 
   connect(host: string, port: number, cookie?: unknown, options: ConnectOptions = {}): number {
     if (this.closed) throw new MegapipeError(MpCode.CLOSED, 'connect: the channel is closed');
-    if (typeof host !== 'string') throw argError('host', 'a string', host);
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw rangeError('port', 'an integer in 1..65535', port);
+    [host, port] = ChannelCore.connectArgs(host, port, options);
     const h = this.allocHandle(Kind.Fd, cookie);
     if (h < 0) throw new MegapipeError(MpCode.LIMIT, `connect: maxHandles (${this.limits.maxHandles}) handles are open`);
-    const s = net.connect({ host: host === 'localhost' ? '127.0.0.1' : host, port, localAddress: options.localAddress, noDelay: true, allowHalfOpen: true });
+    const s = net.connect({ host, port, localAddress: options.localAddress, noDelay: true, allowHalfOpen: true });
     this.state[h]! |= St.Connecting;
     this.attach(h, s);
     s.once('connect', () => {

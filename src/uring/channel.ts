@@ -4,6 +4,7 @@
 //   send queue = a chain of chunks of the send arena (memory the kernel reads), at most one send in flight,
 //   everything written meanwhile coalesced behind it; receive = one multishot recv with provided buffers.
 // user_data of every request = (handle, op << 24 | generation): a completion finds its handle without a lookup.
+import { readFileSync } from 'node:fs';
 import { native, type NativeChannel } from '../native.js';
 import { ChannelCore, Kind, St, type ChannelStats } from '../channel-core.js';
 import { MegapipeError, MpCode, argError, errnoError, rangeError } from '../errors.js';
@@ -14,8 +15,13 @@ import { Op, RowFlag, CqeFlag, ROW_I32, EV_I32, Stat } from './abi.js';
 
 const ENOBUFS = -105, ECANCELED = -125, ENFILE = -23, EMFILE = -24, ENOMEM = -12, EALREADY = -114, ENOENT = -2;
 const ORPHAN = 0x7fffffff;   // user_data handle of requests that belong to no handle (refused accepts)
+// user_data tag (no row opcode of its own: the row is Op.Accept): one direct accept with a slot reserved, armed for a
+// listener that keeps accepting while the direct-descriptor table is nearly full (see armAccept)
+const ACCEPT_KEEP = 13;
 
 interface Overflow { bufs: Uint8Array[]; off: number }
+/** Marks a held-back EOF in a handle's stash (see onRecv). */
+const EOF_MARK = new Uint8Array(0);
 
 export class UringChannel extends ChannelCore implements Channel {
   readonly backend = 'uring' as const;
@@ -33,6 +39,8 @@ export class UringChannel extends ChannelCore implements Channel {
   private readonly bufSize: number;
   private nreq = 0;
   private nrec = 0;
+  // the rows and recycled buffers of the last batch were handed to C in hdr, to submit when onBatch returns (see reclaim)
+  private handedOff = false;
   private inBatch = false;
   private flushQueued = false;
   private batch: number;
@@ -49,6 +57,10 @@ export class UringChannel extends ChannelCore implements Channel {
   private readonly held: Uint16Array;
   private readonly addrSlot: Int32Array;
   private readonly overflow: (Overflow | undefined)[];
+  // bytes (and EOF) that completed after the handle paused, held back until it resumes: a multishot receive is
+  // cancelled asynchronously, so completions posted before the cancel lands still arrive (copies: the receive
+  // buffers go back to the ring at once)
+  private readonly stash: (Uint8Array[] | undefined)[];
   private readonly installs = new Map<number, { resolve: (fd: number) => void; reject: (e: Error) => void }>();
   // send-arena chunks
   private readonly chunk: number;
@@ -66,6 +78,11 @@ export class UringChannel extends ChannelCore implements Channel {
   // listeners that fell back to regular fds because the direct table was full
   private readonly fallbackListeners = new Set<number>();
   private directOpen = 0;
+  // direct-descriptor slots: single direct accepts in flight each hold one (reserved); a multishot direct accept runs
+  // only while more than `burstSlots` are free (see armAccept)
+  private directReserved = 0;
+  private readonly tableSlots: number;
+  private readonly burstSlots: number;
   private readonly pausedByQueue = new Set<number>();
   private deferredError: unknown = undefined;
   private readonly onBatchBound: (n: number) => void;
@@ -75,7 +92,7 @@ export class UringChannel extends ChannelCore implements Channel {
     super(limits);
     if (!native) throw new MegapipeError(MpCode.BACKEND_UNAVAILABLE, 'the native addon is not available');
     this.onBatchBound = (n: number) => this.onBatch(n);
-    this.flushTask = () => { this.flushQueued = false; if (this.nreq > 0 || this.nrec > 0) this.submitNow(); };
+    this.flushTask = () => { this.flushQueued = false; if (this.handedOff) this.reclaim(); if (this.nreq > 0 || this.nrec > 0) this.submitNow(); };
     this.nat = native.channelCreate({
       sqEntries: limits.sqEntries, cqEntries: limits.cqEntries, files: limits.files,
       recvBuffers: limits.recvBuffers, recvBufferSize: limits.recvBufferSize, sendArenaBytes: limits.sendArenaBytes,
@@ -94,6 +111,8 @@ export class UringChannel extends ChannelCore implements Channel {
     this.bufSize = L.recvBufferSize;
     this.batch = options.batch ?? limits.batch;
     this.pauseReadsAboveHwm = options.pauseReadsAboveHighWater ?? true;
+    this.tableSlots = L.files;
+    this.burstSlots = Math.min(L.files, acceptQueueMax() + 64);
     const probe = native.probe();
     this.fdInstall = (probe.ops ?? []).includes(Op.KernelFixedFdInstall);
     this.features = Object.freeze({
@@ -111,6 +130,7 @@ export class UringChannel extends ChannelCore implements Channel {
     this.held = new Uint16Array(n);
     this.addrSlot = new Int32Array(n).fill(-1);
     this.overflow = new Array(n).fill(undefined);
+    this.stash = new Array(n).fill(undefined);
     this.chunk = limits.sendChunkBytes;
     const chunks = Math.floor(L.sendArenaBytes / this.chunk);
     this.cNext = new Int32Array(chunks);
@@ -135,6 +155,7 @@ export class UringChannel extends ChannelCore implements Channel {
 
   // ---- staging and flushing -------------------------------------------------------------------------------
   private stage(op: number, h: number, fd: number, flags: number, a: number, b: number, c: number, udOp: number): void {
+    if (this.handedOff) this.reclaim();
     if (this.nreq === this.rowsMax) this.submitNow();
     const i = this.nreq * ROW_I32, r = this.req;
     r[i] = op; r[i + 1] = fd; r[i + 2] = flags; r[i + 3] = h;
@@ -147,6 +168,7 @@ export class UringChannel extends ChannelCore implements Channel {
   }
 
   private submitNow(): void {
+    if (this.handedOff) this.reclaim();
     if (this.closed) { this.nreq = 0; this.nrec = 0; return; }
     this.hdr[0] = this.nreq; this.hdr[1] = this.nrec;
     this.nreq = 0; this.nrec = 0;
@@ -158,7 +180,18 @@ export class UringChannel extends ChannelCore implements Channel {
   /** mp_flush: submits staged requests now (rule iii). Needed only to bound latency inside long synchronous work. */
   flush(): void {
     if (this.closed) return;
+    if (this.handedOff) this.reclaim();
     if (this.nreq > 0 || this.nrec > 0) this.submitNow();
+  }
+
+  // Staging again after a batch handed its rows to C. The batch's handlers may have queued microtasks or nextTicks,
+  // which run when the batch's callback scope closes — before C submits the handed-off rows: such staging must append
+  // to them, not overwrite them (nor the recycle list). So: if C has consumed them (hdr cleared), start from row 0;
+  // if not, take them back (clear hdr, keep the counts) and let this flush submit them with the new rows.
+  private reclaim(): void {
+    this.handedOff = false;
+    if (this.hdr[0] === 0 && this.hdr[1] === 0) { this.nreq = 0; this.nrec = 0; }
+    else { if (this.hdr[0] > 0) this.counters.flushes--; this.hdr[0] = 0; this.hdr[1] = 0; }   // counted again when submitted
   }
 
   private deferThrow(e: unknown): void {
@@ -169,6 +202,7 @@ export class UringChannel extends ChannelCore implements Channel {
 
   // ---- the completion batch (called from C once per drained batch; flush rule ii follows its return) -------
   private onBatch(n: number): void {
+    if (this.handedOff) this.reclaim();   // C consumed the previous batch's rows before draining this one
     this.inBatch = true;
     const evs = this.evs;
     try {
@@ -187,9 +221,10 @@ export class UringChannel extends ChannelCore implements Channel {
       }
     } finally {
       this.inBatch = false;
+      // handed to C, which submits them when this returns (flush rule ii); the counts stay until C has (reclaim)
       this.hdr[0] = this.nreq; this.hdr[1] = this.nrec;
       if (this.nreq > 0) this.counters.flushes++;
-      this.nreq = 0; this.nrec = 0;
+      this.handedOff = true;
     }
     if (this.deferredError !== undefined) {
       const e = this.deferredError;
@@ -204,8 +239,9 @@ export class UringChannel extends ChannelCore implements Channel {
     switch (op) {
       case Op.Recv: return this.onRecv(h, res, flags, more);
       case Op.Send: return this.onSend(h, res);
-      case Op.Accept: case Op.AcceptFd: case Op.AcceptOne: case Op.AcceptOneFd:
-        return this.onAccept(h, res, more, op === Op.Accept || op === Op.AcceptOne, op === Op.Accept || op === Op.AcceptFd);
+      case Op.Accept: case Op.AcceptFd: case Op.AcceptOne: case Op.AcceptOneFd: case ACCEPT_KEEP:
+        if (op === Op.AcceptOne || op === ACCEPT_KEEP) this.directReserved--;   // its slot is now taken or free again
+        return this.onAccept(h, res, more, op === Op.Accept || op === Op.AcceptOne || op === ACCEPT_KEEP, op === Op.Accept || op === Op.AcceptFd || op === ACCEPT_KEEP);
       case Op.Connect: return this.onConnect(h, res);
       case Op.FdInstall: return this.onInstalled(h, res);
       default: return this.maybeRelease(h);   // close, cancel, nop
@@ -219,12 +255,21 @@ export class UringChannel extends ChannelCore implements Channel {
       this.counters.bytesRead += res;
       const st = this.state[h]!;
       if (!(st & St.Closing) || (st & St.CloseAfterDrain)) {
-        try { this.emit('read', h, res, this.recvPool, bid * this.bufSize); }
-        finally { this.recycleList[this.nrec++] = bid; }
+        if ((st & (St.PausedUser | St.PausedHwm)) || this.stash[h] !== undefined) {
+          // paused (or older bytes still held): no read event until resume, in order
+          (this.stash[h] ??= []).push(copyOf(this.recvPool, bid * this.bufSize, res));
+          this.recycleList[this.nrec++] = bid;
+        } else {
+          try { this.emit('read', h, res, this.recvPool, bid * this.bufSize); }
+          finally { this.recycleList[this.nrec++] = bid; }
+        }
       } else this.recycleList[this.nrec++] = bid;
     } else if (res === 0) {
       this.state[h]! |= St.Eof;
-      if (!(this.state[h]! & St.Closing)) this.emit('read', h, 0);
+      if (!(this.state[h]! & St.Closing)) {
+        if ((this.state[h]! & (St.PausedUser | St.PausedHwm)) || this.stash[h] !== undefined) (this.stash[h] ??= []).push(EOF_MARK);
+        else this.emit('read', h, 0);
+      }
     } else if (res === ENOBUFS) {
       this.counters.enobufs++;          // the data is still in the socket: re-armed below once buffers return
     } else if (res !== ECANCELED) {
@@ -237,9 +282,10 @@ export class UringChannel extends ChannelCore implements Channel {
     }
   }
 
+  // `multi`: the listener's keep-accepting request (a multishot accept, or an ACCEPT_KEEP single), re-armed when it ends
   private onAccept(h: number, res: number, more: boolean, direct: boolean, multi: boolean): void {
     const st = this.state[h]!;
-    if (!more && multi) this.state[h]! &= ~St.AcceptMulti;
+    if (!more && multi) this.state[h]! &= ~(St.AcceptMulti | St.AcceptCancel);
     if (res >= 0) {
       if (st & St.Closing) {   // raced with unregister: refuse cleanly
         this.stage(Op.Close, ORPHAN, res, direct ? RowFlag.Fixed : 0, 0, 0, 0, Op.Close);
@@ -251,18 +297,21 @@ export class UringChannel extends ChannelCore implements Channel {
         } else {
           this.fd[nh] = res;
           if (direct) this.directOpen++;
+          else if (this.fallbackListeners.has(h)) this.counters.tableFullFallbacks++;
           this.counters.accepted++;
+          if (direct && more && !(st & St.AcceptCancel) && this.slotsFree() <= this.burstSlots) {
+            // the table is nearly full: end the multishot accept before a burst overruns the table (it re-arms as
+            // reserved single accepts when its final completion comes)
+            this.state[h]! |= St.AcceptCancel;
+            this.stage(Op.CancelUd, h, -1, 0, h, (Op.Accept << 24) | this.gen[h]!, 0, Op.CancelUd);
+          }
           this.emit('accept', nh, h, undefined, 0, h);
         }
       }
     } else if (res === ENFILE && direct) {
-      // the direct-descriptor table is full: accept regular fds until slots free up, and say so once
-      this.counters.tableFullFallbacks++;
-      if (!(st & St.AcceptFdMode)) {
-        this.state[h]! |= St.AcceptFdMode;
-        this.fallbackListeners.add(h);
-        if (!(st & St.Closing)) this.emitCode('error', h, res, MpCode.TABLE_FULL);
-      }
+      // the table filled up under an accept (slots taken outside this channel's count): the kernel has closed that
+      // connection; accept regular fds until slots free up, and say so once
+      this.enterFallback(h);
     } else if (res === EMFILE || res === ENFILE || res === ENOMEM || res === ENOBUFS) {
       if (!(st & St.Closing)) { this.rearmWaiters.add(h); this.emit('error', h, res); }
       if (!more) this.maybeRelease(h);
@@ -332,17 +381,46 @@ export class UringChannel extends ChannelCore implements Channel {
     if (!lw) this.state[h]! |= St.AcceptFdMode; else this.state[h]! &= ~St.AcceptFdMode;
     if (count === Infinity) {
       this.state[h]! |= St.Reading;   // "keep accepting"
-      if (!(this.state[h]! & St.AcceptMulti)) this.armAccept(h);
+      if (!(this.state[h]! & St.AcceptMulti)) this.armAccept(h, true);
     } else {
-      const direct = !(this.state[h]! & St.AcceptFdMode);
-      for (let i = 0; i < count; i++) this.stage(Op.Accept, h, this.fd[h]!, 0, 0, 0, direct ? 1 : 0, direct ? Op.AcceptOne : Op.AcceptOneFd);
+      // each direct accept reserves its slot (see armAccept); those beyond the free slots accept regular fds
+      for (let i = 0; i < count; i++) {
+        const direct = !(this.state[h]! & St.AcceptFdMode) && this.slotsFree() > 0;
+        if (direct) this.directReserved++;
+        else if (!(this.state[h]! & St.AcceptFdMode)) this.counters.tableFullFallbacks++;
+        this.stage(Op.Accept, h, this.fd[h]!, 0, 0, 0, direct ? 1 : 0, direct ? Op.AcceptOne : Op.AcceptOneFd);
+      }
     }
   }
 
-  private armAccept(h: number): void {
-    const direct = !(this.state[h]! & St.AcceptFdMode);
+  // Arms the keep-accepting request of listener `h` (AcceptMulti). A direct accept takes a slot of the table after
+  // the kernel has dequeued the connection, and on a full table (-ENFILE) the kernel closes that connection: so a
+  // multishot direct accept, which takes as many slots as connections are queued, runs only while more than
+  // `burstSlots` (the most an accept queue holds) are free; below that, one single accept at a time with its slot
+  // reserved; with no slot free, regular fds (MP_ERR_TABLE_FULL, once) until a slot frees up (freeConn).
+  private armAccept(h: number, deferError = false): void {
     this.state[h]! |= St.AcceptMulti;
-    this.stage(Op.Accept, h, this.fd[h]!, 0, 1, 0, direct ? 1 : 0, direct ? Op.Accept : Op.AcceptFd);
+    if (!(this.state[h]! & St.AcceptFdMode)) {
+      const free = this.slotsFree();
+      if (free > this.burstSlots) { this.stage(Op.Accept, h, this.fd[h]!, 0, 1, 0, 1, Op.Accept); return; }
+      if (free > 0) { this.directReserved++; this.stage(Op.Accept, h, this.fd[h]!, 0, 0, 0, 1, ACCEPT_KEEP); return; }
+      this.enterFallback(h, deferError);
+    }
+    this.stage(Op.Accept, h, this.fd[h]!, 0, 1, 0, 0, Op.AcceptFd);
+  }
+
+  private slotsFree(): number { return this.tableSlots - this.directOpen - this.directReserved; }
+
+  // Listener `h` accepts regular fds until a direct slot frees up; says so once (an error event, MP_ERR_TABLE_FULL).
+  private enterFallback(h: number, deferError = false): void {
+    const st = this.state[h]!;
+    if (st & St.AcceptFdMode) return;
+    this.state[h] = st | St.AcceptFdMode;
+    this.fallbackListeners.add(h);
+    if (st & St.Closing) return;
+    if (!deferError) { this.emitCode('error', h, ENFILE, MpCode.TABLE_FULL); return; }
+    const g = this.gen[h]!;   // from within accept(): not re-entrantly
+    queueMicrotask(() => { if (this.gen[h] === g && this.isOpen(h) && !(this.state[h]! & St.Closing)) this.emitCode('error', h, ENFILE, MpCode.TABLE_FULL); });
   }
 
   /** mp_read: keep receiving on connection `h`; data arrives as `read` events until EOF, an error or `disconnect`. */
@@ -382,6 +460,12 @@ export class UringChannel extends ChannelCore implements Channel {
 
   // Brings the kernel's receive request in line with what the handle wants.
   private syncRecv(h: number): void {
+    if (this.stash[h] !== undefined && (this.state[h]! & St.Reading) && !(this.state[h]! & (St.PausedUser | St.PausedHwm | St.Closing))) {
+      // resumed with bytes held back: deliver them first (inside a batch now; else as a microtask, never from
+      // within the caller's resume()/read()); the handler may pause again, so the state is read afterwards
+      if (this.inBatch) this.deliverStash(h);
+      else { const g = this.gen[h]!; queueMicrotask(() => { if (this.gen[h] === g && this.isOpen(h)) { this.deliverStash(h); this.syncRecv(h); } }); }
+    }
     const st = this.state[h]!;
     const want = (st & St.Reading) !== 0 && (st & (St.PausedUser | St.PausedHwm | St.Eof | St.Closing | St.Errored | St.Installing | St.Connecting)) === 0;
     if (want) {
@@ -395,6 +479,18 @@ export class UringChannel extends ChannelCore implements Channel {
     }
   }
 
+  // Emits the read events held back while `h` was paused, oldest first, until it pauses again or closes (`all`:
+  // regardless of pausing, before the connection leaves the channel through toFd).
+  private deliverStash(h: number, all = false): void {
+    const q = this.stash[h];
+    while (q !== undefined && this.stash[h] === q && q.length > 0 && (all || !(this.state[h]! & (St.PausedUser | St.PausedHwm | St.Closing)))) {
+      const b = q.shift()!;
+      if (q.length === 0) this.stash[h] = undefined;
+      if (b === EOF_MARK) this.emit('read', h, 0);
+      else this.emit('read', h, b.byteLength, b, 0);
+    }
+  }
+
   /** Bytes written to `h` and not yet acknowledged by the kernel. */
   pendingBytes(h: number): number { return this.isOpen(h) ? this.pend[h]! : 0; }
 
@@ -405,7 +501,7 @@ export class UringChannel extends ChannelCore implements Channel {
    * mark (and, by default, receiving pauses until they fall below the low-water mark).
    */
   write(h: number, data: Uint8Array, offset?: number, length?: number): boolean {
-    if (this.closed || h < 0 || h >= this.kind.length || this.kind[h] === Kind.Free || this.kind[h] === Kind.Listener || (this.state[h]! & St.Closing)) this.checkConn(h, 'write');
+    if (this.closed || (h >>> 0) !== h || h >= this.kind.length || this.kind[h] === Kind.Free || this.kind[h] === Kind.Listener || (this.state[h]! & St.Closing)) this.checkConn(h, 'write');
     // validated inline: this is the hot path, and it allocates nothing
     if (!(data instanceof Uint8Array)) ChannelCore.bytesArgs(data, offset, length);
     const off = offset ?? 0;
@@ -432,7 +528,8 @@ export class UringChannel extends ChannelCore implements Channel {
 
   /** mp_writev: `write` of several buffers, one after another (they coalesce into one send when they fit). */
   writev(h: number, chunks: readonly Uint8Array[]): boolean {
-    if (!Array.isArray(chunks)) throw argError('chunks', 'an array of Uint8Array', chunks);
+    ChannelCore.chunksArg(chunks);
+    this.checkConn(h, 'writev');
     let ok = true;
     for (const c of chunks) ok = this.write(h, c);
     return ok;
@@ -444,7 +541,7 @@ export class UringChannel extends ChannelCore implements Channel {
     const n = text.length;
     const t = this.sTail[h]!;
     // fast path: fits in the tail chunk of an open connection with no overflow
-    if (t >= 0 && this.overflow[h] === undefined && this.chunk - this.cEnd[t]! >= n && this.kind[h] !== Kind.Free && !(this.state[h]! & (St.Closing | St.Errored)) && !this.closed) {
+    if ((h >>> 0) === h && t >= 0 && this.overflow[h] === undefined && this.chunk - this.cEnd[t]! >= n && this.kind[h] !== Kind.Free && !(this.state[h]! & (St.Closing | St.Errored)) && !this.closed) {
       this.arena.write(text, t * this.chunk + this.cEnd[t]!, n, 'latin1');
       this.cEnd[t]! += n;
       this.pend[h]! += n;
@@ -573,6 +670,7 @@ export class UringChannel extends ChannelCore implements Channel {
    * A `disconnect` event follows when every request on the handle has completed; the handle is then free.
    */
   disconnect(h: number, abort = false): void {
+    ChannelCore.abortArg(abort);
     if (abort && this.isOpen(h) && (this.state[h]! & St.CloseAfterDrain)) {
       // a graceful close still draining: give up on the queued bytes
       this.state[h]! &= ~St.CloseAfterDrain;
@@ -645,6 +743,7 @@ export class UringChannel extends ChannelCore implements Channel {
 
   private freeConn(h: number, wasDirect: boolean): void {
     this.dropQueue(h);
+    this.stash[h] = undefined;
     const slot = this.addrSlot[h]!;
     if (slot >= 0) { this.aFree[this.aTop++] = slot; this.addrSlot[h] = -1; }
     this.inflight[h] = 0;
@@ -674,9 +773,7 @@ export class UringChannel extends ChannelCore implements Channel {
    */
   connect(host: string, port: number, cookie?: unknown, options: ConnectOptions = {}): number {
     if (this.closed) throw new MegapipeError(MpCode.CLOSED, 'connect: the channel is closed');
-    if (typeof host !== 'string') throw argError('host', 'a string', host);
-    if (host === 'localhost') host = '127.0.0.1';
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw rangeError('port', 'an integer in 1..65535', port);
+    [host, port] = ChannelCore.connectArgs(host, port, options);
     if (this.aTop === 0) throw new MegapipeError(MpCode.LIMIT, `connect: maxPendingConnects (${this.limits.maxPendingConnects}) connects are in flight`);
     const fd = native!.clientSocket(host, options.localAddress);
     const h = this.allocHandle(Kind.Fd, cookie);
@@ -711,6 +808,11 @@ export class UringChannel extends ChannelCore implements Channel {
 
   private startInstall(h: number): void {
     if (!(this.state[h]! & St.Installing) || (this.state[h]! & St.RecvArmed)) return;   // wait for the receive to end
+    if (this.stash[h] !== undefined) {   // bytes received while paused are delivered first (the handler may close or write)
+      this.deliverStash(h, true);
+      if (this.state[h]! & St.Closing) return;
+    }
+    if (this.sFly[h] !== 0 || this.sHead[h]! >= 0) return;   // and queued writes are sent first (onSend calls again)
     if (this.kind[h] === Kind.Fd) {
       this.state[h]! |= St.KeepFd;
       const p = this.installs.get(h);
@@ -776,6 +878,11 @@ export class UringChannel extends ChannelCore implements Channel {
     native!.channelClose(this.ch);
     this.endDispatch();
   }
+}
+
+/** The most connections one accept queue holds (net.core.somaxconn caps every listen backlog); 4096 if unreadable. */
+function acceptQueueMax(): number {
+  try { const n = Number.parseInt(readFileSync('/proc/sys/net/core/somaxconn', 'latin1'), 10); return n > 0 ? n : 4096; } catch { return 4096; }
 }
 
 function copyOf(src: Uint8Array, off: number, len: number): Uint8Array {

@@ -1,0 +1,174 @@
+#!/usr/bin/env node
+// megapipe-http: serve a directory (and/or a handler module) over HTTP/1.1.
+//
+//   megapipe-http --root DIR --port P [--host H] [--workers N] [--handler MODULE]
+//
+// Prints "listening on HOST:PORT" once ready. SIGTERM/SIGINT: graceful shutdown (stop taking requests, finish
+// in-flight responses within --shutdown-timeout ms), exit 0.
+
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { serveNet } from '../../src/serve-net.js';
+import { serve } from '../../src/serve.js';
+import type { HttpServerOptions } from './server.js';
+import type { StaticOptions } from './static.js';
+import setup, { type HttpWorkerData } from './worker.js';
+
+export interface StartOptions {
+  root?: string;
+  handler?: string;
+  host?: string;
+  /** 0: any free port */
+  port?: number;
+  /** Worker threads, each with its own channel (default 1). */
+  workers?: number;
+  /**
+   * "serve": the library's serve() — worker threads, one io_uring (or portable) channel each (default).
+   * "net": in-process on node:net (serveNet), one worker.
+   */
+  transport?: 'serve' | 'net';
+  options?: Omit<HttpServerOptions, 'handler' | 'onError'>;
+  static?: StaticOptions;
+}
+
+export interface RunningServer {
+  readonly host: string;
+  readonly port: number;
+  readonly workers: number;
+  /** Graceful shutdown; resolves once every connection is closed and the listener is gone. */
+  close(deadlineMs?: number): Promise<void>;
+}
+
+const WORKER_MODULE = new URL('./worker.js', import.meta.url);
+
+/** Start megapipe-http: N workers under serve(), or in-process on node:net. */
+export async function startServer(opts: StartOptions): Promise<RunningServer> {
+  const workerData: HttpWorkerData = { root: opts.root, handler: opts.handler, options: opts.options, static: opts.static };
+  const host = opts.host ?? '127.0.0.1';
+  // the app enforces its own connection limit (503); the transport's hard limit only as a backstop above it
+  const hardLimit = (opts.options?.maxConnections ?? 10_000) + 1024;
+  if ((opts.transport ?? 'serve') === 'serve') {
+    const server = await serve({ module: WORKER_MODULE, workers: opts.workers ?? 1, host, port: opts.port ?? 0, workerData });
+    let closing: Promise<void> | null = null;
+    return {
+      host: server.host,
+      port: server.port,
+      workers: server.workers,
+      close(deadlineMs = 10_000) {
+        // each worker stops accepting, then every connection's session.shutdown() finishes what is in flight
+        return (closing ??= server.close(deadlineMs).then(() => undefined));
+      },
+    };
+  }
+  const factory = await setup({ worker: 0, workers: 1, workerData });
+  const app = factory.app;
+  const handle = await serveNet(factory, { host, port: opts.port ?? 0, maxConnections: hardLimit });
+  let closing: Promise<void> | null = null;
+  return {
+    host,
+    port: handle.port,
+    workers: 1,
+    close(deadlineMs = 10_000) {
+      return (closing ??= (async () => {
+        await handle.close(deadlineMs); // stops accepting; session.shutdown() drains each connection
+        app.close();
+      })());
+    },
+  };
+}
+
+const USAGE = `usage: megapipe-http --root DIR --port P [--host H] [--workers N] [--handler MODULE]
+  --root DIR              serve static files from DIR
+  --handler MODULE        request handler module (default export (req, res) => ...), tried before the files
+  --port P                port (0: any free port; default 8080)
+  --host H                address to bind (default 127.0.0.1)
+  --workers N             worker threads, one channel each (default 1)
+  --net                   serve in-process on node:net instead (one worker)
+  --keepalive-timeout MS  idle keep-alive connections close after MS (default 5000)
+  --header-timeout MS     deadline for a complete request header block (default 10000)
+  --max-connections N     connections beyond N get 503 (default 10000)
+  --max-body BYTES        request body limit (default 1048576)
+  --shutdown-timeout MS   graceful shutdown deadline (default 10000)`;
+
+function fail(msg: string): never {
+  process.stderr.write(`megapipe-http: ${msg}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+function int(name: string, v: string | undefined, min: number, max: number): number {
+  if (v === undefined || !/^\d+$/.test(v)) fail(`${name} needs an integer`);
+  const n = Number(v);
+  if (n < min || n > max) fail(`${name} must be within ${min}..${max}`);
+  return n;
+}
+
+export function parseArgs(argv: readonly string[]): StartOptions & { shutdownTimeout: number } {
+  const o: StartOptions & { shutdownTimeout: number } = { port: 8080, host: '127.0.0.1', workers: 1, options: {}, shutdownTimeout: 10_000 };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const eq = a.indexOf('=');
+    const flag = a.startsWith('--') && eq > 0 ? a.slice(0, eq) : a;
+    const val = (): string | undefined => (a.startsWith('--') && eq > 0 ? a.slice(eq + 1) : argv[++i]);
+    switch (flag) {
+      case '--root': o.root = val() ?? fail('--root needs a directory'); break;
+      case '--handler': o.handler = val() ?? fail('--handler needs a module'); break;
+      case '--port': o.port = int('--port', val(), 0, 65535); break;
+      case '--host': o.host = val() ?? fail('--host needs an address'); break;
+      case '--workers': o.workers = int('--workers', val(), 1, 256); break;
+      case '--net': o.transport = 'net'; break;
+      case '--keepalive-timeout': o.options!.keepAliveTimeout = int(flag, val(), 1, 86_400_000); break;
+      case '--header-timeout': o.options!.headerTimeout = int(flag, val(), 1, 86_400_000); break;
+      case '--max-connections': o.options!.maxConnections = int(flag, val(), 1, 10_000_000); break;
+      case '--max-body': o.options!.maxBodySize = int(flag, val(), 0, Number.MAX_SAFE_INTEGER); break;
+      case '--shutdown-timeout': o.shutdownTimeout = int(flag, val(), 0, 86_400_000); break;
+      case '-h': case '--help': process.stdout.write(USAGE + '\n'); process.exit(0);
+      // falls through (unreachable)
+      default: fail(`unknown argument ${a}`);
+    }
+  }
+  if (o.root === undefined && o.handler === undefined) fail('give --root and/or --handler');
+  return o;
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  if (o.transport === 'net' && (o.workers ?? 1) > 1) {
+    process.stderr.write('megapipe-http: --net runs one worker in-process; ignoring --workers\n');
+  }
+  const server = await startServer(o);
+  let stopping = false;
+  const stop = (sig: string): void => {
+    if (stopping) {
+      process.stderr.write(`megapipe-http: ${sig} again, exiting now\n`);
+      process.exit(1);
+    }
+    stopping = true;
+    server.close(o.shutdownTimeout).then(
+      () => process.exit(0),
+      (e: unknown) => {
+        process.stderr.write(`megapipe-http: shutdown failed: ${String(e)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  // handlers first: whoever reads the line below may signal at once
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.stdout.write(`listening on ${server.host}:${server.port}\n`);
+}
+
+function isMain(): boolean {
+  if (!process.argv[1]) return false;
+  try {
+    return realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
+  main().catch((e: unknown) => {
+    process.stderr.write(`megapipe-http: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  });
+}

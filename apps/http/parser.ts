@@ -1,0 +1,598 @@
+// Incremental HTTP/1.1 request parser (RFC 9112), fed with `data()` chunks split anywhere.
+//
+// Allocation-light: the header block is scanned byte by byte as it arrives (CRLF discipline, limits), copied
+// once into a Buffer when complete (or accumulated in a per-connection buffer while it is split across chunks),
+// then parsed into an Int32Array of offsets. Only the method, the request-target and the framing fields
+// (Content-Length, Transfer-Encoding, Host, Connection, Expect) are examined; every other name and value is
+// decoded only when the application asks (see headers.ts). Body bytes are passed on as views of the input.
+//
+// Strict: any framing fault stops the parser for good (state DEAD) after reporting the status to answer with; the
+// connection must then be closed after that response so that nothing behind the fault can be smuggled.
+
+import { Fields } from './headers.js';
+
+const CR = 13;
+const LF = 10;
+const SP = 32;
+const HT = 9;
+const COLON = 58;
+const COMMA = 44;
+
+/** tchar (RFC 9110 §5.6.2) */
+const TCHAR = new Uint8Array(256);
+for (let c = 0; c < 128; c++) {
+  const ch = String.fromCharCode(c);
+  if (/[A-Za-z0-9]/.test(ch) || "!#$%&'*+-.^_`|~".includes(ch)) TCHAR[c] = 1;
+}
+/** bytes allowed in a Host value: reg-name / IP-literal / IPv4 and an optional port */
+const HOSTCHAR = new Uint8Array(256);
+for (let c = 0; c < 128; c++) {
+  const ch = String.fromCharCode(c);
+  if (/[A-Za-z0-9]/.test(ch) || "-._~!$&'()*+,;=:[]%".includes(ch)) HOSTCHAR[c] = 1;
+}
+
+function lit(s: string): Uint8Array {
+  return Uint8Array.from(s, (c) => c.charCodeAt(0));
+}
+const L_HOST = lit('host');
+const L_EXPECT = lit('expect');
+const L_CONNECTION = lit('connection');
+const L_CONTENT_LENGTH = lit('content-length');
+const L_TRANSFER_ENCODING = lit('transfer-encoding');
+const L_CHUNKED = lit('chunked');
+const L_CLOSE = lit('close');
+const L_KEEP_ALIVE = lit('keep-alive');
+const L_100_CONTINUE = lit('100-continue');
+
+/** ASCII case-insensitive comparison of b[s, s+l.length) with the lower-case literal l. */
+function eqLower(b: Uint8Array, s: number, l: Uint8Array): boolean {
+  for (let j = 0; j < l.length; j++) {
+    let c = b[s + j];
+    if (c >= 0x41 && c <= 0x5a) c += 32;
+    if (c !== l[j]) return false;
+  }
+  return true;
+}
+
+const METHODS: ReadonlyArray<string> = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH'];
+const METHOD_BYTES = METHODS.map(lit);
+
+/** The implemented method named by b[s, e), as an interned string, or null. Methods are case-sensitive. */
+function knownMethod(b: Uint8Array, s: number, e: number, extra: ReadonlySet<string> | undefined): string | null {
+  const n = e - s;
+  outer: for (let m = 0; m < METHOD_BYTES.length; m++) {
+    const l = METHOD_BYTES[m];
+    if (l.length !== n) continue;
+    for (let j = 0; j < n; j++) if (b[s + j] !== l[j]) continue outer;
+    return METHODS[m];
+  }
+  if (extra && extra.size > 0) {
+    const name = Buffer.from(b.buffer, b.byteOffset + s, n).toString('latin1');
+    if (extra.has(name)) return name;
+  }
+  return null;
+}
+
+export interface ParserLimits {
+  /** Request line + header fields, bytes (431 beyond; 414 when the request line alone is too long). */
+  maxHeaderSize: number;
+  /** Request-target length, bytes (414 beyond). */
+  maxUriLength: number;
+  /** Number of header field lines (431 beyond). */
+  maxHeaders: number;
+  /** Request body, bytes (413 beyond), for Content-Length and chunked alike. */
+  maxBodySize: number;
+  /** Trailer section of a chunked body, bytes (431 beyond). */
+  maxTrailerSize: number;
+  /** Methods accepted besides GET HEAD POST PUT DELETE OPTIONS PATCH (others: 501). */
+  extraMethods?: ReadonlySet<string>;
+}
+
+export const DEFAULT_LIMITS: ParserLimits = {
+  maxHeaderSize: 16 * 1024,
+  maxUriLength: 8 * 1024,
+  maxHeaders: 100,
+  maxBodySize: 1024 * 1024,
+  maxTrailerSize: 4 * 1024,
+};
+
+/** A parsed request head. */
+export interface RequestHead {
+  method: string;
+  /** request-target exactly as received (ASCII) */
+  target: string;
+  /** 0 for HTTP/1.0, 1 for HTTP/1.1 (and for 1.x, x > 1) */
+  minor: number;
+  fields: Fields;
+  /** -1 when absent */
+  contentLength: number;
+  chunked: boolean;
+  /** the request asks for (1.1 default, 1.0 with keep-alive) a persistent connection */
+  keepAlive: boolean;
+  expectContinue: boolean;
+  /** the request has a body to read (Content-Length > 0 or chunked) */
+  hasBody: boolean;
+}
+
+export interface ParserEvents {
+  onHead(head: RequestHead): void;
+  /** Body bytes: a view valid only during the call. */
+  onBody(buf: Uint8Array, offset: number, length: number): void;
+  /** The message is complete; trailers when a chunked body had any. */
+  onComplete(trailers: Fields | null): void;
+  /** A fault: answer with `status` and close. The parser is dead afterwards. */
+  onError(status: number, reason: string): void;
+}
+
+const S_HEAD = 0;
+const S_FIXED = 1;
+const S_CHUNK_SIZE = 2;
+const S_CHUNK_EXT = 3;
+const S_CHUNK_SIZE_LF = 4;
+const S_CHUNK_DATA = 5;
+const S_CHUNK_DATA_CR = 6;
+const S_CHUNK_DATA_LF = 7;
+const S_TRAILER = 8;
+const S_DEAD = 9;
+
+const MAX_LEADING_EMPTY_LINES = 4;
+const MAX_CHUNK_EXT = 1024;
+
+export class RequestParser {
+  private state = S_HEAD;
+  // header / trailer block scanner
+  private acc: Buffer | null = null;
+  private accLen = 0;
+  private sawCR = false;
+  private lineBytes = 0;
+  private lines = 0;
+  private leadingEmpty = 0;
+  private readonly table: Int32Array;
+  // body
+  private remaining = 0;
+  private bodyBytes = 0;
+  private chunkSize = 0;
+  private chunkDigits = 0;
+  private extBytes = 0;
+  private pauseRequested = false;
+
+  constructor(private readonly limits: ParserLimits, private readonly ev: ParserEvents) {
+    this.table = new Int32Array(4 * limits.maxHeaders);
+  }
+
+  /** No bytes of an unfinished request are held (between messages). */
+  get idle(): boolean {
+    return this.state === S_HEAD && this.accLen === 0 && !this.sawCR && this.lineBytes === 0 && this.lines === 0;
+  }
+  /** Reading a head that has started arriving. */
+  get inHead(): boolean {
+    return this.state === S_HEAD && !this.idle;
+  }
+  /** Reading a request body (or its trailers). */
+  get inBody(): boolean {
+    return this.state !== S_HEAD && this.state !== S_DEAD;
+  }
+  get dead(): boolean {
+    return this.state === S_DEAD;
+  }
+
+  /** Stop at the next message boundary: `execute` then returns how much it consumed. */
+  pause(): void {
+    this.pauseRequested = true;
+  }
+  resume(): void {
+    this.pauseRequested = false;
+  }
+  get paused(): boolean {
+    return this.pauseRequested;
+  }
+
+  /** Stop for good (the connection is closing). */
+  kill(): void {
+    this.state = S_DEAD;
+    this.acc = null;
+    this.accLen = 0;
+  }
+
+  /**
+   * Parse `buf[off, off+len)`. Returns the number of bytes consumed: all of them, unless the parser was paused
+   * and reached a message boundary (the caller keeps the rest and feeds it again after `resume`). After an error
+   * everything is reported consumed.
+   */
+  execute(buf: Uint8Array, off: number, len: number): number {
+    const end = off + len;
+    let p = off;
+    while (p < end) {
+      switch (this.state) {
+        case S_HEAD:
+        case S_TRAILER: {
+          if (this.pauseRequested && this.state === S_HEAD && this.idle) return p - off;
+          const r = this.scanBlock(buf, p, end);
+          if (r < 0) return len;
+          p = r;
+          break;
+        }
+        case S_FIXED: {
+          const n = Math.min(this.remaining, end - p);
+          this.remaining -= n;
+          this.ev.onBody(buf, p, n);
+          p += n;
+          if (this.remaining === 0 && this.state === S_FIXED) this.complete(null);
+          break;
+        }
+        case S_CHUNK_SIZE: {
+          const c = buf[p++];
+          let d = -1;
+          if (c >= 0x30 && c <= 0x39) d = c - 0x30;
+          else if (c >= 0x61 && c <= 0x66) d = c - 0x57;
+          else if (c >= 0x41 && c <= 0x46) d = c - 0x37;
+          if (d >= 0) {
+            if (++this.chunkDigits > 13) return this.fail(413, 'chunk size too large'), len;
+            this.chunkSize = this.chunkSize * 16 + d;
+          } else if (this.chunkDigits === 0) {
+            return this.fail(400, 'invalid chunk size'), len;
+          } else if (c === CR) {
+            this.state = S_CHUNK_SIZE_LF;
+          } else if (c === 0x3b /* ; */ || c === SP || c === HT) {
+            this.state = S_CHUNK_EXT;
+            this.extBytes = 0;
+          } else {
+            return this.fail(400, 'invalid chunk size'), len;
+          }
+          break;
+        }
+        case S_CHUNK_EXT: {
+          const c = buf[p++];
+          if (c === CR) this.state = S_CHUNK_SIZE_LF;
+          else if ((c < SP && c !== HT) || c === 0x7f) return this.fail(400, 'invalid chunk extension'), len;
+          else if (++this.extBytes > MAX_CHUNK_EXT) return this.fail(400, 'chunk extension too long'), len;
+          break;
+        }
+        case S_CHUNK_SIZE_LF: {
+          if (buf[p++] !== LF) return this.fail(400, 'bare CR in chunk size line'), len;
+          if (this.chunkSize === 0) {
+            this.state = S_TRAILER;
+          } else {
+            if (this.bodyBytes + this.chunkSize > this.limits.maxBodySize) return this.fail(413, 'body too large'), len;
+            this.bodyBytes += this.chunkSize;
+            this.remaining = this.chunkSize;
+            this.state = S_CHUNK_DATA;
+          }
+          break;
+        }
+        case S_CHUNK_DATA: {
+          const n = Math.min(this.remaining, end - p);
+          this.remaining -= n;
+          this.ev.onBody(buf, p, n);
+          p += n;
+          if (this.remaining === 0 && this.state === S_CHUNK_DATA) this.state = S_CHUNK_DATA_CR;
+          break;
+        }
+        case S_CHUNK_DATA_CR:
+          if (buf[p++] !== CR) return this.fail(400, 'chunk data not followed by CRLF'), len;
+          this.state = S_CHUNK_DATA_LF;
+          break;
+        case S_CHUNK_DATA_LF:
+          if (buf[p++] !== LF) return this.fail(400, 'chunk data not followed by CRLF'), len;
+          this.state = S_CHUNK_SIZE;
+          this.chunkSize = 0;
+          this.chunkDigits = 0;
+          break;
+        default:
+          return len;
+      }
+    }
+    return len;
+  }
+
+  private fail(status: number, reason: string): number {
+    this.kill();
+    this.ev.onError(status, reason);
+    return -1;
+  }
+
+  private complete(trailers: Fields | null): void {
+    this.state = S_HEAD;
+    this.ev.onComplete(trailers);
+  }
+
+  private append(buf: Uint8Array, s: number, e: number): void {
+    const n = e - s;
+    if (n === 0) return;
+    const need = this.accLen + n;
+    if (this.acc === null || this.acc.length < need) {
+      let cap = this.acc === null ? 1024 : this.acc.length * 2;
+      while (cap < need) cap *= 2;
+      const grown = Buffer.allocUnsafe(cap);
+      if (this.acc !== null) this.acc.copy(grown, 0, 0, this.accLen);
+      this.acc = grown;
+    }
+    this.acc.set(buf.subarray(s, e), this.accLen);
+    this.accLen = need;
+  }
+
+  /**
+   * Scan a header (S_HEAD) or trailer (S_TRAILER) block. Returns the offset after the block when one was
+   * completed and processed, -1 when the input ran out (bytes kept) or on error.
+   */
+  private scanBlock(buf: Uint8Array, p: number, end: number): number {
+    const trailer = this.state === S_TRAILER;
+    const maxBlock = trailer ? this.limits.maxTrailerSize : this.limits.maxHeaderSize;
+    const maxLine0 = trailer ? maxBlock : this.limits.maxUriLength + 64;
+    let start = p;
+    let sawCR = this.sawCR;
+    let lineBytes = this.lineBytes;
+    let lines = this.lines;
+    for (let i = p; i < end; i++) {
+      const c = buf[i];
+      if (sawCR) {
+        if (c !== LF) return this.fail(400, 'bare CR');
+        sawCR = false;
+        if (lineBytes !== 0) {
+          lines++;
+          lineBytes = 0;
+          continue;
+        }
+        if (lines === 0 && !trailer) {
+          // empty line(s) before a request line are ignored (RFC 9112 §2.2)
+          if (++this.leadingEmpty > MAX_LEADING_EMPTY_LINES) return this.fail(400, 'empty lines before request');
+          start = i + 1;
+          this.accLen = 0;
+          continue;
+        }
+        // end of the block
+        const blockEnd = i + 1;
+        this.sawCR = false;
+        this.lineBytes = 0;
+        this.lines = 0;
+        this.leadingEmpty = 0;
+        let block: Buffer;
+        let n: number;
+        if (this.accLen === 0) {
+          n = blockEnd - start;
+          block = Buffer.allocUnsafe(n);
+          block.set(buf.subarray(start, blockEnd));
+        } else {
+          this.append(buf, start, blockEnd);
+          block = this.acc!;
+          n = this.accLen;
+          this.acc = null;
+          this.accLen = 0;
+        }
+        if (trailer) this.finishTrailers(block, n);
+        else this.finishHead(block, n);
+        return this.state === S_DEAD ? -1 : blockEnd;
+      }
+      if (c === CR) {
+        sawCR = true;
+        continue;
+      }
+      if (c === LF) return this.fail(400, 'bare LF');
+      lineBytes++;
+      const size = this.accLen + (i - start) + 1;
+      if (lines === 0 && !trailer) {
+        if (lineBytes > maxLine0) return this.fail(414, 'request line too long');
+        if (size > maxBlock) return this.fail(431, 'request header too large');
+      } else if (size > maxBlock) {
+        return this.fail(431, trailer ? 'trailer section too large' : 'request header too large');
+      }
+    }
+    this.sawCR = sawCR;
+    this.lineBytes = lineBytes;
+    this.lines = lines;
+    this.append(buf, start, end);
+    return -1;
+  }
+
+  /** Parse field lines of h from i up to the final CRLF into this.table; returns the count, -1 after a failure. */
+  private parseFields(h: Buffer, i: number): number {
+    const t = this.table;
+    const max = this.limits.maxHeaders;
+    let count = 0;
+    for (;;) {
+      let c = h[i];
+      if (c === CR) return count; // the empty line (the scanner guarantees CRLF and the end of the block)
+      if (c === SP || c === HT) return this.fail(400, 'obsolete line folding or whitespace before field name');
+      const ns = i;
+      while (TCHAR[h[i]] === 1) i++;
+      if (i === ns || h[i] !== COLON) return this.fail(400, 'invalid field name');
+      const ne = i++;
+      while (h[i] === SP || h[i] === HT) i++;
+      const vs = i;
+      let ve = i;
+      for (;;) {
+        c = h[i];
+        if (c === CR) break;
+        if ((c < SP && c !== HT) || c === 0x7f) return this.fail(400, 'invalid character in field value');
+        i++;
+        if (c !== SP && c !== HT) ve = i;
+      }
+      i += 2;
+      if (count === max) return this.fail(431, 'too many header fields');
+      const k = 4 * count++;
+      t[k] = ns;
+      t[k + 1] = ne;
+      t[k + 2] = vs;
+      t[k + 3] = ve;
+    }
+  }
+
+  private finishTrailers(h: Buffer, n: number): void {
+    let trailers: Fields | null = null;
+    if (n > 2) {
+      const count = this.parseFields(h, 0);
+      if (count < 0) return;
+      trailers = new Fields(h, this.table.slice(0, 4 * count), count);
+    }
+    this.complete(trailers);
+  }
+
+  private finishHead(h: Buffer, n: number): void {
+    const limits = this.limits;
+    // request-line = method SP request-target SP HTTP-version CRLF
+    let i = 0;
+    while (TCHAR[h[i]] === 1) i++;
+    if (i === 0 || h[i] !== SP) return void this.fail(400, 'malformed request line');
+    const methodEnd = i;
+    const ts = ++i;
+    while (h[i] > SP && h[i] < 0x7f) i++;
+    if (i === ts || h[i] !== SP) return void this.fail(400, 'malformed request target');
+    const te = i++;
+    if (
+      n - i < 10 || h[i] !== 0x48 || h[i + 1] !== 0x54 || h[i + 2] !== 0x54 || h[i + 3] !== 0x50 ||
+      h[i + 4] !== 0x2f || h[i + 5] < 0x30 || h[i + 5] > 0x39 || h[i + 6] !== 0x2e ||
+      h[i + 7] < 0x30 || h[i + 7] > 0x39 || h[i + 8] !== CR
+    ) {
+      return void this.fail(400, 'malformed HTTP version');
+    }
+    const major = h[i + 5] - 0x30;
+    let minor = h[i + 7] - 0x30;
+    i += 10;
+    if (major !== 1) return void this.fail(505, 'HTTP version not supported');
+    if (minor > 1) minor = 1;
+    if (te - ts > limits.maxUriLength) return void this.fail(414, 'request target too long');
+
+    const count = this.parseFields(h, i);
+    if (count < 0) return;
+
+    // framing and connection fields
+    const t = this.table;
+    let hosts = 0;
+    let badHost = false;
+    let clCount = 0;
+    let cl = -1;
+    let clBad = false;
+    let teSeen = false;
+    let teElements = 0;
+    let sawChunked = false;
+    let chunkedNotLast = false;
+    let unknownCoding = false;
+    let close = false;
+    let keepAlive = false;
+    let expectContinue = false;
+    let badExpect = false;
+    for (let f = 0; f < count; f++) {
+      const ns = t[4 * f];
+      const nl = t[4 * f + 1] - ns;
+      const vs = t[4 * f + 2];
+      const ve = t[4 * f + 3];
+      switch (nl) {
+        case 4:
+          if (eqLower(h, ns, L_HOST)) {
+            hosts++;
+            for (let j = vs; j < ve; j++) if (HOSTCHAR[h[j]] !== 1) { badHost = true; break; }
+          }
+          break;
+        case 6:
+          if (eqLower(h, ns, L_EXPECT)) {
+            if (ve - vs === L_100_CONTINUE.length && eqLower(h, vs, L_100_CONTINUE)) expectContinue = true;
+            else badExpect = true;
+          }
+          break;
+        case 10:
+          if (eqLower(h, ns, L_CONNECTION)) {
+            let j = vs;
+            while (j < ve) {
+              while (j < ve && (h[j] === SP || h[j] === HT || h[j] === COMMA)) j++;
+              const es = j;
+              while (j < ve && h[j] !== COMMA) j++;
+              let ee = j;
+              while (ee > es && (h[ee - 1] === SP || h[ee - 1] === HT)) ee--;
+              if (ee - es === 5 && eqLower(h, es, L_CLOSE)) close = true;
+              else if (ee - es === 10 && eqLower(h, es, L_KEEP_ALIVE)) keepAlive = true;
+            }
+          }
+          break;
+        case 14:
+          if (eqLower(h, ns, L_CONTENT_LENGTH)) {
+            clCount++;
+            if (ve === vs) clBad = true;
+            let v = 0;
+            for (let j = vs; j < ve; j++) {
+              const c = h[j];
+              if (c < 0x30 || c > 0x39) { clBad = true; break; }
+              v = v * 10 + (c - 0x30);
+            }
+            cl = v > Number.MAX_SAFE_INTEGER ? Number.MAX_SAFE_INTEGER : v;
+          }
+          break;
+        case 17:
+          if (eqLower(h, ns, L_TRANSFER_ENCODING)) {
+            teSeen = true;
+            let j = vs;
+            while (j < ve) {
+              while (j < ve && (h[j] === SP || h[j] === HT || h[j] === COMMA)) j++;
+              if (j >= ve) break;
+              const es = j;
+              while (j < ve && h[j] !== COMMA) j++;
+              let ee = j;
+              while (ee > es && (h[ee - 1] === SP || h[ee - 1] === HT)) ee--;
+              teElements++;
+              if (sawChunked) chunkedNotLast = true;
+              if (ee - es === 7 && eqLower(h, es, L_CHUNKED)) sawChunked = true;
+              else unknownCoding = true;
+            }
+          }
+          break;
+      }
+    }
+    if (hosts > 1) return void this.fail(400, 'several Host fields');
+    if (hosts === 0 && minor === 1) return void this.fail(400, 'missing Host');
+    if (badHost) return void this.fail(400, 'invalid Host');
+    if (clCount > 1) return void this.fail(400, 'several Content-Length fields');
+    if (clBad) return void this.fail(400, 'invalid Content-Length');
+    if (teSeen) {
+      if (clCount > 0) return void this.fail(400, 'Content-Length with Transfer-Encoding');
+      if (minor === 0) return void this.fail(400, 'Transfer-Encoding in an HTTP/1.0 request');
+      if (teElements === 0 || chunkedNotLast || !sawChunked) return void this.fail(400, 'chunked is not the final transfer coding');
+      if (unknownCoding) return void this.fail(501, 'transfer coding not implemented');
+    }
+    const method = knownMethod(h, 0, methodEnd, limits.extraMethods);
+    if (method === null) return void this.fail(501, 'method not implemented');
+    // request-target forms (RFC 9112 §3.2)
+    const t0 = h[ts];
+    if (t0 !== 0x2f /* / */) {
+      const asterisk = t0 === 0x2a && te - ts === 1;
+      if (asterisk ? method !== 'OPTIONS' : !isAbsoluteHttpUri(h, ts, te)) {
+        return void this.fail(400, 'invalid request target');
+      }
+    }
+    if (badExpect) return void this.fail(417, 'unsupported expectation');
+    if (cl > limits.maxBodySize) return void this.fail(413, 'body too large');
+
+    const chunked = teSeen;
+    const head: RequestHead = {
+      method,
+      target: h.toString('latin1', ts, te),
+      minor,
+      fields: new Fields(h, t.slice(0, 4 * count), count),
+      contentLength: cl,
+      chunked,
+      keepAlive: minor === 1 ? !close : keepAlive && !close,
+      expectContinue: expectContinue && minor === 1,
+      hasBody: chunked || cl > 0,
+    };
+    this.bodyBytes = 0;
+    if (chunked) {
+      this.state = S_CHUNK_SIZE;
+      this.chunkSize = 0;
+      this.chunkDigits = 0;
+    } else if (cl > 0) {
+      this.state = S_FIXED;
+      this.remaining = cl;
+      this.bodyBytes = cl;
+    }
+    this.ev.onHead(head);
+    if (!head.hasBody && this.state === S_HEAD) this.ev.onComplete(null);
+  }
+}
+
+/** absolute-form "http://authority/..." or "https://..." (scheme case-insensitive) */
+const L_HTTP = lit('http://');
+const L_HTTPS = lit('https://');
+function isAbsoluteHttpUri(h: Uint8Array, s: number, e: number): boolean {
+  const pre = e - s > 8 && eqLower(h, s, L_HTTPS) ? 8 : e - s > 7 && eqLower(h, s, L_HTTP) ? 7 : 0;
+  if (pre === 0) return false;
+  const a = s + pre;
+  return a < e && h[a] !== 0x2f; // a non-empty authority
+}

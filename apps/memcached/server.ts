@@ -1,0 +1,99 @@
+// Starting the memcached app: options like memcached's command line → shared store → workers serving it.
+//
+// `startServer` is the one place that chooses the transport. Today it runs the worker's `setup()` in-process over
+// node:net (`serveNet`, one worker). When the library's `serve()` lands, `startWithServe` below replaces the body of
+// `startServer`: same store, same workerData, N worker threads each on its own io_uring channel.
+import { availableParallelism } from 'node:os';
+import { serveNet } from '../../src/serve-net.js';
+import { serve } from '../../src/serve.js';
+import { createStoreShared, type StoreShared } from './store.js';
+import type { McSettings, McWorkerData } from './protocol.js';
+import setup from './worker.js';
+
+export interface ServerOptions {
+  /** TCP port (`-p`), default 11211; 0 picks a free port. */
+  port?: number;
+  /** Listen address (`-l`), default 127.0.0.1. */
+  host?: string;
+  /** Worker threads (`-t`), default 4, capped at the CPU count. */
+  threads?: number;
+  /** Item memory in megabytes (`-m`), default 64. */
+  memoryMb?: number;
+  /** Max simultaneous connections (`-c`), default 1024. */
+  maxConns?: number;
+  /** Max item size in bytes (`-I`), default 1 MiB. */
+  itemSizeMax?: number;
+  /** Slab growth factor (`-f`), default 1.25. */
+  factor?: number;
+  /** Minimum key+value+flags space in the smallest chunk (`-n`), default 48. */
+  chunkSize?: number;
+  /** 0, 1 (`-v`), 2 (`-vv`). */
+  verbosity?: number;
+  /** Use an existing store (tests: several servers over one keyspace). */
+  store?: StoreShared;
+  /** Transport: 'channels' (default for the CLI) = `serve()`, one worker thread and channel per thread; 'net' = node:net in this thread. */
+  transport?: 'channels' | 'net';
+}
+
+export interface ServerHandle {
+  readonly host: string;
+  readonly port: number;
+  /** The shared store (main thread's view is created on demand by tests). */
+  readonly store: StoreShared;
+  readonly workers: number;
+  close(): Promise<void>;
+}
+
+/** Validate and fill in defaults (throws RangeError with memcached's messages). */
+export function resolveOptions(o: ServerOptions): Required<Omit<ServerOptions, 'store' | 'transport'>> & { store?: StoreShared } {
+  const memoryMb = o.memoryMb ?? 64;
+  const itemSizeMax = o.itemSizeMax ?? 1024 * 1024;
+  const threads = Math.max(1, Math.min(o.threads ?? 4, availableParallelism()));
+  if (!(memoryMb > 0)) throw new RangeError('memory limit (-m) must be greater than 0');
+  if (itemSizeMax < 1024) throw new RangeError('Item max size cannot be less than 1024 bytes.');
+  if (itemSizeMax > 1024 * 1024 * 1024) throw new RangeError('Cannot set item size limit higher than 1 GB.');
+  if (itemSizeMax > (memoryMb * 1024 * 1024) / 2) throw new RangeError('Cannot set item size limit higher than 1/2 of memory max.');
+  return {
+    port: o.port ?? 11211, host: o.host ?? '127.0.0.1', threads, memoryMb, maxConns: o.maxConns ?? 1024,
+    itemSizeMax, factor: o.factor ?? 1.25, chunkSize: o.chunkSize ?? 48, verbosity: o.verbosity ?? 0, store: o.store,
+  };
+}
+
+/** The store and settings every worker receives. */
+export function createWorkerData(o: ReturnType<typeof resolveOptions>, port: number): McWorkerData {
+  const store = o.store ?? createStoreShared({
+    maxBytes: o.memoryMb * 1024 * 1024, itemSizeMax: o.itemSizeMax, factor: o.factor, chunkSize: o.chunkSize,
+  });
+  const settings: McSettings = {
+    host: o.host, port, maxConns: o.maxConns, threads: o.threads, verbosity: o.verbosity, startedAt: Date.now(),
+  };
+  return { store, settings };
+}
+
+/** Start the cache server; resolves once listening. */
+export async function startServer(options: ServerOptions = {}): Promise<ServerHandle> {
+  return options.transport === 'channels' ? startWithServe(options) : startWithServeNet(options);
+}
+
+/** megapipe's serve(): `threads` worker threads, each with its own channel, one keyspace in shared memory. */
+async function startWithServe(options: ServerOptions): Promise<ServerHandle> {
+  const { transport: _t, ...rest } = options;
+  const o = resolveOptions(rest);
+  const data = createWorkerData(o, o.port);
+  const h = await serve({ module: new URL('./worker.js', import.meta.url), workers: o.threads, host: o.host, port: o.port, workerData: data });
+  data.settings.port = h.port;
+  return { host: o.host, port: h.port, store: data.store, workers: o.threads, close: async () => { await h.close(2000); } };
+}
+
+/** Today's transport: the worker's setup() in this thread, over node:net. */
+async function startWithServeNet(options: ServerOptions): Promise<ServerHandle> {
+  const o = resolveOptions(options);
+  const data = createWorkerData(o, o.port);
+  const factory = await setup({ worker: 0, workers: 1, workerData: data });
+  // connection limit is enforced by the sessions (memcached's "ERROR Too many open connections"); leave room here
+  const h = await serveNet(factory, { host: o.host, port: o.port, maxConnections: o.maxConns + 64 });
+  data.settings.port = h.port;
+  return { host: o.host, port: h.port, store: data.store, workers: 1, close: () => h.close(2000) };
+}
+
+

@@ -1,0 +1,164 @@
+// Helpers for the memcached app's tests: raw-socket exchanges, a reference memcached process, free ports.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import * as net from 'node:net';
+
+export type Chunk = string | Uint8Array;
+
+export interface ExchangeResult {
+  /** Everything the server sent. */
+  out: Buffer;
+  /** The server closed the connection. */
+  closed: boolean;
+}
+
+export interface ExchangeOptions {
+  host?: string;
+  /** Pause between chunks (ms) so they arrive as separate reads. Default 0 (written back to back). */
+  gapMs?: number;
+  /** Stop once the output satisfies this (e.g. ends with a sentinel reply). */
+  until?: (out: Buffer) => boolean;
+  /** Give up waiting after this long (ms) since the last byte was received. Default 2000. */
+  idleMs?: number;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Send chunks on a new connection, collect the reply until `until`, close by the server, or idle timeout. */
+export function exchange(port: number, chunks: Chunk[], opts: ExchangeOptions = {}): Promise<ExchangeResult> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, opts.host ?? '127.0.0.1');
+    s.setNoDelay(true);
+    const parts: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (closed: boolean) => {
+      if (done) return;
+      done = true;
+      if (timer) clearTimeout(timer);
+      s.destroy();
+      resolve({ out: Buffer.concat(parts, size), closed });
+    };
+    const arm = () => {
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(() => finish(false), opts.idleMs ?? 2000);
+    };
+    s.on('data', (d: Buffer) => {
+      parts.push(d);
+      size += d.length;
+      arm();
+      if (opts.until && opts.until(Buffer.concat(parts, size))) finish(false);
+    });
+    s.on('close', () => finish(true));
+    s.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'ECONNRESET' || e.code === 'EPIPE') finish(true);
+      else if (!done) { done = true; reject(e); }
+    });
+    s.on('connect', async () => {
+      arm();
+      for (let i = 0; i < chunks.length && !done; i++) {
+        const c = chunks[i];
+        s.write(typeof c === 'string' ? Buffer.from(c, 'latin1') : c);
+        if (opts.gapMs && i < chunks.length - 1) await sleep(opts.gapMs);
+      }
+    });
+  });
+}
+
+/** A persistent raw connection with "read until" helpers. */
+export class RawClient {
+  private buf = Buffer.alloc(0);
+  private waiters: Array<() => void> = [];
+  closed = false;
+  private constructor(readonly socket: net.Socket) {
+    socket.setNoDelay(true);
+    socket.on('data', (d: Buffer) => { this.buf = Buffer.concat([this.buf, d]); this.wake(); });
+    socket.on('close', () => { this.closed = true; this.wake(); });
+    socket.on('error', () => {});
+  }
+  static connect(port: number, host = '127.0.0.1'): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect(port, host);
+      s.once('connect', () => resolve(new RawClient(s)));
+      s.once('error', reject);
+    });
+  }
+  private wake(): void { const w = this.waiters; this.waiters = []; for (const f of w) f(); }
+  send(data: Chunk): void { this.socket.write(typeof data === 'string' ? Buffer.from(data, 'latin1') : data); }
+  /** Wait for `n` bytes (or `pattern` to appear); returns and consumes through it. */
+  async read(until: number | string, timeoutMs = 5000): Promise<Buffer> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      let end = -1;
+      if (typeof until === 'number') { if (this.buf.length >= until) end = until; }
+      else { const i = this.buf.indexOf(until, 0, 'latin1'); if (i !== -1) end = i + until.length; }
+      if (end !== -1) { const r = this.buf.subarray(0, end); this.buf = this.buf.subarray(end); return Buffer.from(r); }
+      if (this.closed) throw new Error(`connection closed while waiting for ${JSON.stringify(until)}; have ${JSON.stringify(this.buf.toString('latin1'))}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timeout waiting for ${JSON.stringify(until)}; have ${JSON.stringify(this.buf.toString('latin1').slice(0, 300))}`);
+      await new Promise<void>((r) => { const t = setTimeout(r, left); this.waiters.push(() => { clearTimeout(t); r(); }); });
+    }
+  }
+  /** Send a command and read one reply line (through "\r\n"). */
+  async call(cmd: Chunk, until = '\r\n'): Promise<string> { this.send(cmd); return (await this.read(until)).toString('latin1'); }
+  pending(): Buffer { return this.buf; }
+  async waitClosed(timeoutMs = 5000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.closed && Date.now() < deadline) await new Promise<void>((r) => { const t = setTimeout(r, 50); this.waiters.push(() => { clearTimeout(t); r(); }); });
+    return this.closed;
+  }
+  close(): void { this.socket.destroy(); }
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const p = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(p));
+    });
+  });
+}
+
+export const MEMCACHED_BIN = '/usr/bin/memcached';
+export const MEMCCAPABLE_BIN = '/usr/bin/memccapable';
+
+export interface RefServer { port: number; proc: ChildProcess; close(): Promise<void> }
+
+/** Start Debian's memcached on a free loopback port (null when the binary is missing). */
+export async function startReferenceMemcached(args: string[] = []): Promise<RefServer | null> {
+  if (!existsSync(MEMCACHED_BIN)) return null;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = await freePort();
+    const argv = ['-U', '0', '-l', '127.0.0.1', '-p', String(port), '-t', '1', ...args];
+    if (process.getuid?.() === 0) argv.push('-u', 'root');
+    const proc = spawn(MEMCACHED_BIN, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let exited = false;
+    proc.once('exit', () => { exited = true; });
+    for (let i = 0; i < 100 && !exited; i++) {
+      const ok = await new Promise<boolean>((r) => {
+        const s = net.connect(port, '127.0.0.1');
+        s.once('connect', () => { s.destroy(); r(true); });
+        s.once('error', () => r(false));
+      });
+      if (ok) {
+        return {
+          port, proc,
+          close: () => new Promise<void>((r) => { if (exited) return r(); proc.once('exit', () => r()); proc.kill('SIGTERM'); }),
+        };
+      }
+      await sleep(20);
+    }
+    if (!exited) proc.kill('SIGKILL');
+  }
+  throw new Error('could not start reference memcached');
+}
+
+/** Printable form of protocol bytes for assertion messages. */
+export function show(b: Buffer | string): string {
+  const s = typeof b === 'string' ? b : b.toString('latin1');
+  return JSON.stringify(s.length > 600 ? s.slice(0, 300) + ' … ' + s.slice(-200) : s);
+}

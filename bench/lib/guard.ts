@@ -1,0 +1,39 @@
+// Refuses to benchmark on a machine that is already busy: a foreign compile or test run on either core would
+// be billed to whichever server happened to run beside it.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { busyFractions, readCoreTicks } from './procfs.js';
+
+export interface IdleCheck {
+  ok: boolean;
+  /** Busy fraction of each core over the sampling interval. */
+  busy: number[];
+  message: string;
+}
+
+/** Samples /proc/stat over `seconds` and reports whether every core was at most `maxBusy` busy. */
+export async function checkIdle(seconds = 1, maxBusy = 0.15): Promise<IdleCheck> {
+  const a = readCoreTicks();
+  await sleep(seconds * 1000);
+  const busy = busyFractions(a, readCoreTicks());
+  const worst = busy.reduce((m, v) => Math.max(m, v), 0);
+  const pct = busy.map((b, i) => `cpu${i} ${(b * 100).toFixed(0)}%`).join(', ');
+  return {
+    ok: worst <= maxBusy,
+    busy,
+    message: worst <= maxBusy
+      ? `machine idle enough (${pct})`
+      : `foreign load on the machine: ${pct} busy over ${seconds} s (limit ${(maxBusy * 100).toFixed(0)}%)`,
+  };
+}
+
+/** Exits with code 2 and a clear message if the machine is busy, unless `force` (then it only warns). */
+export async function refuseIfBusy(force: boolean, log: (s: string) => void = (s) => process.stderr.write(s + '\n')): Promise<IdleCheck> {
+  const check = await checkIdle();
+  if (check.ok) return check;
+  if (force) {
+    log(`warning: ${check.message}; continuing because of --force (figures will be noisy)`);
+    return check;
+  }
+  log(`refusing to benchmark: ${check.message}.\nWait for the other work to finish, or pass --force to run anyway.`);
+  process.exit(2);
+}

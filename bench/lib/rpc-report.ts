@@ -1,0 +1,152 @@
+// Turns the RPC experiment's runs into its report: a terminal table, summary.md and SVG charts. Works from a
+// results.json alone, so charts and tables can be redrawn without measuring again (rpc.js --from FILE).
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RunRecord } from './run.js';
+import { fmt, fmtSummary, summarize, type Summary } from './stats.js';
+import { lineChart, type ChartSeries } from './svg.js';
+import { formatTable, markdownTable, type Table } from './table.js';
+
+/** One point of a figure: "conns" sweeps transactions per connection, "size" sweeps message size. */
+export interface Point {
+  figure: 'conns' | 'size';
+  /** Position on the chart's x axis (persistent connections sit one doubling past the longest finite one). */
+  x: number;
+  label: string;
+  /** Transactions per connection (0 = persistent) and message bytes. */
+  txns: number;
+  size: number;
+}
+
+export interface Row extends RunRecord {
+  figure: Point['figure'];
+  x: number;
+  label: string;
+  rep: number;
+  txnsPerConn: number;
+  size: number;
+}
+
+export interface RpcResults {
+  command: string;
+  started: string;
+  machine: { kernel: string; cpus: number; cpuModel: string; node: string };
+  idleCheck: { message: string };
+  baseline: string;
+  options: { conns: number; pipeline: number; durationS: number; warmupS: number; reps: number; serverCpu: string; clientCpu: string; [k: string]: unknown };
+  servers: { name: string; description?: string }[];
+  runs: Row[];
+}
+
+interface Cell {
+  tps: Summary; coreUs: Summary; procUs: Summary; softirqUs: Summary; p50: Summary; p99: Summary;
+  enters: Summary; syscalls: Summary; vcsw: Summary; srvBusy: Summary; cliBusy: Summary;
+  failed: number; noisy: number;
+}
+
+function cellOf(rows: Row[]): Cell {
+  const ok = rows.filter((r) => r.ok);
+  const pick = (f: (r: Row) => number | undefined) => summarize(ok.map((r) => f(r) ?? NaN));
+  return {
+    tps: pick((r) => r.load?.tps), coreUs: pick((r) => r.cost?.coreUsPerTxn), procUs: pick((r) => r.cost?.procUsPerTxn),
+    softirqUs: pick((r) => r.cost?.softirqUsPerTxn), p50: pick((r) => r.load?.p50_us), p99: pick((r) => r.load?.p99_us),
+    enters: pick((r) => r.entersPerTxn), syscalls: pick((r) => r.syscallsPerTxn), vcsw: pick((r) => r.cost?.voluntaryPerTxn),
+    srvBusy: pick((r) => (r.cost ? r.cost.serverCoreBusy * 100 : undefined)), cliBusy: pick((r) => (r.cost ? r.cost.clientCoreBusy * 100 : undefined)),
+    failed: rows.filter((r) => !r.ok && !r.noisy).length,
+    noisy: rows.filter((r) => r.noisy).length,
+  };
+}
+
+const scaled = (s: Summary, k: number): Summary => ({ ...s, median: s.median * k, min: s.min * k, max: s.max * k });
+
+/** Points in plan order, recovered from the runs. */
+export function pointsOf(runs: Row[]): Point[] {
+  const seen = new Map<string, Point>();
+  for (const r of runs) {
+    const key = `${r.figure}:${r.x}`;
+    if (!seen.has(key)) seen.set(key, { figure: r.figure, x: r.x, label: r.label, txns: r.txnsPerConn, size: r.size });
+  }
+  return [...seen.values()];
+}
+
+/** Writes summary.md and the charts into `outDir`; returns the terminal table and the chart file names. */
+export function writeReport(res: RpcResults, outDir: string): { text: string; charts: string[] } {
+  const points = pointsOf(res.runs);
+  const servers = res.servers.map((s) => s.name).filter((n) => res.runs.some((r) => r.server === n));
+  const cell = (p: Point, server: string) => cellOf(res.runs.filter((r) => r.figure === p.figure && r.x === p.x && r.server === server));
+  const base = res.baseline;
+
+  const table: Table = {
+    headers: ['point', 'server', 'k txn/s', 'core µs/txn', `vs ${base}`, 'proc µs/txn', 'p50 µs', 'p99 µs', 'enters/txn', 'syscalls/txn', 'vcsw/txn', 'srv busy%', 'cli busy%'],
+    rows: [],
+  };
+  for (const p of points) {
+    const baseUs = cell(p, base).coreUs.median;
+    for (const name of servers) {
+      const c = cell(p, name);
+      const ratio = c.coreUs.median / baseUs;
+      table.rows.push([
+        `${p.figure}: ${p.label}`,
+        name + (c.failed ? ` (${c.failed} failed)` : '') + (c.noisy ? ` (${c.noisy} noisy)` : ''),
+        fmtSummary(scaled(c.tps, 1e-3)), fmtSummary(c.coreUs), Number.isFinite(ratio) ? `${fmt(ratio, 2)}×` : '–', fmtSummary(c.procUs),
+        fmt(c.p50.median), fmt(c.p99.median), fmt(c.enters.median), fmt(c.syscalls.median), fmt(c.vcsw.median),
+        fmt(c.srvBusy.median, 2), fmt(c.cliBusy.median, 2) + (c.cliBusy.median > 95 ? '*' : ''),
+      ]);
+    }
+  }
+
+  const charts: string[] = [];
+  const o = res.options;
+  for (const fig of [...new Set(points.map((p) => p.figure))]) {
+    const pts = points.filter((p) => p.figure === fig);
+    const xTicks = pts.map((p) => ({
+      value: p.x,
+      label: fig === 'conns' ? (p.txns === 0 ? 'pers.' : String(p.txns)) : p.size >= 1024 ? `${p.size / 1024}K` : String(p.size),
+    }));
+    const xLabel = fig === 'conns'
+      ? `transactions per connection (${pts[0]!.size} B messages)`
+      : `message size, bytes (${pts[0]!.txns || 'persistent'} transactions per connection)`;
+    const metrics: { key: string; title: string; yLabel: string; get: (c: Cell) => Summary }[] = [
+      { key: 'tps', title: 'throughput', yLabel: 'k transactions/s', get: (c) => scaled(c.tps, 1e-3) },
+      { key: 'core-us', title: 'server core CPU per transaction', yLabel: 'µs of server core per transaction', get: (c) => c.coreUs },
+      {
+        key: 'capacity', title: 'throughput per fully busy server core', yLabel: 'k transactions/s per server core',
+        get: (c) => ({ median: 1e3 / c.coreUs.median, min: 1e3 / c.coreUs.max, max: 1e3 / c.coreUs.min, n: c.coreUs.n }),
+      },
+    ];
+    for (const m of metrics) {
+      const series: ChartSeries[] = servers.map((name) => ({
+        name,
+        points: pts.map((p) => { const v = m.get(cell(p, name)); return { x: p.x, y: v.median, yMin: v.min, yMax: v.max }; }),
+      }));
+      const file = `${fig}-${m.key}.svg`;
+      writeFileSync(join(outDir, file), lineChart({ title: `RPC echo, ${o.conns} connections: ${m.title}`, xLabel, yLabel: m.yLabel, xScale: 'log2', xTicks, series }));
+      charts.push(file);
+    }
+  }
+
+  const mc = res.machine;
+  const md = [
+    `# RPC microbenchmark (MegaPipe §5.1), ${res.started}`,
+    '',
+    `Command: \`${res.command}\``,
+    '',
+    `Machine: ${mc.cpuModel}, ${mc.cpus} CPUs, Linux ${mc.kernel}, Node ${mc.node}. Server on CPU ${o.serverCpu}, rpc-load on CPU ${o.clientCpu}; ` +
+      `${o.conns} connections, pipeline ${o.pipeline}, ${o.warmupS} s warm-up + ${o.durationS} s measured, ${o.reps} interleaved repetition(s). ` +
+      `Idle check before the start: ${res.idleCheck.message}.`,
+    '',
+    'Cells are median (min–max) over the repetitions. *core µs/txn*: busy time of the server core per transaction (/proc/stat: all but ' +
+      'idle+iowait, so the softirq work done there is included). ' +
+      `*vs ${base}*: core µs/txn relative to ${base}; lower is better. *proc µs/txn*: utime+stime of the server processes. ` +
+      '*enters/txn*: io_uring_enter calls the server reports over its lifetime / all transactions including warm-up. *syscalls/txn*: ' +
+      'with --syscalls, counted by perf. *vcsw/txn*: voluntary context switches (sleeps, so wake-ups) of the server. *cli busy%* is marked * ' +
+      'when the client core was saturated: throughput is then client-bound and only the per-transaction CPU compares the servers. ' +
+      'Runs during which other processes used CPU are re-run and left out (noisy).',
+    '',
+    markdownTable(table),
+    ...charts.map((c) => `![${c}](${c})`),
+    '',
+  ].join('\n');
+  writeFileSync(join(outDir, 'summary.md'), md);
+  return { text: formatTable(table), charts };
+}

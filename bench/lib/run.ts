@@ -1,0 +1,116 @@
+// One measured run: start a pinned server, drive it with a pinned rpc-load, sample the server cores and the
+// server processes exactly over rpc-load's measured window, stop the server, and put it all in one record.
+import { freePort } from './paths.js';
+import { processTree, sample, windowCost, type Sample, type WindowCost } from './procfs.js';
+import { runLoad, startServer, type LoadOptions, type LoadResult, type ServerSpec } from './proc.js';
+import { countSyscalls, type SyscallCounter } from './syscalls.js';
+
+export interface RunOptions {
+  /** taskset CPU lists; the cost is charged to the server cores. */
+  serverCpu: string;
+  clientCpu: string;
+  host: string;
+  workers: number;
+  /** Count the server's system calls with perf (slightly inflates its CPU figures). */
+  syscalls: boolean;
+  /** Foreign CPU (in cores) during the window above which a run is marked noisy (default 0.1). */
+  foreignMaxCores?: number;
+  load: Omit<LoadOptions, 'host' | 'port' | 'cpu'>;
+}
+
+export interface RunRecord {
+  server: string;
+  serverArgv: string[];
+  loadArgv: string[];
+  ok: boolean;
+  /** Why the run is not ok (or warnings about it). */
+  problems: string[];
+  /** Other processes used more than `foreignMaxCores` during the window: the figures are suspect, re-run. */
+  noisy: boolean;
+  load?: LoadResult;
+  cost?: WindowCost;
+  /** Server's own counters summed over its JSON lines (accepted, bytes, enters, completions, ...). */
+  serverCounters: Record<string, number>;
+  serverJson: Record<string, unknown>[];
+  /** io_uring_enter calls per transaction, when the server reports `enters`. */
+  entersPerTxn?: number;
+  /** All system calls per transaction (perf), when counted. */
+  syscallsPerTxn?: number;
+}
+
+/** Expands a taskset CPU list ("0", "0-1", "0,2") into CPU numbers. */
+export function parseCpuList(list: string): number[] {
+  const out: number[] = [];
+  for (const part of list.split(',')) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (!m) throw new RangeError(`not a CPU list: ${list}`);
+    for (let c = Number(m[1]); c <= Number(m[2] ?? m[1]); c++) out.push(c);
+  }
+  return out;
+}
+
+function sumCounters(json: Record<string, unknown>[]): Record<string, number> {
+  const sums: Record<string, number> = {};
+  for (const line of json) {
+    for (const [k, v] of Object.entries(line)) {
+      if (typeof v === 'number' && k !== 'worker' && k !== 'cpu') sums[k] = (sums[k] ?? 0) + v;
+    }
+  }
+  return sums;
+}
+
+/** Runs `spec` once under the given load and returns the record (never throws for a failed run). */
+export async function runOnce(spec: ServerSpec, o: RunOptions): Promise<RunRecord> {
+  const rec: RunRecord = { server: spec.name, serverArgv: [], loadArgv: [], ok: false, problems: [], noisy: false, serverCounters: {}, serverJson: [] };
+  let server;
+  try {
+    server = await startServer(spec, { cpu: o.serverCpu, host: o.host, port: await freePort(o.host), workers: o.workers });
+  } catch (e) {
+    rec.problems.push((e as Error).message);
+    return rec;
+  }
+  rec.serverArgv = server.argv;
+  const pids = processTree(server.pid);
+  let counter: SyscallCounter | undefined;
+  if (o.syscalls) counter = await countSyscalls(pids);
+  let a: Sample | undefined, b: Sample | undefined;
+  const load = await runLoad({ ...o.load, host: server.host, port: server.port, cpu: o.clientCpu }, {
+    onMeasureStart: () => { a = sample(pids); },
+    onMeasureEnd: () => { b = sample(pids); },
+  });
+  const syscalls = counter ? await counter.stop() : undefined;
+  const stopped = await server.stop();
+  rec.loadArgv = load.argv;
+  rec.load = load.result;
+  rec.serverJson = stopped.json;
+  rec.serverCounters = sumCounters(stopped.json);
+
+  if (!load.result) rec.problems.push(`rpc-load printed no result (exit ${load.exitCode}): ${load.stderrTail.trim()}`);
+  else {
+    if (load.result.mismatches > 0) rec.problems.push(`${load.result.mismatches} response mismatches: ${load.stderrTail.trim()}`);
+    if (load.result.errors > 0) rec.problems.push(`${load.result.errors} connection errors`);
+    if (load.result.txns === 0) rec.problems.push('no transactions completed');
+  }
+  if (load.exitCode !== 0) rec.problems.push(`rpc-load exit code ${load.exitCode}`);
+  if (stopped.killed) rec.problems.push('server ignored SIGTERM and was killed');
+  else if (stopped.exitCode !== 0) rec.problems.push(`server exit ${stopped.exitCode ?? stopped.signal}: ${stopped.stderrTail.trim().slice(-500)}`);
+  if (stopped.json.length === 0) rec.problems.push('server printed no JSON counters on SIGTERM');
+
+  if (load.result && a && b) {
+    const txns = load.result.txns;
+    rec.cost = windowCost(a, b, txns, parseCpuList(o.serverCpu), parseCpuList(o.clientCpu));
+    const all = load.result.all_txns;
+    if (rec.serverCounters.enters !== undefined && all > 0) rec.entersPerTxn = rec.serverCounters.enters / all;
+    if (syscalls !== undefined && all > 0) rec.syscallsPerTxn = syscalls / all;
+    if (rec.cost.clientCoreBusy > 0.95) rec.problems.push('client core saturated (>95% busy): tps is client-bound; compare µs/txn');
+    if (rec.cost.foreignCores > (o.foreignMaxCores ?? 0.1)) {
+      rec.noisy = true;
+      rec.problems.push(`foreign load: other processes used ${(rec.cost.foreignCores * 100).toFixed(0)}% of a core during the window (${rec.cost.foreignTop.join(', ')})`);
+    }
+  } else if (load.result) {
+    rec.problems.push('no CPU window sampled (phase marks missing)');
+  }
+  const fatal = rec.problems.some((p) => !/client core saturated|connection errors|foreign load/.test(p));
+  rec.ok = !fatal && !rec.noisy && rec.load !== undefined && rec.cost !== undefined;
+  return rec;
+}

@@ -1,0 +1,70 @@
+// Half-close: the client shuts down its write side; the server sees EOF (a read event with result 0), still writes its
+// reply after it — large enough to need many sends — and the client receives all of it before the server's FIN.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { BACKENDS, connectSocket, openListener, prng, randomBytes, readAll, skipFor, waitFor } from './helpers.js';
+import { createChannel } from '../src/index.js';
+
+const REQUEST = 300_000;
+const REPLY = 3 * 1024 * 1024;
+
+for (const backend of BACKENDS) {
+  describe(`half-close (${backend})`, { skip: skipFor(backend) }, () => {
+    for (const later of [false, true]) {
+    it(`the server replies after EOF${later ? ' (from a timer, a turn later)' : ''} and the client gets the whole reply`, async () => {
+      const rand = prng(7);
+      const request = randomBytes(rand, REQUEST);
+      const reply = randomBytes(rand, REPLY);
+      const ch = createChannel({ backend });
+      const listener = await openListener(backend);
+      const lh = ch.register(listener, 'L');
+      const log: string[] = [];
+      const received = createHash('sha256');
+      let receivedBytes = 0, eofAt = -1, gone = false, listenerGone = false;
+      const errors: string[] = [];
+      ch.onEvent((ev) => {
+        if (ev.handle === lh) { if (ev.type === 'disconnect') listenerGone = true; else if (ev.type === 'error') errors.push(`listener ${ev.code}`); return; }
+        log.push(ev.type === 'read' && ev.result === 0 ? 'eof' : ev.type);
+        switch (ev.type) {
+          case 'accept': ch.read(ev.handle); break;
+          case 'read':
+            if (ev.result > 0) { received.update(ev.buffer!.subarray(ev.offset, ev.offset + ev.result)); receivedBytes += ev.result; break; }
+            eofAt = receivedBytes;
+            // the peer's side is closed; ours is not: reply in pieces, then close (queued bytes go first)
+            if (later) { const h = ev.handle; setTimeout(() => respond(h), 20); } else respond(ev.handle);
+            break;
+          case 'error': errors.push(ev.code ?? String(ev.result)); break;
+          case 'disconnect': gone = true; break;
+          default: break;
+        }
+      });
+      const respond = (h: number) => {
+        for (let off = 0; off < REPLY; off += 100_000) ch.write(h, reply, off, Math.min(100_000, REPLY - off));
+        ch.disconnect(h);
+      };
+      ch.accept(lh);
+      try {
+        const s = await connectSocket(listener.port);
+        const all = readAll(s, 60000);
+        s.end(request);
+        const got = await all;
+        assert.equal(got.byteLength, REPLY);
+        assert.ok(got.equals(reply), 'the reply arrives intact and in order');
+        await waitFor(() => gone, 'the server connection to go');
+        assert.equal(eofAt, REQUEST, 'EOF comes after every request byte');
+        assert.equal(received.digest('hex'), createHash('sha256').update(request).digest('hex'));
+        assert.equal(log.filter((t) => t === 'eof').length, 1, 'one EOF event');
+        assert.equal(log.at(-1), 'disconnect', 'disconnect is the final event');
+        assert.deepEqual(errors, []);
+        s.destroy();
+      } finally {
+        ch.unregister(lh);
+        await waitFor(() => listenerGone, 'the listener handle to go');
+        listener.close();
+        ch.close();
+      }
+    });
+    }
+  });
+}

@@ -1,0 +1,262 @@
+// Shared helpers of the channel conformance suite: backends to loop over, an echo server on a channel, a verifying
+// node:net client, seeded random bytes, fd counting and bounded waiting. Every wait here is bounded in turns and
+// time; no helper asserts on timing.
+import * as net from 'node:net';
+import { readdirSync, readFileSync } from 'node:fs';
+import { setImmediate as immediate, setTimeout as sleep } from 'node:timers/promises';
+import { createChannel, listen, listenPortable, uringAvailability, type Channel, type Limits, type Listener, type MpEvent } from '../src/index.js';
+
+export type BackendKind = 'uring' | 'portable';
+export const BACKENDS: readonly BackendKind[] = ['uring', 'portable'];
+
+const uring = uringAvailability();
+/** Why the io_uring backend cannot run here, or false. */
+export const uringSkip: string | false = uring.ok ? false : `io_uring unavailable: ${uring.reason}`;
+
+/** `describe` skip option for a backend (false = run). Prints the reason through node:test when skipping. */
+export function skipFor(backend: BackendKind): string | false {
+  return backend === 'uring' ? uringSkip : false;
+}
+
+/** A listening address for a backend: a native listener for uring, a node:net one for portable (the pure path). */
+export async function openListener(backend: BackendKind): Promise<Listener> {
+  return backend === 'uring' ? listen({ host: '127.0.0.1', port: 0 }) : listenPortable({ host: '127.0.0.1', port: 0 });
+}
+
+// ---- seeded randomness -------------------------------------------------------------------------------------
+/** mulberry32: a small seeded PRNG; returns floats in [0, 1). */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** `n` pseudo-random bytes from `rand`. */
+export function randomBytes(rand: () => number, n: number): Buffer {
+  const b = Buffer.allocUnsafe(n);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) b.writeUInt32LE((rand() * 4294967296) >>> 0, i);
+  for (; i < n; i++) b[i] = (rand() * 256) | 0;
+  return b;
+}
+
+/** A log-uniform integer in [lo, hi]. */
+export function logUniform(rand: () => number, lo: number, hi: number): number {
+  return Math.min(hi, Math.floor(Math.exp(Math.log(lo) + rand() * (Math.log(hi + 1) - Math.log(lo)))));
+}
+
+// ---- process state -------------------------------------------------------------------------------------------
+/** Open descriptors of this process (the directory handle readdir uses is counted, consistently). */
+export function fdCount(): number {
+  return readdirSync('/proc/self/fd').length;
+}
+
+/** Resident set size of this process, bytes. */
+export function rssBytes(): number {
+  const pages = Number(readFileSync('/proc/self/statm', 'latin1').split(' ')[1]);
+  return pages * 4096;
+}
+
+// ---- bounded waiting ------------------------------------------------------------------------------------------
+/**
+ * Waits until `cond()` is true, yielding to the event loop between checks: at most `turns` checks and `ms`
+ * milliseconds (whichever ends first), then throws naming `what`.
+ */
+export async function waitFor(cond: () => boolean, what: string, opts: { ms?: number; turns?: number } = {}): Promise<void> {
+  const ms = opts.ms ?? 20000, turns = opts.turns ?? 200000;
+  const end = Date.now() + ms;
+  for (let i = 0; i < turns; i++) {
+    if (cond()) return;
+    if (Date.now() > end) break;
+    if (i < 2000) await immediate(); else await sleep(2);
+  }
+  if (cond()) return;
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** `p`, or a rejection naming `what` after `ms`. */
+export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms); });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+/** Runs `fn(i)` for i in [0, count) with at most `concurrency` in flight; rejects on the first failure. */
+export async function runPool(count: number, concurrency: number, fn: (i: number) => Promise<void>): Promise<void> {
+  let next = 0, failed: unknown = undefined;
+  const lane = async () => {
+    while (failed === undefined && next < count) {
+      const i = next++;
+      try { await fn(i); } catch (e) { if (failed === undefined) failed = e; }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, lane));
+  if (failed !== undefined) throw failed;
+}
+
+// ---- an echo server on a channel ----------------------------------------------------------------------------------
+export interface EchoServer {
+  readonly ch: Channel;
+  readonly listener: Listener;
+  readonly lh: number;
+  readonly port: number;
+  /** Connections accepted, connections gone (disconnect events of connections), error codes seen. */
+  readonly counts: { accepted: number; disconnected: number; eofs: number; bytes: number; maxPending: number };
+  readonly errors: string[];
+  /** Listener-handle error codes (e.g. MP_ERR_TABLE_FULL). */
+  readonly listenerErrors: string[];
+  /** Open connection handles. */
+  readonly conns: Set<number>;
+  /** Unregisters the listener, waits for every connection to go, closes the listener and the channel. */
+  close(): Promise<void>;
+}
+
+export interface EchoOptions {
+  limits?: Partial<Limits>;
+  batch?: number;
+  lwsocket?: boolean;
+  /** Called for every event before the echo logic (the event object is reused: keep nothing). */
+  tap?: (ev: MpEvent, ch: Channel) => void;
+}
+
+/**
+ * An echo server: accepts (multishot), echoes every byte, and on EOF disconnects gracefully (queued bytes are sent
+ * first). Errors are recorded and the connection aborted.
+ */
+export async function startEchoServer(backend: BackendKind, opts: EchoOptions = {}): Promise<EchoServer> {
+  const ch = createChannel({ backend, limits: opts.limits, batch: opts.batch });
+  const listener = await openListener(backend);
+  const lh = ch.register(listener, 'echo-listener');
+  const counts = { accepted: 0, disconnected: 0, eofs: 0, bytes: 0, maxPending: 0 };
+  const errors: string[] = [], listenerErrors: string[] = [];
+  const conns = new Set<number>();
+  let listenerGone = false;
+  ch.onEvent((ev) => {
+    opts.tap?.(ev, ch);
+    const h = ev.handle;
+    switch (ev.type) {
+      case 'accept':
+        counts.accepted++;
+        conns.add(h);
+        ch.read(h);
+        break;
+      case 'read':
+        if (ev.result > 0) {
+          counts.bytes += ev.result;
+          ch.write(h, ev.buffer!, ev.offset, ev.result);
+          const p = ch.pendingBytes(h);
+          if (p > counts.maxPending) counts.maxPending = p;
+        } else {
+          counts.eofs++;
+          ch.disconnect(h);
+        }
+        break;
+      case 'error':
+        if (h === lh) { listenerErrors.push(ev.code ?? String(ev.result)); break; }
+        errors.push(ev.code ?? String(ev.result));
+        try { ch.disconnect(h, true); } catch { /* already closing */ }
+        break;
+      case 'disconnect':
+        if (h === lh) listenerGone = true;
+        else if (conns.delete(h)) counts.disconnected++;
+        break;
+      default:
+        break;
+    }
+  });
+  ch.accept(lh, { lwsocket: opts.lwsocket ?? true });
+  return {
+    ch, listener, lh, port: listener.port, counts, errors, listenerErrors, conns,
+    async close() {
+      try {
+        if (ch.isOpen(lh)) ch.unregister(lh);
+        await waitFor(() => listenerGone, 'the listener handle to go', { ms: 10000 });
+        for (const h of conns) { try { ch.disconnect(h, true); } catch { /* closing */ } }
+        await waitFor(() => conns.size === 0, 'every connection to go', { ms: 10000 });
+      } finally {
+        listener.close();
+        ch.close();
+      }
+    },
+  };
+}
+
+// ---- verifying node:net clients -------------------------------------------------------------------------------------
+export interface ClientOptions {
+  localAddress?: string;
+  /** Rejects after this long (default 30 s). */
+  timeoutMs?: number;
+  /** Shut down the write side after sending (default true): the echo server then closes. */
+  end?: boolean;
+}
+
+/**
+ * Connects to `port`, sends `payload`, shuts its write side and checks that exactly `payload` comes back before the
+ * server closes. Compares incrementally (no concatenation). Resolves with the bytes received.
+ */
+export function echoClient(port: number, payload: Uint8Array, opts: ClientOptions = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ port, host: '127.0.0.1', localAddress: opts.localAddress, noDelay: true });
+    let got = 0, done = false;
+    const fail = (why: string) => {
+      if (done) return;
+      done = true; clearTimeout(timer); s.destroy();
+      reject(new Error(`echo client (${payload.byteLength} B): ${why}`));
+    };
+    const timer = setTimeout(() => fail(`timed out with ${got} B back`), opts.timeoutMs ?? 30000);
+    s.on('connect', () => { s.write(payload); if (opts.end ?? true) s.end(); });
+    s.on('data', (d: Buffer) => {
+      if (got + d.byteLength > payload.byteLength) return fail(`too many bytes: ${got + d.byteLength}`);
+      if (Buffer.compare(d, payload.subarray(got, got + d.byteLength)) !== 0) return fail(`bytes differ in [${got}, ${got + d.byteLength})`);
+      got += d.byteLength;
+    });
+    s.on('end', () => {
+      if (got !== payload.byteLength) return fail(`EOF after ${got} B`);
+      if (done) return;
+      done = true; clearTimeout(timer); s.destroy(); resolve(got);
+    });
+    s.on('error', (e) => fail(`socket error ${(e as NodeJS.ErrnoException).code}`));
+  });
+}
+
+/** Connects and resolves with the socket once connected (rejects on error or after `ms`). */
+export function connectSocket(port: number, ms = 10000, host = '127.0.0.1'): Promise<net.Socket> {
+  return withTimeout(new Promise((resolve, reject) => {
+    const s = net.connect({ port, host, noDelay: true });
+    s.once('connect', () => { s.off('error', reject); resolve(s); });
+    s.once('error', reject);
+  }), ms, `connect to ${port}`);
+}
+
+/** Collects everything a socket receives until EOF (bounded by `ms`). */
+export function readAll(s: net.Socket, ms = 30000): Promise<Buffer> {
+  return withTimeout(new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    s.on('data', (d: Buffer) => parts.push(d));
+    s.once('end', () => resolve(Buffer.concat(parts)));
+    s.once('error', reject);
+  }), ms, 'read to EOF');
+}
+
+/** A node:net echo server (the reference peer for client tests). */
+export function netEchoServer(): Promise<{ port: number; server: net.Server; close(): Promise<void> }> {
+  return new Promise((resolve) => {
+    const sockets = new Set<net.Socket>();
+    const server = net.createServer({ allowHalfOpen: true }, (s) => {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => { /* peer went away */ });
+      s.pipe(s);
+    });
+    server.listen(0, '127.0.0.1', () => resolve({
+      port: (server.address() as net.AddressInfo).port,
+      server,
+      close: () => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
+    }));
+  });
+}

@@ -1,0 +1,138 @@
+// The megapipe-http command line: argument handling, the "listening on" line, and graceful shutdown on
+// SIGTERM/SIGINT (the in-flight response completes, exit status 0).
+
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { RawClient } from './http-helpers.test.js';
+
+const CLI = fileURLToPath(new URL('../apps/http/cli.js', import.meta.url));
+let tmp: string;
+
+before(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'megapipe-http-cli-'));
+  fs.writeFileSync(path.join(tmp, 'index.html'), '<p>cli</p>');
+  fs.writeFileSync(
+    path.join(tmp, 'handler.mjs'),
+    `export default async (req, res) => {
+      if (req.path === '/slow') { await new Promise((r) => setTimeout(r, Number(req.query.get('ms')))); return res.send('finished'); }
+    };`,
+  );
+});
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+interface Running {
+  child: ChildProcess;
+  port: number;
+  stdout: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+function run(args: string[]): Promise<Running> {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  return new Promise((resolve, reject) => {
+    const guard = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`no "listening on" line: ${out} ${err}`));
+    }, 15_000);
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /^listening on 127\.0\.0\.1:(\d+)$/m.exec(out);
+      if (m) {
+        clearTimeout(guard);
+        resolve({ child, port: Number(m[1]), stdout: () => out, exited });
+      }
+    });
+    void exited.then(({ code }) => {
+      clearTimeout(guard);
+      reject(new Error(`exited with ${code} before listening: ${out} ${err}`));
+    });
+  });
+}
+
+function runToExit(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+  test(`serves, then ${sig} finishes the in-flight response and exits 0`, async () => {
+    const r = await run(['--root', tmp, '--port', '0', '--handler', path.join(tmp, 'handler.mjs')]);
+    try {
+      const a = await RawClient.connect(r.port);
+      a.send('GET / HTTP/1.1\r\nHost: a\r\n\r\n');
+      assert.equal((await a.readResponse()).body.toString(), '<p>cli</p>');
+      const busy = await RawClient.connect(r.port);
+      busy.send('GET /slow?ms=400 HTTP/1.1\r\nHost: a\r\n\r\n');
+      // let the request reach its handler, then signal
+      await new Promise((res) => setTimeout(res, 100));
+      r.child.kill(sig);
+      const resp = await busy.readResponse();
+      assert.equal(resp.status, 200);
+      assert.equal(resp.body.toString(), 'finished');
+      assert.equal(resp.headers['connection'], 'close');
+      assert.equal((await a.waitClose()).length, 0, 'the idle keep-alive connection was closed');
+      const { code, signal } = await r.exited;
+      assert.equal(signal, null);
+      assert.equal(code, 0);
+      assert.match(r.stdout(), /^listening on 127\.0\.0\.1:\d+\n$/);
+    } finally {
+      r.child.kill('SIGKILL');
+    }
+  });
+}
+
+async function getText(port: number, p: string): Promise<string> {
+  const c = await RawClient.connect(port);
+  c.send(`GET ${p} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`);
+  const r = await c.readResponse();
+  c.destroy();
+  return `${r.status} ${r.body.toString()}`;
+}
+
+test('--workers 2 (serve(): one channel per worker thread) and --net (in-process node:net)', async () => {
+  for (const args of [['--workers', '2'], ['--net']]) {
+    const r = await run(['--root', tmp, '--port', '0', '--handler', path.join(tmp, 'handler.mjs'), ...args]);
+    try {
+      for (let i = 0; i < 8; i++) assert.equal(await getText(r.port, i % 2 ? '/' : '/slow?ms=1'), i % 2 ? '200 <p>cli</p>' : '200 finished');
+      r.child.kill('SIGTERM');
+      const ex = await r.exited;
+      assert.equal(ex.code, 0, `${args.join(' ')}: ${JSON.stringify(ex)}`);
+    } finally {
+      r.child.kill('SIGKILL');
+    }
+  }
+});
+
+test('--host and --port=VALUE forms; usage errors exit 2', async () => {
+  const r = await run([`--root=${tmp}`, '--host', '127.0.0.1', '--port=0', '--workers', '1']);
+  r.child.kill('SIGTERM');
+  const ex = await r.exited;
+  assert.equal(ex.code, 0, JSON.stringify(ex) + r.stdout());
+  const none = await runToExit([]);
+  assert.equal(none.code, 2);
+  assert.match(none.stderr, /usage: megapipe-http/);
+  const bad = await runToExit(['--root', tmp, '--port', 'eighty']);
+  assert.equal(bad.code, 2);
+  const unknown = await runToExit(['--root', tmp, '--frobnicate']);
+  assert.equal(unknown.code, 2);
+  const help = await runToExit(['--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /--root DIR/);
+});

@@ -1,0 +1,81 @@
+// The megapipe-memcached command line: memcached's options, "listening on HOST:PORT", exit codes, signals.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { RawClient, freePort } from '../apps/memcached/testkit.js';
+import { parseArgs } from '../apps/memcached/cli.js';
+
+const CLI = fileURLToPath(new URL('../apps/memcached/cli.js', import.meta.url));
+
+interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+
+function run(args: string[], onListening?: (port: number, proc: ReturnType<typeof spawn>) => Promise<void>): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    let started = false;
+    const killer = setTimeout(() => proc.kill('SIGKILL'), 20_000);
+    proc.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      const m = /^listening on [^\s]+:(\d+)$/m.exec(stdout);
+      if (m && !started && onListening) {
+        started = true;
+        onListening(Number(m[1]), proc).catch((e) => { proc.kill('SIGKILL'); reject(e); });
+      }
+    });
+    proc.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    proc.on('exit', (code, signal) => { clearTimeout(killer); resolve({ code, signal, stdout, stderr }); });
+  });
+}
+
+describe('megapipe-memcached CLI', () => {
+  it('parses memcached-style options', () => {
+    assert.deepEqual(parseArgs(['-p', '1234', '-l', '0.0.0.0', '-t', '2', '-m', '128', '-c', '10', '-I', '2m', '-U', '0', '-vv']),
+      { verbosity: 2, port: 1234, host: '0.0.0.0', threads: 2, memoryMb: 128, maxConns: 10, itemSizeMax: 2 * 1024 * 1024 });
+    assert.deepEqual(parseArgs(['--port=99', '--memory-limit', '8', '--max-item-size=512k', '-p7']),
+      { verbosity: 0, port: 7, memoryMb: 8, itemSizeMax: 512 * 1024 });
+  });
+
+  it('serves, prints "listening on", stops on SIGTERM with exit 0', async () => {
+    const port = await freePort();
+    const r = await run(['-p', String(port), '-m', '8', '-U', '0'], async (p, proc) => {
+      assert.equal(p, port);
+      const c = await RawClient.connect(p);
+      assert.equal(await c.call('set cli 0 0 2\r\nok\r\n'), 'STORED\r\n');
+      assert.equal(await c.call('get cli\r\n', 'END\r\n'), 'VALUE cli 0 2\r\nok\r\nEND\r\n');
+      assert.match(await c.call('stats settings\r\n', 'END\r\n'), /STAT maxbytes 8388608\r\n/);
+      c.close();
+      proc.kill('SIGTERM');
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `listening on 127.0.0.1:${port}\n`);
+  });
+
+  it('stops on SIGINT with exit 0, even with a client connected', async () => {
+    const r = await run(['-p', '0'], async (p, proc) => {
+      const c = await RawClient.connect(p);
+      assert.equal(await c.call('version\r\n'), 'VERSION 1.6.18\r\n');
+      proc.kill('SIGINT');
+      assert.equal(await c.waitClosed(10_000), true);
+    });
+    assert.equal(r.code, 0, r.stderr);
+  });
+
+  it('exits 64 with a clear message on unsupported options', async () => {
+    for (const args of [['-d'], ['--daemon'], ['-U', '11211'], ['-p', 'x'], ['-I', '600m', '-m', '64'], ['-I', '10'], ['stray']]) {
+      const r = await run(args);
+      assert.equal(r.code, 64, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /^megapipe-memcached: .+/, args.join(' '));
+    }
+    const udp = await run(['-U', '1']);
+    assert.match(udp.stderr, /UDP is not supported/);
+    const big = await run(['-I', '40m', '-m', '64']);
+    assert.match(big.stderr, /Cannot set item size limit higher than 1\/2 of memory max/);
+  });
+
+  it('prints help and version', async () => {
+    assert.match((await run(['-h'])).stdout, /-p, --port=<num>/);
+    assert.match((await run(['-V'])).stdout, /^megapipe-memcached 1\.6\.18\n$/);
+  });
+});
