@@ -1,6 +1,10 @@
 // The paper's RPC microbenchmark (MegaPipe §5.1): echo servers side by side under rpc-load, with
 //   figure "conns": transactions per connection 1, 2, 4, ..., 128 and persistent (64 B messages), and
-//   figure "size":  message sizes 64 B ... 16 KiB (10 transactions per connection).
+//   figure "size":  message sizes 64 B ... 16 KiB (10 transactions per connection),
+//   figure "cores": 1 ... all cores, megapipe --workers N against node:cluster and the C references, and
+//   figure "breakdown": baseline, +partitioning, +lwsocket, +batching (megapipe configurations, 2 workers).
+// At "all cores" the load generator has to share the server's cores (2 here): those points report the whole
+// machine's CPU per transaction and the load generator's own, beside throughput.
 // The server runs on one core and the load generator on the other; beside throughput it reports the server
 // core's busy time per transaction (which a saturated client cannot hide), the server process's own CPU per
 // transaction, context switches, io_uring_enter calls (servers that report "enters") and, with --syscalls,
@@ -18,29 +22,40 @@ import type { ServerSpec } from './lib/proc.js';
 import { runOnce } from './lib/run.js';
 import { writeReport, type Point, type Row, type RpcResults } from './lib/rpc-report.js';
 import { perfAvailable } from './lib/syscalls.js';
-import { DEFAULT_SERVERS, ECHO_SERVERS } from './servers/registry.js';
+import { BREAKDOWN_SERVERS, CORES_SERVERS, DEFAULT_SERVERS, ECHO_SERVERS } from './servers/registry.js';
 
 const usage = `usage: node dist/bench/rpc.js [options]
 Runs the MegaPipe RPC microbenchmark against echo servers, side by side, on pinned cores.
 
-  --figure F        conns | size | all (default all)
+  --figure F        conns | size | cores | breakdown | all, or a comma-separated list (default all)
                       conns: transactions per connection (--txns-list), --size bytes
                       size:  message sizes (--sizes), --size-txns transactions per connection
+                      cores: server cores 1..all (--cores-list): N workers on CPUs 0..N-1, the client on
+                             the other CPUs, or on all of them (shared) when N is every CPU; --cores-txns
+                             transactions per connection; servers ${CORES_SERVERS.join(',')}
+                             (the C references are single-threaded: they get N CPUs but use one)
+                      breakdown: ${BREAKDOWN_SERVERS.join(' → ')} at --breakdown-txns,
+                             --breakdown-workers workers placed as in "cores" (partitioning needs ≥ 2)
   --quick           the short side-by-side: figure conns with --txns-list 0,1,10, 1 repetition
-  --servers LIST    comma-separated names (default: ${DEFAULT_SERVERS.join(',')}, those available)
+  --servers LIST    comma-separated names for every figure (default: ${DEFAULT_SERVERS.join(',')} for conns and
+                    size, and the lists above for cores and breakdown; those available)
   --list            list the registered servers and exit
   --txns-list LIST  transactions per connection for "conns" (default 1,2,4,8,16,32,64,128,0; 0 = persistent)
   --sizes LIST      message bytes for "size" (default 64,128,256,512,1024,2048,4096,8192,16384)
   --size N          message bytes for "conns" (default 64)
   --size-txns N     transactions per connection for "size" (default 10; 0 = persistent)
+  --cores-list LIST server cores for "cores" (default 1..number of CPUs)
+  --cores-txns N    transactions per connection for "cores" (default 0 = persistent)
+  --breakdown-txns LIST  transactions per connection for "breakdown" (default 1,10,0)
+  --breakdown-workers N  workers (= server cores) for "breakdown" (default: number of CPUs)
   --conns N         concurrent client connections (default 256)
   --pipeline D      requests outstanding per connection (default 1)
   --duration S      measured seconds per run (default 5)
   --warmup S        unmeasured seconds before each run (default 1)
   --reps N          repetitions, interleaved across servers (default 3)
-  --server-cpu L    taskset CPU list of the server (default 0)
+  --server-cpu L    taskset CPU list of the server for conns and size (default 0)
   --client-cpu L    taskset CPU list of rpc-load and this harness (default 1)
-  --workers N       {WORKERS} for servers that take it (default 1)
+  --workers N       {WORKERS} for servers that take it, for conns and size (default 1)
   --src-ips K       client source addresses 127.0.0.2..K+1 (default 16)
   --rst-close       clients close with RST (no TIME_WAIT)
   --syscalls        count the servers' system calls with perf (adds tracepoint overhead to their CPU)
@@ -68,6 +83,8 @@ try {
       servers: { type: 'string' }, list: { type: 'boolean', default: false },
       'txns-list': { type: 'string' }, sizes: { type: 'string', default: '64,128,256,512,1024,2048,4096,8192,16384' },
       size: { type: 'string', default: '64' }, 'size-txns': { type: 'string', default: '10' },
+      'cores-list': { type: 'string' }, 'cores-txns': { type: 'string', default: '0' },
+      'breakdown-txns': { type: 'string', default: '1,10,0' }, 'breakdown-workers': { type: 'string' },
       conns: { type: 'string', default: '256' }, pipeline: { type: 'string', default: '1' },
       duration: { type: 'string', default: '5' }, warmup: { type: 'string', default: '1' }, reps: { type: 'string' },
       'server-cpu': { type: 'string', default: '0' }, 'client-cpu': { type: 'string', default: '1' },
@@ -107,12 +124,24 @@ const num = (name: string, v: string, lo: number, hi: number, integer = true): n
 const numList = (name: string, v: string, lo: number, hi: number) => v.split(',').map((s) => num(name, s.trim(), lo, hi));
 
 const quick = values.quick;
+const FIGURES = ['conns', 'size', 'cores', 'breakdown'] as const;
+type Figure = (typeof FIGURES)[number];
 const figureArg = quick ? 'conns' : values.figure!;
-if (!['conns', 'size', 'all'].includes(figureArg)) die('--figure must be conns, size or all');
+const figures = new Set<Figure>();
+for (const f of figureArg.split(',').map((x) => x.trim())) {
+  if (f === 'all') FIGURES.forEach((g) => figures.add(g));
+  else if ((FIGURES as readonly string[]).includes(f)) figures.add(f as Figure);
+  else die(`--figure must be ${FIGURES.join(', ')} or all, or a comma-separated list (got ${f})`);
+}
+const ncpu = cpus().length;
 const txnsList = numList('txns-list', values['txns-list'] ?? (quick ? '0,1,10' : '1,2,4,8,16,32,64,128,0'), 0, 1e9);
 const sizes = numList('sizes', values.sizes!, 1, 1 << 20);
 const size = num('size', values.size!, 1, 1 << 20);
 const sizeTxns = num('size-txns', values['size-txns']!, 0, 1e9);
+const coresList = numList('cores-list', values['cores-list'] ?? Array.from({ length: ncpu }, (_, i) => i + 1).join(','), 1, ncpu);
+const coresTxns = num('cores-txns', values['cores-txns']!, 0, 1e9);
+const breakdownTxns = numList('breakdown-txns', values['breakdown-txns']!, 0, 1e9);
+const breakdownWorkers = num('breakdown-workers', values['breakdown-workers'] ?? String(ncpu), 1, ncpu);
 const conns = num('conns', values.conns!, 1, 15000);
 const pipeline = num('pipeline', values.pipeline!, 1, 1024);
 const durationS = num('duration', values.duration!, 0.1, 600, false);
@@ -124,32 +153,56 @@ const serverCpu = values['server-cpu']!, clientCpu = values['client-cpu']!;
 const retries = num('retries', values.retries!, 0, 10);
 const foreignMaxCores = num('foreign-max', values['foreign-max']!, 0, 64, false);
 
-const wanted = values.servers ? values.servers.split(',').map((s) => s.trim()) : DEFAULT_SERVERS;
-const servers: ServerSpec[] = [];
-for (const name of wanted) {
-  const spec = ECHO_SERVERS.find((s) => s.name === name);
-  if (!spec) die(`unknown server ${name} (try --list)`);
-  if (!available(spec)) {
-    if (values.servers) die(`server ${name} needs ${spec.requires}: build it first (make -C bench/c, npx tsc -p tsconfig.json)`);
-    process.stderr.write(`rpc: skipping ${name}: ${spec.requires} is missing\n`);
-    continue;
+/** The servers of one figure: --servers, or the figure's default list (missing ones skipped with a note). */
+const skipped = new Set<string>();
+const serversOpt: string | undefined = values.servers;
+function serversFor(fig: Figure): ServerSpec[] {
+  const wanted = serversOpt ? serversOpt.split(',').map((x) => x.trim())
+    : fig === 'cores' ? CORES_SERVERS : fig === 'breakdown' ? BREAKDOWN_SERVERS : DEFAULT_SERVERS;
+  const out: ServerSpec[] = [];
+  for (const name of wanted) {
+    const spec = ECHO_SERVERS.find((x) => x.name === name);
+    if (!spec) die(`unknown server ${name} (try --list)`);
+    if (!available(spec)) {
+      if (serversOpt) die(`server ${name} needs ${spec.requires}: build it first (make -C bench/c, npx tsc -p tsconfig.json)`);
+      if (!skipped.has(name)) process.stderr.write(`rpc: skipping ${name}: ${spec.requires} is missing\n`);
+      skipped.add(name);
+      continue;
+    }
+    out.push(spec);
   }
-  servers.push(spec);
+  return out;
 }
+const byFigure = new Map<Figure, ServerSpec[]>([...figures].map((f) => [f, serversFor(f)]));
+const servers: ServerSpec[] = [];
+for (const list of byFigure.values()) for (const x of list) if (!servers.includes(x)) servers.push(x);
 if (servers.length === 0) die('no server to run');
-const baseline = values.baseline ?? (servers.some((s) => s.name === 'node:net') ? 'node:net' : servers[0]!.name);
+const baseline = values.baseline ?? (servers.some((x) => x.name === 'node:net') ? 'node:net' : servers[0]!.name);
 if (values.syscalls && !perfAvailable()) die('--syscalls needs perf with the raw_syscalls tracepoint (apt-get install linux-perf)');
 
 // ---- the experiment plan ---------------------------------------------------------------------------------
 
 const points: Point[] = [];
 const persistentX = (list: number[]) => 2 * Math.max(1, ...list.filter((t) => t > 0));
-if (figureArg !== 'size') {
-  for (const t of txnsList) points.push({ figure: 'conns', x: t === 0 ? persistentX(txnsList) : t, label: t === 0 ? 'persistent' : `${t} txn/conn`, txns: t, size });
+const txnLabel = (t: number) => (t === 0 ? 'persistent' : `${t} txn/conn`);
+/** N server cores: CPUs 0..N-1 for the server; the client on the rest, or on every CPU (shared) if none is left. */
+const cpuRange = (lo: number, hi: number) => (lo === hi ? String(lo) : `${lo}-${hi}`);
+const placement = (n: number) => ({ workers: n, serverCpu: cpuRange(0, n - 1), clientCpu: n < ncpu ? cpuRange(n, ncpu - 1) : cpuRange(0, ncpu - 1) });
+if (figures.has('conns')) {
+  for (const t of txnsList) points.push({ figure: 'conns', x: t === 0 ? persistentX(txnsList) : t, label: txnLabel(t), txns: t, size });
 }
-if (figureArg !== 'conns') {
+if (figures.has('size')) {
   for (const s of sizes) points.push({ figure: 'size', x: s, label: `${s} B`, txns: sizeTxns, size: s });
 }
+if (figures.has('cores')) {
+  for (const n of coresList) points.push({ figure: 'cores', x: n, label: `${n} core${n > 1 ? 's' : ''}, ${txnLabel(coresTxns)}`, txns: coresTxns, size, ...placement(n) });
+}
+if (figures.has('breakdown')) {
+  for (const t of breakdownTxns) {
+    points.push({ figure: 'breakdown', x: t === 0 ? persistentX(breakdownTxns) : t, label: `${txnLabel(t)}, ${breakdownWorkers} worker${breakdownWorkers > 1 ? 's' : ''}`, txns: t, size, ...placement(breakdownWorkers) });
+  }
+}
+const runsTotal = points.reduce((n, p) => n + byFigure.get(p.figure)!.length, 0) * reps;
 
 const command = ['node', relative(process.cwd(), process.argv[1]!) || process.argv[1]!, ...process.argv.slice(2)].join(' ');
 const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
@@ -174,9 +227,10 @@ try { ensureCPrograms(); } catch (e) { die((e as Error).message, 1); }
 const idle = await refuseIfBusy(values.force!);
 if (!pinSelf(clientCpu)) process.stderr.write(`rpc: could not pin the harness to CPU ${clientCpu} (taskset missing?)\n`);
 
-process.stderr.write(`rpc: ${points.length} points × ${servers.length} servers × ${reps} reps, ${warmupS}+${durationS} s each ≈ ` +
-  `${Math.ceil((points.length * servers.length * reps * (durationS + warmupS + 1)) / 60)} min; server on CPU ${serverCpu}, client on CPU ${clientCpu}\n`);
-const progress = new Progress(points.length * servers.length * reps);
+process.stderr.write(`rpc: ${runsTotal} runs (${points.length} points, ${reps} reps), ${warmupS}+${durationS} s each ≈ ` +
+  `${Math.ceil((runsTotal * (durationS + warmupS + 1)) / 60)} min; server on CPU ${serverCpu}, client on CPU ${clientCpu}` +
+  `${figures.has('cores') || figures.has('breakdown') ? ' (cores and breakdown: as placed per point)' : ''}\n`);
+const progress = new Progress(runsTotal);
 const rows: Row[] = [];
 const meta: Omit<RpcResults, 'runs'> = { command, started: new Date().toISOString(), machine: machine(), idleCheck: idle, baseline,
   options: { conns, pipeline, durationS, warmupS, reps, serverCpu, clientCpu, workers, srcIps, rstClose: values['rst-close'], syscalls: values.syscalls },
@@ -186,14 +240,15 @@ const save = () => writeFileSync(join(outDir, 'results.json'), JSON.stringify({ 
 for (let rep = 1; rep <= reps; rep++) {
   if (rep > 1 && !values.force) await waitForIdle(60);
   for (const p of points) {
-    for (const spec of servers) {
+    for (const spec of byFigure.get(p.figure)!) {
       progress.show(`rep ${rep} ${p.figure} ${p.label} ${spec.name}`);
       for (let attempt = 0; ; attempt++) {
         const rec = await runOnce(spec, {
-          serverCpu, clientCpu, host: '127.0.0.1', workers, syscalls: values.syscalls!, foreignMaxCores,
+          serverCpu: p.serverCpu ?? serverCpu, clientCpu: p.clientCpu ?? clientCpu, host: '127.0.0.1', workers: p.workers ?? workers,
+          syscalls: values.syscalls!, foreignMaxCores,
           load: { conns, txns: p.txns, size: p.size, durationS, warmupS, pipeline, srcIps, rstClose: values['rst-close'] },
         });
-        rows.push({ ...rec, figure: p.figure, x: p.x, label: p.label, rep, txnsPerConn: p.txns, size: p.size });
+        rows.push({ ...rec, figure: p.figure, x: p.x, label: p.label, rep, txnsPerConn: p.txns, size: p.size, workers: p.workers, serverCpu: p.serverCpu, clientCpu: p.clientCpu });
         save();
         // Client saturation is shown in the table (cli busy% *); everything else is worth a line now.
         const notes = rec.problems.filter((q) => !/client core saturated/.test(q));

@@ -1,19 +1,23 @@
 #!/usr/bin/env node
 // megapipe-echo-server: the benchmarks' echo/RPC server. Prints `listening on HOST:PORT` when ready; on SIGTERM or
-// SIGINT stops and prints one JSON line of counters per worker, then exits 0.
+// SIGINT stops and prints one JSON line of counters per worker, then exits 0. On SIGUSR2 it prints one line
+// {"mem":{rss,heapUsed,heapTotal,external,arrayBuffers},"connections":N} (after a full GC when run with
+// --expose-gc) and keeps serving: bench/idle.ts measures memory per idle connection with it. The heap figures are
+// the main thread's isolate; with --workers > 1 the workers' heaps are not included and "connections" is null.
 import { parseArgs } from 'node:util';
 import { createChannel, listen, listenPortable, serve, type BackendName, type ChannelStats } from '../src/index.js';
 import { native } from '../src/native.js';
 import { startEcho } from './echo.js';
 
 const usage = `usage: megapipe-echo-server --port P [--host H] [--workers N] [--backend uring|portable|auto]
-                            [--no-lwsocket] [--no-partition] [--batch N] [--cpu C]
+                            [--no-lwsocket] [--no-partition] [--load-balance] [--batch N] [--cpu C]
   --port P          port to listen on (0: any; the chosen one is printed)
   --host H          address literal to bind (default 127.0.0.1)
   --workers N       worker threads, one channel each (default 1: the main thread serves)
   --backend B       uring, portable or auto (default auto; also MEGAPIPE_BACKEND)
   --no-lwsocket     accept regular fds instead of direct descriptors
   --no-partition    one shared accept queue for all workers instead of one per CPU
+  --load-balance    idle workers take connections from other workers' backed-up accept queues (serve's loadBalance)
   --batch N         batch threshold (1 = no batching)
   --cpu C           pin the (single-worker) channel's thread to CPU C`;
 
@@ -24,7 +28,7 @@ try {
   args = parseArgs({ options: {
     port: { type: 'string' }, host: { type: 'string', default: '127.0.0.1' }, workers: { type: 'string', default: '1' },
     backend: { type: 'string', default: process.env.MEGAPIPE_BACKEND ?? 'auto' }, 'no-lwsocket': { type: 'boolean', default: false },
-    'no-partition': { type: 'boolean', default: false }, batch: { type: 'string' }, cpu: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    'no-partition': { type: 'boolean', default: false }, 'load-balance': { type: 'boolean', default: false }, batch: { type: 'string' }, cpu: { type: 'string' }, help: { type: 'boolean', short: 'h' },
   } }).values;
 } catch (e) { fail((e as Error).message); }
 if (args.help) { process.stdout.write(usage + '\n'); process.exit(0); }
@@ -43,6 +47,13 @@ const backend = args.backend as BackendName;
 if (!['uring', 'portable', 'auto'].includes(backend)) fail(`--backend must be uring, portable or auto (got ${backend})`);
 const lwsocket = !args['no-lwsocket'];
 
+/** Prints the SIGUSR2 memory line; `connections` is the open connection count when one thread serves. */
+function reportMemory(connections: number | null): void {
+  (globalThis as { gc?: () => void }).gc?.();
+  const m = process.memoryUsage();
+  process.stdout.write(JSON.stringify({ mem: { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers }, connections }) + '\n');
+}
+
 const line = (worker: number, cpuN: number, accepted: number, s: ChannelStats) =>
   JSON.stringify({ worker, cpu: cpuN, backend: s.backend, accepted, bytes: s.bytesRead, enters: s.enters, completions: s.completions, batches: s.batches, wakeups: s.wakeups, flushes: s.flushes });
 
@@ -58,9 +69,11 @@ if (workers === 1) {
     process.exit(0);
   };
   process.once('SIGTERM', stop); process.once('SIGINT', stop);
+  process.on('SIGUSR2', () => reportMemory(server.connections));
 } else {
   const server = await serve({
     module: new URL('./echo.js', import.meta.url), workers, host: args.host, port, backend, batch, lwsocket, partition: !args['no-partition'],
+    loadBalance: args['load-balance'],
   });
   server.on('workerExit', (e) => process.stderr.write(`worker ${e.worker} exited (code ${e.code})${e.replaced ? ', replaced' : ''}\n`));
   process.stdout.write(`listening on ${server.host}:${server.port}\n`);
@@ -70,4 +83,5 @@ if (workers === 1) {
     process.exit(0);
   };
   process.once('SIGTERM', stop); process.once('SIGINT', stop);
+  process.on('SIGUSR2', () => reportMemory(null));
 }

@@ -173,10 +173,12 @@ export function loadArgv(o: LoadOptions): string[] {
   return a;
 }
 
-/** Runs rpc-load pinned to `o.cpu`; calls the hooks when its measured window opens and closes. */
-export async function runLoad(o: LoadOptions, hooks: { onMeasureStart?: () => void; onMeasureEnd?: () => void } = {}): Promise<LoadRun> {
+/** Runs rpc-load pinned to `o.cpu`; calls the hooks when it starts (with its pid) and when its measured window opens and closes. */
+export async function runLoad(o: LoadOptions, hooks: { onMeasureStart?: () => void; onMeasureEnd?: () => void; onSpawn?: (pid: number) => void } = {}): Promise<LoadRun> {
   const argv = loadArgv(o);
   const child = spawn('taskset', ['-c', o.cpu, ...argv], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  // (taskset execs rpc-load, so this pid is rpc-load's: its own CPU can be sampled beside the server's)
+  if (child.pid !== undefined) hooks.onSpawn?.(child.pid);
   const stderr = new Tail();
   let stdout = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => { stdout += d; });

@@ -156,12 +156,14 @@ export interface Sample {
   cores: CoreTicks[];
   proc: ProcTicks;
   foreign: Map<number, ForeignProc>;
+  /** The load generator's own CPU, when its pids were given. */
+  client?: ProcTicks;
 }
 
-export function sample(pids: number[]): Sample {
+export function sample(pids: number[], clientPids?: number[]): Sample {
   const timeNs = process.hrtime.bigint();
   const cores = readCoreTicks();
-  return { timeNs, cores, proc: readProcTicks(pids), foreign: readForeignTicks() };
+  return { timeNs, cores, proc: readProcTicks(pids), foreign: readForeignTicks(), client: clientPids ? readProcTicks(clientPids) : undefined };
 }
 
 /** What one measured window cost, per transaction, on the server's cores and in the server process. */
@@ -181,6 +183,11 @@ export interface WindowCost {
   /** Context switches of the server processes per transaction. */
   voluntaryPerTxn: number;
   nonvoluntaryPerTxn: number;
+  /** Every core's busy time per transaction, µs: server, client and kernel together (the figure that stays
+   *  honest when server and client share cores). */
+  machineUsPerTxn: number;
+  /** The load generator's utime+stime per transaction, µs (NaN when it was not sampled). */
+  clientProcUsPerTxn: number;
   /** CPU used by other people's processes during the window, in cores (0.1 = a tenth of one core). */
   foreignCores: number;
   /** The biggest of them, e.g. "cc1(4242) 35%". */
@@ -202,6 +209,7 @@ export function windowCost(a: Sample, b: Sample, txns: number, serverCpus: numbe
   foreign.sort((x, y) => y.ticks - x.ticks);
   const foreignTicks = foreign.reduce((sum, f) => sum + f.ticks, 0);
   const cores = (ticks: number) => (seconds > 0 ? ticks / USER_HZ / seconds : 0);
+  const allCores = b.cores.map((_, i) => i);
   return {
     seconds,
     serverCoreBusy: frac(s1.busy - s0.busy, s1.total - s0.total),
@@ -210,6 +218,8 @@ export function windowCost(a: Sample, b: Sample, txns: number, serverCpus: numbe
     coreUsPerTxn: per((s1.busy - s0.busy) * usPerTick),
     procUsPerTxn: per((b.proc.cpu - a.proc.cpu) * usPerTick),
     softirqUsPerTxn: per((s1.softirq + s1.irq - s0.softirq - s0.irq) * usPerTick),
+    machineUsPerTxn: per((sumCores(b.cores, allCores).busy - sumCores(a.cores, allCores).busy) * usPerTick),
+    clientProcUsPerTxn: a.client && b.client ? per((b.client.cpu - a.client.cpu) * usPerTick) : NaN,
     voluntaryPerTxn: per(b.proc.voluntary - a.proc.voluntary),
     nonvoluntaryPerTxn: per(b.proc.nonvoluntary - a.proc.nonvoluntary),
     foreignCores: cores(foreignTicks),

@@ -2,20 +2,25 @@
 // results.json alone, so charts and tables can be redrawn without measuring again (rpc.js --from FILE).
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { RunRecord } from './run.js';
+import { parseCpuList, type RunRecord } from './run.js';
 import { fmt, fmtSummary, summarize, type Summary } from './stats.js';
 import { lineChart, type ChartSeries } from './svg.js';
 import { formatTable, markdownTable, type Table } from './table.js';
 
-/** One point of a figure: "conns" sweeps transactions per connection, "size" sweeps message size. */
+/** One point of a figure: "conns" sweeps transactions per connection, "size" sweeps message size, "cores" sweeps
+ *  server workers/cores, "breakdown" sweeps transactions per connection over the breakdown's configurations. */
 export interface Point {
-  figure: 'conns' | 'size';
+  figure: 'conns' | 'size' | 'cores' | 'breakdown';
   /** Position on the chart's x axis (persistent connections sit one doubling past the longest finite one). */
   x: number;
   label: string;
   /** Transactions per connection (0 = persistent) and message bytes. */
   txns: number;
   size: number;
+  /** Placement of this point when it differs from the run's options (cores, breakdown). */
+  workers?: number;
+  serverCpu?: string;
+  clientCpu?: string;
 }
 
 export interface Row extends RunRecord {
@@ -25,6 +30,9 @@ export interface Row extends RunRecord {
   rep: number;
   txnsPerConn: number;
   size: number;
+  workers?: number;
+  serverCpu?: string;
+  clientCpu?: string;
 }
 
 export interface RpcResults {
@@ -41,6 +49,8 @@ export interface RpcResults {
 interface Cell {
   tps: Summary; coreUs: Summary; procUs: Summary; softirqUs: Summary; p50: Summary; p99: Summary;
   enters: Summary; syscalls: Summary; vcsw: Summary; srvBusy: Summary; cliBusy: Summary;
+  /** Every core's busy time, the load generator's own CPU, and the difference (the server's share) per txn. */
+  machineUs: Summary; cliProcUs: Summary; srvShareUs: Summary;
   failed: number; noisy: number;
 }
 
@@ -52,6 +62,8 @@ function cellOf(rows: Row[]): Cell {
     softirqUs: pick((r) => r.cost?.softirqUsPerTxn), p50: pick((r) => r.load?.p50_us), p99: pick((r) => r.load?.p99_us),
     enters: pick((r) => r.entersPerTxn), syscalls: pick((r) => r.syscallsPerTxn), vcsw: pick((r) => r.cost?.voluntaryPerTxn),
     srvBusy: pick((r) => (r.cost ? r.cost.serverCoreBusy * 100 : undefined)), cliBusy: pick((r) => (r.cost ? r.cost.clientCoreBusy * 100 : undefined)),
+    machineUs: pick((r) => r.cost?.machineUsPerTxn), cliProcUs: pick((r) => r.cost?.clientProcUsPerTxn),
+    srvShareUs: pick((r) => (r.cost ? (r.cost.machineUsPerTxn ?? NaN) - (r.cost.clientProcUsPerTxn ?? NaN) : undefined)),
     failed: rows.filter((r) => !r.ok && !r.noisy).length,
     noisy: rows.filter((r) => r.noisy).length,
   };
@@ -64,25 +76,35 @@ export function pointsOf(runs: Row[]): Point[] {
   const seen = new Map<string, Point>();
   for (const r of runs) {
     const key = `${r.figure}:${r.x}`;
-    if (!seen.has(key)) seen.set(key, { figure: r.figure, x: r.x, label: r.label, txns: r.txnsPerConn, size: r.size });
+    if (!seen.has(key)) seen.set(key, { figure: r.figure, x: r.x, label: r.label, txns: r.txnsPerConn, size: r.size, workers: r.workers, serverCpu: r.serverCpu, clientCpu: r.clientCpu });
   }
   return [...seen.values()];
 }
 
+const overlaps = (a: string, b: string) => { const x = new Set(parseCpuList(a)); return parseCpuList(b).some((c) => x.has(c)); };
+const txnsLabel = (t: number) => (t === 0 ? 'persistent connections' : `${t} transaction${t === 1 ? '' : 's'} per connection`);
+
 /** Writes summary.md and the charts into `outDir`; returns the terminal table and the chart file names. */
 export function writeReport(res: RpcResults, outDir: string): { text: string; charts: string[] } {
   const points = pointsOf(res.runs);
-  const servers = res.servers.map((s) => s.name).filter((n) => res.runs.some((r) => r.server === n));
+  const o = res.options;
+  const allServers = res.servers.map((s) => s.name);
+  const serversAt = (p: Point) => allServers.filter((n) => res.runs.some((r) => r.figure === p.figure && r.x === p.x && r.server === n));
   const cell = (p: Point, server: string) => cellOf(res.runs.filter((r) => r.figure === p.figure && r.x === p.x && r.server === server));
   const base = res.baseline;
+  const srvCpu = (p: Point) => p.serverCpu ?? o.serverCpu, cliCpu = (p: Point) => p.clientCpu ?? o.clientCpu;
+  /** Server and client share cores: the server-core figure is then the whole machine's (client included). */
+  const shared = (p: Point) => overlaps(srvCpu(p), cliCpu(p));
+  const placed = points.some((p) => p.figure === 'cores' || p.figure === 'breakdown');
 
   const table: Table = {
-    headers: ['point', 'server', 'k txn/s', 'core µs/txn', `vs ${base}`, 'proc µs/txn', 'p50 µs', 'p99 µs', 'enters/txn', 'syscalls/txn', 'vcsw/txn', 'srv busy%', 'cli busy%'],
+    headers: ['point', 'server', 'k txn/s', 'core µs/txn', `vs ${base}`, 'proc µs/txn', 'p50 µs', 'p99 µs', 'enters/txn', 'syscalls/txn', 'vcsw/txn', 'srv busy%', 'cli busy%',
+      ...(placed ? ['workers @ server/client CPUs', 'machine µs/txn', 'client µs/txn', 'machine − client µs/txn'] : [])],
     rows: [],
   };
   for (const p of points) {
     const baseUs = cell(p, base).coreUs.median;
-    for (const name of servers) {
+    for (const name of serversAt(p)) {
       const c = cell(p, name);
       const ratio = c.coreUs.median / baseUs;
       table.rows.push([
@@ -91,36 +113,54 @@ export function writeReport(res: RpcResults, outDir: string): { text: string; ch
         fmtSummary(scaled(c.tps, 1e-3)), fmtSummary(c.coreUs), Number.isFinite(ratio) ? `${fmt(ratio, 2)}×` : '–', fmtSummary(c.procUs),
         fmt(c.p50.median), fmt(c.p99.median), fmt(c.enters.median), fmt(c.syscalls.median), fmt(c.vcsw.median),
         fmt(c.srvBusy.median, 2), fmt(c.cliBusy.median, 2) + (c.cliBusy.median > 95 ? '*' : ''),
+        ...(placed ? [`${p.workers ?? o.workers ?? 1} @ ${srvCpu(p)}/${cliCpu(p)}`, fmtSummary(c.machineUs), fmtSummary(c.cliProcUs), fmtSummary(c.srvShareUs)] : []),
       ]);
     }
   }
 
+  // The breakdown as the paper tabulates it: each configuration against the one before it and the baseline.
+  const steps: Table = { headers: ['point', 'configuration', 'k txn/s', 'µs/txn', 'µs/txn vs previous', 'txn/s vs previous', 'µs/txn vs baseline'], rows: [] };
+  for (const p of points.filter((q) => q.figure === 'breakdown')) {
+    const names = serversAt(p);
+    const us = (c: Cell) => (shared(p) ? c.srvShareUs : c.coreUs);
+    const pct = (a: number, b: number) => (Number.isFinite(a / b) ? `${a >= b ? '+' : ''}${fmt((a / b - 1) * 100, 2)}%` : '–');
+    names.forEach((name, i) => {
+      const c = cell(p, name), prev = i > 0 ? cell(p, names[i - 1]!) : undefined, first = cell(p, names[0]!);
+      steps.rows.push([p.label, name, fmtSummary(scaled(c.tps, 1e-3)), fmtSummary(us(c)),
+        prev ? pct(us(c).median, us(prev).median) : '–', prev ? pct(c.tps.median, prev.tps.median) : '–', i > 0 ? pct(us(c).median, us(first).median) : '–']);
+    });
+  }
+
   const charts: string[] = [];
-  const o = res.options;
   for (const fig of [...new Set(points.map((p) => p.figure))]) {
     const pts = points.filter((p) => p.figure === fig);
+    const servers = allServers.filter((n) => pts.some((p) => serversAt(p).includes(n)));
+    const anyShared = pts.some(shared);
     const xTicks = pts.map((p) => ({
       value: p.x,
-      label: fig === 'conns' ? (p.txns === 0 ? 'pers.' : String(p.txns)) : p.size >= 1024 ? `${p.size / 1024}K` : String(p.size),
+      label: fig === 'cores' ? String(p.x) : fig === 'size' ? (p.size >= 1024 ? `${p.size / 1024}K` : String(p.size)) : p.txns === 0 ? 'pers.' : String(p.txns),
     }));
-    const xLabel = fig === 'conns'
-      ? `transactions per connection (${pts[0]!.size} B messages)`
-      : `message size, bytes (${pts[0]!.txns || 'persistent'} transactions per connection)`;
-    const metrics: { key: string; title: string; yLabel: string; get: (c: Cell) => Summary }[] = [
-      { key: 'tps', title: 'throughput', yLabel: 'k transactions/s', get: (c) => scaled(c.tps, 1e-3) },
-      { key: 'core-us', title: 'server core CPU per transaction', yLabel: 'µs of server core per transaction', get: (c) => c.coreUs },
-      {
-        key: 'capacity', title: 'throughput per fully busy server core', yLabel: 'k transactions/s per server core',
-        get: (c) => ({ median: 1e3 / c.coreUs.median, min: 1e3 / c.coreUs.max, max: 1e3 / c.coreUs.min, n: c.coreUs.n }),
-      },
-    ];
+    const xLabel = fig === 'conns' ? `transactions per connection (${pts[0]!.size} B messages)`
+      : fig === 'size' ? `message size, bytes (${pts[0]!.txns || 'persistent'} transactions per connection)`
+      : fig === 'cores' ? `server cores = workers (${pts[0]!.size} B, ${txnsLabel(pts[0]!.txns)}${anyShared ? '; at all cores the client shares them' : ''})`
+      : `transactions per connection (${pts[0]!.size} B, ${pts[0]!.workers ?? o.workers} workers on CPU ${srvCpu(pts[0]!)}, client on CPU ${cliCpu(pts[0]!)})`;
+    type Metric = { key: string; title: string; yLabel: string; get: (c: Cell) => Summary };
+    const tps: Metric = { key: 'tps', title: 'throughput', yLabel: 'k transactions/s', get: (c) => scaled(c.tps, 1e-3) };
+    const core: Metric = { key: 'core-us', title: 'server core CPU per transaction', yLabel: 'µs of server core per transaction', get: (c) => c.coreUs };
+    const capacity: Metric = {
+      key: 'capacity', title: 'throughput per fully busy server core', yLabel: 'k transactions/s per server core',
+      get: (c) => ({ median: 1e3 / c.coreUs.median, min: 1e3 / c.coreUs.max, max: 1e3 / c.coreUs.min, n: c.coreUs.n }),
+    };
+    const machine: Metric = { key: 'machine-us', title: 'whole-machine CPU per transaction (server + client)', yLabel: 'µs of all cores per transaction', get: (c) => c.machineUs };
+    const share: Metric = { key: 'server-share-us', title: 'machine CPU minus the client\'s own, per transaction', yLabel: 'µs per transaction', get: (c) => c.srvShareUs };
+    const metrics: Metric[] = fig === 'cores' ? [tps, machine, share] : fig === 'breakdown' ? (anyShared ? [tps, machine, share] : [tps, core]) : [tps, core, capacity];
     for (const m of metrics) {
       const series: ChartSeries[] = servers.map((name) => ({
         name,
         points: pts.map((p) => { const v = m.get(cell(p, name)); return { x: p.x, y: v.median, yMin: v.min, yMax: v.max }; }),
       }));
       const file = `${fig}-${m.key}.svg`;
-      writeFileSync(join(outDir, file), lineChart({ title: `RPC echo, ${o.conns} connections: ${m.title}`, xLabel, yLabel: m.yLabel, xScale: 'log2', xTicks, series }));
+      writeFileSync(join(outDir, file), lineChart({ title: `RPC echo, ${o.conns} connections: ${m.title}`, xLabel, yLabel: m.yLabel, xScale: fig === 'cores' ? 'linear' : 'log2', xTicks, series }));
       charts.push(file);
     }
   }
@@ -131,7 +171,9 @@ export function writeReport(res: RpcResults, outDir: string): { text: string; ch
     '',
     `Command: \`${res.command}\``,
     '',
-    `Machine: ${mc.cpuModel}, ${mc.cpus} CPUs, Linux ${mc.kernel}, Node ${mc.node}. Server on CPU ${o.serverCpu}, rpc-load on CPU ${o.clientCpu}; ` +
+    `Machine: ${mc.cpuModel}, ${mc.cpus} CPUs, Linux ${mc.kernel}, Node ${mc.node}. ` +
+      (points.some((p) => !p.serverCpu) ? `Server on CPU ${o.serverCpu}, rpc-load on CPU ${o.clientCpu}${placed ? ' (conns and size)' : ''}; ` : '') +
+      (placed ? 'Cores and breakdown: workers and CPUs per point as in the *workers @ server/client CPUs* column (where they overlap, the client shares the server\'s cores); ' : '') +
       `${o.conns} connections, pipeline ${o.pipeline}, ${o.warmupS} s warm-up + ${o.durationS} s measured, ${o.reps} interleaved repetition(s). ` +
       `Idle check before the start: ${res.idleCheck.message}.`,
     '',
@@ -144,9 +186,12 @@ export function writeReport(res: RpcResults, outDir: string): { text: string; ch
       'Runs during which other processes used CPU are re-run and left out (noisy).',
     '',
     markdownTable(table),
+    ...(steps.rows.length ? ['## Breakdown', '', 'Each configuration adds one technique to the one above it. *µs/txn*: server core µs per transaction, or, when ' +
+      'server and client share the cores, the whole machine\'s busy time minus the load generator\'s own CPU (an estimate of the server\'s share: ' +
+      'softirq work the client\'s sends cause is not charged to the client on every kernel).', '', markdownTable(steps)] : []),
     ...charts.map((c) => `![${c}](${c})`),
     '',
   ].join('\n');
   writeFileSync(join(outDir, 'summary.md'), md);
-  return { text: formatTable(table), charts };
+  return { text: formatTable(table) + (steps.rows.length ? '\nBreakdown (each configuration adds one technique):\n' + formatTable(steps) : ''), charts };
 }

@@ -74,9 +74,11 @@ export async function runOnce(spec: ServerSpec, o: RunOptions): Promise<RunRecor
   let counter: SyscallCounter | undefined;
   if (o.syscalls) counter = await countSyscalls(pids);
   let a: Sample | undefined, b: Sample | undefined;
+  let loadPids: number[] | undefined;
   const load = await runLoad({ ...o.load, host: server.host, port: server.port, cpu: o.clientCpu }, {
-    onMeasureStart: () => { a = sample(pids); },
-    onMeasureEnd: () => { b = sample(pids); },
+    onSpawn: (pid) => { loadPids = [pid]; },
+    onMeasureStart: () => { a = sample(pids, loadPids); },
+    onMeasureEnd: () => { b = sample(pids, loadPids); },
   });
   const syscalls = counter ? await counter.stop() : undefined;
   const stopped = await server.stop();

@@ -1,6 +1,8 @@
 // The node:net baseline: a plain net.createServer echo server, the way a Node.js user writes one.
 //   node dist/bench/servers/net-echo.js --port P [--host H]
-// Prints "listening on H:P" when ready; on SIGTERM/SIGINT prints {"accepted":N,"bytes":N} and exits 0.
+// Prints "listening on H:P" when ready; on SIGTERM/SIGINT prints {"accepted":N,"bytes":N} and exits 0. On SIGUSR2
+// (program only) prints {"mem":{rss,heapUsed,heapTotal,external,arrayBuffers},"connections":N} after a full GC when
+// run with --expose-gc, and keeps serving (bench/idle.ts).
 import { createServer, type Socket } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -38,6 +40,12 @@ async function main() {
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
+  // (server.getConnections counts open sockets without a per-socket listener that would add to their memory)
+  process.on('SIGUSR2', () => server.getConnections((_err, connections) => {
+    (globalThis as { gc?: () => void }).gc?.();
+    const m = process.memoryUsage();
+    process.stdout.write(JSON.stringify({ mem: { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers }, connections }) + '\n');
+  }));
 }
 
 // Run only as a program, not when imported (the cluster variant reuses startNetEcho).

@@ -44,6 +44,18 @@ export const ECHO_SERVERS: ServerSpec[] = [
     description: 'megapipe echo server, io_uring backend, lwsockets',
   },
   {
+    name: 'megapipe-lb',
+    cmd: [process.execPath, 'dist/bin/echo-server.js', '--port', '{PORT}', '--host', '{HOST}', '--backend', 'uring', '--workers', '{WORKERS}', '--load-balance'],
+    requires: 'dist/bin/echo-server.js',
+    description: 'megapipe echo server with load balancing between partitions (serve loadBalance; ≥ 2 workers)',
+  },
+  {
+    name: 'megapipe-shared',
+    cmd: [process.execPath, 'dist/bin/echo-server.js', '--port', '{PORT}', '--host', '{HOST}', '--backend', 'uring', '--workers', '{WORKERS}', '--no-partition'],
+    requires: 'dist/bin/echo-server.js',
+    description: 'megapipe echo server, one accept queue shared by the workers (no partitioning; ≥ 2 workers)',
+  },
+  {
     name: 'megapipe-fd',
     cmd: [process.execPath, 'dist/bin/echo-server.js', '--port', '{PORT}', '--host', '{HOST}', '--backend', 'uring', '--no-lwsocket', '--workers', '{WORKERS}'],
     requires: 'dist/bin/echo-server.js',
@@ -55,7 +67,38 @@ export const ECHO_SERVERS: ServerSpec[] = [
     requires: 'dist/bin/echo-server.js',
     description: 'megapipe echo server, portable backend over node:net',
   },
+  // The paper's breakdown (MegaPipe §5.1, Table 3): the baseline, then each of MegaPipe's techniques enabled in
+  // turn, cumulatively, all on megapipe's io_uring channel. Partitioning changes nothing with one worker: run these
+  // with --workers 2 (rpc.js --figure breakdown does) to see it.
+  {
+    name: 'mp-baseline',
+    cmd: [process.execPath, 'dist/bin/echo-server.js', '--port', '{PORT}', '--host', '{HOST}', '--backend', 'uring', '--workers', '{WORKERS}', '--no-partition', '--no-lwsocket', '--batch', '1'],
+    requires: 'dist/bin/echo-server.js',
+    description: 'breakdown baseline: one shared accept queue, regular fds, one io_uring_enter per request',
+  },
+  {
+    name: 'mp+partition',
+    cmd: [process.execPath, 'dist/bin/echo-server.js', '--port', '{PORT}', '--host', '{HOST}', '--backend', 'uring', '--workers', '{WORKERS}', '--no-lwsocket', '--batch', '1'],
+    requires: 'dist/bin/echo-server.js',
+    description: 'breakdown: + partitioned listener (one accept queue per worker, by receiving CPU)',
+  },
+  {
+    name: 'mp+lwsocket',
+    cmd: [process.execPath, 'dist/bin/echo-server.js', '--port', '{PORT}', '--host', '{HOST}', '--backend', 'uring', '--workers', '{WORKERS}', '--batch', '1'],
+    requires: 'dist/bin/echo-server.js',
+    description: 'breakdown: + lwsockets (direct descriptors, no process fd)',
+  },
+  {
+    name: 'mp+batching',
+    cmd: [process.execPath, 'dist/bin/echo-server.js', '--port', '{PORT}', '--host', '{HOST}', '--backend', 'uring', '--workers', '{WORKERS}'],
+    requires: 'dist/bin/echo-server.js',
+    description: 'breakdown: + batching (default threshold): all of MegaPipe, the same as "megapipe"',
+  },
 ];
 
 /** Servers run when --servers is not given. */
 export const DEFAULT_SERVERS = ['epoll-echo', 'uring-echo', 'node:net', 'megapipe'];
+/** The breakdown's configurations, in order (each adds one technique to the previous). */
+export const BREAKDOWN_SERVERS = ['mp-baseline', 'mp+partition', 'mp+lwsocket', 'mp+batching'];
+/** The core-scaling figure: megapipe's workers against node:cluster, with the (single-threaded) C references. */
+export const CORES_SERVERS = ['epoll-echo', 'uring-echo', 'node:cluster', 'megapipe'];
