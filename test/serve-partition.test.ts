@@ -3,8 +3,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { availableParallelism } from 'node:os';
 import * as net from 'node:net';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { serve, uringAvailability, type Server } from '../src/index.js';
 
 const cpus = availableParallelism();
@@ -17,6 +19,21 @@ function clientOn(cpu: number, port: number, count: number): Promise<{ workers: 
     execFile('taskset', ['-c', String(cpu), process.execPath, new URL('./fixtures/whoami-client.js', import.meta.url).pathname, String(port), String(count)],
       { timeout: 30000 }, (err, stdout) => (err ? reject(new Error(`client on CPU ${cpu}: ${err.message} ${stdout}`)) : resolve(JSON.parse(stdout))));
   });
+}
+
+// Resolves once the listening sockets on `port` hold at least `n` connections in their accept queues (the
+// rx_queue column of a LISTEN row in /proc/net/tcp is its accept backlog), or after `limitMs`.
+async function queuedAtLeast(port: number, n: number, limitMs: number): Promise<void> {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+  for (const end = Date.now() + limitMs; Date.now() < end;) {
+    let queued = 0;
+    for (const line of readFileSync('/proc/net/tcp', 'latin1').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length > 4 && f[3] === '0A' && f[1]!.endsWith(`:${hexPort}`)) queued += parseInt(f[4]!.split(':')[1]!, 16);
+    }
+    if (queued >= n) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 function request(port: number, payload: string): Promise<string> {
@@ -120,24 +137,32 @@ describe('serve() lifecycle', { skip: skipUring }, () => {
 });
 
 describe('load balancing between partitions', { skip: cpus < 2 ? 'needs 2+ CPUs' : skipUring }, () => {
-  // Worker 0 is made busy (its thread blocked 1.5 s); 20 connections then arrive on CPU 0, i.e. in worker 0's
-  // partition. Without balancing they wait for worker 0; with it, idle worker 1 takes them from worker 0's queue.
+  // Worker 0 is made busy (its thread spins until the test releases it); 20 connections then arrive on CPU 0, i.e.
+  // in worker 0's partition. Without balancing they wait in worker 0's queue (the test releases worker 0 once all
+  // 20 are queued); with it, idle worker 1 takes them from that queue and answers while worker 0 still spins.
   async function skewed(loadBalance: boolean): Promise<Record<string, number>> {
     const server = await serve({ module: fixture('whoami-worker'), workers: 2, loadBalance });
+    const marker = join(tmpdir(), `megapipe-release-${process.pid}-${loadBalance}`);
+    rmSync(marker, { force: true });
     execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)]);   // the busy connection must land on worker 0
     try {
       const busy = await new Promise<net.Socket>((resolve) => {
         const s = net.connect(server.port, '127.0.0.1');
-        s.once('data', () => { s.write('block\n'); s.once('data', () => resolve(s)); });
+        s.once('data', () => { s.write(`block ${marker}\n`); s.once('data', () => resolve(s)); });
       });
       await new Promise((r) => setTimeout(r, 200));   // worker 0's thread is inside its busy loop now
-      const r = await clientOn(0, server.port, 20);
+      const client = clientOn(0, server.port, 20);
+      await Promise.race([client, queuedAtLeast(server.port, 20, 25000)]);
+      writeFileSync(marker, '');
+      const r = await client;
       busy.destroy();
       assert.equal(r.failed, 0);
       return r.workers;
     } finally {
+      writeFileSync(marker, '');
       execFileSync('taskset', ['-a', '-p', '-c', `0-${cpus - 1}`, String(process.pid)]);
       await server.close();
+      rmSync(marker, { force: true });
     }
   }
 
