@@ -76,6 +76,9 @@ export abstract class ChannelCore {
   protected closed = false;
   protected handler: EventHandler | null = null;
   protected readonly ev = new MpEvent();
+  // holdBuffer(): the token the read event being delivered can be held under (-1: none), and the tokens held
+  private holdable = -1;
+  protected readonly heldBufs = new Set<number>();
   private readonly evQueue: MpEvent[] = [];
   private queueHead = 0;
   private waiters: { resolve: (e: MpEvent | null) => void; timer: NodeJS.Timeout | undefined }[] = [];
@@ -166,6 +169,46 @@ export abstract class ChannelCore {
     if (this.handler !== null) { this.handler(ev); return; }
     this.enqueue(ev.copy());
   }
+
+  /**
+   * Delivers a read event whose bytes the handler may keep with holdBuffer() under `token` (a backend's buffer id).
+   * After it returns (or throws), `this.heldBufs.has(token)` tells the backend whether the buffer was kept.
+   */
+  protected emitRead(h: number, result: number, buffer: Uint8Array, offset: number, token: number): void {
+    const prev = this.holdable;
+    this.holdable = this.handler !== null ? token : -1;   // dispatch()/iteration deliver owned copies: nothing to hold
+    try { this.emit('read', h, result, buffer, offset); }
+    finally { this.holdable = prev; }
+  }
+
+  /**
+   * Keeps the receive buffer of the read event being handled valid after the handler returns (zero-copy; the
+   * event's `buffer[offset, offset + result)` is not reused) until `releaseBuffer(token)`. Only inside an
+   * `onEvent` handler, during a read event that carries bytes (else MP_ERR_STATE). At most
+   * `limits.heldBuffersMax` at once (RangeError, MP_ERR_LIMIT): a held buffer is out of the receive ring.
+   * Closing the channel releases every held buffer (the memory stays valid while views of it are reachable).
+   */
+  holdBuffer(): number {
+    const t = this.holdable;
+    if (t < 0) throw new MegapipeError(MpCode.STATE, 'holdBuffer() is only valid inside the onEvent handler of a read event that carries bytes');
+    if (this.heldBufs.size >= this.limits.heldBuffersMax) throw new MegapipeError(MpCode.LIMIT, `holdBuffer(): ${this.heldBufs.size} buffers held, the most limits.heldBuffersMax allows`);
+    this.heldBufs.add(t);
+    this.holdable = -1;
+    return t;
+  }
+
+  /** Returns a buffer kept with holdBuffer() to the receive ring. A token not held throws RangeError; after close(), no-op. */
+  releaseBuffer(token: number): void {
+    if (this.closed) return;
+    if (!this.heldBufs.delete(token)) throw rangeError('token', 'a token from holdBuffer() that is still held', token);
+    this.returnHeld(token);
+  }
+
+  /** Backend hook: a held buffer goes back to the receive ring. */
+  protected abstract returnHeld(token: number): void;
+
+  /** Buffers held with holdBuffer() now. */
+  get heldBuffers(): number { return this.heldBufs.size; }
 
   protected emitCode(type: EventType, h: number, result: number, code: string, cookieOf = h): void {
     const ev = this.ev;

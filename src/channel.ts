@@ -60,6 +60,12 @@ export interface Channel {
   writev(handle: number, chunks: readonly Uint8Array[]): boolean;
   writeAscii(handle: number, text: string): boolean;
   pendingBytes(handle: number): number;
+  /** Inside a read event's handler: keeps its buffer valid past the handler (zero-copy) until releaseBuffer(token). */
+  holdBuffer(): number;
+  /** Returns a buffer kept with holdBuffer(). */
+  releaseBuffer(token: number): void;
+  /** Buffers held now. */
+  readonly heldBuffers: number;
   disconnect(handle: number, abort?: boolean): void;
   connect(host: string, port: number, cookie?: unknown, options?: ConnectOptions): number;
   toFd(handle: number): Promise<number>;

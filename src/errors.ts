@@ -15,6 +15,8 @@ export const MpCode = {
   UNSUPPORTED: 'MP_ERR_UNSUPPORTED',
   /** io_uring cannot be used here (reported once; the portable backend is used instead). */
   BACKEND_UNAVAILABLE: 'MP_ERR_BACKEND_UNAVAILABLE',
+  /** A call made where it is not valid (holdBuffer() outside the handler of a read event). */
+  STATE: 'MP_ERR_STATE',
   /** A system call made outside the ring failed (socket, bind, listen, io_uring_setup…). */
   SYSCALL: 'MP_ERR_SYSCALL',
 } as const;

@@ -18,6 +18,8 @@ export interface Limits {
   recvBuffers: number;
   /** Bytes per receive buffer: the most one read event carries. */
   recvBufferSize: number;
+  /** Receive buffers the application may hold at once past their read event (holdBuffer); at most recvBuffers / 2. */
+  heldBuffersMax: number;
   /** Bytes of send memory the kernel reads from (queued and in-flight writes of all connections). */
   sendArenaBytes: number;
   /** Unit of send memory; one connection's queued bytes form a chain of chunks. */
@@ -43,6 +45,7 @@ export const defaultLimits: Readonly<Limits> = Object.freeze({
   maxHandles: 16384 + 1024,
   recvBuffers: 2048,
   recvBufferSize: 16384,
+  heldBuffersMax: 512,
   sendArenaBytes: 32 * 1024 * 1024,
   sendChunkBytes: 16 * 1024,
   highWaterMark: 64 * 1024,
@@ -74,6 +77,7 @@ export function resolveLimits(overrides: Partial<Limits> | undefined, nofile = I
     if (overrides.eventRows === undefined) l.eventRows = Math.min(l.eventRows, l.cqEntries);
     if (overrides.highWaterMark !== undefined && overrides.lowWaterMark === undefined) l.lowWaterMark = Math.floor(l.highWaterMark / 4);
     if (overrides.batch === undefined) l.batch = Math.min(l.batch, l.requestRows);
+    if (overrides.recvBuffers !== undefined && overrides.heldBuffersMax === undefined) l.heldBuffersMax = Math.floor(l.recvBuffers / 4);
   }
   const within = (k: keyof Limits, lo: number, hi: number) => {
     if (l[k] < lo || l[k] > hi) throw rangeError(`limits.${k}`, `in ${lo}..${hi}`, l[k]);
@@ -99,6 +103,8 @@ export function resolveLimits(overrides: Partial<Limits> | undefined, nofile = I
   if (l.cqEntries < 2 * l.sqEntries) throw rangeError('limits.cqEntries', `at least 2 × sqEntries (${2 * l.sqEntries})`, l.cqEntries);
   if (l.eventRows > l.cqEntries) throw rangeError('limits.eventRows', `at most cqEntries (${l.cqEntries})`, l.eventRows);
   if (l.maxHandles < 2) throw rangeError('limits.maxHandles', 'at least 2', l.maxHandles);
+  // held buffers are out of the ring: at least half of it stays free for receiving, so holding cannot starve it
+  if (l.heldBuffersMax > Math.floor(l.recvBuffers / 2)) throw rangeError('limits.heldBuffersMax', `at most recvBuffers / 2 (${Math.floor(l.recvBuffers / 2)})`, l.heldBuffersMax);
   if (l.sendArenaBytes % l.sendChunkBytes !== 0) throw rangeError('limits.sendArenaBytes', `a multiple of sendChunkBytes (${l.sendChunkBytes})`, l.sendArenaBytes);
   return l;
 }

@@ -15,6 +15,7 @@ export class PortableChannel extends ChannelCore implements Channel {
   readonly backend = 'portable' as const;
   readonly features = Object.freeze({ lwsocket: false, fixedFdInstall: false, batching: false });
   private batch: number;
+  private token = 0;
   private readonly sockets: (net.Socket | undefined)[];
   private readonly listeners: (ListenState | undefined)[];
   private readonly pauseReadsAboveHwm: boolean;
@@ -87,6 +88,10 @@ export class PortableChannel extends ChannelCore implements Channel {
     this.emit('accept', nh, lh, undefined, 0, lh);
   }
 
+  // node:net hands over a fresh Buffer per read: holding it costs nothing; the token only keeps the accounting
+  private nextToken(): number { this.token = (this.token + 1) & 0x3fffffff; return this.token; }
+  protected returnHeld(): void { /* the Buffer is the application's; nothing to return */ }
+
   private attach(h: number, s: net.Socket): void {
     this.sockets[h] = s;
     // half-close is the channel's contract (EOF is a read event; the handle may still write until disconnect), also
@@ -95,7 +100,7 @@ export class PortableChannel extends ChannelCore implements Channel {
     s.pause();
     s.on('data', (b: Buffer) => {
       this.counters.bytesRead += b.byteLength;
-      if (!(this.state[h]! & St.Closing)) this.emit('read', h, b.byteLength, b, 0);
+      if (!(this.state[h]! & St.Closing)) this.emitRead(h, b.byteLength, b, 0, this.nextToken());
     });
     s.on('end', () => {
       this.state[h]! |= St.Eof;
@@ -274,6 +279,7 @@ export class PortableChannel extends ChannelCore implements Channel {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.heldBufs.clear();
     for (let h = 0; h < this.kind.length; h++) {
       const ls = this.listeners[h];
       if (ls) { for (const s of ls.backlog) s.destroy(); if (ls.own) ls.server.close(); ls.server.removeAllListeners('connection'); this.listeners[h] = undefined; }

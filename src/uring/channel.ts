@@ -167,6 +167,12 @@ export class UringChannel extends ChannelCore implements Channel {
     else if (!this.inBatch && !this.flushQueued) { this.flushQueued = true; queueMicrotask(this.flushTask); }  // (iv): outside a batch
   }
 
+  protected returnHeld(bid: number): void {
+    if (this.handedOff) this.reclaim();
+    this.recycleList[this.nrec++] = bid;
+    if (!this.inBatch && !this.flushQueued) { this.flushQueued = true; queueMicrotask(this.flushTask); }
+  }
+
   private submitNow(): void {
     if (this.handedOff) this.reclaim();
     if (this.closed) { this.nreq = 0; this.nrec = 0; return; }
@@ -260,8 +266,8 @@ export class UringChannel extends ChannelCore implements Channel {
           (this.stash[h] ??= []).push(copyOf(this.recvPool, bid * this.bufSize, res));
           this.recycleList[this.nrec++] = bid;
         } else {
-          try { this.emit('read', h, res, this.recvPool, bid * this.bufSize); }
-          finally { this.recycleList[this.nrec++] = bid; }
+          try { this.emitRead(h, res, this.recvPool, bid * this.bufSize, bid); }
+          finally { if (!this.heldBufs.has(bid)) this.recycleList[this.nrec++] = bid; }
         }
       } else this.recycleList[this.nrec++] = bid;
     } else if (res === 0) {
@@ -875,6 +881,7 @@ export class UringChannel extends ChannelCore implements Channel {
     this.installs.clear();
     native!.channelRef(this.ch, false);
     this.closed = true;
+    this.heldBufs.clear();
     native!.channelClose(this.ch);
     this.endDispatch();
   }
