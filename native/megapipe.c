@@ -30,6 +30,7 @@
 #include <uv.h>
 
 // ---- constants newer than the 6.1 headers installed here (values from the current uapi header) ----------
+#define MP_SOCKET_URING_OP_GETSOCKOPT 2   // enum io_uring_socket_op (Linux 6.7)
 #ifndef IORING_OP_FIXED_FD_INSTALL
 #define IORING_OP_FIXED_FD_INSTALL 54
 #endif
@@ -96,6 +97,8 @@ typedef struct channel {
   unsigned setup_flags, features;
   sq_t sq; cq_t cq;
   int efd;
+  int32_t sync_val;       // optval of channelIncomingCpu's getsockopt command
+  uint32_t sync_seq;
   uv_poll_t poll;
   int poll_started, closed, refs;   // refs: the JS external + the uv handle; freed when both are gone
   napi_env env;
@@ -745,6 +748,50 @@ static napi_value ChannelSubmit(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// channelIncomingCpu(channel, slot) -> SO_INCOMING_CPU of the lwsocket in direct-descriptor `slot`, or -errno
+// (-EOPNOTSUPP before Linux 6.7, which added socket getsockopt as an io_uring command). A direct descriptor has no
+// fd to call getsockopt on, so this submits one IORING_OP_URING_CMD (SOCKET_URING_OP_GETSOCKOPT) by itself. The
+// command never blocks, so it completes inline and its CQE is in the CQ when io_uring_enter returns; it is read
+// here and left in place with handle -1 in its user data, which the JavaScript drain skips.
+static napi_value ChannelIncomingCpu(napi_env env, napi_callback_info info) {
+  size_t argc = 2; napi_value argv[2];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  channel_t *ch = get_channel(env, argv[0]);
+  if (!ch) return NULL;
+  int32_t slot = -1; napi_get_value_int32(env, argv[1], &slot);
+  int r;
+  struct io_uring_sqe *sq;
+  if (ch->closed) r = -EBADF;
+  else if (slot < 0 || (unsigned)slot >= ch->files) r = -EINVAL;
+  else if (!(sq = sqe_get(ch))) r = -EBUSY;
+  else {
+    uint64_t ud = 0xffffffffULL | ((uint64_t)(++ch->sync_seq & 0xffffff) << 32);
+    ch->sync_val = -1;
+    sq->opcode = IORING_OP_URING_CMD;
+    sq->fd = slot;
+    sq->flags = IOSQE_FIXED_FILE;
+    sq->off = MP_SOCKET_URING_OP_GETSOCKOPT;                               // cmd_op
+    sq->addr = (uint64_t)SOL_SOCKET | ((uint64_t)SO_INCOMING_CPU << 32);   // level, optname
+    sq->file_index = sizeof ch->sync_val;                                  // optlen
+    sq->addr3 = (uint64_t)(uintptr_t)&ch->sync_val;                        // optval
+    sq->user_data = ud;
+    sqe_commit(ch);
+    r = ch_enter(ch, 1, 0, 0);
+    if (r >= 0) {
+      r = -EAGAIN;
+      unsigned head = *ch->cq.head, tail = atomic_load_explicit((_Atomic unsigned *)ch->cq.tail, memory_order_acquire);
+      for (unsigned i = head; i != tail; i++) {
+        const struct io_uring_cqe *c = &ch->cq.cqes[i & ch->cq.mask];
+        if (c->user_data == ud) { r = c->res < 0 ? c->res : ch->sync_val; break; }
+      }
+      // the CQE (and any other the enter posted) is drained by the next turn
+      if (!ch->in_callback && cq_nonempty(ch)) { uint64_t one = 1; ssize_t w = write(ch->efd, &one, sizeof one); (void)w; }
+    }
+  }
+  napi_value out; napi_create_int32(env, r, &out);
+  return out;
+}
+
 static napi_value ChannelRef(napi_env env, napi_callback_info info) {
   size_t argc = 2; napi_value argv[2];
   NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
@@ -971,6 +1018,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     { "clientSocket", NULL, ClientSocket, NULL, NULL, NULL, napi_enumerable, NULL },
     { "closeFd", NULL, CloseFd, NULL, NULL, NULL, napi_enumerable, NULL },
     { "incomingCpu", NULL, IncomingCpu, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "channelIncomingCpu", NULL, ChannelIncomingCpu, NULL, NULL, NULL, napi_enumerable, NULL },
     { "pinThread", NULL, PinThread, NULL, NULL, NULL, napi_enumerable, NULL },
     { "acceptQueueLength", NULL, AcceptQueueLength, NULL, NULL, NULL, napi_enumerable, NULL },
     { "acceptNow", NULL, AcceptNow, NULL, NULL, NULL, napi_enumerable, NULL },

@@ -69,6 +69,7 @@ export interface Channel {
   disconnect(handle: number, abort?: boolean): void;
   connect(host: string, port: number, cookie?: unknown, options?: ConnectOptions): number;
   toFd(handle: number): Promise<number>;
+  /** The CPU that received the connection's packets (SO_INCOMING_CPU; an lwsocket needs Linux 6.7), or -1. */
   incomingCpu(handle: number): number;
   setCookie(handle: number, cookie: unknown): void;
   cookie(handle: number): unknown;

@@ -46,6 +46,7 @@ export interface NativeAddon {
   clientSocket(host: string, localAddress?: string): number;
   closeFd(fd: number): number;
   incomingCpu(fd: number): number;
+  channelIncomingCpu(channel: object, slot: number): number;
   pinThread(cpu: number): number;
   acceptQueueLength(fd: number): number;
   acceptNow(fd: number): number;

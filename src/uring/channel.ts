@@ -850,8 +850,8 @@ export class UringChannel extends ChannelCore implements Channel {
    */
   incomingCpu(h: number): number {
     this.checkConn(h, 'incomingCpu');
-    if (this.kind[h] !== Kind.Fd) return -1;
-    const r = native!.incomingCpu(this.fd[h]!);
+    if (this.kind[h] === Kind.Listener) return -1;
+    const r = this.kind[h] === Kind.Direct ? native!.channelIncomingCpu(this.ch, this.fd[h]!) : native!.incomingCpu(this.fd[h]!);
     return r < 0 ? -1 : r;
   }
 
