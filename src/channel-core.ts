@@ -28,6 +28,8 @@ export const enum St {
   AboveHwm = 1 << 14,     // write() returned false; a 'write' event with drain follows
   Installing = 1 << 15,   // toFd() in progress
   AcceptCancel = 1 << 16, // a cancel of the listener's multishot accept is in flight (table nearly full)
+  WriteEnded = 1 << 17,   // end(): no more writes; the write side shuts down once queued bytes are sent
+  ShutdownPending = 1 << 18, // end() with bytes still queued (or connecting): the shutdown waits for them
 }
 
 export interface ChannelStats {
@@ -131,6 +133,12 @@ export abstract class ChannelCore {
   protected checkConn(h: number, what: string): void {
     this.check(h, what);
     if (this.kind[h] === Kind.Listener) throw new MegapipeError(MpCode.BAD_HANDLE, `${what}: handle ${h} is a listener, not a connection`);
+  }
+
+  /** checkConn, and the connection's write side must still be open (not end()ed). */
+  protected checkWritable(h: number, what: string): void {
+    this.checkConn(h, what);
+    if (this.state[h]! & St.WriteEnded) throw new MegapipeError(MpCode.CLOSED, `${what}: handle ${h} was ended (end()): its write side is closed`);
   }
 
   /** The cookie registered with a handle (for accepted connections: undefined until setCookie). */

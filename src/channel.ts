@@ -66,6 +66,8 @@ export interface Channel {
   releaseBuffer(token: number): void;
   /** Buffers held now. */
   readonly heldBuffers: number;
+  /** Half-close: queued bytes are sent, then the write side shuts down (the peer reads EOF); reads go on. */
+  end(handle: number): void;
   disconnect(handle: number, abort?: boolean): void;
   connect(host: string, port: number, cookie?: unknown, options?: ConnectOptions): number;
   toFd(handle: number): Promise<number>;

@@ -1,8 +1,10 @@
 // Half-close: the client shuts down its write side; the server sees EOF (a read event with result 0), still writes its
 // reply after it — large enough to need many sends — and the client receives all of it before the server's FIN.
+// And the other way round: the server ends its write side with end() and keeps reading.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import * as net from 'node:net';
 import { BACKENDS, connectSocket, openListener, prng, randomBytes, readAll, skipFor, waitFor } from './helpers.js';
 import { createChannel } from '../src/index.js';
 
@@ -66,5 +68,55 @@ for (const backend of BACKENDS) {
       }
     });
     }
+
+    it('end(): the server sends its queued bytes, then EOF; it still reads what the client sends after', async () => {
+      const rand = prng(9);
+      const reply = randomBytes(rand, 1024 * 1024), late = randomBytes(rand, 200_000);
+      const ch = createChannel({ backend });
+      const listener = await openListener(backend);
+      const lh = ch.register(listener, 'L');
+      const received = createHash('sha256');
+      let receivedBytes = 0, eof = false, gone = false, listenerGone = false, afterEnd = '';
+      const errors: string[] = [];
+      ch.onEvent((ev) => {
+        if (ev.handle === lh) { if (ev.type === 'disconnect') listenerGone = true; return; }
+        switch (ev.type) {
+          case 'accept':
+            ch.read(ev.handle);
+            for (let off = 0; off < reply.byteLength; off += 64 * 1024) ch.write(ev.handle, reply, off, 64 * 1024);
+            ch.end(ev.handle);
+            ch.end(ev.handle);   // idempotent
+            try { ch.write(ev.handle, reply, 0, 1); afterEnd = 'write after end() succeeded'; } catch (e) { afterEnd = (e as { code?: string }).code ?? String(e); }
+            break;
+          case 'read':
+            if (ev.result > 0) { received.update(ev.buffer!.subarray(ev.offset, ev.offset + ev.result)); receivedBytes += ev.result; }
+            else { eof = true; ch.disconnect(ev.handle); }
+            break;
+          case 'error': errors.push(ev.code ?? String(ev.result)); break;
+          case 'disconnect': gone = true; break;
+          default: break;
+        }
+      });
+      ch.accept(lh);
+      try {
+        const s = net.connect({ port: listener.port, host: '127.0.0.1', allowHalfOpen: true });   // stays writable after EOF
+        const got = await readAll(s, 60000);   // resolves at the server's FIN
+        assert.ok(got.equals(reply), 'every queued byte arrives before EOF');
+        assert.equal(afterEnd, 'MP_ERR_CLOSED');
+        assert.equal(gone, false, 'the connection is still open after end()');
+        s.end(late);   // the server's read side is still open
+        await waitFor(() => gone, 'the server connection to go');
+        assert.equal(eof, true);
+        assert.equal(receivedBytes, late.byteLength);
+        assert.equal(received.digest('hex'), createHash('sha256').update(late).digest('hex'));
+        assert.deepEqual(errors, []);
+        s.destroy();
+      } finally {
+        ch.unregister(lh);
+        await waitFor(() => listenerGone, 'the listener handle to go');
+        listener.close();
+        ch.close();
+      }
+    });
   });
 }

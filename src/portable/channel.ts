@@ -160,7 +160,7 @@ export class PortableChannel extends ChannelCore implements Channel {
   pendingBytes(h: number): number { return this.sockets[h]?.writableLength ?? 0; }
 
   write(h: number, data: Uint8Array, offset?: number, length?: number): boolean {
-    this.checkConn(h, 'write');
+    this.checkWritable(h, 'write');
     const [d, off, len] = ChannelCore.bytesArgs(data, offset, length);
     this.counters.requests++;
     const s = this.sockets[h]!;
@@ -172,7 +172,7 @@ export class PortableChannel extends ChannelCore implements Channel {
   }
 
   writeAscii(h: number, text: string): boolean {
-    this.checkConn(h, 'writeAscii');
+    this.checkWritable(h, 'writeAscii');
     if (typeof text !== 'string') throw argError('text', 'a string', text);
     const s = this.sockets[h]!;
     if ((this.state[h]! & St.Errored) || s.destroyed || s.writableEnded) return false;
@@ -202,10 +202,20 @@ export class PortableChannel extends ChannelCore implements Channel {
 
   writev(h: number, chunks: readonly Uint8Array[]): boolean {
     ChannelCore.chunksArg(chunks);
-    this.checkConn(h, 'writev');
+    this.checkWritable(h, 'writev');
     let ok = true;
     for (const c of chunks) ok = this.write(h, c);
     return ok;
+  }
+
+  /** Half-close (see Channel.end): node:net's socket.end() sends what is queued, then FIN; reading goes on. */
+  end(h: number): void {
+    this.checkConn(h, 'end');
+    if (this.state[h]! & St.WriteEnded) return;
+    this.counters.requests++;
+    this.state[h]! |= St.WriteEnded;
+    const s = this.sockets[h]!;
+    if (!(this.state[h]! & St.Errored) && !s.destroyed) s.end();
   }
 
   disconnect(h: number, abort = false): void {

@@ -20,6 +20,7 @@ const ORPHAN = 0x7fffffff;   // user_data handle of requests that belong to no h
 const ACCEPT_KEEP = 13;
 
 interface Overflow { bufs: Uint8Array[]; off: number }
+const SHUT_WR = 1;   // shutdown(2) how
 /** Marks a held-back EOF in a handle's stash (see onRecv). */
 const EOF_MARK = new Uint8Array(0);
 
@@ -340,6 +341,7 @@ export class UringChannel extends ChannelCore implements Channel {
       this.emit('connect', h, 0);
       this.syncRecv(h);
       if (this.sHead[h]! >= 0 && this.sFly[h] === 0) this.sendNext(h);
+      else if (this.state[h]! & St.ShutdownPending) this.shutdownWrite(h);
     } else {
       this.state[h]! |= St.Errored;
       this.emit('error', h, res);
@@ -507,7 +509,7 @@ export class UringChannel extends ChannelCore implements Channel {
    * mark (and, by default, receiving pauses until they fall below the low-water mark).
    */
   write(h: number, data: Uint8Array, offset?: number, length?: number): boolean {
-    if (this.closed || (h >>> 0) !== h || h >= this.kind.length || this.kind[h] === Kind.Free || this.kind[h] === Kind.Listener || (this.state[h]! & St.Closing)) this.checkConn(h, 'write');
+    if (this.closed || (h >>> 0) !== h || h >= this.kind.length || this.kind[h] === Kind.Free || this.kind[h] === Kind.Listener || (this.state[h]! & (St.Closing | St.WriteEnded))) this.checkWritable(h, 'write');
     // validated inline: this is the hot path, and it allocates nothing
     if (!(data instanceof Uint8Array)) ChannelCore.bytesArgs(data, offset, length);
     const off = offset ?? 0;
@@ -535,7 +537,7 @@ export class UringChannel extends ChannelCore implements Channel {
   /** mp_writev: `write` of several buffers, one after another (they coalesce into one send when they fit). */
   writev(h: number, chunks: readonly Uint8Array[]): boolean {
     ChannelCore.chunksArg(chunks);
-    this.checkConn(h, 'writev');
+    this.checkWritable(h, 'writev');
     let ok = true;
     for (const c of chunks) ok = this.write(h, c);
     return ok;
@@ -547,7 +549,7 @@ export class UringChannel extends ChannelCore implements Channel {
     const n = text.length;
     const t = this.sTail[h]!;
     // fast path: fits in the tail chunk of an open connection with no overflow
-    if ((h >>> 0) === h && t >= 0 && this.overflow[h] === undefined && this.chunk - this.cEnd[t]! >= n && this.kind[h] !== Kind.Free && !(this.state[h]! & (St.Closing | St.Errored)) && !this.closed) {
+    if ((h >>> 0) === h && t >= 0 && this.overflow[h] === undefined && this.chunk - this.cEnd[t]! >= n && this.kind[h] !== Kind.Free && !(this.state[h]! & (St.Closing | St.Errored | St.WriteEnded)) && !this.closed) {
       this.arena.write(text, t * this.chunk + this.cEnd[t]!, n, 'latin1');
       this.cEnd[t]! += n;
       this.pend[h]! += n;
@@ -644,6 +646,7 @@ export class UringChannel extends ChannelCore implements Channel {
     const st = this.state[h]!;
     if (this.sFly[h] === 0 && this.sHead[h]! < 0) {
       if (st & St.CloseAfterDrain) { this.state[h]! &= ~St.CloseAfterDrain; this.finishClose(h); return; }
+      if (st & St.ShutdownPending) this.shutdownWrite(h);
       if (st & St.Installing) { this.startInstall(h); }
     }
     if ((st & St.AboveHwm) && this.pend[h]! <= this.limits.lowWaterMark) {
@@ -668,6 +671,26 @@ export class UringChannel extends ChannelCore implements Channel {
     this.overflow[h] = undefined;
     this.pend[h] = 0;
     this.pumpChunkWaiters();
+  }
+
+  /**
+   * Half-close: no more writes on `h` (they throw MP_ERR_CLOSED); once every queued byte is sent, the write side
+   * shuts down (the peer reads EOF). Reading goes on until the peer closes or `disconnect`. Idempotent.
+   */
+  end(h: number): void {
+    this.checkConn(h, 'end');
+    const st = this.state[h]!;
+    if (st & St.WriteEnded) return;
+    this.counters.requests++;
+    this.state[h] = st | St.WriteEnded;
+    if (this.pend[h]! === 0 && this.sFly[h] === 0 && this.overflow[h] === undefined && !(st & St.Connecting)) this.shutdownWrite(h);
+    else this.state[h]! |= St.ShutdownPending;
+  }
+
+  private shutdownWrite(h: number): void {
+    this.state[h]! &= ~St.ShutdownPending;
+    if (this.state[h]! & (St.Errored | St.Closing)) return;
+    this.stage(Op.Shutdown, h, this.fd[h]!, this.fixed(h), 0, 0, SHUT_WR, Op.Shutdown);
   }
 
   // ---- closing --------------------------------------------------------------------------------------------
