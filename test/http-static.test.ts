@@ -59,7 +59,8 @@ before(async () => {
     if (req.path === '/download-missing') return res.file(path.join(root, 'nope.bin'));
     // anything else falls through to the files
   };
-  srv = await startApp({ handler: [api, serveStatic(root, { revalidateInterval: 50 })] });
+  // big.bin (300 kB) stays above the content cache's limit, so its requests exercise the streamed path
+  srv = await startApp({ handler: [api, serveStatic(root, { revalidateInterval: 50, maxCachedFileSize: 64 * 1024 })] });
 });
 
 after(async () => {

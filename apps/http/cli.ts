@@ -10,6 +10,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { serveNet } from '../../src/serve-net.js';
 import { serve } from '../../src/serve.js';
+import type { Limits } from '../../src/limits.js';
 import type { HttpServerOptions } from './server.js';
 import type { StaticOptions } from './static.js';
 import setup, { type HttpWorkerData } from './worker.js';
@@ -29,7 +30,16 @@ export interface StartOptions {
   transport?: 'serve' | 'net';
   options?: Omit<HttpServerOptions, 'handler' | 'onError'>;
   static?: StaticOptions;
+  /** Channel limits for the "serve" transport, over HTTP_CHANNEL_LIMITS. */
+  limits?: Partial<Limits>;
 }
+
+/**
+ * megapipe-http's channel limits (over the library's defaults): HTTP responses are larger than RPC messages, so send
+ * memory comes in 64 KiB chunks (a send system call moves up to that much; a 200 KiB file goes out in 4 sends, not
+ * 13) and a connection may queue 256 KiB before its writer is told to wait.
+ */
+export const HTTP_CHANNEL_LIMITS: Readonly<Partial<Limits>> = Object.freeze({ sendChunkBytes: 64 * 1024, highWaterMark: 256 * 1024 });
 
 export interface RunningServer {
   readonly host: string;
@@ -48,7 +58,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   // the app enforces its own connection limit (503); the transport's hard limit only as a backstop above it
   const hardLimit = (opts.options?.maxConnections ?? 10_000) + 1024;
   if ((opts.transport ?? 'serve') === 'serve') {
-    const server = await serve({ module: WORKER_MODULE, workers: opts.workers ?? 1, host, port: opts.port ?? 0, workerData });
+    const limits = { ...HTTP_CHANNEL_LIMITS, ...opts.limits };
+    const server = await serve({ module: WORKER_MODULE, workers: opts.workers ?? 1, host, port: opts.port ?? 0, workerData, limits });
     let closing: Promise<void> | null = null;
     return {
       host: server.host,
@@ -88,7 +99,9 @@ const USAGE = `usage: megapipe-http --root DIR --port P [--host H] [--workers N]
   --header-timeout MS     deadline for a complete request header block (default 10000)
   --max-connections N     connections beyond N get 503 (default 10000)
   --max-body BYTES        request body limit (default 1048576)
-  --shutdown-timeout MS   graceful shutdown deadline (default 10000)`;
+  --shutdown-timeout MS   graceful shutdown deadline (default 10000)
+  --send-chunk BYTES      channel send-memory unit: the most one send moves (default 65536)
+  --high-water BYTES      queued output per connection before the writer waits (default 262144)`;
 
 function fail(msg: string): never {
   process.stderr.write(`megapipe-http: ${msg}\n${USAGE}\n`);
@@ -103,7 +116,7 @@ function int(name: string, v: string | undefined, min: number, max: number): num
 }
 
 export function parseArgs(argv: readonly string[]): StartOptions & { shutdownTimeout: number } {
-  const o: StartOptions & { shutdownTimeout: number } = { port: 8080, host: '127.0.0.1', workers: 1, options: {}, shutdownTimeout: 10_000 };
+  const o: StartOptions & { shutdownTimeout: number } = { port: 8080, host: '127.0.0.1', workers: 1, options: {}, shutdownTimeout: 10_000, limits: {} };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const eq = a.indexOf('=');
@@ -121,6 +134,8 @@ export function parseArgs(argv: readonly string[]): StartOptions & { shutdownTim
       case '--max-connections': o.options!.maxConnections = int(flag, val(), 1, 10_000_000); break;
       case '--max-body': o.options!.maxBodySize = int(flag, val(), 0, Number.MAX_SAFE_INTEGER); break;
       case '--shutdown-timeout': o.shutdownTimeout = int(flag, val(), 0, 86_400_000); break;
+      case '--send-chunk': o.limits!.sendChunkBytes = int(flag, val(), 1024, 1 << 24); break;
+      case '--high-water': o.limits!.highWaterMark = int(flag, val(), 1024, 2 ** 31 - 1); break;
       case '-h': case '--help': process.stdout.write(USAGE + '\n'); process.exit(0);
       // falls through (unreachable)
       default: fail(`unknown argument ${a}`);

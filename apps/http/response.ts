@@ -36,6 +36,18 @@ export interface FileOptions {
   conditional?: boolean;
 }
 
+/**
+ * @internal A cached entity's complete keep-alive 200 response (head + body), valid for the Date value and the
+ * server name it was rendered with; see `HttpResponse.sendCached`. Start with `{ wire: null, closeWire: null, date: '', server: '' }`.
+ */
+export interface WireSlot {
+  wire: Buffer | null;
+  /** the same ending with `Connection: close` (the connection closes after it) */
+  closeWire: Buffer | null;
+  date: string;
+  server: string;
+}
+
 /** Implemented by static.ts; injected to keep this module free of file-system code. */
 export type FileSender = (req: HttpRequest, res: HttpResponse, path: string, options?: FileOptions) => Promise<void>;
 let fileSender: FileSender | null = null;
@@ -266,7 +278,11 @@ export class HttpResponse {
 
   /** @internal Render the head. `body`: length, or BODY_CHUNKED / BODY_CLOSE / BODY_NONE. */
   renderHead(status: number, extra: string, body: number): string {
-    const close = this.ex.decideClose(body === BODY_CLOSE);
+    return this.renderHeadAs(status, extra, body, this.ex.decideClose(body === BODY_CLOSE));
+  }
+
+  /** The head, with the connection's fate (`close`) already decided. */
+  private renderHeadAs(status: number, extra: string, body: number, close: boolean): string {
     let h = 'HTTP/1.1 ' + status + ' ' + reasonPhrase(status) + '\r\n';
     if (!this.hasHeader('server')) h += 'Server: ' + this.ex.serverName + '\r\n';
     h += 'Date: ' + httpDate() + '\r\n';
@@ -292,6 +308,41 @@ export class HttpResponse {
     const noBody = status === 204 || status === 304;
     const head = this.renderHead(status, extra, noBody ? BODY_NONE : len);
     this.ex.emitHeadAndBody(head, noBody || this.ex.headOnly ? null : body, off, len);
+    this.end();
+  }
+
+  /**
+   * @internal Send a cached entity's full 200 response (`extra`: its prepared header lines, `body`: all of it)
+   * from `slot`, which keeps the complete wire form (head + body) and is rebuilt only when the Date second or the
+   * server name changes: the common request (HTTP/1.1 GET, keep-alive or closing, no header set by a handler) is
+   * then one write of prepared bytes — no head rendering, no allocation. Anything else (HEAD, HTTP/1.0, headers
+   * or status set by a handler) is answered exactly like `sendPrepared`.
+   */
+  sendCached(slot: WireSlot, extra: string, body: Uint8Array): void {
+    const ex = this.ex;
+    const len = body.byteLength;
+    if (this.names.length !== 0 || this.statusCode !== 200 || ex.headOnly || ex.req.httpVersion !== '1.1') {
+      return this.sendPrepared(200, extra, body, 0, len);
+    }
+    this.start();
+    const close = ex.decideClose(false);
+    const date = httpDate();
+    const server = ex.serverName;
+    if (slot.date !== date || slot.server !== server) {
+      slot.wire = slot.closeWire = null;
+      slot.date = date;
+      slot.server = server;
+    }
+    let wire = close ? slot.closeWire : slot.wire;
+    if (wire === null) {
+      const head = this.renderHeadAs(200, extra, len, close);
+      wire = Buffer.allocUnsafeSlow(head.length + len);
+      wire.write(head, 0, 'latin1');
+      wire.set(body, head.length);
+      if (close) slot.closeWire = wire;
+      else slot.wire = wire;
+    }
+    ex.emit(wire);
     this.end();
   }
 

@@ -9,7 +9,7 @@ import * as files from './files.js';
 import type { FileInfo, OpenFile } from './files.js';
 import { mimeType } from './mime.js';
 import type { HttpRequest } from './request.js';
-import { setFileSender, type FileOptions, type HttpResponse } from './response.js';
+import { setFileSender, type FileOptions, type HttpResponse, type WireSlot } from './response.js';
 import type { Handler } from './server.js';
 import { HttpError } from './status.js';
 
@@ -20,7 +20,7 @@ export interface StaticOptions {
   dotfiles?: 'deny' | 'allow';
   /** Pass requests this handler cannot answer (not found, other methods) to the next handler (default false). */
   fallthrough?: boolean;
-  /** Files up to this size are cached in memory (default 64 KiB; 0 disables the content cache). */
+  /** Files up to this size are cached in memory (default 1 MiB; 0 disables the content cache). */
   maxCachedFileSize?: number;
   /** Bound on cached content, bytes (default 32 MiB). */
   maxCacheSize?: number;
@@ -54,6 +54,8 @@ interface Entry extends Entity {
   lexical: string;
   /** content, for small files */
   body: Buffer | null;
+  /** the complete keep-alive 200 response, for bodies up to WIRE_MAX (null: none) */
+  slot: WireSlot | null;
   checkedAt: number;
   stale: boolean;
   revalidating: Promise<boolean> | null;
@@ -174,6 +176,9 @@ function requestedRange(req: HttpRequest, e: Entity): RangeResult | null {
   return parseRange(range, e.info.size);
 }
 
+/** Bodies up to this size also keep their whole 200 response ready (head + body, one more copy in memory). */
+const WIRE_MAX = 64 * 1024;
+
 const TEXT_416 = 'Content-Type: text/plain; charset=utf-8\r\n';
 const BODY_416 = Buffer.from('416 Range Not Satisfiable\n');
 const BODY_412 = Buffer.from('412 Precondition Failed\n');
@@ -188,6 +193,7 @@ function answer(
   e: Entity,
   body: Buffer | null,
   open: (() => Promise<OpenFile | null>) | null,
+  slot: WireSlot | null = null,
 ): void | Promise<void> {
   const pre = evaluatePreconditions(req, e);
   if (pre === ANSWER_304) return res.sendPrepared(304, e.validators, null, 0, 0);
@@ -209,7 +215,10 @@ function answer(
       extra += `Content-Range: bytes ${r.start}-${r.end}/${size}\r\n`;
     }
   }
-  if (body !== null) return res.sendPrepared(status, extra, body, start, length);
+  if (body !== null) {
+    if (slot !== null && status === 200) return res.sendCached(slot, extra, body);
+    return res.sendPrepared(status, extra, body, start, length);
+  }
   if (open === null) throw new Error('no content source');
   return streamFile(res, status, extra, start, length, open);
 }
@@ -278,7 +287,7 @@ export function serveStatic(root: string, options: StaticOptions = {}): Handler 
     index: 'index.html',
     dotfiles: 'deny',
     fallthrough: false,
-    maxCachedFileSize: 64 * 1024,
+    maxCachedFileSize: 1024 * 1024,
     maxCacheSize: 32 * 1024 * 1024,
     maxCacheEntries: 10_000,
     revalidateInterval: 1000,
@@ -307,7 +316,7 @@ export function serveStatic(root: string, options: StaticOptions = {}): Handler 
         if (cachedBytes + e.body.length <= opts.maxCacheSize) break;
         forget(victim);
       }
-      if (cachedBytes + e.body.length > opts.maxCacheSize) e.body = null;
+      if (cachedBytes + e.body.length > opts.maxCacheSize) { e.body = null; e.slot = null; }
       else cachedBytes += e.body.length;
     }
     byFile.set(e.file, e);
@@ -389,18 +398,19 @@ export function serveStatic(root: string, options: StaticOptions = {}): Handler 
       file: real,
       lexical,
       body,
+      slot: body !== null && body.length <= WIRE_MAX ? { wire: null, closeWire: null, date: '', server: '' } : null,
       checkedAt: Date.now(),
       stale: false,
       revalidating: null,
     };
     insert(raw, e);
     const file = real;
-    return answer(req, res, e, body, () => files.open(file));
+    return answer(req, res, e, body, () => files.open(file), e.slot);
   }
 
   function fromEntry(req: HttpRequest, res: HttpResponse, e: Entry): void | Promise<void> {
     const file = e.file;
-    return answer(req, res, e, e.body, e.body !== null ? null : () => files.open(file));
+    return answer(req, res, e, e.body, e.body !== null ? null : () => files.open(file), e.slot);
   }
 
   const handler: Handler = (req, res) => {

@@ -1,0 +1,427 @@
+// The HTTP benchmark of issue 6: megapipe-http against nginx (one worker), node:http and Bun.serve, each pinned to
+// the same core, under wrk (keep-alive, Connection: close, a realistic mix of file sizes) and h2load --h1
+// (pipelining). For every run it reports requests/s and the server core's busy time per request (from /proc/stat,
+// as the RPC harness does: user + system + softirq of the server's core, which a saturated client cannot hide),
+// checks every file once byte for byte before loading it, and checks the load generator's counts (errors,
+// non-2xx, bytes per response). Repetitions are interleaved (A B C D A B C D ...); medians and min–max.
+//
+//   node dist/bench/http.js --help
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, release, tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import { checkIdle, refuseIfBusy } from './lib/guard.js';
+import { freePort, pinSelf, RESULTS_DIR, ROOT } from './lib/paths.js';
+import { processTree, sample, windowCost, type Sample, type WindowCost } from './lib/procfs.js';
+import { Progress } from './lib/progress.js';
+import { parseCpuList } from './lib/run.js';
+import { fmt, fmtSummary, summarize, type Summary } from './lib/stats.js';
+import { formatTable, markdownTable, type Table } from './lib/table.js';
+import {
+  APT_PACKAGE, haveTool, MIX_FILES, mixMeanBody, nginxConfig, probeSite, runH2load, runWrk, SMALL_FILE, startPinned,
+  writeScripts, writeSite, type LoadReport,
+} from './http/tools.js';
+
+const SCENARIOS = ['keepalive', 'pipelined', 'close', 'mix'] as const;
+type ScenarioName = (typeof SCENARIOS)[number];
+const SCENARIO_TITLE: Record<ScenarioName, string> = {
+  keepalive: '1 KiB file, keep-alive (wrk)',
+  pipelined: '1 KiB file, pipelined (h2load --h1)',
+  close: '1 KiB file, Connection: close (wrk)',
+  mix: 'mix of 10 files, 500 B–200 KiB, keep-alive (wrk)',
+};
+/** The load tool each scenario needs. */
+const SCENARIO_TOOL: Record<ScenarioName, 'wrk' | 'h2load'> = { keepalive: 'wrk', pipelined: 'h2load', close: 'wrk', mix: 'wrk' };
+const SERVERS = ['megapipe-http', 'nginx', 'node:http', 'bun'] as const;
+
+const usage = `usage: node dist/bench/http.js [options]
+HTTP/1.1 static files: megapipe-http vs nginx (1 worker), node:http and Bun.serve, each pinned to the server CPU,
+the load generator pinned to the client CPU. Run it under the shared lock:
+  flock /tmp/megapipe-bench.lock node dist/bench/http.js
+
+  --quick           ~2.5 min: 2 repetitions × 3 s (default: 3 × 5 s, ~6 min)
+  --servers LIST    of ${SERVERS.join(',')} (default all; those whose tool is missing are skipped)
+  --variant N=CLI   also run a megapipe-http build from another compiled cli.js under the name N (repeatable),
+                    e.g. to measure a change side by side with its baseline; "N=CLI --flag V" adds arguments
+  --scenarios LIST  of ${SCENARIOS.join(',')} (default all)
+                      keepalive  GET /index.html (1 KiB), keep-alive, wrk
+                      pipelined  the same with --pipeline requests in flight per connection, h2load --h1 -m
+                      close      the same with "Connection: close": one request per connection, wrk
+                      mix        10 files of 500 B..200 KiB in a realistic proportion (mean 20 KiB), wrk + Lua
+  --conns N         concurrent connections (default 64)
+  --pipeline D      requests in flight per connection for "pipelined" (default 16)
+  --duration S      measured seconds per run (default 5; --quick 3)
+  --warmup S        load before each measured run, not measured (default 1)
+  --reps N          repetitions, interleaved across servers (default 3; --quick 2)
+  --server-cpu L    taskset CPU list of the servers (default 0)
+  --client-cpu L    taskset CPU list of wrk/h2load and this harness (default 1)
+  --bun PATH        the bun binary (default: bench/.cache/bun, installed there on demand with
+                    npm install --no-save --prefix bench/.cache/bun @oven/bun-linux-x64)
+  --no-install      do not install bun; skip it when it is not already there
+  --out DIR         results directory (default bench/results/http-<time>)
+  --retries N       re-runs of a run disturbed by other processes' CPU (default 2)
+  --foreign-max C   foreign CPU, in cores, that makes a run noisy (default 0.1)
+  --force           run even if the machine is busy (otherwise exit 2)
+  -h, --help        this text
+
+Needs wrk (apt-get install wrk), h2load (apt-get install nghttp2-client) and, for its column, nginx
+(apt-get install nginx); a missing tool skips what needs it, with a note.
+Outputs results.json (every run) and summary.md (one table per scenario) under the results directory.`;
+
+function die(msg: string, code = 64): never {
+  process.stderr.write(`http: ${msg}\n`);
+  process.exit(code);
+}
+
+function parseOptions() {
+  return parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false }, servers: { type: 'string' }, scenarios: { type: 'string' },
+      variant: { type: 'string', multiple: true, default: [] },
+      conns: { type: 'string', default: '64' }, pipeline: { type: 'string', default: '16' },
+      duration: { type: 'string' }, warmup: { type: 'string', default: '1' }, reps: { type: 'string' },
+      'server-cpu': { type: 'string', default: '0' }, 'client-cpu': { type: 'string', default: '1' },
+      bun: { type: 'string' }, 'no-install': { type: 'boolean', default: false }, out: { type: 'string' },
+      retries: { type: 'string', default: '2' }, 'foreign-max': { type: 'string', default: '0.1' },
+      force: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
+    },
+  }).values;
+}
+const values = (() => {
+  try { return parseOptions(); } catch (e) { return die(`${(e as Error).message}\n${usage}`); }
+})();
+if (values.help) { process.stdout.write(usage + '\n'); process.exit(0); }
+
+const num = (name: string, v: string, lo: number, hi: number, integer = true): number => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < lo || n > hi) die(`--${name} must be ${integer ? 'an integer' : 'a number'} in ${lo}..${hi} (got ${v})`);
+  return n;
+};
+const quick = values.quick!;
+const conns = num('conns', values.conns!, 1, 10000);
+const pipeline = num('pipeline', values.pipeline!, 1, 256);
+const durationS = num('duration', values.duration ?? (quick ? '3' : '5'), 1, 120);
+const warmupS = num('warmup', values.warmup!, 0, 30);
+const reps = num('reps', values.reps ?? (quick ? '2' : '3'), 1, 20);
+const retries = num('retries', values.retries!, 0, 10);
+const foreignMax = num('foreign-max', values['foreign-max']!, 0, 64, false);
+const serverCpu = values['server-cpu']!, clientCpu = values['client-cpu']!;
+let serverCpus: number[], clientCpus: number[];
+try { serverCpus = parseCpuList(serverCpu); clientCpus = parseCpuList(clientCpu); } catch (e) { die((e as Error).message); }
+const host = '127.0.0.1';
+
+const scenarios = (values.scenarios ? values.scenarios.split(',').map((s) => s.trim()) : [...SCENARIOS]) as ScenarioName[];
+for (const s of scenarios) if (!SCENARIOS.includes(s)) die(`unknown scenario ${s} (${SCENARIOS.join(', ')})`);
+const wantedServers = values.servers ? values.servers.split(',').map((s) => s.trim()) : [...SERVERS];
+for (const s of wantedServers) if (!(SERVERS as readonly string[]).includes(s)) die(`unknown server ${s} (${SERVERS.join(', ')})`);
+
+// ---- tools and servers ----------------------------------------------------------------------------------------
+
+const notes: string[] = [];
+const note = (s: string) => { notes.push(s); process.stderr.write(`http: ${s}\n`); };
+if (!haveTool('taskset')) die('taskset is missing (apt-get install util-linux): servers and clients must be pinned', 1);
+for (const tool of ['wrk', 'h2load'] as const) {
+  if (haveTool(tool)) continue;
+  const skipped = scenarios.filter((s) => SCENARIO_TOOL[s] === tool);
+  note(`${tool} is missing (apt-get install ${APT_PACKAGE[tool]}): skipping ${skipped.join(', ') || 'nothing'}`);
+  for (const s of skipped) scenarios.splice(scenarios.indexOf(s), 1);
+}
+if (scenarios.length === 0) die('no scenario left to run', 1);
+
+interface ServerDef { name: string; argv: (docroot: string, port: number, dir: string) => string[]; description: string; version?: string }
+
+function megapipeDef(name: string, cli: string, extra: string[] = []): ServerDef {
+  return {
+    name,
+    // --shutdown-timeout: bounded stop (see the report: sessions whose peer vanished mid-pipeline linger until it)
+    argv: (docroot, port) => [process.execPath, cli, '--root', docroot, '--host', host, '--port', String(port), '--workers', '1', '--shutdown-timeout', '2000', ...extra],
+    description: `megapipe-http (${relative(ROOT, cli) || cli}${extra.length ? ' ' + extra.join(' ') : ''}, --workers 1: one worker thread, io_uring channel)`,
+  };
+}
+
+function bunBinary(): string | undefined {
+  if (values.bun) return existsSync(values.bun) ? values.bun : (note(`--bun ${values.bun} does not exist: skipping Bun`), undefined);
+  const prefix = join(ROOT, 'bench', '.cache', 'bun');
+  const bin = join(prefix, 'node_modules', '@oven', 'bun-linux-x64', 'bin', 'bun');
+  if (existsSync(bin)) return bin;
+  if (values['no-install']) { note(`bun is not installed in ${relative(ROOT, prefix)} and --no-install was given: skipping Bun`); return undefined; }
+  process.stderr.write(`http: installing bun into ${relative(ROOT, prefix)} (npm install --no-save --prefix … @oven/bun-linux-x64)\n`);
+  mkdirSync(prefix, { recursive: true });
+  const r = spawnSync('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--prefix', prefix, '@oven/bun-linux-x64'], { encoding: 'utf8', timeout: 180_000 });
+  if (r.status !== 0 || !existsSync(bin)) {
+    note(`could not install bun (npm exit ${r.status ?? r.error?.message}): skipping Bun. ${(r.stderr ?? '').trim().split('\n').slice(-3).join(' ')}`);
+    return undefined;
+  }
+  return bin;
+}
+
+const servers: ServerDef[] = [];
+for (const name of wantedServers) {
+  if (name === 'megapipe-http') {
+    const cli = join(ROOT, 'dist', 'apps', 'http', 'cli.js');
+    if (!existsSync(cli)) die('dist/apps/http/cli.js is missing: npx tsc -p tsconfig.json', 1);
+    servers.push(megapipeDef(name, cli));
+  } else if (name === 'nginx') {
+    if (!haveTool('nginx')) { note('nginx is missing (apt-get install nginx): skipping nginx'); continue; }
+    const v = spawnSync('nginx', ['-v'], { encoding: 'utf8' });
+    servers.push({
+      name,
+      argv: (docroot, port, dir) => {
+        const conf = join(dir, `nginx-${port}.conf`);
+        writeFileSync(conf, nginxConfig(dir, docroot, host, port, process.getuid?.() === 0));
+        return ['nginx', '-e', join(dir, 'nginx-error.log'), '-p', dir, '-c', conf];
+      },
+      description: 'nginx, master + 1 worker, sendfile, open_file_cache, no access log',
+      version: (v.stderr || v.stdout).trim(),
+    });
+  } else if (name === 'node:http') {
+    const js = join(ROOT, 'dist', 'bench', 'servers', 'http-node.js');
+    if (!existsSync(js)) die('dist/bench/servers/http-node.js is missing: npx tsc -p tsconfig.json', 1);
+    servers.push({
+      name,
+      argv: (docroot, port) => [process.execPath, js, '--root', docroot, '--host', host, '--port', String(port)],
+      description: 'node:http static server (bench/servers/http-node.ts): files ≤ 1 MiB cached, larger streamed',
+      version: process.version,
+    });
+  } else if (name === 'bun') {
+    const bin = bunBinary();
+    if (!bin) continue;
+    const v = spawnSync(bin, ['--version'], { encoding: 'utf8' });
+    if (v.status !== 0) { note(`bun at ${bin} does not run (${(v.stderr ?? '').trim() || v.error?.message}): skipping Bun`); continue; }
+    const js = join(ROOT, 'bench', 'servers', 'http-bun.js');
+    servers.push({
+      name,
+      argv: (docroot, port) => [bin, js, '--root', docroot, '--host', host, '--port', String(port)],
+      description: 'Bun.serve (bench/servers/http-bun.js): files ≤ 1 MiB cached, larger as Bun.file (sendfile)',
+      version: `bun ${v.stdout.trim()}`,
+    });
+  }
+}
+for (const spec of values.variant ?? []) {
+  const eq = spec.indexOf('=');
+  if (eq <= 0) die(`--variant needs NAME=PATH/cli.js (got ${spec})`);
+  const [path, ...extra] = spec.slice(eq + 1).trim().split(/\s+/);
+  const cli = join(process.cwd(), path!);
+  if (!existsSync(cli)) die(`--variant ${spec}: ${cli} does not exist`);
+  servers.push(megapipeDef(spec.slice(0, eq), cli, extra));
+}
+if (servers.length === 0) die('no server to run', 1);
+
+// ---- the site ---------------------------------------------------------------------------------------------------
+
+const work = mkdtempSync(join(tmpdir(), 'megapipe-http-bench-'));
+chmodSync(work, 0o755); // nginx's worker runs as nobody when we are root: it must reach the docroot
+const docroot = join(work, 'site');
+mkdirSync(docroot, { mode: 0o755 });
+writeSite(docroot);
+const scripts = writeScripts(work);
+const cleanup = () => { try { rmSync(work, { recursive: true, force: true }); } catch { /* best effort */ } };
+process.on('exit', cleanup);
+
+// ---- one run ----------------------------------------------------------------------------------------------------
+
+interface RunRecord {
+  server: string;
+  scenario: ScenarioName;
+  rep: number;
+  ok: boolean;
+  noisy: boolean;
+  problems: string[];
+  serverArgv: string[];
+  load?: LoadReport;
+  cost?: WindowCost;
+  /** expected and measured body bytes per response (the check that every response was complete) */
+  expectedBody?: number;
+  measuredBody?: number;
+  rps?: number;
+  coreUsPerReq?: number;
+}
+
+/** Runs the scenario's load generator once (the warm-up or the measured run). */
+function load(s: ScenarioName, port: number, seconds: number): Promise<LoadReport> {
+  const base = `http://${host}:${port}`;
+  switch (s) {
+    case 'keepalive': return runWrk({ url: base + SMALL_FILE.path, conns, threads: 1, durationS: seconds, script: scripts.plain, cpu: clientCpu });
+    case 'close': return runWrk({ url: base + SMALL_FILE.path, conns, threads: 1, durationS: seconds, script: scripts.plain, headers: ['Connection: close'], cpu: clientCpu });
+    case 'mix': return runWrk({ url: base + '/', conns, threads: 1, durationS: seconds, script: scripts.mix, cpu: clientCpu });
+    case 'pipelined': return runH2load({ url: base + SMALL_FILE.path, conns, pipeline, durationS: seconds, warmupS: 0, cpu: clientCpu });
+  }
+}
+
+async function runOnce(def: ServerDef, s: ScenarioName, rep: number): Promise<RunRecord> {
+  const rec: RunRecord = { server: def.name, scenario: s, rep, ok: false, noisy: false, problems: [], serverArgv: [] };
+  const port = await freePort(host);
+  rec.serverArgv = def.argv(docroot, port, work);
+  let server;
+  try {
+    server = await startPinned(rec.serverArgv, serverCpu, host, port);
+  } catch (e) {
+    rec.problems.push((e as Error).message.slice(0, 2000));
+    return rec;
+  }
+  try {
+    const probe = await probeSite(host, port);
+    if (probe.problems.length > 0) rec.problems.push(`wrong responses: ${probe.problems.join('; ')}`);
+    if (warmupS > 0) await load(s, port, warmupS);
+    const pids = processTree(server.pid);
+    const a: Sample = sample(pids);
+    const r = await load(s, port, durationS);
+    const b: Sample = sample(pids);
+    rec.load = r;
+    if (r.requests === 0) rec.problems.push(`${r.tool} completed no request (exit ${r.exitCode}): ${r.stderrTail.trim().slice(-500)}`);
+    else {
+      rec.rps = r.rps;
+      rec.cost = windowCost(a, b, r.requests, serverCpus, clientCpus);
+      rec.coreUsPerReq = rec.cost.coreUsPerTxn;
+      if (r.socketErrors > 0) rec.problems.push(`${r.socketErrors} socket errors`);
+      if (r.badStatus > 0) rec.problems.push(`${r.badStatus} responses not 2xx/3xx`);
+      if (r.failed > 0) rec.problems.push(`${r.failed} requests failed`);
+      // every response complete: body bytes per response as expected (head sizes from the probe)
+      const heads = Object.values(probe.headBytes);
+      const head = s === 'mix'
+        ? MIX_FILES.reduce((sum, f) => sum + (probe.headBytes[f.path] ?? 0) * f.weight, 0) / MIX_FILES.reduce((sum, f) => sum + f.weight, 0)
+        : probe.headBytes[SMALL_FILE.path] ?? (heads.length ? heads[0]! : 0);
+      rec.expectedBody = s === 'mix' ? mixMeanBody() : SMALL_FILE.size;
+      rec.measuredBody = r.dataBytes !== undefined ? r.dataBytes / r.requests : r.bytes / r.requests - head;
+      // wrk's byte count includes partly read responses at the end, and "Connection: close" adds a header line
+      const slack = Math.max(40, rec.expectedBody * (s === 'mix' ? 0.03 : 0.01));
+      if (Math.abs(rec.measuredBody - rec.expectedBody) > slack) {
+        rec.problems.push(`body bytes per response ${rec.measuredBody.toFixed(0)}, expected ${rec.expectedBody.toFixed(0)}: responses incomplete or wrong`);
+      }
+      if (rec.cost.foreignCores > foreignMax) {
+        rec.noisy = true;
+        rec.problems.push(`foreign load: other processes used ${(rec.cost.foreignCores * 100).toFixed(0)}% of a core (${rec.cost.foreignTop.join(', ')})`);
+      }
+    }
+  } finally {
+    const st = await server.stop();
+    if (st.killed) rec.problems.push('server ignored SIGTERM and was killed');
+  }
+  rec.ok = !rec.noisy && rec.rps !== undefined && rec.problems.length === 0;
+  return rec;
+}
+
+// ---- run --------------------------------------------------------------------------------------------------------
+
+async function waitForIdle(maxS: number): Promise<void> {
+  const until = Date.now() + maxS * 1000;
+  while (Date.now() < until) if ((await checkIdle()).ok) return;
+}
+
+function machine() {
+  let cpuModel = cpus()[0]?.model ?? 'unknown';
+  try { cpuModel = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpuModel; } catch { /* not Linux */ }
+  return { kernel: release(), cpus: cpus().length, cpuModel, node: process.version };
+}
+
+const command = ['node', relative(process.cwd(), process.argv[1]!) || process.argv[1]!, ...process.argv.slice(2)].join(' ');
+const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
+const outDir = values.out ?? join(RESULTS_DIR, `http-${stamp}`);
+mkdirSync(outDir, { recursive: true });
+
+// others share this machine: wait up to a minute for a quiet second before refusing
+if (!values.force) await waitForIdle(60);
+const idle = await refuseIfBusy(values.force!);
+if (!pinSelf(clientCpu)) process.stderr.write(`http: could not pin the harness to CPU ${clientCpu}\n`);
+const total = scenarios.length * servers.length * reps;
+process.stderr.write(`http: ${scenarios.length} scenarios × ${servers.length} servers × ${reps} reps, ${warmupS}+${durationS} s each ≈ ` +
+  `${Math.ceil((total * (durationS + warmupS + 1.5)) / 60)} min; servers on CPU ${serverCpu}, load on CPU ${clientCpu}\n`);
+const progress = new Progress(total);
+const runs: RunRecord[] = [];
+const meta = {
+  command, started: new Date().toISOString(), machine: machine(), idleCheck: idle, notes,
+  options: { conns, pipeline, durationS, warmupS, reps, serverCpu, clientCpu, threads: 1 },
+  servers: servers.map((s) => ({ name: s.name, description: s.description, version: s.version })),
+  site: { small: SMALL_FILE, mix: MIX_FILES, mixMeanBody: mixMeanBody() },
+};
+const save = () => writeFileSync(join(outDir, 'results.json'), JSON.stringify({ ...meta, runs }, null, 1) + '\n');
+
+for (let rep = 1; rep <= reps; rep++) {
+  if (rep > 1 && !values.force) await waitForIdle(60);
+  for (const s of scenarios) {
+    for (const def of servers) {
+      progress.show(`rep ${rep} ${s} ${def.name}`);
+      for (let attempt = 0; ; attempt++) {
+        const rec = await runOnce(def, s, rep);
+        runs.push(rec);
+        save();
+        if (rec.problems.length > 0) progress.log(`http: ${def.name} ${s} rep ${rep}: ${rec.problems.join('; ')}`);
+        if (!rec.noisy || attempt >= retries) break;
+        progress.log(`http: re-running it (attempt ${attempt + 2} of ${retries + 1}) once the machine is quiet`);
+        await waitForIdle(60);
+      }
+      progress.tick();
+    }
+  }
+}
+progress.finish();
+
+// ---- report -----------------------------------------------------------------------------------------------------
+
+interface Cell { rps: Summary; us: Summary; client: Summary; ok: number; bad: number; noisy: number; errors: number }
+
+function cell(server: string, s: ScenarioName): Cell {
+  const all = runs.filter((r) => r.server === server && r.scenario === s);
+  // a run with errors still has figures; it is counted and marked, a noisy run is left out
+  const used = all.filter((r) => !r.noisy && r.rps !== undefined);
+  return {
+    rps: summarize(used.map((r) => r.rps!)),
+    us: summarize(used.map((r) => r.coreUsPerReq!)),
+    client: summarize(used.map((r) => r.cost!.clientCoreBusy)),
+    ok: all.filter((r) => r.ok).length,
+    bad: used.filter((r) => !r.ok).length,
+    noisy: all.filter((r) => r.noisy).length,
+    errors: used.reduce((n, r) => n + (r.load ? r.load.socketErrors + r.load.badStatus + r.load.failed : 0), 0),
+  };
+}
+
+const ref = servers.some((s) => s.name === 'nginx') ? 'nginx' : servers[0]!.name;
+const mp = servers.find((s) => s.name === 'megapipe-http')?.name;
+let md = `# HTTP benchmark\n\n\`${command}\`\n\n${meta.machine.cpuModel}, ${meta.machine.cpus} CPUs, Linux ${meta.machine.kernel}, Node ${meta.machine.node}; ` +
+  `servers on CPU ${serverCpu}, load generator on CPU ${clientCpu}; ${conns} connections, 1 client thread; ${warmupS} s warm-up + ${durationS} s measured; ` +
+  `${reps} interleaved repetitions, median (min–max).\n\n`;
+let text = '';
+const verdicts: string[] = [];
+for (const s of scenarios) {
+  const refCell = cell(ref, s);
+  const t: Table = { headers: ['server', 'k req/s', 'server-core µs/req', 'k req/s per core', `µs vs ${ref}`, 'client busy', 'runs ok', 'errors'], rows: [] };
+  for (const def of servers) {
+    const c = cell(def.name, s);
+    const sat = c.client.median > 0.95 ? '*' : '';
+    t.rows.push([
+      def.name === mp ? `**${def.name}**` : def.name,
+      fmtSummary({ median: c.rps.median / 1000, min: c.rps.min / 1000, max: c.rps.max / 1000, n: c.rps.n }),
+      fmtSummary(c.us),
+      fmt(1000 / c.us.median),
+      `${fmt(c.us.median / refCell.us.median)}×`,
+      `${fmt(c.client.median * 100, 2)}%${sat}`,
+      `${c.ok}/${c.ok + c.bad}${c.noisy ? ` (+${c.noisy} noisy)` : ''}`,
+      String(c.errors),
+    ]);
+  }
+  text += `\n${SCENARIO_TITLE[s]}${s === 'pipelined' ? ` (-m ${pipeline})` : ''}\n` + formatTable(t);
+  md += `## ${SCENARIO_TITLE[s]}${s === 'pipelined' ? ` (-m ${pipeline})` : ''}\n\n` + markdownTable(t) + '\n';
+  if (mp) {
+    const m = cell(mp, s);
+    const others = servers.filter((d) => d.name === 'bun' || d.name === 'node:http').map((d) => ({ name: d.name, c: cell(d.name, s) }));
+    const ahead = others.every((o) => m.rps.median > o.c.rps.median && m.us.median < o.c.us.median);
+    const ng = servers.some((d) => d.name === 'nginx') ? cell('nginx', s) : undefined;
+    const perCore = ng ? m.us.median <= ng.us.median : undefined;
+    if (others.length === 0 && !ng) continue; // nothing to compare with
+    verdicts.push(`${s}: ${others.map((o) => `${fmt(m.rps.median / o.c.rps.median)}× the req/s and ${fmt(o.c.us.median / m.us.median)}× less CPU/req than ${o.name}`).join(', ')}` +
+      `${ng ? `; ${fmt(ng.us.median / m.us.median)}× nginx's requests per core` : ''} — ${ahead && perCore !== false ? 'goal met' : 'goal missed'}`);
+  }
+}
+md += `\`*\`: client core > 95% busy (req/s then measures wrk/h2load, compare µs/req). "k req/s per core" = 1000 / µs per request.\n` +
+  `Runs with socket errors, non-2xx responses or wrong byte counts are counted in "errors" and not "ok".\n`;
+if (verdicts.length) md += `\n## Against the goal (ahead of Bun and node:http, ≥ nginx's requests per core)\n\n${verdicts.map((v) => `- ${v}`).join('\n')}\n`;
+if (notes.length) md += `\n## Notes\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`;
+md += `\nServers:\n${servers.map((s) => `- ${s.name}: ${s.description}${s.version ? ` (${s.version})` : ''}`).join('\n')}\n`;
+writeFileSync(join(outDir, 'summary.md'), md);
+save();
+process.stdout.write(text + (verdicts.length ? '\n' + verdicts.join('\n') + '\n' : ''));
+const failed = runs.filter((r) => !r.ok && !r.noisy).length, noisy = runs.filter((r) => r.noisy).length;
+process.stdout.write(`\n${runs.length} runs: ${failed} with problems, ${noisy} disturbed by foreign load (left out). ` +
+  `Results: ${relative(process.cwd(), outDir) || outDir}/ (results.json, summary.md)\nReproduce: ${command}\n`);
+process.exit(failed > 0 ? 1 : 0);
