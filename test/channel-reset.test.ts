@@ -13,6 +13,42 @@ const CAP = 256 * 1024 * 1024;   // the most one writer sends (never reached: th
 
 for (const backend of BACKENDS) {
   describe(`peer reset during a large write (${backend})`, { skip: skipFor(backend) }, () => {
+    it('a graceful disconnect still draining when the peer resets ends with its disconnect event', async () => {
+      // the server queues more than the socket buffers take, closes gracefully (the queue drains first), and the
+      // peer, which never read, resets: the drain cannot finish, and the handle must still go
+      const ch = createChannel({ backend });
+      const listener = await openListener(backend);
+      const lh = ch.register(listener, 'L');
+      const block = randomBytes(prng(5), 4 * 1024 * 1024);
+      let gone = 0, listenerGone = false, closedGracefully = 0;
+      const errors: string[] = [];
+      ch.onEvent((ev) => {
+        if (ev.handle === lh) { if (ev.type === 'disconnect') listenerGone = true; return; }
+        if (ev.type === 'accept') { ch.read(ev.handle); return; }
+        if (ev.type === 'read' && ev.result > 0) { ch.write(ev.handle, block); ch.disconnect(ev.handle); closedGracefully++; return; }
+        if (ev.type === 'error') errors.push(ev.code ?? String(ev.result));
+        if (ev.type === 'disconnect') gone++;
+      });
+      ch.accept(lh);
+      try {
+        for (let i = 0; i < 3; i++) {
+          const s = await connectSocket(listener.port);
+          s.pause();                                    // never reads: the server's queue cannot drain
+          s.write('request');
+          await waitFor(() => closedGracefully === i + 1, 'the server to close gracefully');
+          await new Promise((r) => setTimeout(r, 50));  // the server is blocked on the full socket now
+          s.resetAndDestroy();
+          await waitFor(() => gone === i + 1, 'the disconnect event after the reset', { ms: 10000 });
+        }
+        assert.equal(ch.handles, 1, 'only the listener is left');
+      } finally {
+        ch.unregister(lh);
+        await waitFor(() => listenerGone, 'the listener handle to go');
+        listener.close();
+        ch.close();
+      }
+    });
+
     it('the writer gets ECONNRESET/EPIPE, nothing crashes, other connections keep echoing', async () => {
       const rand = prng(99);
       const block = randomBytes(rand, CHUNK);

@@ -632,6 +632,8 @@ export class UringChannel extends ChannelCore implements Channel {
       if (res !== ECANCELED) this.state[h]! |= St.Errored;
       this.dropQueue(h);
       if (!(this.state[h]! & St.Closing) && res !== ECANCELED) this.emit('error', h, res);
+      // a graceful close waiting for its queue to drain: the queue is gone now, so close (cancel what is pending)
+      if (this.state[h]! & St.CloseAfterDrain) { this.state[h]! &= ~St.CloseAfterDrain; this.finishClose(h); return; }
       if (this.state[h]! & St.Closing) this.maybeRelease(h);
       return;
     }
