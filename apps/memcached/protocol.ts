@@ -765,8 +765,9 @@ export class McSession implements Session {
     this.stat('listen_disabled_num', 0);
     this.stat('threads', this.app.workers);
     this.stat('conn_yields', t(S.conn_yields));
-    this.stat('hash_power_level', Math.log2(st.buckets.length));
-    this.stat('hash_bytes', st.buckets.length * 4);
+    const buckets = st.hashBuckets();
+    this.stat('hash_power_level', Math.floor(Math.log2(buckets)));
+    this.stat('hash_bytes', buckets * 4);
     this.stat('hash_is_expanding', 0);
     this.stat('slabs_moved', t(S.slabs_moved));
     this.stat('bytes', t(S.bytes));
@@ -795,7 +796,7 @@ export class McSession implements Session {
     this.stat('binding_protocol', 'ascii');
     this.stat('item_size_max', st.itemSizeMax);
     this.stat('slab_page_size', st.pageSize);
-    this.stat('hashpower_init', Math.log2(st.buckets.length));
+    this.stat('hashpower_init', 12); // 4096 buckets (one per lock stripe), then each stripe grows
     this.stat('slab_reassign', 'yes');
     this.stat('flush_enabled', 'yes');
     this.stat('hash_algorithm', 'murmur3');

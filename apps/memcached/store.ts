@@ -7,7 +7,15 @@
 //   arena  — `-m` bytes cut into pages (1 MiB, or the item size limit when larger). Pages are given to slab
 //            classes on demand (chunk sizes 96·1.25^n, as memcached), each page cut into equal chunks; an item is
 //            a 48-byte header + key + value + "\r\n" in one chunk, addressed by `ref` = byte offset / 8.
-//   hash   — Int32 bucket heads (power of two, sized from `-m`); items chain through their header.
+//   hash   — Int32 bucket heads; items chain through their header. The table grows like memcached's, but per lock
+//            stripe: stripe s owns buckets s, s + 4096, s + 2·4096, … (4096 << level_s of them in all) and doubles
+//            its own share, under its own lock, when it holds more items than buckets (split in place: each chain
+//            divides into bucket b and b + (4096 << level)). A key's stripe (hv & 4095) never changes, so growing
+//            needs no global lock and no pause of other stripes. The SharedArrayBuffer is reserved at the cap
+//            (sized from `-m`: one bucket per 64 bytes of memory, at most 2^26) but only touched as stripes grow:
+//            100k items use 2^17 buckets (512 KiB), like memcached's hashpower 17. Past the cap, chains get longer
+//            (lookups slower), nothing fails: memory, not the table, bounds the items (eviction at `-m`).
+//   stripes — per stripe: bucket mask and item count (guarded by the stripe's lock).
 //   ctl    — locks (futex-style mutexes on Int32 words via Atomics), per-class LRU/free-list heads and counters,
 //            the CAS counter, flush_all state, the page → class table.
 //   stats  — a Float64 row of counters per worker, written only by its own thread, summed when read.
@@ -115,6 +123,8 @@ export interface StoreShared {
   hash: SharedArrayBuffer;
   arena: SharedArrayBuffer;
   stats: SharedArrayBuffer;
+  /** Per lock stripe: [mask, count] (Int32 pairs): the stripe's bucket mask and how many items it holds. */
+  stripes: SharedArrayBuffer;
 }
 
 const MB = 1024 * 1024;
@@ -132,11 +142,14 @@ export function createStoreShared(cfg: StoreConfig): StoreShared {
   const want = Math.min(1 << 26, Math.ceil((totalPages * pageSize) / 64));
   while (nbuckets < want) nbuckets *= 2;
   const ctl = new SharedArrayBuffer((C_PAGE_BASE + totalPages) * 4);
-  const hash = new SharedArrayBuffer(nbuckets * 4);
+  const hash = new SharedArrayBuffer(nbuckets * 4); // reserved at the cap; pages are touched as stripes grow
+  const stripes = new SharedArrayBuffer(NSTRIPES * 2 * 4);
   const arena = new SharedArrayBuffer(totalPages * pageSize);
   const stats = new SharedArrayBuffer(maxWorkers * NSTAT * 8);
   const c = new Int32Array(ctl);
-  new Int32Array(hash).fill(-1);
+  new Int32Array(hash).fill(-1, 0, NSTRIPES); // level 0: one bucket per stripe
+  const sp = new Int32Array(stripes);
+  for (let i = 0; i < NSTRIPES; i++) sp[2 * i] = NSTRIPES - 1;
   c.fill(-1, C_PAGE_BASE, C_PAGE_BASE + totalPages);
   // slab classes: memcached's sizes (header 48 + chunk 48, ×factor, 8-aligned) up to half a page, then one class
   // holding the largest item.
@@ -153,7 +166,7 @@ export function createStoreShared(cfg: StoreConfig): StoreShared {
   c[C_NCLASSES] = n;
   return {
     maxBytes: totalPages * pageSize, itemSizeMax, pageSize, totalPages, factor, chunkSize, nbuckets, maxWorkers,
-    processStarted: Math.floor(Date.now() / 1000) - ITEM_UPDATE_INTERVAL - 2, ctl, hash, arena, stats,
+    processStarted: Math.floor(Date.now() / 1000) - ITEM_UPDATE_INTERVAL - 2, ctl, hash, arena, stats, stripes,
   };
 }
 
@@ -217,7 +230,10 @@ export class Store {
   readonly pageSize: number;
   readonly itemSizeMax: number;
   readonly maxBytes: number;
+  /** Largest bucket mask a stripe may grow to (the reserved table size − 1). */
   private readonly bucketMask: number;
+  /** [mask, count] per stripe: see `stripes` in StoreShared. */
+  private readonly sp: Int32Array;
   /** memcached's current_time (seconds since processStarted); refreshed by `tick()`. */
   now = 0;
   /** Clock source (ms); the shared C_TIME_OFFSET is added. */
@@ -238,6 +254,7 @@ export class Store {
     this.itemSizeMax = shared.itemSizeMax;
     this.maxBytes = shared.maxBytes;
     this.bucketMask = shared.nbuckets - 1;
+    this.sp = new Int32Array(shared.stripes);
     this.tick();
   }
 
@@ -293,7 +310,15 @@ export class Store {
   private unlock(i: number): void {
     if (Atomics.sub(this.ctl, i, 1) !== 1) { Atomics.store(this.ctl, i, 0); Atomics.notify(this.ctl, i, 1); }
   }
-  private stripeOf(hv: number): number { return C_STRIPE_BASE + (hv & this.bucketMask & (NSTRIPES - 1)); }
+  private stripeOf(hv: number): number { return C_STRIPE_BASE + (hv & (NSTRIPES - 1)); }
+  /** The bucket of `hv` (its stripe's lock held: the stripe's mask only changes under it). */
+  private bucketOf(hv: number): number { return hv & this.sp[(hv & (NSTRIPES - 1)) << 1]; }
+  /** Buckets in use over all stripes (memcached's hashsize), read without locks. */
+  hashBuckets(): number {
+    let n = 0;
+    for (let i = 0; i < NSTRIPES; i++) n += (Atomics.load(this.sp, i << 1) + 1) / NSTRIPES;
+    return n;
+  }
   lockKey(hv: number): void { this.lock(this.stripeOf(hv)); }
   unlockKey(hv: number): void { this.unlock(this.stripeOf(hv)); }
   private cls(id: number): number { return C_CLS_BASE + id * CLS_STRIDE; }
@@ -349,7 +374,7 @@ export class Store {
   /** Chain walk without expiry checks. Caller holds the key's stripe lock. */
   private findRaw(hv: number, k: Uint8Array, off: number, len: number): number {
     const h = this.h;
-    let ref = this.buckets[hv & this.bucketMask];
+    let ref = this.buckets[this.bucketOf(hv)];
     while (ref !== -1) {
       if (h[(ref << 1) + H_HASH] === (hv | 0) && this.keyEq(ref, k, off, len)) return ref;
       ref = h[(ref << 1) + H_HNEXT];
@@ -614,9 +639,12 @@ export class Store {
     const cas = this.nextCas();
     this.setCas(ref, cas);
     h[b + H_TIME] = this.now;
-    const bi = hv & this.bucketMask;
+    const bi = this.bucketOf(hv);
     h[b + H_HNEXT] = this.buckets[bi];
     this.buckets[bi] = ref;
+    const si = (hv & (NSTRIPES - 1)) << 1;
+    const count = ++this.sp[si + 1];
+    if (count * NSTRIPES > this.sp[si] + 1 && this.sp[si] < this.bucketMask) this.growStripe(si >> 1);
     const id = this.clsid(ref), k = this.cls(id);
     this.lock(k + K_LOCK);
     h[b + H_META] = (h[b + H_META] & 0xffff) | ((((h[b + H_META] >>> 16) & ~(IF_ALLOCATED | IF_FREE)) | IF_LINKED) << 16);
@@ -637,12 +665,13 @@ export class Store {
   /** Stripe and class locks held. `toFree`: put the chunk on the free list (else the caller reuses it). */
   private unlinkLocked(ref: number, hv: number, id: number, toFree: boolean): void {
     const h = this.h;
-    const bi = hv & this.bucketMask;
+    const bi = this.bucketOf(hv);
     let cur = this.buckets[bi], prev = -1;
     while (cur !== -1 && cur !== ref) { prev = cur; cur = h[(cur << 1) + H_HNEXT]; }
     if (cur === ref) {
       const next = h[(ref << 1) + H_HNEXT];
       if (prev === -1) this.buckets[bi] = next; else h[(prev << 1) + H_HNEXT] = next;
+      this.sp[((hv & (NSTRIPES - 1)) << 1) + 1]--;
     }
     const k = this.cls(id);
     this.lruRemoveLocked(ref, k);
@@ -650,6 +679,28 @@ export class Store {
     this.stat(S.curr_items, -1); this.stat(S.bytes, -this.ntotal(ref));
     if (toFree) this.freeChunkLocked(ref, id);
     else h[(ref << 1) + H_META] = id << 8;
+  }
+
+  /**
+   * Doubles stripe `s`'s buckets (its lock held): each old bucket b splits into b (hash bit clear) and
+   * b + old size (bit set). O(items in the stripe), amortised O(1) per link; other stripes are not involved.
+   */
+  private growStripe(s: number): void {
+    const h = this.h, bk = this.buckets;
+    const oldMask = this.sp[s << 1];
+    const oldSize = oldMask + 1, newMask = oldMask * 2 + 1;
+    for (let bi = s; bi < oldSize; bi += NSTRIPES) {
+      let lo = -1, hi = -1;
+      for (let r = bk[bi]; r !== -1;) {
+        const next = h[(r << 1) + H_HNEXT];
+        if ((h[(r << 1) + H_HASH] & newMask) === bi) { h[(r << 1) + H_HNEXT] = lo; lo = r; }
+        else { h[(r << 1) + H_HNEXT] = hi; hi = r; }
+        r = next;
+      }
+      bk[bi] = lo;
+      bk[bi + oldSize] = hi;
+    }
+    Atomics.store(this.sp, s << 1, newMask);
   }
 
   /** Swap `old` for `neu` (stripe lock held). */
@@ -846,11 +897,21 @@ export class Store {
       this.unlock(k + K_LOCK);
     }
     let hashed = 0;
-    for (let b = 0; b < this.buckets.length; b++) {
-      for (let r = this.buckets[b]; r !== -1; r = h[(r << 1) + H_HNEXT]) {
-        hashed++;
-        if (((h[(r << 1) + H_HASH] >>> 0) & this.bucketMask) !== b) errs.push(`item in wrong bucket`);
+    for (let s = 0; s < NSTRIPES; s++) {
+      this.lock(C_STRIPE_BASE + s);
+      const mask = this.sp[s << 1];
+      let n = 0;
+      if (((mask + 1) & mask) !== 0 || mask < NSTRIPES - 1 || mask > this.bucketMask) errs.push(`stripe ${s}: bad mask ${mask}`);
+      for (let b = s; b <= mask; b += NSTRIPES) {
+        for (let r = this.buckets[b]; r !== -1; r = h[(r << 1) + H_HNEXT]) {
+          n++;
+          if (((h[(r << 1) + H_HASH] >>> 0) & mask) !== b) errs.push(`item in wrong bucket`);
+          if (n > 1e8) break;
+        }
       }
+      if (n !== this.sp[(s << 1) + 1]) errs.push(`stripe ${s}: ${n} items hashed, counter ${this.sp[(s << 1) + 1]}`);
+      hashed += n;
+      this.unlock(C_STRIPE_BASE + s);
     }
     if (hashed !== items) errs.push(`${hashed} items hashed, ${items} in LRUs`);
     return errs;
