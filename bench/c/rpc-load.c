@@ -11,6 +11,7 @@
  * Output: one JSON line on stdout. Phase marks on stderr ("rpc-load: phase measure" / "phase end")
  * let a harness sample CPU counters over exactly the measured window. */
 #include "common.h"
+#include "hist.h"
 
 #include <netinet/ip.h>
 #include <sys/epoll.h>
@@ -51,64 +52,9 @@ struct opts {
   int rst_close;
 };
 
-/* ---- log-linear histogram: 32 sub-buckets per power of two of nanoseconds (~3% resolution) ---- */
-
-#define HIST_SUB_BITS 5
-#define HIST_SUB (1u << HIST_SUB_BITS)
-#define HIST_BUCKETS ((64 - HIST_SUB_BITS + 1) * HIST_SUB)
-
-struct histogram {
-  uint64_t count, sum_ns, max_ns;
-  uint64_t buckets[HIST_BUCKETS];
-};
-
-static unsigned hist_index(uint64_t v) {
-  if (v < HIST_SUB) return (unsigned)v;
-  unsigned k = 63u - (unsigned)__builtin_clzll(v); /* >= HIST_SUB_BITS */
-  unsigned sub = (unsigned)(v >> (k - HIST_SUB_BITS)) & (HIST_SUB - 1);
-  return (k - HIST_SUB_BITS + 1) * HIST_SUB + sub;
-}
-
-/* Midpoint of a bucket, in nanoseconds. */
-static double hist_value(unsigned idx) {
-  if (idx < HIST_SUB) return idx;
-  unsigned k = idx / HIST_SUB + HIST_SUB_BITS - 1;
-  unsigned sub = idx % HIST_SUB;
-  double width = (double)(1ull << (k - HIST_SUB_BITS));
-  return (double)(HIST_SUB + sub) * width + width / 2;
-}
-
-static void hist_record(struct histogram *h, uint64_t ns) {
-  h->count++;
-  h->sum_ns += ns;
-  if (ns > h->max_ns) h->max_ns = ns;
-  h->buckets[hist_index(ns)]++;
-}
-
-static double hist_percentile_us(const struct histogram *h, double p) {
-  if (h->count == 0) return 0;
-  uint64_t rank = (uint64_t)(p * (double)h->count);
-  if (rank >= h->count) rank = h->count - 1;
-  uint64_t seen = 0;
-  for (unsigned i = 0; i < HIST_BUCKETS; i++) {
-    seen += h->buckets[i];
-    if (seen > rank) return hist_value(i) / 1000.0;
-  }
-  return (double)h->max_ns / 1000.0;
-}
-
 /* ---- request pattern ---------------------------------------------------------------------- */
 
 static unsigned char *table;
-
-static uint64_t mix64(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdull;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ull;
-  x ^= x >> 33;
-  return x;
-}
 
 static inline const unsigned char *request_bytes(uint64_t serial, uint64_t txn) {
   return table + (mix64(serial * 0x9e3779b97f4a7c15ull + txn) & (TABLE_SPAN - 1));
