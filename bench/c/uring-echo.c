@@ -25,7 +25,7 @@
 #ifndef BUF_RING_ENTRIES /* e.g. -DBUF_RING_ENTRIES=8 runs the ring dry all the time: tests the -ENOBUFS re-arm */
 #define BUF_RING_ENTRIES 4096
 #endif
-#define BUF_SIZE 4096
+#define BUF_SIZE 16384 /* as megapipe's default recvBufferSize: one receive carries a whole 16 KiB message */
 #define BUF_GROUP 0
 #define PENDING_MAX (4u << 20) /* a peer that never reads gets closed past this much queued echo */
 
