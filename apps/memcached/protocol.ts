@@ -888,6 +888,24 @@ export class McSession implements Session {
   }
 
   /** " k<key>" (base64 + " b" for binary keys). */
+  // Echoes flag token i, an opaque (O), into the reply; false (reply rewound to `mark`, error sent) if too long.
+  private echoOpaque(i: number, mark: number): boolean {
+    const n = this.tlen(i);
+    if (n > MFLAG_MAX_OPAQUE_LENGTH) { this.out.pos = mark; this.outErr('CLIENT_ERROR opaque token too long'); return false; }
+    this.out.byte(Ch.SP); this.out.bytes(this.tb, this.ts[i]!, n);
+    return true;
+  }
+
+  // Echoes the request's O and k flags (tokens 2 … nt-2) into a reply that carries no item; false as echoOpaque.
+  private echoOpaqueAndKey(nt: number, mark: number, keyBinary: boolean): boolean {
+    for (let i = 2; i < nt - 1; i++) {
+      const c = this.tb[this.ts[i]!];
+      if (c === 79) { if (!this.echoOpaque(i, mark)) return false; }
+      else if (c === 107) this.metaKey(this.kb, this.ko, this.kl, keyBinary);
+    }
+    return true;
+  }
+
   private metaKey(kb: Uint8Array, ko: number, kl: number, binary: boolean): void {
     const out = this.out;
     out.str(' k');
@@ -943,8 +961,7 @@ export class McSession implements Session {
             case 108: out.str(' l'); out.num((st.now - st.atime(ref)) >>> 0); break; // l
             case 104: out.str(' h'); out.byte((st.iflags(ref) & IF_FETCHED) !== 0 ? 49 : 48); break; // h
             case 79: // O
-              if (this.tlen(i) > MFLAG_MAX_OPAQUE_LENGTH) { out.pos = mark; this.outErr('CLIENT_ERROR opaque token too long'); return; }
-              out.byte(Ch.SP); out.bytes(b, s, this.tlen(i));
+              if (!this.echoOpaque(i, mark)) return;
               break;
             case 107: this.metaKey(st.mem, st.keyOffset(ref), st.nkey(ref), (st.iflags(ref) & IF_KEY_BINARY) !== 0); break; // k
           }
@@ -967,13 +984,7 @@ export class McSession implements Session {
       } else {
         if (f.newTtl) { st.stat(S.cmd_touch); st.stat(S.touch_misses); } else { st.stat(S.cmd_get); st.stat(S.get_misses); }
         out.str('EN');
-        for (let i = 2; i < nt - 1; i++) {
-          const s = this.ts[i];
-          if (b[s] === 79) {
-            if (this.tlen(i) > MFLAG_MAX_OPAQUE_LENGTH) { out.pos = mark; this.outErr('CLIENT_ERROR opaque token too long'); return; }
-            out.byte(Ch.SP); out.bytes(b, s, this.tlen(i));
-          } else if (b[s] === 107) this.metaKey(this.kb, this.ko, this.kl, f.keyBinary);
-        }
+        if (!this.echoOpaqueAndKey(nt, mark, f.keyBinary)) return;
         out.crlf();
         if (this.noreply) out.pos = mark;
       }
@@ -1078,13 +1089,7 @@ export class McSession implements Session {
     this.noreply = f.noReply;
     const mark = out.pos;
     out.str('XX');
-    for (let i = 2; i < nt - 1; i++) {
-      const s = this.ts[i];
-      if (b[s] === 79) {
-        if (this.tlen(i) > MFLAG_MAX_OPAQUE_LENGTH) { out.pos = mark; this.outErr('CLIENT_ERROR opaque token too long'); return; }
-        out.byte(Ch.SP); out.bytes(b, s, this.tlen(i));
-      } else if (b[s] === 107) this.metaKey(this.kb, this.ko, this.kl, f.keyBinary);
-    }
+    if (!this.echoOpaqueAndKey(nt, mark, f.keyBinary)) return;
     out.crlf();
     const hv = hashKey(this.kb, this.ko, this.kl);
     let skip = false;
@@ -1174,21 +1179,14 @@ export class McSession implements Session {
             case 84: st.setExptime(ref, f.exptime); break;
             case 78: if (created) st.setExptime(ref, f.autovivExptime); break;
             case 79:
-              if (this.tlen(i) > MFLAG_MAX_OPAQUE_LENGTH) { out.pos = mark; this.outErr('CLIENT_ERROR opaque token too long'); return; }
-              out.byte(Ch.SP); out.bytes(b, s, this.tlen(i));
+              if (!this.echoOpaque(i, mark)) return;
               break;
             case 107: this.metaKey(this.kb, this.ko, this.kl, f.keyBinary); break;
           }
         }
         if (f.value) { out.crlf(); out.str(value); }
       } else {
-        for (let i = 2; i < nt - 1; i++) {
-          const s = this.ts[i];
-          if (b[s] === 79) {
-            if (this.tlen(i) > MFLAG_MAX_OPAQUE_LENGTH) { out.pos = mark; this.outErr('CLIENT_ERROR opaque token too long'); return; }
-            out.byte(Ch.SP); out.bytes(b, s, this.tlen(i));
-          } else if (b[s] === 107) this.metaKey(this.kb, this.ko, this.kl, f.keyBinary);
-        }
+        if (!this.echoOpaqueAndKey(nt, mark, f.keyBinary)) return;
       }
       out.crlf();
       if (skip) out.pos = mark;
