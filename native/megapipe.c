@@ -372,6 +372,13 @@ static int cq_nonempty(channel_t *ch) {
   return atomic_load_explicit((_Atomic unsigned *)ch->cq.tail, memory_order_acquire) != *ch->cq.head;
 }
 
+// Makes the next loop iteration run a turn: completions are waiting that no kernel signal will announce.
+static void wake_self(channel_t *ch) { uint64_t one = 1; ssize_t w = write(ch->efd, &one, sizeof one); (void)w; }
+
+// After an enter made outside a turn (JavaScript's own flush, a side request): completions it posted inline must
+// not wait for an unrelated wake-up. Inside a turn the drain loop picks them up.
+static void wake_if_posted(channel_t *ch) { if (!ch->in_callback && cq_nonempty(ch)) wake_self(ch); }
+
 // ---- the event loop turn -----------------------------------------------------------------------------------
 #define LOOP_MAX 16   // batches per wake-up before yielding to the rest of the event loop
 
@@ -431,7 +438,7 @@ static void run_turn(channel_t *ch) {
   evfd_mute(ch, 0);
   // completions left over (LOOP_MAX reached, posted inline by the last submit, or deferred work that arrived
   // while the eventfd was muted): wake ourselves again
-  if (work_pending(ch)) { uint64_t one = 1; ssize_t w = write(ch->efd, &one, sizeof one); (void)w; }
+  if (work_pending(ch)) wake_self(ch);
 }
 
 static void on_poll(uv_poll_t *h, int status, int events) {
@@ -743,7 +750,7 @@ static napi_value ChannelSubmit(napi_env env, napi_callback_info info) {
   if (ch->closed) { napi_create_int32(env, -EBADF, &out); return out; }
   int r = flush_staged(ch, 0);
   // completions posted inline by this submit must not wait for an unrelated wake-up
-  if (!ch->in_callback && cq_nonempty(ch)) { uint64_t one = 1; ssize_t w = write(ch->efd, &one, sizeof one); (void)w; }
+  wake_if_posted(ch);
   napi_create_int32(env, r, &out);
   return out;
 }
@@ -785,7 +792,7 @@ static napi_value ChannelIncomingCpu(napi_env env, napi_callback_info info) {
         if (c->user_data == ud) { r = c->res < 0 ? c->res : ch->sync_val; break; }
       }
       // the CQE (and any other the enter posted) is drained by the next turn
-      if (!ch->in_callback && cq_nonempty(ch)) { uint64_t one = 1; ssize_t w = write(ch->efd, &one, sizeof one); (void)w; }
+      wake_if_posted(ch);
     }
   }
   napi_value out; napi_create_int32(env, r, &out);

@@ -268,7 +268,7 @@ export class UringChannel extends ChannelCore implements Channel {
           this.recycleList[this.nrec++] = bid;
         } else {
           try { this.emitRead(h, res, this.recvPool, bid * this.bufSize, bid); }
-          finally { if (!this.heldBufs.has(bid)) this.recycleList[this.nrec++] = bid; }
+          finally { if (this.heldBufs.size === 0 || !this.heldBufs.has(bid)) this.recycleList[this.nrec++] = bid; }   // (no Set lookup unless something is held)
         }
       } else this.recycleList[this.nrec++] = bid;
     } else if (res === 0) {
