@@ -6,7 +6,7 @@
 // - flush() submits staged requests at once.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { BACKENDS, echoClient, prng, randomBytes, skipFor, startEchoServer, waitFor, withTimeout } from './helpers.js';
+import { BACKENDS, echoClient, prng, randomBytes, skipFor, startEchoServer, waitFor, withTimeout, closeListenerAndChannel } from './helpers.js';
 import { createChannel, type MpEvent } from '../src/index.js';
 import { openListener } from './helpers.js';
 
@@ -66,9 +66,7 @@ for (const backend of BACKENDS) {
           await load(listener.port, 40, 30_000, 3);
           await waitFor(() => open === 0, 'connections to close');
         } finally {
-          ch.unregister(lh);
-          await waitFor(() => listenerGone, 'the listener handle to go');
-          listener.close(); ch.close();
+          await closeListenerAndChannel(ch, lh, listener, () => listenerGone);
         }
       });
     }
@@ -103,9 +101,7 @@ for (const backend of BACKENDS) {
         assert.deepEqual(failures, []);
         if (backend === 'portable') t.diagnostic('flush() is a no-op on the portable backend (node:net writes go to libuv at once); the echo still completes');
       } finally {
-        ch.unregister(lh);
-        await waitFor(() => listenerGone, 'the listener handle to go');
-        listener.close(); ch.close();
+        await closeListenerAndChannel(ch, lh, listener, () => listenerGone);
       }
     });
 

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BACKENDS, connectSocket, echoClient, openListener, prng, randomBytes, rssBytes, skipFor, waitFor, withTimeout } from './helpers.js';
+import { BACKENDS, connectSocket, echoClient, openListener, prng, randomBytes, rssBytes, skipFor, waitFor, withTimeout, closeListenerAndChannel } from './helpers.js';
 import { createChannel } from '../src/index.js';
 
 /** Reads everything `s` receives from now on, checking it against `expect` incrementally; resolves at EOF. */
@@ -80,10 +80,7 @@ for (const backend of BACKENDS) {
         assert.deepEqual(errors, []);
       } finally {
         s?.destroy();
-        ch.unregister(lh);
-        await waitFor(() => listenerGone, 'the listener handle to go');
-        listener.close();
-        ch.close();
+        await closeListenerAndChannel(ch, lh, listener, () => listenerGone);
       }
     });
 
@@ -132,10 +129,7 @@ for (const backend of BACKENDS) {
         assert.ok(Buffer.concat(got).equals(data), 'every byte, in order');
       } finally {
         s?.destroy();
-        ch.unregister(lh);
-        await waitFor(() => listenerGone, 'the listener handle to go');
-        listener.close();
-        ch.close();
+        await closeListenerAndChannel(ch, lh, listener, () => listenerGone);
       }
     });
 
@@ -208,10 +202,7 @@ for (const backend of BACKENDS) {
         await waitFor(() => read.size === 0, 'connections to close');
       } finally {
         sink?.destroy();
-        ch.unregister(lh);
-        await waitFor(() => listenerGone, 'the listener handle to go');
-        listener.close();
-        ch.close();
+        await closeListenerAndChannel(ch, lh, listener, () => listenerGone);
       }
     });
   });

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import * as net from 'node:net';
-import { BACKENDS, connectSocket, openListener, prng, randomBytes, readAll, skipFor, waitFor } from './helpers.js';
+import { BACKENDS, connectSocket, openListener, prng, randomBytes, readAll, skipFor, waitFor, closeListenerAndChannel } from './helpers.js';
 import { createChannel } from '../src/index.js';
 
 const REQUEST = 300_000;
@@ -61,10 +61,7 @@ for (const backend of BACKENDS) {
         assert.deepEqual(errors, []);
         s.destroy();
       } finally {
-        ch.unregister(lh);
-        await waitFor(() => listenerGone, 'the listener handle to go');
-        listener.close();
-        ch.close();
+        await closeListenerAndChannel(ch, lh, listener, () => listenerGone);
       }
     });
     }
@@ -112,10 +109,7 @@ for (const backend of BACKENDS) {
         assert.deepEqual(errors, []);
         s.destroy();
       } finally {
-        ch.unregister(lh);
-        await waitFor(() => listenerGone, 'the listener handle to go');
-        listener.close();
-        ch.close();
+        await closeListenerAndChannel(ch, lh, listener, () => listenerGone);
       }
     });
   });

@@ -3,7 +3,7 @@
 // throws, the handle's final event is `disconnect`, and echo connections on the same channel are unaffected.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { BACKENDS, connectSocket, echoClient, openListener, prng, randomBytes, skipFor, waitFor, withTimeout } from './helpers.js';
+import { BACKENDS, connectSocket, echoClient, openListener, prng, randomBytes, skipFor, waitFor, withTimeout, closeListenerAndChannel } from './helpers.js';
 import { createChannel } from '../src/index.js';
 
 const VICTIMS = 6;
@@ -42,10 +42,7 @@ for (const backend of BACKENDS) {
         }
         assert.equal(ch.handles, 1, 'only the listener is left');
       } finally {
-        ch.unregister(lh);
-        await waitFor(() => listenerGone, 'the listener handle to go');
-        listener.close();
-        ch.close();
+        await closeListenerAndChannel(ch, lh, listener, () => listenerGone);
       }
     });
 

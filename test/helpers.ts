@@ -224,6 +224,14 @@ export function echoClient(port: number, payload: Uint8Array, opts: ClientOption
   });
 }
 
+/** Unregisters the listener handle `lh`, waits for its final event (`gone()`), then closes the listener and the channel. */
+export async function closeListenerAndChannel(ch: Channel, lh: number, listener: Listener, gone: () => boolean): Promise<void> {
+  ch.unregister(lh);
+  await waitFor(gone, 'the listener handle to go');
+  listener.close();
+  ch.close();
+}
+
 /** Connects and resolves with the socket once connected (rejects on error or after `ms`). */
 export function connectSocket(port: number, ms = 10000, host = '127.0.0.1'): Promise<net.Socket> {
   return withTimeout(new Promise((resolve, reject) => {
