@@ -15,7 +15,7 @@
  * Phase marks on stderr ("mc-load: phase measure" / "mc-load: phase end") let a harness sample CPU counters
  * over exactly the measured window. Output: one JSON line on stdout. */
 #include "common.h"
-#include "hist.h"
+#include "loadgen.h"
 
 #include <sys/epoll.h>
 
@@ -50,21 +50,7 @@ struct opts {
 
 /* ---- keys and values ------------------------------------------------------------------------ */
 
-static unsigned char *table;
-
 static inline const unsigned char *value_of(uint64_t key) { return table + (mix64(key + 0x9e3779b97f4a7c15ull) & (TABLE_SPAN - 1)); }
-
-static void table_fill(size_t len) {
-  table = malloc(len);
-  if (table == NULL) die("out of memory");
-  uint64_t s = 0x243f6a8885a308d3ull;
-  for (size_t i = 0; i < len; i++) {
-    s ^= s << 13;
-    s ^= s >> 7;
-    s ^= s << 17;
-    table[i] = (unsigned char)(s >> 24);
-  }
-}
 
 /* Writes "key:NNNNNNNN" (KEY_LEN bytes). */
 static inline void put_key(char *p, uint64_t k) {

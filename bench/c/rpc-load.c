@@ -11,7 +11,7 @@
  * Output: one JSON line on stdout. Phase marks on stderr ("rpc-load: phase measure" / "phase end")
  * let a harness sample CPU counters over exactly the measured window. */
 #include "common.h"
-#include "hist.h"
+#include "loadgen.h"
 
 #include <netinet/ip.h>
 #include <sys/epoll.h>
@@ -54,22 +54,8 @@ struct opts {
 
 /* ---- request pattern ---------------------------------------------------------------------- */
 
-static unsigned char *table;
-
 static inline const unsigned char *request_bytes(uint64_t serial, uint64_t txn) {
   return table + (mix64(serial * 0x9e3779b97f4a7c15ull + txn) & (TABLE_SPAN - 1));
-}
-
-static void table_fill(size_t len) {
-  table = malloc(len);
-  if (table == NULL) die("out of memory");
-  uint64_t s = 0x243f6a8885a308d3ull;
-  for (size_t i = 0; i < len; i++) {
-    s ^= s << 13;
-    s ^= s >> 7;
-    s ^= s << 17;
-    table[i] = (unsigned char)(s >> 24);
-  }
 }
 
 /* ---- connections ---------------------------------------------------------------------------- */

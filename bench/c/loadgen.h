@@ -1,6 +1,8 @@
-/* Shared by the load generators: a log-linear latency histogram and a 64-bit mixer (splitmix64's finaliser). */
+/* Shared by the load generators: a log-linear latency histogram, a 64-bit mixer (splitmix64's finaliser), and the
+ * table of pseudo-random bytes that requests and values are cut from (the same bytes in every run). */
 #pragma once
 #include <stdint.h>
+#include <stdlib.h>
 
 /* ---- log-linear histogram: 32 sub-buckets per power of two of nanoseconds (~3% resolution) ---- */
 
@@ -58,3 +60,17 @@ static inline uint64_t mix64(uint64_t x) {
   return x;
 }
 
+/* Pseudo-random bytes (xorshift64), filled once by table_fill. */
+static unsigned char *table;
+
+static inline void table_fill(size_t len) {
+  table = malloc(len);
+  if (table == NULL) die("out of memory");
+  uint64_t s = 0x243f6a8885a308d3ull;
+  for (size_t i = 0; i < len; i++) {
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    table[i] = (unsigned char)(s >> 24);
+  }
+}
