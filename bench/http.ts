@@ -7,12 +7,13 @@
 //
 //   node dist/bench/http.js --help
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, release, tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import { checkIdle, refuseIfBusy } from './lib/guard.js';
-import { freePort, pinSelf, RESULTS_DIR, ROOT } from './lib/paths.js';
+import { machineInfo, makeResultsDir, reproduceCommand } from './lib/results.js';
+import { refuseIfBusy, waitForIdle } from './lib/guard.js';
+import { freePort, pinSelf, ROOT } from './lib/paths.js';
 import { processTree, sample, windowCost, type Sample, type WindowCost } from './lib/procfs.js';
 import { Progress } from './lib/progress.js';
 import { parseCpuList } from './lib/run.js';
@@ -304,21 +305,10 @@ async function runOnce(def: ServerDef, s: ScenarioName, rep: number): Promise<Ru
 
 // ---- run --------------------------------------------------------------------------------------------------------
 
-async function waitForIdle(maxS: number): Promise<void> {
-  const until = Date.now() + maxS * 1000;
-  while (Date.now() < until) if ((await checkIdle()).ok) return;
-}
 
-function machine() {
-  let cpuModel = cpus()[0]?.model ?? 'unknown';
-  try { cpuModel = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpuModel; } catch { /* not Linux */ }
-  return { kernel: release(), cpus: cpus().length, cpuModel, node: process.version };
-}
 
-const command = ['node', relative(process.cwd(), process.argv[1]!) || process.argv[1]!, ...process.argv.slice(2)].join(' ');
-const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
-const outDir = values.out ?? join(RESULTS_DIR, `http-${stamp}`);
-mkdirSync(outDir, { recursive: true });
+const command = reproduceCommand();
+const outDir = makeResultsDir('http', values.out);
 
 // others share this machine: wait up to a minute for a quiet second before refusing
 if (!values.force) await waitForIdle(60);
@@ -330,7 +320,7 @@ process.stderr.write(`http: ${scenarios.length} scenarios × ${servers.length} s
 const progress = new Progress(total);
 const runs: RunRecord[] = [];
 const meta = {
-  command, started: new Date().toISOString(), machine: machine(), idleCheck: idle, notes,
+  command, started: new Date().toISOString(), machine: machineInfo(), idleCheck: idle, notes,
   options: { conns, pipeline, durationS, warmupS, reps, serverCpu, clientCpu, threads: 1 },
   servers: servers.map((s) => ({ name: s.name, description: s.description, version: s.version })),
   site: { small: SMALL_FILE, mix: MIX_FILES, mixMeanBody: mixMeanBody() },

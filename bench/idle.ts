@@ -10,9 +10,10 @@
 // io_uring requests): that is the same kind of socket for every server, and RSS is what the process is billed.
 //
 //   node dist/bench/idle.js --help
+import { machineInfo, makeResultsDir, reproduceCommand } from './lib/results.js';
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, release } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
 import { connect, type Socket } from 'node:net';
@@ -20,7 +21,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { refuseIfBusy } from './lib/guard.js';
-import { ensureCPrograms, freePort, pinSelf, RESULTS_DIR, ROOT } from './lib/paths.js';
+import { ensureCPrograms, freePort, pinSelf, ROOT } from './lib/paths.js';
 import { fmt, fmtSummary, summarize, type Summary } from './lib/stats.js';
 import { lineChart } from './lib/svg.js';
 import { formatTable, markdownTable, type Table } from './lib/table.js';
@@ -221,10 +222,8 @@ table. Exit code 1 if a connection failed or an echo did not verify.`;
   const serverCpu = values['server-cpu']!, clientCpu = values['client-cpu']!;
   const servers = values.servers!.split(',').map((n) => SERVERS.find((s) => s.name === n.trim()) ?? die(`unknown server ${n} (known: ${SERVERS.map((s) => s.name).join(', ')})`));
 
-  const command = ['node', relative(process.cwd(), process.argv[1]!) || process.argv[1]!, ...process.argv.slice(2)].join(' ');
-  const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
-  const outDir = values.out ?? join(RESULTS_DIR, `idle-${stamp}`);
-  mkdirSync(outDir, { recursive: true });
+  const command = reproduceCommand();
+  const outDir = makeResultsDir('idle', values.out);
   try { ensureCPrograms(['epoll-echo', 'uring-echo']); } catch (e) { die((e as Error).message, 1); }
   const idleCheck = await refuseIfBusy(values.force!);
   if (!pinSelf(clientCpu)) process.stderr.write(`idle: could not pin the harness to CPU ${clientCpu}\n`);
@@ -327,7 +326,7 @@ table. Exit code 1 if a connection failed or an echo did not verify.`;
   const runs: IdleRun[] = [];
   const meta = {
     command, started: new Date().toISOString(), idleCheck: idleCheck.message,
-    machine: { kernel: release(), cpus: cpus().length, cpuModel: /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpus()[0]?.model, node: process.version },
+    machine: machineInfo(),
     options: { conns, steps, warmup, reps, srcIps, concurrency, settleMs, serverCpu, clientCpu },
     servers: servers.map((s) => ({ name: s.name, argv: s.cmd, description: s.description })),
   };

@@ -9,16 +9,17 @@
 // tables show median (min–max).
 //
 //   node dist/bench/memcached.js --help
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 import { connect } from 'node:net';
-import { cpus, release } from 'node:os';
+import { cpus } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { checkIdle, refuseIfBusy } from './lib/guard.js';
-import { C_BIN, ensureCPrograms, freePort, pinSelf, RESULTS_DIR, ROOT } from './lib/paths.js';
+import { machineInfo, makeResultsDir, reproduceCommand } from './lib/results.js';
+import { refuseIfBusy, waitForIdle } from './lib/guard.js';
+import { C_BIN, ensureCPrograms, freePort, pinSelf, ROOT } from './lib/paths.js';
 import { processTree, sample, windowCost, type Sample, type WindowCost } from './lib/procfs.js';
 import { startServer, type ServerSpec } from './lib/proc.js';
 import { Progress } from './lib/progress.js';
@@ -283,25 +284,17 @@ function report(rows: RunRecord[]): { table: Table; text: string } {
 
 // ---- run --------------------------------------------------------------------------------------------------
 
-async function waitForIdle(maxS: number): Promise<void> {
-  const until = Date.now() + maxS * 1000;
-  while (Date.now() < until) if ((await checkIdle()).ok) return;
-}
 
 function machine() {
-  let cpuModel = cpus()[0]?.model ?? 'unknown';
-  try { cpuModel = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpuModel; } catch { /* not Linux */ }
   let memcachedVersion = '';
   const v = spawnSync(MEMCACHED, ['-V'], { encoding: 'utf8' });
   if (v.status === 0) memcachedVersion = v.stdout.trim().replace(/^memcached\s*/, '');
-  return { kernel: release(), cpus: cpus().length, cpuModel, node: process.version, memcachedVersion };
+  return { ...machineInfo(), memcachedVersion };
 }
 
 try { ensureCPrograms(['mc-load']); } catch (e) { die((e as Error).message, 1); }
-const command = ['node', relative(process.cwd(), process.argv[1]!) || process.argv[1]!, ...process.argv.slice(2)].join(' ');
-const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
-const outDir = values.out ?? join(RESULTS_DIR, `memcached-${stamp}`);
-mkdirSync(outDir, { recursive: true });
+const command = reproduceCommand();
+const outDir = makeResultsDir('memcached', values.out);
 const idle = await refuseIfBusy(values.force!);
 if (!pinSelf(clientCpu1)) process.stderr.write(`memcached-bench: could not pin the harness to CPU ${clientCpu1}\n`);
 

@@ -12,11 +12,12 @@
 //
 //   node dist/bench/rpc.js --help
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, release } from 'node:os';
+import { cpus } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import { checkIdle, refuseIfBusy } from './lib/guard.js';
-import { ensureCPrograms, pinSelf, RESULTS_DIR, ROOT } from './lib/paths.js';
+import { machineInfo, makeResultsDir, reproduceCommand } from './lib/results.js';
+import { refuseIfBusy, waitForIdle } from './lib/guard.js';
+import { ensureCPrograms, pinSelf, ROOT } from './lib/paths.js';
 import { Progress } from './lib/progress.js';
 import type { ServerSpec } from './lib/proc.js';
 import { runOnce } from './lib/run.js';
@@ -204,24 +205,12 @@ if (figures.has('breakdown')) {
 }
 const runsTotal = points.reduce((n, p) => n + byFigure.get(p.figure)!.length, 0) * reps;
 
-const command = ['node', relative(process.cwd(), process.argv[1]!) || process.argv[1]!, ...process.argv.slice(2)].join(' ');
-const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
-const outDir = values.out ?? join(RESULTS_DIR, `rpc-${stamp}`);
-mkdirSync(outDir, { recursive: true });
+const command = reproduceCommand();
+const outDir = makeResultsDir('rpc', values.out);
 
-function machine() {
-  let cpuModel = cpus()[0]?.model ?? 'unknown';
-  try { cpuModel = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpuModel; } catch { /* not Linux */ }
-  return { kernel: release(), cpus: cpus().length, cpuModel, node: process.version };
-}
 
 // ---- run ---------------------------------------------------------------------------------------------------
 
-/** Waits (up to `maxS` seconds) for a second in which no core is more than 15% busy. */
-async function waitForIdle(maxS: number): Promise<void> {
-  const until = Date.now() + maxS * 1000;
-  while (Date.now() < until) if ((await checkIdle()).ok) return;
-}
 
 try { ensureCPrograms(); } catch (e) { die((e as Error).message, 1); }
 const idle = await refuseIfBusy(values.force!);
@@ -232,7 +221,7 @@ process.stderr.write(`rpc: ${runsTotal} runs (${points.length} points, ${reps} r
   `${figures.has('cores') || figures.has('breakdown') ? ' (cores and breakdown: as placed per point)' : ''}\n`);
 const progress = new Progress(runsTotal);
 const rows: Row[] = [];
-const meta: Omit<RpcResults, 'runs'> = { command, started: new Date().toISOString(), machine: machine(), idleCheck: idle, baseline,
+const meta: Omit<RpcResults, 'runs'> = { command, started: new Date().toISOString(), machine: machineInfo(), idleCheck: idle, baseline,
   options: { conns, pipeline, durationS, warmupS, reps, serverCpu, clientCpu, workers, srcIps, rstClose: values['rst-close'], syscalls: values.syscalls },
   servers: servers.map((s) => ({ name: s.name, cmd: s.cmd, env: s.env, description: s.description })) };
 const save = () => writeFileSync(join(outDir, 'results.json'), JSON.stringify({ ...meta, runs: rows }, null, 1) + '\n');

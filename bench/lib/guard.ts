@@ -26,6 +26,12 @@ export async function checkIdle(seconds = 1, maxBusy = 0.15): Promise<IdleCheck>
   };
 }
 
+/** Waits (up to `maxS` seconds) for a second in which no core is more than 15% busy (between repetitions). */
+export async function waitForIdle(maxS: number): Promise<void> {
+  const until = Date.now() + maxS * 1000;
+  while (Date.now() < until) if ((await checkIdle()).ok) return;
+}
+
 /** Exits with code 2 and a clear message if the machine is busy, unless `force` (then it only warns). */
 export async function refuseIfBusy(force: boolean, log: (s: string) => void = (s) => process.stderr.write(s + '\n')): Promise<IdleCheck> {
   const check = await checkIdle();
