@@ -71,6 +71,8 @@ enum {
   MP_OP_CONNECT = 7,       // fd; a = offset in address area, b = address length
   MP_OP_FD_INSTALL = 8,    // fd = direct slot; result is a new regular fd
   MP_OP_CANCEL_UD = 9,     // cancel the request whose user_data is (a, b)
+  MP_OP_READ = 10,         // fd = a regular file; a = offset in send arena, b = length,
+                           // file position = c | (row flags >> 8) << 32 (files up to 2^56 bytes)
 };
 #define MP_ROW_I32 8
 #define MP_F_FIXED 1u      // row flag: fd is a direct-descriptor slot
@@ -275,6 +277,13 @@ static int prep_row(channel_t *ch, struct io_uring_sqe *s, const int32_t *row) {
     s->opcode = IORING_OP_FIXED_FD_INSTALL;
     s->flags |= IOSQE_FIXED_FILE;
     s->rw_flags = 0;  // install_fd_flags: O_CLOEXEC on the new fd
+    return 0;
+  case MP_OP_READ:
+    if ((uint64_t)a + b > ch->sbuf_sz || (rf & MP_F_FIXED)) break;
+    s->opcode = IORING_OP_READ;
+    s->addr = (uint64_t)(uintptr_t)(ch->sbuf + a);
+    s->len = b;
+    s->off = (uint64_t)c | ((uint64_t)(rf >> 8) << 32);
     return 0;
   case MP_OP_CANCEL_UD:
     s->opcode = IORING_OP_ASYNC_CANCEL;

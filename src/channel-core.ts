@@ -280,6 +280,17 @@ export abstract class ChannelCore {
     return [data, off, len];
   }
 
+  /**
+   * sendFile/readFile's arguments: a file descriptor, a byte position and a length (integers; position + length
+   * within 2^53, the file positions a row can carry). readFile's result is one Buffer: `maxLength` bounds it.
+   */
+  protected static fileArgs(fd: unknown, position: unknown, length: unknown, maxLength = Number.MAX_SAFE_INTEGER): void {
+    if (!Number.isInteger(fd) || (fd as number) < 0 || (fd as number) > 0x7fffffff) throw argError('fd', 'a file descriptor (non-negative integer)', fd);
+    if (!Number.isInteger(position) || (position as number) < 0) throw rangeError('position', 'a non-negative integer', position);
+    if (!Number.isInteger(length) || (length as number) < 0 || (length as number) > maxLength) throw rangeError('length', `an integer in 0..${maxLength}`, length);
+    if ((position as number) + (length as number) > Number.MAX_SAFE_INTEGER) throw rangeError('position + length', `at most ${Number.MAX_SAFE_INTEGER}`, (position as number) + (length as number));
+  }
+
   /** writev's chunks, every one checked before any is queued (a bad chunk must not leave the others half-written). */
   protected static chunksArg(chunks: unknown): readonly Uint8Array[] {
     if (!Array.isArray(chunks)) throw argError('chunks', 'an array of Uint8Array', chunks);

@@ -60,6 +60,20 @@ export interface Channel {
   writev(handle: number, chunks: readonly Uint8Array[]): boolean;
   writeAscii(handle: number, text: string): boolean;
   pendingBytes(handle: number): number;
+  /**
+   * Queue `length` bytes of the regular file `fd` from `position` for sending on `handle`, in order with writes
+   * (file → send memory → socket: on io_uring the ring reads the file, no thread pool and no copy in JavaScript).
+   * Resolves once every byte has been read (then the caller may close `fd`; it must stay open until the promise
+   * settles). The bytes count in pendingBytes at once. If the file is shorter than asked (MP_ERR_SHORT_FILE) or a
+   * read fails, the promise rejects and the connection gets an `error` event: what follows in its stream would be
+   * misframed. Rejects with MP_ERR_CLOSED if the connection closes first.
+   */
+  sendFile(handle: number, fd: number, position: number, length: number): Promise<void>;
+  /**
+   * Read up to `length` bytes (at most 1 GiB) of the regular file `fd` from `position` into a new Buffer, through the
+   * ring on io_uring (node:fs on the portable backend). Shorter when the file ends first.
+   */
+  readFile(fd: number, position: number, length: number): Promise<Buffer>;
   /** Inside a read event's handler: keeps its buffer valid past the handler (zero-copy) until releaseBuffer(token). */
   holdBuffer(): number;
   /** Returns a buffer kept with holdBuffer(). */

@@ -17,6 +17,8 @@ export const MpCode = {
   BACKEND_UNAVAILABLE: 'MP_ERR_BACKEND_UNAVAILABLE',
   /** A call made where it is not valid (holdBuffer() outside the handler of a read event). */
   STATE: 'MP_ERR_STATE',
+  /** A file ended before the bytes sendFile/readFile were asked for (it shrank): the connection is aborted. */
+  SHORT_FILE: 'MP_ERR_SHORT_FILE',
   /** A system call made outside the ring failed (socket, bind, listen, io_uring_setup…). */
   SYSCALL: 'MP_ERR_SYSCALL',
 } as const;

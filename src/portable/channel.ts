@@ -2,14 +2,24 @@
 // as a correctness oracle in the conformance tests). No lwsockets (features.lwsocket = false), no batching of
 // system calls (libuv issues one per operation), no fd conversion.
 import * as net from 'node:net';
+import { read as fsRead } from 'node:fs';
 import { ChannelCore, Kind, St, type ChannelStats } from '../channel-core.js';
-import { MegapipeError, MpCode, argError, rangeError } from '../errors.js';
+import { MegapipeError, MpCode, argError, errnoError, rangeError } from '../errors.js';
 import type { Limits } from '../limits.js';
 import type { Listener } from '../listener.js';
 import { native } from '../native.js';
 import type { AcceptOptions, Channel, ConnectOptions, RegisterOptions } from '../channel.js';
 
 interface ListenState { server: net.Server; own: boolean; left: number; backlog: net.Socket[] }
+/** A sendFile in progress, and the writes queued behind it (node:net has no in-order file send of its own). */
+interface FileGate { queue: (Buffer | FileSend | (() => void))[]; bytes: number }
+interface FileSend { fd: number; pos: number; left: number; resolve: () => void; reject: (e: Error) => void }
+const FILE_CHUNK = 64 * 1024;
+
+/** pread through node:fs (libuv's thread pool): resolves with the count (0 at the end of the file). */
+function pread(fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> {
+  return new Promise((resolve, reject) => fsRead(fd, buf, off, len, pos, (err, n) => (err ? reject(err) : resolve(n))));
+}
 
 export class PortableChannel extends ChannelCore implements Channel {
   readonly backend = 'portable' as const;
@@ -18,6 +28,7 @@ export class PortableChannel extends ChannelCore implements Channel {
   private token = 0;
   private readonly sockets: (net.Socket | undefined)[];
   private readonly listeners: (ListenState | undefined)[];
+  private readonly gates: (FileGate | undefined)[];
   private readonly pauseReadsAboveHwm: boolean;
   private refs = 0;
   private readonly keepAlive: NodeJS.Timeout;
@@ -28,6 +39,7 @@ export class PortableChannel extends ChannelCore implements Channel {
     this.pauseReadsAboveHwm = options.pauseReadsAboveHighWater ?? true;
     this.sockets = new Array(limits.maxHandles).fill(undefined);
     this.listeners = new Array(limits.maxHandles).fill(undefined);
+    this.gates = new Array(limits.maxHandles).fill(undefined);
     // sockets and servers keep the loop alive by themselves; this timer only mirrors the uring backend's ref rule
     this.keepAlive = setInterval(() => {}, 1 << 30);
     this.keepAlive.unref();
@@ -116,6 +128,7 @@ export class PortableChannel extends ChannelCore implements Channel {
   private release(h: number): void {
     if (this.kind[h] === Kind.Free || this.sockets[h] === undefined) return;
     this.sockets[h] = undefined;
+    this.gates[h] = undefined;   // a sendFile still running sees its socket destroyed and rejects
     this.state[h]! |= St.Closing;
     try { this.emit('disconnect', h, 0); } finally { this.freeHandle(h); }
   }
@@ -157,7 +170,7 @@ export class PortableChannel extends ChannelCore implements Channel {
     if (want) s.resume(); else s.pause();
   }
 
-  pendingBytes(h: number): number { return this.sockets[h]?.writableLength ?? 0; }
+  pendingBytes(h: number): number { return (this.sockets[h]?.writableLength ?? 0) + (this.gates[h]?.bytes ?? 0); }
 
   write(h: number, data: Uint8Array, offset?: number, length?: number): boolean {
     this.checkWritable(h, 'write');
@@ -179,7 +192,9 @@ export class PortableChannel extends ChannelCore implements Channel {
     return this.queue(h, s, Buffer.from(text, 'latin1'), text.length);
   }
 
-  private queue(h: number, s: net.Socket, b: Buffer, len: number): boolean {
+  private queue(h: number, s: net.Socket, b: Buffer, len: number, ungated = false): boolean {
+    const g = this.gates[h];
+    if (g !== undefined && !ungated) { g.queue.push(b); g.bytes += len; return this.pendingBytes(h) <= this.limits.highWaterMark; }
     this.counters.flushes++;
     s.write(b, (err) => {
       if (err || !this.isOpen(h)) return;
@@ -200,6 +215,81 @@ export class PortableChannel extends ChannelCore implements Channel {
     return true;
   }
 
+  /** See Channel.sendFile: read through node:fs in 64 KiB pieces, each written when the socket is below its high-water mark. */
+  sendFile(h: number, fd: number, position: number, length: number): Promise<void> {
+    try {
+      this.checkWritable(h, 'sendFile');
+      ChannelCore.fileArgs(fd, position, length);
+    } catch (e) { return Promise.reject(e); }
+    this.counters.requests++;
+    const s = this.sockets[h]!;
+    if ((this.state[h]! & St.Errored) || s.destroyed || s.writableEnded) return Promise.reject(new MegapipeError(MpCode.CLOSED, `sendFile: connection ${h} is closed`));
+    if (length === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const f: FileSend = { fd, pos: position, left: length, resolve, reject };
+      const g = this.gates[h];
+      if (g !== undefined) { g.queue.push(f); g.bytes += length; return; }
+      this.gates[h] = { queue: [], bytes: length };
+      void this.pumpFile(h, s, f);
+    });
+  }
+
+  private async pumpFile(h: number, s: net.Socket, f: FileSend): Promise<void> {
+    const g = this.gates[h]!;
+    try {
+      while (f.left > 0) {
+        if (s.destroyed || !this.isOpen(h)) throw new MegapipeError(MpCode.CLOSED, `sendFile: connection ${h} closed`);
+        if (s.writableLength > this.limits.highWaterMark) await new Promise((r) => { s.once('drain', r); s.once('close', r); });
+        if (s.destroyed) continue;
+        const want = Math.min(f.left, FILE_CHUNK);
+        const buf = Buffer.allocUnsafe(want);
+        let n: number;
+        try { n = await pread(f.fd, buf, 0, want, f.pos); } catch (e) { throw errnoError((e as NodeJS.ErrnoException).errno ?? -5, 'sendFile'); }
+        if (n === 0) throw new MegapipeError(MpCode.SHORT_FILE, `sendFile: the file ended ${f.left} bytes early`);
+        if (s.destroyed) continue;
+        f.pos += n; f.left -= n; g.bytes -= n;
+        this.queue(h, s, n === want ? buf : buf.subarray(0, n), n, true);
+      }
+    } catch (e) {
+      // the stream cannot continue in order: drop what was queued behind, fail the connection
+      if (this.gates[h] === g) this.gates[h] = undefined;
+      for (const q of g.queue) if (!Buffer.isBuffer(q) && typeof q !== 'function') q.reject(new MegapipeError(MpCode.CLOSED, `sendFile: connection ${h} failed`));
+      f.reject(e as Error);
+      if (!s.destroyed && (e as MegapipeError).code !== MpCode.CLOSED) {
+        this.state[h]! |= St.Errored;
+        if (!(this.state[h]! & St.Closing)) this.emitCode('error', h, (e as MegapipeError).errno ?? -5, (e as MegapipeError).code);
+        s.destroy();
+      }
+      return;
+    }
+    f.resolve();
+    // what waited behind the file: writes go out, the next file starts
+    while (g.queue.length > 0) {
+      const q = g.queue.shift()!;
+      if (Buffer.isBuffer(q)) { g.bytes -= q.byteLength; if (!s.destroyed) this.queue(h, s, q, q.byteLength, true); continue; }
+      if (typeof q === 'function') { q(); continue; }
+      void this.pumpFile(h, s, q);
+      return;
+    }
+    if (this.gates[h] === g) this.gates[h] = undefined;
+  }
+
+  /** See Channel.readFile (node:fs reads; libuv's thread pool). */
+  async readFile(fd: number, position: number, length: number): Promise<Buffer> {
+    if (this.closed) throw new MegapipeError(MpCode.CLOSED, 'readFile: the channel is closed');
+    ChannelCore.fileArgs(fd, position, length, 1 << 30);
+    this.counters.requests++;
+    const out = Buffer.allocUnsafe(length);
+    let got = 0;
+    while (got < length) {
+      let n: number;
+      try { n = await pread(fd, out, got, length - got, position + got); } catch (e) { throw errnoError((e as NodeJS.ErrnoException).errno ?? -5, 'readFile'); }
+      if (n === 0) break;
+      got += n;
+    }
+    return got === length ? out : out.subarray(0, got);
+  }
+
   writev(h: number, chunks: readonly Uint8Array[]): boolean {
     ChannelCore.chunksArg(chunks);
     this.checkWritable(h, 'writev');
@@ -215,7 +305,13 @@ export class PortableChannel extends ChannelCore implements Channel {
     this.counters.requests++;
     this.state[h]! |= St.WriteEnded;
     const s = this.sockets[h]!;
-    if (!(this.state[h]! & St.Errored) && !s.destroyed) s.end();
+    this.afterFiles(h, () => { if (!(this.state[h]! & St.Errored) && !s.destroyed) s.end(); });
+  }
+
+  // Runs `fn` once the bytes of sendFiles in progress (and the writes behind them) are queued on the socket.
+  private afterFiles(h: number, fn: () => void): void {
+    const g = this.gates[h];
+    if (g === undefined) fn(); else g.queue.push(fn);
   }
 
   disconnect(h: number, abort = false): void {
@@ -226,7 +322,7 @@ export class PortableChannel extends ChannelCore implements Channel {
     this.state[h]! |= St.Closing;
     const s = this.sockets[h]!;
     if (abort || (this.state[h]! & St.Errored)) s.destroy();
-    else { s.pause(); s.end(() => s.destroy()); }
+    else { s.pause(); this.afterFiles(h, () => s.end(() => s.destroy())); }
   }
 
   unregister(h: number): void {

@@ -12,8 +12,10 @@ export const enum Op {
   Connect = 7,
   FdInstall = 8,
   CancelUd = 9,
+  /** a = send-arena offset, b = length, c = file position (low 32 bits; the high bits ride in row flags >> 8) */
+  Read = 10,
   // user_data tags only (the row opcode is Accept)
-  AcceptFd = 10,     // multishot, regular fd
+  AcceptFd = 14,     // multishot, regular fd
   AcceptOne = 11,    // single, direct
   AcceptOneFd = 12,  // single, regular fd
   /** The kernel's IORING_OP_FIXED_FD_INSTALL opcode number (looked for in the probe's op list). */

@@ -3,6 +3,7 @@
 // Per handle, state is kept in typed arrays indexed by the handle (no object per connection):
 //   send queue = a chain of chunks of the send arena (memory the kernel reads), at most one send in flight,
 //   everything written meanwhile coalesced behind it; receive = one multishot recv with provided buffers.
+//   sendFile = IORING_OP_READ of the file into the connection's next chunks, which are sent once filled.
 // user_data of every request = (handle, op << 24 | generation): a completion finds its handle without a lookup.
 import { readFileSync } from 'node:fs';
 import { native, type NativeChannel } from '../native.js';
@@ -19,7 +20,36 @@ const ORPHAN = 0x7fffffff;   // user_data handle of requests that belong to no h
 // listener that keeps accepting while the direct-descriptor table is nearly full (see armAccept)
 const ACCEPT_KEEP = 13;
 
-interface Overflow { bufs: Uint8Array[]; off: number }
+/**
+ * A file region being sent (sendFile: `h` is the connection) or read (readFile: `h` is -1, `out` the result), read by
+ * IORING_OP_READ into send-arena chunks, at most one read per chunk. Settles when no read of it is in flight: the
+ * caller may close the fd then (a read staged but not yet submitted must still find it open).
+ */
+interface FilePiece {
+  fd: number;
+  /** next file position to read, and bytes not yet given a read */
+  pos: number;
+  left: number;
+  reading: number;
+  h: number;
+  failed: Error | null;
+  out: Buffer | null;
+  outBase: number;
+  /** readFile: end of the bytes read before the first short read (the file ended) */
+  eof: number;
+  resolve: (v: Buffer | undefined) => void;
+  reject: (e: Error) => void;
+}
+/** Bytes written while the send chunks were full (copies), and file pieces queued behind them, in order. */
+interface Overflow { bufs: (Uint8Array | FilePiece)[]; off: number }
+/** user_data lo of a file read: READ_TAG | chunk (above every handle, below ORPHAN). */
+const READ_TAG = 0x40000000;
+const EIO = -5;
+/** readFile's largest result (one Buffer). */
+const READ_FILE_MAX = 1 << 30;
+// A chunk dropped from its connection's queue (abort, failure) while the kernel still uses it — a file read writing
+// into it, a send reading from it — goes back to the free list only when the last of those completes (cOrphan):
+// reused earlier, another connection's bytes could be sent, or a late read could overwrite them.
 const SHUT_WR = 1;   // shutdown(2) how
 /** Marks a held-back EOF in a handle's stash (see onRecv). */
 const EOF_MARK = new Uint8Array(0);
@@ -54,6 +84,7 @@ export class UringChannel extends ChannelCore implements Channel {
   private readonly sTail: Int32Array;
   private readonly sOff: Int32Array;
   private readonly sFly: Int32Array;
+  private readonly sFlyC: Int32Array;   // the chunk the send in flight reads from
   private readonly pend: Float64Array;
   private readonly held: Uint16Array;
   private readonly addrSlot: Int32Array;
@@ -69,6 +100,14 @@ export class UringChannel extends ChannelCore implements Channel {
   private readonly cEnd: Int32Array;
   private readonly cFree: Int32Array;
   private cTop: number;
+  // a file read in flight into a chunk: [cFillAt, cFillEnd) of it, for piece cPiece
+  private readonly cFill: Uint8Array;
+  private readonly cFillAt: Int32Array;
+  private readonly cFillEnd: Int32Array;
+  private readonly cOrphan: Uint8Array;
+  private readonly cPiece: (FilePiece | undefined)[];
+  private readonly pieces = new Set<FilePiece>();
+  private readonly readWaiters: FilePiece[] = [];
   private readonly maxChunksPerConn: number;
   private readonly chunkWaiters: number[] = [];
   // connect address slots
@@ -127,6 +166,7 @@ export class UringChannel extends ChannelCore implements Channel {
     this.sTail = new Int32Array(n).fill(-1);
     this.sOff = new Int32Array(n);
     this.sFly = new Int32Array(n);
+    this.sFlyC = new Int32Array(n).fill(-1);
     this.pend = new Float64Array(n);
     this.held = new Uint16Array(n);
     this.addrSlot = new Int32Array(n).fill(-1);
@@ -137,6 +177,11 @@ export class UringChannel extends ChannelCore implements Channel {
     this.cNext = new Int32Array(chunks);
     this.cEnd = new Int32Array(chunks);
     this.cFree = new Int32Array(chunks);
+    this.cFill = new Uint8Array(chunks);
+    this.cFillAt = new Int32Array(chunks);
+    this.cFillEnd = new Int32Array(chunks);
+    this.cOrphan = new Uint8Array(chunks);
+    this.cPiece = new Array(chunks).fill(undefined);
     for (let i = 0; i < chunks; i++) this.cFree[i] = chunks - 1 - i;
     this.cTop = chunks;
     this.maxChunksPerConn = Math.min(0xffff, Math.ceil(limits.highWaterMark / this.chunk) + 1);
@@ -156,14 +201,17 @@ export class UringChannel extends ChannelCore implements Channel {
 
   // ---- staging and flushing -------------------------------------------------------------------------------
   private stage(op: number, h: number, fd: number, flags: number, a: number, b: number, c: number, udOp: number): void {
+    if (h !== ORPHAN) this.inflight[h]!++;
+    this.stageRow(op, fd, flags, h, h === ORPHAN ? 0 : (udOp << 24) | this.gen[h]!, a, b, c);
+  }
+
+  private stageRow(op: number, fd: number, flags: number, udLo: number, udHi: number, a: number, b: number, c: number): void {
     if (this.handedOff) this.reclaim();
     if (this.nreq === this.rowsMax) this.submitNow();
     const i = this.nreq * ROW_I32, r = this.req;
-    r[i] = op; r[i + 1] = fd; r[i + 2] = flags; r[i + 3] = h;
-    r[i + 4] = h === ORPHAN ? 0 : (udOp << 24) | this.gen[h]!;
+    r[i] = op; r[i + 1] = fd; r[i + 2] = flags; r[i + 3] = udLo; r[i + 4] = udHi;
     r[i + 5] = a; r[i + 6] = b; r[i + 7] = c;
     this.nreq++;
-    if (h !== ORPHAN) this.inflight[h]!++;
     if (this.nreq >= this.batch) this.submitNow();                        // flush rule (i): threshold
     else if (!this.inBatch && !this.flushQueued) { this.flushQueued = true; queueMicrotask(this.flushTask); }  // (iv): outside a batch
   }
@@ -217,6 +265,10 @@ export class UringChannel extends ChannelCore implements Channel {
         const j = i * EV_I32;
         const h = evs[j]!, hi = evs[j + 1]!, res = evs[j + 2]!, flags = evs[j + 3]!;
         if (h < 0 || h >= this.kind.length || this.kind[h] === Kind.Free || this.gen[h] !== (hi & 0xffffff)) {
+          if (h !== ORPHAN && (h & READ_TAG) !== 0) {
+            try { this.onFileRead(h & ~READ_TAG, res); } catch (e) { this.deferThrow(e); }
+            continue;
+          }
           if (flags & CqeFlag.Buffer) this.recycleList[this.nrec++] = flags >>> 16;   // orphan/stale: just return its buffer
           continue;
         }
@@ -583,6 +635,138 @@ export class UringChannel extends ChannelCore implements Channel {
     }
   }
 
+  /** See Channel.sendFile. */
+  sendFile(h: number, fd: number, position: number, length: number): Promise<void> {
+    try {
+      this.checkWritable(h, 'sendFile');
+      ChannelCore.fileArgs(fd, position, length);
+    } catch (e) { return Promise.reject(e); }
+    this.counters.requests++;
+    if (this.state[h]! & St.Errored) return Promise.reject(new MegapipeError(MpCode.CLOSED, `sendFile: connection ${h} failed`));
+    if (length === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const p: FilePiece = { fd, pos: position, left: length, reading: 0, h, failed: null, out: null, outBase: 0, eof: length, resolve: () => resolve(), reject };
+      this.pieces.add(p);
+      this.pend[h]! += length;
+      const of = this.overflow[h];
+      if (of !== undefined) of.bufs.push(p);
+      else if (!this.appendFile(h, p)) {
+        this.overflow[h] = { bufs: [p], off: 0 };
+        if (this.cTop === 0) this.chunkWaiters.push(h);
+      }
+      if (this.pend[h]! > this.limits.highWaterMark) this.aboveHwm(h);
+      if (this.sFly[h] === 0 && !(this.state[h]! & St.Connecting)) this.sendNext(h);
+    });
+  }
+
+  /** See Channel.readFile. */
+  readFile(fd: number, position: number, length: number): Promise<Buffer> {
+    try {
+      if (this.closed) throw new MegapipeError(MpCode.CLOSED, 'readFile: the channel is closed');
+      ChannelCore.fileArgs(fd, position, length, READ_FILE_MAX);
+    } catch (e) { return Promise.reject(e); }
+    this.counters.requests++;
+    const out = Buffer.allocUnsafe(length);
+    if (length === 0) return Promise.resolve(out);
+    return new Promise<Buffer>((resolve, reject) => {
+      const p: FilePiece = { fd, pos: position, left: length, reading: 0, h: -1, failed: null, out, outBase: position, eof: length, resolve: (b) => resolve(b!), reject };
+      this.pieces.add(p);
+      this.pumpRead(p);
+      if (p.left > 0 && p.reading === 0) this.readWaiters.push(p);   // no chunk free: wait for one
+    });
+  }
+
+  // Gives reads to piece `p` of connection `h` into its send chain (the free end of the tail chunk, then new chunks)
+  // as far as the connection's chunk budget and the arena allow. True when every byte of it has a read.
+  private appendFile(h: number, p: FilePiece): boolean {
+    const C = this.chunk;
+    while (p.left > 0) {
+      let c = this.sTail[h]!, at = 0;
+      if (c >= 0 && this.cEnd[c]! < C && this.cFill[c] === 0) at = this.cEnd[c]!;
+      else {
+        if (this.held[h]! >= this.maxChunksPerConn || this.cTop === 0) return false;
+        const t = c;
+        c = this.cFree[--this.cTop]!;
+        this.cNext[c] = -1;
+        if (t >= 0) this.cNext[t] = c; else { this.sHead[h] = c; this.sOff[h] = 0; }
+        this.sTail[h] = c;
+        this.held[h]!++;
+      }
+      const n = Math.min(p.left, C - at);
+      this.cFill[c] = 1; this.cFillAt[c] = at; this.cFillEnd[c] = this.cEnd[c] = at + n; this.cPiece[c] = p;
+      this.stageRead(c, at, n, p);
+    }
+    return true;
+  }
+
+  // readFile: reads into free chunks (detached from any connection), at most maxChunksPerConn at once.
+  private pumpRead(p: FilePiece): void {
+    while (p.left > 0 && p.failed === null && p.reading < this.maxChunksPerConn && this.cTop > 0) {
+      const c = this.cFree[--this.cTop]!;
+      const n = Math.min(p.left, this.chunk);
+      this.cFill[c] = 1; this.cFillAt[c] = 0; this.cFillEnd[c] = n; this.cPiece[c] = p;
+      this.cNext[c] = p.pos - p.outBase;   // where the bytes go in p.out
+      this.stageRead(c, 0, n, p);
+    }
+  }
+
+  private stageRead(c: number, at: number, n: number, p: FilePiece): void {
+    const pos = p.pos;
+    p.pos += n; p.left -= n; p.reading++;
+    // position: low 32 bits in c, the rest in the row flags above bit 8 (see MP_OP_READ)
+    this.stageRow(Op.Read, p.fd, Math.floor(pos / 0x100000000) << 8, READ_TAG | c, Op.Read << 24, c * this.chunk + at, n, pos % 0x100000000);
+  }
+
+  private onFileRead(c: number, res: number): void {
+    const p = this.cPiece[c];
+    if (p === undefined || this.cFill[c] === 0) return;
+    const at = this.cFillAt[c]!, n = this.cFillEnd[c]! - at;
+    this.cFill[c] = 0;
+    this.cPiece[c] = undefined;
+    p.reading--;
+    if (this.cOrphan[c] !== 0) {   // its connection dropped it meanwhile
+      this.releaseOrphan(c);
+      this.settle(p);
+      return;
+    }
+    if (p.h < 0) {
+      // readFile: copy out, free the chunk, read on
+      if (p.failed === null) {
+        const to = this.cNext[c]!;
+        if (res < 0) p.failed = errnoError(res, 'readFile');
+        else {
+          if (res > 0) this.arena.copy(p.out!, to, c * this.chunk, c * this.chunk + res);
+          if (res < n) { p.eof = Math.min(p.eof, to + res); p.left = 0; }   // the file ended: read no further
+        }
+      }
+      this.cFree[this.cTop++] = c;
+      if (p.failed === null) this.pumpRead(p);
+      this.settle(p);
+      this.pumpChunkWaiters();
+      return;
+    }
+    const h = p.h;
+    if (res !== n) {
+      // a read error, or the file is shorter than promised: the connection's stream cannot continue in order
+      p.failed ??= res < 0 ? errnoError(res, 'sendFile') : new MegapipeError(MpCode.SHORT_FILE, `sendFile: the file ended ${n - Math.max(res, 0)} bytes early`);
+      this.cEnd[c] = at;   // still in the chain: failSends' dropQueue frees it with the rest
+      this.settle(p);
+      this.failSends(h, res < 0 ? res : EIO, res < 0 ? undefined : MpCode.SHORT_FILE);
+      return;
+    }
+    this.settle(p);
+    if (this.sFly[h] === 0 && !(this.state[h]! & St.Connecting)) this.sendNext(h);
+  }
+
+  // Resolves or rejects a piece once none of its reads is in flight.
+  private settle(p: FilePiece): void {
+    if (p.reading > 0 || !this.pieces.has(p)) return;
+    if (p.failed !== null) { this.pieces.delete(p); p.reject(p.failed); return; }
+    if (p.left > 0) return;
+    this.pieces.delete(p);
+    p.resolve(p.out === null ? undefined : p.eof < p.out.length ? p.out.subarray(0, p.eof) : p.out);
+  }
+
   // Moves overflow bytes into send chunks as capacity allows.
   private refill(h: number): void {
     const of = this.overflow[h];
@@ -590,12 +774,18 @@ export class UringChannel extends ChannelCore implements Channel {
     this.overflow[h] = undefined;
     while (of.bufs.length > 0) {
       const b = of.bufs[0]!;
+      if (!(b instanceof Uint8Array)) {
+        if (this.appendFile(h, b)) { of.bufs.shift(); continue; }
+        this.overflow[h] = of;
+        if (this.cTop === 0) this.chunkWaiters.push(h);
+        return;
+      }
       const before = this.overflow[h] as Overflow | undefined;
       this.append(h, b, of.off, b.byteLength - of.off);
       const after = this.overflow[h] as Overflow | undefined;
       if (after === before) { of.bufs.shift(); of.off = 0; continue; }
       // append ran out of capacity and started a new overflow with the rest of `b`: merge the remainder back
-      of.off = b.byteLength - after!.bufs[0]!.byteLength;
+      of.off = b.byteLength - (after!.bufs[0] as Uint8Array).byteLength;
       this.overflow[h] = of;
       return;
     }
@@ -605,12 +795,15 @@ export class UringChannel extends ChannelCore implements Channel {
     for (;;) {
       const c = this.sHead[h]!;
       if (c < 0) return;
-      const start = this.sOff[h]!, end = this.cEnd[c]!;
+      const filling = this.cFill[c] !== 0;
+      const start = this.sOff[h]!, end = filling ? this.cFillAt[c]! : this.cEnd[c]!;
       if (end > start) {
         this.sFly[h] = end - start;
+        this.sFlyC[h] = c;
         this.stage(Op.Send, h, this.fd[h]!, this.fixed(h), c * this.chunk + start, end - start, 0, Op.Send);
         return;
       }
+      if (filling) return;   // the rest waits for its file read (onFileRead sends it)
       if (end < this.chunk && this.cNext[c]! < 0) return;   // tail chunk, all sent: keep it for appends
       this.popChunk(h);
     }
@@ -622,21 +815,34 @@ export class UringChannel extends ChannelCore implements Channel {
     this.sHead[h] = next; this.sOff[h] = 0;
     if (next < 0) this.sTail[h] = -1;
     this.held[h]!--;
+    // dropped (dropQueue) while the kernel still uses it: freed when the last of those operations completes
+    const users = this.cFill[c]! + (this.sFly[h] !== 0 && this.sFlyC[h] === c ? 1 : 0);
+    if (users !== 0) {
+      this.cOrphan[c] = users;
+      if (this.cFill[c] !== 0) this.cPiece[c]!.failed ??= new MegapipeError(MpCode.CLOSED, `sendFile: connection ${h} closed`);
+      return;
+    }
     this.cFree[this.cTop++] = c;
   }
 
+  // One kernel operation on a dropped chunk completed; the last one frees it.
+  private releaseOrphan(c: number): void {
+    if (--this.cOrphan[c]! !== 0) return;
+    this.cFree[this.cTop++] = c;
+    this.pumpChunkWaiters();
+  }
+
   private onSend(h: number, res: number): void {
-    const sent = this.sFly[h]!;
+    const sent = this.sFly[h]!, fc = this.sFlyC[h]!;
     this.sFly[h] = 0;
-    if (res < 0) {
-      if (res !== ECANCELED) this.state[h]! |= St.Errored;
-      this.dropQueue(h);
-      if (!(this.state[h]! & St.Closing) && res !== ECANCELED) this.emit('error', h, res);
-      // a graceful close waiting for its queue to drain: the queue is gone now, so close (cancel what is pending)
-      if (this.state[h]! & St.CloseAfterDrain) { this.state[h]! &= ~St.CloseAfterDrain; this.finishClose(h); return; }
+    this.sFlyC[h] = -1;
+    if (fc >= 0 && this.cOrphan[fc] !== 0) {
+      // the queue was dropped (abort, failure) while this send read from it: nothing more to account
+      this.releaseOrphan(fc);
       if (this.state[h]! & St.Closing) this.maybeRelease(h);
       return;
     }
+    if (res < 0) return this.failSends(h, res, undefined);
     this.counters.bytesWritten += res;
     this.pend[h]! -= res;
     this.sOff[h]! += res;
@@ -646,7 +852,7 @@ export class UringChannel extends ChannelCore implements Channel {
     this.sendNext(h);
     this.pumpChunkWaiters();
     const st = this.state[h]!;
-    if (this.sFly[h] === 0 && this.sHead[h]! < 0) {
+    if (this.sFly[h] === 0 && this.sHead[h]! < 0 && this.overflow[h] === undefined) {
       if (st & St.CloseAfterDrain) { this.state[h]! &= ~St.CloseAfterDrain; this.finishClose(h); return; }
       if (st & St.ShutdownPending) this.shutdownWrite(h);
       if (st & St.Installing) { this.startInstall(h); }
@@ -659,6 +865,18 @@ export class UringChannel extends ChannelCore implements Channel {
     else this.maybeRelease(h);
   }
 
+  // The send stream of `h` is broken (a send failed, or a file read for it did): nothing queued can be sent in order.
+  private failSends(h: number, res: number, code: string | undefined): void {
+    if (res !== ECANCELED) this.state[h]! |= St.Errored;
+    this.dropQueue(h);
+    if (!(this.state[h]! & St.Closing) && res !== ECANCELED) {
+      if (code === undefined) this.emit('error', h, res); else this.emitCode('error', h, res, code);
+    }
+    // a graceful close waiting for its queue to drain: the queue is gone now, so close (cancel what is pending)
+    if (this.state[h]! & St.CloseAfterDrain) { this.state[h]! &= ~St.CloseAfterDrain; this.finishClose(h); return; }
+    if (this.state[h]! & St.Closing) this.maybeRelease(h);
+  }
+
   private pumpChunkWaiters(): void {
     while (this.chunkWaiters.length > 0 && this.cTop > 0) {
       const w = this.chunkWaiters.shift()!;
@@ -666,11 +884,24 @@ export class UringChannel extends ChannelCore implements Channel {
       this.refill(w);
       if (this.sFly[w] === 0 && !(this.state[w]! & St.Connecting)) this.sendNext(w);
     }
+    while (this.readWaiters.length > 0 && this.cTop > 0) {
+      const p = this.readWaiters.shift()!;
+      this.pumpRead(p);   // once it has a read in flight, its completions keep it going
+      if (p.left > 0 && p.reading === 0 && p.failed === null) { this.readWaiters.unshift(p); break; }
+    }
   }
 
   private dropQueue(h: number): void {
     while (this.sHead[h]! >= 0) this.popChunk(h);
+    const of = this.overflow[h];
     this.overflow[h] = undefined;
+    if (of !== undefined) {
+      for (const b of of.bufs) {
+        if (b instanceof Uint8Array) continue;
+        b.failed ??= new MegapipeError(MpCode.CLOSED, `sendFile: connection ${h} closed`);
+        this.settle(b);
+      }
+    }
     this.pend[h] = 0;
     this.pumpChunkWaiters();
   }
@@ -843,7 +1074,7 @@ export class UringChannel extends ChannelCore implements Channel {
       this.deliverStash(h, true);
       if (this.state[h]! & St.Closing) return;
     }
-    if (this.sFly[h] !== 0 || this.sHead[h]! >= 0) return;   // and queued writes are sent first (onSend calls again)
+    if (this.sFly[h] !== 0 || this.sHead[h]! >= 0 || this.overflow[h] !== undefined) return;   // and queued writes are sent first (onSend calls again)
     if (this.kind[h] === Kind.Fd) {
       this.state[h]! |= St.KeepFd;
       const p = this.installs.get(h);
@@ -904,6 +1135,9 @@ export class UringChannel extends ChannelCore implements Channel {
     }
     for (const p of this.installs.values()) p.reject(new MegapipeError(MpCode.CLOSED, 'toFd: the channel was closed'));
     this.installs.clear();
+    for (const p of this.pieces) p.reject(new MegapipeError(MpCode.CLOSED, 'sendFile/readFile: the channel was closed'));
+    this.pieces.clear();
+    this.readWaiters.length = 0;
     native!.channelRef(this.ch, false);
     this.closed = true;
     this.heldBufs.clear();

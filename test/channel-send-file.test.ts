@@ -1,0 +1,229 @@
+// sendFile and readFile: file bytes sent in order with writes (through the ring on io_uring: IORING_OP_READ into the
+// send memory, then sent), ranges, positions beyond 4 GiB (a sparse file), many connections sharing a small send
+// arena, files that end early or fail to read (the connection alone is failed), connections closed mid-file (the
+// promise rejects, nothing leaks into other connections), graceful close after a file, and readFile.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync, ftruncateSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type * as net from 'node:net';
+import { BACKENDS, connectSocket, openListener, prng, randomBytes, readAll, skipFor, waitFor, closeListenerAndChannel, withTimeout } from './helpers.js';
+import { createChannel, type Channel, type Limits, type Listener } from '../src/index.js';
+
+const FILE_BYTES = 700_000;
+const HIGH = 5 * 2 ** 30 + 12345;   // a file position above 4 GiB (needs the row's high position bits)
+
+let dir: string;
+let content: Buffer;
+let fd: number, sparseFd: number;
+const sparseTail = randomBytes(prng(99), 100_000);
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'mp-sendfile-'));
+  content = randomBytes(prng(5), FILE_BYTES);
+  writeFileSync(join(dir, 'data'), content);
+  fd = openSync(join(dir, 'data'), 'r');
+  const sp = join(dir, 'sparse');
+  const w = openSync(sp, 'w');
+  ftruncateSync(w, HIGH);
+  writeSync(w, sparseTail, 0, sparseTail.length, HIGH);
+  closeSync(w);
+  sparseFd = openSync(sp, 'r');
+});
+
+after(() => {
+  closeSync(fd);
+  closeSync(sparseFd);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Server {
+  ch: Channel;
+  listener: Listener;
+  lh: number;
+  errors: Map<number, string[]>;
+  closed: Set<number>;
+  stop(): Promise<void>;
+}
+
+/** A server whose `onConn(h)` runs for each accepted connection (after reading starts). */
+async function server(backend: 'uring' | 'portable', onConn: (ch: Channel, h: number) => void, limits: Partial<Limits> = {}): Promise<Server> {
+  const ch = createChannel({ backend, limits });
+  const listener = await openListener(backend);
+  const lh = ch.register(listener, 'L');
+  const errors = new Map<number, string[]>();
+  const closed = new Set<number>();
+  let listenerGone = false;
+  ch.onEvent((ev) => {
+    if (ev.handle === lh) { if (ev.type === 'disconnect') listenerGone = true; return; }
+    switch (ev.type) {
+      case 'accept': ch.read(ev.handle); onConn(ch, ev.handle); break;
+      case 'error': {
+        const l = errors.get(ev.handle) ?? [];
+        l.push(ev.code ?? String(ev.result));
+        errors.set(ev.handle, l);
+        if (ch.isOpen(ev.handle)) ch.disconnect(ev.handle, true);
+        break;
+      }
+      case 'disconnect': closed.add(ev.handle); break;
+      default: break;
+    }
+  });
+  ch.accept(lh);
+  return { ch, listener, lh, errors, closed, stop: () => closeListenerAndChannel(ch, lh, listener, () => listenerGone) };
+}
+
+const text = (s: string) => Buffer.from(s, 'latin1');
+
+for (const backend of BACKENDS) {
+  describe(`sendFile and readFile (${backend})`, { skip: skipFor(backend) }, () => {
+    it('sends a file between writes, in order, byte for byte; several ranges on several connections at once', async () => {
+      const settled: string[] = [];
+      const ranges = [[0, FILE_BYTES], [1, 65_535], [65_536, 65_536], [123_457, 400_000], [FILE_BYTES - 1, 1], [0, 0]] as const;
+      const srv = await server(backend, (ch, h) => {
+        const [pos, len] = ranges[h % ranges.length]!;
+        ch.writeAscii(h, `head ${pos} ${len}|`);
+        const p = ch.sendFile(h, fd, pos, len);
+        ch.write(h, text('|middle|'));
+        const q = ch.sendFile(h, fd, 0, 1000);   // a second file behind the write
+        ch.writeAscii(h, '|tail');
+        Promise.all([p, q]).then(() => { settled.push('ok'); ch.disconnect(h); }, (e: Error) => settled.push(String(e)));
+      });
+      try {
+        const replies = await Promise.all(Array.from({ length: 12 }, async () => {
+          const s = await connectSocket(srv.listener.port);
+          return readAll(s, 30000);
+        }));
+        for (const got of replies) {
+          const m = /^head (\d+) (\d+)\|/.exec(got.subarray(0, 40).toString('latin1'));
+          assert.ok(m, 'the head write comes first');
+          const pos = Number(m[1]), len = Number(m[2]);
+          const expect = Buffer.concat([text(m[0]), content.subarray(pos, pos + len), text('|middle|'), content.subarray(0, 1000), text('|tail')]);
+          assert.equal(got.length, expect.length, `reply length for range ${pos}+${len}`);
+          assert.ok(got.equals(expect), `reply bytes for range ${pos}+${len}`);
+        }
+        await waitFor(() => settled.length === 12, 'every sendFile to settle');
+        assert.deepEqual(settled, Array(12).fill('ok'));
+        assert.equal(srv.errors.size, 0);
+      } finally { await srv.stop(); }
+    });
+
+    it('reads at a position above 4 GiB (sparse file)', async () => {
+      const srv = await server(backend, (ch, h) => {
+        void ch.sendFile(h, sparseFd, HIGH - 10, 10 + sparseTail.length).then(() => ch.disconnect(h));
+      });
+      try {
+        const got = await readAll(await connectSocket(srv.listener.port), 30000);
+        assert.ok(got.equals(Buffer.concat([Buffer.alloc(10), sparseTail])), 'the bytes at 5 GiB');
+      } finally { await srv.stop(); }
+      const ch = createChannel({ backend });
+      try {
+        const b = await ch.readFile(sparseFd, HIGH - 3, 20);
+        assert.ok(b.equals(Buffer.concat([Buffer.alloc(3), sparseTail.subarray(0, 17)])));
+      } finally { ch.close(); }
+    });
+
+    it('shares a small send arena among many connections sending large files (chunks wait for each other)', async () => {
+      const n = 16;
+      let done = 0;
+      const srv = await server(backend, (ch, h) => {
+        ch.writeAscii(h, 'A');
+        void ch.sendFile(h, fd, 0, FILE_BYTES).then(() => { ch.writeAscii(h, 'Z'); ch.disconnect(h); done++; });
+      }, { sendArenaBytes: 256 * 1024, sendChunkBytes: 16 * 1024, highWaterMark: 64 * 1024, lowWaterMark: 16 * 1024 });
+      try {
+        const expect = Buffer.concat([text('A'), content, text('Z')]);
+        const replies = await Promise.all(Array.from({ length: n }, async () => readAll(await connectSocket(srv.listener.port), 60000)));
+        for (const got of replies) assert.ok(got.equals(expect), 'every connection gets its whole file');
+        await waitFor(() => done === n, 'all files sent');
+      } finally { await srv.stop(); }
+    });
+
+    it('a file shorter than asked fails that connection only (MP_ERR_SHORT_FILE); the others are served', async () => {
+      const outcomes = new Map<number, string>();   // by connection number (handles are reused)
+      let first = -1, conns = 0;
+      const srv = await server(backend, (ch, h) => {
+        const k = conns++;
+        if (k === 0) {
+          first = h;
+          ch.writeAscii(h, 'short:');
+          ch.sendFile(h, fd, FILE_BYTES - 100, 200).then(() => outcomes.set(k, 'resolved'), (e: { code?: string }) => outcomes.set(k, e.code ?? '?'));
+          ch.writeAscii(h, 'never');
+        } else {
+          ch.sendFile(h, fd, 0, 5000).then(() => { outcomes.set(k, 'resolved'); ch.disconnect(h); }, (e: { code?: string }) => outcomes.set(k, e.code ?? '?'));
+        }
+      });
+      try {
+        const s1 = await connectSocket(srv.listener.port);
+        const got1 = await readAll(s1, 30000).catch(() => Buffer.alloc(0));
+        const got2 = await readAll(await connectSocket(srv.listener.port), 30000);
+        assert.ok(got2.equals(content.subarray(0, 5000)), 'the other connection gets its bytes');
+        assert.ok(!got1.toString('latin1').includes('never'), 'nothing written after the broken file is sent');
+        await waitFor(() => outcomes.size === 2, 'both sendFiles to settle');
+        assert.equal(outcomes.get(0), 'MP_ERR_SHORT_FILE');
+        assert.equal(outcomes.get(1), 'resolved');
+        assert.deepEqual(srv.errors.get(first), ['MP_ERR_SHORT_FILE'], 'an error event names the cause');
+      } finally { await srv.stop(); }
+    });
+
+    it('a read error (bad fd) rejects with its errno name and fails the connection', async () => {
+      const badFd = 999_999;   // above any open descriptor (the hard limit on open files is far lower)
+      let outcome = '';
+      const srv = await server(backend, (ch, h) => {
+        ch.sendFile(h, badFd, 0, 10).then(() => { outcome = 'resolved'; }, (e: { code?: string }) => { outcome = e.code ?? '?'; });
+      });
+      try {
+        await readAll(await connectSocket(srv.listener.port), 30000).catch(() => undefined);
+        await waitFor(() => outcome !== '', 'the sendFile to settle');
+        assert.equal(outcome, 'EBADF');
+        await waitFor(() => srv.errors.size === 1, 'the error event');
+      } finally { await srv.stop(); }
+    });
+
+    it('closing the connection mid-file rejects with MP_ERR_CLOSED; a graceful close sends the whole file first', async () => {
+      let aborted = '';
+      let graceful = '';
+      let i = 0;
+      const srv = await server(backend, (ch, h) => {
+        if (i++ === 0) {
+          // abort: the file does not fit the connection's budget, so some of it is still unread when it closes
+          ch.sendFile(h, fd, 0, FILE_BYTES).then(() => { aborted = 'resolved'; }, (e: { code?: string }) => { aborted = e.code ?? '?'; });
+          ch.disconnect(h, true);
+        } else {
+          ch.sendFile(h, fd, 0, FILE_BYTES).then(() => { graceful = 'resolved'; }, (e: { code?: string }) => { graceful = e.code ?? '?'; });
+          ch.disconnect(h);   // graceful: queued bytes (the whole file) go first
+        }
+      });
+      try {
+        const s1: net.Socket = await connectSocket(srv.listener.port);
+        await readAll(s1, 30000).catch(() => undefined);
+        await waitFor(() => aborted !== '', 'the aborted sendFile to settle');
+        assert.equal(aborted, 'MP_ERR_CLOSED');
+        const got = await readAll(await connectSocket(srv.listener.port), 30000);
+        assert.ok(got.equals(content), 'graceful close after the whole file');
+        await waitFor(() => graceful !== '', 'the graceful sendFile to settle');
+        assert.equal(graceful, 'resolved');
+      } finally { await srv.stop(); }
+    });
+
+    it('readFile: whole file, a range, past the end (shorter), empty; bad arguments are named', async () => {
+      const ch = createChannel({ backend, limits: { sendArenaBytes: 128 * 1024, sendChunkBytes: 16 * 1024 } });
+      try {
+        assert.ok((await ch.readFile(fd, 0, FILE_BYTES)).equals(content), 'the whole file (more than the arena holds)');
+        assert.ok((await ch.readFile(fd, 1234, 70_000)).equals(content.subarray(1234, 71_234)));
+        const tail = await ch.readFile(fd, FILE_BYTES - 10, 1000);
+        assert.ok(tail.equals(content.subarray(FILE_BYTES - 10)), 'shorter at the end of the file');
+        assert.equal((await ch.readFile(fd, FILE_BYTES + 5, 10)).length, 0);
+        assert.equal((await ch.readFile(fd, 0, 0)).length, 0);
+        const many = await withTimeout(Promise.all(Array.from({ length: 20 }, (_, k) => ch.readFile(fd, k * 1000, 200_000))), 30000, 'concurrent readFiles');
+        many.forEach((b, k) => assert.ok(b.equals(content.subarray(k * 1000, k * 1000 + 200_000)), `concurrent read ${k}`));
+        await assert.rejects(ch.readFile(-1, 0, 1), /fd must be/);
+        await assert.rejects(ch.readFile(fd, -1, 1), /position must be/);
+        await assert.rejects(ch.readFile(fd, 0, 2 ** 31), /length must be/);
+        await assert.rejects(ch.readFile(fd, 0, 1.5), /length must be/);
+        await assert.rejects(ch.sendFile(12345, fd, 0, 1), (e: { code?: string }) => e.code === 'MP_ERR_BAD_HANDLE');
+      } finally { ch.close(); }
+      await assert.rejects(ch.readFile(fd, 0, 1), (e: { code?: string }) => e.code === 'MP_ERR_CLOSED');
+    });
+  });
+}
