@@ -3,7 +3,7 @@ import type { Channel } from './channel.js';
 import type { MpEvent } from './event.js';
 import type { Listener } from './listener.js';
 import type { Conn, Session, SessionFactory } from './session.js';
-import { MegapipeError } from './errors.js';
+import { MegapipeError, MpCode } from './errors.js';
 import { startBalancer, type BalanceOptions, type Balancer } from './balance.js';
 import { native } from './native.js';
 
@@ -57,6 +57,13 @@ class ChannelConn implements Conn {
     if (!ok) this.blocked = true;
     return ok;
   }
+  sendFile(fd: number, position: number, length: number): Promise<void> {
+    if (this.ending) return Promise.reject(new MegapipeError(MpCode.CLOSED, `sendFile: connection ${this.id} is closing`));
+    const p = this.ch.sendFile(this.id, fd, position, length);
+    if (this.ch.pendingBytes(this.id) > this.ch.limits.highWaterMark) this.blocked = true;
+    return p;
+  }
+  readFile(fd: number, position: number, length: number): Promise<Buffer> { return this.ch.readFile(fd, position, length); }
   pause(): void { if (!this.ending) this.ch.pause(this.id); }
   resume(): void { if (!this.ending) this.ch.resume(this.id); }
   end(): void { if (!this.ending) { this.ending = true; this.ch.disconnect(this.id); } }

@@ -2,6 +2,8 @@
 // compare against. Same contract as `serveChannel` (see session.ts).
 import * as net from 'node:net';
 import type { Conn, Session, SessionFactory } from './session.js';
+import { MegapipeError, MpCode } from './errors.js';
+import { FileQueue, preadAll } from './portable/file-queue.js';
 
 export interface ServeNetOptions {
   host?: string;
@@ -23,22 +25,34 @@ export interface NetServerHandle {
 class NetConn implements Conn {
   session!: Session;
   closed = false;
-  constructor(readonly id: number, readonly socket: net.Socket, readonly worker: number) {}
-  get pendingBytes(): number { return this.socket.writableLength; }
+  private files: FileQueue | undefined;
+  constructor(readonly id: number, readonly socket: net.Socket, readonly worker: number, private readonly hwm: number) {}
+  get pendingBytes(): number { return this.socket.writableLength + (this.files?.bytes ?? 0); }
   write(data: Uint8Array, offset = 0, length = data.byteLength - offset): boolean {
     if (this.closed || this.socket.writableEnded) return false;
     // copy: the caller may reuse its buffer (it is often a view of a pooled receive buffer)
     const copy = Buffer.allocUnsafe(length);
     copy.set(data.subarray(offset, offset + length));
-    return this.socket.write(copy);
+    return this.put(copy);
   }
   writeAscii(text: string): boolean {
     if (this.closed || this.socket.writableEnded) return false;
-    return this.socket.write(text, 'latin1');
+    return this.put(Buffer.from(text, 'latin1'));
   }
+  private put(b: Buffer): boolean {
+    if (this.files?.active) { this.files.hold(b); return this.pendingBytes <= this.hwm; }
+    return this.socket.write(b);
+  }
+  sendFile(fd: number, position: number, length: number): Promise<void> {
+    if (this.closed || this.socket.writableEnded) return Promise.reject(new MegapipeError(MpCode.CLOSED, `sendFile: connection ${this.id} is closed`));
+    if (length === 0) return Promise.resolve();
+    this.files ??= new FileQueue(this.socket, this.hwm, (b) => this.socket.write(b), (e) => this.socket.destroy(e));
+    return this.files.send(fd, position, length);
+  }
+  readFile(fd: number, position: number, length: number): Promise<Buffer> { return preadAll(fd, position, length); }
   pause(): void { this.socket.pause(); }
   resume(): void { this.socket.resume(); }
-  end(): void { if (!this.closed) this.socket.end(); }
+  end(): void { if (!this.closed) { const s = this.socket; if (this.files) this.files.after(() => s.end()); else s.end(); } }
   destroy(): void { if (!this.closed) this.socket.destroy(); }
 }
 
@@ -51,7 +65,7 @@ export function serveNet(factory: SessionFactory, options: ServeNetOptions = {})
   let nextId = 1;
   const server = net.createServer({ noDelay: true, allowHalfOpen: true, highWaterMark: hwm } as net.ServerOpts, (socket) => {
     if (conns.size >= maxConnections) { socket.destroy(); return; }
-    const conn = new NetConn(nextId++, socket, 0);
+    const conn = new NetConn(nextId++, socket, 0, hwm);
     conns.add(conn);
     conn.session = factory(conn);
     let error: (Error & { code?: string }) | undefined;
@@ -78,7 +92,7 @@ export function serveNet(factory: SessionFactory, options: ServeNetOptions = {})
             const t = setTimeout(() => { for (const c of conns) c.socket.destroy(); }, deadlineMs);
             t.unref();
             server.close(() => { clearTimeout(t); res(); });
-            for (const c of conns) { if (c.session.shutdown) c.session.shutdown(); else c.socket.end(); }
+            for (const c of conns) { if (c.session.shutdown) c.session.shutdown(); else c.end(); }
           });
         },
       });

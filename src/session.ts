@@ -17,6 +17,18 @@ export interface Conn {
   write(data: Uint8Array, offset?: number, length?: number): boolean;
   /** Latin-1/ASCII string write without an intermediate Buffer (protocol text). Same contract as `write`. */
   writeAscii(text: string): boolean;
+  /**
+   * Queue `length` bytes of the regular file `fd` from `position`, in order with writes (through the worker's ring
+   * on io_uring: no thread pool, no copy in JavaScript). Resolves once every byte has been read — `fd` must stay
+   * open until then. Rejects (and the connection closes with that error) if the file is shorter than asked
+   * (`MP_ERR_SHORT_FILE`) or cannot be read; rejects with `MP_ERR_CLOSED` if the connection closes first.
+   */
+  sendFile(fd: number, position: number, length: number): Promise<void>;
+  /**
+   * Read up to `length` bytes of the regular file `fd` from `position` (shorter at its end) through this
+   * connection's worker (its ring on io_uring). Not tied to the connection: it completes even if the connection closes.
+   */
+  readFile(fd: number, position: number, length: number): Promise<Buffer>;
   /** Bytes queued and not yet acknowledged by the kernel. */
   readonly pendingBytes: number;
   /** Stop delivering `data` to the session until `resume` (the socket's receive buffer then fills: TCP flow control). */

@@ -7,6 +7,7 @@ import type { Conn } from '../src/session.js';
 import { createHttpApp, type Handler } from '../apps/http/server.js';
 import { HttpError } from '../apps/http/status.js';
 import { delay, exchange, expectRejected, RawClient, skipTransport, startApp, TRANSPORTS, type TestServer } from './http-helpers.test.js';
+import { preadAll } from '../src/portable/file-queue.js';
 
 const IMF_FIXDATE = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT$/;
 
@@ -441,6 +442,13 @@ class MockConn implements Conn {
   writeAscii(text: string): boolean {
     return this.write(Buffer.from(text, 'latin1'));
   }
+  /** Reads the file (node:fs) and records its bytes like a write. */
+  async sendFile(fd: number, position: number, length: number): Promise<void> {
+    const b = await preadAll(fd, position, length);
+    if (b.length !== length) throw new Error('short file');
+    this.write(b);
+  }
+  readFile(fd: number, position: number, length: number): Promise<Buffer> { return preadAll(fd, position, length); }
   pause(): void {
     this.paused = true;
   }

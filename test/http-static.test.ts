@@ -330,15 +330,23 @@ test('cache: bounded by total size (files evicted, still served correctly)', asy
     bodies.push(rnd(10_000, 100 + i));
     fs.writeFileSync(path.join(dir, `f${i}.bin`), bodies[i]);
   }
-  const s3 = await startApp({ handler: serveStatic(dir, { maxCacheSize: 35_000, maxCacheEntries: 5 }) });
+  const statics = serveStatic(dir, { maxCacheSize: 70_000, maxCacheEntries: 5 });
+  const s3 = await startApp({ handler: statics });
   try {
+    let peak = 0;
     for (let round = 0; round < 3; round++) {
       for (let i = 0; i < 12; i++) {
         const r = await exchange(s3.port, req(`/f${i}.bin`));
         r.client.destroy();
         assert.ok(r.body.equals(bodies[i]), `f${i} round ${round}`);
+        const st = statics.cacheStats();
+        assert.ok(st.bytes <= 70_000, `cache bytes ${st.bytes} within the bound`);
+        assert.ok(st.paths <= 5, `cache paths ${st.paths} within the bound`);
+        peak = Math.max(peak, st.files);
       }
     }
+    // each 10 kB file costs its body and two prepared 200 responses (keep-alive and close): two fit, a third does not
+    assert.equal(peak, 2, 'the prepared responses count against maxCacheSize');
   } finally {
     await s3.close();
   }

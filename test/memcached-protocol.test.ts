@@ -7,6 +7,7 @@ import { startServer, type ServerHandle } from '../apps/memcached/server.js';
 import { McApp } from '../apps/memcached/protocol.js';
 import { Store, createStoreShared } from '../apps/memcached/store.js';
 import { RawClient, exchange, show } from '../apps/memcached/testkit.js';
+import { preadAll } from '../src/portable/file-queue.js';
 
 /** An in-memory connection: records output, can refuse writes above a high-water mark. */
 class FakeConn implements Conn {
@@ -26,6 +27,13 @@ class FakeConn implements Conn {
     return this.queued <= this.hwm;
   }
   writeAscii(text: string): boolean { return this.write(Buffer.from(text, 'latin1')); }
+  /** Reads the file (node:fs) and records its bytes like a write. */
+  async sendFile(fd: number, position: number, length: number): Promise<void> {
+    const b = await preadAll(fd, position, length);
+    if (b.length !== length) throw new Error('short file');
+    this.write(b);
+  }
+  readFile(fd: number, position: number, length: number): Promise<Buffer> { return preadAll(fd, position, length); }
   pause(): void { this.paused = true; }
   resume(): void { this.paused = false; }
   end(): void { this.ended = true; }

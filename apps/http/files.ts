@@ -1,6 +1,7 @@
-// All file-system access of megapipe-http goes through this module, so that the backend can be swapped in one
-// place: today node:fs/promises (libuv's thread pool, never blocking the event loop); later reads through the
-// worker's io_uring channel.
+// All file-system access of megapipe-http goes through this module. Metadata (realpath, stat, open, close) uses
+// node:fs/promises (libuv's thread pool: the event loop never blocks); file *content* is never read here: it is read
+// by the connection's worker — through its io_uring channel (IORING_OP_READ into send memory for a response body,
+// into a Buffer for the cache), or node:fs on the portable backend — given the fd of an OpenFile.
 
 import { promises as fsp } from 'node:fs';
 
@@ -14,14 +15,16 @@ export interface FileInfo {
   isDirectory: boolean;
 }
 
-/** An open file: positional reads, then close. */
+/** An open file: its descriptor for reads through the connection (sendFile, readFile), then close. */
 export interface OpenFile {
-  /** fstat of the open file (consistent with what `read` returns) */
+  /** fstat of the open file (consistent with what reads of `fd` return) */
   readonly info: FileInfo;
-  /** Read up to `length` bytes at file position `position` into `buf[offset...]`; resolves with the count. */
-  read(buf: Buffer, offset: number, length: number, position: number): Promise<number>;
+  readonly fd: number;
   close(): Promise<void>;
 }
+
+/** Reads up to `length` bytes at `position` of an open fd (the connection's readFile); shorter at the end. */
+export type ReadAt = (fd: number, position: number, length: number) => Promise<Buffer>;
 
 const NOT_FOUND = new Set(['ENOENT', 'ENOTDIR', 'ENAMETOOLONG', 'ELOOP']);
 
@@ -67,10 +70,7 @@ export async function open(path: string): Promise<OpenFile | null> {
     let closed = false;
     return {
       info: st,
-      async read(buf, offset, length, position) {
-        const r = await fh.read(buf, offset, length, position);
-        return r.bytesRead;
-      },
+      fd: fh.fd,
       async close() {
         if (closed) return;
         closed = true;
@@ -87,21 +87,15 @@ export async function open(path: string): Promise<OpenFile | null> {
  * The whole content of a file of at most `maxSize` bytes, with the fstat it was read under; `data` is null when
  * the file is larger (or not a regular file). Null when it does not exist.
  */
-export async function readSmall(path: string, maxSize: number): Promise<{ info: FileInfo; data: Buffer | null } | null> {
+export async function readSmall(path: string, maxSize: number, readAt: ReadAt): Promise<{ info: FileInfo; data: Buffer | null } | null> {
   const f = await open(path);
   if (f === null) return null;
   try {
     const st = f.info;
     if (!st.isFile || st.size > maxSize) return { info: st, data: null };
-    const data = Buffer.allocUnsafe(st.size);
-    let got = 0;
-    while (got < st.size) {
-      const n = await f.read(data, got, st.size - got, got);
-      if (n === 0) break;
-      got += n;
-    }
+    const data = await readAt(f.fd, 0, st.size);
     // shrank while reading: report what the file now is (the caller revalidates)
-    return { info: got === st.size ? st : { ...st, size: got }, data: got === st.size ? data : data.subarray(0, got) };
+    return { info: data.length === st.size ? st : { ...st, size: data.length }, data };
   } finally {
     await f.close();
   }

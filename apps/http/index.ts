@@ -5,7 +5,7 @@ export { HttpRequest } from './request.js';
 export { HttpResponse, type FileOptions } from './response.js';
 export { Fields } from './headers.js';
 export { HttpError, STATUS_TEXT } from './status.js';
-export { serveStatic, sendFile, decodePath, parseRange, type StaticOptions } from './static.js';
+export { serveStatic, sendFile, decodePath, parseRange, type StaticOptions, type StaticHandler, type StaticCacheStats } from './static.js';
 export { mimeType, MIME_TYPES } from './mime.js';
 export { httpDate } from './date.js';
 export { RequestParser, DEFAULT_LIMITS, type ParserLimits, type RequestHead, type ParserEvents } from './parser.js';

@@ -22,6 +22,13 @@ export interface ResponseTarget {
   /** Null when more may be written now; otherwise resolves once this response is head-of-line and the
    * connection is below its high-water mark (or aborted). */
   whenWritable(): Promise<void> | null;
+  /**
+   * Queue `length` bytes of the open file `fd` from `position` (only when head-of-line: after whenWritable() returned
+   * null). Through the connection's ring on io_uring. Resolves once read; `fd` must stay open until then.
+   */
+  emitFile(fd: number, position: number, length: number): Promise<void>;
+  /** Read (part of) a file through the connection's worker — its ring on io_uring. Shorter at the end of the file. */
+  readFile(fd: number, position: number, length: number): Promise<Buffer>;
   /** The response is complete. */
   finish(): void;
   /** Destroy the connection (a response cannot be completed). */
@@ -347,42 +354,37 @@ export class HttpResponse {
   }
 
   /**
-   * @internal Send `length` bytes produced by `read(buf, max)` calls (a file), in order, with backpressure.
-   * `read` returns the number of bytes placed in buf (0: the source ended early → the connection is destroyed).
+   * @internal Send `length` bytes of the open file `fd` from `position` as the body: the head, then — once this
+   * response is head-of-line and the connection below its high-water mark — the file through the connection
+   * (read by the worker's ring into send memory on io_uring). Resolves when the file has been read (the caller may
+   * close `fd` then). A file that ends early or fails to read destroys the connection (its framing is broken).
    */
-  async sendPreparedStream(
-    status: number,
-    extra: string,
-    length: number,
-    read: (buf: Buffer, max: number) => Promise<number>,
-    chunkSize = 64 * 1024,
-  ): Promise<void> {
+  async sendPreparedFile(status: number, extra: string, fd: number, position: number, length: number): Promise<void> {
     this.start();
     this.statusCode = status;
     const ex = this.ex;
     ex.emit(this.renderHead(status, extra, length));
-    if (ex.headOnly) {
+    if (ex.headOnly || length === 0) {
       this.end();
       return;
     }
-    const buf = Buffer.allocUnsafe(Math.min(chunkSize, Math.max(length, 1)));
-    let left = length;
     try {
-      while (left > 0) {
-        let w: Promise<void> | null;
-        while ((w = ex.whenWritable()) !== null) await w;
-        if (ex.aborted) return;
-        const n = await read(buf, Math.min(buf.length, left));
-        if (n <= 0) throw new Error('file ended before its length');
-        left -= n;
-        ex.emit(n === buf.length ? buf : buf.subarray(0, n)); // emit copies: buf is reused
-      }
+      let w: Promise<void> | null;
+      while ((w = ex.whenWritable()) !== null) await w;
+      if (ex.aborted) return;
+      await ex.emitFile(fd, position, length);
     } catch (e) {
       this.finishedFlag = true;
+      if (ex.aborted) return;   // the connection went away meanwhile: nothing to report
       ex.abort();
       throw e;
     }
     this.end();
+  }
+
+  /** @internal Read a file through the connection's worker (see ResponseTarget.readFile). */
+  readFile(fd: number, position: number, length: number): Promise<Buffer> {
+    return this.ex.readFile(fd, position, length);
   }
 
   /** @internal Answer with an error status, discarding headers the handler set. */

@@ -77,6 +77,8 @@ const K_LINGER = 5;
 
 const LINGER_MS = 2000;
 const COMBINE_MAX = 16 * 1024;
+/** A zero-length write: asks the connection whether its queued bytes are above the high-water mark. */
+const EMPTY = new Uint8Array(0);
 
 interface AppState {
   readonly limits: ParserLimits;
@@ -183,6 +185,14 @@ class Exchange implements ResponseTarget {
     if (c.dead || c.ended) return null;
     if (c.queue[0] === this && !c.blocked) return null;
     return new Promise<void>((resolve) => c.writers.push(resolve));
+  }
+
+  emitFile(fd: number, position: number, length: number): Promise<void> {
+    return this.conn.sendFile(fd, position, length);
+  }
+
+  readFile(fd: number, position: number, length: number): Promise<Buffer> {
+    return this.conn.conn.readFile(fd, position, length);
   }
 
   finish(): void {
@@ -329,7 +339,18 @@ class HttpConnection implements Session, ParserEvents, BodyHost {
 
   write(data: string | Uint8Array): void {
     const ok = typeof data === 'string' ? this.conn.writeAscii(data) : this.conn.write(data);
-    if (!ok && !this.blocked && !this.ended && !this.dead) {
+    if (!ok) this.outputBlocked();
+  }
+
+  /** Queue a file's bytes (head-of-line only). They count against the high-water mark like written bytes. */
+  sendFile(fd: number, position: number, length: number): Promise<void> {
+    const p = this.conn.sendFile(fd, position, length);
+    if (!this.conn.write(EMPTY)) this.outputBlocked();
+    return p;
+  }
+
+  private outputBlocked(): void {
+    if (!this.blocked && !this.ended && !this.dead) {
       this.blocked = true;
       this.blockedSince = Date.now();
       this.setPause(P_OUTPUT, true);

@@ -22,7 +22,7 @@ export interface StaticOptions {
   fallthrough?: boolean;
   /** Files up to this size are cached in memory (default 1 MiB; 0 disables the content cache). */
   maxCachedFileSize?: number;
-  /** Bound on cached content, bytes (default 32 MiB). */
+  /** Bound on cached content, bytes (default 32 MiB): bodies and the prepared responses kept with them. */
   maxCacheSize?: number;
   /** Bound on cached paths (default 10,000). */
   maxCacheEntries?: number;
@@ -178,6 +178,14 @@ function requestedRange(req: HttpRequest, e: Entity): RangeResult | null {
 
 /** Bodies up to this size also keep their whole 200 response ready (head + body, one more copy in memory). */
 const WIRE_MAX = 64 * 1024;
+/** What a prepared head may take, for the cache's accounting (Server name, Date, the entity's header lines). */
+const WIRE_HEAD_MAX = 1024;
+
+/** The memory a cached entry can hold: its body, and with a slot both prepared responses (keep-alive and close). */
+function memoryOf(e: { body: Buffer | null; slot: WireSlot | null }): number {
+  const b = e.body === null ? 0 : e.body.length;
+  return e.slot === null ? b : b + 2 * (b + WIRE_HEAD_MAX);
+}
 
 const TEXT_416 = 'Content-Type: text/plain; charset=utf-8\r\n';
 const BODY_416 = Buffer.from('416 Range Not Satisfiable\n');
@@ -234,12 +242,7 @@ async function streamFile(
   const f = await open();
   if (f === null) throw new HttpError(404);
   try {
-    let pos = start;
-    await res.sendPreparedStream(status, extra, length, async (buf, max) => {
-      const n = await f.read(buf, 0, max, pos);
-      pos += n;
-      return n;
-    });
+    await res.sendPreparedFile(status, extra, f.fd, start, length);
   } finally {
     await f.close();
   }
@@ -281,8 +284,21 @@ function encodePath(rel: string): string {
   return rel.split('/').map(encodeURIComponent).join('/');
 }
 
+/** What the content cache holds now. */
+export interface StaticCacheStats {
+  /** request paths that map to an entry */
+  paths: number;
+  /** files with an entry */
+  files: number;
+  /** bytes accounted against maxCacheSize: bodies and their prepared responses */
+  bytes: number;
+}
+
+/** A handler serving files under `root`, with a view of its content cache. */
+export type StaticHandler = Handler & { cacheStats(): StaticCacheStats };
+
 /** A handler serving files under `root`. */
-export function serveStatic(root: string, options: StaticOptions = {}): Handler {
+export function serveStatic(root: string, options: StaticOptions = {}): StaticHandler {
   const opts: Required<Omit<StaticOptions, 'mimeTypes' | 'cacheControl'>> & StaticOptions = {
     index: 'index.html',
     dotfiles: 'deny',
@@ -305,19 +321,20 @@ export function serveStatic(root: string, options: StaticOptions = {}): Handler 
     if (e.stale) return;
     e.stale = true;
     if (byFile.get(e.file) === e) byFile.delete(e.file);
-    if (e.body !== null) cachedBytes -= e.body.length;
+    if (e.body !== null) cachedBytes -= memoryOf(e);
   }
 
   function insert(raw: string, e: Entry): void {
     const old = byFile.get(e.file);
     if (old !== undefined) forget(old);
     if (e.body !== null) {
+      const need = memoryOf(e);
       for (const [, victim] of byFile) {
-        if (cachedBytes + e.body.length <= opts.maxCacheSize) break;
+        if (cachedBytes + need <= opts.maxCacheSize) break;
         forget(victim);
       }
-      if (cachedBytes + e.body.length > opts.maxCacheSize) { e.body = null; e.slot = null; }
-      else cachedBytes += e.body.length;
+      if (cachedBytes + need > opts.maxCacheSize) { e.body = null; e.slot = null; }
+      else cachedBytes += need;
     }
     byFile.set(e.file, e);
     if (byPath.size >= opts.maxCacheEntries) {
@@ -388,7 +405,7 @@ export function serveStatic(root: string, options: StaticOptions = {}): Handler 
     if (!info.isFile) return refuse(res, 403);
     let body: Buffer | null = null;
     if (info.size <= opts.maxCachedFileSize) {
-      const r = await files.readSmall(real, opts.maxCachedFileSize);
+      const r = await files.readSmall(real, opts.maxCachedFileSize, (fd, pos, len) => res.readFile(fd, pos, len));
       if (r === null) return refuse(res, 404);
       info = r.info;
       body = r.data;
@@ -439,7 +456,7 @@ export function serveStatic(root: string, options: StaticOptions = {}): Handler 
     return slow(req, res, raw, rel);
   }
 
-  return handler;
+  return Object.assign(handler, { cacheStats: (): StaticCacheStats => ({ paths: byPath.size, files: byFile.size, bytes: cachedBytes }) });
 }
 
 /** `res.file(path)`: any path, no root confinement, no cache. */
@@ -452,14 +469,7 @@ export async function sendFile(req: HttpRequest, res: HttpResponse, path: string
     if (!info.isFile) throw new HttpError(404);
     const e = makeEntity(info, abs, {});
     if (options.contentType) e.headers = e.headers.replace(/^Content-Type: [^\r]*/, `Content-Type: ${options.contentType}`);
-    if (options.conditional === false) {
-      let pos = 0;
-      return await res.sendPreparedStream(200, e.headers, info.size, async (buf, max) => {
-        const n = await f.read(buf, 0, max, pos);
-        pos += n;
-        return n;
-      });
-    }
+    if (options.conditional === false) return await res.sendPreparedFile(200, e.headers, f.fd, 0, info.size);
     await answer(req, res, e, null, async () => f);
   } finally {
     await f.close();

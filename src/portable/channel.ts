@@ -2,25 +2,15 @@
 // as a correctness oracle in the conformance tests). No lwsockets (features.lwsocket = false), no batching of
 // system calls (libuv issues one per operation), no fd conversion.
 import * as net from 'node:net';
-import { read as fsRead } from 'node:fs';
 import { ChannelCore, Kind, St, type ChannelStats } from '../channel-core.js';
-import { MegapipeError, MpCode, argError, errnoError, rangeError } from '../errors.js';
+import { MegapipeError, MpCode, argError, rangeError } from '../errors.js';
+import { FileQueue, preadAll } from './file-queue.js';
 import type { Limits } from '../limits.js';
 import type { Listener } from '../listener.js';
 import { native } from '../native.js';
 import type { AcceptOptions, Channel, ConnectOptions, RegisterOptions } from '../channel.js';
 
 interface ListenState { server: net.Server; own: boolean; left: number; backlog: net.Socket[] }
-/** A sendFile in progress, and the writes queued behind it (node:net has no in-order file send of its own). */
-interface FileGate { queue: (Buffer | FileSend | (() => void))[]; bytes: number }
-interface FileSend { fd: number; pos: number; left: number; resolve: () => void; reject: (e: Error) => void }
-const FILE_CHUNK = 64 * 1024;
-
-/** pread through node:fs (libuv's thread pool): resolves with the count (0 at the end of the file). */
-function pread(fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> {
-  return new Promise((resolve, reject) => fsRead(fd, buf, off, len, pos, (err, n) => (err ? reject(err) : resolve(n))));
-}
-
 export class PortableChannel extends ChannelCore implements Channel {
   readonly backend = 'portable' as const;
   readonly features = Object.freeze({ lwsocket: false, fixedFdInstall: false, batching: false });
@@ -28,7 +18,7 @@ export class PortableChannel extends ChannelCore implements Channel {
   private token = 0;
   private readonly sockets: (net.Socket | undefined)[];
   private readonly listeners: (ListenState | undefined)[];
-  private readonly gates: (FileGate | undefined)[];
+  private readonly files: (FileQueue | undefined)[];   // per connection, once it has used sendFile
   private readonly pauseReadsAboveHwm: boolean;
   private refs = 0;
   private readonly keepAlive: NodeJS.Timeout;
@@ -39,7 +29,7 @@ export class PortableChannel extends ChannelCore implements Channel {
     this.pauseReadsAboveHwm = options.pauseReadsAboveHighWater ?? true;
     this.sockets = new Array(limits.maxHandles).fill(undefined);
     this.listeners = new Array(limits.maxHandles).fill(undefined);
-    this.gates = new Array(limits.maxHandles).fill(undefined);
+    this.files = new Array(limits.maxHandles).fill(undefined);
     // sockets and servers keep the loop alive by themselves; this timer only mirrors the uring backend's ref rule
     this.keepAlive = setInterval(() => {}, 1 << 30);
     this.keepAlive.unref();
@@ -128,7 +118,7 @@ export class PortableChannel extends ChannelCore implements Channel {
   private release(h: number): void {
     if (this.kind[h] === Kind.Free || this.sockets[h] === undefined) return;
     this.sockets[h] = undefined;
-    this.gates[h] = undefined;   // a sendFile still running sees its socket destroyed and rejects
+    this.files[h] = undefined;   // a sendFile still running sees its socket destroyed and rejects
     this.state[h]! |= St.Closing;
     try { this.emit('disconnect', h, 0); } finally { this.freeHandle(h); }
   }
@@ -170,7 +160,7 @@ export class PortableChannel extends ChannelCore implements Channel {
     if (want) s.resume(); else s.pause();
   }
 
-  pendingBytes(h: number): number { return (this.sockets[h]?.writableLength ?? 0) + (this.gates[h]?.bytes ?? 0); }
+  pendingBytes(h: number): number { return (this.sockets[h]?.writableLength ?? 0) + (this.files[h]?.bytes ?? 0); }
 
   write(h: number, data: Uint8Array, offset?: number, length?: number): boolean {
     this.checkWritable(h, 'write');
@@ -193,8 +183,8 @@ export class PortableChannel extends ChannelCore implements Channel {
   }
 
   private queue(h: number, s: net.Socket, b: Buffer, len: number, ungated = false): boolean {
-    const g = this.gates[h];
-    if (g !== undefined && !ungated) { g.queue.push(b); g.bytes += len; return this.pendingBytes(h) <= this.limits.highWaterMark; }
+    const fq = this.files[h];
+    if (fq !== undefined && fq.active && !ungated) { fq.hold(b); return this.pendingBytes(h) <= this.limits.highWaterMark; }
     this.counters.flushes++;
     s.write(b, (err) => {
       if (err || !this.isOpen(h)) return;
@@ -215,7 +205,7 @@ export class PortableChannel extends ChannelCore implements Channel {
     return true;
   }
 
-  /** See Channel.sendFile: read through node:fs in 64 KiB pieces, each written when the socket is below its high-water mark. */
+  /** See Channel.sendFile: read through node:fs in 64 KiB pieces (file-queue.ts), writes behind it wait. */
   sendFile(h: number, fd: number, position: number, length: number): Promise<void> {
     try {
       this.checkWritable(h, 'sendFile');
@@ -225,69 +215,27 @@ export class PortableChannel extends ChannelCore implements Channel {
     const s = this.sockets[h]!;
     if ((this.state[h]! & St.Errored) || s.destroyed || s.writableEnded) return Promise.reject(new MegapipeError(MpCode.CLOSED, `sendFile: connection ${h} is closed`));
     if (length === 0) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const f: FileSend = { fd, pos: position, left: length, resolve, reject };
-      const g = this.gates[h];
-      if (g !== undefined) { g.queue.push(f); g.bytes += length; return; }
-      this.gates[h] = { queue: [], bytes: length };
-      void this.pumpFile(h, s, f);
+    const fq = this.files[h] ??= new FileQueue(s, this.limits.highWaterMark, (b) => this.queue(h, s, b, b.byteLength, true), (e) => {
+      this.state[h]! |= St.Errored;
+      if (!(this.state[h]! & St.Closing)) this.emitCode('error', h, e.errno ?? -5, e.code);
+      s.destroy();
     });
-  }
-
-  private async pumpFile(h: number, s: net.Socket, f: FileSend): Promise<void> {
-    const g = this.gates[h]!;
-    try {
-      while (f.left > 0) {
-        if (s.destroyed || !this.isOpen(h)) throw new MegapipeError(MpCode.CLOSED, `sendFile: connection ${h} closed`);
-        if (s.writableLength > this.limits.highWaterMark) await new Promise((r) => { s.once('drain', r); s.once('close', r); });
-        if (s.destroyed) continue;
-        const want = Math.min(f.left, FILE_CHUNK);
-        const buf = Buffer.allocUnsafe(want);
-        let n: number;
-        try { n = await pread(f.fd, buf, 0, want, f.pos); } catch (e) { throw errnoError((e as NodeJS.ErrnoException).errno ?? -5, 'sendFile'); }
-        if (n === 0) throw new MegapipeError(MpCode.SHORT_FILE, `sendFile: the file ended ${f.left} bytes early`);
-        if (s.destroyed) continue;
-        f.pos += n; f.left -= n; g.bytes -= n;
-        this.queue(h, s, n === want ? buf : buf.subarray(0, n), n, true);
-      }
-    } catch (e) {
-      // the stream cannot continue in order: drop what was queued behind, fail the connection
-      if (this.gates[h] === g) this.gates[h] = undefined;
-      for (const q of g.queue) if (!Buffer.isBuffer(q) && typeof q !== 'function') q.reject(new MegapipeError(MpCode.CLOSED, `sendFile: connection ${h} failed`));
-      f.reject(e as Error);
-      if (!s.destroyed && (e as MegapipeError).code !== MpCode.CLOSED) {
-        this.state[h]! |= St.Errored;
-        if (!(this.state[h]! & St.Closing)) this.emitCode('error', h, (e as MegapipeError).errno ?? -5, (e as MegapipeError).code);
-        s.destroy();
-      }
-      return;
+    const p = fq.send(fd, position, length);
+    if (this.pendingBytes(h) > this.limits.highWaterMark && !(this.state[h]! & St.AboveHwm)) {
+      this.state[h]! |= St.AboveHwm;
+      if (this.pauseReadsAboveHwm) { this.state[h]! |= St.PausedHwm; this.syncRead(h); }
     }
-    f.resolve();
-    // what waited behind the file: writes go out, the next file starts
-    while (g.queue.length > 0) {
-      const q = g.queue.shift()!;
-      if (Buffer.isBuffer(q)) { g.bytes -= q.byteLength; if (!s.destroyed) this.queue(h, s, q, q.byteLength, true); continue; }
-      if (typeof q === 'function') { q(); continue; }
-      void this.pumpFile(h, s, q);
-      return;
-    }
-    if (this.gates[h] === g) this.gates[h] = undefined;
+    return p;
   }
 
   /** See Channel.readFile (node:fs reads; libuv's thread pool). */
-  async readFile(fd: number, position: number, length: number): Promise<Buffer> {
-    if (this.closed) throw new MegapipeError(MpCode.CLOSED, 'readFile: the channel is closed');
-    ChannelCore.fileArgs(fd, position, length, 1 << 30);
+  readFile(fd: number, position: number, length: number): Promise<Buffer> {
+    try {
+      if (this.closed) throw new MegapipeError(MpCode.CLOSED, 'readFile: the channel is closed');
+      ChannelCore.fileArgs(fd, position, length, 1 << 30);
+    } catch (e) { return Promise.reject(e); }
     this.counters.requests++;
-    const out = Buffer.allocUnsafe(length);
-    let got = 0;
-    while (got < length) {
-      let n: number;
-      try { n = await pread(fd, out, got, length - got, position + got); } catch (e) { throw errnoError((e as NodeJS.ErrnoException).errno ?? -5, 'readFile'); }
-      if (n === 0) break;
-      got += n;
-    }
-    return got === length ? out : out.subarray(0, got);
+    return preadAll(fd, position, length);
   }
 
   writev(h: number, chunks: readonly Uint8Array[]): boolean {
@@ -310,8 +258,8 @@ export class PortableChannel extends ChannelCore implements Channel {
 
   // Runs `fn` once the bytes of sendFiles in progress (and the writes behind them) are queued on the socket.
   private afterFiles(h: number, fn: () => void): void {
-    const g = this.gates[h];
-    if (g === undefined) fn(); else g.queue.push(fn);
+    const fq = this.files[h];
+    if (fq === undefined) fn(); else fq.after(fn);
   }
 
   disconnect(h: number, abort = false): void {
