@@ -20,20 +20,21 @@ import { parseCpuList } from './lib/run.js';
 import { fmt, fmtSummary, summarize, type Summary } from './lib/stats.js';
 import { formatTable, markdownTable, type Table } from './lib/table.js';
 import {
-  APT_PACKAGE, haveTool, MIX_FILES, mixMeanBody, nginxConfig, probeSite, runH2load, runWrk, SMALL_FILE, startPinned,
+  APT_PACKAGE, haveTool, LARGE_FILE, MIX_FILES, mixMeanBody, nginxConfig, probeSite, runH2load, runWrk, SMALL_FILE, startPinned,
   writeScripts, writeSite, type LoadReport,
 } from './http/tools.js';
 
-const SCENARIOS = ['keepalive', 'pipelined', 'close', 'mix'] as const;
+const SCENARIOS = ['keepalive', 'pipelined', 'close', 'mix', 'large'] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 const SCENARIO_TITLE: Record<ScenarioName, string> = {
   keepalive: '1 KiB file, keep-alive (wrk)',
   pipelined: '1 KiB file, pipelined (h2load --h1)',
   close: '1 KiB file, Connection: close (wrk)',
   mix: 'mix of 10 files, 500 B–200 KiB, keep-alive (wrk)',
+  large: '2 MiB file (not cached: read per request), keep-alive (wrk)',
 };
 /** The load tool each scenario needs. */
-const SCENARIO_TOOL: Record<ScenarioName, 'wrk' | 'h2load'> = { keepalive: 'wrk', pipelined: 'h2load', close: 'wrk', mix: 'wrk' };
+const SCENARIO_TOOL: Record<ScenarioName, 'wrk' | 'h2load'> = { keepalive: 'wrk', pipelined: 'h2load', close: 'wrk', mix: 'wrk', large: 'wrk' };
 const SERVERS = ['megapipe-http', 'nginx', 'node:http', 'bun'] as const;
 
 const usage = `usage: node dist/bench/http.js [options]
@@ -50,6 +51,8 @@ the load generator pinned to the client CPU. Run it under the shared lock:
                       pipelined  the same with --pipeline requests in flight per connection, h2load --h1 -m
                       close      the same with "Connection: close": one request per connection, wrk
                       mix        10 files of 500 B..200 KiB in a realistic proportion (mean 20 KiB), wrk + Lua
+                      large      GET /large.bin (2 MiB, above the JavaScript servers' 1 MiB cache: read from the
+                                 file per request), keep-alive, at most 16 connections, wrk
   --conns N         concurrent connections (default 64)
   --pipeline D      requests in flight per connection for "pipelined" (default 16)
   --duration S      measured seconds per run (default 5; --quick 3)
@@ -246,6 +249,7 @@ function load(s: ScenarioName, port: number, seconds: number): Promise<LoadRepor
     case 'keepalive': return runWrk({ url: base + SMALL_FILE.path, conns, threads: 1, durationS: seconds, script: scripts.plain, cpu: clientCpu });
     case 'close': return runWrk({ url: base + SMALL_FILE.path, conns, threads: 1, durationS: seconds, script: scripts.plain, headers: ['Connection: close'], cpu: clientCpu });
     case 'mix': return runWrk({ url: base + '/', conns, threads: 1, durationS: seconds, script: scripts.mix, cpu: clientCpu });
+    case 'large': return runWrk({ url: base + LARGE_FILE.path, conns: Math.min(conns, 16), threads: 1, durationS: seconds, script: scripts.plain, cpu: clientCpu });
     case 'pipelined': return runH2load({ url: base + SMALL_FILE.path, conns, pipeline, durationS: seconds, warmupS: 0, cpu: clientCpu });
   }
 }
@@ -282,11 +286,12 @@ async function runOnce(def: ServerDef, s: ScenarioName, rep: number): Promise<Ru
       const heads = Object.values(probe.headBytes);
       const head = s === 'mix'
         ? MIX_FILES.reduce((sum, f) => sum + (probe.headBytes[f.path] ?? 0) * f.weight, 0) / MIX_FILES.reduce((sum, f) => sum + f.weight, 0)
-        : probe.headBytes[SMALL_FILE.path] ?? (heads.length ? heads[0]! : 0);
-      rec.expectedBody = s === 'mix' ? mixMeanBody() : SMALL_FILE.size;
+        : probe.headBytes[s === 'large' ? LARGE_FILE.path : SMALL_FILE.path] ?? (heads.length ? heads[0]! : 0);
+      rec.expectedBody = s === 'mix' ? mixMeanBody() : s === 'large' ? LARGE_FILE.size : SMALL_FILE.size;
       rec.measuredBody = r.dataBytes !== undefined ? r.dataBytes / r.requests : r.bytes / r.requests - head;
       // wrk's byte count includes partly read responses at the end, and "Connection: close" adds a header line
-      const slack = Math.max(40, rec.expectedBody * (s === 'mix' ? 0.03 : 0.01));
+      // (and with 2 MiB bodies a response cut off by the end of the run weighs: up to one per connection)
+      const slack = Math.max(40, rec.expectedBody * (s === 'mix' ? 0.03 : 0.01)) + (s === 'large' ? (16 * LARGE_FILE.size) / r.requests : 0);
       if (Math.abs(rec.measuredBody - rec.expectedBody) > slack) {
         rec.problems.push(`body bytes per response ${rec.measuredBody.toFixed(0)}, expected ${rec.expectedBody.toFixed(0)}: responses incomplete or wrong`);
       }

@@ -101,7 +101,9 @@ const USAGE = `usage: megapipe-http --root DIR --port P [--host H] [--workers N]
   --max-body BYTES        request body limit (default 1048576)
   --shutdown-timeout MS   graceful shutdown deadline (default 10000)
   --send-chunk BYTES      channel send-memory unit: the most one send moves (default 65536)
-  --high-water BYTES      queued output per connection before the writer waits (default 262144)`;
+  --high-water BYTES      queued output per connection before the writer waits (default 262144)
+  --cache-file-max BYTES  files up to this size are kept in memory (default 1048576; 0: none)
+  --cache-max BYTES       total memory of the file cache (default 33554432)`;
 
 function fail(msg: string): never {
   process.stderr.write(`megapipe-http: ${msg}\n${USAGE}\n`);
@@ -136,6 +138,8 @@ export function parseArgs(argv: readonly string[]): StartOptions & { shutdownTim
       case '--shutdown-timeout': o.shutdownTimeout = int(flag, val(), 0, 86_400_000); break;
       case '--send-chunk': o.limits!.sendChunkBytes = int(flag, val(), 1024, 1 << 24); break;
       case '--high-water': o.limits!.highWaterMark = int(flag, val(), 1024, 2 ** 31 - 1); break;
+      case '--cache-file-max': (o.static ??= {}).maxCachedFileSize = int(flag, val(), 0, 2 ** 30); break;
+      case '--cache-max': (o.static ??= {}).maxCacheSize = int(flag, val(), 0, Number.MAX_SAFE_INTEGER); break;
       case '-h': case '--help': process.stdout.write(USAGE + '\n'); process.exit(0);
       // falls through (unreachable)
       default: fail(`unknown argument ${a}`);

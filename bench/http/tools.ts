@@ -15,6 +15,8 @@ export interface SiteFile { path: string; size: number; weight: number }
 
 /** The small-file scenarios' page. */
 export const SMALL_FILE: SiteFile = { path: '/index.html', size: 1024, weight: 0 };
+/** Above the JavaScript servers' 1 MiB content cache: every response is read from the file (ring, sendfile, fs). */
+export const LARGE_FILE: SiteFile = { path: '/large.bin', size: 2 * 1024 * 1024, weight: 0 };
 
 /**
  * A mix of sizes like a real site's static assets: many small icons, stylesheets and scripts, fewer large images
@@ -46,7 +48,7 @@ export function fileContent(f: SiteFile): Buffer {
 
 /** Writes the site under `dir` (world-readable: nginx's workers run as nobody when we are root). */
 export function writeSite(dir: string): void {
-  for (const f of [SMALL_FILE, ...MIX_FILES]) {
+  for (const f of [SMALL_FILE, LARGE_FILE, ...MIX_FILES]) {
     const abs = join(dir, f.path);
     mkdirSync(join(abs, '..'), { recursive: true, mode: 0o755 });
     writeFileSync(abs, fileContent(f), { mode: 0o644 });
@@ -231,7 +233,7 @@ function probeOne(host: string, port: number, f: SiteFile, expect: Buffer): Prom
 /** Probes every file of the site once. */
 export async function probeSite(host: string, port: number): Promise<Probe> {
   const p: Probe = { headBytes: {}, problems: [] };
-  for (const f of [SMALL_FILE, ...MIX_FILES]) {
+  for (const f of [SMALL_FILE, LARGE_FILE, ...MIX_FILES]) {
     const r = await probeOne(host, port, f, fileContent(f));
     if (r.problem) p.problems.push(r.problem);
     else p.headBytes[f.path] = r.head;
