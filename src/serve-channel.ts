@@ -3,7 +3,7 @@ import type { Channel } from './channel.js';
 import type { MpEvent } from './event.js';
 import type { Listener } from './listener.js';
 import type { Conn, Session, SessionFactory } from './session.js';
-import { MegapipeError, MpCode } from './errors.js';
+import { MegapipeError, MpCode, rangeError } from './errors.js';
 import { startBalancer, type BalanceOptions, type Balancer } from './balance.js';
 import { native } from './native.js';
 
@@ -18,6 +18,12 @@ export interface ServeChannelOptions {
   member?: number;
   /** Connections served at once by this channel; more are closed on accept (default: the channel's maxHandles). */
   maxConnections?: number;
+  /**
+   * After `conn.end()` with bytes still queued, a connection whose peer takes none of them for this long is destroyed
+   * (its session's close gets an `ETIMEDOUT` error), like nginx's send_timeout: a peer that stops reading cannot hold
+   * a connection open forever, a slow one that keeps reading is not cut off (default 30,000 ms; 0: wait forever).
+   */
+  endTimeoutMs?: number;
   /** Load balancing: listening sockets of other partitions (or a shared queue) this channel takes connections from when they back up. */
   stealFrom?: readonly number[];
   balance?: BalanceOptions;
@@ -43,7 +49,8 @@ class ChannelConn implements Conn {
   blocked = false;
   ending = false;
   error: (Error & { code?: string }) | undefined = undefined;
-  constructor(readonly ch: Channel, readonly id: number, readonly worker: number) {}
+  endTimer: NodeJS.Timeout | undefined = undefined;   // the end() drain watch (see endTimeoutMs)
+  constructor(readonly ch: Channel, readonly id: number, readonly worker: number, private readonly endTimeoutMs: number) {}
   get pendingBytes(): number { return this.ch.pendingBytes(this.id); }
   write(data: Uint8Array, offset?: number, length?: number): boolean {
     if (this.ending) return false;
@@ -64,9 +71,34 @@ class ChannelConn implements Conn {
     return p;
   }
   readFile(fd: number, position: number, length: number): Promise<Buffer> { return this.ch.readFile(fd, position, length); }
+  // Tells, at each call, whether the peer took bytes since the previous one: pendingBytes dropped (io_uring: it drops
+  // as each send completes); the portable backend's moves only per completed node:net write request, which coalesces
+  // megabytes: it offers its own watch.
+  private progressWatch(): () => boolean {
+    const own = (this.ch as { drainWatch?(h: number): (() => boolean) | undefined }).drainWatch?.(this.id);
+    if (own !== undefined) return own;
+    let last = this.ch.pendingBytes(this.id);
+    return () => { const now = this.ch.pendingBytes(this.id); const moved = now < last; last = now; return moved; };
+  }
   pause(): void { if (!this.ending) this.ch.pause(this.id); }
   resume(): void { if (!this.ending) this.ch.resume(this.id); }
-  end(): void { if (!this.ending) { this.ending = true; this.ch.disconnect(this.id); } }
+  end(): void {
+    if (this.ending) return;
+    this.ending = true;
+    this.ch.disconnect(this.id);
+    if (this.endTimeoutMs > 0 && this.ch.isOpen(this.id) && this.ch.pendingBytes(this.id) > 0) {
+      // cleared by the disconnect event (the handle number is reused after it)
+      const moved = this.progressWatch();
+      this.endTimer = setInterval(() => {
+        if (moved()) return;   // the peer is reading
+        clearInterval(this.endTimer);
+        this.endTimer = undefined;
+        this.error ??= new MegapipeError('ETIMEDOUT', `connection ${this.id}: the peer took none of the last ${this.ch.pendingBytes(this.id)} bytes in ${this.endTimeoutMs} ms`);
+        try { this.ch.disconnect(this.id, true); } catch { /* gone meanwhile */ }
+      }, this.endTimeoutMs);
+      this.endTimer.unref();
+    }
+  }
   destroy(): void {
     const wasEnding = this.ending;
     this.ending = true;
@@ -80,13 +112,15 @@ export function serveChannel(channel: Channel, listener: Listener, factory: Sess
   const worker = options.worker ?? 0;
   const conns: (ChannelConn | undefined)[] = [];
   const maxConnections = options.maxConnections ?? channel.limits.maxHandles;
+  const endTimeoutMs = options.endTimeoutMs ?? 30_000;
+  if (!Number.isInteger(endTimeoutMs) || endTimeoutMs < 0) throw rangeError('endTimeoutMs', 'a non-negative integer (ms)', endTimeoutMs);
   let open = 0, accepted = 0, closing = false;
   let onIdle: (() => void) | null = null;
   const lh = channel.register(listener, null, { cpuMask: options.cpuMask, member: options.member });
 
   const onConnection = (h: number): void => {
     if (closing || open >= maxConnections) { channel.disconnect(h, true); return; }
-    const c = new ChannelConn(channel, h, worker);
+    const c = new ChannelConn(channel, h, worker, endTimeoutMs);
     conns[h] = c;
     open++; accepted++;
     c.session = factory(c);
@@ -126,6 +160,7 @@ export function serveChannel(channel: Channel, listener: Listener, factory: Sess
         conns[h] = undefined;
         open--;
         c.ending = true;
+        if (c.endTimer !== undefined) { clearInterval(c.endTimer); c.endTimer = undefined; }
         c.session.close?.(c.error);
         if (open === 0 && onIdle) onIdle();
         return;

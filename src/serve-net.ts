@@ -3,7 +3,7 @@
 import * as net from 'node:net';
 import type { Conn, Session, SessionFactory } from './session.js';
 import { MegapipeError, MpCode } from './errors.js';
-import { FileQueue, preadAll } from './portable/file-queue.js';
+import { FileQueue, preadAll, progressWatch } from './portable/file-queue.js';
 
 export interface ServeNetOptions {
   host?: string;
@@ -12,6 +12,8 @@ export interface ServeNetOptions {
   highWaterMark?: number;
   /** Maximum simultaneous connections; more are closed on accept (default 10,000). */
   maxConnections?: number;
+  /** As ServeChannelOptions.endTimeoutMs: an ended connection whose peer takes nothing for this long is destroyed (default 30,000 ms). */
+  endTimeoutMs?: number;
 }
 
 export interface NetServerHandle {
@@ -26,7 +28,7 @@ class NetConn implements Conn {
   session!: Session;
   closed = false;
   private files: FileQueue | undefined;
-  constructor(readonly id: number, readonly socket: net.Socket, readonly worker: number, private readonly hwm: number) {}
+  constructor(readonly id: number, readonly socket: net.Socket, readonly worker: number, private readonly hwm: number, private readonly endTimeoutMs: number) {}
   get pendingBytes(): number { return this.socket.writableLength + (this.files?.bytes ?? 0); }
   write(data: Uint8Array, offset = 0, length = data.byteLength - offset): boolean {
     if (this.closed || this.socket.writableEnded) return false;
@@ -52,7 +54,21 @@ class NetConn implements Conn {
   readFile(fd: number, position: number, length: number): Promise<Buffer> { return preadAll(fd, position, length); }
   pause(): void { this.socket.pause(); }
   resume(): void { this.socket.resume(); }
-  end(): void { if (!this.closed) { const s = this.socket; if (this.files) this.files.after(() => s.end()); else s.end(); } }
+  end(): void {
+    if (this.closed || this.socket.writableEnded) return;
+    const s = this.socket;
+    if (this.files) this.files.after(() => s.end()); else s.end();
+    if (this.endTimeoutMs > 0 && this.pendingBytes > 0) {
+      const moved = progressWatch(s, () => this.files?.bytes ?? 0);
+      const t = setInterval(() => {
+        if (moved()) return;   // the peer is reading
+        clearInterval(t);
+        s.destroy(new MegapipeError('ETIMEDOUT', `connection ${this.id}: the peer took none of the last ${this.pendingBytes} bytes in ${this.endTimeoutMs} ms`));
+      }, this.endTimeoutMs);
+      t.unref();
+      s.once('close', () => clearInterval(t));
+    }
+  }
   destroy(): void { if (!this.closed) this.socket.destroy(); }
 }
 
@@ -61,11 +77,12 @@ export function serveNet(factory: SessionFactory, options: ServeNetOptions = {})
   const host = options.host ?? '127.0.0.1';
   const hwm = options.highWaterMark ?? 64 * 1024;
   const maxConnections = options.maxConnections ?? 10_000;
+  const endTimeoutMs = options.endTimeoutMs ?? 30_000;
   const conns = new Set<NetConn>();
   let nextId = 1;
   const server = net.createServer({ noDelay: true, allowHalfOpen: true, highWaterMark: hwm } as net.ServerOpts, (socket) => {
     if (conns.size >= maxConnections) { socket.destroy(); return; }
-    const conn = new NetConn(nextId++, socket, 0, hwm);
+    const conn = new NetConn(nextId++, socket, 0, hwm, endTimeoutMs);
     conns.add(conn);
     conn.session = factory(conn);
     let error: (Error & { code?: string }) | undefined;

@@ -63,6 +63,8 @@ export interface ServeOptions {
   workerData?: unknown;
   /** Connections per worker (default: the channel's maxHandles). */
   maxConnections?: number;
+  /** See ServeChannelOptions.endTimeoutMs (default 30,000 ms). */
+  endTimeoutMs?: number;
   /**
    * Load balancing between partitions (default false: the paper's behaviour): an idle worker takes connections
    * from another worker's backed-up accept queue (see balance.ts). Also un-sticks a shared queue.
@@ -116,7 +118,7 @@ export class Server extends EventEmitter {
       host: this.listener.host, port: this.listener.port, fds: [...this.listener.fds], partitions: this.listener.partitions.map((p) => [...p]),
       module: String(o.module instanceof URL ? o.module.href : pathToFileURL(String(o.module)).href),
       backend: o.backend, limits: o.limits, batch: o.batch, lwsocket: o.lwsocket ?? true,
-      maxConnections: o.maxConnections, userData: o.workerData,
+      maxConnections: o.maxConnections, endTimeoutMs: o.endTimeoutMs, userData: o.workerData,
       // partitioned: watch the other members; shared: watch the one queue everybody accepts from
       stealFrom: o.loadBalance ? (this.partitioned ? this.listener.fds.filter((_, i) => i !== slot.member) : [...this.listener.fds]) : [],
       balance: typeof o.loadBalance === 'object' ? o.loadBalance : undefined,

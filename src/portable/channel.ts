@@ -4,7 +4,7 @@
 import * as net from 'node:net';
 import { ChannelCore, Kind, St, type ChannelStats } from '../channel-core.js';
 import { MegapipeError, MpCode, argError, rangeError } from '../errors.js';
-import { FileQueue, preadAll } from './file-queue.js';
+import { FileQueue, preadAll, progressWatch } from './file-queue.js';
 import type { Limits } from '../limits.js';
 import type { Listener } from '../listener.js';
 import { native } from '../native.js';
@@ -158,6 +158,12 @@ export class PortableChannel extends ChannelCore implements Channel {
     const st = this.state[h]!;
     const want = (st & St.Reading) !== 0 && (st & (St.PausedUser | St.PausedHwm | St.Closing | St.Connecting)) === 0;
     if (want) s.resume(); else s.pause();
+  }
+
+  /** @internal Watches the peer's progress on `h` (serveChannel's endTimeoutMs): pendingBytes moves too coarsely here. */
+  drainWatch(h: number): (() => boolean) | undefined {
+    const s = this.sockets[h];
+    return s ? progressWatch(s, () => this.files[h]?.bytes ?? 0) : undefined;
   }
 
   pendingBytes(h: number): number { return (this.sockets[h]?.writableLength ?? 0) + (this.files[h]?.bytes ?? 0); }

@@ -7,6 +7,23 @@ import { MegapipeError, MpCode, errnoError } from '../errors.js';
 
 const PIECE = 64 * 1024;
 
+/**
+ * Watches a node:net socket's sending: each call tells whether the kernel took bytes since the previous call.
+ * `writableLength` drops only when a whole write request completes (node:net coalesces queued writes into one
+ * writev, which can be megabytes), libuv's write-queue size of the request in flight as the kernel takes bytes; a
+ * new request starts only after the previous one completed, so one of the two drops whenever bytes move.
+ */
+export function progressWatch(s: net.Socket, extra: () => number = () => 0): () => boolean {
+  const wqs = (): number => (s as unknown as { _handle?: { writeQueueSize?: number } })._handle?.writeQueueSize ?? 0;
+  let wl = s.writableLength + extra(), q = wqs();
+  return () => {
+    const nwl = s.writableLength + extra(), nq = wqs();
+    const moved = nwl < wl || nq < q;
+    wl = nwl; q = nq;
+    return moved;
+  };
+}
+
 interface FileSend { fd: number; pos: number; left: number; resolve: () => void; reject: (e: Error) => void }
 
 /** pread through node:fs: resolves with the count (0 at the end of the file); rejects with an errno-coded error. */
