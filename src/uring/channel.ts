@@ -743,7 +743,20 @@ export class UringChannel extends ChannelCore implements Channel {
     this.installs.get(h)?.reject(new MegapipeError(MpCode.CLOSED, `toFd: handle ${h} was closed`));
     this.installs.delete(h);
     if (this.inflight[h]! > 0) {
-      // cancel everything pending on the socket; the close follows when the last completion is in (maybeRelease)
+      // the close follows when the last completion is in (maybeRelease)
+      const st = this.state[h]!;
+      if (this.kind[h] !== Kind.Listener && this.sFly[h] === 0 && !(st & St.Connecting)) {
+        // a connection with no send or connect in flight: the one request that can stay pending is its multishot
+        // receive. Cancel it by user_data (a hash lookup; a cancel by fd walks every pending poll of the ring, twice),
+        // or not at all when its cancel is on the way already (the usual graceful close: the receive was cancelled when
+        // the close began). What else can be in flight (cancels, a shutdown, an fd install, a nop) completes by itself.
+        if ((st & (St.RecvArmed | St.RecvCancel)) === St.RecvArmed) {
+          this.state[h] = st | St.RecvCancel;
+          this.stage(Op.CancelUd, h, -1, 0, h, (Op.Recv << 24) | this.gen[h]!, 0, Op.CancelUd);
+        }
+        return;
+      }
+      // cancel everything pending on the socket
       const fixed = this.kind[h] === Kind.Direct;
       this.stage(Op.CancelFd, h, this.fd[h]!, fixed ? RowFlag.Fixed : 0, 0, 0, 0, Op.CancelFd);
       return;
