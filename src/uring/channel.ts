@@ -638,6 +638,11 @@ export class UringChannel extends ChannelCore implements Channel {
       return;
     }
     this.counters.bytesWritten += res;
+    if (res !== sent && (this.state[h]! & St.CloseLinked)) {   // cut short (an error after some progress): the close has run
+      this.dropQueue(h);
+      this.maybeRelease(h);
+      return;
+    }
     this.pend[h]! -= res;
     this.sOff[h]! += res;
     const c = this.sHead[h]!;
@@ -709,6 +714,12 @@ export class UringChannel extends ChannelCore implements Channel {
       this.finishClose(h);
       return;
     }
+    if (abort && this.isOpen(h) && (this.state[h]! & St.CloseLinked) && this.sFly[h]! > 0) {
+      // a graceful close linked behind the send in flight: cancel that send (by user_data: the descriptor may be
+      // closed and reused already); the linked close runs when it ends
+      this.stage(Op.CancelUd, h, -1, 0, h, (Op.Send << 24) | this.gen[h]!, 0, Op.CancelUd);
+      return;
+    }
     this.checkConn(h, 'disconnect');
     this.counters.requests++;
     this.beginClose(h, abort);
@@ -731,12 +742,33 @@ export class UringChannel extends ChannelCore implements Channel {
     this.rearmWaiters.delete(h);
     this.pausedByQueue.delete(h);
     if (!abort && this.pend[h]! > 0 && !(this.state[h]! & St.Errored)) {
-      this.state[h]! |= St.CloseAfterDrain;
+      if (!this.linkClose(h)) this.state[h]! |= St.CloseAfterDrain;
       this.syncRecv(h);   // stop receiving; sending goes on
       return;
     }
     if (this.kind[h] !== Kind.Listener) this.dropQueue(h);
     this.finishClose(h);
+  }
+
+  // A graceful close whose queued bytes all go in the one send staged last and not yet submitted (a response written
+  // and the connection closed in one go): the close is staged right behind that send, hard-linked to it, so it runs
+  // in the same submission once the send is done, whatever its result: no round trip through JavaScript between the
+  // send's completion and the close. From here on nothing may be issued on the descriptor (it may be closed and
+  // reused): the send is cancelled by user_data on an abort, and a short send is not continued (see onSend).
+  // A link is never split across submissions: a flush always fits the submission queue (requestRows <= sqEntries).
+  private linkClose(h: number): boolean {
+    const st = this.state[h]!;
+    const k = this.kind[h];
+    if ((k !== Kind.Direct && k !== Kind.Fd) || (st & (St.KeepFd | St.Installing | St.Connecting)) || this.overflow[h] !== undefined || this.pend[h] !== this.sFly[h]) return false;
+    if (this.handedOff) this.reclaim();
+    const n = this.nreq;
+    if (n === 0 || n === this.rowsMax) return false;
+    const i = (n - 1) * ROW_I32, r = this.req;
+    if (r[i] !== Op.Send || r[i + 3] !== h || r[i + 4] !== ((Op.Send << 24) | this.gen[h]!)) return false;
+    r[i + 2]! |= RowFlag.HardLink;
+    this.state[h] = st | St.CloseIssued | St.CloseLinked;
+    this.stage(Op.Close, h, this.fd[h]!, this.fixed(h), 0, 0, 0, Op.Close);
+    return true;
   }
 
   private finishClose(h: number): void {
