@@ -30,6 +30,7 @@ export const enum St {
   AcceptCancel = 1 << 16, // a cancel of the listener's multishot accept is in flight (table nearly full)
   WriteEnded = 1 << 17,   // end(): no more writes; the write side shuts down once queued bytes are sent
   ShutdownPending = 1 << 18, // end() with bytes still queued (or connecting): the shutdown waits for them
+  CloseLinked = 1 << 19,  // graceful close: the close is hard-linked behind the send in flight (io_uring)
 }
 
 export interface ChannelStats {

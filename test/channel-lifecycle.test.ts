@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { spawn } from 'node:child_process';
 import { BACKENDS, connectSocket, echoClient, openListener, prng, randomBytes, readAll, skipFor, waitFor, withTimeout } from './helpers.js';
-import { createChannel, MegapipeError, type Channel, type Listener, type MpEvent } from '../src/index.js';
+import { createChannel, MegapipeError, type Channel, type Limits, type Listener, type MpEvent } from '../src/index.js';
 
 interface Harness {
   ch: Channel;
@@ -24,8 +24,8 @@ interface Harness {
   close(): Promise<void>;
 }
 
-async function harness(backend: 'uring' | 'portable', autoRead = true): Promise<Harness> {
-  const ch = createChannel({ backend });
+async function harness(backend: 'uring' | 'portable', autoRead = true, limits?: Partial<Limits>): Promise<Harness> {
+  const ch = createChannel({ backend, limits });
   const listener = await openListener(backend);
   const lh = ch.register(listener, 'L');
   const accepted: number[] = [], violations: string[] = [], errors: string[] = [];
@@ -142,6 +142,56 @@ for (const backend of BACKENDS) {
         await waitFor(() => hs.gone.has(h), 'the disconnect event');
         assert.deepEqual(hs.violations, []);
         assert.deepEqual(hs.errors, []);
+      } finally { s?.destroy(); await hs.close(); }
+    });
+
+    // One send chunk larger than the socket buffers: a write and a disconnect in one go put all queued bytes in one send
+    // (the io_uring backend links the close behind it), and that send blocks while the peer does not read.
+    const ONE_SEND = { sendChunkBytes: 16 * 1024 * 1024, sendArenaBytes: 32 * 1024 * 1024, highWaterMark: 32 * 1024 * 1024 };
+
+    it('graceful disconnect right after a write that goes in one send: all bytes, then EOF', async () => {
+      const hs = await harness(backend, true, ONE_SEND);
+      const big = randomBytes(prng(4), 12 * 1024 * 1024);
+      let s: net.Socket | undefined;
+      try {
+        s = await connectSocket(hs.listener.port);
+        s.pause();
+        await waitFor(() => hs.accepted.length === 1, 'the accept');
+        const h = hs.accepted[0]!;
+        hs.ch.write(h, big);
+        hs.ch.disconnect(h);
+        const all = readAll(s, 60000);
+        await new Promise((r) => setTimeout(r, 50));   // the send is blocked on the full socket meanwhile
+        s.resume();
+        const got = await all;
+        assert.equal(got.byteLength, big.byteLength);
+        assert.ok(got.equals(big));
+        await waitFor(() => hs.gone.has(h), 'the disconnect event');
+        assert.deepEqual(hs.violations, []);
+        assert.deepEqual(hs.errors, []);
+      } finally { s?.destroy(); await hs.close(); }
+    });
+
+    it('abortive disconnect after a graceful one whose single send is blocked: final disconnect event, handle reusable', async () => {
+      const hs = await harness(backend, true, ONE_SEND);
+      let s: net.Socket | undefined;
+      try {
+        s = await connectSocket(hs.listener.port);
+        s.pause();
+        s.on('error', () => { /* reset by the abort */ });
+        await waitFor(() => hs.accepted.length === 1, 'the accept');
+        const h = hs.accepted[0]!;
+        hs.ch.write(h, randomBytes(prng(5), 12 * 1024 * 1024));
+        hs.ch.disconnect(h);
+        await new Promise((r) => setTimeout(r, 50));
+        assert.ok(hs.ch.isOpen(h), 'still sending');
+        hs.ch.disconnect(h, true);
+        await waitFor(() => hs.gone.has(h), 'the disconnect event');
+        assert.equal(hs.ch.pendingBytes(h), 0);
+        assert.deepEqual(hs.violations, []);
+        assert.deepEqual(hs.errors, []);
+        // the channel goes on serving (and may reuse the handle and its descriptor slot)
+        assert.equal(await echoClient(hs.listener.port, Buffer.from('after')), 5);
       } finally { s?.destroy(); await hs.close(); }
     });
 

@@ -844,6 +844,11 @@ export class UringChannel extends ChannelCore implements Channel {
     }
     if (res < 0) return this.failSends(h, res, undefined);
     this.counters.bytesWritten += res;
+    if (res !== sent && (this.state[h]! & St.CloseLinked)) {   // cut short (an error after some progress): the close has run
+      this.dropQueue(h);
+      this.maybeRelease(h);
+      return;
+    }
     this.pend[h]! -= res;
     this.sOff[h]! += res;
     const c = this.sHead[h]!;
@@ -940,6 +945,12 @@ export class UringChannel extends ChannelCore implements Channel {
       this.finishClose(h);
       return;
     }
+    if (abort && this.isOpen(h) && (this.state[h]! & St.CloseLinked) && this.sFly[h]! > 0) {
+      // a graceful close linked behind the send in flight: cancel that send (by user_data: the descriptor may be
+      // closed and reused already); the linked close runs when it ends
+      this.stage(Op.CancelUd, h, -1, 0, h, (Op.Send << 24) | this.gen[h]!, 0, Op.CancelUd);
+      return;
+    }
     this.checkConn(h, 'disconnect');
     this.counters.requests++;
     this.beginClose(h, abort);
@@ -962,7 +973,7 @@ export class UringChannel extends ChannelCore implements Channel {
     this.rearmWaiters.delete(h);
     this.pausedByQueue.delete(h);
     if (!abort && this.pend[h]! > 0 && !(this.state[h]! & St.Errored)) {
-      this.state[h]! |= St.CloseAfterDrain;
+      if (!this.linkClose(h)) this.state[h]! |= St.CloseAfterDrain;
       this.syncRecv(h);   // stop receiving; sending goes on
       return;
     }
@@ -970,11 +981,45 @@ export class UringChannel extends ChannelCore implements Channel {
     this.finishClose(h);
   }
 
+  // A graceful close whose queued bytes all go in the one send staged last and not yet submitted (a response written
+  // and the connection closed in one go): the close is staged right behind that send, hard-linked to it, so it runs
+  // in the same submission once the send is done, whatever its result: no round trip through JavaScript between the
+  // send's completion and the close. From here on nothing may be issued on the descriptor (it may be closed and
+  // reused): the send is cancelled by user_data on an abort, and a short send is not continued (see onSend).
+  // A link is never split across submissions: a flush always fits the submission queue (requestRows <= sqEntries).
+  private linkClose(h: number): boolean {
+    const st = this.state[h]!;
+    const k = this.kind[h];
+    if ((k !== Kind.Direct && k !== Kind.Fd) || (st & (St.KeepFd | St.Installing | St.Connecting)) || this.overflow[h] !== undefined || this.pend[h] !== this.sFly[h]) return false;
+    if (this.handedOff) this.reclaim();
+    const n = this.nreq;
+    if (n === 0 || n === this.rowsMax) return false;
+    const i = (n - 1) * ROW_I32, r = this.req;
+    if (r[i] !== Op.Send || r[i + 3] !== h || r[i + 4] !== ((Op.Send << 24) | this.gen[h]!)) return false;
+    r[i + 2]! |= RowFlag.HardLink;
+    this.state[h] = st | St.CloseIssued | St.CloseLinked;
+    this.stage(Op.Close, h, this.fd[h]!, this.fixed(h), 0, 0, 0, Op.Close);
+    return true;
+  }
+
   private finishClose(h: number): void {
     this.installs.get(h)?.reject(new MegapipeError(MpCode.CLOSED, `toFd: handle ${h} was closed`));
     this.installs.delete(h);
     if (this.inflight[h]! > 0) {
-      // cancel everything pending on the socket; the close follows when the last completion is in (maybeRelease)
+      // the close follows when the last completion is in (maybeRelease)
+      const st = this.state[h]!;
+      if (this.kind[h] !== Kind.Listener && this.sFly[h] === 0 && !(st & St.Connecting)) {
+        // a connection with no send or connect in flight: the one request that can stay pending is its multishot
+        // receive. Cancel it by user_data (a hash lookup; a cancel by fd walks every pending poll of the ring, twice),
+        // or not at all when its cancel is on the way already (the usual graceful close: the receive was cancelled when
+        // the close began). What else can be in flight (cancels, a shutdown, an fd install, a nop) completes by itself.
+        if ((st & (St.RecvArmed | St.RecvCancel)) === St.RecvArmed) {
+          this.state[h] = st | St.RecvCancel;
+          this.stage(Op.CancelUd, h, -1, 0, h, (Op.Recv << 24) | this.gen[h]!, 0, Op.CancelUd);
+        }
+        return;
+      }
+      // cancel everything pending on the socket
       const fixed = this.kind[h] === Kind.Direct;
       this.stage(Op.CancelFd, h, this.fd[h]!, fixed ? RowFlag.Fixed : 0, 0, 0, 0, Op.CancelFd);
       return;
