@@ -865,11 +865,11 @@ static int attach_cpu_bpf(int fd, const int32_t *cpu_to_member, unsigned ncpu) {
   return r;
 }
 
-// listenGroup(host, port, count, backlog, reusePort, cpuToMember: Int32Array | null) -> {fds: number[], port}
+// listenGroup(host, port, count, backlog, reusePort, cpuToMember: Int32Array | null, deferAcceptSecs) -> {fds: number[], port}
 // Opens `count` listeners on one address, all joined to one reuseport group in index order (the cBPF result
 // is an index in join order, so the group is built in one go and closed as a whole).
 static napi_value ListenGroup(napi_env env, napi_callback_info info) {
-  size_t argc = 6; napi_value argv[6];
+  size_t argc = 7; napi_value argv[7];
   NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   char host[128]; size_t hl;
   if (napi_get_value_string_utf8(env, argv[0], host, sizeof host, &hl) != napi_ok) { napi_throw_type_error(env, "MP_ERR_ARG", "host must be a string"); return NULL; }
@@ -878,6 +878,7 @@ static napi_value ListenGroup(napi_env env, napi_callback_info info) {
   napi_get_value_uint32(env, argv[2], &count);
   napi_get_value_uint32(env, argv[3], &backlog);
   napi_get_value_bool(env, argv[4], &reuse);
+  uint32_t defer = 0; napi_get_value_uint32(env, argv[6], &defer);   // absent: 0
   int32_t *map = NULL; size_t mapn = 0;
   napi_valuetype t; napi_typeof(env, argv[5], &t);
   if (t == napi_object) {
@@ -898,6 +899,7 @@ static napi_value ListenGroup(napi_env env, napi_callback_info info) {
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (reuse || count > 1) { step = "SO_REUSEPORT"; if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) { r = -errno; goto fail; } }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // inherited by accepted sockets
+    if (defer) { step = "TCP_DEFER_ACCEPT"; if (setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof defer) < 0) { r = -errno; goto fail; } }
     if (fam == AF_INET6) ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)bport);
     else ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)bport);
     step = "bind";

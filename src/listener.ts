@@ -19,6 +19,12 @@ export interface ListenOptions {
   partitions?: number[][];
   /** Members without CPU steering (the shared-queue baseline with N reuseport members hashing). Default 1. */
   members?: number;
+  /**
+   * TCP_DEFER_ACCEPT, seconds (default 0: off): a connection is queued for accept only once its first bytes have
+   * arrived, so its accept and its first receive come in one wake-up; one that stays silent is accepted after about
+   * this long. Only for protocols where the client speaks first (HTTP). Ignored by the portable backend.
+   */
+  deferAccept?: number;
 }
 
 /** A bound, listening address: one or more members, each registered by one channel. Close it when done. */
@@ -89,6 +95,8 @@ export function listen(options: ListenOptions = {}): Listener {
       seen.add(cpu);
     }
   }
+  const deferAccept = options.deferAccept ?? 0;
+  if (!Number.isInteger(deferAccept) || deferAccept < 0 || deferAccept > 3600) throw rangeError('deferAccept', 'an integer number of seconds in 0..3600', deferAccept);
   const members = partitions.length > 0 ? partitions.length : options.members ?? 1;
   if (!Number.isInteger(members) || members < 1 || members > 256) throw rangeError('members', 'an integer in 1..256', members);
   if (!native) throw new MegapipeError(MpCode.BACKEND_UNAVAILABLE, 'native listeners need the addon; use listenPortable() with the portable backend');
@@ -97,7 +105,7 @@ export function listen(options: ListenOptions = {}): Listener {
     cpuToMember = new Int32Array(Math.max(...seen) + 1).fill(-1);
     partitions.forEach((p, i) => { for (const cpu of p) cpuToMember![cpu] = i; });
   }
-  const r = native.listenGroup(host, port, members, backlog, members > 1, cpuToMember);
+  const r = native.listenGroup(host, port, members, backlog, members > 1, cpuToMember, deferAccept);
   const parts = partitions.length > 0 ? partitions.map((p) => [...p]) : Array.from({ length: members }, () => [] as number[]);
   return new Listener(host, r.port, r.fds, parts, undefined);
 }

@@ -42,7 +42,7 @@ export interface NativeAddon {
   channelRef(channel: object, on: boolean): void;
   channelClose(channel: object): void;
   encodeSockaddr(channel: object, offset: number, host: string, port: number): number;
-  listenGroup(host: string, port: number, count: number, backlog: number, reusePort: boolean, cpuToMember: Int32Array | null): { fds: number[]; port: number };
+  listenGroup(host: string, port: number, count: number, backlog: number, reusePort: boolean, cpuToMember: Int32Array | null, deferAcceptSecs: number): { fds: number[]; port: number };
   clientSocket(host: string, localAddress?: string): number;
   closeFd(fd: number): number;
   incomingCpu(fd: number): number;

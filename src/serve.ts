@@ -47,6 +47,8 @@ export interface ServeOptions {
   host?: string;
   port?: number;
   backlog?: number;
+  /** TCP_DEFER_ACCEPT on the listener, seconds (default 0: off); see ListenOptions.deferAccept. */
+  deferAccept?: number;
   /** Partitioned listener: each worker accepts the connections its CPU received (default true when workers ≤ CPUs). */
   partition?: boolean;
   /** lwsockets (direct descriptors) for accepted connections (default true). */
@@ -185,7 +187,7 @@ export async function serve(options: ServeOptions): Promise<Server> {
   const cpuOf = (i: number) => (pin ? i % cpus : -1);
   // partitioned: one member per worker, steered by CPU; shared: one member (one accept queue) for all workers
   const listener = listen({
-    host: options.host, port: options.port, backlog: options.backlog,
+    host: options.host, port: options.port, backlog: options.backlog, deferAccept: options.deferAccept,
     partitions: partitioned ? Array.from({ length: workers }, (_, i) => [i % cpus]) : undefined,
   });
   const slots: Slot[] = Array.from({ length: workers }, (_, i) => ({ index: i, cpu: cpuOf(i), member: partitioned ? i : 0, worker: null, restarts: 0, last: null }));

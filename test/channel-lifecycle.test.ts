@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { spawn } from 'node:child_process';
 import { BACKENDS, connectSocket, echoClient, openListener, prng, randomBytes, readAll, skipFor, waitFor, withTimeout } from './helpers.js';
-import { createChannel, MegapipeError, type Channel, type Limits, type Listener, type MpEvent } from '../src/index.js';
+import { createChannel, listen, MegapipeError, type Channel, type Limits, type Listener, type MpEvent } from '../src/index.js';
 
 interface Harness {
   ch: Channel;
@@ -193,6 +193,37 @@ for (const backend of BACKENDS) {
         // the channel goes on serving (and may reuse the handle and its descriptor slot)
         assert.equal(await echoClient(hs.listener.port, Buffer.from('after')), 5);
       } finally { s?.destroy(); await hs.close(); }
+    });
+
+    it('deferred accept (TCP_DEFER_ACCEPT): a connection comes with its first bytes; a silent one comes later all the same', { skip: backend !== 'uring' }, async () => {
+      const ch = createChannel({ backend });
+      const listener = listen({ host: '127.0.0.1', port: 0, deferAccept: 1 });
+      const lh = ch.register(listener, 'L');
+      const accepted: number[] = [];
+      const reads = new Map<number, string>();
+      ch.onEvent((ev) => {
+        if (ev.type === 'accept') { accepted.push(ev.handle); ch.read(ev.handle); }
+        else if (ev.type === 'read' && ev.result > 0) reads.set(ev.handle, (reads.get(ev.handle) ?? '') + Buffer.from(ev.buffer!.subarray(ev.offset, ev.offset + ev.result)).toString());
+      });
+      ch.accept(lh);
+      const socks: net.Socket[] = [];
+      try {
+        const silent = await connectSocket(listener.port);
+        socks.push(silent);
+        const talker = await connectSocket(listener.port);
+        socks.push(talker);
+        talker.write('hello');
+        await waitFor(() => accepted.length >= 1 && reads.size >= 1, 'the talking connection and its bytes');
+        assert.equal([...reads.values()][0], 'hello');
+        await waitFor(() => accepted.length === 2, 'the silent connection, after the deferral');
+        silent.write('late');
+        await waitFor(() => [...reads.values()].includes('late'), 'the silent connection\'s bytes');
+      } finally {
+        for (const s of socks) s.destroy();
+        ch.unregister(lh);
+        await waitFor(() => !ch.isOpen(lh), 'the listener handle to go');
+        listener.close(); ch.close();
+      }
     });
 
     it('unregister a connection with a receive and a send in flight', async () => {
