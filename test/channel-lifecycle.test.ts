@@ -195,7 +195,7 @@ for (const backend of BACKENDS) {
       } finally { s?.destroy(); await hs.close(); }
     });
 
-    it('deferred accept (TCP_DEFER_ACCEPT): a connection comes with its first bytes; a silent one comes later all the same', { skip: backend !== 'uring' }, async () => {
+    it('deferred accept (TCP_DEFER_ACCEPT): a connection comes with its first bytes; a silent one comes later all the same', { skip: backend !== 'uring' ? 'deferAccept is an option of native listeners (listen()); the portable listener is node:net' : false }, async () => {
       const ch = createChannel({ backend });
       const listener = listen({ host: '127.0.0.1', port: 0, deferAccept: 1 });
       const lh = ch.register(listener, 'L');
