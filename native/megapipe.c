@@ -964,59 +964,45 @@ static napi_value EncodeSockaddr(napi_env env, napi_callback_info info) {
   return out;
 }
 
-static napi_value CloseFd(napi_env env, napi_callback_info info) {
+// The small calls below take one integer (an fd or a CPU) and return an integer (a result or -errno).
+static napi_value int_call(napi_env env, napi_callback_info info, int (*fn)(int32_t)) {
   size_t argc = 1; napi_value argv[1];
   NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int32_t fd = -1; napi_get_value_int32(env, argv[0], &fd);
-  napi_value out; napi_create_int32(env, fd >= 0 && close(fd) < 0 ? -errno : 0, &out);
+  int32_t v = -1; napi_get_value_int32(env, argv[0], &v);
+  napi_value out; napi_create_int32(env, fn(v), &out);
   return out;
 }
 
+static int close_fd(int32_t fd) { return fd >= 0 && close(fd) < 0 ? -errno : 0; }
+static napi_value CloseFd(napi_env env, napi_callback_info info) { return int_call(env, info, close_fd); }
+
 // incomingCpu(fd) -> the CPU that processed the socket's packets (SO_INCOMING_CPU), or -errno.
-static napi_value IncomingCpu(napi_env env, napi_callback_info info) {
-  size_t argc = 1; napi_value argv[1];
-  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int32_t fd = -1; napi_get_value_int32(env, argv[0], &fd);
+static int incoming_cpu(int32_t fd) {
   int cpu = -1; socklen_t l = sizeof cpu;
-  int r = getsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &cpu, &l) < 0 ? -errno : cpu;
-  napi_value out; napi_create_int32(env, r, &out);
-  return out;
+  return getsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &cpu, &l) < 0 ? -errno : cpu;
 }
+static napi_value IncomingCpu(napi_env env, napi_callback_info info) { return int_call(env, info, incoming_cpu); }
 
 // acceptQueueLength(fd) -> connections waiting in a listening socket's accept queue (TCP_INFO's tcpi_unacked holds
 // sk_ack_backlog for a socket in LISTEN state), or -errno. Used by the load balancer to see a backed-up partition.
-static napi_value AcceptQueueLength(napi_env env, napi_callback_info info) {
-  size_t argc = 1; napi_value argv[1];
-  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int32_t fd = -1; napi_get_value_int32(env, argv[0], &fd);
+static int accept_queue_length(int32_t fd) {
   struct tcp_info ti; socklen_t l = sizeof ti;
-  int r = getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0 ? -errno : (ti.tcpi_state == 10 /* TCP_LISTEN */ ? (int)ti.tcpi_unacked : -EINVAL);
-  napi_value out; napi_create_int32(env, r, &out);
-  return out;
+  return getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0 ? -errno : (ti.tcpi_state == 10 /* TCP_LISTEN */ ? (int)ti.tcpi_unacked : -EINVAL);
 }
+static napi_value AcceptQueueLength(napi_env env, napi_callback_info info) { return int_call(env, info, accept_queue_length); }
 
 // acceptNow(fd) -> a connection taken from a listening socket's queue without waiting (a regular fd,
 // nonblocking, close-on-exec), or -EAGAIN when the queue is empty, or -errno.
-static napi_value AcceptNow(napi_env env, napi_callback_info info) {
-  size_t argc = 1; napi_value argv[1];
-  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int32_t fd = -1; napi_get_value_int32(env, argv[0], &fd);
-  int r = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  napi_value out; napi_create_int32(env, r < 0 ? -errno : r, &out);
-  return out;
-}
+static int accept_now(int32_t fd) { int r = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC); return r < 0 ? -errno : r; }
+static napi_value AcceptNow(napi_env env, napi_callback_info info) { return int_call(env, info, accept_now); }
 
 // pinThread(cpu) -> 0 or -errno: pins the calling thread (the channel's event-loop thread) to one CPU.
-static napi_value PinThread(napi_env env, napi_callback_info info) {
-  size_t argc = 1; napi_value argv[1];
-  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  int32_t cpu = -1; napi_get_value_int32(env, argv[0], &cpu);
-  cpu_set_t set; CPU_ZERO(&set);
-  int r = -EINVAL;
-  if (cpu >= 0 && cpu < CPU_SETSIZE) { CPU_SET(cpu, &set); r = sched_setaffinity(0, sizeof set, &set) < 0 ? -errno : 0; }
-  napi_value out; napi_create_int32(env, r, &out);
-  return out;
+static int pin_thread(int32_t cpu) {
+  if (cpu < 0 || cpu >= CPU_SETSIZE) return -EINVAL;
+  cpu_set_t set; CPU_ZERO(&set); CPU_SET(cpu, &set);
+  return sched_setaffinity(0, sizeof set, &set) < 0 ? -errno : 0;
 }
+static napi_value PinThread(napi_env env, napi_callback_info info) { return int_call(env, info, pin_thread); }
 
 static napi_value CurrentCpu(napi_env env, napi_callback_info info) {
   (void)info;

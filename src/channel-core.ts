@@ -33,6 +33,9 @@ export const enum St {
   CloseLinked = 1 << 19,  // graceful close: the close is hard-linked behind the send in flight (io_uring)
 }
 
+/** readFile's largest result (one Buffer). */
+export const READ_FILE_MAX = 1 << 30;
+
 export interface ChannelStats {
   backend: 'uring' | 'portable';
   /** Operations requested by the application (accept, read, write, disconnect, connect…). */
@@ -279,6 +282,30 @@ export abstract class ChannelCore {
     const len = length ?? data.byteLength - off;
     if (!Number.isInteger(len) || len < 0 || off + len > data.byteLength) throw rangeError('length', `an integer in 0..${data.byteLength - off}`, length);
     return [data, off, len];
+  }
+
+  /**
+   * What both backends' sendFile do before queueing: checks (a rejected promise for a bad argument or a closed or
+   * failed connection), counting, and the empty file. Null: go on and queue it.
+   */
+  protected sendFileStart(h: number, fd: number, position: number, length: number, failed: boolean): Promise<void> | null {
+    try {
+      this.checkWritable(h, 'sendFile');
+      ChannelCore.fileArgs(fd, position, length);
+    } catch (e) { return Promise.reject(e); }
+    this.counters.requests++;
+    if (failed || (this.state[h]! & St.Errored)) return Promise.reject(new MegapipeError(MpCode.CLOSED, `sendFile: connection ${h} is closed or failed`));
+    return length === 0 ? Promise.resolve() : null;
+  }
+
+  /** readFile's checks and counting, shared by both backends: a rejected promise for a bad call, else null. */
+  protected readFileStart(fd: number, position: number, length: number): Promise<never> | null {
+    try {
+      if (this.closed) throw new MegapipeError(MpCode.CLOSED, 'readFile: the channel is closed');
+      ChannelCore.fileArgs(fd, position, length, READ_FILE_MAX);
+    } catch (e) { return Promise.reject(e); }
+    this.counters.requests++;
+    return null;
   }
 
   /**

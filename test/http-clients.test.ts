@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import { startServer, type RunningServer } from '../apps/http/cli.js';
+import { prng, randomBytes } from './helpers.js';
 
 const CURL = '/usr/bin/curl';
 const haveCurl = fs.existsSync(CURL);
@@ -17,15 +18,8 @@ let root: string;
 let server: RunningServer;
 let base: string;
 
-function rnd(n: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1664525 + 1013904223) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
+/** `n` seeded pseudo-random bytes. */
+const rnd = (n: number, seed: number): Buffer => randomBytes(prng(seed), n);
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const BIG = rnd(1_500_000, 42);
 const SMALL = 'small file\n';

@@ -9,21 +9,15 @@ import { after, before, test } from 'node:test';
 import { decodePath, parseRange, serveStatic } from '../apps/http/static.js';
 import type { Handler } from '../apps/http/server.js';
 import { delay, exchange, RawClient, startApp, type RawResponse, type TestServer } from './http-helpers.test.js';
+import { prng, randomBytes } from './helpers.js';
 
 let tmp: string;
 let root: string;
 let srv: TestServer;
 const SECRET = 'TOP-SECRET-OUTSIDE-THE-ROOT';
 
-function rnd(n: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1664525 + 1013904223) >>> 0;
-    b[i] = x >>> 24;
-  }
-  return b;
-}
+/** `n` seeded pseudo-random bytes. */
+const rnd = (n: number, seed: number): Buffer => randomBytes(prng(seed), n);
 const BIG = rnd(300_000, 11);
 const PNG = rnd(2000, 5);
 

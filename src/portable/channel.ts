@@ -201,47 +201,36 @@ export class PortableChannel extends ChannelCore implements Channel {
       }
       if (!(this.state[h]! & St.Closing)) this.emit('write', h, len);
     });
-    if (s.writableLength > this.limits.highWaterMark) {
-      if (!(this.state[h]! & St.AboveHwm)) {
-        this.state[h]! |= St.AboveHwm;
-        if (this.pauseReadsAboveHwm) { this.state[h]! |= St.PausedHwm; this.syncRead(h); }
-      }
-      return false;
-    }
+    if (s.writableLength > this.limits.highWaterMark) { this.aboveHwm(h); return false; }
     return true;
+  }
+
+  // Queued bytes passed the high-water mark: a 'write' event with room follows; reading pauses (by default) until then.
+  private aboveHwm(h: number): void {
+    if (this.state[h]! & St.AboveHwm) return;
+    this.state[h]! |= St.AboveHwm;
+    if (this.pauseReadsAboveHwm) { this.state[h]! |= St.PausedHwm; this.syncRead(h); }
   }
 
   /** See Channel.sendFile: read through node:fs in 64 KiB pieces (file-queue.ts), writes behind it wait. */
   sendFile(h: number, fd: number, position: number, length: number): Promise<void> {
-    try {
-      this.checkWritable(h, 'sendFile');
-      ChannelCore.fileArgs(fd, position, length);
-    } catch (e) { return Promise.reject(e); }
-    this.counters.requests++;
-    const s = this.sockets[h]!;
-    if ((this.state[h]! & St.Errored) || s.destroyed || s.writableEnded) return Promise.reject(new MegapipeError(MpCode.CLOSED, `sendFile: connection ${h} is closed`));
-    if (length === 0) return Promise.resolve();
-    const fq = this.files[h] ??= new FileQueue(s, this.limits.highWaterMark, (b) => this.queue(h, s, b, b.byteLength, true), (e) => {
+    const s = this.sockets[h];
+    const early = this.sendFileStart(h, fd, position, length, s === undefined || s.destroyed || s.writableEnded);
+    if (early !== null) return early;
+    const sock = s!;
+    const fq = this.files[h] ??= new FileQueue(sock, this.limits.highWaterMark, (b) => this.queue(h, sock, b, b.byteLength, true), (e) => {
       this.state[h]! |= St.Errored;
       if (!(this.state[h]! & St.Closing)) this.emitCode('error', h, e.errno ?? -5, e.code);
-      s.destroy();
+      sock.destroy();
     });
     const p = fq.send(fd, position, length);
-    if (this.pendingBytes(h) > this.limits.highWaterMark && !(this.state[h]! & St.AboveHwm)) {
-      this.state[h]! |= St.AboveHwm;
-      if (this.pauseReadsAboveHwm) { this.state[h]! |= St.PausedHwm; this.syncRead(h); }
-    }
+    if (this.pendingBytes(h) > this.limits.highWaterMark) this.aboveHwm(h);
     return p;
   }
 
   /** See Channel.readFile (node:fs reads; libuv's thread pool). */
   readFile(fd: number, position: number, length: number): Promise<Buffer> {
-    try {
-      if (this.closed) throw new MegapipeError(MpCode.CLOSED, 'readFile: the channel is closed');
-      ChannelCore.fileArgs(fd, position, length, 1 << 30);
-    } catch (e) { return Promise.reject(e); }
-    this.counters.requests++;
-    return preadAll(fd, position, length);
+    return this.readFileStart(fd, position, length) ?? preadAll(fd, position, length);
   }
 
   writev(h: number, chunks: readonly Uint8Array[]): boolean {

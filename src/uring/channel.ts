@@ -45,8 +45,6 @@ interface Overflow { bufs: (Uint8Array | FilePiece)[]; off: number }
 /** user_data lo of a file read: READ_TAG | chunk (above every handle, below ORPHAN). */
 const READ_TAG = 0x40000000;
 const EIO = -5;
-/** readFile's largest result (one Buffer). */
-const READ_FILE_MAX = 1 << 30;
 // A chunk dropped from its connection's queue (abort, failure) while the kernel still uses it — a file read writing
 // into it, a send reading from it — goes back to the free list only when the last of those completes (cOrphan):
 // reused earlier, another connection's bytes could be sent, or a late read could overwrite them.
@@ -637,13 +635,8 @@ export class UringChannel extends ChannelCore implements Channel {
 
   /** See Channel.sendFile. */
   sendFile(h: number, fd: number, position: number, length: number): Promise<void> {
-    try {
-      this.checkWritable(h, 'sendFile');
-      ChannelCore.fileArgs(fd, position, length);
-    } catch (e) { return Promise.reject(e); }
-    this.counters.requests++;
-    if (this.state[h]! & St.Errored) return Promise.reject(new MegapipeError(MpCode.CLOSED, `sendFile: connection ${h} failed`));
-    if (length === 0) return Promise.resolve();
+    const early = this.sendFileStart(h, fd, position, length, false);
+    if (early !== null) return early;
     return new Promise<void>((resolve, reject) => {
       const p: FilePiece = { fd, pos: position, left: length, reading: 0, h, failed: null, out: null, outBase: 0, eof: length, resolve: () => resolve(), reject };
       this.pieces.add(p);
@@ -661,11 +654,8 @@ export class UringChannel extends ChannelCore implements Channel {
 
   /** See Channel.readFile. */
   readFile(fd: number, position: number, length: number): Promise<Buffer> {
-    try {
-      if (this.closed) throw new MegapipeError(MpCode.CLOSED, 'readFile: the channel is closed');
-      ChannelCore.fileArgs(fd, position, length, READ_FILE_MAX);
-    } catch (e) { return Promise.reject(e); }
-    this.counters.requests++;
+    const early = this.readFileStart(fd, position, length);
+    if (early !== null) return early;
     const out = Buffer.allocUnsafe(length);
     if (length === 0) return Promise.resolve(out);
     return new Promise<Buffer>((resolve, reject) => {
