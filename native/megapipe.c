@@ -63,7 +63,7 @@
 enum {
   MP_OP_NOP = 0,
   MP_OP_ACCEPT = 1,        // fd=listener; a: 1 = multishot; c: 1 = direct descriptor (lwsocket)
-  MP_OP_RECV = 2,          // fd; multishot receive with provided buffers; a = per-completion cap (0 = none)
+  MP_OP_RECV = 2,          // fd; receive with provided buffers; a = per-completion cap (0 = none); c: 1 = single-shot, else multishot
   MP_OP_SEND = 3,          // fd; a = offset in send arena, b = length
   MP_OP_CLOSE = 4,         // fd (or slot when direct)
   MP_OP_CANCEL_FD = 5,     // fd; cancel every request on it
@@ -73,10 +73,16 @@ enum {
   MP_OP_CANCEL_UD = 9,     // cancel the request whose user_data is (a, b)
   MP_OP_READ = 10,         // fd = a regular file; a = offset in send arena, b = length,
                            // file position = c | (row flags >> 8) << 32 (files up to 2^56 bytes)
+  MP_OP_SPLICE = 15,       // fd = out (a pipe, or a socket: direct when MP_F_FIXED); a = in fd (regular), b = length;
+                           // in position as for MP_OP_READ, or none (a pipe) with MP_F_NOOFF
+  MP_OP_POLL = 16,         // fd; c = poll events (one shot)
 };
 #define MP_ROW_I32 8
 #define MP_F_FIXED 1u      // row flag: fd is a direct-descriptor slot
 #define MP_F_HARDLINK 2u   // row flag: the next row runs after this one whatever its result
+#define MP_F_LINK 4u       // row flag: the next row runs after this one if it fully succeeds (else it is cancelled)
+#define MP_F_NOOFF 8u      // row flag (MP_OP_SPLICE): the input has no position (a pipe)
+#define MP_F_MORE 16u      // row flag (MP_OP_SEND, MP_OP_SPLICE): more follows at once (MSG_MORE: full segments only)
 #define MP_EV_I32 4        // event row: user_data lo, user_data hi, res, flags (a copied CQE)
 #define MP_HDR_I32 8       // header: [0] request rows staged, [1] buffers to recycle
 #define MP_STATS_F64 16
@@ -231,6 +237,7 @@ static int prep_row(channel_t *ch, struct io_uring_sqe *s, const int32_t *row) {
   s->fd = fd;
   if (rf & MP_F_FIXED) s->flags |= IOSQE_FIXED_FILE;
   if (rf & MP_F_HARDLINK) s->flags |= IOSQE_IO_HARDLINK;
+  if (rf & MP_F_LINK) s->flags |= IOSQE_IO_LINK;
   switch (op) {
   case MP_OP_NOP: s->opcode = IORING_OP_NOP; return 0;
   case MP_OP_ACCEPT:
@@ -242,7 +249,7 @@ static int prep_row(channel_t *ch, struct io_uring_sqe *s, const int32_t *row) {
     return 0;
   case MP_OP_RECV:
     s->opcode = IORING_OP_RECV;
-    s->ioprio |= IORING_RECV_MULTISHOT;
+    if (!(c & 1)) s->ioprio |= IORING_RECV_MULTISHOT;
     s->flags |= IOSQE_BUFFER_SELECT;
     s->buf_group = 0;
     s->len = a;
@@ -252,7 +259,7 @@ static int prep_row(channel_t *ch, struct io_uring_sqe *s, const int32_t *row) {
     s->opcode = IORING_OP_SEND;
     s->addr = (uint64_t)(uintptr_t)(ch->sbuf + a);
     s->len = b;
-    s->msg_flags = MSG_NOSIGNAL | MSG_WAITALL;
+    s->msg_flags = MSG_NOSIGNAL | MSG_WAITALL | ((rf & MP_F_MORE) ? MSG_MORE : 0);
     return 0;
   case MP_OP_CLOSE:
     s->opcode = IORING_OP_CLOSE;
@@ -284,6 +291,20 @@ static int prep_row(channel_t *ch, struct io_uring_sqe *s, const int32_t *row) {
     s->addr = (uint64_t)(uintptr_t)(ch->sbuf + a);
     s->len = b;
     s->off = (uint64_t)c | ((uint64_t)(rf >> 8) << 32);
+    return 0;
+  case MP_OP_SPLICE:
+    // always run by an io-wq worker: both ends must be nonblocking (a pipe made by pipeOpen, a nonblocking socket)
+    // so that a worker never waits for a peer; the caller polls the socket before splicing into it
+    s->opcode = IORING_OP_SPLICE;
+    s->splice_fd_in = (int32_t)a;
+    s->len = b;
+    s->splice_off_in = (rf & MP_F_NOOFF) ? (uint64_t)-1 : ((uint64_t)c | ((uint64_t)(rf >> 8) << 32));
+    s->off = (uint64_t)-1;
+    s->splice_flags = (rf & MP_F_MORE) ? SPLICE_F_MORE : 0;
+    return 0;
+  case MP_OP_POLL:
+    s->opcode = IORING_OP_POLL_ADD;
+    s->poll32_events = c;
     return 0;
   case MP_OP_CANCEL_UD:
     s->opcode = IORING_OP_ASYNC_CANCEL;
@@ -1004,6 +1025,26 @@ static int pin_thread(int32_t cpu) {
 }
 static napi_value PinThread(napi_env env, napi_callback_info info) { return int_call(env, info, pin_thread); }
 
+// pipeOpen(bytes) -> [readFd, writeFd, capacity] or -errno: a nonblocking pipe for spliced file sends, its capacity
+// raised towards `bytes` (F_SETPIPE_SZ; what the system allows — /proc/sys/fs/pipe-max-size — when less).
+static napi_value PipeOpen(napi_env env, napi_callback_info info) {
+  size_t argc = 1; napi_value argv[1];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t want = 0; napi_get_value_int32(env, argv[0], &want);
+  int p[2];
+  napi_value out;
+  if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0) { napi_create_int32(env, -errno, &out); return out; }
+  if (want > 0 && fcntl(p[1], F_SETPIPE_SZ, want) < 0) {
+    // over pipe-max-size (EPERM without CAP_SYS_RESOURCE) or short of pages: halve until the kernel agrees
+    for (int32_t w = want / 2; w >= 65536; w /= 2) if (fcntl(p[1], F_SETPIPE_SZ, w) >= 0) break;
+  }
+  int cap = fcntl(p[1], F_GETPIPE_SZ);
+  napi_create_array_with_length(env, 3, &out);
+  int32_t v[3] = { p[0], p[1], cap < 0 ? 65536 : cap };
+  for (uint32_t i = 0; i < 3; i++) { napi_value x; napi_create_int32(env, v[i], &x); napi_set_element(env, out, i, x); }
+  return out;
+}
+
 static napi_value CurrentCpu(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value out; napi_create_int32(env, sched_getcpu(), &out);
@@ -1026,6 +1067,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     { "pinThread", NULL, PinThread, NULL, NULL, NULL, napi_enumerable, NULL },
     { "acceptQueueLength", NULL, AcceptQueueLength, NULL, NULL, NULL, napi_enumerable, NULL },
     { "acceptNow", NULL, AcceptNow, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "pipeOpen", NULL, PipeOpen, NULL, NULL, NULL, napi_enumerable, NULL },
     { "currentCpu", NULL, CurrentCpu, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof d / sizeof d[0], d);

@@ -31,6 +31,7 @@ export const enum St {
   WriteEnded = 1 << 17,   // end(): no more writes; the write side shuts down once queued bytes are sent
   ShutdownPending = 1 << 18, // end() with bytes still queued (or connecting): the shutdown waits for them
   CloseLinked = 1 << 19,  // graceful close: the close is hard-linked behind the send in flight (io_uring)
+  RecvSeen = 1 << 20,     // a receive was armed before: the first is single-shot, later ones multishot (io_uring)
 }
 
 /** readFile's largest result (one Buffer). */
@@ -63,6 +64,10 @@ export interface ChannelStats {
   cqOverflows: number;
   /** Connections accepted as regular fds because the direct-descriptor table was full. */
   tableFullFallbacks: number;
+  /** sendFile calls sent by splice (page-cache pages to the socket, no copy; io_uring), and those that wanted to but
+   * found no pipe free (limits.splicePipes) and read into the send arena instead. */
+  filesSpliced: number;
+  spliceNoPipe: number;
   /** Open handles now. */
   handles: number;
 }
@@ -88,7 +93,7 @@ export abstract class ChannelCore {
   private readonly evQueue: MpEvent[] = [];
   private queueHead = 0;
   private waiters: { resolve: (e: MpEvent | null) => void; timer: NodeJS.Timeout | undefined }[] = [];
-  protected readonly counters = { requests: 0, flushes: 0, accepted: 0, bytesRead: 0, bytesWritten: 0, enobufs: 0, tableFullFallbacks: 0 };
+  protected readonly counters = { requests: 0, flushes: 0, accepted: 0, bytesRead: 0, bytesWritten: 0, enobufs: 0, tableFullFallbacks: 0, filesSpliced: 0, spliceNoPipe: 0 };
 
   constructor(limits: Limits) {
     this.limits = limits;

@@ -34,6 +34,15 @@ export interface Limits {
   dispatchQueueMax: number;
   /** Batch threshold: staged requests that trigger a flush at once (1 = no batching). */
   batch: number;
+  /**
+   * io_uring: pipes for spliced sendFile (the file's page-cache pages go to the socket through a pipe, no copy); at
+   * most one per connection, each two fds. 0 = every sendFile reads into the send arena.
+   */
+  splicePipes: number;
+  /** Capacity asked for each splice pipe (the most one splice moves; capped by /proc/sys/fs/pipe-max-size). */
+  splicePipeBytes: number;
+  /** Shortest sendFile that is spliced; shorter ones are read into the send arena (cheaper below this size). */
+  spliceMinBytes: number;
 }
 
 export const defaultLimits: Readonly<Limits> = Object.freeze({
@@ -53,6 +62,9 @@ export const defaultLimits: Readonly<Limits> = Object.freeze({
   maxPendingConnects: 1024,
   dispatchQueueMax: 65536,
   batch: 64,
+  splicePipes: 16,
+  splicePipeBytes: 1024 * 1024,
+  spliceMinBytes: 128 * 1024,
 });
 
 const SOCKADDR_SLOT_BYTES = 32;
@@ -97,6 +109,9 @@ export function resolveLimits(overrides: Partial<Limits> | undefined, nofile = I
   within('maxPendingConnects', 1, 65536);
   within('dispatchQueueMax', 1, 1 << 24);
   within('batch', 1, l.requestRows);
+  within('splicePipes', 0, 4096);
+  within('splicePipeBytes', 4096, 1 << 30);
+  within('spliceMinBytes', 0, 2 ** 31 - 1);
   if ((l.recvBuffers & (l.recvBuffers - 1)) !== 0) throw rangeError('limits.recvBuffers', 'a power of two', l.recvBuffers);
   // relationships
   if (l.requestRows > l.sqEntries) throw rangeError('limits.requestRows', `at most sqEntries (${l.sqEntries}): a flush must fit the submission queue`, l.requestRows);

@@ -51,6 +51,8 @@ export interface NativeAddon {
   acceptQueueLength(fd: number): number;
   acceptNow(fd: number): number;
   currentCpu(): number;
+  /** A nonblocking pipe for spliced sends: [readFd, writeFd, capacity], or -errno. */
+  pipeOpen(bytes: number): [number, number, number] | number;
 }
 
 function load(): { addon: NativeAddon | null; error: string | null } {

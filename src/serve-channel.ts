@@ -6,6 +6,7 @@ import type { Conn, Session, SessionFactory } from './session.js';
 import { MegapipeError, MpCode, rangeError } from './errors.js';
 import { startBalancer, type BalanceOptions, type Balancer } from './balance.js';
 import { native } from './native.js';
+import { EndWatch } from './end-watch.js';
 
 export interface ServeChannelOptions {
   /** Worker index reported by Conn.worker (default 0). */
@@ -49,8 +50,7 @@ class ChannelConn implements Conn {
   blocked = false;
   ending = false;
   error: (Error & { code?: string }) | undefined = undefined;
-  endTimer: NodeJS.Timeout | undefined = undefined;   // the end() drain watch (see endTimeoutMs)
-  constructor(readonly ch: Channel, readonly id: number, readonly worker: number, private readonly endTimeoutMs: number) {}
+  constructor(readonly ch: Channel, readonly id: number, readonly worker: number, private readonly endWatch: EndWatch) {}
   get pendingBytes(): number { return this.ch.pendingBytes(this.id); }
   write(data: Uint8Array, offset?: number, length?: number): boolean {
     if (this.ending) return false;
@@ -86,17 +86,16 @@ class ChannelConn implements Conn {
     if (this.ending) return;
     this.ending = true;
     this.ch.disconnect(this.id);
-    if (this.endTimeoutMs > 0 && this.ch.isOpen(this.id) && this.ch.pendingBytes(this.id) > 0) {
-      // cleared by the disconnect event (the handle number is reused after it)
+    if (this.ch.isOpen(this.id) && this.ch.pendingBytes(this.id) > 0) {
+      // until the disconnect event (the handle number is reused after it)
       const moved = this.progressWatch();
-      this.endTimer = setInterval(() => {
-        if (moved()) return;   // the peer is reading
-        clearInterval(this.endTimer);
-        this.endTimer = undefined;
-        this.error ??= new MegapipeError('ETIMEDOUT', `connection ${this.id}: the peer took none of the last ${this.ch.pendingBytes(this.id)} bytes in ${this.endTimeoutMs} ms`);
-        try { this.ch.disconnect(this.id, true); } catch { /* gone meanwhile */ }
-      }, this.endTimeoutMs);
-      this.endTimer.unref();
+      this.endWatch.add(this, {
+        moved,
+        stalled: () => {
+          this.error ??= new MegapipeError('ETIMEDOUT', `connection ${this.id}: the peer took none of the last ${this.ch.pendingBytes(this.id)} bytes in ${this.endWatch.timeoutMs} ms`);
+          try { this.ch.disconnect(this.id, true); } catch { /* gone meanwhile */ }
+        },
+      });
     }
   }
   destroy(): void {
@@ -116,11 +115,12 @@ export function serveChannel(channel: Channel, listener: Listener, factory: Sess
   if (!Number.isInteger(endTimeoutMs) || endTimeoutMs < 0) throw rangeError('endTimeoutMs', 'a non-negative integer (ms)', endTimeoutMs);
   let open = 0, accepted = 0, closing = false;
   let onIdle: (() => void) | null = null;
+  const endWatch = new EndWatch(endTimeoutMs);
   const lh = channel.register(listener, null, { cpuMask: options.cpuMask, member: options.member });
 
   const onConnection = (h: number): void => {
     if (closing || open >= maxConnections) { channel.disconnect(h, true); return; }
-    const c = new ChannelConn(channel, h, worker, endTimeoutMs);
+    const c = new ChannelConn(channel, h, worker, endWatch);
     conns[h] = c;
     open++; accepted++;
     c.session = factory(c);
@@ -160,7 +160,7 @@ export function serveChannel(channel: Channel, listener: Listener, factory: Sess
         conns[h] = undefined;
         open--;
         c.ending = true;
-        if (c.endTimer !== undefined) { clearInterval(c.endTimer); c.endTimer = undefined; }
+        endWatch.remove(c);
         c.session.close?.(c.error);
         if (open === 0 && onIdle) onIdle();
         return;
@@ -198,12 +198,12 @@ export function serveChannel(channel: Channel, listener: Listener, factory: Sess
           if (c.session.shutdown) c.session.shutdown(); else c.end();
         }
       }
-      if (open === 0) return Promise.resolve();
+      if (open === 0) { endWatch.stop(); return Promise.resolve(); }
       return new Promise((resolve) => {
         const timer = setTimeout(() => {
           for (let h = 0; h < conns.length; h++) if (conns[h] !== undefined && channel.isOpen(h)) { try { channel.disconnect(h, true); } catch { /* already closing */ } }
         }, deadlineMs);
-        onIdle = () => { clearTimeout(timer); resolve(); };
+        onIdle = () => { clearTimeout(timer); endWatch.stop(); resolve(); };
       });
     },
   };

@@ -2,8 +2,9 @@
 // compare against. Same contract as `serveChannel` (see session.ts).
 import * as net from 'node:net';
 import type { Conn, Session, SessionFactory } from './session.js';
-import { MegapipeError, MpCode } from './errors.js';
+import { MegapipeError, MpCode, rangeError } from './errors.js';
 import { FileQueue, preadAll, progressWatch } from './portable/file-queue.js';
+import { EndWatch } from './end-watch.js';
 
 export interface ServeNetOptions {
   host?: string;
@@ -28,7 +29,7 @@ class NetConn implements Conn {
   session!: Session;
   closed = false;
   private files: FileQueue | undefined;
-  constructor(readonly id: number, readonly socket: net.Socket, readonly worker: number, private readonly hwm: number, private readonly endTimeoutMs: number) {}
+  constructor(readonly id: number, readonly socket: net.Socket, readonly worker: number, private readonly hwm: number, private readonly endWatch: EndWatch) {}
   get pendingBytes(): number { return this.socket.writableLength + (this.files?.bytes ?? 0); }
   write(data: Uint8Array, offset = 0, length = data.byteLength - offset): boolean {
     if (this.closed || this.socket.writableEnded) return false;
@@ -58,15 +59,12 @@ class NetConn implements Conn {
     if (this.closed || this.socket.writableEnded) return;
     const s = this.socket;
     if (this.files) this.files.after(() => s.end()); else s.end();
-    if (this.endTimeoutMs > 0 && this.pendingBytes > 0) {
-      const moved = progressWatch(s, () => this.files?.bytes ?? 0);
-      const t = setInterval(() => {
-        if (moved()) return;   // the peer is reading
-        clearInterval(t);
-        s.destroy(new MegapipeError('ETIMEDOUT', `connection ${this.id}: the peer took none of the last ${this.pendingBytes} bytes in ${this.endTimeoutMs} ms`));
-      }, this.endTimeoutMs);
-      t.unref();
-      s.once('close', () => clearInterval(t));
+    if (this.pendingBytes > 0) {
+      const w = this.endWatch;
+      w.add(this, {
+        moved: progressWatch(s, () => this.files?.bytes ?? 0),
+        stalled: () => s.destroy(new MegapipeError('ETIMEDOUT', `connection ${this.id}: the peer took none of the last ${this.pendingBytes} bytes in ${w.timeoutMs} ms`)),
+      });
     }
   }
   destroy(): void { if (!this.closed) this.socket.destroy(); }
@@ -78,11 +76,13 @@ export function serveNet(factory: SessionFactory, options: ServeNetOptions = {})
   const hwm = options.highWaterMark ?? 64 * 1024;
   const maxConnections = options.maxConnections ?? 10_000;
   const endTimeoutMs = options.endTimeoutMs ?? 30_000;
+  if (!Number.isInteger(endTimeoutMs) || endTimeoutMs < 0) return Promise.reject(rangeError('endTimeoutMs', 'a non-negative integer (ms)', endTimeoutMs));
   const conns = new Set<NetConn>();
+  const endWatch = new EndWatch(endTimeoutMs);
   let nextId = 1;
   const server = net.createServer({ noDelay: true, allowHalfOpen: true, highWaterMark: hwm } as net.ServerOpts, (socket) => {
     if (conns.size >= maxConnections) { socket.destroy(); return; }
-    const conn = new NetConn(nextId++, socket, 0, hwm, endTimeoutMs);
+    const conn = new NetConn(nextId++, socket, 0, hwm, endWatch);
     conns.add(conn);
     conn.session = factory(conn);
     let error: (Error & { code?: string }) | undefined;
@@ -93,6 +93,7 @@ export function serveNet(factory: SessionFactory, options: ServeNetOptions = {})
     socket.on('close', () => {
       conn.closed = true;
       conns.delete(conn);
+      endWatch.remove(conn);
       conn.session.close?.(error);
     });
   });
@@ -108,7 +109,7 @@ export function serveNet(factory: SessionFactory, options: ServeNetOptions = {})
           return new Promise<void>((res) => {
             const t = setTimeout(() => { for (const c of conns) c.socket.destroy(); }, deadlineMs);
             t.unref();
-            server.close(() => { clearTimeout(t); res(); });
+            server.close(() => { clearTimeout(t); endWatch.stop(); res(); });
             for (const c of conns) { if (c.session.shutdown) c.session.shutdown(); else c.end(); }
           });
         },

@@ -1,15 +1,24 @@
-// sendFile and readFile: file bytes sent in order with writes (through the ring on io_uring: IORING_OP_READ into the
-// send memory, then sent), ranges, positions beyond 4 GiB (a sparse file), many connections sharing a small send
-// arena, files that end early or fail to read (the connection alone is failed), connections closed mid-file (the
-// promise rejects, nothing leaks into other connections), graceful close after a file, and readFile.
+// sendFile and readFile: file bytes sent in order with writes (on io_uring both ways: IORING_OP_READ into the send
+// memory, then sent; and spliced file -> pipe -> socket), ranges, positions beyond 4 GiB (a sparse file), many
+// connections sharing a small send arena, files that end early or fail to read (the connection alone is failed),
+// connections closed mid-file (the promise rejects, nothing leaks into other connections), graceful close after a
+// file, and readFile. Splice only: the pipe pool running out, a peer that stops reading, a peer that resets.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync, ftruncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as net from 'node:net';
-import { BACKENDS, connectSocket, openListener, prng, randomBytes, readAll, skipFor, waitFor, closeListenerAndChannel, withTimeout } from './helpers.js';
+import { connectSocket, fdCount, openListener, prng, randomBytes, readAll, skipFor, waitFor, closeListenerAndChannel, withTimeout } from './helpers.js';
 import { createChannel, type Channel, type Limits, type Listener } from '../src/index.js';
+import { uringSkip } from './helpers.js';
+
+/** Each way a sendFile is carried out: io_uring reading into the arena, io_uring splicing, the portable backend. */
+const VARIANTS = [
+  { name: 'uring, read into the send arena', backend: 'uring', limits: { splicePipes: 0 } },
+  { name: 'uring, spliced', backend: 'uring', limits: { spliceMinBytes: 0 } },
+  { name: 'portable', backend: 'portable', limits: {} },
+] as const;
 
 const FILE_BYTES = 700_000;
 const HIGH = 5 * 2 ** 30 + 12345;   // a file position above 4 GiB (needs the row's high position bits)
@@ -48,8 +57,9 @@ interface Server {
 }
 
 /** A server whose `onConn(h)` runs for each accepted connection (after reading starts). */
-async function server(backend: 'uring' | 'portable', onConn: (ch: Channel, h: number) => void, limits: Partial<Limits> = {}): Promise<Server> {
+async function startServer(backend: 'uring' | 'portable', onConn: (ch: Channel, h: number) => void, limits: Partial<Limits> = {}): Promise<Server> {
   const ch = createChannel({ backend, limits });
+  if (ch.backend !== backend) throw new Error(`asked for ${backend}, got ${ch.backend}`);
   const listener = await openListener(backend);
   const lh = ch.register(listener, 'L');
   const errors = new Map<number, string[]>();
@@ -76,12 +86,14 @@ async function server(backend: 'uring' | 'portable', onConn: (ch: Channel, h: nu
 
 const text = (s: string) => Buffer.from(s, 'latin1');
 
-for (const backend of BACKENDS) {
-  describe(`sendFile and readFile (${backend})`, { skip: skipFor(backend) }, () => {
+for (const variant of VARIANTS) {
+  const { backend } = variant;
+  const server = (onConn: (ch: Channel, h: number) => void, limits: Partial<Limits> = {}) => startServer(backend, onConn, { ...variant.limits, ...limits });
+  describe(`sendFile and readFile (${variant.name})`, { skip: skipFor(backend) }, () => {
     it('sends a file between writes, in order, byte for byte; several ranges on several connections at once', async () => {
       const settled: string[] = [];
       const ranges = [[0, FILE_BYTES], [1, 65_535], [65_536, 65_536], [123_457, 400_000], [FILE_BYTES - 1, 1], [0, 0]] as const;
-      const srv = await server(backend, (ch, h) => {
+      const srv = await server((ch, h) => {
         const [pos, len] = ranges[h % ranges.length]!;
         ch.writeAscii(h, `head ${pos} ${len}|`);
         const p = ch.sendFile(h, fd, pos, len);
@@ -106,18 +118,21 @@ for (const backend of BACKENDS) {
         await waitFor(() => settled.length === 12, 'every sendFile to settle');
         assert.deepEqual(settled, Array(12).fill('ok'));
         assert.equal(srv.errors.size, 0);
+        // the way the variant names was taken: one spliced file per connection at a time (a pipe each), so the first
+        // file of each (10 non-empty ranges), or the second where the first was empty (2); the rest were read
+        assert.equal(srv.ch.stats().filesSpliced, variant.name === 'uring, spliced' ? 12 : 0);
       } finally { await srv.stop(); }
     });
 
     it('reads at a position above 4 GiB (sparse file)', async () => {
-      const srv = await server(backend, (ch, h) => {
+      const srv = await server((ch, h) => {
         void ch.sendFile(h, sparseFd, HIGH - 10, 10 + sparseTail.length).then(() => ch.disconnect(h));
       });
       try {
         const got = await readAll(await connectSocket(srv.listener.port), 30000);
         assert.ok(got.equals(Buffer.concat([Buffer.alloc(10), sparseTail])), 'the bytes at 5 GiB');
       } finally { await srv.stop(); }
-      const ch = createChannel({ backend });
+      const ch = createChannel({ backend, limits: variant.limits });
       try {
         const b = await ch.readFile(sparseFd, HIGH - 3, 20);
         assert.ok(b.equals(Buffer.concat([Buffer.alloc(3), sparseTail.subarray(0, 17)])));
@@ -127,7 +142,7 @@ for (const backend of BACKENDS) {
     it('shares a small send arena among many connections sending large files (chunks wait for each other)', async () => {
       const n = 16;
       let done = 0;
-      const srv = await server(backend, (ch, h) => {
+      const srv = await server((ch, h) => {
         ch.writeAscii(h, 'A');
         void ch.sendFile(h, fd, 0, FILE_BYTES).then(() => { ch.writeAscii(h, 'Z'); ch.disconnect(h); done++; });
       }, { sendArenaBytes: 256 * 1024, sendChunkBytes: 16 * 1024, highWaterMark: 64 * 1024, lowWaterMark: 16 * 1024 });
@@ -142,7 +157,7 @@ for (const backend of BACKENDS) {
     it('a file shorter than asked fails that connection only (MP_ERR_SHORT_FILE); the others are served', async () => {
       const outcomes = new Map<number, string>();   // by connection number (handles are reused)
       let first = -1, conns = 0;
-      const srv = await server(backend, (ch, h) => {
+      const srv = await server((ch, h) => {
         const k = conns++;
         if (k === 0) {
           first = h;
@@ -169,7 +184,7 @@ for (const backend of BACKENDS) {
     it('a read error (bad fd) rejects with its errno name and fails the connection', async () => {
       const badFd = 999_999;   // above any open descriptor (the hard limit on open files is far lower)
       let outcome = '';
-      const srv = await server(backend, (ch, h) => {
+      const srv = await server((ch, h) => {
         ch.sendFile(h, badFd, 0, 10).then(() => { outcome = 'resolved'; }, (e: { code?: string }) => { outcome = e.code ?? '?'; });
       });
       try {
@@ -184,7 +199,7 @@ for (const backend of BACKENDS) {
       let aborted = '';
       let graceful = '';
       let i = 0;
-      const srv = await server(backend, (ch, h) => {
+      const srv = await server((ch, h) => {
         if (i++ === 0) {
           // abort: the file does not fit the connection's budget, so some of it is still unread when it closes
           ch.sendFile(h, fd, 0, FILE_BYTES).then(() => { aborted = 'resolved'; }, (e: { code?: string }) => { aborted = e.code ?? '?'; });
@@ -207,7 +222,7 @@ for (const backend of BACKENDS) {
     });
 
     it('readFile: whole file, a range, past the end (shorter), empty; bad arguments are named', async () => {
-      const ch = createChannel({ backend, limits: { sendArenaBytes: 128 * 1024, sendChunkBytes: 16 * 1024 } });
+      const ch = createChannel({ backend, limits: { ...variant.limits, sendArenaBytes: 128 * 1024, sendChunkBytes: 16 * 1024 } });
       try {
         assert.ok((await ch.readFile(fd, 0, FILE_BYTES)).equals(content), 'the whole file (more than the arena holds)');
         assert.ok((await ch.readFile(fd, 1234, 70_000)).equals(content.subarray(1234, 71_234)));
@@ -227,3 +242,92 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+describe('spliced sendFile (uring)', { skip: uringSkip }, () => {
+  const SPLICE_ALL = { spliceMinBytes: 0 };
+
+  it('uses at most limits.splicePipes pipes: connections beyond them read into the arena, every byte arrives', async () => {
+    const done: string[] = [];
+    const srv = await startServer('uring', (ch, h) => {
+      ch.writeAscii(h, '<');
+      ch.sendFile(h, fd, 0, FILE_BYTES).then(() => { ch.writeAscii(h, '>'); ch.disconnect(h); done.push('ok'); }, (e: Error) => done.push(String(e)));
+    }, { ...SPLICE_ALL, splicePipes: 2 });
+    try {
+      // connect all before reading any: the first two files wait in their pipes while the others are started
+      const socks = await Promise.all(Array.from({ length: 6 }, () => connectSocket(srv.listener.port)));
+      await waitFor(() => srv.ch.stats().filesSpliced + srv.ch.stats().spliceNoPipe === 6, 'every sendFile to start');
+      const replies = await Promise.all(socks.map((s) => readAll(s, 30000)));
+      const expect = Buffer.concat([text('<'), content, text('>')]);
+      for (const got of replies) assert.ok(got.equals(expect), 'the whole file between the writes');
+      await waitFor(() => done.length === 6, 'every sendFile to settle');
+      assert.deepEqual(done, Array(6).fill('ok'));
+      const st = srv.ch.stats();
+      assert.equal(st.filesSpliced, 2);
+      assert.equal(st.spliceNoPipe, 4);
+    } finally { await srv.stop(); }
+  });
+
+  it('a peer that stops reading holds only its own pipe; an abort cancels the waiting splice and frees everything', async () => {
+    const fdsBefore = fdCount();
+    const big = join(dir, 'big-sparse');
+    const w = openSync(big, 'w');
+    ftruncateSync(w, 64 * 1024 * 1024);   // more than the loopback socket buffers take
+    closeSync(w);
+    const bigFd = openSync(big, 'r');
+    const outcomes: string[] = [];
+    let stalled = -1;
+    const srv = await startServer('uring', (ch, h) => {
+      if (stalled < 0) {
+        stalled = h;
+        ch.sendFile(h, bigFd, 0, 64 * 1024 * 1024).then(() => outcomes.push('resolved'), (e: { code?: string }) => outcomes.push(e.code ?? '?'));
+      } else {
+        void ch.sendFile(h, fd, 0, FILE_BYTES).then(() => ch.disconnect(h));
+      }
+    }, SPLICE_ALL);
+    try {
+      const idle = await connectSocket(srv.listener.port);   // never reads
+      // wait until the queue stops moving (the same count over 3 looks 20 ms apart): the socket buffers are full and
+      // a poll waits for the peer (bounded: 500 looks)
+      let last = -1, same = 0;
+      for (let i = 0; i < 500 && same < 3; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        const now = srv.ch.pendingBytes(stalled);
+        same = now === last && now > 0 ? same + 1 : 0;
+        last = now;
+      }
+      assert.equal(same, 3, 'the stalled connection stops making progress with bytes still queued');
+      // meanwhile another connection is served through the pool
+      const got = await readAll(await connectSocket(srv.listener.port), 30000);
+      assert.ok(got.equals(content), 'the other connection gets its file');
+      srv.ch.disconnect(stalled, true);
+      await waitFor(() => outcomes.length === 1, 'the stalled sendFile to settle');
+      assert.equal(outcomes[0], 'MP_ERR_CLOSED');
+      await waitFor(() => srv.closed.has(stalled), 'the aborted connection to be released (its poll cancelled)');
+      assert.equal(srv.ch.stats().filesSpliced, 2);
+      idle.destroy();
+    } finally {
+      await srv.stop();
+      closeSync(bigFd);
+    }
+    assert.equal(fdCount(), fdsBefore, 'no pipe left open');
+  });
+
+  it('a peer that resets mid-file fails its own connection; the next one is served', async () => {
+    const outcomes: string[] = [];
+    let n = 0;
+    const srv = await startServer('uring', (ch, h) => {
+      const k = n++;
+      ch.sendFile(h, fd, 0, FILE_BYTES).then(() => { outcomes[k] = 'resolved'; ch.disconnect(h); }, (e: { code?: string }) => { outcomes[k] = e.code ?? '?'; });
+    }, { ...SPLICE_ALL, splicePipeBytes: 64 * 1024 });
+    try {
+      const s = await connectSocket(srv.listener.port);
+      await new Promise<void>((resolve) => s.once('data', () => { s.resetAndDestroy(); resolve(); }));
+      await waitFor(() => outcomes[0] !== undefined, 'the reset connection\'s sendFile to settle');
+      assert.match(outcomes[0]!, /^(ECONNRESET|EPIPE|MP_ERR_CLOSED)$/);
+      const got = await readAll(await connectSocket(srv.listener.port), 30000);
+      assert.ok(got.equals(content), 'the next connection gets its file');
+      await waitFor(() => outcomes[1] !== undefined, 'the second sendFile to settle');
+      assert.equal(outcomes[1], 'resolved');
+    } finally { await srv.stop(); }
+  });
+});

@@ -137,21 +137,25 @@ test('--host and --port=VALUE forms; usage errors exit 2', async () => {
   assert.match(help.stdout, /--root DIR/);
 });
 
-test('--cache-file-max 0 serves every file from disk (through the connection), byte for byte', async () => {
+test('--cache-file-max 0 serves every file from disk (through the connection), spliced or read, byte for byte', async () => {
   const { parseArgs } = await import('../apps/http/cli.js');
-  assert.deepEqual(parseArgs(['--root', tmp, '--cache-file-max', '0', '--cache-max', '4096']).static, { maxCachedFileSize: 0, maxCacheSize: 4096 });
+  assert.deepEqual(parseArgs(['--root', tmp, '--cache-file-max', '0', '--cache-max', '4096', '--open-files', '0']).static, { maxCachedFileSize: 0, maxCacheSize: 4096, maxOpenFiles: 0 });
+  assert.deepEqual(parseArgs(['--root', tmp, '--splice-pipes', '0', '--splice-min=4096']).limits, { splicePipes: 0, spliceMinBytes: 4096 });
   const big = Buffer.alloc(3 * 1024 * 1024 + 17);
   for (let i = 0; i < big.length; i++) big[i] = (i * 131 + (i >> 11)) & 0xff;
   fs.writeFileSync(path.join(tmp, 'big.bin'), big);
-  const r = await run(['--root', tmp, '--port', '0', '--cache-file-max=0']);
-  try {
-    for (const [p, want] of [['/big.bin', big], ['/index.html', Buffer.from('<p>cli</p>')]] as const) {
-      const res = await fetch(`http://127.0.0.1:${r.port}${p}`);
-      assert.equal(res.status, 200);
-      assert.ok(Buffer.from(await res.arrayBuffer()).equals(want), `${p} intact`);
+  // defaults: big.bin spliced (io_uring), kept open; then read into send memory, opened per request
+  for (const extra of [[], ['--splice-pipes', '0', '--open-files', '0']]) {
+    const r = await run(['--root', tmp, '--port', '0', '--cache-file-max=0', ...extra]);
+    try {
+      for (const [p, want] of [['/big.bin', big], ['/index.html', Buffer.from('<p>cli</p>')], ['/big.bin', big]] as const) {
+        const res = await fetch(`http://127.0.0.1:${r.port}${p}`);
+        assert.equal(res.status, 200);
+        assert.ok(Buffer.from(await res.arrayBuffer()).equals(want), `${p} intact (${extra.join(' ') || 'defaults'})`);
+      }
+    } finally {
+      r.child.kill('SIGTERM');
+      assert.equal((await r.exited).code, 0);
     }
-  } finally {
-    r.child.kill('SIGTERM');
-    assert.equal((await r.exited).code, 0);
   }
 });

@@ -345,3 +345,68 @@ test('cache: bounded by total size (files evicted, still served correctly)', asy
     await s3.close();
   }
 });
+
+test('files above the content cache stay open between requests (maxOpenFiles), reopened when replaced', async () => {
+  const dir = fs.mkdtempSync(path.join(tmp, 'open-'));
+  const file = path.join(dir, 'large.bin');
+  const v1 = rnd(200_000, 301), v2 = rnd(150_000, 302);
+  fs.writeFileSync(file, v1);
+  /** This process's descriptors open on `file`: [live, deleted]. */
+  const fdsOn = (): [number, number] => {
+    let live = 0, gone = 0;
+    for (const d of fs.readdirSync('/proc/self/fd')) {
+      let to = '';
+      try { to = fs.readlinkSync(`/proc/self/fd/${d}`); } catch { continue; }
+      if (to === file) live++; else if (to === `${file} (deleted)`) gone++;
+    }
+    return [live, gone];
+  };
+  const until = async (cond: () => boolean, what: string) => {
+    for (let i = 0; i < 500 && !cond(); i++) await delay(10);
+    assert.ok(cond(), what);
+  };
+  const statics = serveStatic(dir, { maxCachedFileSize: 64 * 1024, revalidateInterval: 0 });
+  const s4 = await startApp({ handler: statics });
+  try {
+    for (let i = 0; i < 5; i++) {
+      const r = await exchange(s4.port, req('/large.bin'));
+      r.client.destroy();
+      assert.ok(r.body.equals(v1), `request ${i}: the file`);
+    }
+    assert.equal(statics.cacheStats().openFiles, 1);
+    assert.deepEqual(fdsOn(), [1, 0], 'one descriptor, shared by every request');
+    // replaced (a new inode under the same name): revalidation retires the old descriptor
+    fs.writeFileSync(`${file}.new`, v2);
+    fs.renameSync(`${file}.new`, file);
+    const r = await exchange(s4.port, req('/large.bin'));
+    r.client.destroy();
+    assert.ok(r.body.equals(v2), 'the new content');
+    await until(() => fdsOn()[1] === 0, 'the replaced file\'s descriptor is closed');
+    assert.deepEqual(fdsOn(), [1, 0]);
+    assert.equal(statics.cacheStats().openFiles, 1);
+    // removed: 404, and nothing left open
+    fs.rmSync(file);
+    const gone = await exchange(s4.port, req('/large.bin'));
+    gone.client.destroy();
+    assert.equal(gone.status, 404);
+    await until(() => fdsOn()[1] === 0, 'the removed file\'s descriptor is closed');
+    assert.equal(statics.cacheStats().openFiles, 0);
+  } finally {
+    await s4.close();
+  }
+  // maxOpenFiles 0: opened and closed per request
+  fs.writeFileSync(file, v1);
+  const perRequest = serveStatic(dir, { maxCachedFileSize: 64 * 1024, maxOpenFiles: 0 });
+  const s5 = await startApp({ handler: perRequest });
+  try {
+    const r = await exchange(s5.port, req('/large.bin'));
+    r.client.destroy();
+    assert.ok(r.body.equals(v1));
+    await until(() => fdsOn()[0] === 0, 'no descriptor kept');
+    assert.equal(perRequest.cacheStats().openFiles, 0);
+  } finally {
+    await s5.close();
+  }
+  assert.throws(() => serveStatic(dir, { maxOpenFiles: -1 }), /options\.maxOpenFiles must be a non-negative integer/);
+  assert.throws(() => serveStatic(dir, { maxCacheSize: 1.5 }), /options\.maxCacheSize/);
+});

@@ -95,4 +95,9 @@ describe('serveNet: end() timeout', () => {
       await server.close(1000);
     }
   });
+
+  it('names a bad endTimeoutMs', async () => {
+    await assert.rejects(serveNet(factory([]), { endTimeoutMs: -1 }), /endTimeoutMs must be a non-negative integer/);
+    await assert.rejects(serveNet(factory([]), { endTimeoutMs: 1.5 }), /endTimeoutMs/);
+  });
 });

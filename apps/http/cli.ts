@@ -112,8 +112,12 @@ const USAGE = `usage: megapipe-http --root DIR --port P [--host H] [--workers N]
   --shutdown-timeout MS   graceful shutdown deadline (default 10000)
   --send-chunk BYTES      channel send-memory unit: the most one send moves (default 65536)
   --high-water BYTES      queued output per connection before the writer waits (default 262144)
+  --splice-pipes N        files sent with splice at once, page cache to socket without a copy (io_uring; default 16,
+                          0: read files into send memory)
+  --splice-min BYTES      the smallest file body sent with splice (default 131072)
   --cache-file-max BYTES  files up to this size are kept in memory (default 1048576; 0: none)
   --cache-max BYTES       total memory of the file cache (default 33554432)
+  --open-files N          larger files kept open between requests (default 256; 0: open per request)
   --defer-accept S        accept a connection once its request begins to arrive, or after S seconds (TCP_DEFER_ACCEPT;
                           default 1, 0: at once)`;
 
@@ -150,8 +154,11 @@ export function parseArgs(argv: readonly string[]): StartOptions & { shutdownTim
       case '--shutdown-timeout': o.shutdownTimeout = int(flag, val(), 0, 86_400_000); break;
       case '--send-chunk': o.limits!.sendChunkBytes = int(flag, val(), 1024, 1 << 24); break;
       case '--high-water': o.limits!.highWaterMark = int(flag, val(), 1024, 2 ** 31 - 1); break;
+      case '--splice-pipes': o.limits!.splicePipes = int(flag, val(), 0, 4096); break;
+      case '--splice-min': o.limits!.spliceMinBytes = int(flag, val(), 0, 2 ** 31 - 1); break;
       case '--cache-file-max': (o.static ??= {}).maxCachedFileSize = int(flag, val(), 0, 2 ** 30); break;
       case '--cache-max': (o.static ??= {}).maxCacheSize = int(flag, val(), 0, Number.MAX_SAFE_INTEGER); break;
+      case '--open-files': (o.static ??= {}).maxOpenFiles = int(flag, val(), 0, 1_000_000); break;
       case '--defer-accept': o.deferAccept = int(flag, val(), 0, 3600); break;
       case '-h': case '--help': process.stdout.write(USAGE + '\n'); process.exit(0);
       // falls through (unreachable)

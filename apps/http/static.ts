@@ -28,6 +28,11 @@ export interface StaticOptions {
   maxCacheEntries?: number;
   /** A cached entry is checked against the file (stat) at most this often, ms (default 1000). */
   revalidateInterval?: number;
+  /**
+   * Files above maxCachedFileSize kept open for the requests that send them, like nginx's open_file_cache (default
+   * 256; 0: open and close per request). A descriptor is closed when revalidation finds its file changed or gone.
+   */
+  maxOpenFiles?: number;
   /** Extra or overriding extension → Content-Type mappings. */
   mimeTypes?: Readonly<Record<string, string>>;
   /** Cache-Control value to send with files (default none). */
@@ -59,7 +64,12 @@ interface Entry extends Entity {
   checkedAt: number;
   stale: boolean;
   revalidating: Promise<boolean> | null;
+  /** the file kept open (files without a cached body), shared by the requests sending it */
+  open: SharedFile | null;
 }
+
+/** An open file shared by requests; closed once retired (its entry forgotten) and no request uses it. */
+interface SharedFile { file: OpenFile; users: number; retired: boolean }
 
 function makeEntity(info: FileInfo, name: string, opts: StaticOptions): Entity {
   const etag = `"${Math.floor(info.mtimeMs * 1000).toString(16)}-${info.size.toString(16)}"`;
@@ -292,6 +302,8 @@ export interface StaticCacheStats {
   files: number;
   /** bytes accounted against maxCacheSize: bodies and their prepared responses */
   bytes: number;
+  /** files kept open (maxOpenFiles) */
+  openFiles: number;
 }
 
 /** A handler serving files under `root`, with a view of its content cache. */
@@ -307,8 +319,13 @@ export function serveStatic(root: string, options: StaticOptions = {}): StaticHa
     maxCacheSize: 32 * 1024 * 1024,
     maxCacheEntries: 10_000,
     revalidateInterval: 1000,
+    maxOpenFiles: 256,
     ...options,
   };
+  for (const k of ['maxCachedFileSize', 'maxCacheSize', 'maxCacheEntries', 'revalidateInterval', 'maxOpenFiles'] as const) {
+    const v = opts[k];
+    if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`serveStatic: options.${k} must be a non-negative integer (got ${String(v)})`);
+  }
   const rootAbs = nodePath.resolve(root);
   let rootReal: string | null = null;
   /** request path (raw, as received) → entry */
@@ -316,12 +333,48 @@ export function serveStatic(root: string, options: StaticOptions = {}): StaticHa
   /** real file → entry (content accounting, least recently validated first) */
   const byFile = new Map<string, Entry>();
   let cachedBytes = 0;
+  let openFiles = 0;
 
   function forget(e: Entry): void {
     if (e.stale) return;
     e.stale = true;
     if (byFile.get(e.file) === e) byFile.delete(e.file);
     if (e.body !== null) cachedBytes -= memoryOf(e);
+    const o = e.open;
+    if (o !== null) {
+      e.open = null;
+      o.retired = true;
+      openFiles--;
+      if (o.users === 0) void o.file.close();
+    }
+  }
+
+  /**
+   * The entry's file, open for one response: its shared descriptor (opened by the first request, kept while the
+   * entry stays valid, at most maxOpenFiles of them), or a descriptor of its own when none can be shared.
+   */
+  async function openFor(e: Entry): Promise<OpenFile | null> {
+    let o = e.open;
+    if (o === null) {
+      const f = await files.open(e.file);
+      if (f === null) return null;
+      // changed since the entry was made, forgotten, opened meanwhile by another request, or no room: not shared
+      if (e.stale || e.open !== null || openFiles >= opts.maxOpenFiles || !sameFile(f.info, e.info)) return f;
+      o = e.open = { file: f, users: 0, retired: false };
+      openFiles++;
+    }
+    o.users++;
+    const shared = o;
+    let released = false;
+    return {
+      info: shared.file.info,
+      fd: shared.file.fd,
+      async close() {
+        if (released) return;
+        released = true;
+        if (--shared.users === 0 && shared.retired) await shared.file.close();
+      },
+    };
   }
 
   function insert(raw: string, e: Entry): void {
@@ -419,15 +472,14 @@ export function serveStatic(root: string, options: StaticOptions = {}): StaticHa
       checkedAt: Date.now(),
       stale: false,
       revalidating: null,
+      open: null,
     };
     insert(raw, e);
-    const file = real;
-    return answer(req, res, e, body, () => files.open(file), e.slot);
+    return answer(req, res, e, body, () => openFor(e), e.slot);
   }
 
   function fromEntry(req: HttpRequest, res: HttpResponse, e: Entry): void | Promise<void> {
-    const file = e.file;
-    return answer(req, res, e, e.body, e.body !== null ? null : () => files.open(file), e.slot);
+    return answer(req, res, e, e.body, e.body !== null ? null : () => openFor(e), e.slot);
   }
 
   const handler: Handler = (req, res) => {
@@ -456,7 +508,7 @@ export function serveStatic(root: string, options: StaticOptions = {}): StaticHa
     return slow(req, res, raw, rel);
   }
 
-  return Object.assign(handler, { cacheStats: (): StaticCacheStats => ({ paths: byPath.size, files: byFile.size, bytes: cachedBytes }) });
+  return Object.assign(handler, { cacheStats: (): StaticCacheStats => ({ paths: byPath.size, files: byFile.size, bytes: cachedBytes, openFiles }) });
 }
 
 /** `res.file(path)`: any path, no root confinement, no cache. */

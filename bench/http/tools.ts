@@ -100,7 +100,7 @@ export function mixMeanBody(): number {
 
 // ---- nginx ----------------------------------------------------------------------------------------------------
 
-/** nginx with one worker, tuned as a production static server would be (sendfile, open_file_cache, no log). */
+/** nginx with one worker, tuned as a production static server would be (sendfile, open_file_cache, deferred accept, no log). */
 export function nginxConfig(dir: string, docroot: string, host: string, port: number, asRoot: boolean): string {
   const tmp = join(dir, 'nginx-tmp');
   mkdirSync(tmp, { recursive: true });
@@ -121,7 +121,7 @@ http {
   uwsgi_temp_path ${tmp}/uwsgi; scgi_temp_path ${tmp}/scgi;
   types { text/html html; text/css css; text/javascript js; image/svg+xml svg; image/jpeg jpg; image/png png; image/x-icon ico; }
   default_type application/octet-stream;
-  server { listen ${host}:${port} reuseport backlog=4096; root ${docroot}; index index.html; }
+  server { listen ${host}:${port} reuseport deferred backlog=4096; root ${docroot}; index index.html; }
 }
 `;
 }

@@ -4,6 +4,7 @@
 export const enum Op {
   Nop = 0,
   Accept = 1,        // row: a = 1 multishot, c = 1 direct. As a user_data tag: multishot, direct descriptor
+  /** c = 1: single-shot (the first of a connection), else multishot */
   Recv = 2,
   Send = 3,
   Close = 4,
@@ -14,15 +15,23 @@ export const enum Op {
   CancelUd = 9,
   /** a = send-arena offset, b = length, c = file position (low 32 bits; the high bits ride in row flags >> 8) */
   Read = 10,
+  /** fd = out (pipe or socket), a = in fd, b = length, c = in position as for Read (RowFlag.NoOff: a pipe, none) */
+  Splice = 15,
+  /** fd, c = poll events; one shot */
+  Poll = 16,
   // user_data tags only (the row opcode is Accept)
   AcceptFd = 14,     // multishot, regular fd
   AcceptOne = 11,    // single, direct
   AcceptOneFd = 12,  // single, regular fd
+  SpliceIn = 15,     // a spliced sendFile: file -> pipe (row Splice)
+  SplicePoll = 16,   //   the connection's socket writable (row Poll)
+  SpliceOut = 17,    //   pipe -> socket (row Splice)
   /** The kernel's IORING_OP_FIXED_FD_INSTALL opcode number (looked for in the probe's op list). */
   KernelFixedFdInstall = 54,
 }
 
-export const enum RowFlag { Fixed = 1, HardLink = 2 }
+/** Row flags; the bits from 8 up carry a file position's high bits (Read, Splice). More: MSG_MORE / SPLICE_F_MORE. */
+export const enum RowFlag { Fixed = 1, HardLink = 2, Link = 4, NoOff = 8, More = 16 }
 export const enum CqeFlag { Buffer = 1, More = 2, SockNonempty = 4 }
 export const ROW_I32 = 8;
 export const EV_I32 = 4;

@@ -3,7 +3,8 @@
 // Per handle, state is kept in typed arrays indexed by the handle (no object per connection):
 //   send queue = a chain of chunks of the send arena (memory the kernel reads), at most one send in flight,
 //   everything written meanwhile coalesced behind it; receive = one multishot recv with provided buffers.
-//   sendFile = IORING_OP_READ of the file into the connection's next chunks, which are sent once filled.
+//   sendFile = IORING_OP_READ of the file into the connection's next chunks, which are sent once filled; or, for a
+//   long file region, IORING_OP_SPLICE file -> pipe -> socket (page-cache pages, no copy; see spliceNext).
 // user_data of every request = (handle, op << 24 | generation): a completion finds its handle without a lookup.
 import { readFileSync } from 'node:fs';
 import { native, type NativeChannel } from '../native.js';
@@ -37,14 +38,29 @@ interface FilePiece {
   outBase: number;
   /** readFile: end of the bytes read before the first short read (the file ended) */
   eof: number;
+  /** spliced sendFile: its pipe (null: read into the arena), bytes in it, splice-chain operations in flight */
+  pipe: Pipe | null;
+  inPipe: number;
+  ops: number;
+  /** bytes the current round has sent */
+  wrote: number;
+  /** dropped from its connection's queue (abort, failure) while operations were in flight */
+  dropped: boolean;
+  /** the errno and code the connection fails with when this piece fails (a send error, or the file's) */
+  errRes: number;
+  errCode: string | undefined;
   resolve: (v: Buffer | undefined) => void;
   reject: (e: Error) => void;
 }
+/** A nonblocking pipe of the splice pool (native pipeOpen). */
+interface Pipe { r: number; w: number; cap: number }
 /** Bytes written while the send chunks were full (copies), and file pieces queued behind them, in order. */
 interface Overflow { bufs: (Uint8Array | FilePiece)[]; off: number }
 /** user_data lo of a file read: READ_TAG | chunk (above every handle, below ORPHAN). */
 const READ_TAG = 0x40000000;
-const EIO = -5;
+const EIO = -5, EAGAIN = -11;
+const POLLOUT = 4;
+const KERNEL_OP_POLL_ADD = 6, KERNEL_OP_SPLICE = 30;
 // A chunk dropped from its connection's queue (abort, failure) while the kernel still uses it — a file read writing
 // into it, a send reading from it — goes back to the free list only when the last of those completes (cOrphan):
 // reused earlier, another connection's bytes could be sent, or a late read could overwrite them.
@@ -104,6 +120,16 @@ export class UringChannel extends ChannelCore implements Channel {
   private readonly cFillEnd: Int32Array;
   private readonly cOrphan: Uint8Array;
   private readonly cPiece: (FilePiece | undefined)[];
+  // a chunk that stands for a spliced sendFile in its connection's queue (no bytes of its own; cEnd = chunk: full)
+  private readonly cSplice: Uint8Array;
+  // spliced sendFile: pipe pool (at most limits.splicePipes, opened on demand), the piece whose splice chain is in
+  // flight per handle, and whether a handle holds a pipe (one at most: a stalled peer holds one, not the pool)
+  private readonly spliceOk: boolean;
+  private readonly pipesFree: Pipe[] = [];
+  private pipesOpen = 0;
+  private readonly spl: (FilePiece | undefined)[];
+  private readonly splHeld: Uint8Array;
+  private chainRows = 0;
   private readonly pieces = new Set<FilePiece>();
   private readonly readWaiters: FilePiece[] = [];
   private readonly maxChunksPerConn: number;
@@ -156,6 +182,7 @@ export class UringChannel extends ChannelCore implements Channel {
     this.features = Object.freeze({
       deferTaskrun: L.deferTaskrun, singleIssuer: L.singleIssuer, registeredRing: L.registeredRing,
       bundles: probe.bundles ?? false, fixedFdInstall: this.fdInstall, sqEntries: L.sqEntries, cqEntries: L.cqEntries,
+      splice: limits.splicePipes > 0 && (probe.ops ?? []).includes(KERNEL_OP_SPLICE) && (probe.ops ?? []).includes(KERNEL_OP_POLL_ADD),
     });
     const n = limits.maxHandles;
     this.fd = new Int32Array(n);
@@ -180,6 +207,11 @@ export class UringChannel extends ChannelCore implements Channel {
     this.cFillEnd = new Int32Array(chunks);
     this.cOrphan = new Uint8Array(chunks);
     this.cPiece = new Array(chunks).fill(undefined);
+    this.cSplice = new Uint8Array(chunks);
+    this.spl = new Array(n).fill(undefined);
+    this.splHeld = new Uint8Array(n);
+    const ops = probe.ops ?? [];
+    this.spliceOk = limits.splicePipes > 0 && ops.includes(KERNEL_OP_SPLICE) && ops.includes(KERNEL_OP_POLL_ADD) && typeof native.pipeOpen === 'function';
     for (let i = 0; i < chunks; i++) this.cFree[i] = chunks - 1 - i;
     this.cTop = chunks;
     this.maxChunksPerConn = Math.min(0xffff, Math.ceil(limits.highWaterMark / this.chunk) + 1);
@@ -210,7 +242,7 @@ export class UringChannel extends ChannelCore implements Channel {
     r[i] = op; r[i + 1] = fd; r[i + 2] = flags; r[i + 3] = udLo; r[i + 4] = udHi;
     r[i + 5] = a; r[i + 6] = b; r[i + 7] = c;
     this.nreq++;
-    if (this.nreq >= this.batch) this.submitNow();                        // flush rule (i): threshold
+    if (this.nreq >= this.batch && this.chainRows === 0) this.submitNow();                        // flush rule (i): threshold
     else if (!this.inBatch && !this.flushQueued) { this.flushQueued = true; queueMicrotask(this.flushTask); }  // (iv): outside a batch
   }
 
@@ -301,6 +333,7 @@ export class UringChannel extends ChannelCore implements Channel {
         return this.onAccept(h, res, more, op === Op.Accept || op === Op.AcceptOne || op === ACCEPT_KEEP, op === Op.Accept || op === Op.AcceptFd || op === ACCEPT_KEEP);
       case Op.Connect: return this.onConnect(h, res);
       case Op.FdInstall: return this.onInstalled(h, res);
+      case Op.SpliceIn: case Op.SplicePoll: case Op.SpliceOut: return this.onSplice(h, op, res);
       default: return this.maybeRelease(h);   // close, cancel, nop
     }
   }
@@ -528,8 +561,10 @@ export class UringChannel extends ChannelCore implements Channel {
     const want = (st & St.Reading) !== 0 && (st & (St.PausedUser | St.PausedHwm | St.Eof | St.Closing | St.Errored | St.Installing | St.Connecting)) === 0;
     if (want) {
       if (!(st & St.RecvArmed)) {
-        this.state[h] = st | St.RecvArmed;
-        this.stage(Op.Recv, h, this.fd[h]!, this.fixed(h), 0, 0, 0, Op.Recv);
+        // the first receive of a connection is single-shot: a short-lived connection (one request, then close) has
+        // nothing left armed to cancel when it closes; a connection that reads on gets a multishot one next
+        this.state[h] = st | St.RecvArmed | St.RecvSeen;
+        this.stage(Op.Recv, h, this.fd[h]!, this.fixed(h), 0, 0, (st & St.RecvSeen) !== 0 ? 0 : 1, Op.Recv);
       }
     } else if ((st & (St.RecvArmed | St.RecvCancel)) === St.RecvArmed) {
       this.state[h] = st | St.RecvCancel;
@@ -638,12 +673,16 @@ export class UringChannel extends ChannelCore implements Channel {
     const early = this.sendFileStart(h, fd, position, length, false);
     if (early !== null) return early;
     return new Promise<void>((resolve, reject) => {
-      const p: FilePiece = { fd, pos: position, left: length, reading: 0, h, failed: null, out: null, outBase: 0, eof: length, resolve: () => resolve(), reject };
+      const p = newPiece(fd, position, length, h, null, () => resolve(), reject);
       this.pieces.add(p);
       this.pend[h]! += length;
+      if (length >= this.limits.spliceMinBytes && this.spliceOk && this.splHeld[h] === 0) {
+        p.pipe = this.takePipe();
+        if (p.pipe !== null) { this.splHeld[h] = 1; this.counters.filesSpliced++; } else this.counters.spliceNoPipe++;
+      }
       const of = this.overflow[h];
       if (of !== undefined) of.bufs.push(p);
-      else if (!this.appendFile(h, p)) {
+      else if (!this.appendPiece(h, p)) {
         this.overflow[h] = { bufs: [p], off: 0 };
         if (this.cTop === 0) this.chunkWaiters.push(h);
       }
@@ -659,11 +698,27 @@ export class UringChannel extends ChannelCore implements Channel {
     const out = Buffer.allocUnsafe(length);
     if (length === 0) return Promise.resolve(out);
     return new Promise<Buffer>((resolve, reject) => {
-      const p: FilePiece = { fd, pos: position, left: length, reading: 0, h: -1, failed: null, out, outBase: position, eof: length, resolve: (b) => resolve(b!), reject };
+      const p = newPiece(fd, position, length, -1, out, (b) => resolve(b!), reject);
       this.pieces.add(p);
       this.pumpRead(p);
       if (p.left > 0 && p.reading === 0) this.readWaiters.push(p);   // no chunk free: wait for one
     });
+  }
+
+  private appendPiece(h: number, p: FilePiece): boolean {
+    return p.pipe !== null ? this.appendSplice(h, p) : this.appendFile(h, p);
+  }
+
+  // Queues a spliced piece: a chunk of its own in the send chain marks its place (full, so that later writes go into
+  // a new chunk behind it). False when the connection's chunk budget or the arena has no chunk for it.
+  private appendSplice(h: number, p: FilePiece): boolean {
+    if (this.held[h]! >= this.maxChunksPerConn || this.cTop === 0) return false;
+    const t = this.sTail[h]!, c = this.cFree[--this.cTop]!;
+    this.cNext[c] = -1; this.cEnd[c] = this.chunk; this.cSplice[c] = 1; this.cPiece[c] = p;
+    if (t >= 0) this.cNext[t] = c; else { this.sHead[h] = c; this.sOff[h] = 0; }
+    this.sTail[h] = c;
+    this.held[h]!++;
+    return true;
   }
 
   // Gives reads to piece `p` of connection `h` into its send chain (the free end of the tail chunk, then new chunks)
@@ -765,7 +820,7 @@ export class UringChannel extends ChannelCore implements Channel {
     while (of.bufs.length > 0) {
       const b = of.bufs[0]!;
       if (!(b instanceof Uint8Array)) {
-        if (this.appendFile(h, b)) { of.bufs.shift(); continue; }
+        if (this.appendPiece(h, b)) { of.bufs.shift(); continue; }
         this.overflow[h] = of;
         if (this.cTop === 0) this.chunkWaiters.push(h);
         return;
@@ -785,12 +840,16 @@ export class UringChannel extends ChannelCore implements Channel {
     for (;;) {
       const c = this.sHead[h]!;
       if (c < 0) return;
+      if (this.cSplice[c] !== 0) { if (this.spliceNext(h, c)) return; continue; }
       const filling = this.cFill[c] !== 0;
       const start = this.sOff[h]!, end = filling ? this.cFillAt[c]! : this.cEnd[c]!;
       if (end > start) {
         this.sFly[h] = end - start;
         this.sFlyC[h] = c;
-        this.stage(Op.Send, h, this.fd[h]!, this.fixed(h), c * this.chunk + start, end - start, 0, Op.Send);
+        // the bytes right before a spliced file (a response head): MSG_MORE, so they go out in full segments with it
+        const nx = this.cNext[c]!;
+        const more = nx >= 0 && this.cSplice[nx] !== 0 && !filling && end === this.cEnd[c] ? RowFlag.More : 0;
+        this.stage(Op.Send, h, this.fd[h]!, this.fixed(h) | more, c * this.chunk + start, end - start, 0, Op.Send);
         return;
       }
       if (filling) return;   // the rest waits for its file read (onFileRead sends it)
@@ -805,6 +864,20 @@ export class UringChannel extends ChannelCore implements Channel {
     this.sHead[h] = next; this.sOff[h] = 0;
     if (next < 0) this.sTail[h] = -1;
     this.held[h]!--;
+    if (this.cSplice[c] !== 0) {
+      // the kernel never touches a splice marker's memory: free at once; the piece ends when its operations have
+      this.cSplice[c] = 0;
+      const p = this.cPiece[c]!;
+      this.cPiece[c] = undefined;
+      this.cFree[this.cTop++] = c;
+      if (p.left > 0 || p.inPipe > 0 || p.ops > 0) {
+        p.failed ??= new MegapipeError(MpCode.CLOSED, `sendFile: connection ${h} closed`);
+        p.dropped = true;
+        if (p.ops > 0) { this.cancelSplicePoll(h); return; }
+      }
+      this.endSplice(p);
+      return;
+    }
     // dropped (dropQueue) while the kernel still uses it: freed when the last of those operations completes
     const users = this.cFill[c]! + (this.sFly[h] !== 0 && this.sFlyC[h] === c ? 1 : 0);
     if (users !== 0) {
@@ -820,6 +893,110 @@ export class UringChannel extends ChannelCore implements Channel {
     if (--this.cOrphan[c]! !== 0) return;
     this.cFree[this.cTop++] = c;
     this.pumpChunkWaiters();
+  }
+
+  // ---- spliced sendFile ---------------------------------------------------------------------------------------
+  // At the head of its connection's queue, a spliced piece runs in rounds, each one linked chain: SpliceIn (file ->
+  // pipe, up to the pipe's capacity) -> Poll (the socket writable) -> SpliceOut (pipe -> socket, what fits), or, while
+  // the pipe still holds bytes, Poll -> SpliceOut. The kernel runs splices in io-wq workers; both ends are nonblocking
+  // (the pipe, the socket), so a worker never waits for a peer: the poll does, in the ring. A round ends when its last
+  // completion is in (in any order); the next starts from what the pipe holds. sFly marks the round in flight, so no
+  // other send starts meanwhile, and writes made after the sendFile wait behind its marker chunk.
+
+  /** Starts the next round of the spliced piece at the head of `h`; false when the piece is done (marker popped). */
+  private spliceNext(h: number, c: number): boolean {
+    const p = this.cPiece[c]!;
+    if (p.ops > 0) return true;
+    if (p.inPipe === 0 && p.left === 0) { this.popChunk(h); return false; }
+    const pipe = p.pipe!;
+    if (this.handedOff) this.reclaim();
+    if (this.rowsMax - this.nreq < 3) this.submitNow();   // one chain, one submission (a split chain still works)
+    this.chainRows++;
+    let n = p.inPipe;
+    if (n === 0) {
+      n = Math.min(p.left, pipe.cap);
+      this.stage(Op.Splice, h, pipe.w, RowFlag.Link | (Math.floor(p.pos / 0x100000000) << 8), p.fd, n, p.pos % 0x100000000, Op.SpliceIn);
+      p.ops++;
+    }
+    // SPLICE_F_MORE (MSG_MORE) while more of the file follows: full segments only, as nginx's tcp_nopush; the last
+    // splice of the file pushes
+    const more = p.left - (p.inPipe === 0 ? n : 0) > 0 ? RowFlag.More : 0;
+    this.stage(Op.Poll, h, this.fd[h]!, this.fixed(h) | RowFlag.Link, 0, 0, POLLOUT, Op.SplicePoll);
+    this.stage(Op.Splice, h, this.fd[h]!, this.fixed(h) | RowFlag.NoOff | more, pipe.r, n, 0, Op.SpliceOut);
+    p.ops += 2;
+    this.chainRows--;
+    this.spl[h] = p;
+    this.sFly[h] = n;
+    this.sFlyC[h] = c;
+    if (this.nreq >= this.batch) this.submitNow();
+    return true;
+  }
+
+  private onSplice(h: number, op: number, res: number): void {
+    const p = this.spl[h]!;
+    p.ops--;
+    if (op === Op.SpliceIn) {
+      if (res > 0) { p.pos += res; p.left -= res; p.inPipe += res; }   // short (not the file's end): the round ends, the next reads on
+      else if (p.errRes === 0) {
+        p.failed ??= res < 0 ? errnoError(res, 'sendFile') : new MegapipeError(MpCode.SHORT_FILE, `sendFile: the file ended ${p.left} bytes early`);
+        p.errRes = res < 0 ? res : EIO; p.errCode = res < 0 ? undefined : MpCode.SHORT_FILE;
+      }
+    } else if (op === Op.SpliceOut) {
+      if (res > 0) {
+        p.inPipe -= res; p.wrote += res;
+        this.pend[h]! -= res;
+        this.counters.bytesWritten += res;
+      } else if (res < 0 && res !== EAGAIN && res !== ECANCELED && p.errRes === 0) {
+        p.failed ??= errnoError(res, 'sendFile');
+        p.errRes = res; p.errCode = undefined;
+      }
+    }
+    if (p.dropped) {
+      if (p.ops > 0) { this.cancelSplicePoll(h); return; }
+      this.spl[h] = undefined;
+      this.sFly[h] = 0; this.sFlyC[h] = -1;
+      this.endSplice(p);
+      if (this.state[h]! & St.Closing) this.maybeRelease(h);
+      return;
+    }
+    if (p.ops > 0) return;
+    // the round is over
+    this.spl[h] = undefined;
+    this.sFly[h] = 0; this.sFlyC[h] = -1;
+    const wrote = p.wrote;
+    p.wrote = 0;
+    if (p.errRes !== 0) return this.failSends(h, p.errRes, p.errCode);
+    this.afterSend(h, wrote);
+  }
+
+  // A poll of a dropped piece would wait for a peer that may never read again: cancel it (by user_data; if it is not
+  // armed yet, the next completion of the chain tries again).
+  private cancelSplicePoll(h: number): void {
+    this.stage(Op.CancelUd, h, -1, 0, h, (Op.SplicePoll << 24) | this.gen[h]!, 0, Op.CancelUd);
+  }
+
+  // A spliced piece is done, failed or dropped, with nothing in flight: its pipe goes back to the pool (closed instead
+  // if bytes are left in it), and its promise settles.
+  private endSplice(p: FilePiece): void {
+    const pipe = p.pipe;
+    if (pipe !== null) {
+      p.pipe = null;
+      if (p.h >= 0) this.splHeld[p.h] = 0;
+      if (p.inPipe === 0 && !this.closed) this.pipesFree.push(pipe);
+      else { native!.closeFd(pipe.r); native!.closeFd(pipe.w); this.pipesOpen--; }
+    }
+    if (p.failed === null) p.left = 0;
+    this.settle(p);
+  }
+
+  private takePipe(): Pipe | null {
+    const free = this.pipesFree.pop();
+    if (free !== undefined) return free;
+    if (this.pipesOpen >= this.limits.splicePipes) return null;
+    const r = native!.pipeOpen(this.limits.splicePipeBytes);
+    if (typeof r === 'number') return null;   // out of fds or memory: this sendFile reads into the arena instead
+    this.pipesOpen++;
+    return { r: r[0], w: r[1], cap: r[2] };
   }
 
   private onSend(h: number, res: number): void {
@@ -843,6 +1020,11 @@ export class UringChannel extends ChannelCore implements Channel {
     this.sOff[h]! += res;
     const c = this.sHead[h]!;
     if (res === sent && this.sOff[h] === this.cEnd[c] && (this.cNext[c]! >= 0 || this.sTail[h] === c)) this.popChunk(h);
+    this.afterSend(h, res);
+  }
+
+  // After `res` bytes of `h` went out (a send, or a splice round): queue more, wake waiters, finish a drain, events.
+  private afterSend(h: number, res: number): void {
     if (this.overflow[h] !== undefined) this.refill(h);
     this.sendNext(h);
     this.pumpChunkWaiters();
@@ -856,7 +1038,7 @@ export class UringChannel extends ChannelCore implements Channel {
       this.state[h]! &= ~(St.AboveHwm | St.PausedHwm);
       this.syncRecv(h);
     }
-    if (!(this.state[h]! & St.Closing)) this.emit('write', h, res);
+    if (!(this.state[h]! & St.Closing)) { if (res > 0) this.emit('write', h, res); }
     else this.maybeRelease(h);
   }
 
@@ -894,7 +1076,7 @@ export class UringChannel extends ChannelCore implements Channel {
       for (const b of of.bufs) {
         if (b instanceof Uint8Array) continue;
         b.failed ??= new MegapipeError(MpCode.CLOSED, `sendFile: connection ${h} closed`);
-        this.settle(b);
+        if (b.pipe !== null) this.endSplice(b); else this.settle(b);
       }
     }
     this.pend[h] = 0;
@@ -1155,7 +1337,8 @@ export class UringChannel extends ChannelCore implements Channel {
       enters: s[Stat.Enters]!, submitted: s[Stat.Sqes]!, completions: s[Stat.Cqes]!, batches: s[Stat.Batches]!,
       wakeups: s[Stat.Wakeups]!, emptyWakeups: s[Stat.EmptyWakeups]!, accepted: this.counters.accepted,
       bytesRead: this.counters.bytesRead, bytesWritten: this.counters.bytesWritten, enobufs: this.counters.enobufs,
-      cqOverflows: s[Stat.OverflowFlush]!, tableFullFallbacks: this.counters.tableFullFallbacks, handles: this.open,
+      cqOverflows: s[Stat.OverflowFlush]!, tableFullFallbacks: this.counters.tableFullFallbacks,
+      filesSpliced: this.counters.filesSpliced, spliceNoPipe: this.counters.spliceNoPipe, handles: this.open,
     };
   }
 
@@ -1170,8 +1353,14 @@ export class UringChannel extends ChannelCore implements Channel {
     }
     for (const p of this.installs.values()) p.reject(new MegapipeError(MpCode.CLOSED, 'toFd: the channel was closed'));
     this.installs.clear();
-    for (const p of this.pieces) p.reject(new MegapipeError(MpCode.CLOSED, 'sendFile/readFile: the channel was closed'));
+    for (const p of this.pieces) {
+      if (p.pipe !== null) { native!.closeFd(p.pipe.r); native!.closeFd(p.pipe.w); p.pipe = null; }
+      p.reject(new MegapipeError(MpCode.CLOSED, 'sendFile/readFile: the channel was closed'));
+    }
     this.pieces.clear();
+    for (const pipe of this.pipesFree) { native!.closeFd(pipe.r); native!.closeFd(pipe.w); }
+    this.pipesFree.length = 0;
+    this.pipesOpen = 0;
     this.readWaiters.length = 0;
     native!.channelRef(this.ch, false);
     this.closed = true;
@@ -1184,6 +1373,13 @@ export class UringChannel extends ChannelCore implements Channel {
 /** The most connections one accept queue holds (net.core.somaxconn caps every listen backlog); 4096 if unreadable. */
 function acceptQueueMax(): number {
   try { const n = Number.parseInt(readFileSync('/proc/sys/net/core/somaxconn', 'latin1'), 10); return n > 0 ? n : 4096; } catch { return 4096; }
+}
+
+function newPiece(fd: number, pos: number, length: number, h: number, out: Buffer | null, resolve: (v: Buffer | undefined) => void, reject: (e: Error) => void): FilePiece {
+  return {
+    fd, pos, left: length, reading: 0, h, failed: null, out, outBase: pos, eof: length, resolve, reject,
+    pipe: null, inPipe: 0, ops: 0, wrote: 0, dropped: false, errRes: 0, errCode: undefined,
+  };
 }
 
 function copyOf(src: Uint8Array, off: number, len: number): Uint8Array {
