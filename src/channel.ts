@@ -61,10 +61,11 @@ export interface Channel {
   writeAscii(handle: number, text: string): boolean;
   pendingBytes(handle: number): number;
   /**
-   * Queue `length` bytes of the regular file `fd` from `position` for sending on `handle`, in order with writes
-   * (file → send memory → socket: on io_uring the ring reads the file, no thread pool and no copy in JavaScript).
-   * Resolves once every byte has been read (then the caller may close `fd`; it must stay open until the promise
-   * settles). The bytes count in pendingBytes at once. If the file is shorter than asked (MP_ERR_SHORT_FILE) or a
+   * Queue `length` bytes of the regular file `fd` from `position` for sending on `handle`, in order with writes.
+   * On io_uring, no thread pool and no copy in JavaScript: a region of at least limits.spliceMinBytes is spliced
+   * (page cache → pipe → socket, no copy at all; one pipe of the channel's pool per connection at a time), a shorter
+   * one — or any when no pipe is free — is read by the ring into send memory, then sent. Resolves once every byte has
+   * been read (spliced: sent) — then the caller may close `fd`; it must stay open until the promise settles. The bytes count in pendingBytes at once. If the file is shorter than asked (MP_ERR_SHORT_FILE) or a
    * read fails, the promise rejects and the connection gets an `error` event: what follows in its stream would be
    * misframed. Rejects with MP_ERR_CLOSED if the connection closes first.
    */
