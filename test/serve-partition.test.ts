@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import * as net from 'node:net';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serve, uringAvailability, type Server } from '../src/index.js';
@@ -149,13 +149,21 @@ describe('load balancing between partitions', { skip: cpus < 2 ? 'needs 2+ CPUs'
     const server = await serve({ module: fixture('whoami-worker'), workers: 2, loadBalance });
     const marker = join(tmpdir(), `megapipe-release-${process.pid}-${loadBalance}`);
     rmSync(marker, { force: true });
+    rmSync(`${marker}.busy`, { force: true });
     execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)]);   // the busy connection must land on worker 0
     try {
-      const busy = await new Promise<net.Socket>((resolve) => {
+      // a connection served by worker 0 (with balancing, idle worker 1 may take one from worker 0's queue: retry)
+      let busy: net.Socket | null = null;
+      for (let i = 0; i < 50 && busy === null; i++) {
         const s = net.connect(server.port, '127.0.0.1');
-        s.once('data', () => { s.write(`block ${marker}\n`); s.once('data', () => resolve(s)); });
-      });
-      await new Promise((r) => setTimeout(r, 200));   // worker 0's thread is inside its busy loop now
+        const first = await new Promise<string>((resolve) => s.once('data', (d) => resolve(d.toString('latin1'))));
+        if (first.startsWith('0,')) busy = s; else s.destroy();
+      }
+      assert.ok(busy !== null, 'a connection on worker 0');
+      await new Promise<void>((resolve) => { busy!.once('data', () => resolve()); busy!.write(`block ${marker}\n`); });
+      // worker 0's thread is inside its busy loop once it has created the .busy file (bounded wait: 20 s)
+      for (let i = 0; i < 2000 && !existsSync(`${marker}.busy`); i++) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(existsSync(`${marker}.busy`), 'worker 0 is busy');
       const client = clientOn(0, server.port, 20);
       // without balancing, worker 0 is released once the 20 are queued; with it, only after the client is done (its
       // 20 answers can then come from worker 1 alone — releasing earlier raced the balancer's first look)
@@ -171,6 +179,7 @@ describe('load balancing between partitions', { skip: cpus < 2 ? 'needs 2+ CPUs'
       execFileSync('taskset', ['-a', '-p', '-c', `0-${cpus - 1}`, String(process.pid)]);
       await server.close();
       rmSync(marker, { force: true });
+      rmSync(`${marker}.busy`, { force: true });
     }
   }
 

@@ -42,8 +42,10 @@ interface FilePiece {
   pipe: Pipe | null;
   inPipe: number;
   ops: number;
-  /** bytes the current round has sent */
+  /** bytes the current round has sent; whether it moved any byte; rounds in a row that moved none */
   wrote: number;
+  moved: boolean;
+  idle: number;
   /** dropped from its connection's queue (abort, failure) while operations were in flight */
   dropped: boolean;
   /** the errno and code the connection fails with when this piece fails (a send error, or the file's) */
@@ -60,6 +62,8 @@ interface Overflow { bufs: (Uint8Array | FilePiece)[]; off: number }
 const READ_TAG = 0x40000000;
 const EIO = -5, EAGAIN = -11;
 const POLLOUT = 4;
+/** Splice rounds in a row that may move no byte before the connection is failed (EIO): no endless retry. */
+const SPLICE_IDLE_ROUNDS = 64;
 const KERNEL_OP_POLL_ADD = 6, KERNEL_OP_SPLICE = 30;
 // A chunk dropped from its connection's queue (abort, failure) while the kernel still uses it — a file read writing
 // into it, a send reading from it — goes back to the free list only when the last of those completes (cOrphan):
@@ -936,14 +940,14 @@ export class UringChannel extends ChannelCore implements Channel {
     const p = this.spl[h]!;
     p.ops--;
     if (op === Op.SpliceIn) {
-      if (res > 0) { p.pos += res; p.left -= res; p.inPipe += res; }   // short (not the file's end): the round ends, the next reads on
-      else if (p.errRes === 0) {
+      if (res > 0) { p.pos += res; p.left -= res; p.inPipe += res; p.moved = true; }   // short (not the file's end): the round ends, the next reads on
+      else if (res !== EAGAIN && p.errRes === 0) {
         p.failed ??= res < 0 ? errnoError(res, 'sendFile') : new MegapipeError(MpCode.SHORT_FILE, `sendFile: the file ended ${p.left} bytes early`);
         p.errRes = res < 0 ? res : EIO; p.errCode = res < 0 ? undefined : MpCode.SHORT_FILE;
       }
     } else if (op === Op.SpliceOut) {
       if (res > 0) {
-        p.inPipe -= res; p.wrote += res;
+        p.inPipe -= res; p.wrote += res; p.moved = true;
         this.pend[h]! -= res;
         this.counters.bytesWritten += res;
       } else if (res < 0 && res !== EAGAIN && res !== ECANCELED && p.errRes === 0) {
@@ -965,6 +969,13 @@ export class UringChannel extends ChannelCore implements Channel {
     this.sFly[h] = 0; this.sFlyC[h] = -1;
     const wrote = p.wrote;
     p.wrote = 0;
+    // a round that moved nothing (EAGAIN after the poll; not expected) is retried, a bounded number of times in a row
+    p.idle = p.moved ? 0 : p.idle + 1;
+    p.moved = false;
+    if (p.errRes === 0 && p.idle > SPLICE_IDLE_ROUNDS) {
+      p.failed ??= errnoError(EIO, 'sendFile');
+      p.errRes = EIO;
+    }
     if (p.errRes !== 0) return this.failSends(h, p.errRes, p.errCode);
     this.afterSend(h, wrote);
   }
@@ -1378,7 +1389,7 @@ function acceptQueueMax(): number {
 function newPiece(fd: number, pos: number, length: number, h: number, out: Buffer | null, resolve: (v: Buffer | undefined) => void, reject: (e: Error) => void): FilePiece {
   return {
     fd, pos, left: length, reading: 0, h, failed: null, out, outBase: pos, eof: length, resolve, reject,
-    pipe: null, inPipe: 0, ops: 0, wrote: 0, dropped: false, errRes: 0, errCode: undefined,
+    pipe: null, inPipe: 0, ops: 0, wrote: 0, moved: false, idle: 0, dropped: false, errRes: 0, errCode: undefined,
   };
 }
 
