@@ -1,9 +1,12 @@
 // The end() drain timeout of a server's connections (endTimeoutMs), with one timer per server: a connection that has
 // ended but still has bytes queued is watched until it closes; if its peer takes none of them for the timeout, it is
-// given up. One interval for all of them, not a timer per connection (a Connection: close server ends every one).
+// given up. One interval for all of them, not a timer per connection (a Connection: close server ends every one);
+// the connection object itself is what is watched (no allocation per connection).
 
 /** An ended connection with bytes still queued. */
 export interface Draining {
+  /** When the peer last took bytes (or the watch began), ms; kept by EndWatch. */
+  watchAt: number;
   /** True when the peer took bytes since the previous call (or since the watch began, on the first call). */
   moved(): boolean;
   /** The peer took nothing for the timeout: destroy the connection. */
@@ -11,7 +14,7 @@ export interface Draining {
 }
 
 export class EndWatch {
-  private readonly watched = new Map<object, { d: Draining; at: number }>();
+  private readonly watched = new Set<Draining>();
   private readonly timer: NodeJS.Timeout | undefined;
 
   /** `timeoutMs` 0: no watch (add does nothing). Checks every quarter timeout (10 ms..1 s): a stall is seen within
@@ -23,13 +26,15 @@ export class EndWatch {
     }
   }
 
-  /** Watches `key` from now until `remove(key)` (its close) or a stall. */
-  add(key: object, d: Draining): void {
-    if (this.timer !== undefined) this.watched.set(key, { d, at: Date.now() });
+  /** Watches `d` from now until `remove(d)` (its close) or a stall. */
+  add(d: Draining): void {
+    if (this.timer === undefined) return;
+    d.watchAt = Date.now();
+    this.watched.add(d);
   }
 
-  remove(key: object): void {
-    this.watched.delete(key);
+  remove(d: Draining): void {
+    this.watched.delete(d);
   }
 
   /** Stops the timer (the server has closed). */
@@ -41,11 +46,11 @@ export class EndWatch {
   private sweep(): void {
     if (this.watched.size === 0) return;
     const now = Date.now();
-    for (const [key, w] of this.watched) {
-      if (w.d.moved()) { w.at = now; continue; }
-      if (now - w.at < this.timeoutMs) continue;
-      this.watched.delete(key);
-      w.d.stalled();
+    for (const d of this.watched) {
+      if (d.moved()) { d.watchAt = now; continue; }
+      if (now - d.watchAt < this.timeoutMs) continue;
+      this.watched.delete(d);
+      d.stalled();
     }
   }
 }

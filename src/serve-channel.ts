@@ -6,7 +6,7 @@ import type { Conn, Session, SessionFactory } from './session.js';
 import { MegapipeError, MpCode, rangeError } from './errors.js';
 import { startBalancer, type BalanceOptions, type Balancer } from './balance.js';
 import { native } from './native.js';
-import { EndWatch } from './end-watch.js';
+import { EndWatch, type Draining } from './end-watch.js';
 
 export interface ServeChannelOptions {
   /** Worker index reported by Conn.worker (default 0). */
@@ -45,11 +45,15 @@ export interface ChannelServer {
   close(deadlineMs?: number): Promise<void>;
 }
 
-class ChannelConn implements Conn {
+class ChannelConn implements Conn, Draining {
   session!: Session;
   blocked = false;
   ending = false;
   error: (Error & { code?: string }) | undefined = undefined;
+  // the end() drain watch (EndWatch): when the peer last took bytes, and the pending count or the backend's own watch
+  watchAt = 0;
+  private lastPending = 0;
+  private ownWatch: (() => boolean) | undefined = undefined;
   constructor(readonly ch: Channel, readonly id: number, readonly worker: number, private readonly endWatch: EndWatch) {}
   get pendingBytes(): number { return this.ch.pendingBytes(this.id); }
   write(data: Uint8Array, offset?: number, length?: number): boolean {
@@ -74,11 +78,16 @@ class ChannelConn implements Conn {
   // Tells, at each call, whether the peer took bytes since the previous one: pendingBytes dropped (io_uring: it drops
   // as each send completes); the portable backend's moves only per completed node:net write request, which coalesces
   // megabytes: it offers its own watch.
-  private progressWatch(): () => boolean {
-    const own = (this.ch as { drainWatch?(h: number): (() => boolean) | undefined }).drainWatch?.(this.id);
-    if (own !== undefined) return own;
-    let last = this.ch.pendingBytes(this.id);
-    return () => { const now = this.ch.pendingBytes(this.id); const moved = now < last; last = now; return moved; };
+  moved(): boolean {
+    if (this.ownWatch !== undefined) return this.ownWatch();
+    const now = this.ch.pendingBytes(this.id);
+    const moved = now < this.lastPending;
+    this.lastPending = now;
+    return moved;
+  }
+  stalled(): void {
+    this.error ??= new MegapipeError('ETIMEDOUT', `connection ${this.id}: the peer took none of the last ${this.ch.pendingBytes(this.id)} bytes in ${this.endWatch.timeoutMs} ms`);
+    try { this.ch.disconnect(this.id, true); } catch { /* gone meanwhile */ }
   }
   pause(): void { if (!this.ending) this.ch.pause(this.id); }
   resume(): void { if (!this.ending) this.ch.resume(this.id); }
@@ -86,16 +95,12 @@ class ChannelConn implements Conn {
     if (this.ending) return;
     this.ending = true;
     this.ch.disconnect(this.id);
-    if (this.ch.isOpen(this.id) && this.ch.pendingBytes(this.id) > 0) {
+    if (this.endWatch.timeoutMs === 0 || !this.ch.isOpen(this.id)) return;
+    this.lastPending = this.ch.pendingBytes(this.id);
+    if (this.lastPending > 0) {
       // until the disconnect event (the handle number is reused after it)
-      const moved = this.progressWatch();
-      this.endWatch.add(this, {
-        moved,
-        stalled: () => {
-          this.error ??= new MegapipeError('ETIMEDOUT', `connection ${this.id}: the peer took none of the last ${this.ch.pendingBytes(this.id)} bytes in ${this.endWatch.timeoutMs} ms`);
-          try { this.ch.disconnect(this.id, true); } catch { /* gone meanwhile */ }
-        },
-      });
+      this.ownWatch = (this.ch as { drainWatch?(h: number): (() => boolean) | undefined }).drainWatch?.(this.id);
+      this.endWatch.add(this);
     }
   }
   destroy(): void {

@@ -4,7 +4,7 @@ import * as net from 'node:net';
 import type { Conn, Session, SessionFactory } from './session.js';
 import { MegapipeError, MpCode, rangeError } from './errors.js';
 import { FileQueue, preadAll, progressWatch } from './portable/file-queue.js';
-import { EndWatch } from './end-watch.js';
+import { EndWatch, type Draining } from './end-watch.js';
 
 export interface ServeNetOptions {
   host?: string;
@@ -25,10 +25,13 @@ export interface NetServerHandle {
   close(deadlineMs?: number): Promise<void>;
 }
 
-class NetConn implements Conn {
+class NetConn implements Conn, Draining {
   session!: Session;
   closed = false;
   private files: FileQueue | undefined;
+  // the end() drain watch (EndWatch)
+  watchAt = 0;
+  private watch: (() => boolean) | undefined = undefined;
   constructor(readonly id: number, readonly socket: net.Socket, readonly worker: number, private readonly hwm: number, private readonly endWatch: EndWatch) {}
   get pendingBytes(): number { return this.socket.writableLength + (this.files?.bytes ?? 0); }
   write(data: Uint8Array, offset = 0, length = data.byteLength - offset): boolean {
@@ -59,13 +62,14 @@ class NetConn implements Conn {
     if (this.closed || this.socket.writableEnded) return;
     const s = this.socket;
     if (this.files) this.files.after(() => s.end()); else s.end();
-    if (this.pendingBytes > 0) {
-      const w = this.endWatch;
-      w.add(this, {
-        moved: progressWatch(s, () => this.files?.bytes ?? 0),
-        stalled: () => s.destroy(new MegapipeError('ETIMEDOUT', `connection ${this.id}: the peer took none of the last ${this.pendingBytes} bytes in ${w.timeoutMs} ms`)),
-      });
+    if (this.endWatch.timeoutMs > 0 && this.pendingBytes > 0) {
+      this.watch = progressWatch(s, () => this.files?.bytes ?? 0);
+      this.endWatch.add(this);
     }
+  }
+  moved(): boolean { return this.watch !== undefined && this.watch(); }
+  stalled(): void {
+    this.socket.destroy(new MegapipeError('ETIMEDOUT', `connection ${this.id}: the peer took none of the last ${this.pendingBytes} bytes in ${this.endWatch.timeoutMs} ms`));
   }
   destroy(): void { if (!this.closed) this.socket.destroy(); }
 }
