@@ -9,7 +9,7 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { machineInfo, makeResultsDir, reproduceCommand } from './lib/results.js';
 import { refuseIfBusy, waitForIdle } from './lib/guard.js';
@@ -42,7 +42,7 @@ HTTP/1.1 static files: megapipe-http vs nginx (1 worker), node:http and Bun.serv
 the load generator pinned to the client CPU. Run it under the shared lock:
   flock /tmp/megapipe-bench.lock node dist/bench/http.js
 
-  --quick           ~2.5 min: 2 repetitions × 3 s (default: 3 × 5 s, ~6 min)
+  --quick           ≈ 4 min: 2 repetitions × 3 s (default: 3 × 5 s, ≈ 8 min; the run prints its own estimate)
   --servers LIST    of ${SERVERS.join(',')} (default all; those whose tool is missing are skipped)
   --variant N=CLI   also run a megapipe-http build from another compiled cli.js under the name N (repeatable),
                     e.g. to measure a change side by side with its baseline; "N=CLI --flag V" adds arguments
@@ -206,7 +206,7 @@ for (const spec of values.variant ?? []) {
   const eq = spec.indexOf('=');
   if (eq <= 0) die(`--variant needs NAME=PATH/cli.js (got ${spec})`);
   const [path, ...extra] = spec.slice(eq + 1).trim().split(/\s+/);
-  const cli = join(process.cwd(), path!);
+  const cli = resolve(path!);   // relative to the working directory, or absolute
   if (!existsSync(cli)) die(`--variant ${spec}: ${cli} does not exist`);
   servers.push(megapipeDef(spec.slice(0, eq), cli, extra));
 }
