@@ -73,7 +73,7 @@ enum {
   MP_OP_CANCEL_UD = 9,     // cancel the request whose user_data is (a, b)
   MP_OP_READ = 10,         // fd = a regular file; a = offset in send arena, b = length,
                            // file position = c | (row flags >> 8) << 32 (files up to 2^56 bytes)
-  MP_OP_SPLICE = 15,       // fd = out (a pipe, or a socket: direct when MP_F_FIXED); a = in fd (regular), b = length;
+  MP_OP_SPLICE = 15,       // fd = out (a pipe, or a socket: direct when MP_F_FIXED); a = in fd (never a slot), b = length;
                            // in position as for MP_OP_READ, or none (a pipe) with MP_F_NOOFF
   MP_OP_POLL = 16,         // fd; c = poll events (one shot)
 };
@@ -227,6 +227,9 @@ static inline void sqe_commit(channel_t *ch) {
   atomic_store_explicit((_Atomic unsigned *)ch->sq.tail, *ch->sq.tail + 1, memory_order_release);
 }
 
+// A file position in a row (MP_OP_READ, MP_OP_SPLICE): the low 32 bits in c, the rest in the flags from bit 8 up.
+static inline uint64_t row_pos(uint32_t c, unsigned rf) { return (uint64_t)c | ((uint64_t)(rf >> 8) << 32); }
+
 // Converts one row to an SQE. Returns 0, or -EINVAL for a row that points outside its region (a bug in
 // the TypeScript side: the row becomes a NOP whose completion carries -EINVAL, so nothing leaks silently).
 static int prep_row(channel_t *ch, struct io_uring_sqe *s, const int32_t *row) {
@@ -290,7 +293,7 @@ static int prep_row(channel_t *ch, struct io_uring_sqe *s, const int32_t *row) {
     s->opcode = IORING_OP_READ;
     s->addr = (uint64_t)(uintptr_t)(ch->sbuf + a);
     s->len = b;
-    s->off = (uint64_t)c | ((uint64_t)(rf >> 8) << 32);
+    s->off = row_pos(c, rf);
     return 0;
   case MP_OP_SPLICE:
     // always run by an io-wq worker: both ends must be nonblocking (a pipe made by pipeOpen, a nonblocking socket)
@@ -298,7 +301,7 @@ static int prep_row(channel_t *ch, struct io_uring_sqe *s, const int32_t *row) {
     s->opcode = IORING_OP_SPLICE;
     s->splice_fd_in = (int32_t)a;
     s->len = b;
-    s->splice_off_in = (rf & MP_F_NOOFF) ? (uint64_t)-1 : ((uint64_t)c | ((uint64_t)(rf >> 8) << 32));
+    s->splice_off_in = (rf & MP_F_NOOFF) ? (uint64_t)-1 : row_pos(c, rf);
     s->off = (uint64_t)-1;
     s->splice_flags = (rf & MP_F_MORE) ? SPLICE_F_MORE : 0;
     return 0;

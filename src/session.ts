@@ -19,9 +19,10 @@ export interface Conn {
   writeAscii(text: string): boolean;
   /**
    * Queue `length` bytes of the regular file `fd` from `position`, in order with writes (through the worker's ring
-   * on io_uring: no thread pool, no copy in JavaScript). Resolves once every byte has been read — `fd` must stay
-   * open until then. Rejects (and the connection closes with that error) if the file is shorter than asked
-   * (`MP_ERR_SHORT_FILE`) or cannot be read; rejects with `MP_ERR_CLOSED` if the connection closes first.
+   * on io_uring: no thread pool, no copy in JavaScript; large regions spliced, see Channel.sendFile). Resolves once
+   * every byte has been read (spliced: sent) — `fd` must stay open until then. Rejects (and the connection closes
+   * with that error) if the file is shorter than asked (`MP_ERR_SHORT_FILE`) or cannot be read; rejects with
+   * `MP_ERR_CLOSED` if the connection closes first.
    */
   sendFile(fd: number, position: number, length: number): Promise<void>;
   /**

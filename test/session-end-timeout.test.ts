@@ -53,6 +53,18 @@ async function readingPeer(port: number): Promise<Buffer> {
   return all;
 }
 
+/** A stalled peer is destroyed with ETIMEDOUT; then a slow reading peer gets every byte and a clean close. */
+async function stalledThenReading(port: number, outcomes: Outcome[]): Promise<void> {
+  const stalled = await stalledPeer(port);
+  await waitFor(() => outcomes[0]?.closed === true, 'the stalled connection to be destroyed');
+  assert.equal(outcomes[0]!.code, 'ETIMEDOUT');
+  stalled.destroy();
+  const got = await readingPeer(port);
+  assert.ok(got.equals(REPLY), 'the reading peer gets every byte');
+  await waitFor(() => outcomes[1]?.closed === true, 'the reading connection to close');
+  assert.equal(outcomes[1]!.code, undefined, 'closed without error');
+}
+
 for (const backend of BACKENDS) {
   describe(`serveChannel: end() timeout (${backend})`, { skip: skipFor(backend) }, () => {
     it('destroys an ended connection whose peer stops reading (ETIMEDOUT); a reading peer gets everything', async () => {
@@ -61,14 +73,7 @@ for (const backend of BACKENDS) {
       const outcomes: Outcome[] = [];
       const server = serveChannel(ch, listener, factory(outcomes), { endTimeoutMs: 300 });
       try {
-        const stalled = await stalledPeer(listener.port);
-        await waitFor(() => outcomes[0]?.closed === true, 'the stalled connection to be destroyed');
-        assert.equal(outcomes[0]!.code, 'ETIMEDOUT');
-        stalled.destroy();
-        const got = await readingPeer(listener.port);
-        assert.ok(got.equals(REPLY), 'the reading peer gets every byte');
-        await waitFor(() => outcomes[1]?.closed === true, 'the reading connection to close');
-        assert.equal(outcomes[1]!.code, undefined, 'closed without error');
+        await stalledThenReading(listener.port, outcomes);
       } finally {
         await server.close(1000);
         listener.close();
@@ -83,14 +88,7 @@ describe('serveNet: end() timeout', () => {
     const outcomes: Outcome[] = [];
     const server = await serveNet(factory(outcomes), { endTimeoutMs: 300 });
     try {
-      const stalled = await stalledPeer(server.port);
-      await waitFor(() => outcomes[0]?.closed === true, 'the stalled connection to be destroyed');
-      assert.equal(outcomes[0]!.code, 'ETIMEDOUT');
-      stalled.destroy();
-      const got = await readingPeer(server.port);
-      assert.ok(got.equals(REPLY), 'the reading peer gets every byte');
-      await waitFor(() => outcomes[1]?.closed === true, 'the reading connection to close');
-      assert.equal(outcomes[1]!.code, undefined, 'closed without error');
+      await stalledThenReading(server.port, outcomes);
     } finally {
       await server.close(1000);
     }

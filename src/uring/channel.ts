@@ -65,9 +65,6 @@ const POLLOUT = 4;
 /** Splice rounds in a row that may move no byte before the connection is failed (EIO): no endless retry. */
 const SPLICE_IDLE_ROUNDS = 64;
 const KERNEL_OP_POLL_ADD = 6, KERNEL_OP_SPLICE = 30;
-// A chunk dropped from its connection's queue (abort, failure) while the kernel still uses it — a file read writing
-// into it, a send reading from it — goes back to the free list only when the last of those completes (cOrphan):
-// reused earlier, another connection's bytes could be sent, or a late read could overwrite them.
 const SHUT_WR = 1;   // shutdown(2) how
 /** Marks a held-back EOF in a handle's stash (see onRecv). */
 const EOF_MARK = new Uint8Array(0);
@@ -122,6 +119,9 @@ export class UringChannel extends ChannelCore implements Channel {
   private readonly cFill: Uint8Array;
   private readonly cFillAt: Int32Array;
   private readonly cFillEnd: Int32Array;
+  // a chunk dropped from its connection's queue (abort, failure) while the kernel still uses it — a file read writing
+  // into it, a send reading from it — goes back to the free list only when the last of those completes (the count
+  // of them): reused earlier, another connection's bytes could be sent, or a late read could overwrite them
   private readonly cOrphan: Uint8Array;
   private readonly cPiece: (FilePiece | undefined)[];
   // a chunk that stands for a spliced sendFile in its connection's queue (no bytes of its own; cEnd = chunk: full)
@@ -182,11 +182,13 @@ export class UringChannel extends ChannelCore implements Channel {
     this.tableSlots = L.files;
     this.burstSlots = Math.min(L.files, acceptQueueMax() + 64);
     const probe = native.probe();
-    this.fdInstall = (probe.ops ?? []).includes(Op.KernelFixedFdInstall);
+    const ops = probe.ops ?? [];
+    this.fdInstall = ops.includes(Op.KernelFixedFdInstall);
+    this.spliceOk = limits.splicePipes > 0 && ops.includes(KERNEL_OP_SPLICE) && ops.includes(KERNEL_OP_POLL_ADD);
     this.features = Object.freeze({
       deferTaskrun: L.deferTaskrun, singleIssuer: L.singleIssuer, registeredRing: L.registeredRing,
       bundles: probe.bundles ?? false, fixedFdInstall: this.fdInstall, sqEntries: L.sqEntries, cqEntries: L.cqEntries,
-      splice: limits.splicePipes > 0 && (probe.ops ?? []).includes(KERNEL_OP_SPLICE) && (probe.ops ?? []).includes(KERNEL_OP_POLL_ADD),
+      splice: this.spliceOk,
     });
     const n = limits.maxHandles;
     this.fd = new Int32Array(n);
@@ -214,8 +216,6 @@ export class UringChannel extends ChannelCore implements Channel {
     this.cSplice = new Uint8Array(chunks);
     this.spl = new Array(n).fill(undefined);
     this.splHeld = new Uint8Array(n);
-    const ops = probe.ops ?? [];
-    this.spliceOk = limits.splicePipes > 0 && ops.includes(KERNEL_OP_SPLICE) && ops.includes(KERNEL_OP_POLL_ADD) && typeof native.pipeOpen === 'function';
     for (let i = 0; i < chunks; i++) this.cFree[i] = chunks - 1 - i;
     this.cTop = chunks;
     this.maxChunksPerConn = Math.min(0xffff, Math.ceil(limits.highWaterMark / this.chunk) + 1);
@@ -762,8 +762,7 @@ export class UringChannel extends ChannelCore implements Channel {
   private stageRead(c: number, at: number, n: number, p: FilePiece): void {
     const pos = p.pos;
     p.pos += n; p.left -= n; p.reading++;
-    // position: low 32 bits in c, the rest in the row flags above bit 8 (see MP_OP_READ)
-    this.stageRow(Op.Read, p.fd, Math.floor(pos / 0x100000000) << 8, READ_TAG | c, Op.Read << 24, c * this.chunk + at, n, pos % 0x100000000);
+    this.stageRow(Op.Read, p.fd, posFlags(pos), READ_TAG | c, Op.Read << 24, c * this.chunk + at, n, posLow(pos));
   }
 
   private onFileRead(c: number, res: number): void {
@@ -919,7 +918,7 @@ export class UringChannel extends ChannelCore implements Channel {
     let n = p.inPipe;
     if (n === 0) {
       n = Math.min(p.left, pipe.cap);
-      this.stage(Op.Splice, h, pipe.w, RowFlag.Link | (Math.floor(p.pos / 0x100000000) << 8), p.fd, n, p.pos % 0x100000000, Op.SpliceIn);
+      this.stage(Op.Splice, h, pipe.w, RowFlag.Link | posFlags(p.pos), p.fd, n, posLow(p.pos), Op.SpliceIn);
       p.ops++;
     }
     // SPLICE_F_MORE (MSG_MORE) while more of the file follows: full segments only, as nginx's tcp_nopush; the last
@@ -955,18 +954,18 @@ export class UringChannel extends ChannelCore implements Channel {
         p.errRes = res; p.errCode = undefined;
       }
     }
+    if (p.ops > 0) {
+      if (p.dropped) this.cancelSplicePoll(h);
+      return;
+    }
+    // the round is over
+    this.spl[h] = undefined;
+    this.sFly[h] = 0; this.sFlyC[h] = -1;
     if (p.dropped) {
-      if (p.ops > 0) { this.cancelSplicePoll(h); return; }
-      this.spl[h] = undefined;
-      this.sFly[h] = 0; this.sFlyC[h] = -1;
       this.endSplice(p);
       if (this.state[h]! & St.Closing) this.maybeRelease(h);
       return;
     }
-    if (p.ops > 0) return;
-    // the round is over
-    this.spl[h] = undefined;
-    this.sFly[h] = 0; this.sFlyC[h] = -1;
     const wrote = p.wrote;
     p.wrote = 0;
     // a round that moved nothing (EAGAIN after the poll; not expected) is retried, a bounded number of times in a row
@@ -994,7 +993,7 @@ export class UringChannel extends ChannelCore implements Channel {
       p.pipe = null;
       if (p.h >= 0) this.splHeld[p.h] = 0;
       if (p.inPipe === 0 && !this.closed) this.pipesFree.push(pipe);
-      else { native!.closeFd(pipe.r); native!.closeFd(pipe.w); this.pipesOpen--; }
+      else { closePipe(pipe); this.pipesOpen--; }
     }
     if (p.failed === null) p.left = 0;
     this.settle(p);
@@ -1192,8 +1191,7 @@ export class UringChannel extends ChannelCore implements Channel {
       // the close follows when the last completion is in (maybeRelease)
       const st = this.state[h]!;
       if (this.kind[h] !== Kind.Listener && this.sFly[h] === 0 && !(st & St.Connecting)) {
-        // a connection with no send or connect in flight: the one request that can stay pending is its multishot
-        // receive. Cancel it by user_data (a hash lookup; a cancel by fd walks every pending poll of the ring, twice),
+        // a connection with no send or connect in flight: the one request that can stay pending is its receive. Cancel it by user_data (a hash lookup; a cancel by fd walks every pending poll of the ring, twice),
         // or not at all when its cancel is on the way already (the usual graceful close: the receive was cancelled when
         // the close began). What else can be in flight (cancels, a shutdown, an fd install, a nop) completes by itself.
         if ((st & (St.RecvArmed | St.RecvCancel)) === St.RecvArmed) {
@@ -1365,11 +1363,11 @@ export class UringChannel extends ChannelCore implements Channel {
     for (const p of this.installs.values()) p.reject(new MegapipeError(MpCode.CLOSED, 'toFd: the channel was closed'));
     this.installs.clear();
     for (const p of this.pieces) {
-      if (p.pipe !== null) { native!.closeFd(p.pipe.r); native!.closeFd(p.pipe.w); p.pipe = null; }
+      if (p.pipe !== null) { closePipe(p.pipe); p.pipe = null; }
       p.reject(new MegapipeError(MpCode.CLOSED, 'sendFile/readFile: the channel was closed'));
     }
     this.pieces.clear();
-    for (const pipe of this.pipesFree) { native!.closeFd(pipe.r); native!.closeFd(pipe.w); }
+    for (const pipe of this.pipesFree) closePipe(pipe);
     this.pipesFree.length = 0;
     this.pipesOpen = 0;
     this.readWaiters.length = 0;
@@ -1385,6 +1383,15 @@ export class UringChannel extends ChannelCore implements Channel {
 function acceptQueueMax(): number {
   try { const n = Number.parseInt(readFileSync('/proc/sys/net/core/somaxconn', 'latin1'), 10); return n > 0 ? n : 4096; } catch { return 4096; }
 }
+
+function closePipe(pipe: Pipe): void {
+  native!.closeFd(pipe.r);
+  native!.closeFd(pipe.w);
+}
+
+// A file position in a row: the low 32 bits in `c`, the rest in the row flags from bit 8 up (MP_OP_READ, MP_OP_SPLICE).
+function posLow(pos: number): number { return pos % 0x100000000; }
+function posFlags(pos: number): number { return Math.floor(pos / 0x100000000) << 8; }
 
 function newPiece(fd: number, pos: number, length: number, h: number, out: Buffer | null, resolve: (v: Buffer | undefined) => void, reject: (e: Error) => void): FilePiece {
   return {
