@@ -64,7 +64,7 @@ enum {
   MP_OP_NOP = 0,
   MP_OP_ACCEPT = 1,        // fd=listener; a: 1 = multishot; c: 1 = direct descriptor (lwsocket)
   MP_OP_RECV = 2,          // fd; receive with provided buffers; a = per-completion cap (0 = none); c: 1 = single-shot, else multishot
-  MP_OP_SEND = 3,          // fd; a = offset in send arena, b = length
+  MP_OP_SEND = 3,          // fd; a = offset in send arena, b = length (MP_F_REF: a = reference slot, c = offset in it)
   MP_OP_CLOSE = 4,         // fd (or slot when direct)
   MP_OP_CANCEL_FD = 5,     // fd; cancel every request on it
   MP_OP_SHUTDOWN = 6,      // fd; c = how
@@ -83,6 +83,7 @@ enum {
 #define MP_F_LINK 4u       // row flag: the next row runs after this one if it fully succeeds (else it is cancelled)
 #define MP_F_NOOFF 8u      // row flag (MP_OP_SPLICE): the input has no position (a pipe)
 #define MP_F_MORE 16u      // row flag (MP_OP_SEND, MP_OP_SPLICE): more follows at once (MSG_MORE: full segments only)
+#define MP_F_REF 32u       // row flag (MP_OP_SEND): a = a reference slot (channelRefSet), c = offset in its bytes
 #define MP_EV_I32 4        // event row: user_data lo, user_data hi, res, flags (a copied CQE)
 #define MP_HDR_I32 8       // header: [0] request rows staged, [1] buffers to recycle
 #define MP_STATS_F64 16
@@ -122,6 +123,9 @@ typedef struct channel {
   uint8_t *rbuf; size_t rbuf_sz; unsigned rbuf_count, rbuf_size;
   // send arena
   uint8_t *sbuf; size_t sbuf_sz;
+  // reference slots: memory of JavaScript buffers sent without a copy (channelRefSet). The JavaScript side keeps each
+  // buffer alive, unchanged, while a send from its slot is in flight; rows are checked against the recorded length.
+  const uint8_t **ref_ptr; uint32_t *ref_len; unsigned ref_max;
   unsigned files;
   int in_callback;
 } channel_t;
@@ -258,9 +262,14 @@ static int prep_row(channel_t *ch, struct io_uring_sqe *s, const int32_t *row) {
     s->len = a;
     return 0;
   case MP_OP_SEND:
-    if ((uint64_t)a + b > ch->sbuf_sz) break;
+    if (rf & MP_F_REF) {
+      if (a >= ch->ref_max || (uint64_t)c + b > ch->ref_len[a]) break;
+      s->addr = (uint64_t)(uintptr_t)(ch->ref_ptr[a] + c);
+    } else {
+      if ((uint64_t)a + b > ch->sbuf_sz) break;
+      s->addr = (uint64_t)(uintptr_t)(ch->sbuf + a);
+    }
     s->opcode = IORING_OP_SEND;
-    s->addr = (uint64_t)(uintptr_t)(ch->sbuf + a);
     s->len = b;
     s->msg_flags = MSG_NOSIGNAL | MSG_WAITALL | ((rf & MP_F_MORE) ? MSG_MORE : 0);
     return 0;
@@ -485,7 +494,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 
 // ---- teardown ---------------------------------------------------------------------------------------------
 static void ch_release(channel_t *ch) {
-  if (--ch->refs == 0) free(ch);
+  if (--ch->refs == 0) { free(ch->ref_ptr); free(ch->ref_len); free(ch); }
 }
 
 static void ch_shutdown_kernel(channel_t *ch) {
@@ -661,6 +670,7 @@ static napi_value ChannelCreate(napi_env env, napi_callback_info info) {
   unsigned req_max = get_u32_prop(env, o, "requestRows", 1024);
   unsigned ev_max = get_u32_prop(env, o, "eventRows", 1024);
   unsigned addr_sz = get_u32_prop(env, o, "addressBytes", 64 * 32);
+  unsigned ref_max = get_u32_prop(env, o, "refSlots", 0);
 
   channel_t *ch = calloc(1, sizeof *ch);
   if (!ch) return throw_errno(env, "calloc", -ENOMEM);
@@ -699,6 +709,14 @@ static napi_value ChannelCreate(napi_env env, napi_callback_info info) {
   step = "send arena";
   ch->sbuf_sz = page_round(ssize ? ssize : 4096);
   if (!(ch->sbuf = map_anon(ch->sbuf_sz))) { r = -ENOMEM; goto fail; }
+
+  step = "reference slots";
+  if (ref_max) {
+    ch->ref_ptr = calloc(ref_max, sizeof *ch->ref_ptr);
+    ch->ref_len = calloc(ref_max, sizeof *ch->ref_len);
+    if (!ch->ref_ptr || !ch->ref_len) { r = -ENOMEM; goto fail; }
+    ch->ref_max = ref_max;
+  }
 
   step = "control region";
   size_t off_hdr = 0;
@@ -768,6 +786,7 @@ fail:;
   if (ch->rbuf) munmap(ch->rbuf, ch->rbuf_sz);
   if (ch->sbuf) munmap(ch->sbuf, ch->sbuf_sz);
   if (ch->ctl) munmap(ch->ctl, ch->ctl_sz);
+  free(ch->ref_ptr); free(ch->ref_len);
   free(ch);
   return throw_errno(env, step, err);
 }
@@ -840,6 +859,27 @@ static napi_value ChannelRef(napi_env env, napi_callback_info info) {
   bool on = false; napi_get_value_bool(env, argv[1], &on);
   if (!ch->closed && ch->poll_started) { if (on) uv_ref((uv_handle_t *)&ch->poll); else uv_unref((uv_handle_t *)&ch->poll); }
   return NULL;
+}
+
+// channelRefSet(channel, slot, bytes: Uint8Array) -> 0 or -EINVAL: records where `bytes` is in memory for sends
+// from reference slot `slot` (row flag MP_F_REF). The caller keeps `bytes` alive and unchanged while such a send is
+// in flight; a Uint8Array's memory does not move while it is alive.
+static napi_value ChannelRefSet(napi_env env, napi_callback_info info) {
+  size_t argc = 3; napi_value argv[3];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  channel_t *ch = get_channel(env, argv[0]);
+  if (!ch) return NULL;
+  uint32_t slot = UINT32_MAX; napi_get_value_uint32(env, argv[1], &slot);
+  napi_typedarray_type t; size_t len = 0; void *data = NULL;
+  int r = 0;
+  if (argc < 3 || slot >= ch->ref_max || napi_get_typedarray_info(env, argv[2], &t, &len, &data, NULL, NULL) != napi_ok ||
+      t != napi_uint8_array || len > UINT32_MAX) {
+    r = -EINVAL;
+  } else {
+    ch->ref_ptr[slot] = data; ch->ref_len[slot] = (uint32_t)len;
+  }
+  napi_value out; napi_create_int32(env, r, &out);
+  return out;
 }
 
 static napi_value ChannelClose(napi_env env, napi_callback_info info) {
@@ -1061,6 +1101,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     { "channelSubmit", NULL, ChannelSubmit, NULL, NULL, NULL, napi_enumerable, NULL },
     { "channelRef", NULL, ChannelRef, NULL, NULL, NULL, napi_enumerable, NULL },
     { "channelClose", NULL, ChannelClose, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "channelRefSet", NULL, ChannelRefSet, NULL, NULL, NULL, napi_enumerable, NULL },
     { "encodeSockaddr", NULL, EncodeSockaddr, NULL, NULL, NULL, napi_enumerable, NULL },
     { "listenGroup", NULL, ListenGroup, NULL, NULL, NULL, napi_enumerable, NULL },
     { "clientSocket", NULL, ClientSocket, NULL, NULL, NULL, napi_enumerable, NULL },

@@ -68,6 +68,8 @@ export interface ChannelStats {
    * found no pipe free (limits.splicePipes) and read into the send arena instead. */
   filesSpliced: number;
   spliceNoPipe: number;
+  /** Writes sent from the caller's (or an overflow copy's) memory without a copy into the send arena (io_uring). */
+  writesNoCopy: number;
   /** Open handles now. */
   handles: number;
 }
@@ -93,7 +95,7 @@ export abstract class ChannelCore {
   private readonly evQueue: MpEvent[] = [];
   private queueHead = 0;
   private waiters: { resolve: (e: MpEvent | null) => void; timer: NodeJS.Timeout | undefined }[] = [];
-  protected readonly counters = { requests: 0, flushes: 0, accepted: 0, bytesRead: 0, bytesWritten: 0, enobufs: 0, tableFullFallbacks: 0, filesSpliced: 0, spliceNoPipe: 0 };
+  protected readonly counters = { requests: 0, flushes: 0, accepted: 0, bytesRead: 0, bytesWritten: 0, enobufs: 0, tableFullFallbacks: 0, filesSpliced: 0, spliceNoPipe: 0, writesNoCopy: 0 };
 
   constructor(limits: Limits) {
     this.limits = limits;

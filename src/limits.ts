@@ -43,6 +43,9 @@ export interface Limits {
   splicePipeBytes: number;
   /** Shortest sendFile that is spliced; shorter ones are read into the send arena (cheaper below this size). */
   spliceMinBytes: number;
+  /** Shortest `writeNoCopy` sent from the caller's buffer itself; shorter ones are copied into the send arena like
+   * `write` (a copy this small costs less than a send of its own, and coalesces with neighbouring writes). */
+  noCopyMinBytes: number;
 }
 
 export const defaultLimits: Readonly<Limits> = Object.freeze({
@@ -65,6 +68,7 @@ export const defaultLimits: Readonly<Limits> = Object.freeze({
   splicePipes: 16,
   splicePipeBytes: 1024 * 1024,
   spliceMinBytes: 128 * 1024,
+  noCopyMinBytes: 8 * 1024,
 });
 
 const SOCKADDR_SLOT_BYTES = 32;
@@ -112,6 +116,7 @@ export function resolveLimits(overrides: Partial<Limits> | undefined, nofile = I
   within('splicePipes', 0, 4096);
   within('splicePipeBytes', 4096, 1 << 30);
   within('spliceMinBytes', 0, 2 ** 31 - 1);
+  within('noCopyMinBytes', 0, 2 ** 31 - 1);
   if ((l.recvBuffers & (l.recvBuffers - 1)) !== 0) throw rangeError('limits.recvBuffers', 'a power of two', l.recvBuffers);
   // relationships
   if (l.requestRows > l.sqEntries) throw rangeError('limits.requestRows', `at most sqEntries (${l.sqEntries}): a flush must fit the submission queue`, l.requestRows);

@@ -41,6 +41,8 @@ export interface NativeAddon {
   channelSubmit(channel: object): number;
   channelRef(channel: object, on: boolean): void;
   channelClose(channel: object): void;
+  /** Records `bytes`'s memory as reference slot `slot` (sends with RowFlag.Ref): 0, or -EINVAL. */
+  channelRefSet(channel: object, slot: number, bytes: Uint8Array): number;
   encodeSockaddr(channel: object, offset: number, host: string, port: number): number;
   listenGroup(host: string, port: number, count: number, backlog: number, reusePort: boolean, cpuToMember: Int32Array | null, deferAcceptSecs: number): { fds: number[]; port: number };
   clientSocket(host: string, localAddress?: string): number;

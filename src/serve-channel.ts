@@ -62,6 +62,12 @@ class ChannelConn implements Conn, Draining {
     if (!ok) this.blocked = true;
     return ok;
   }
+  writeNoCopy(data: Uint8Array, offset?: number, length?: number): boolean {
+    if (this.ending) return false;
+    const ok = this.ch.writeNoCopy(this.id, data, offset, length);
+    if (!ok) this.blocked = true;
+    return ok;
+  }
   writeAscii(text: string): boolean {
     if (this.ending) return false;
     const ok = this.ch.writeAscii(this.id, text);

@@ -41,6 +41,10 @@ class NetConn implements Conn, Draining {
     copy.set(data.subarray(offset, offset + length));
     return this.put(copy);
   }
+  writeNoCopy(data: Uint8Array, offset = 0, length = data.byteLength - offset): boolean {
+    if (this.closed || this.socket.writableEnded) return false;
+    return this.put(Buffer.from(data.buffer, data.byteOffset + offset, length));
+  }
   writeAscii(text: string): boolean {
     if (this.closed || this.socket.writableEnded) return false;
     return this.put(Buffer.from(text, 'latin1'));

@@ -18,6 +18,11 @@ export interface Conn {
   /** Latin-1/ASCII string write without an intermediate Buffer (protocol text). Same contract as `write`. */
   writeAscii(text: string): boolean;
   /**
+   * `write` without the copy (Channel.writeNoCopy): the bytes are sent from `data` itself, which must not change
+   * until they are sent — for immutable bytes such as a cached response. Otherwise the same contract as `write`.
+   */
+  writeNoCopy(data: Uint8Array, offset?: number, length?: number): boolean;
+  /**
    * Queue `length` bytes of the regular file `fd` from `position`, in order with writes (through the worker's ring
    * on io_uring: no thread pool, no copy in JavaScript; large regions spliced, see Channel.sendFile). Resolves once
    * every byte has been read (spliced: sent) — `fd` must stay open until then. Rejects (and the connection closes

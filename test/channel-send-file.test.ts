@@ -9,8 +9,8 @@ import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync, ftr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as net from 'node:net';
-import { connectSocket, fdCount, openListener, prng, randomBytes, readAll, skipFor, waitFor, closeListenerAndChannel, withTimeout } from './helpers.js';
-import { createChannel, type Channel, type Limits, type Listener } from '../src/index.js';
+import { connectSocket, fdCount, prng, randomBytes, readAll, skipFor, startChannelServer as startServer, waitFor, withTimeout } from './helpers.js';
+import { createChannel, type Channel, type Limits } from '../src/index.js';
 import { uringSkip } from './helpers.js';
 import { native } from '../src/native.js';
 
@@ -50,43 +50,6 @@ after(() => {
   closeSync(sparseFd);
   rmSync(dir, { recursive: true, force: true });
 });
-
-interface Server {
-  ch: Channel;
-  listener: Listener;
-  lh: number;
-  errors: Map<number, string[]>;
-  closed: Set<number>;
-  stop(): Promise<void>;
-}
-
-/** A server whose `onConn(h)` runs for each accepted connection (after reading starts). */
-async function startServer(backend: 'uring' | 'portable', onConn: (ch: Channel, h: number) => void, limits: Partial<Limits> = {}): Promise<Server> {
-  const ch = createChannel({ backend, limits });
-  if (ch.backend !== backend) throw new Error(`asked for ${backend}, got ${ch.backend}`);
-  const listener = await openListener(backend);
-  const lh = ch.register(listener, 'L');
-  const errors = new Map<number, string[]>();
-  const closed = new Set<number>();
-  let listenerGone = false;
-  ch.onEvent((ev) => {
-    if (ev.handle === lh) { if (ev.type === 'disconnect') listenerGone = true; return; }
-    switch (ev.type) {
-      case 'accept': ch.read(ev.handle); onConn(ch, ev.handle); break;
-      case 'error': {
-        const l = errors.get(ev.handle) ?? [];
-        l.push(ev.code ?? String(ev.result));
-        errors.set(ev.handle, l);
-        if (ch.isOpen(ev.handle)) ch.disconnect(ev.handle, true);
-        break;
-      }
-      case 'disconnect': closed.add(ev.handle); break;
-      default: break;
-    }
-  });
-  ch.accept(lh);
-  return { ch, listener, lh, errors, closed, stop: () => closeListenerAndChannel(ch, lh, listener, () => listenerGone) };
-}
 
 const text = (s: string) => Buffer.from(s, 'latin1');
 

@@ -224,6 +224,47 @@ export function echoClient(port: number, payload: Uint8Array, opts: ClientOption
   });
 }
 
+/** A channel server started by startChannelServer: error codes and closed handles recorded per connection. */
+export interface ChannelServer {
+  ch: Channel;
+  listener: Listener;
+  lh: number;
+  errors: Map<number, string[]>;
+  closed: Set<number>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A channel server whose `onConn(ch, h)` runs for each accepted connection (after reading starts); an `error` event
+ * is recorded and aborts its connection.
+ */
+export async function startChannelServer(backend: BackendKind, onConn: (ch: Channel, h: number) => void, limits: Partial<Limits> = {}): Promise<ChannelServer> {
+  const ch = createChannel({ backend, limits });
+  if (ch.backend !== backend) throw new Error(`asked for ${backend}, got ${ch.backend}`);
+  const listener = await openListener(backend);
+  const lh = ch.register(listener, 'L');
+  const errors = new Map<number, string[]>();
+  const closed = new Set<number>();
+  let listenerGone = false;
+  ch.onEvent((ev) => {
+    if (ev.handle === lh) { if (ev.type === 'disconnect') listenerGone = true; return; }
+    switch (ev.type) {
+      case 'accept': ch.read(ev.handle); onConn(ch, ev.handle); break;
+      case 'error': {
+        const l = errors.get(ev.handle) ?? [];
+        l.push(ev.code ?? String(ev.result));
+        errors.set(ev.handle, l);
+        if (ch.isOpen(ev.handle)) ch.disconnect(ev.handle, true);
+        break;
+      }
+      case 'disconnect': closed.add(ev.handle); break;
+      default: break;
+    }
+  });
+  ch.accept(lh);
+  return { ch, listener, lh, errors, closed, stop: () => closeListenerAndChannel(ch, lh, listener, () => listenerGone) };
+}
+
 /** Unregisters the listener handle `lh`, waits for its final event (`gone()`), then closes the listener and the channel. */
 export async function closeListenerAndChannel(ch: Channel, lh: number, listener: Listener, gone: () => boolean): Promise<void> {
   ch.unregister(lh);

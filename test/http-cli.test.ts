@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as net from 'node:net';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { RawClient } from './http-helpers.test.js';
@@ -153,6 +154,55 @@ test('--cache-file-max 0 serves every file from disk (through the connection), s
         assert.equal(res.status, 200);
         assert.ok(Buffer.from(await res.arrayBuffer()).equals(want), `${p} intact (${extra.join(' ') || 'defaults'})`);
       }
+    } finally {
+      r.child.kill('SIGTERM');
+      assert.equal((await r.exited).code, 0);
+    }
+  }
+});
+
+test('--nocopy-min: cached responses sent from the cache itself or copied, byte for byte, pipelined too', async () => {
+  const { parseArgs } = await import('../apps/http/cli.js');
+  assert.deepEqual(parseArgs(['--root', tmp, '--nocopy-min', '4096']).limits, { noCopyMinBytes: 4096 });
+  const files = [5000, 40_000, 100_000, 300_000].map((n, k) => {
+    const b = Buffer.alloc(n);
+    for (let i = 0; i < n; i++) b[i] = (i * 7 + k * 13 + (i >> 9)) & 0xff;
+    fs.writeFileSync(path.join(tmp, `c${k}.bin`), b);
+    return { p: `/c${k}.bin`, b };
+  });
+  // 0: every cached response without a copy; a huge minimum: every one copied
+  for (const min of ['0', String(2 ** 31 - 1)]) {
+    const r = await run(['--root', tmp, '--port', '0', '--nocopy-min', min]);
+    try {
+      for (let round = 0; round < 2; round++) {   // the first request caches each file, the second sends from the cache
+        for (const f of files) {
+          const res = await fetch(`http://127.0.0.1:${r.port}${f.p}`);
+          assert.equal(res.status, 200);
+          assert.ok(Buffer.from(await res.arrayBuffer()).equals(f.b), `${f.p} intact (--nocopy-min ${min})`);
+        }
+      }
+      // pipelined behind a file not cached yet (answered asynchronously): the cached responses behind it are kept as
+      // they are (not copied), then sent in order
+      const fresh = { p: `/fresh${min.length}.bin`, b: Buffer.alloc(70_000, min.length) };
+      fs.writeFileSync(path.join(tmp, fresh.p), fresh.b);
+      const order = [fresh, ...files, files[1]!];
+      const s = net.connect(r.port, '127.0.0.1');
+      const reqs = order.map((f, k) => `GET ${f.p} HTTP/1.1\r\nHost: x\r\n${k === order.length - 1 ? 'Connection: close\r\n' : ''}\r\n`).join('');
+      s.end(reqs);
+      const got = await new Promise<Buffer>((resolve, reject) => {
+        const parts: Buffer[] = [];
+        s.on('data', (d: Buffer) => parts.push(d));
+        s.on('end', () => resolve(Buffer.concat(parts)));
+        s.on('error', reject);
+      });
+      let at = 0;
+      for (const f of order) {
+        const end = got.indexOf('\r\n\r\n', at);
+        assert.ok(end > 0 && /^HTTP\/1\.1 200 /.test(got.subarray(at, end).toString('latin1')), `a 200 head for ${f.p}`);
+        assert.ok(got.subarray(end + 4, end + 4 + f.b.length).equals(f.b), `${f.p} pipelined intact (--nocopy-min ${min})`);
+        at = end + 4 + f.b.length;
+      }
+      assert.equal(at, got.length, 'nothing more');
     } finally {
       r.child.kill('SIGTERM');
       assert.equal((await r.exited).code, 0);

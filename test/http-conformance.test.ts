@@ -442,6 +442,9 @@ class MockConn implements Conn {
   writeAscii(text: string): boolean {
     return this.write(Buffer.from(text, 'latin1'));
   }
+  writeNoCopy(data: Uint8Array, offset?: number, length?: number): boolean {
+    return this.write(data, offset, length);
+  }
   /** Reads the file (node:fs) and records its bytes like a write. */
   async sendFile(fd: number, position: number, length: number): Promise<void> {
     const b = await preadAll(fd, position, length);

@@ -17,8 +17,10 @@ export interface ResponseTarget {
   decideClose(closeDelimited: boolean): boolean;
   /** Queue bytes in order (copied). A string is written as Latin-1. */
   emit(data: string | Uint8Array): void;
-  /** Head and body in one write where cheap. */
-  emitHeadAndBody(head: string, body: Uint8Array | null, off: number, len: number): void;
+  /** Queue immutable bytes in order (a cached response or body): sent from `data` itself where the transport can. */
+  emitShared(data: Uint8Array): void;
+  /** Head and body in one write where cheap; `shared`: the body is immutable (see emitShared). */
+  emitHeadAndBody(head: string, body: Uint8Array | null, off: number, len: number, shared: boolean): void;
   /** Null when more may be written now; otherwise resolves once this response is head-of-line and the
    * connection is below its high-water mark (or aborted). */
   whenWritable(): Promise<void> | null;
@@ -173,7 +175,7 @@ export class HttpResponse {
     let extra = '';
     if (type !== null && !noBody && !this.hasHeader('content-type')) extra = 'Content-Type: ' + type + '\r\n';
     const head = this.renderHead(s, extra, noBody ? BODY_NONE : len);
-    this.ex.emitHeadAndBody(head, noBody || this.ex.headOnly ? null : bytes, 0, len);
+    this.ex.emitHeadAndBody(head, noBody || this.ex.headOnly ? null : bytes, 0, len, false);
     this.end();
   }
 
@@ -307,14 +309,15 @@ export class HttpResponse {
 
   /**
    * @internal Send a prepared entity: `extra` holds trusted, pre-rendered header lines (e.g. a cached file's
-   * Content-Type/ETag/Last-Modified); `body[off, off+len)` is the payload (null: none, e.g. 304).
+   * Content-Type/ETag/Last-Modified); `body[off, off+len)` is the payload (null: none, e.g. 304), immutable (a cached
+   * body, sent without a copy where the transport can).
    */
   sendPrepared(status: number, extra: string, body: Uint8Array | null, off: number, len: number): void {
     this.start();
     this.statusCode = status;
     const noBody = status === 204 || status === 304;
     const head = this.renderHead(status, extra, noBody ? BODY_NONE : len);
-    this.ex.emitHeadAndBody(head, noBody || this.ex.headOnly ? null : body, off, len);
+    this.ex.emitHeadAndBody(head, noBody || this.ex.headOnly ? null : body, off, len, true);
     this.end();
   }
 
@@ -322,7 +325,8 @@ export class HttpResponse {
    * @internal Send a cached entity's full 200 response (`extra`: its prepared header lines, `body`: all of it)
    * from `slot`, which keeps the complete wire form (head + body) and is rebuilt only when the Date second or the
    * server name changes: the common request (HTTP/1.1 GET, keep-alive or closing, no header set by a handler) is
-   * then one write of prepared bytes — no head rendering, no allocation. Anything else (HEAD, HTTP/1.0, headers
+   * then one write of prepared bytes (sent without a copy where the transport can) — no head rendering, no
+   * allocation. Anything else (HEAD, HTTP/1.0, headers
    * or status set by a handler) is answered exactly like `sendPrepared`.
    */
   sendCached(slot: WireSlot, extra: string, body: Uint8Array): void {
@@ -349,7 +353,7 @@ export class HttpResponse {
       if (close) slot.closeWire = wire;
       else slot.wire = wire;
     }
-    ex.emit(wire);
+    ex.emitShared(wire);
     this.end();
   }
 

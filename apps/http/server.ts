@@ -77,6 +77,8 @@ const K_LINGER = 5;
 
 const LINGER_MS = 2000;
 const COMBINE_MAX = 16 * 1024;
+/** An immutable body at least this long goes as a write of its own, without a copy (Conn.writeNoCopy) */
+const SHARE_MIN = 8 * 1024;
 /** A zero-length write: asks the connection whether its queued bytes are above the high-water mark. */
 const EMPTY = new Uint8Array(0);
 
@@ -111,8 +113,8 @@ function canned(app: AppState, status: number, extra = ''): string {
 /** One request's slot in its connection's pipeline. */
 class Exchange implements ResponseTarget {
   readonly res: HttpResponse;
-  /** bytes produced while not head-of-line */
-  pending: (Buffer | string)[] | null = null;
+  /** bytes produced while not head-of-line: Latin-1 text, private copies and immutable (shared) bytes */
+  pending: (Uint8Array | string)[] | null = null;
   finished = false;
   closeAfter = false;
   /** 0: no 100 Continue needed/sent, 1: wanted (send when head-of-line), 2: sent */
@@ -164,8 +166,19 @@ class Exchange implements ResponseTarget {
     }
   }
 
-  emitHeadAndBody(head: string, body: Uint8Array | null, off: number, len: number): void {
+  emitShared(data: Uint8Array): void {
+    const c = this.conn;
+    if (c.dead || c.ended) return;
+    if (c.queue[0] === this) c.writeShared(data);
+    else (this.pending ??= []).push(data);   // immutable: kept as it is
+  }
+
+  emitHeadAndBody(head: string, body: Uint8Array | null, off: number, len: number, shared: boolean): void {
     if (body === null || len === 0) return this.emit(head);
+    if (shared && len >= SHARE_MIN) {
+      this.emit(head);
+      return this.emitShared(off === 0 && len === body.byteLength ? body : body.subarray(off, off + len));
+    }
     if (len <= COMBINE_MAX) {
       const b = Buffer.allocUnsafe(head.length + len);
       b.write(head, 0, 'latin1');
@@ -217,7 +230,11 @@ class Exchange implements ResponseTarget {
     const p = this.pending;
     if (p !== null) {
       this.pending = null;
-      for (let i = 0; i < p.length; i++) c.write(p[i]);
+      for (let i = 0; i < p.length; i++) {
+        const d = p[i]!;
+        if (typeof d === 'string') c.write(d);
+        else c.writeShared(d);   // never changed after being queued here: no copy needed
+      }
     }
   }
 }
@@ -340,6 +357,11 @@ class HttpConnection implements Session, ParserEvents, BodyHost {
   write(data: string | Uint8Array): void {
     const ok = typeof data === 'string' ? this.conn.writeAscii(data) : this.conn.write(data);
     if (!ok) this.outputBlocked();
+  }
+
+  /** Bytes that never change (see Conn.writeNoCopy). */
+  writeShared(data: Uint8Array): void {
+    if (!this.conn.writeNoCopy(data)) this.outputBlocked();
   }
 
   /** Queue a file's bytes (head-of-line only). They count against the high-water mark like written bytes. */

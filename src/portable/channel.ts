@@ -180,6 +180,17 @@ export class PortableChannel extends ChannelCore implements Channel {
     return this.queue(h, s, copy, len);
   }
 
+  /** See Channel.writeNoCopy: node:net writes from the buffer itself. */
+  writeNoCopy(h: number, data: Uint8Array, offset?: number, length?: number): boolean {
+    this.checkWritable(h, 'writeNoCopy');
+    const [d, off, len] = ChannelCore.bytesArgs(data, offset, length);
+    if (len < this.limits.noCopyMinBytes) return this.write(h, d, off, len);
+    this.counters.requests++;
+    const s = this.sockets[h]!;
+    if ((this.state[h]! & St.Errored) || s.destroyed || s.writableEnded) return false;
+    return this.queue(h, s, Buffer.from(d.buffer, d.byteOffset + off, len), len);
+  }
+
   writeAscii(h: number, text: string): boolean {
     this.checkWritable(h, 'writeAscii');
     if (typeof text !== 'string') throw argError('text', 'a string', text);
@@ -321,7 +332,7 @@ export class PortableChannel extends ChannelCore implements Channel {
     return {
       backend: 'portable', requests: c.requests, flushes: c.flushes, enters: 0, submitted: 0, completions: 0, batches: 0,
       wakeups: 0, emptyWakeups: 0, accepted: c.accepted, bytesRead: c.bytesRead, bytesWritten: c.bytesWritten, enobufs: 0,
-      cqOverflows: 0, tableFullFallbacks: 0, filesSpliced: 0, spliceNoPipe: 0, handles: this.open,
+      cqOverflows: 0, tableFullFallbacks: 0, filesSpliced: 0, spliceNoPipe: 0, writesNoCopy: 0, handles: this.open,
     };
   }
 

@@ -6,6 +6,7 @@ export const enum Op {
   Accept = 1,        // row: a = 1 multishot, c = 1 direct. As a user_data tag: multishot, direct descriptor
   /** c = 1: single-shot (the first of a connection), else multishot */
   Recv = 2,
+  /** a = send-arena offset, b = length; RowFlag.Ref: a = reference slot (channelRefSet), c = offset in its bytes */
   Send = 3,
   Close = 4,
   CancelFd = 5,
@@ -31,7 +32,7 @@ export const enum Op {
 }
 
 /** Row flags; the bits from 8 up carry a file position's high bits (Read, Splice). More: MSG_MORE / SPLICE_F_MORE. */
-export const enum RowFlag { Fixed = 1, HardLink = 2, Link = 4, NoOff = 8, More = 16 }
+export const enum RowFlag { Fixed = 1, HardLink = 2, Link = 4, NoOff = 8, More = 16, Ref = 32 }
 export const enum CqeFlag { Buffer = 1, More = 2, SockNonempty = 4 }
 export const ROW_I32 = 8;
 export const EV_I32 = 4;

@@ -66,6 +66,10 @@ const POLLOUT = 4;
 const SPLICE_IDLE_ROUNDS = 64;
 const KERNEL_OP_POLL_ADD = 6, KERNEL_OP_SPLICE = 30;
 const SHUT_WR = 1;   // shutdown(2) how
+/** cMark values: what a marker chunk stands for. */
+const MARK_SPLICE = 1, MARK_REF = 2;
+/** A no-copy write's bytes must end within this offset of their buffer (a row's offset and length are 32-bit). */
+const REF_END = 0x7fffffff;
 /** Marks a held-back EOF in a handle's stash (see onRecv). */
 const EOF_MARK = new Uint8Array(0);
 
@@ -124,8 +128,14 @@ export class UringChannel extends ChannelCore implements Channel {
   // of them): reused earlier, another connection's bytes could be sent, or a late read could overwrite them
   private readonly cOrphan: Uint8Array;
   private readonly cPiece: (FilePiece | undefined)[];
-  // a chunk that stands for a spliced sendFile in its connection's queue (no bytes of its own; cEnd = chunk: full)
-  private readonly cSplice: Uint8Array;
+  // a chunk that stands for other bytes in its connection's queue (no bytes of its own; cEnd = chunk: full, so that
+  // later writes go into a new chunk behind it): MARK_SPLICE, a spliced sendFile (cPiece); MARK_REF, bytes sent from
+  // the caller's buffer cRef[c][cRefOff, +cRefLen) (writeNoCopy; recorded in native reference slot c, and kept alive
+  // here until no send reads it)
+  private readonly cMark: Uint8Array;
+  private readonly cRef: (Uint8Array | undefined)[];
+  private readonly cRefOff: Uint32Array;
+  private readonly cRefLen: Int32Array;
   // spliced sendFile: pipe pool (at most limits.splicePipes, opened on demand), the piece whose splice chain is in
   // flight per handle, and whether a handle holds a pipe (one at most: a stalled peer holds one, not the pool)
   private readonly spliceOk: boolean;
@@ -165,6 +175,7 @@ export class UringChannel extends ChannelCore implements Channel {
       sqEntries: limits.sqEntries, cqEntries: limits.cqEntries, files: limits.files,
       recvBuffers: limits.recvBuffers, recvBufferSize: limits.recvBufferSize, sendArenaBytes: limits.sendArenaBytes,
       requestRows: limits.requestRows, eventRows: limits.eventRows, addressBytes: limits.maxPendingConnects * SOCKADDR_SLOT_BYTES,
+      refSlots: Math.floor(limits.sendArenaBytes / limits.sendChunkBytes),   // one per send chunk (see cMark)
     }, this.onBatchBound, this);
     const L = this.nat.layout;
     this.ch = this.nat.channel;
@@ -213,7 +224,10 @@ export class UringChannel extends ChannelCore implements Channel {
     this.cFillEnd = new Int32Array(chunks);
     this.cOrphan = new Uint8Array(chunks);
     this.cPiece = new Array(chunks).fill(undefined);
-    this.cSplice = new Uint8Array(chunks);
+    this.cMark = new Uint8Array(chunks);
+    this.cRef = new Array(chunks).fill(undefined);
+    this.cRefOff = new Uint32Array(chunks);
+    this.cRefLen = new Int32Array(chunks);
     this.spl = new Array(n).fill(undefined);
     this.splHeld = new Uint8Array(n);
     for (let i = 0; i < chunks; i++) this.cFree[i] = chunks - 1 - i;
@@ -649,6 +663,47 @@ export class UringChannel extends ChannelCore implements Channel {
     return this.write(h, Buffer.from(text, 'latin1'));
   }
 
+  /**
+   * See Channel.writeNoCopy: bytes sent from `data` itself (a chunk of the send chain marks their place), kept alive
+   * by the channel until no send reads them. Shorter than limits.noCopyMinBytes: copied, like `write`.
+   */
+  writeNoCopy(h: number, data: Uint8Array, offset?: number, length?: number): boolean {
+    if (!(data instanceof Uint8Array)) ChannelCore.bytesArgs(data, offset, length);
+    const off = offset ?? 0;
+    const len = length ?? data.byteLength - off;
+    if (!(off >= 0 && len >= 0 && off + len <= data.byteLength) || !Number.isInteger(off) || !Number.isInteger(len)) ChannelCore.bytesArgs(data, offset, length);
+    if (len === 0 || len < this.limits.noCopyMinBytes || off + len > REF_END) return this.write(h, data, off, len);
+    if (this.closed || (h >>> 0) !== h || h >= this.kind.length || this.kind[h] === Kind.Free || this.kind[h] === Kind.Listener || (this.state[h]! & (St.Closing | St.WriteEnded))) this.checkWritable(h, 'writeNoCopy');
+    this.counters.requests++;
+    if (this.state[h]! & St.Errored) return false;
+    this.pend[h]! += len;
+    const of = this.overflow[h];
+    if (of !== undefined) of.bufs.push(data.subarray(off, off + len));
+    else if (!this.appendRef(h, data, off, len)) {
+      this.overflow[h] = { bufs: [data.subarray(off, off + len)], off: 0 };
+      if (this.cTop === 0) this.chunkWaiters.push(h);
+    }
+    if (this.sFly[h] === 0 && !(this.state[h]! & St.Connecting)) this.sendNext(h);
+    return this.pend[h]! <= this.limits.highWaterMark || this.aboveHwm(h);
+  }
+
+  // Queues `b[off, off+len)` to be sent from `b` itself: a chunk of its own marks the place (see cMark). False when
+  // the connection's chunk budget or the arena has no chunk for it.
+  private appendRef(h: number, b: Uint8Array, off: number, len: number): boolean {
+    if (this.held[h]! >= this.maxChunksPerConn || this.cTop === 0) return false;
+    const c = this.cFree[--this.cTop]!;
+    const r = native!.channelRefSet(this.ch, c, b);
+    if (r !== 0) { this.cFree[this.cTop++] = c; throw errnoError(r, 'writeNoCopy'); }
+    const t = this.sTail[h]!;
+    this.cNext[c] = -1; this.cEnd[c] = this.chunk; this.cMark[c] = MARK_REF;
+    this.cRef[c] = b; this.cRefOff[c] = off; this.cRefLen[c] = len;
+    if (t >= 0) this.cNext[t] = c; else { this.sHead[h] = c; this.sOff[h] = 0; }
+    this.sTail[h] = c;
+    this.held[h]!++;
+    this.counters.writesNoCopy++;
+    return true;
+  }
+
   private append(h: number, src: Uint8Array, off: number, len: number): void {
     const C = this.chunk;
     while (len > 0) {
@@ -718,7 +773,7 @@ export class UringChannel extends ChannelCore implements Channel {
   private appendSplice(h: number, p: FilePiece): boolean {
     if (this.held[h]! >= this.maxChunksPerConn || this.cTop === 0) return false;
     const t = this.sTail[h]!, c = this.cFree[--this.cTop]!;
-    this.cNext[c] = -1; this.cEnd[c] = this.chunk; this.cSplice[c] = 1; this.cPiece[c] = p;
+    this.cNext[c] = -1; this.cEnd[c] = this.chunk; this.cMark[c] = MARK_SPLICE; this.cPiece[c] = p;
     if (t >= 0) this.cNext[t] = c; else { this.sHead[h] = c; this.sOff[h] = 0; }
     this.sTail[h] = c;
     this.held[h]!++;
@@ -828,6 +883,13 @@ export class UringChannel extends ChannelCore implements Channel {
         if (this.cTop === 0) this.chunkWaiters.push(h);
         return;
       }
+      // bytes held here are the caller's immutable buffer (writeNoCopy) or a private copy: long ones go without a copy
+      if (b.byteLength - of.off >= this.limits.noCopyMinBytes && b.byteLength <= REF_END) {
+        if (this.appendRef(h, b, of.off, b.byteLength - of.off)) { of.bufs.shift(); of.off = 0; continue; }
+        this.overflow[h] = of;
+        if (this.cTop === 0) this.chunkWaiters.push(h);
+        return;
+      }
       const before = this.overflow[h] as Overflow | undefined;
       this.append(h, b, of.off, b.byteLength - of.off);
       const after = this.overflow[h] as Overflow | undefined;
@@ -843,15 +905,26 @@ export class UringChannel extends ChannelCore implements Channel {
     for (;;) {
       const c = this.sHead[h]!;
       if (c < 0) return;
-      if (this.cSplice[c] !== 0) { if (this.spliceNext(h, c)) return; continue; }
+      const mark = this.cMark[c]!;
+      if (mark === MARK_SPLICE) { if (this.spliceNext(h, c)) return; continue; }
+      if (mark === MARK_REF) {
+        const start = this.sOff[h]!, end = this.cRefLen[c]!;
+        if (end === start) { this.popChunk(h); continue; }
+        this.sFly[h] = end - start;
+        this.sFlyC[h] = c;
+        const nx = this.cNext[c]!;
+        this.stage(Op.Send, h, this.fd[h]!, this.fixed(h) | RowFlag.Ref | (nx >= 0 && this.cMark[nx] !== 0 ? RowFlag.More : 0), c, end - start, this.cRefOff[c]! + start, Op.Send);
+        return;
+      }
       const filling = this.cFill[c] !== 0;
       const start = this.sOff[h]!, end = filling ? this.cFillAt[c]! : this.cEnd[c]!;
       if (end > start) {
         this.sFly[h] = end - start;
         this.sFlyC[h] = c;
-        // the bytes right before a spliced file (a response head): MSG_MORE, so they go out in full segments with it
+        // the bytes right before a spliced file or a no-copy write (a response head): MSG_MORE, so they go out in full
+        // segments with it
         const nx = this.cNext[c]!;
-        const more = nx >= 0 && this.cSplice[nx] !== 0 && !filling && end === this.cEnd[c] ? RowFlag.More : 0;
+        const more = nx >= 0 && this.cMark[nx] !== 0 && !filling && end === this.cEnd[c] ? RowFlag.More : 0;
         this.stage(Op.Send, h, this.fd[h]!, this.fixed(h) | more, c * this.chunk + start, end - start, 0, Op.Send);
         return;
       }
@@ -867,9 +940,9 @@ export class UringChannel extends ChannelCore implements Channel {
     this.sHead[h] = next; this.sOff[h] = 0;
     if (next < 0) this.sTail[h] = -1;
     this.held[h]!--;
-    if (this.cSplice[c] !== 0) {
+    if (this.cMark[c] === MARK_SPLICE) {
       // the kernel never touches a splice marker's memory: free at once; the piece ends when its operations have
-      this.cSplice[c] = 0;
+      this.cMark[c] = 0;
       const p = this.cPiece[c]!;
       this.cPiece[c] = undefined;
       this.cFree[this.cTop++] = c;
@@ -888,14 +961,20 @@ export class UringChannel extends ChannelCore implements Channel {
       if (this.cFill[c] !== 0) this.cPiece[c]!.failed ??= new MegapipeError(MpCode.CLOSED, `sendFile: connection ${h} closed`);
       return;
     }
-    this.cFree[this.cTop++] = c;
+    this.freeChunk(c);
   }
 
   // One kernel operation on a dropped chunk completed; the last one frees it.
   private releaseOrphan(c: number): void {
     if (--this.cOrphan[c]! !== 0) return;
-    this.cFree[this.cTop++] = c;
+    this.freeChunk(c);
     this.pumpChunkWaiters();
+  }
+
+  // A chunk no operation uses goes back to the free list (a no-copy write's buffer is let go: nothing reads it now).
+  private freeChunk(c: number): void {
+    if (this.cMark[c] === MARK_REF) { this.cMark[c] = 0; this.cRef[c] = undefined; }
+    this.cFree[this.cTop++] = c;
   }
 
   // ---- spliced sendFile ---------------------------------------------------------------------------------------
@@ -1029,7 +1108,7 @@ export class UringChannel extends ChannelCore implements Channel {
     this.pend[h]! -= res;
     this.sOff[h]! += res;
     const c = this.sHead[h]!;
-    if (res === sent && this.sOff[h] === this.cEnd[c] && (this.cNext[c]! >= 0 || this.sTail[h] === c)) this.popChunk(h);
+    if (res === sent && this.sOff[h] === (this.cMark[c] === MARK_REF ? this.cRefLen[c] : this.cEnd[c]) && (this.cNext[c]! >= 0 || this.sTail[h] === c)) this.popChunk(h);
     this.afterSend(h, res);
   }
 
@@ -1347,7 +1426,7 @@ export class UringChannel extends ChannelCore implements Channel {
       wakeups: s[Stat.Wakeups]!, emptyWakeups: s[Stat.EmptyWakeups]!, accepted: this.counters.accepted,
       bytesRead: this.counters.bytesRead, bytesWritten: this.counters.bytesWritten, enobufs: this.counters.enobufs,
       cqOverflows: s[Stat.OverflowFlush]!, tableFullFallbacks: this.counters.tableFullFallbacks,
-      filesSpliced: this.counters.filesSpliced, spliceNoPipe: this.counters.spliceNoPipe, handles: this.open,
+      filesSpliced: this.counters.filesSpliced, spliceNoPipe: this.counters.spliceNoPipe, writesNoCopy: this.counters.writesNoCopy, handles: this.open,
     };
   }
 
