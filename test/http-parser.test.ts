@@ -152,6 +152,11 @@ const FAULTS: [string, number][] = [
   ['GET / HTTP/1.1\r\nHost: a\rX: b\r\n\r\n', 400],
   ['GET / HTTP/1.1\r\nHost: a\r\nX: b\rc\r\n\r\n', 400],
   ['GET / HTTP/1.1\r\r\nHost: a\r\n\r\n', 400],
+  ['GET / HTTP/1.1\r\nHost: a\r\nX: b\r\r\n\r\n', 400],
+  ['GET / HTTP/1.1\r\nHost: a\r\nX: b\n\r\n\r\n', 400],
+  ['GET / HTTP/1.1\r\nHost: a\r\n\n\r\n\r\n', 400],
+  ['GET / HTTP/1.1\r\nHost: a\r\nX\n: b\r\n\r\n', 400],
+  ['GET /\n HTTP/1.1\r\nHost: a\r\n\r\n', 400],
   // field syntax
   ['GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n  folded\r\n\r\n', 400],
   ['GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n\tfolded\r\n\r\n', 400],
@@ -227,6 +232,17 @@ test('parser: limits → 413, 414, 431', () => {
   const lim = { maxHeaderSize: 1024, maxUriLength: 256, maxHeaders: 10, maxBodySize: 100, maxTrailerSize: 64 };
   const long = '/' + 'a'.repeat(300);
   assert.equal(feedAll(Buffer.from(`GET ${long} HTTP/1.1\r\nHost: a\r\n\r\n`), [], lim).error?.[0], 414);
+  // a request line over its limit in a complete head (a long method, a short target): 414 whole and split alike
+  const longLine = Buffer.from(`${'A'.repeat(400)} / HTTP/1.1\r\nHost: a\r\n\r\n`);
+  assert.equal(feedAll(longLine, [], lim).error?.[0], 414);
+  assert.equal(feedAll(longLine, [200], lim).error?.[0], 414);
+  // heads around maxHeaderSize in one piece and split: the same verdict (the final CRLF CRLF is not counted)
+  const pad = (n: number) => Buffer.from(`GET / HTTP/1.1\r\nHost: a\r\nX: ${'v'.repeat(n)}\r\n\r\n`);
+  const fits = 1024 - pad(0).length;
+  for (const [n, want] of [[fits, null], [fits + 4, null], [fits + 5, 431]] as const) {
+    assert.equal(feedAll(pad(n), [], lim).error?.[0] ?? null, want, `${pad(n).length}-byte head, whole`);
+    assert.equal(feedAll(pad(n), [500], lim).error?.[0] ?? null, want, `${pad(n).length}-byte head, split`);
+  }
   // an endless request line is refused before it ends
   assert.equal(feedAll(Buffer.from(`GET /${'b'.repeat(5000)}`), [], lim).error?.[0], 414);
   assert.equal(feedAll(Buffer.from(`GET / HTTP/1.1\r\nHost: a\r\nX: ${'v'.repeat(2000)}\r\n\r\n`), [], lim).error?.[0], 431);

@@ -321,6 +321,29 @@ export class RequestParser {
     const trailer = this.state === S_TRAILER;
     const maxBlock = trailer ? this.limits.maxTrailerSize : this.limits.maxHeaderSize;
     const maxLine0 = trailer ? maxBlock : this.limits.maxUriLength + 64;
+    if (!trailer && this.accLen === 0 && this.lines === 0 && this.lineBytes === 0 && !this.sawCR) {
+      // Fast path, the common case: a whole head in this input, nothing held from before. Find the block's end with a
+      // skipping search instead of the byte-by-byte state machine below; finishHead's own per-byte checks then reject
+      // a CR or LF anywhere but at a line's end (400, as the state machine would). Anything else — a head not complete
+      // here or longer than maxBlock, empty lines first, a request line over its limit or ending in a bare CR — takes
+      // the state machine, which gives each its exact status.
+      const c0 = buf[p];
+      if (c0 !== CR && c0 !== LF) {
+        const e = headEnd(buf, p, Math.min(end, p + maxBlock));
+        if (e > 0) {
+          let le = p;
+          while (buf[le] !== CR) le++;   // the request line's end (a CR exists: the block's end is CRLF CRLF)
+          if (le - p <= maxLine0 && buf[le + 1] === LF) {
+            const n = e - p;
+            const block = Buffer.allocUnsafe(n);
+            block.set(buf.subarray(p, e));
+            this.leadingEmpty = 0;
+            this.finishHead(block, n);
+            return this.state === S_DEAD ? -1 : e;
+          }
+        }
+      }
+    }
     let start = p;
     let sawCR = this.sawCR;
     let lineBytes = this.lineBytes;
@@ -410,6 +433,7 @@ export class RequestParser {
         i++;
         if (c !== SP && c !== HT) ve = i;
       }
+      if (h[i + 1] !== LF) return this.fail(400, 'bare CR');
       i += 2;
       if (count === max) return this.fail(431, 'too many header fields');
       const k = 4 * count++;
@@ -444,7 +468,7 @@ export class RequestParser {
     if (
       n - i < 10 || h[i] !== 0x48 || h[i + 1] !== 0x54 || h[i + 2] !== 0x54 || h[i + 3] !== 0x50 ||
       h[i + 4] !== 0x2f || h[i + 5] < 0x30 || h[i + 5] > 0x39 || h[i + 6] !== 0x2e ||
-      h[i + 7] < 0x30 || h[i + 7] > 0x39 || h[i + 8] !== CR
+      h[i + 7] < 0x30 || h[i + 7] > 0x39 || h[i + 8] !== CR || h[i + 9] !== LF
     ) {
       return void this.fail(400, 'malformed HTTP version');
     }
@@ -588,6 +612,26 @@ export class RequestParser {
     this.ev.onHead(head);
     if (!head.hasBody && this.state === S_HEAD) this.ev.onComplete(null);
   }
+}
+
+/**
+ * The offset just past the first CR LF CR LF in b[p, lim), or -1. Horspool's skip for this pattern: a byte that is
+ * neither CR nor LF cannot be in a match, so the window moves past it.
+ */
+function headEnd(b: Uint8Array, p: number, lim: number): number {
+  let i = p + 3;
+  while (i < lim) {
+    const c = b[i];
+    if (c === LF) {
+      if (b[i - 1] === CR && b[i - 2] === LF && b[i - 3] === CR) return i + 1;
+      i += 2;
+    } else if (c === CR) {
+      i += 1;
+    } else {
+      i += 4;
+    }
+  }
+  return -1;
 }
 
 /** absolute-form "http://authority/..." or "https://..." (scheme case-insensitive) */

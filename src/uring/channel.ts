@@ -650,9 +650,13 @@ export class UringChannel extends ChannelCore implements Channel {
   writeAscii(h: number, text: string): boolean {
     if (typeof text !== 'string') throw argError('text', 'a string', text);
     const n = text.length;
-    const t = this.sTail[h]!;
-    // fast path: fits in the tail chunk of an open connection with no overflow
-    if ((h >>> 0) === h && t >= 0 && this.overflow[h] === undefined && this.chunk - this.cEnd[t]! >= n && this.kind[h] !== Kind.Free && !(this.state[h]! & (St.Closing | St.Errored | St.WriteEnded)) && !this.closed) {
+    // fast path: an open connection with no overflow, and the text fits in its tail chunk or in a new one
+    if (n > 0 && (h >>> 0) === h && h < this.kind.length && this.overflow[h] === undefined && this.kind[h] !== Kind.Free && this.kind[h] !== Kind.Listener && !(this.state[h]! & (St.Closing | St.Errored | St.WriteEnded)) && !this.closed) {
+      let t = this.sTail[h]!;
+      if (t < 0 || this.chunk - this.cEnd[t]! < n) {
+        if (n > this.chunk || this.held[h]! >= this.maxChunksPerConn || this.cTop === 0) return this.write(h, Buffer.from(text, 'latin1'));
+        t = this.linkChunk(h);
+      }
       this.arena.write(text, t * this.chunk + this.cEnd[t]!, n, 'latin1');
       this.cEnd[t]! += n;
       this.pend[h]! += n;
@@ -691,17 +695,24 @@ export class UringChannel extends ChannelCore implements Channel {
   // the connection's chunk budget or the arena has no chunk for it.
   private appendRef(h: number, b: Uint8Array, off: number, len: number): boolean {
     if (this.held[h]! >= this.maxChunksPerConn || this.cTop === 0) return false;
-    const c = this.cFree[--this.cTop]!;
-    const r = native!.channelRefSet(this.ch, c, b);
-    if (r !== 0) { this.cFree[this.cTop++] = c; throw errnoError(r, 'writeNoCopy'); }
-    const t = this.sTail[h]!;
-    this.cNext[c] = -1; this.cEnd[c] = this.chunk; this.cMark[c] = MARK_REF;
+    const r = native!.channelRefSet(this.ch, this.cFree[this.cTop - 1]!, b);
+    if (r !== 0) throw errnoError(r, 'writeNoCopy');
+    const c = this.linkChunk(h);
+    this.cEnd[c] = this.chunk; this.cMark[c] = MARK_REF;
     this.cRef[c] = b; this.cRefOff[c] = off; this.cRefLen[c] = len;
+    this.counters.writesNoCopy++;
+    return true;
+  }
+
+  // Takes a free chunk (the caller checked that one is free and that `h` may hold another) and links it, empty, at
+  // the tail of `h`'s send chain.
+  private linkChunk(h: number): number {
+    const t = this.sTail[h]!, c = this.cFree[--this.cTop]!;
+    this.cNext[c] = -1; this.cEnd[c] = 0;
     if (t >= 0) this.cNext[t] = c; else { this.sHead[h] = c; this.sOff[h] = 0; }
     this.sTail[h] = c;
     this.held[h]!++;
-    this.counters.writesNoCopy++;
-    return true;
+    return c;
   }
 
   private append(h: number, src: Uint8Array, off: number, len: number): void {
@@ -715,11 +726,7 @@ export class UringChannel extends ChannelCore implements Channel {
         continue;
       }
       if (this.held[h]! >= this.maxChunksPerConn || this.cTop === 0) break;
-      const c = this.cFree[--this.cTop]!;
-      this.cNext[c] = -1; this.cEnd[c] = 0;
-      if (t >= 0) this.cNext[t] = c; else { this.sHead[h] = c; this.sOff[h] = 0; }
-      this.sTail[h] = c;
-      this.held[h]!++;
+      this.linkChunk(h);
     }
     if (len > 0) {
       this.overflow[h] = { bufs: [copyOf(src, off, len)], off: 0 };
@@ -772,11 +779,8 @@ export class UringChannel extends ChannelCore implements Channel {
   // a new chunk behind it). False when the connection's chunk budget or the arena has no chunk for it.
   private appendSplice(h: number, p: FilePiece): boolean {
     if (this.held[h]! >= this.maxChunksPerConn || this.cTop === 0) return false;
-    const t = this.sTail[h]!, c = this.cFree[--this.cTop]!;
-    this.cNext[c] = -1; this.cEnd[c] = this.chunk; this.cMark[c] = MARK_SPLICE; this.cPiece[c] = p;
-    if (t >= 0) this.cNext[t] = c; else { this.sHead[h] = c; this.sOff[h] = 0; }
-    this.sTail[h] = c;
-    this.held[h]!++;
+    const c = this.linkChunk(h);
+    this.cEnd[c] = this.chunk; this.cMark[c] = MARK_SPLICE; this.cPiece[c] = p;
     return true;
   }
 
@@ -789,12 +793,7 @@ export class UringChannel extends ChannelCore implements Channel {
       if (c >= 0 && this.cEnd[c]! < C && this.cFill[c] === 0) at = this.cEnd[c]!;
       else {
         if (this.held[h]! >= this.maxChunksPerConn || this.cTop === 0) return false;
-        const t = c;
-        c = this.cFree[--this.cTop]!;
-        this.cNext[c] = -1;
-        if (t >= 0) this.cNext[t] = c; else { this.sHead[h] = c; this.sOff[h] = 0; }
-        this.sTail[h] = c;
-        this.held[h]!++;
+        c = this.linkChunk(h);
       }
       const n = Math.min(p.left, C - at);
       this.cFill[c] = 1; this.cFillAt[c] = at; this.cFillEnd[c] = this.cEnd[c] = at + n; this.cPiece[c] = p;
