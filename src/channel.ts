@@ -61,8 +61,8 @@ export interface Channel {
   writeAscii(handle: number, text: string): boolean;
   /**
    * `write` without the copy: the bytes are sent from `data` itself, which the channel keeps a reference to until
-   * they are sent. The caller must not change them until then (like `socket.write` in node:net) — for immutable
-   * bytes such as a cached response. Writes shorter than limits.noCopyMinBytes are copied like `write`. Same order,
+   * they are sent. The caller must neither change them nor transfer (detach) their ArrayBuffer until then (like
+   * `socket.write` in node:net) — for immutable bytes such as a cached response. Writes shorter than limits.noCopyMinBytes are copied like `write`. Same order,
    * high-water mark and return value as `write`.
    */
   writeNoCopy(handle: number, data: Uint8Array, offset?: number, length?: number): boolean;
