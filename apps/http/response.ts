@@ -326,8 +326,8 @@ export class HttpResponse {
    * from `slot`, which keeps the complete wire form (head + body) and is rebuilt only when the Date second or the
    * server name changes: the common request (HTTP/1.1 GET, keep-alive or closing, no header set by a handler) is
    * then one write of prepared bytes (sent without a copy where the transport can) — no head rendering, no
-   * allocation. Anything else (HEAD, HTTP/1.0, headers
-   * or status set by a handler) is answered exactly like `sendPrepared`.
+   * allocation. Anything else (HEAD, HTTP/1.0, headers or status set by a handler) is answered exactly like
+   * `sendPrepared`.
    */
   sendCached(slot: WireSlot, extra: string, body: Uint8Array): void {
     const ex = this.ex;
