@@ -57,20 +57,16 @@ class ChannelConn implements Conn, Draining {
   constructor(readonly ch: Channel, readonly id: number, readonly worker: number, private readonly endWatch: EndWatch) {}
   get pendingBytes(): number { return this.ch.pendingBytes(this.id); }
   write(data: Uint8Array, offset?: number, length?: number): boolean {
-    if (this.ending) return false;
-    const ok = this.ch.write(this.id, data, offset, length);
-    if (!ok) this.blocked = true;
-    return ok;
+    return !this.ending && this.admitted(this.ch.write(this.id, data, offset, length));
   }
   writeNoCopy(data: Uint8Array, offset?: number, length?: number): boolean {
-    if (this.ending) return false;
-    const ok = this.ch.writeNoCopy(this.id, data, offset, length);
-    if (!ok) this.blocked = true;
-    return ok;
+    return !this.ending && this.admitted(this.ch.writeNoCopy(this.id, data, offset, length));
   }
   writeAscii(text: string): boolean {
-    if (this.ending) return false;
-    const ok = this.ch.writeAscii(this.id, text);
+    return !this.ending && this.admitted(this.ch.writeAscii(this.id, text));
+  }
+  // A write's result: false (above the high-water mark) makes the connection wait for the channel's 'write' event.
+  private admitted(ok: boolean): boolean {
     if (!ok) this.blocked = true;
     return ok;
   }

@@ -334,11 +334,8 @@ export class RequestParser {
           let le = p;
           while (buf[le] !== CR) le++;   // the request line's end (a CR exists: the block's end is CRLF CRLF)
           if (le - p <= maxLine0 && buf[le + 1] === LF) {
-            const n = e - p;
-            const block = Buffer.allocUnsafe(n);
-            block.set(buf.subarray(p, e));
             this.leadingEmpty = 0;
-            this.finishHead(block, n);
+            this.finishHead(copyBlock(buf, p, e), e - p);
             return this.state === S_DEAD ? -1 : e;
           }
         }
@@ -375,8 +372,7 @@ export class RequestParser {
         let n: number;
         if (this.accLen === 0) {
           n = blockEnd - start;
-          block = Buffer.allocUnsafe(n);
-          block.set(buf.subarray(start, blockEnd));
+          block = copyBlock(buf, start, blockEnd);
         } else {
           this.append(buf, start, blockEnd);
           block = this.acc!;
@@ -612,6 +608,13 @@ export class RequestParser {
     this.ev.onHead(head);
     if (!head.hasBody && this.state === S_HEAD) this.ev.onComplete(null);
   }
+}
+
+/** A copy of b[s, e): a head or trailer block outlives the receive buffer it arrived in. */
+function copyBlock(b: Uint8Array, s: number, e: number): Buffer {
+  const block = Buffer.allocUnsafe(e - s);
+  block.set(b.subarray(s, e));
+  return block;
 }
 
 /**

@@ -175,11 +175,7 @@ class Exchange implements ResponseTarget {
 
   emitHeadAndBody(head: string, body: Uint8Array | null, off: number, len: number, shared: boolean): void {
     if (body === null || len === 0) return this.emit(head);
-    if (shared && len >= SHARE_MIN) {
-      this.emit(head);
-      return this.emitShared(off === 0 && len === body.byteLength ? body : body.subarray(off, off + len));
-    }
-    if (len <= COMBINE_MAX) {
+    if (shared ? len < SHARE_MIN : len <= COMBINE_MAX) {
       const b = Buffer.allocUnsafe(head.length + len);
       b.write(head, 0, 'latin1');
       b.set(body.subarray(off, off + len), head.length);
@@ -190,7 +186,9 @@ class Exchange implements ResponseTarget {
       return;
     }
     this.emit(head);
-    this.emit(off === 0 && len === body.byteLength ? body : body.subarray(off, off + len));
+    const part = off === 0 && len === body.byteLength ? body : body.subarray(off, off + len);
+    if (shared) this.emitShared(part);
+    else this.emit(part);
   }
 
   whenWritable(): Promise<void> | null {

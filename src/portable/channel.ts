@@ -169,26 +169,30 @@ export class PortableChannel extends ChannelCore implements Channel {
   pendingBytes(h: number): number { return (this.sockets[h]?.writableLength ?? 0) + (this.files[h]?.bytes ?? 0); }
 
   write(h: number, data: Uint8Array, offset?: number, length?: number): boolean {
-    this.checkWritable(h, 'write');
+    return this.writeBytes(h, 'write', data, offset, length, true);
+  }
+
+  /** See Channel.writeNoCopy: node:net writes from the buffer itself. */
+  writeNoCopy(h: number, data: Uint8Array, offset?: number, length?: number): boolean {
+    return this.writeBytes(h, 'writeNoCopy', data, offset, length, false);
+  }
+
+  // write (`copy`) and writeNoCopy (a view, unless shorter than limits.noCopyMinBytes).
+  private writeBytes(h: number, op: string, data: Uint8Array, offset: number | undefined, length: number | undefined, copy: boolean): boolean {
+    this.checkWritable(h, op);
     const [d, off, len] = ChannelCore.bytesArgs(data, offset, length);
     this.counters.requests++;
     const s = this.sockets[h]!;
     if ((this.state[h]! & St.Errored) || s.destroyed || s.writableEnded) return false;
     if (len === 0) return s.writableLength <= this.limits.highWaterMark;
-    const copy = Buffer.allocUnsafe(len);
-    copy.set(d.subarray(off, off + len));
-    return this.queue(h, s, copy, len);
-  }
-
-  /** See Channel.writeNoCopy: node:net writes from the buffer itself. */
-  writeNoCopy(h: number, data: Uint8Array, offset?: number, length?: number): boolean {
-    this.checkWritable(h, 'writeNoCopy');
-    const [d, off, len] = ChannelCore.bytesArgs(data, offset, length);
-    if (len < this.limits.noCopyMinBytes) return this.write(h, d, off, len);
-    this.counters.requests++;
-    const s = this.sockets[h]!;
-    if ((this.state[h]! & St.Errored) || s.destroyed || s.writableEnded) return false;
-    return this.queue(h, s, Buffer.from(d.buffer, d.byteOffset + off, len), len);
+    let b: Buffer;
+    if (copy || len < this.limits.noCopyMinBytes) {
+      b = Buffer.allocUnsafe(len);
+      b.set(d.subarray(off, off + len));
+    } else {
+      b = Buffer.from(d.buffer, d.byteOffset + off, len);
+    }
+    return this.queue(h, s, b, len);
   }
 
   writeAscii(h: number, text: string): boolean {

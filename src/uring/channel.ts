@@ -612,12 +612,26 @@ export class UringChannel extends ChannelCore implements Channel {
    * mark (and, by default, receiving pauses until they fall below the low-water mark).
    */
   write(h: number, data: Uint8Array, offset?: number, length?: number): boolean {
-    if (this.closed || (h >>> 0) !== h || h >= this.kind.length || this.kind[h] === Kind.Free || this.kind[h] === Kind.Listener || (this.state[h]! & (St.Closing | St.WriteEnded))) this.checkWritable(h, 'write');
-    // validated inline: this is the hot path, and it allocates nothing
+    if (!this.writable(h)) this.checkWritable(h, 'write');
+    return this.queueCopy(h, data, offset ?? 0, UringChannel.bytesLength(data, offset, length));
+  }
+
+  // Checks a write's bytes arguments without allocating (the hot path) and returns the length; throws naming the bad one.
+  private static bytesLength(data: Uint8Array, offset: number | undefined, length: number | undefined): number {
     if (!(data instanceof Uint8Array)) ChannelCore.bytesArgs(data, offset, length);
     const off = offset ?? 0;
     const len = length ?? data.byteLength - off;
     if (!(off >= 0 && len >= 0 && off + len <= data.byteLength) || !Number.isInteger(off) || !Number.isInteger(len)) ChannelCore.bytesArgs(data, offset, length);
+    return len;
+  }
+
+  // A connection `h` can be written to (else checkWritable says why). Inline checks: write is the hot path.
+  private writable(h: number): boolean {
+    return !this.closed && (h >>> 0) === h && h < this.kind.length && this.kind[h] !== Kind.Free && this.kind[h] !== Kind.Listener && !(this.state[h]! & (St.Closing | St.WriteEnded));
+  }
+
+  // write's work once its arguments are checked: the bytes copied into the send chain (or the overflow list).
+  private queueCopy(h: number, data: Uint8Array, off: number, len: number): boolean {
     this.counters.requests++;
     if (this.state[h]! & St.Errored) return false;
     if (len === 0) return this.pend[h]! <= this.limits.highWaterMark;
@@ -625,8 +639,19 @@ export class UringChannel extends ChannelCore implements Channel {
     const of = this.overflow[h];
     if (of !== undefined) of.bufs.push(copyOf(data, off, len));
     else this.append(h, data, off, len);
+    return this.queued(h);
+  }
+
+  // After bytes were queued on `h`: start a send if none is in flight; false when above the high-water mark.
+  private queued(h: number): boolean {
     if (this.sFly[h] === 0 && !(this.state[h]! & St.Connecting)) this.sendNext(h);
     return this.pend[h]! <= this.limits.highWaterMark || this.aboveHwm(h);
+  }
+
+  // Starts an overflow list for `h` with `item` (the send chain is at its budget or the arena is out of chunks).
+  private overflowWith(h: number, item: Uint8Array | FilePiece): void {
+    this.overflow[h] = { bufs: [item], off: 0 };
+    if (this.cTop === 0) this.chunkWaiters.push(h);
   }
 
   private aboveHwm(h: number): false {
@@ -651,7 +676,7 @@ export class UringChannel extends ChannelCore implements Channel {
     if (typeof text !== 'string') throw argError('text', 'a string', text);
     const n = text.length;
     // fast path: an open connection with no overflow, and the text fits in its tail chunk or in a new one
-    if (n > 0 && (h >>> 0) === h && h < this.kind.length && this.overflow[h] === undefined && this.kind[h] !== Kind.Free && this.kind[h] !== Kind.Listener && !(this.state[h]! & (St.Closing | St.Errored | St.WriteEnded)) && !this.closed) {
+    if (n > 0 && this.writable(h) && this.overflow[h] === undefined && !(this.state[h]! & St.Errored)) {
       let t = this.sTail[h]!;
       if (t < 0 || this.chunk - this.cEnd[t]! < n) {
         if (n > this.chunk || this.held[h]! >= this.maxChunksPerConn || this.cTop === 0) return this.write(h, Buffer.from(text, 'latin1'));
@@ -661,8 +686,7 @@ export class UringChannel extends ChannelCore implements Channel {
       this.cEnd[t]! += n;
       this.pend[h]! += n;
       this.counters.requests++;
-      if (this.sFly[h] === 0 && !(this.state[h]! & St.Connecting)) this.sendNext(h);
-      return this.pend[h]! <= this.limits.highWaterMark || this.aboveHwm(h);
+      return this.queued(h);
     }
     return this.write(h, Buffer.from(text, 'latin1'));
   }
@@ -672,23 +696,16 @@ export class UringChannel extends ChannelCore implements Channel {
    * by the channel until no send reads them. Shorter than limits.noCopyMinBytes: copied, like `write`.
    */
   writeNoCopy(h: number, data: Uint8Array, offset?: number, length?: number): boolean {
-    if (!(data instanceof Uint8Array)) ChannelCore.bytesArgs(data, offset, length);
-    const off = offset ?? 0;
-    const len = length ?? data.byteLength - off;
-    if (!(off >= 0 && len >= 0 && off + len <= data.byteLength) || !Number.isInteger(off) || !Number.isInteger(len)) ChannelCore.bytesArgs(data, offset, length);
-    if (len === 0 || len < this.limits.noCopyMinBytes || off + len > REF_END) return this.write(h, data, off, len);
-    if (this.closed || (h >>> 0) !== h || h >= this.kind.length || this.kind[h] === Kind.Free || this.kind[h] === Kind.Listener || (this.state[h]! & (St.Closing | St.WriteEnded))) this.checkWritable(h, 'writeNoCopy');
+    if (!this.writable(h)) this.checkWritable(h, 'writeNoCopy');
+    const off = offset ?? 0, len = UringChannel.bytesLength(data, offset, length);
+    if (len === 0 || len < this.limits.noCopyMinBytes || off + len > REF_END) return this.queueCopy(h, data, off, len);
     this.counters.requests++;
     if (this.state[h]! & St.Errored) return false;
     this.pend[h]! += len;
     const of = this.overflow[h];
     if (of !== undefined) of.bufs.push(data.subarray(off, off + len));
-    else if (!this.appendRef(h, data, off, len)) {
-      this.overflow[h] = { bufs: [data.subarray(off, off + len)], off: 0 };
-      if (this.cTop === 0) this.chunkWaiters.push(h);
-    }
-    if (this.sFly[h] === 0 && !(this.state[h]! & St.Connecting)) this.sendNext(h);
-    return this.pend[h]! <= this.limits.highWaterMark || this.aboveHwm(h);
+    else if (!this.appendRef(h, data, off, len)) this.overflowWith(h, data.subarray(off, off + len));
+    return this.queued(h);
   }
 
   // Queues `b[off, off+len)` to be sent from `b` itself: a chunk of its own marks the place (see cMark). False when
@@ -728,10 +745,7 @@ export class UringChannel extends ChannelCore implements Channel {
       if (this.held[h]! >= this.maxChunksPerConn || this.cTop === 0) break;
       this.linkChunk(h);
     }
-    if (len > 0) {
-      this.overflow[h] = { bufs: [copyOf(src, off, len)], off: 0 };
-      if (this.cTop === 0) this.chunkWaiters.push(h);
-    }
+    if (len > 0) this.overflowWith(h, copyOf(src, off, len));
   }
 
   /** See Channel.sendFile. */
@@ -748,10 +762,7 @@ export class UringChannel extends ChannelCore implements Channel {
       }
       const of = this.overflow[h];
       if (of !== undefined) of.bufs.push(p);
-      else if (!this.appendPiece(h, p)) {
-        this.overflow[h] = { bufs: [p], off: 0 };
-        if (this.cTop === 0) this.chunkWaiters.push(h);
-      }
+      else if (!this.appendPiece(h, p)) this.overflowWith(h, p);
       if (this.pend[h]! > this.limits.highWaterMark) this.aboveHwm(h);
       if (this.sFly[h] === 0 && !(this.state[h]! & St.Connecting)) this.sendNext(h);
     });
@@ -876,18 +887,17 @@ export class UringChannel extends ChannelCore implements Channel {
     this.overflow[h] = undefined;
     while (of.bufs.length > 0) {
       const b = of.bufs[0]!;
-      if (!(b instanceof Uint8Array)) {
-        if (this.appendPiece(h, b)) { of.bufs.shift(); continue; }
-        this.overflow[h] = of;
-        if (this.cTop === 0) this.chunkWaiters.push(h);
-        return;
-      }
-      // bytes held here are the caller's immutable buffer (writeNoCopy) or a private copy: long ones go without a copy
-      if (b.byteLength - of.off >= this.limits.noCopyMinBytes && b.byteLength <= REF_END) {
-        if (this.appendRef(h, b, of.off, b.byteLength - of.off)) { of.bufs.shift(); of.off = 0; continue; }
-        this.overflow[h] = of;
-        if (this.cTop === 0) this.chunkWaiters.push(h);
-        return;
+      // a file piece, or bytes to send without a copy (held here are the caller's immutable buffer — writeNoCopy — or
+      // a private copy: long ones need no further copy) take a chunk of their own, whole, or wait for one
+      const bytes = b instanceof Uint8Array;
+      if (!bytes || (b.byteLength - of.off >= this.limits.noCopyMinBytes && b.byteLength <= REF_END)) {
+        if (!(bytes ? this.appendRef(h, b, of.off, b.byteLength - of.off) : this.appendPiece(h, b))) {
+          this.overflow[h] = of;
+          if (this.cTop === 0) this.chunkWaiters.push(h);
+          return;
+        }
+        of.bufs.shift(); of.off = 0;
+        continue;
       }
       const before = this.overflow[h] as Overflow | undefined;
       this.append(h, b, of.off, b.byteLength - of.off);
@@ -906,29 +916,23 @@ export class UringChannel extends ChannelCore implements Channel {
       if (c < 0) return;
       const mark = this.cMark[c]!;
       if (mark === MARK_SPLICE) { if (this.spliceNext(h, c)) return; continue; }
-      if (mark === MARK_REF) {
-        const start = this.sOff[h]!, end = this.cRefLen[c]!;
-        if (end === start) { this.popChunk(h); continue; }
-        this.sFly[h] = end - start;
-        this.sFlyC[h] = c;
-        const nx = this.cNext[c]!;
-        this.stage(Op.Send, h, this.fd[h]!, this.fixed(h) | RowFlag.Ref | (nx >= 0 && this.cMark[nx] !== 0 ? RowFlag.More : 0), c, end - start, this.cRefOff[c]! + start, Op.Send);
-        return;
-      }
+      // a chunk's own bytes in the arena, or a no-copy write's in its reference slot (slot c, from cRefOff)
+      const ref = mark === MARK_REF;
       const filling = this.cFill[c] !== 0;
-      const start = this.sOff[h]!, end = filling ? this.cFillAt[c]! : this.cEnd[c]!;
+      const start = this.sOff[h]!, end = ref ? this.cRefLen[c]! : filling ? this.cFillAt[c]! : this.cEnd[c]!;
       if (end > start) {
         this.sFly[h] = end - start;
         this.sFlyC[h] = c;
         // the bytes right before a spliced file or a no-copy write (a response head): MSG_MORE, so they go out in full
         // segments with it
         const nx = this.cNext[c]!;
-        const more = nx >= 0 && this.cMark[nx] !== 0 && !filling && end === this.cEnd[c] ? RowFlag.More : 0;
-        this.stage(Op.Send, h, this.fd[h]!, this.fixed(h) | more, c * this.chunk + start, end - start, 0, Op.Send);
+        const more = nx >= 0 && this.cMark[nx] !== 0 && !filling && (ref || end === this.cEnd[c]) ? RowFlag.More : 0;
+        if (ref) this.stage(Op.Send, h, this.fd[h]!, this.fixed(h) | RowFlag.Ref | more, c, end - start, this.cRefOff[c]! + start, Op.Send);
+        else this.stage(Op.Send, h, this.fd[h]!, this.fixed(h) | more, c * this.chunk + start, end - start, 0, Op.Send);
         return;
       }
       if (filling) return;   // the rest waits for its file read (onFileRead sends it)
-      if (end < this.chunk && this.cNext[c]! < 0) return;   // tail chunk, all sent: keep it for appends
+      if (!ref && end < this.chunk && this.cNext[c]! < 0) return;   // tail chunk, all sent: keep it for appends
       this.popChunk(h);
     }
   }
@@ -941,10 +945,9 @@ export class UringChannel extends ChannelCore implements Channel {
     this.held[h]!--;
     if (this.cMark[c] === MARK_SPLICE) {
       // the kernel never touches a splice marker's memory: free at once; the piece ends when its operations have
-      this.cMark[c] = 0;
       const p = this.cPiece[c]!;
       this.cPiece[c] = undefined;
-      this.cFree[this.cTop++] = c;
+      this.freeChunk(c);
       if (p.left > 0 || p.inPipe > 0 || p.ops > 0) {
         p.failed ??= new MegapipeError(MpCode.CLOSED, `sendFile: connection ${h} closed`);
         p.dropped = true;
@@ -970,9 +973,10 @@ export class UringChannel extends ChannelCore implements Channel {
     this.pumpChunkWaiters();
   }
 
-  // A chunk no operation uses goes back to the free list (a no-copy write's buffer is let go: nothing reads it now).
+  // A chunk no operation uses goes back to the free list, unmarked (a no-copy write's buffer is let go: nothing reads
+  // it now).
   private freeChunk(c: number): void {
-    if (this.cMark[c] === MARK_REF) { this.cMark[c] = 0; this.cRef[c] = undefined; }
+    if (this.cMark[c] !== 0) { this.cMark[c] = 0; this.cRef[c] = undefined; }
     this.cFree[this.cTop++] = c;
   }
 
