@@ -14,7 +14,7 @@ export const enum St {
   Reading = 1 << 0,       // the application asked for reads (read())
   RecvArmed = 1 << 1,     // a receive request is in the kernel
   RecvCancel = 1 << 2,    // a cancel for it is in flight
-  PausedUser = 1 << 3,
+  PausedUser = 1 << 3,    // pause() by the application
   PausedHwm = 1 << 4,     // queued send bytes above the high-water mark
   Eof = 1 << 5,           // the peer closed its side
   Closing = 1 << 6,       // disconnect/unregister requested: no new operations
@@ -32,6 +32,9 @@ export const enum St {
   ShutdownPending = 1 << 18, // end() with bytes still queued (or connecting): the shutdown waits for them
   CloseLinked = 1 << 19,  // graceful close: the close is hard-linked behind the send in flight (io_uring)
   RecvSeen = 1 << 20,     // a receive was armed before: the first is single-shot, later ones multishot (io_uring)
+  PausedQueue = 1 << 21,  // undispatched events passed limits.dispatchQueueMax: resumed when dispatch() drains them
+  /** Any reason not to deliver reads now. */
+  Paused = PausedUser | PausedHwm | PausedQueue,
 }
 
 /** readFile's largest result (one Buffer). */
@@ -93,6 +96,8 @@ export abstract class ChannelCore {
   private holdable = -1;
   protected readonly heldBufs = new Set<number>();
   private readonly evQueue: MpEvent[] = [];
+  // connections paused because undispatched events passed dispatchQueueMax (St.PausedQueue)
+  private readonly pausedByQueue = new Set<number>();
   private queueHead = 0;
   private waiters: { resolve: (e: MpEvent | null) => void; timer: NodeJS.Timeout | undefined }[] = [];
   protected readonly counters = { requests: 0, flushes: 0, accepted: 0, bytesRead: 0, bytesWritten: 0, enobufs: 0, tableFullFallbacks: 0, filesSpliced: 0, spliceNoPipe: 0, writesNoCopy: 0 };
@@ -241,12 +246,44 @@ export abstract class ChannelCore {
     const w = this.waiters.shift();
     if (w) { if (w.timer) clearTimeout(w.timer); w.resolve(e); return; }
     this.evQueue.push(e);
-    // bounded: pause the connection whose reads are piling up (resumed as dispatch() drains the queue)
-    if (this.evQueue.length - this.queueHead > this.limits.dispatchQueueMax && e.type === 'read' && this.isOpen(e.handle)) this.overflowPause(e.handle);
+    // bounded: pause the connection whose reads are piling up (resumed once dispatch() has drained half the bound)
+    if (this.evQueue.length - this.queueHead > this.limits.dispatchQueueMax && e.type === 'read' && this.isOpen(e.handle)) {
+      const st = this.state[e.handle]!;
+      if (!(st & (St.PausedQueue | St.Closing))) {
+        this.state[e.handle] = st | St.PausedQueue;
+        this.pausedByQueue.add(e.handle);
+        this.syncReading(e.handle);
+      }
+    }
   }
 
-  /** Backends stop reading `h` when undispatched events exceed dispatchQueueMax. */
-  protected abstract overflowPause(h: number): void;
+  // Resumes the connections the dispatch-queue bound paused, once the queue has drained to half the bound.
+  private resumeQueuePaused(): void {
+    if (this.evQueue.length - this.queueHead > this.limits.dispatchQueueMax >>> 1) return;
+    for (const h of this.pausedByQueue) {
+      if (!this.isOpen(h) || !(this.state[h]! & St.PausedQueue)) continue;
+      this.state[h]! &= ~St.PausedQueue;
+      if (!(this.state[h]! & St.Closing)) this.syncReading(h);
+    }
+    this.pausedByQueue.clear();
+  }
+
+  /** Backend primitive: brings the kernel's (or socket's) reading of `h` in line with its state bits. */
+  protected abstract syncReading(h: number): void;
+
+  /** Stops `read` events for connection `h` until `resume(h)` (the kernel's receive buffer then fills: TCP flow control). */
+  pause(h: number): void {
+    this.checkConn(h, 'pause');
+    this.state[h]! |= St.PausedUser;
+    this.syncReading(h);
+  }
+
+  /** Undoes `pause(h)`: reads (and bytes held back meanwhile, in order) are delivered again. */
+  resume(h: number): void {
+    this.checkConn(h, 'resume');
+    this.state[h]! &= ~St.PausedUser;
+    this.syncReading(h);
+  }
 
   /**
    * mp_dispatch: the next event, waiting up to `timeoutMs` (default: forever); null on timeout or when the channel
@@ -258,6 +295,7 @@ export abstract class ChannelCore {
     if (this.queueHead < this.evQueue.length) {
       const e = this.evQueue[this.queueHead++]!;
       if (this.queueHead > 1024 && this.queueHead * 2 > this.evQueue.length) { this.evQueue.splice(0, this.queueHead); this.queueHead = 0; }
+      if (this.pausedByQueue.size > 0) this.resumeQueuePaused();
       return Promise.resolve(e);
     }
     if (this.closed || timeoutMs === 0) return Promise.resolve(null);

@@ -148,15 +148,13 @@ export class PortableChannel extends ChannelCore implements Channel {
     this.syncRead(h);
   }
 
-  pause(h: number): void { this.checkConn(h, 'pause'); this.state[h]! |= St.PausedUser; this.syncRead(h); }
-  resume(h: number): void { this.checkConn(h, 'resume'); this.state[h]! &= ~St.PausedUser; this.syncRead(h); }
-  protected overflowPause(h: number): void { this.state[h]! |= St.PausedUser; this.syncRead(h); }
+  protected syncReading(h: number): void { this.syncRead(h); }
 
   private syncRead(h: number): void {
     const s = this.sockets[h];
     if (!s) return;
     const st = this.state[h]!;
-    const want = (st & St.Reading) !== 0 && (st & (St.PausedUser | St.PausedHwm | St.Closing | St.Connecting)) === 0;
+    const want = (st & St.Reading) !== 0 && (st & (St.Paused | St.Closing | St.Connecting)) === 0;
     if (want) s.resume(); else s.pause();
   }
 

@@ -161,7 +161,6 @@ export class UringChannel extends ChannelCore implements Channel {
   private directReserved = 0;
   private readonly tableSlots: number;
   private readonly burstSlots: number;
-  private readonly pausedByQueue = new Set<number>();
   private deferredError: unknown = undefined;
   private readonly onBatchBound: (n: number) => void;
   private readonly flushTask: () => void;
@@ -363,7 +362,7 @@ export class UringChannel extends ChannelCore implements Channel {
       this.counters.bytesRead += res;
       const st = this.state[h]!;
       if (!(st & St.Closing) || (st & St.CloseAfterDrain)) {
-        if ((st & (St.PausedUser | St.PausedHwm)) || this.stash[h] !== undefined) {
+        if ((st & (St.Paused)) || this.stash[h] !== undefined) {
           // paused (or older bytes still held): no read event until resume, in order
           (this.stash[h] ??= []).push(copyOf(this.recvPool, bid * this.bufSize, res));
           this.recycleList[this.nrec++] = bid;
@@ -375,7 +374,7 @@ export class UringChannel extends ChannelCore implements Channel {
     } else if (res === 0) {
       this.state[h]! |= St.Eof;
       if (!(this.state[h]! & St.Closing)) {
-        if ((this.state[h]! & (St.PausedUser | St.PausedHwm)) || this.stash[h] !== undefined) (this.stash[h] ??= []).push(EOF_MARK);
+        if ((this.state[h]! & (St.Paused)) || this.stash[h] !== undefined) (this.stash[h] ??= []).push(EOF_MARK);
         else this.emit('read', h, 0);
       }
     } else if (res === ENOBUFS) {
@@ -540,43 +539,18 @@ export class UringChannel extends ChannelCore implements Channel {
     this.syncRecv(h);
   }
 
-  /** Stops `read` events for `h` until `resume` (the kernel's receive buffer then fills: TCP flow control). */
-  pause(h: number): void {
-    this.checkConn(h, 'pause');
-    this.state[h]! |= St.PausedUser;
-    this.syncRecv(h);
-  }
-
-  resume(h: number): void {
-    this.checkConn(h, 'resume');
-    this.state[h]! &= ~St.PausedUser;
-    this.pausedByQueue.delete(h);
-    this.syncRecv(h);
-  }
-
-  protected overflowPause(h: number): void {
-    if (this.state[h]! & (St.PausedUser | St.Closing)) return;
-    this.pausedByQueue.add(h);
-    this.state[h]! |= St.PausedUser;
-    this.syncRecv(h);
-  }
-
-  override dispatch(timeoutMs = -1) {
-    if (this.pausedByQueue.size > 0) for (const h of this.pausedByQueue) if (this.isOpen(h) && !(this.state[h]! & St.Closing)) { this.state[h]! &= ~St.PausedUser; this.syncRecv(h); }
-    this.pausedByQueue.clear();
-    return super.dispatch(timeoutMs);
-  }
+  protected syncReading(h: number): void { this.syncRecv(h); }
 
   // Brings the kernel's receive request in line with what the handle wants.
   private syncRecv(h: number): void {
-    if (this.stash[h] !== undefined && (this.state[h]! & St.Reading) && !(this.state[h]! & (St.PausedUser | St.PausedHwm | St.Closing))) {
+    if (this.stash[h] !== undefined && (this.state[h]! & St.Reading) && !(this.state[h]! & (St.Paused | St.Closing))) {
       // resumed with bytes held back: deliver them first (inside a batch now; else as a microtask, never from
       // within the caller's resume()/read()); the handler may pause again, so the state is read afterwards
       if (this.inBatch) this.deliverStash(h);
       else { const g = this.gen[h]!; queueMicrotask(() => { if (this.gen[h] === g && this.isOpen(h)) { this.deliverStash(h); this.syncRecv(h); } }); }
     }
     const st = this.state[h]!;
-    const want = (st & St.Reading) !== 0 && (st & (St.PausedUser | St.PausedHwm | St.Eof | St.Closing | St.Errored | St.Installing | St.Connecting)) === 0;
+    const want = (st & St.Reading) !== 0 && (st & (St.Paused | St.Eof | St.Closing | St.Errored | St.Installing | St.Connecting)) === 0;
     if (want) {
       if (!(st & St.RecvArmed)) {
         // the first receive of a connection is single-shot: a short-lived connection (one request, then close) has
@@ -594,7 +568,7 @@ export class UringChannel extends ChannelCore implements Channel {
   // regardless of pausing, before the connection leaves the channel through toFd).
   private deliverStash(h: number, all = false): void {
     const q = this.stash[h];
-    while (q !== undefined && this.stash[h] === q && q.length > 0 && (all || !(this.state[h]! & (St.PausedUser | St.PausedHwm | St.Closing)))) {
+    while (q !== undefined && this.stash[h] === q && q.length > 0 && (all || !(this.state[h]! & (St.Paused | St.Closing)))) {
       const b = q.shift()!;
       if (q.length === 0) this.stash[h] = undefined;
       if (b === EOF_MARK) this.emit('read', h, 0);
@@ -1235,7 +1209,6 @@ export class UringChannel extends ChannelCore implements Channel {
   private beginClose(h: number, abort: boolean): void {
     this.state[h]! |= St.Closing;
     this.rearmWaiters.delete(h);
-    this.pausedByQueue.delete(h);
     if (!abort && this.pend[h]! > 0 && !(this.state[h]! & St.Errored)) {
       if (!this.linkClose(h)) this.state[h]! |= St.CloseAfterDrain;
       this.syncRecv(h);   // stop receiving; sending goes on
