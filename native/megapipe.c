@@ -85,10 +85,23 @@ enum {
 #define MP_F_MORE 16u      // row flag (MP_OP_SEND, MP_OP_SPLICE): more follows at once (MSG_MORE: full segments only)
 #define MP_F_REF 32u       // row flag (MP_OP_SEND): a = a reference slot (channelRefSet), c = offset in its bytes
 #define MP_EV_I32 4        // event row: user_data lo, user_data hi, res, flags (a copied CQE)
-#define MP_HDR_I32 8       // header: [0] request rows staged, [1] buffers to recycle
+// header: [0] request rows staged (after a flush: rows kept, moved to the front), [1] buffers to recycle,
+// [2] after a flush that kept rows: why (-errno), else 0
+#define MP_HDR_I32 8
 #define MP_STATS_F64 16
 
-enum { ST_ENTERS = 0, ST_SQES, ST_CQES, ST_BATCHES, ST_OVERFLOW_FLUSH, ST_WAKEUPS, ST_EMPTY_WAKEUPS, ST_JS_CALLS };
+enum {
+  ST_ENTERS = 0, ST_SQES, ST_CQES, ST_BATCHES, ST_OVERFLOW_FLUSH, ST_WAKEUPS, ST_EMPTY_WAKEUPS, ST_JS_CALLS,
+  ST_RECYCLE_REFUSED,   // recycled buffer ids refused: out of range, or already in the ring
+  ST_ROWS_REFUSED,      // request rows refused by prep_row (completed with -EINVAL, never submitted)
+  ST_SUBMIT_FAILED,     // flushes that kept rows because io_uring_enter (or a full SQ) refused them
+  ST_FLUSHES,           // flushes that entered the kernel with requests
+  ST_INFLIGHT,          // requests in the kernel (a copy of ch->inflight, for JavaScript)
+};
+// user_data of requests the native side makes for itself (handle 0xffffffff: the JavaScript drain skips them)
+#define UD_SYNC_CMD(seq) (0xffffffffULL | ((uint64_t)((seq) & 0xffffff) << 32))
+#define UD_TEARDOWN_CANCEL (0xffffffffULL | (0xfffffeULL << 32))
+#define TEARDOWN_MS 2000   // the most close() waits for the kernel to let go of the channel's memory
 
 typedef struct {
   unsigned *head, *tail, *flags, *array, mask, entries;
@@ -113,14 +126,21 @@ typedef struct channel {
   napi_env env;
   napi_ref cb_ref, resource_ref;
   napi_async_context async_ctx;
-  napi_async_cleanup_hook_handle cleanup;
+  napi_async_cleanup_hook_handle cleanup, env_closing;
   // control region: header, request rows, event rows, stats, recycle list, address area
   uint8_t *ctl; size_t ctl_sz;
   int32_t *hdr, *req, *ev, *recycle; double *stats; uint8_t *addr;
   unsigned req_max, ev_max, recycle_max, addr_sz;
-  // provided-buffer ring
+  // requests the kernel has taken whose final completion (no IORING_CQE_F_MORE) has not been drained yet
+  unsigned inflight;
+  // rows refused by prep_row: completed with their error by the next drain, ahead of the CQ (never submitted)
+  uint64_t *rej_ud; int32_t *rej_res; unsigned rej_n, rej_max;
+  // provided-buffer ring; in_ring[bid]: the buffer is in the ring (recycling it again would publish it twice)
   struct io_uring_buf_ring *br; size_t br_sz; unsigned br_entries, br_mask; uint16_t br_tail;
   uint8_t *rbuf; size_t rbuf_sz; unsigned rbuf_count, rbuf_size;
+  uint8_t *in_ring;
+  // the memory JavaScript sees (control region, receive pool, send arena), shared with their ArrayBuffers
+  struct mem_owner *mem;
   // send arena
   uint8_t *sbuf; size_t sbuf_sz;
   // reference slots: memory of JavaScript buffers sent without a copy (channelRefSet). The JavaScript side keeps each
@@ -128,7 +148,24 @@ typedef struct channel {
   const uint8_t **ref_ptr; uint32_t *ref_len; unsigned ref_max;
   unsigned files;
   int in_callback;
+  int ring_up;        // the ring is set up and mapped (teardown has work to do)
 } channel_t;
+
+// The memory regions JavaScript sees (control region, receive pool, send arena) are used by three parties: C (the
+// control region, until the channel is freed), the kernel (until the ring is torn down, which happens before the
+// channel is freed) and JavaScript (while an ArrayBuffer over it is reachable). They are unmapped when the last of
+// them lets go: the channel and each ArrayBuffer hold a reference. `pinned`: close() could not make sure the kernel had
+// let go (a request still pending after TEARDOWN_MS); the memory then stays mapped for the life of the process rather
+// than risk the kernel writing into memory reused for something else.
+typedef struct mem_owner {
+  int refs, pinned;
+  struct { void *p; size_t sz; } r[3];
+} mem_owner_t;
+static void mem_unref(mem_owner_t *m) {
+  if (!m || --m->refs > 0) return;
+  if (!m->pinned) for (int i = 0; i < 3; i++) if (m->r[i].p) munmap(m->r[i].p, m->r[i].sz);
+  free(m);
+}
 
 // ---- raw syscalls ----------------------------------------------------------------------------------------
 static int sys_setup(unsigned entries, struct io_uring_params *p) {
@@ -137,6 +174,13 @@ static int sys_setup(unsigned entries, struct io_uring_params *p) {
 }
 static int sys_enter(int fd, unsigned to_submit, unsigned min_complete, unsigned flags) {
   int r = (int)syscall(__NR_io_uring_enter, fd, to_submit, min_complete, flags, NULL, 0);
+  return r < 0 ? -errno : r;
+}
+// io_uring_enter waiting at most `ms` for `min_complete` completions (IORING_ENTER_EXT_ARG, 5.11).
+static int sys_enter_timeout(int fd, unsigned to_submit, unsigned min_complete, unsigned flags, unsigned ms) {
+  struct __kernel_timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long long)(ms % 1000) * 1000000 };
+  struct io_uring_getevents_arg arg = { .sigmask = 0, .sigmask_sz = _NSIG / 8, .ts = (uint64_t)(uintptr_t)&ts };
+  int r = (int)syscall(__NR_io_uring_enter, fd, to_submit, min_complete, flags | IORING_ENTER_EXT_ARG, &arg, sizeof arg);
   return r < 0 ? -errno : r;
 }
 static int sys_register(int fd, unsigned op, const void *arg, unsigned nr) {
@@ -211,11 +255,18 @@ static void ring_unmap(channel_t *ch) {
   ch->sq.sqes_ptr = ch->cq.ring_ptr = ch->sq.ring_ptr = NULL;
 }
 
+// Every io_uring_enter of a channel goes through here: the SQEs the kernel took are now in flight.
 static int ch_enter(channel_t *ch, unsigned to_submit, unsigned min_complete, unsigned flags) {
   int fd = ch->ring_fd;
   if (ch->ring_index >= 0) { fd = ch->ring_index; flags |= IORING_ENTER_REGISTERED_RING; }
   ch->stats[ST_ENTERS] += 1;
-  return sys_enter(fd, to_submit, min_complete, flags);
+  int r = sys_enter(fd, to_submit, min_complete, flags);
+  if (r > 0) { ch->inflight += (unsigned)r; ch->stats[ST_SQES] += r; }
+  return r;
+}
+
+static inline unsigned sq_queued(channel_t *ch) {
+  return *ch->sq.tail - atomic_load_explicit((_Atomic unsigned *)ch->sq.head, memory_order_acquire);
 }
 
 // ---- submission: request rows -> SQEs ----------------------------------------------------------------------
@@ -234,8 +285,8 @@ static inline void sqe_commit(channel_t *ch) {
 // A file position in a row (MP_OP_READ, MP_OP_SPLICE): the low 32 bits in c, the rest in the flags from bit 8 up.
 static inline uint64_t row_pos(uint32_t c, unsigned rf) { return (uint64_t)c | ((uint64_t)(rf >> 8) << 32); }
 
-// Converts one row to an SQE. Returns 0, or -EINVAL for a row that points outside its region (a bug in
-// the TypeScript side: the row becomes a NOP whose completion carries -EINVAL, so nothing leaks silently).
+// Converts one row to an SQE. Returns 0, or -EINVAL for a row that names an unknown op or points outside its region
+// (a bug in the TypeScript side): the SQE is then not used, and the row completes with -EINVAL (refuse_row).
 static int prep_row(channel_t *ch, struct io_uring_sqe *s, const int32_t *row) {
   unsigned op = (unsigned)row[0], rf = (unsigned)row[2];
   int fd = row[1];
@@ -326,92 +377,151 @@ static int prep_row(channel_t *ch, struct io_uring_sqe *s, const int32_t *row) {
     return 0;
   default: break;
   }
-  memset(s, 0, sizeof *s);
-  s->opcode = IORING_OP_NOP;
-  s->user_data = (uint64_t)(uint32_t)row[3] | ((uint64_t)(uint32_t)row[4] << 32);
-  s->rw_flags = 0;
   return -EINVAL;
 }
 
-// Returns buffers named in the recycle list to the provided-buffer ring (one store-release of the tail).
+static inline uint64_t row_ud(const int32_t *row) { return (uint64_t)(uint32_t)row[3] | ((uint64_t)(uint32_t)row[4] << 32); }
+
+// Records the completion of a row that never reaches the kernel (refused, or cancelled with a refused link head).
+// False when the list is full (the row is then kept for the next flush, after a drain has emptied the list).
+static int complete_unsubmitted(channel_t *ch, uint64_t ud, int32_t res) {
+  if (ch->rej_n >= ch->rej_max) return 0;
+  ch->rej_ud[ch->rej_n] = ud; ch->rej_res[ch->rej_n] = res; ch->rej_n++;
+  return 1;
+}
+
+// Returns buffers named in the recycle list to the provided-buffer ring (one store-release of the tail). An id out of
+// range, or of a buffer that is in the ring already, is refused (counted): publishing a buffer twice would let the
+// kernel write two receives into it, one of them into bytes the application still reads.
 static void recycle_buffers(channel_t *ch, unsigned n) {
   if (n > ch->recycle_max) n = ch->recycle_max;
+  unsigned k = 0;
   for (unsigned i = 0; i < n; i++) {
     unsigned bid = (unsigned)ch->recycle[i];
-    if (bid >= ch->rbuf_count) continue;
-    struct io_uring_buf *b = &ch->br->bufs[(ch->br_tail + i) & ch->br_mask];
+    if (bid >= ch->rbuf_count || ch->in_ring[bid]) { ch->stats[ST_RECYCLE_REFUSED] += 1; continue; }
+    ch->in_ring[bid] = 1;
+    struct io_uring_buf *b = &ch->br->bufs[(uint16_t)(ch->br_tail + k) & ch->br_mask];
     b->addr = (uint64_t)(uintptr_t)(ch->rbuf + (size_t)bid * ch->rbuf_size);
     b->len = ch->rbuf_size;
     b->bid = (uint16_t)bid;
+    k++;
   }
-  ch->br_tail += (uint16_t)n;
+  ch->br_tail += (uint16_t)k;
   atomic_store_explicit((_Atomic uint16_t *)&ch->br->tail, ch->br_tail, memory_order_release);
 }
 
-// Pushes what JavaScript staged (recycled buffers, request rows) and enters the kernel once.
-// `getevents`: also run deferred completion work. Returns the number of SQEs submitted or -errno.
-static int flush_staged(channel_t *ch, int getevents) {
-  unsigned nrec = (unsigned)ch->hdr[1];
-  if (nrec) { recycle_buffers(ch, nrec); ch->hdr[1] = 0; }
-  unsigned nreq = (unsigned)ch->hdr[0];
-  if (nreq > ch->req_max) nreq = ch->req_max;
-  ch->hdr[0] = 0;
-  unsigned queued = 0, total = 0;
-  for (unsigned i = 0; i < nreq; i++) {
-    struct io_uring_sqe *s = sqe_get(ch);
-    if (!s) {  // SQ full: submit what is queued, then continue (SQ is sized to req_max, so this is rare)
-      int r = ch_enter(ch, queued, 0, 0);
-      if (r < 0 && r != -EAGAIN && r != -EBUSY && r != -EINTR) return r;
-      total += r > 0 ? (unsigned)r : 0; queued = 0;
-      s = sqe_get(ch);
-      if (!s) return -EBUSY;
-    }
-    prep_row(ch, s, ch->req + (size_t)i * MP_ROW_I32);
-    sqe_commit(ch);
-    queued++;
-  }
+// Enters the kernel with every SQE between the kernel's head and our tail (including any a failed enter left), and with
+// GETEVENTS when asked or when the kernel has deferred work or overflowed completions. Returns 0 or -errno.
+static int submit_queued(channel_t *ch, int getevents) {
   unsigned flags = 0;
   int need_events = getevents && (ch->setup_flags & IORING_SETUP_DEFER_TASKRUN);
   unsigned sqf = atomic_load_explicit((_Atomic unsigned *)ch->sq.flags, memory_order_relaxed);
   if (sqf & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)) { need_events = 1; ch->stats[ST_OVERFLOW_FLUSH] += (sqf & IORING_SQ_CQ_OVERFLOW) ? 1 : 0; }
   if (need_events) flags |= IORING_ENTER_GETEVENTS;
-  // everything between the kernel's head and our tail, including entries a failed enter left behind
-  queued = *ch->sq.tail - atomic_load_explicit((_Atomic unsigned *)ch->sq.head, memory_order_acquire);
-  if (queued == 0 && !need_events) return (int)total;
+  unsigned queued = sq_queued(ch);
+  if (queued == 0 && !need_events) return 0;
+  if (queued) ch->stats[ST_FLUSHES] += 1;
   for (;;) {
     int r = ch_enter(ch, queued, 0, flags);
     if (r == -EINTR) continue;
     if (r < 0) return r;
-    total += (unsigned)r;
-    ch->stats[ST_SQES] += r;
-    if ((unsigned)r >= queued) break;
-    queued -= (unsigned)r;  // SUBMIT_ALL makes this rare: retry the rest
-    if (r == 0) return -EBUSY;
+    if ((unsigned)r >= queued) return 0;
+    if (r == 0) return -EAGAIN;   // the kernel took none (out of request memory): the rest stays in the SQ
+    queued -= (unsigned)r;        // SUBMIT_ALL makes this rare: retry the rest
   }
-  return (int)total;
 }
 
-// Copies up to ev_max completions into event rows, then advances the CQ head (store-release).
+// Pushes what JavaScript staged (recycled buffers, request rows) and enters the kernel once. Every staged row either
+// reaches the kernel, completes unsubmitted (refused: -EINVAL), or is kept: a row that found no room (the SQ still
+// full after an enter, or the list of unsubmitted completions full) stays staged, moved with the rows after it to
+// the front of the request area; hdr[0] says how many, hdr[2] why. JavaScript retries them (its policy). SQEs an
+// enter refused stay in the SQ and go with the next enter. Returns 0 or the -errno that kept rows or SQEs back.
+static int flush_staged(channel_t *ch, int getevents) {
+  unsigned nrec = (unsigned)ch->hdr[1];
+  if (nrec) { recycle_buffers(ch, nrec); ch->hdr[1] = 0; }
+  unsigned nreq = (unsigned)ch->hdr[0];
+  if (nreq > ch->req_max) nreq = ch->req_max;
+  int err = 0;
+  unsigned i = 0;
+  struct io_uring_sqe *linked = NULL;   // the last SQE of this flush if it links to the next row
+  int cancel_next = 0;                  // the row before was refused and linked to this one: cancel it too
+  for (; i < nreq; i++) {
+    const int32_t *row = ch->req + (size_t)i * MP_ROW_I32;
+    unsigned rf = (unsigned)row[2];
+    if (cancel_next) {
+      // a link chain whose earlier member never reached the kernel: the kernel would have cancelled this one
+      if (!complete_unsubmitted(ch, row_ud(row), -ECANCELED)) { err = -EBUSY; break; }
+      ch->stats[ST_ROWS_REFUSED] += 1;
+      cancel_next = (rf & MP_F_LINK) != 0;
+      continue;
+    }
+    struct io_uring_sqe *s = sqe_get(ch);
+    if (!s) {   // SQ full: submit what is queued, then go on (the SQ is sized to req_max, so this is rare)
+      int r = submit_queued(ch, 0);
+      if (r < 0) { err = r; break; }
+      linked = NULL;   // a chain split across enters is not linked (the kernel ends a chain at the end of a submission)
+      if (!(s = sqe_get(ch))) { err = -EBUSY; break; }
+    }
+    if (prep_row(ch, s, row) < 0) {
+      if (!complete_unsubmitted(ch, row_ud(row), -EINVAL)) { err = -EBUSY; break; }
+      ch->stats[ST_ROWS_REFUSED] += 1;
+      // the previous SQE must not link to whatever comes next; rows linked behind this one are cancelled
+      if (linked) linked->flags &= (uint8_t)~(IOSQE_IO_LINK | IOSQE_IO_HARDLINK);
+      linked = NULL;
+      cancel_next = (rf & MP_F_LINK) != 0;
+      continue;
+    }
+    sqe_commit(ch);
+    linked = (rf & (MP_F_LINK | MP_F_HARDLINK)) ? s : NULL;
+  }
+  // rows not taken: to the front of the area, for JavaScript to take back
+  unsigned kept = nreq - i;
+  if (kept && i) memmove(ch->req, ch->req + (size_t)i * MP_ROW_I32, (size_t)kept * MP_ROW_I32 * 4);
+  ch->hdr[0] = (int32_t)kept;
+  int r = submit_queued(ch, getevents);
+  if (!err) err = r;
+  if (err) ch->stats[ST_SUBMIT_FAILED] += 1;
+  ch->hdr[2] = err;
+  return err;
+}
+
+static inline void ev_row(int32_t *e, uint64_t ud, int32_t res, uint32_t flags) {
+  e[0] = (int32_t)(uint32_t)ud; e[1] = (int32_t)(uint32_t)(ud >> 32); e[2] = res; e[3] = (int32_t)flags;
+}
+
+// Accounts for one completion taken off the CQ: a final one ends its request; one with a buffer took it off the ring.
+static inline void cqe_seen(channel_t *ch, const struct io_uring_cqe *c) {
+  if (!(c->flags & IORING_CQE_F_MORE)) ch->inflight--;
+  if (c->flags & IORING_CQE_F_BUFFER) { unsigned bid = c->flags >> IORING_CQE_BUFFER_SHIFT; if (bid < ch->rbuf_count) ch->in_ring[bid] = 0; }
+}
+
+// Copies up to ev_max completions into event rows — first those of rows that never reached the kernel, then the CQ's —
+// then advances the CQ head (store-release).
 static unsigned drain_cq(channel_t *ch) {
+  unsigned n = 0;
+  if (ch->rej_n) {
+    unsigned m = ch->rej_n < ch->ev_max ? ch->rej_n : ch->ev_max;
+    for (; n < m; n++) ev_row(ch->ev + (size_t)n * MP_EV_I32, ch->rej_ud[n], ch->rej_res[n], 0);
+    ch->rej_n -= m;
+    if (ch->rej_n) { memmove(ch->rej_ud, ch->rej_ud + m, ch->rej_n * sizeof *ch->rej_ud); memmove(ch->rej_res, ch->rej_res + m, ch->rej_n * sizeof *ch->rej_res); }
+  }
   unsigned head = *ch->cq.head;
   unsigned tail = atomic_load_explicit((_Atomic unsigned *)ch->cq.tail, memory_order_acquire);
-  unsigned n = tail - head;
-  if (n > ch->ev_max) n = ch->ev_max;
-  for (unsigned i = 0; i < n; i++) {
+  unsigned k = tail - head;
+  if (k > ch->ev_max - n) k = ch->ev_max - n;
+  for (unsigned i = 0; i < k; i++) {
     const struct io_uring_cqe *c = &ch->cq.cqes[(head + i) & ch->cq.mask];
-    int32_t *e = ch->ev + (size_t)i * MP_EV_I32;
-    e[0] = (int32_t)(uint32_t)c->user_data;
-    e[1] = (int32_t)(uint32_t)(c->user_data >> 32);
-    e[2] = c->res;
-    e[3] = (int32_t)c->flags;
+    cqe_seen(ch, c);
+    ev_row(ch->ev + (size_t)(n + i) * MP_EV_I32, c->user_data, c->res, c->flags);
   }
-  atomic_store_explicit((_Atomic unsigned *)ch->cq.head, head + n, memory_order_release);
-  ch->stats[ST_CQES] += n;
-  return n;
+  atomic_store_explicit((_Atomic unsigned *)ch->cq.head, head + k, memory_order_release);
+  ch->stats[ST_CQES] += k;
+  ch->stats[ST_INFLIGHT] = ch->inflight;
+  return n + k;
 }
 
 static int cq_nonempty(channel_t *ch) {
-  return atomic_load_explicit((_Atomic unsigned *)ch->cq.tail, memory_order_acquire) != *ch->cq.head;
+  return ch->rej_n != 0 || atomic_load_explicit((_Atomic unsigned *)ch->cq.tail, memory_order_acquire) != *ch->cq.head;
 }
 
 // Makes the next loop iteration run a turn: completions are waiting that no kernel signal will announce.
@@ -419,7 +529,7 @@ static void wake_self(channel_t *ch) { uint64_t one = 1; ssize_t w = write(ch->e
 
 // After an enter made outside a turn (JavaScript's own flush, a side request): completions it posted inline must
 // not wait for an unrelated wake-up. Inside a turn the drain loop picks them up.
-static void wake_if_posted(channel_t *ch) { if (!ch->in_callback && cq_nonempty(ch)) wake_self(ch); }
+static void wake_if_posted(channel_t *ch) { if (!ch->in_callback && !ch->closed && cq_nonempty(ch)) wake_self(ch); }
 
 // ---- the event loop turn -----------------------------------------------------------------------------------
 #define LOOP_MAX 16   // batches per wake-up before yielding to the rest of the event loop
@@ -466,8 +576,7 @@ static void run_turn(channel_t *ch) {
   int delivered = 0;
   evfd_mute(ch, 1);
   for (int i = 0; i < LOOP_MAX && !ch->closed; i++) {
-    int r = flush_staged(ch, 1);
-    (void)r;  // a failed enter leaves the rows' completions to report nothing; counted by JS as missing
+    flush_staged(ch, 1);   // rows it could not submit stay staged (hdr[0]); JavaScript sees them when it stages next
     unsigned n = drain_cq(ch);
     if (n == 0) break;
     delivered = 1;
@@ -475,7 +584,10 @@ static void run_turn(channel_t *ch) {
     call_js(ch, n);
   }
   if (ch->closed) return;
-  if (ch->hdr[0] || ch->hdr[1]) flush_staged(ch, 0);
+  // the last batch's rows (handed off by JavaScript): if the kernel refused them, JavaScript is told at once (a call
+  // with no events) so that its retry policy runs; rows are never left staged with nothing to submit them
+  if ((ch->hdr[0] || ch->hdr[1]) && flush_staged(ch, 0) < 0 && !ch->closed) call_js(ch, 0);
+  if (ch->closed) return;
   if (!delivered) ch->stats[ST_EMPTY_WAKEUPS] += 1;
   evfd_mute(ch, 0);
   // completions left over (LOOP_MAX reached, posted inline by the last submit, or deferred work that arrived
@@ -494,58 +606,126 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 
 // ---- teardown ---------------------------------------------------------------------------------------------
 static void ch_release(channel_t *ch) {
-  if (--ch->refs == 0) { free(ch->ref_ptr); free(ch->ref_len); free(ch); }
+  if (--ch->refs == 0) {
+    mem_unref(ch->mem);
+    free(ch->ref_ptr); free(ch->ref_len); free(ch->rej_ud); free(ch->rej_res); free(ch->in_ring);
+    free(ch);
+  }
 }
 
-static void ch_shutdown_kernel(channel_t *ch) {
-  if (ch->ring_fd >= 0) {
-    if (ch->br) {
-      struct io_uring_buf_reg reg = { .bgid = 0 };
-      sys_register(ch->ring_fd, IORING_UNREGISTER_PBUF_RING, &reg, 1);
+// Reaps completions without delivering them (the channel is closing): only the in-flight count matters now.
+static void reap_discard(channel_t *ch) {
+  unsigned head = *ch->cq.head;
+  unsigned tail = atomic_load_explicit((_Atomic unsigned *)ch->cq.tail, memory_order_acquire);
+  for (unsigned i = head; i != tail; i++) cqe_seen(ch, &ch->cq.cqes[i & ch->cq.mask]);
+  atomic_store_explicit((_Atomic unsigned *)ch->cq.head, tail, memory_order_release);
+}
+
+// Cancels every request of the ring and waits (at most TEARDOWN_MS) until the kernel has completed them all, so that
+// no request can read or write the channel's memory afterwards. Returns 0, or -ETIMEDOUT when some are still pending.
+static int ring_quiesce(channel_t *ch) {
+  // SQEs committed but never submitted are dropped: rewind our tail to the kernel's head
+  atomic_store_explicit((_Atomic unsigned *)ch->sq.tail, atomic_load_explicit((_Atomic unsigned *)ch->sq.head, memory_order_acquire), memory_order_release);
+  if (ch->hdr) ch->hdr[0] = 0;
+  int fd = ch->ring_fd;
+  unsigned flags = IORING_ENTER_GETEVENTS;
+  if (ch->ring_index >= 0) { fd = ch->ring_index; flags |= IORING_ENTER_REGISTERED_RING; }
+  unsigned waited = 0;
+  reap_discard(ch);
+  while (ch->inflight > 0 && waited < TEARDOWN_MS) {
+    // cancel whatever is pending now (again each round: a linked request starts only when the one before it ends)
+    struct io_uring_sqe *s = sqe_get(ch);
+    unsigned n = 0;
+    if (s) {
+      s->opcode = IORING_OP_ASYNC_CANCEL;
+      s->fd = -1;
+      s->cancel_flags = IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL;
+      s->user_data = UD_TEARDOWN_CANCEL;
+      sqe_commit(ch);
+      n = 1;
+    }
+    int r = sys_enter_timeout(fd, n, 1, flags, 50);
+    if (r > 0) ch->inflight += (unsigned)r;
+    if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY) break;   // the ring itself is unusable
+    waited += 50;   // an upper bound: a wait that returned early counts in full
+    reap_discard(ch);
+  }
+  return ch->inflight == 0 ? 0 : -ETIMEDOUT;
+}
+
+// Releases the ring and everything registered with it. Every direct descriptor (lwsocket) is closed here, so their
+// peers read EOF (or a reset) now, and listener sockets are no longer held by an armed accept. The ring fd is
+// unregistered from this thread's registered-ring table (16 slots per thread) and closed. Returns what ring_quiesce
+// returned: on -ETIMEDOUT the channel's memory stays mapped for good (mem->pinned).
+static int ring_teardown(channel_t *ch) {
+  int r = 0;
+  if (ch->ring_up) {
+    r = ring_quiesce(ch);
+    if (r == 0) {
+      if (ch->files) sys_register(ch->ring_fd, IORING_UNREGISTER_FILES, NULL, 0);
+      if (ch->br) { struct io_uring_buf_reg reg = { .bgid = 0 }; sys_register(ch->ring_fd, IORING_UNREGISTER_PBUF_RING, &reg, 1); }
     }
     ring_unmap(ch);
-    close(ch->ring_fd);  // ring teardown cancels every pending request
-    ch->ring_fd = -1;
+    ch->ring_up = 0;
   }
-  if (ch->br) { munmap(ch->br, ch->br_sz); ch->br = NULL; }
+  if (ch->ring_index >= 0) {
+    struct io_uring_rsrc_update up = { .offset = (unsigned)ch->ring_index };
+    sys_register(ch->ring_fd, IORING_UNREGISTER_RING_FDS, &up, 1);
+    ch->ring_index = -1;
+  }
+  if (ch->ring_fd >= 0) { close(ch->ring_fd); ch->ring_fd = -1; }   // the kernel's teardown of what is left (if anything)
+  if (r == 0) { if (ch->br) munmap(ch->br, ch->br_sz); }
+  else if (ch->mem) ch->mem->pinned = 1;
+  ch->br = NULL;
+  return r;
 }
 
 static void on_poll_closed(uv_handle_t *h) {
   channel_t *ch = h->data;
   if (ch->efd >= 0) { close(ch->efd); ch->efd = -1; }
+  // an environment teardown waits for this (on_env_cleanup): it is complete now
+  if (ch->env_closing) { napi_async_cleanup_hook_handle hk = ch->env_closing; ch->env_closing = NULL; napi_remove_async_cleanup_hook(hk); }
   ch_release(ch);
 }
 
-// Closes the channel: stops the poll, closes the ring. The memory regions stay mapped until their
-// ArrayBuffers are collected (JavaScript may still hold views); the kernel no longer touches them.
-static void ch_close(channel_t *ch) {
-  if (ch->closed) return;
+// Stops the loop integration (the uv_poll, then the eventfd) and drops the reference the uv handle holds.
+static void loop_detach(channel_t *ch) {
+  if (ch->poll_started) { uv_poll_stop(&ch->poll); uv_close((uv_handle_t *)&ch->poll, on_poll_closed); }
+  else { if (ch->efd >= 0) { close(ch->efd); ch->efd = -1; } ch_release(ch); }
+}
+
+// Closes the channel: the ring is torn down (every request cancelled and completed, every lwsocket closed), the loop
+// integration stopped, JavaScript's callback released. The memory regions stay mapped until their ArrayBuffers are
+// collected (JavaScript may still hold views); the kernel no longer touches them. Returns 0 or -ETIMEDOUT (see
+// ring_teardown).
+static int ch_close(channel_t *ch) {
+  if (ch->closed) return 0;
   ch->closed = 1;
   napi_env env = ch->env;
   if (ch->cleanup) { napi_remove_async_cleanup_hook(ch->cleanup); ch->cleanup = NULL; }
-  ch_shutdown_kernel(ch);
+  int r = ring_teardown(ch);
   if (ch->cb_ref) { napi_delete_reference(env, ch->cb_ref); ch->cb_ref = NULL; }
   if (ch->resource_ref) { napi_delete_reference(env, ch->resource_ref); ch->resource_ref = NULL; }
   if (ch->async_ctx) { napi_async_destroy(env, ch->async_ctx); ch->async_ctx = NULL; }
-  if (ch->poll_started) { uv_poll_stop(&ch->poll); uv_close((uv_handle_t *)&ch->poll, on_poll_closed); }
-  else { if (ch->efd >= 0) { close(ch->efd); ch->efd = -1; } ch_release(ch); }
+  loop_detach(ch);
+  return r;
 }
 
+// The environment (a worker thread, or the main thread at exit) is going away with the channel still open: the same
+// teardown as close(), without JavaScript; the hook is removed once the uv handle has closed (on_poll_closed).
 static void on_env_cleanup(napi_async_cleanup_hook_handle handle, void *arg) {
   channel_t *ch = arg;
-  (void)handle;
-  if (ch->closed) return;
   ch->cleanup = NULL;
-  napi_remove_async_cleanup_hook(handle);
+  if (ch->closed) { napi_remove_async_cleanup_hook(handle); return; }
   ch->closed = 1;
-  ch_shutdown_kernel(ch);
-  if (ch->poll_started) { uv_poll_stop(&ch->poll); uv_close((uv_handle_t *)&ch->poll, on_poll_closed); }
-  else { if (ch->efd >= 0) { close(ch->efd); ch->efd = -1; } ch_release(ch); }
+  ring_teardown(ch);
+  if (ch->poll_started) ch->env_closing = handle; else napi_remove_async_cleanup_hook(handle);
+  loop_detach(ch);
 }
 
 static void finalize_region(napi_env env, void *data, void *hint) {
-  (void)env;
-  munmap(data, (size_t)(uintptr_t)hint);
+  (void)env; (void)data;
+  mem_unref(hint);
 }
 static void finalize_channel(napi_env env, void *data, void *hint) {
   (void)env; (void)hint;
@@ -568,14 +748,6 @@ static napi_value throw_errno(napi_env env, const char *what, int neg) {
   return NULL;
 }
 
-static uint32_t get_u32_prop(napi_env env, napi_value obj, const char *name, uint32_t def) {
-  napi_value v; bool has = false;
-  if (napi_has_named_property(env, obj, name, &has) != napi_ok || !has) return def;
-  napi_get_named_property(env, obj, name, &v);
-  uint32_t out = def;
-  if (napi_get_value_uint32(env, v, &out) != napi_ok) return def;
-  return out;
-}
 
 static void set_num(napi_env env, napi_value obj, const char *name, double v) {
   napi_value x; napi_create_double(env, v, &x); napi_set_named_property(env, obj, name, x);
@@ -584,19 +756,18 @@ static void set_bool(napi_env env, napi_value obj, const char *name, int v) {
   napi_value x; napi_get_boolean(env, v != 0, &x); napi_set_named_property(env, obj, name, x);
 }
 
-static napi_value wrap_region(napi_env env, void *p, size_t sz) {
+// An ArrayBuffer over channel memory `p` (which `owner` unmaps when the channel and every such ArrayBuffer are gone).
+static napi_value wrap_region(napi_env env, mem_owner_t *owner, void *p, size_t sz) {
   napi_value ab;
-  if (napi_create_external_arraybuffer(env, p, sz, finalize_region, (void *)(uintptr_t)sz, &ab) != napi_ok) {
-    munmap(p, sz);
-    return NULL;
-  }
+  if (napi_create_external_arraybuffer(env, p, sz, finalize_region, owner, &ab) != napi_ok) return NULL;
+  owner->refs++;
   return ab;
 }
 
 static channel_t *get_channel(napi_env env, napi_value v) {
   channel_t *ch = NULL;
   if (napi_get_value_external(env, v, (void **)&ch) != napi_ok || !ch) {
-    napi_throw_type_error(env, "MP_ERR_ARG", "not a channel");
+    napi_throw_type_error(env, "MP_ERR_INVALID_ARG", "not a channel");
     return NULL;
   }
   return ch;
@@ -655,69 +826,104 @@ static napi_value Probe(napi_env env, napi_callback_info info) {
   return out;
 }
 
-// ---- channelCreate(options, callback, resource) -> {channel, ctl, recv, send, info} ----------------------------
+// ---- channelCreate(options, callback, resource) -> {channel, ctl, recv, send, layout} -------------------------
+// Every option is range-checked before any arithmetic on it (TypeScript's limits.ts checks them first and states how
+// they relate; these checks keep the addon safe on its own). A RangeError (MP_ERR_OUT_OF_RANGE) names the option.
+typedef struct { const char *name; uint32_t def, lo, hi; } opt_spec_t;
+enum { O_SQ, O_CQ, O_FILES, O_RCOUNT, O_RSIZE, O_SSIZE, O_REQ, O_EV, O_ADDR, O_REF, O_COUNT };
+static const opt_spec_t opt_specs[O_COUNT] = {
+  [O_SQ] = { "sqEntries", 1024, 2, 32768 },        [O_CQ] = { "cqEntries", 8192, 4, 1u << 20 },
+  [O_FILES] = { "files", 16384, 0, 1u << 20 },     [O_RCOUNT] = { "recvBuffers", 2048, 1, 32768 },
+  [O_RSIZE] = { "recvBufferSize", 16384, 64, 1u << 24 }, [O_SSIZE] = { "sendArenaBytes", 32u << 20, 64, 0x7fffffffu },
+  [O_REQ] = { "requestRows", 1024, 1, 65535 },     [O_EV] = { "eventRows", 1024, 1, 65535 },
+  [O_ADDR] = { "addressBytes", 32 * 1024, 0, 1u << 24 }, [O_REF] = { "refSlots", 0, 0, 1u << 24 },
+};
+
+// Reads option `i` of `o` into out[i]; false (a RangeError thrown) when it is present but not an integer in range.
+static int get_opt(napi_env env, napi_value o, int i, uint32_t *out) {
+  const opt_spec_t *sp = &opt_specs[i];
+  napi_value v; bool has = false;
+  out[i] = sp->def;
+  if (napi_has_named_property(env, o, sp->name, &has) != napi_ok || !has) return 1;
+  napi_get_named_property(env, o, sp->name, &v);
+  double d = -1;
+  if (napi_get_value_double(env, v, &d) != napi_ok || d != (double)(int64_t)d || d < sp->lo || d > sp->hi) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "%s must be an integer in %u..%u", sp->name, sp->lo, sp->hi);
+    napi_throw_range_error(env, "MP_ERR_OUT_OF_RANGE", msg);
+    return 0;
+  }
+  out[i] = (uint32_t)d;
+  return 1;
+}
+
 static napi_value ChannelCreate(napi_env env, napi_callback_info info) {
   size_t argc = 3; napi_value argv[3];
   NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 3) { napi_throw_type_error(env, "MP_ERR_ARG", "channelCreate(options, callback, resource)"); return NULL; }
-  napi_value o = argv[0];
-  unsigned entries = get_u32_prop(env, o, "sqEntries", 1024);
-  unsigned cq_entries = get_u32_prop(env, o, "cqEntries", 8192);
-  unsigned files = get_u32_prop(env, o, "files", 4096);
-  unsigned rcount = get_u32_prop(env, o, "recvBuffers", 1024);
-  unsigned rsize = get_u32_prop(env, o, "recvBufferSize", 16384);
-  unsigned ssize = get_u32_prop(env, o, "sendArenaBytes", 16 << 20);
-  unsigned req_max = get_u32_prop(env, o, "requestRows", 1024);
-  unsigned ev_max = get_u32_prop(env, o, "eventRows", 1024);
-  unsigned addr_sz = get_u32_prop(env, o, "addressBytes", 64 * 32);
-  unsigned ref_max = get_u32_prop(env, o, "refSlots", 0);
+  if (argc < 3) { napi_throw_type_error(env, "MP_ERR_INVALID_ARG", "channelCreate(options, callback, resource)"); return NULL; }
+  uint32_t o[O_COUNT];
+  for (int i = 0; i < O_COUNT; i++) if (!get_opt(env, argv[0], i, o)) return NULL;
+  unsigned rcount = o[O_RCOUNT], rsize = o[O_RSIZE], req_max = o[O_REQ], ev_max = o[O_EV], addr_sz = o[O_ADDR], ref_max = o[O_REF];
 
   channel_t *ch = calloc(1, sizeof *ch);
   if (!ch) return throw_errno(env, "calloc", -ENOMEM);
   ch->ring_fd = -1; ch->ring_index = -1; ch->efd = -1; ch->env = env; ch->refs = 2;
-  ch->req_max = req_max; ch->ev_max = ev_max; ch->recycle_max = rcount; ch->addr_sz = addr_sz; ch->files = files;
+  ch->req_max = req_max; ch->ev_max = ev_max; ch->recycle_max = rcount; ch->addr_sz = addr_sz; ch->files = o[O_FILES];
+  const char *step = "allocate";
+  int r = -ENOMEM;
+  ch->rej_max = req_max;
+  ch->mem = calloc(1, sizeof *ch->mem);
+  ch->rej_ud = calloc(req_max, sizeof *ch->rej_ud);
+  ch->rej_res = calloc(req_max, sizeof *ch->rej_res);
+  ch->in_ring = calloc(rcount, 1);
+  if (!ch->mem || !ch->rej_ud || !ch->rej_res || !ch->in_ring) goto fail;
+  ch->mem->refs = 1;   // the channel's own
 
+  step = "io_uring_setup";
   struct io_uring_params p;
-  int r = ring_setup(entries, cq_entries, &p);
-  if (r < 0) { free(ch); return throw_errno(env, "io_uring_setup", r); }
+  if ((r = ring_setup(o[O_SQ], o[O_CQ], &p)) < 0) goto fail;
   ch->ring_fd = r; ch->setup_flags = p.flags; ch->features = p.features;
-  const char *step = "mmap ring";
+  step = "mmap ring";
   if ((r = ring_map(ch, &p)) < 0) goto fail;
+  ch->ring_up = 1;
 
-  step = "register ring fd";
+  step = "register ring fd";   // optional: without it each enter looks the ring fd up in the fd table
   struct io_uring_rsrc_update up = { .offset = -1U, .data = (uint64_t)ch->ring_fd };
   if (sys_register(ch->ring_fd, IORING_REGISTER_RING_FDS, &up, 1) == 1) ch->ring_index = (int)up.offset;
 
   step = "register sparse file table";
-  if (files) {
-    struct io_uring_rsrc_register rr = { .nr = files, .flags = IORING_RSRC_REGISTER_SPARSE };
+  if (ch->files) {
+    struct io_uring_rsrc_register rr = { .nr = ch->files, .flags = IORING_RSRC_REGISTER_SPARSE };
     if ((r = sys_register(ch->ring_fd, IORING_REGISTER_FILES2, &rr, sizeof rr)) < 0) goto fail;
   }
 
   step = "provided buffer ring";
-  ch->br_entries = 1; while (ch->br_entries < rcount) ch->br_entries <<= 1;
-  if (ch->br_entries > 32768 || rcount == 0 || rcount > 32768) { r = -EINVAL; goto fail; }
+  ch->br_entries = 1; while (ch->br_entries < rcount) ch->br_entries <<= 1;   // rcount <= 32768: ends
   ch->br_mask = ch->br_entries - 1;
   ch->br_sz = page_round((size_t)ch->br_entries * sizeof(struct io_uring_buf));
-  if (!(ch->br = map_anon(ch->br_sz))) { r = -ENOMEM; goto fail; }
+  r = -ENOMEM;
+  if (!(ch->br = map_anon(ch->br_sz))) goto fail;
   ch->rbuf_count = rcount; ch->rbuf_size = rsize;
   ch->rbuf_sz = page_round((size_t)rcount * rsize);
-  if (!(ch->rbuf = map_anon(ch->rbuf_sz))) { r = -ENOMEM; goto fail; }
+  if (!(ch->rbuf = map_anon(ch->rbuf_sz))) goto fail;
   struct io_uring_buf_reg reg = { .ring_addr = (uint64_t)(uintptr_t)ch->br, .ring_entries = ch->br_entries, .bgid = 0 };
-  if ((r = sys_register(ch->ring_fd, IORING_REGISTER_PBUF_RING, &reg, 1)) < 0) { munmap(ch->br, ch->br_sz); ch->br = NULL; goto fail; }
+  if ((r = sys_register(ch->ring_fd, IORING_REGISTER_PBUF_RING, &reg, 1)) < 0) goto fail;
 
   step = "send arena";
-  ch->sbuf_sz = page_round(ssize ? ssize : 4096);
-  if (!(ch->sbuf = map_anon(ch->sbuf_sz))) { r = -ENOMEM; goto fail; }
+  r = -ENOMEM;
+  ch->sbuf_sz = page_round(o[O_SSIZE]);
+  if (!(ch->sbuf = map_anon(ch->sbuf_sz))) goto fail;
 
   step = "reference slots";
   if (ref_max) {
     ch->ref_ptr = calloc(ref_max, sizeof *ch->ref_ptr);
     ch->ref_len = calloc(ref_max, sizeof *ch->ref_len);
-    if (!ch->ref_ptr || !ch->ref_len) { r = -ENOMEM; goto fail; }
+    if (!ch->ref_ptr || !ch->ref_len) goto fail;
     ch->ref_max = ref_max;
   }
 
+  ch->mem->r[0].p = ch->rbuf; ch->mem->r[0].sz = ch->rbuf_sz;
+  ch->mem->r[1].p = ch->sbuf; ch->mem->r[1].sz = ch->sbuf_sz;
   step = "control region";
   size_t off_hdr = 0;
   size_t off_req = off_hdr + MP_HDR_I32 * 4;
@@ -726,7 +932,8 @@ static napi_value ChannelCreate(napi_env env, napi_callback_info info) {
   size_t off_rec = off_stats + MP_STATS_F64 * 8;
   size_t off_addr = off_rec + (size_t)rcount * 4;
   ch->ctl_sz = page_round(off_addr + addr_sz);
-  if (!(ch->ctl = map_anon(ch->ctl_sz))) { r = -ENOMEM; goto fail; }
+  if (!(ch->ctl = map_anon(ch->ctl_sz))) goto fail;
+  ch->mem->r[2].p = ch->ctl; ch->mem->r[2].sz = ch->ctl_sz;
   ch->hdr = (int32_t *)(ch->ctl + off_hdr); ch->req = (int32_t *)(ch->ctl + off_req);
   ch->ev = (int32_t *)(ch->ctl + off_ev); ch->stats = (double *)(ch->ctl + off_stats);
   ch->recycle = (int32_t *)(ch->ctl + off_rec); ch->addr = ch->ctl + off_addr;
@@ -737,6 +944,7 @@ static napi_value ChannelCreate(napi_env env, napi_callback_info info) {
 
   step = "eventfd";
   if ((ch->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) { r = -errno; goto fail; }
+  step = "register eventfd";
   if ((r = sys_register(ch->ring_fd, IORING_REGISTER_EVENTFD, &ch->efd, 1)) < 0) goto fail;
 
   step = "uv_poll";
@@ -748,22 +956,33 @@ static napi_value ChannelCreate(napi_env env, napi_callback_info info) {
   uv_unref((uv_handle_t *)&ch->poll);   // JavaScript refs it while the channel has open handles
   ch->poll_started = 1;
 
+  // From here the channel is whole: failures below close it (ch_close) instead of unwinding by hand.
   napi_create_reference(env, argv[1], 1, &ch->cb_ref);
   napi_create_reference(env, argv[2], 1, &ch->resource_ref);
   napi_value name; napi_create_string_utf8(env, "megapipe.channel", NAPI_AUTO_LENGTH, &name);
   napi_async_init(env, argv[2], name, &ch->async_ctx);
   napi_add_async_cleanup_hook(env, on_env_cleanup, ch, &ch->cleanup);
 
-  napi_value out, ext, v;
+  napi_value out, ext, v_ctl, v_recv, v_send;
   napi_create_object(env, &out);
-  napi_create_external(env, ch, finalize_channel, NULL, &ext);
+  if (napi_create_external(env, ch, finalize_channel, NULL, &ext) != napi_ok) {
+    ch->refs--;   // no external holds it
+    ch_close(ch);
+    napi_throw_error(env, "MP_ERR_NAPI", "napi_create_external failed");
+    return NULL;
+  }
   napi_set_named_property(env, out, "channel", ext);
-  if (!(v = wrap_region(env, ch->ctl, ch->ctl_sz))) return NULL;
-  napi_set_named_property(env, out, "ctl", v);
-  if (!(v = wrap_region(env, ch->rbuf, ch->rbuf_sz))) return NULL;
-  napi_set_named_property(env, out, "recv", v);
-  if (!(v = wrap_region(env, ch->sbuf, ch->sbuf_sz))) return NULL;
-  napi_set_named_property(env, out, "send", v);
+  v_ctl = wrap_region(env, ch->mem, ch->ctl, ch->ctl_sz);
+  v_recv = wrap_region(env, ch->mem, ch->rbuf, ch->rbuf_sz);
+  v_send = wrap_region(env, ch->mem, ch->sbuf, ch->sbuf_sz);
+  if (!v_ctl || !v_recv || !v_send) {
+    ch_close(ch);
+    napi_throw_error(env, "MP_ERR_NAPI", "napi_create_external_arraybuffer failed");
+    return NULL;
+  }
+  napi_set_named_property(env, out, "ctl", v_ctl);
+  napi_set_named_property(env, out, "recv", v_recv);
+  napi_set_named_property(env, out, "send", v_send);
   napi_value layout; napi_create_object(env, &layout);
   set_num(env, layout, "hdr", off_hdr); set_num(env, layout, "req", off_req); set_num(env, layout, "ev", off_ev);
   set_num(env, layout, "stats", off_stats); set_num(env, layout, "recycle", off_rec); set_num(env, layout, "addr", off_addr);
@@ -771,7 +990,7 @@ static napi_value ChannelCreate(napi_env env, napi_callback_info info) {
   set_num(env, layout, "recvBuffers", rcount); set_num(env, layout, "recvBufferSize", rsize);
   set_num(env, layout, "sendArenaBytes", (double)ch->sbuf_sz); set_num(env, layout, "addressBytes", addr_sz);
   set_num(env, layout, "sqEntries", ch->sq.entries); set_num(env, layout, "cqEntries", ch->cq.entries);
-  set_num(env, layout, "files", files);
+  set_num(env, layout, "files", ch->files); set_num(env, layout, "refSlots", ch->ref_max);
   set_num(env, layout, "setupFlags", ch->setup_flags); set_num(env, layout, "features", ch->features);
   set_bool(env, layout, "deferTaskrun", ch->setup_flags & IORING_SETUP_DEFER_TASKRUN);
   set_bool(env, layout, "singleIssuer", ch->setup_flags & IORING_SETUP_SINGLE_ISSUER);
@@ -780,18 +999,18 @@ static napi_value ChannelCreate(napi_env env, napi_callback_info info) {
   return out;
 
 fail:;
+  // Nothing was submitted yet, so the ring holds no request: the same teardown as close() releases what was set up.
   int err = r;
-  if (ch->efd >= 0) close(ch->efd);
-  ch_shutdown_kernel(ch);
-  if (ch->rbuf) munmap(ch->rbuf, ch->rbuf_sz);
-  if (ch->sbuf) munmap(ch->sbuf, ch->sbuf_sz);
-  if (ch->ctl) munmap(ch->ctl, ch->ctl_sz);
-  free(ch->ref_ptr); free(ch->ref_len);
-  free(ch);
+  if (ch->efd >= 0) { close(ch->efd); ch->efd = -1; }
+  ring_teardown(ch);
+  if (!ch->mem) { if (ch->rbuf) munmap(ch->rbuf, ch->rbuf_sz); if (ch->sbuf) munmap(ch->sbuf, ch->sbuf_sz); if (ch->ctl) munmap(ch->ctl, ch->ctl_sz); }
+  ch->refs = 1;
+  ch_release(ch);   // and with it the memory (mem's last reference)
   return throw_errno(env, step, err);
 }
 
-// submit(channel): pushes staged rows and recycled buffers; one io_uring_enter. Returns SQEs submitted or -errno.
+// submit(channel): pushes staged rows and recycled buffers; one io_uring_enter. Returns 0, or the -errno that kept rows
+// staged (hdr[0] of them, at the front of the request area) or SQEs in the SQ; -EBADF once the channel is closed.
 // Called by JavaScript outside the event callback (threshold reached, explicit flush, microtask flush).
 static napi_value ChannelSubmit(napi_env env, napi_callback_info info) {
   size_t argc = 1; napi_value argv[1];
@@ -800,7 +1019,7 @@ static napi_value ChannelSubmit(napi_env env, napi_callback_info info) {
   if (!ch) return NULL;
   napi_value out;
   if (ch->closed) { napi_create_int32(env, -EBADF, &out); return out; }
-  int r = flush_staged(ch, 0);
+  int r = flush_staged(ch, 0);   // rows it could not submit are back in hdr[0] (hdr[2]: why)
   // completions posted inline by this submit must not wait for an unrelated wake-up
   wake_if_posted(ch);
   napi_create_int32(env, r, &out);
@@ -824,7 +1043,7 @@ static napi_value ChannelIncomingCpu(napi_env env, napi_callback_info info) {
   else if (slot < 0 || (unsigned)slot >= ch->files) r = -EINVAL;
   else if (!(sq = sqe_get(ch))) r = -EBUSY;
   else {
-    uint64_t ud = 0xffffffffULL | ((uint64_t)(++ch->sync_seq & 0xffffff) << 32);
+    uint64_t ud = UD_SYNC_CMD(++ch->sync_seq);
     ch->sync_val = -1;
     sq->opcode = IORING_OP_URING_CMD;
     sq->fd = slot;
@@ -835,7 +1054,7 @@ static napi_value ChannelIncomingCpu(napi_env env, napi_callback_info info) {
     sq->addr3 = (uint64_t)(uintptr_t)&ch->sync_val;                        // optval
     sq->user_data = ud;
     sqe_commit(ch);
-    r = ch_enter(ch, 1, 0, 0);
+    r = submit_queued(ch, 0);   // with any SQE an earlier failed enter left in the SQ
     if (r >= 0) {
       r = -EAGAIN;
       unsigned head = *ch->cq.head, tail = atomic_load_explicit((_Atomic unsigned *)ch->cq.tail, memory_order_acquire);
@@ -882,13 +1101,15 @@ static napi_value ChannelRefSet(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// channelClose(channel) -> 0, or -ETIMEDOUT when the kernel still had requests after TEARDOWN_MS (the channel's memory
+// then stays mapped for good, and JavaScript must keep alive the buffers that no-copy sends may still read).
 static napi_value ChannelClose(napi_env env, napi_callback_info info) {
   size_t argc = 1; napi_value argv[1];
   NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   channel_t *ch = get_channel(env, argv[0]);
   if (!ch) return NULL;
-  ch_close(ch);
-  return NULL;
+  napi_value out; napi_create_int32(env, ch_close(ch), &out);
+  return out;
 }
 
 // ---- sockets (listeners and client sockets; not on the hot path) ----------------------------------------------
@@ -936,7 +1157,7 @@ static napi_value ListenGroup(napi_env env, napi_callback_info info) {
   size_t argc = 7; napi_value argv[7];
   NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   char host[128]; size_t hl;
-  if (napi_get_value_string_utf8(env, argv[0], host, sizeof host, &hl) != napi_ok) { napi_throw_type_error(env, "MP_ERR_ARG", "host must be a string"); return NULL; }
+  if (napi_get_value_string_utf8(env, argv[0], host, sizeof host, &hl) != napi_ok) { napi_throw_type_error(env, "MP_ERR_INVALID_ARG", "host must be a string"); return NULL; }
   uint32_t port = 0, count = 1, backlog = 511; bool reuse = true;
   napi_get_value_uint32(env, argv[1], &port);
   napi_get_value_uint32(env, argv[2], &count);
@@ -949,10 +1170,10 @@ static napi_value ListenGroup(napi_env env, napi_callback_info info) {
     napi_typedarray_type tt; void *data; napi_value ab; size_t off;
     if (napi_get_typedarray_info(env, argv[5], &tt, &mapn, &data, &ab, &off) == napi_ok && tt == napi_int32_array) map = data;
   }
-  if (count < 1 || count > 256) { napi_throw_range_error(env, "MP_ERR_ARG", "count must be in 1..256"); return NULL; }
+  if (count < 1 || count > 256) { napi_throw_range_error(env, "MP_ERR_OUT_OF_RANGE", "count must be in 1..256"); return NULL; }
   struct sockaddr_storage ss; socklen_t sl;
   int fam = parse_addr(host, port, &ss, &sl);
-  if (fam < 0) { napi_throw_type_error(env, "MP_ERR_ARG", "host must be an IPv4 or IPv6 address literal"); return NULL; }
+  if (fam < 0) { napi_throw_type_error(env, "MP_ERR_INVALID_ARG", "host must be an IPv4 or IPv6 address literal"); return NULL; }
   int fds[256]; int n = 0, r = 0, bport = (int)port;
   const char *step = "socket";
   for (unsigned i = 0; i < count; i++) {
@@ -989,19 +1210,19 @@ static napi_value ClientSocket(napi_env env, napi_callback_info info) {
   size_t argc = 2; napi_value argv[2];
   NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   char host[128]; size_t hl;
-  if (napi_get_value_string_utf8(env, argv[0], host, sizeof host, &hl) != napi_ok) { napi_throw_type_error(env, "MP_ERR_ARG", "host must be a string"); return NULL; }
+  if (napi_get_value_string_utf8(env, argv[0], host, sizeof host, &hl) != napi_ok) { napi_throw_type_error(env, "MP_ERR_INVALID_ARG", "host must be a string"); return NULL; }
   char src[128] = ""; napi_valuetype t; napi_typeof(env, argv[1], &t);
   if (argc > 1 && t == napi_string) napi_get_value_string_utf8(env, argv[1], src, sizeof src, &hl);
   struct sockaddr_storage ss; socklen_t sl;
   int fam = parse_addr(host, 0, &ss, &sl);
-  if (fam < 0) { napi_throw_type_error(env, "MP_ERR_ARG", "host must be an IPv4 or IPv6 address literal"); return NULL; }
+  if (fam < 0) { napi_throw_type_error(env, "MP_ERR_INVALID_ARG", "host must be an IPv4 or IPv6 address literal"); return NULL; }
   int fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return throw_errno(env, "socket", -errno);
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (src[0]) {
     struct sockaddr_storage bs; socklen_t bl;
-    if (parse_addr(src, 0, &bs, &bl) != fam) { close(fd); napi_throw_type_error(env, "MP_ERR_ARG", "localAddress must be an address literal of the same family"); return NULL; }
+    if (parse_addr(src, 0, &bs, &bl) != fam) { close(fd); napi_throw_type_error(env, "MP_ERR_INVALID_ARG", "localAddress must be an address literal of the same family"); return NULL; }
 #ifdef IP_BIND_ADDRESS_NO_PORT
     setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
 #endif
@@ -1018,11 +1239,11 @@ static napi_value EncodeSockaddr(napi_env env, napi_callback_info info) {
   if (!ch) return NULL;
   uint32_t off = 0, port = 0; char host[128]; size_t hl;
   napi_get_value_uint32(env, argv[1], &off);
-  if (napi_get_value_string_utf8(env, argv[2], host, sizeof host, &hl) != napi_ok) { napi_throw_type_error(env, "MP_ERR_ARG", "host must be a string"); return NULL; }
+  if (napi_get_value_string_utf8(env, argv[2], host, sizeof host, &hl) != napi_ok) { napi_throw_type_error(env, "MP_ERR_INVALID_ARG", "host must be a string"); return NULL; }
   napi_get_value_uint32(env, argv[3], &port);
   struct sockaddr_storage ss; socklen_t sl;
-  if (parse_addr(host, port, &ss, &sl) < 0) { napi_throw_type_error(env, "MP_ERR_ARG", "host must be an IPv4 or IPv6 address literal"); return NULL; }
-  if ((uint64_t)off + sl > ch->addr_sz) { napi_throw_range_error(env, "MP_ERR_ARG", "address slot out of range"); return NULL; }
+  if (parse_addr(host, port, &ss, &sl) < 0) { napi_throw_type_error(env, "MP_ERR_INVALID_ARG", "host must be an IPv4 or IPv6 address literal"); return NULL; }
+  if ((uint64_t)off + sl > ch->addr_sz) { napi_throw_range_error(env, "MP_ERR_OUT_OF_RANGE", "address slot out of range"); return NULL; }
   memcpy(ch->addr + off, &ss, sl);
   napi_value out; napi_create_uint32(env, sl, &out);
   return out;

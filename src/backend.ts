@@ -27,18 +27,28 @@ export function uringAvailability(): { ok: boolean; reason: string } {
   return (cached = { ok: true, reason: `io_uring on Linux ${p.kernel}${p.deferTaskrun ? ' (DEFER_TASKRUN)' : ''}` });
 }
 
-/** Resolves the backend for a new channel: option, then MEGAPIPE_BACKEND, then auto. */
-export function selectBackend(requested: BackendName | undefined): 'uring' | 'portable' {
+/** The backend asked for: the option, then MEGAPIPE_BACKEND, then 'auto'. */
+export function requestedBackend(requested: BackendName | undefined): BackendName {
   const env = process.env.MEGAPIPE_BACKEND;
   const want = requested ?? (env === 'uring' || env === 'portable' || env === 'auto' ? env : 'auto');
   if (want !== 'auto' && want !== 'uring' && want !== 'portable') throw argError('backend', '"auto", "uring" or "portable"', want);
+  return want;
+}
+
+/** Resolves the backend for a new channel: option, then MEGAPIPE_BACKEND, then auto. */
+export function selectBackend(requested: BackendName | undefined): 'uring' | 'portable' {
+  const want = requestedBackend(requested);
   if (want === 'portable') return 'portable';
   const a = uringAvailability();
   if (a.ok) return 'uring';
   if (want === 'uring') throw new MegapipeError(MpCode.BACKEND_UNAVAILABLE, `io_uring backend requested but unavailable: ${a.reason}`);
-  if (!reported) {
-    reported = true;
-    process.emitWarning(`megapipe: using the portable backend (node:net): ${a.reason}`, { code: MpCode.BACKEND_UNAVAILABLE });
-  }
+  reportFallback(a.reason);
   return 'portable';
+}
+
+/** Says once per thread that channels use the portable backend, and why. */
+export function reportFallback(reason: string): void {
+  if (reported) return;
+  reported = true;
+  process.emitWarning(`megapipe: using the portable backend (node:net): ${reason}`, { code: MpCode.BACKEND_UNAVAILABLE });
 }

@@ -37,6 +37,9 @@ export const enum St {
   Paused = PausedUser | PausedHwm | PausedQueue,
 }
 
+/** ChannelCore.holdable once the read event's buffer was held. */
+const HELD = -2;
+
 /** readFile's largest result (one Buffer). */
 export const READ_FILE_MAX = 1 << 30;
 
@@ -75,6 +78,15 @@ export interface ChannelStats {
   writesNoCopy: number;
   /** Open handles now. */
   handles: number;
+  /** Flushes the kernel refused (io_uring_enter failed: memory or completion-queue pressure); their requests stayed
+   * staged and were retried, or failed with the error (io_uring; 0 on the portable backend). */
+  submitFailures: number;
+  /** Requests the native side refused as malformed (completed with EINVAL; a bug if ever non-zero). */
+  requestsRefused: number;
+  /** Receive buffers returned twice or out of range, refused by the native side (a bug if ever non-zero). */
+  recycleRefused: number;
+  /** Requests in the kernel now (io_uring: submitted, final completion not yet drained). */
+  inKernel: number;
 }
 
 export abstract class ChannelCore {
@@ -92,9 +104,12 @@ export abstract class ChannelCore {
   protected closed = false;
   protected handler: EventHandler | null = null;
   protected readonly ev = new MpEvent();
-  // holdBuffer(): the token the read event being delivered can be held under (-1: none), and the tokens held
+  // holdBuffer(): the token the read event being delivered can be held under (-1: none; HELD: it was held), and the
+  // tokens held
   private holdable = -1;
   protected readonly heldBufs = new Set<number>();
+  /** After emitRead returns (or throws): whether the handler kept the event's buffer (holdBuffer). */
+  protected readHeld = false;
   private readonly evQueue: MpEvent[] = [];
   // connections paused because undispatched events passed dispatchQueueMax (St.PausedQueue)
   private readonly pausedByQueue = new Set<number>();
@@ -186,6 +201,7 @@ export abstract class ChannelCore {
   }
 
   protected emit(type: EventType, h: number, result: number, buffer?: Uint8Array, offset = 0, cookieOf = h): void {
+    if (this.closed) return;   // close() ends the events, also those of a batch being delivered
     const ev = this.ev;
     ev.type = type; ev.handle = h; ev.cookie = this.cookies[cookieOf]; ev.result = result;
     ev.code = result < 0 ? errnoCode(result) : undefined;
@@ -196,13 +212,14 @@ export abstract class ChannelCore {
 
   /**
    * Delivers a read event whose bytes the handler may keep with holdBuffer() under `token` (a backend's buffer id).
-   * After it returns (or throws), `this.heldBufs.has(token)` tells the backend whether the buffer was kept.
+   * After it returns (or throws), `this.readHeld` tells the backend whether the handler kept the buffer: if so, it is
+   * returned by releaseBuffer (also when the handler released it before returning), never by the backend.
    */
   protected emitRead(h: number, result: number, buffer: Uint8Array, offset: number, token: number): void {
     const prev = this.holdable;
     this.holdable = this.handler !== null ? token : -1;   // dispatch()/iteration deliver owned copies: nothing to hold
     try { this.emit('read', h, result, buffer, offset); }
-    finally { this.holdable = prev; }
+    finally { this.readHeld = this.holdable === HELD; this.holdable = prev; }
   }
 
   /**
@@ -217,7 +234,7 @@ export abstract class ChannelCore {
     if (t < 0) throw new MegapipeError(MpCode.STATE, 'holdBuffer() is only valid inside the onEvent handler of a read event that carries bytes');
     if (this.heldBufs.size >= this.limits.heldBuffersMax) throw new MegapipeError(MpCode.LIMIT, `holdBuffer(): ${this.heldBufs.size} buffers held, the most limits.heldBuffersMax allows`);
     this.heldBufs.add(t);
-    this.holdable = -1;
+    this.holdable = HELD;
     return t;
   }
 
@@ -235,6 +252,7 @@ export abstract class ChannelCore {
   get heldBuffers(): number { return this.heldBufs.size; }
 
   protected emitCode(type: EventType, h: number, result: number, code: string, cookieOf = h): void {
+    if (this.closed) return;
     const ev = this.ev;
     ev.type = type; ev.handle = h; ev.cookie = this.cookies[cookieOf]; ev.result = result; ev.code = code;
     ev.buffer = undefined; ev.offset = 0;

@@ -4,11 +4,11 @@ import type { EventHandler, MpEvent } from './event.js';
 import type { ChannelStats } from './channel-core.js';
 import type { Listener } from './listener.js';
 import { resolveLimits, type Limits } from './limits.js';
-import { selectBackend, type BackendName } from './backend.js';
+import { reportFallback, requestedBackend, selectBackend, type BackendName } from './backend.js';
 import { UringChannel } from './uring/channel.js';
 import { PortableChannel } from './portable/channel.js';
 import { native } from './native.js';
-import { argError, errnoError, rangeError } from './errors.js';
+import { MpCode, argError, errnoError, rangeError } from './errors.js';
 
 export interface RegisterOptions {
   /** For a partitioned listener: the CPUs whose connections this channel accepts (selects the member). */
@@ -127,9 +127,19 @@ export function createChannel(options: ChannelOptions = {}): Channel {
     cpu = options.cpu;
   }
   const backend = selectBackend(options.backend);
-  const ch = backend === 'uring'
-    ? new UringChannel(limits, { batch: limits.batch, pauseReadsAboveHighWater: options.pauseReadsAboveHighWater })
-    : new PortableChannel(limits, { batch: limits.batch, pauseReadsAboveHighWater: options.pauseReadsAboveHighWater });
+  const opts = { batch: limits.batch, pauseReadsAboveHighWater: options.pauseReadsAboveHighWater };
+  let ch: UringChannel | PortableChannel;
+  if (backend === 'uring') {
+    try {
+      ch = new UringChannel(limits, opts);
+    } catch (e) {
+      // the kernel refused this ring although the probe's worked (memory, RLIMIT_MEMLOCK, a seccomp policy on one
+      // registration, no fd left): 'auto' falls back as it does when the probe fails; 'uring' reports it
+      if (requestedBackend(options.backend) !== 'auto' || (e as { code?: unknown }).code !== MpCode.SYSCALL) throw e;
+      reportFallback(`creating an io_uring channel failed: ${(e as Error).message}`);
+      ch = new PortableChannel(limits, opts);
+    }
+  } else ch = new PortableChannel(limits, opts);
   (ch as { cpu: number }).cpu = cpu;
   return ch as Channel;
 }

@@ -1,6 +1,6 @@
 // Completion events: what a channel reports, one per finished operation (mp_dispatch's event).
 
-export type EventType = 'accept' | 'read' | 'write' | 'connect' | 'disconnect' | 'error';
+export type EventType = 'accept' | 'read' | 'write' | 'connect' | 'disconnect' | 'error' | 'listener-error';
 
 /**
  * A completion event. In a handler (`channel.onEvent`), the same object is reused for every event of a batch:
@@ -11,7 +11,13 @@ export type EventType = 'accept' | 'read' | 'write' | 'connect' | 'disconnect' |
  * - `write`: `result` bytes of this connection's queued data reached the kernel.
  * - `connect`: a `connect()` finished; `result` is 0.
  * - `disconnect`: the handle is gone (after `disconnect`/`unregister`, or a failure); the final event of a handle.
- * - `error`: an operation failed; `result` is the negative errno, `code` its stable name (`ECONNRESET`, `MP_ERR_…`).
+ * - `error`: an operation on a connection failed; `result` is the negative errno, `code` its stable name
+ *   (`ECONNRESET`, `EPIPE`, `MP_ERR_…`). The connection is unusable: `disconnect(handle, true)` it.
+ * - `listener-error`: accepting on listener `handle` failed or changed mode: `MP_ERR_TABLE_FULL` (the lwsocket table is
+ *   full: connections come as regular fds until slots free up), `MP_ERR_LIMIT` (maxHandles: that connection was
+ *   refused), `EMFILE`/`ENFILE`/`ENOMEM` (the kernel refused an accept; accepting resumes when a handle closes). The
+ *   listener stays registered and keeps accepting when it can; nothing is to be done on `handle` (it is not a
+ *   connection). Never delivered for a connection.
  */
 export class MpEvent {
   type: EventType = 'read';

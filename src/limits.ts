@@ -74,7 +74,35 @@ export const defaultLimits: Readonly<Limits> = Object.freeze({
 const SOCKADDR_SLOT_BYTES = 32;
 export { SOCKADDR_SLOT_BYTES };
 
-/** Merges `overrides` over the defaults and checks each limit and how they relate. Throws on the first fault. */
+/** Each limit's own range (before any relation between limits, and before any arithmetic on it). */
+const RANGES: Readonly<Record<keyof Limits, readonly [number, number]>> = {
+  sqEntries: [2, 32768],
+  cqEntries: [4, 1 << 20],
+  requestRows: [1, 65535],
+  eventRows: [1, 65535],
+  files: [1, 1 << 20],
+  maxHandles: [2, 1 << 24],
+  recvBuffers: [1, 32768],
+  recvBufferSize: [64, 1 << 24],
+  heldBuffersMax: [0, 16384],
+  sendArenaBytes: [64, 2 ** 31 - 1],
+  sendChunkBytes: [64, 1 << 24],
+  highWaterMark: [1, 2 ** 31 - 1],
+  lowWaterMark: [0, 2 ** 31 - 2],
+  maxPendingConnects: [1, 65536],
+  dispatchQueueMax: [1, 1 << 24],
+  batch: [1, 65535],
+  splicePipes: [0, 4096],
+  splicePipeBytes: [4096, 1 << 30],
+  spliceMinBytes: [0, 2 ** 31 - 1],
+  noCopyMinBytes: [0, 2 ** 31 - 1],
+};
+
+/**
+ * Merges `overrides` over the defaults and checks each limit and how they relate. Throws on the first fault: a
+ * TypeError for an unknown key or a value that is not an integer, a RangeError naming the limit and its range. Every
+ * override is checked against its own range before any limit is derived from it.
+ */
 export function resolveLimits(overrides: Partial<Limits> | undefined, nofile = Infinity): Limits {
   if (overrides !== undefined && (typeof overrides !== 'object' || overrides === null)) throw argError('limits', 'an object', overrides);
   const l: Limits = { ...defaultLimits };
@@ -83,6 +111,8 @@ export function resolveLimits(overrides: Partial<Limits> | undefined, nofile = I
       if (!(k in defaultLimits)) throw argError(`limits.${k}`, `one of ${Object.keys(defaultLimits).join(', ')}`, k);
       if (v === undefined) continue;
       if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw argError(`limits.${k}`, 'a non-negative integer', v);
+      const [lo, hi] = RANGES[k as keyof Limits];
+      if (v < lo || v > hi) throw rangeError(`limits.${k}`, `in ${lo}..${hi}`, v);
       (l as unknown as Record<string, number>)[k] = v;
     }
     // derived defaults follow the overridden limit they depend on unless set explicitly
@@ -98,31 +128,16 @@ export function resolveLimits(overrides: Partial<Limits> | undefined, nofile = I
   const within = (k: keyof Limits, lo: number, hi: number) => {
     if (l[k] < lo || l[k] > hi) throw rangeError(`limits.${k}`, `in ${lo}..${hi}`, l[k]);
   };
-  within('sqEntries', 2, 32768);
-  within('cqEntries', 4, 1 << 20);
-  within('requestRows', 1, 65535);
-  within('eventRows', 1, 65535);
+  for (const k of Object.keys(RANGES) as (keyof Limits)[]) within(k, RANGES[k][0], RANGES[k][1]);
   within('files', 1, Math.min(1 << 20, nofile));
-  within('maxHandles', 1, 1 << 24);
-  within('recvBuffers', 1, 32768);
-  within('recvBufferSize', 64, 1 << 24);
-  within('sendChunkBytes', 64, 1 << 24);
   within('sendArenaBytes', l.sendChunkBytes, 2 ** 31 - 1);
-  within('highWaterMark', 1, 2 ** 31 - 1);
   within('lowWaterMark', 0, l.highWaterMark - 1);
-  within('maxPendingConnects', 1, 65536);
-  within('dispatchQueueMax', 1, 1 << 24);
   within('batch', 1, l.requestRows);
-  within('splicePipes', 0, 4096);
-  within('splicePipeBytes', 4096, 1 << 30);
-  within('spliceMinBytes', 0, 2 ** 31 - 1);
-  within('noCopyMinBytes', 0, 2 ** 31 - 1);
   if ((l.recvBuffers & (l.recvBuffers - 1)) !== 0) throw rangeError('limits.recvBuffers', 'a power of two', l.recvBuffers);
   // relationships
   if (l.requestRows > l.sqEntries) throw rangeError('limits.requestRows', `at most sqEntries (${l.sqEntries}): a flush must fit the submission queue`, l.requestRows);
   if (l.cqEntries < 2 * l.sqEntries) throw rangeError('limits.cqEntries', `at least 2 × sqEntries (${2 * l.sqEntries})`, l.cqEntries);
   if (l.eventRows > l.cqEntries) throw rangeError('limits.eventRows', `at most cqEntries (${l.cqEntries})`, l.eventRows);
-  if (l.maxHandles < 2) throw rangeError('limits.maxHandles', 'at least 2', l.maxHandles);
   // held buffers are out of the ring: at least half of it stays free for receiving, so holding cannot starve it
   if (l.heldBuffersMax > Math.floor(l.recvBuffers / 2)) throw rangeError('limits.heldBuffersMax', `at most recvBuffers / 2 (${Math.floor(l.recvBuffers / 2)})`, l.heldBuffersMax);
   if (l.sendArenaBytes % l.sendChunkBytes !== 0) throw rangeError('limits.sendArenaBytes', `a multiple of sendChunkBytes (${l.sendChunkBytes})`, l.sendArenaBytes);

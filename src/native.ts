@@ -40,7 +40,8 @@ export interface NativeAddon {
   channelCreate(options: Record<string, number>, onEvents: (n: number) => void, resource: object): NativeChannel;
   channelSubmit(channel: object): number;
   channelRef(channel: object, on: boolean): void;
-  channelClose(channel: object): void;
+  /** 0, or -ETIMEDOUT when the kernel still had requests after the teardown deadline (memory then pinned for good). */
+  channelClose(channel: object): number;
   /** Records `bytes`'s memory as reference slot `slot` (sends with RowFlag.Ref): 0, or -EINVAL. */
   channelRefSet(channel: object, slot: number, bytes: Uint8Array): number;
   encodeSockaddr(channel: object, offset: number, host: string, port: number): number;

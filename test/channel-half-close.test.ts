@@ -26,7 +26,7 @@ for (const backend of BACKENDS) {
       let receivedBytes = 0, eofAt = -1, gone = false, listenerGone = false;
       const errors: string[] = [];
       ch.onEvent((ev) => {
-        if (ev.handle === lh) { if (ev.type === 'disconnect') listenerGone = true; else if (ev.type === 'error') errors.push(`listener ${ev.code}`); return; }
+        if (ev.handle === lh) { if (ev.type === 'disconnect') listenerGone = true; else if (ev.type === 'error' || ev.type === 'listener-error') errors.push(`listener ${ev.type} ${ev.code}`); return; }
         log.push(ev.type === 'read' && ev.result === 0 ? 'eof' : ev.type);
         switch (ev.type) {
           case 'accept': ch.read(ev.handle); break;

@@ -2,6 +2,7 @@
 // node:net client, seeded random bytes, fd counting and bounded waiting. Every wait here is bounded in turns and
 // time; no helper asserts on timing.
 import * as net from 'node:net';
+import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { setImmediate as immediate, setTimeout as sleep } from 'node:timers/promises';
 import { createChannel, listen, listenPortable, uringAvailability, type Channel, type Limits, type Listener, type MpEvent } from '../src/index.js';
@@ -156,8 +157,12 @@ export async function startEchoServer(backend: BackendKind, opts: EchoOptions = 
           ch.disconnect(h);
         }
         break;
+      case 'listener-error':
+        assert.equal(h, lh, 'listener-error names the listener');
+        listenerErrors.push(ev.code ?? String(ev.result));
+        break;
       case 'error':
-        if (h === lh) { listenerErrors.push(ev.code ?? String(ev.result)); break; }
+        assert.notEqual(h, lh, 'error events are for connections only');
         errors.push(ev.code ?? String(ev.result));
         try { ch.disconnect(h, true); } catch { /* already closing */ }
         break;

@@ -19,6 +19,10 @@ export class PortableChannel extends ChannelCore implements Channel {
   private readonly sockets: (net.Socket | undefined)[];
   private readonly listeners: (ListenState | undefined)[];
   private readonly files: (FileQueue | undefined)[];   // per connection, once it has used sendFile
+  // bytes handed to node:net whose write callback has not run yet: what write()'s return value and the 'write' events
+  // count, as the io_uring backend counts bytes not yet sent (node:net may have written them to the kernel already;
+  // the answer must not depend on that)
+  private readonly pend: Float64Array;
   private readonly pauseReadsAboveHwm: boolean;
   private refs = 0;
   private readonly keepAlive: NodeJS.Timeout;
@@ -30,6 +34,7 @@ export class PortableChannel extends ChannelCore implements Channel {
     this.sockets = new Array(limits.maxHandles).fill(undefined);
     this.listeners = new Array(limits.maxHandles).fill(undefined);
     this.files = new Array(limits.maxHandles).fill(undefined);
+    this.pend = new Float64Array(limits.maxHandles);
     // sockets and servers keep the loop alive by themselves; this timer only mirrors the uring backend's ref rule
     this.keepAlive = setInterval(() => {}, 1 << 30);
     this.keepAlive.unref();
@@ -77,13 +82,13 @@ export class PortableChannel extends ChannelCore implements Channel {
       if (ls.left !== Infinity) ls.left--;
       this.acceptSocket(h, s);
     });
-    server.on('error', (e: NodeJS.ErrnoException) => { if (this.isOpen(h)) this.emitCode('error', h, e.errno ?? -5, e.code ?? 'EIO'); });
+    server.on('error', (e: NodeJS.ErrnoException) => { if (this.isOpen(h)) this.emitCode('listener-error', h, e.errno ?? -5, e.code ?? 'EIO'); });
     return h;
   }
 
   private acceptSocket(lh: number, s: net.Socket): void {
     const nh = this.allocHandle(Kind.Fd, undefined);
-    if (nh < 0) { s.destroy(); this.emitCode('error', lh, -24, MpCode.LIMIT); return; }
+    if (nh < 0) { s.destroy(); this.emitCode('listener-error', lh, -24, MpCode.LIMIT); return; }
     s.setNoDelay(true);
     this.attach(nh, s);
     this.counters.accepted++;
@@ -96,6 +101,7 @@ export class PortableChannel extends ChannelCore implements Channel {
 
   private attach(h: number, s: net.Socket): void {
     this.sockets[h] = s;
+    this.pend[h] = 0;
     // half-close is the channel's contract (EOF is a read event; the handle may still write until disconnect), also
     // for sockets of a node:net server created without allowHalfOpen (listenPortable), which would end on EOF
     s.allowHalfOpen = true;
@@ -164,7 +170,7 @@ export class PortableChannel extends ChannelCore implements Channel {
     return s ? progressWatch(s, () => this.files[h]?.bytes ?? 0) : undefined;
   }
 
-  pendingBytes(h: number): number { return (this.sockets[h]?.writableLength ?? 0) + (this.files[h]?.bytes ?? 0); }
+  pendingBytes(h: number): number { return this.sockets[h] !== undefined ? this.pend[h]! + (this.files[h]?.bytes ?? 0) : 0; }
 
   write(h: number, data: Uint8Array, offset?: number, length?: number): boolean {
     return this.writeBytes(h, 'write', data, offset, length, true);
@@ -182,7 +188,7 @@ export class PortableChannel extends ChannelCore implements Channel {
     this.counters.requests++;
     const s = this.sockets[h]!;
     if ((this.state[h]! & St.Errored) || s.destroyed || s.writableEnded) return false;
-    if (len === 0) return s.writableLength <= this.limits.highWaterMark;
+    if (len === 0) return this.pendingBytes(h) <= this.limits.highWaterMark;
     let b: Buffer;
     if (copy || len < this.limits.noCopyMinBytes) {
       b = Buffer.allocUnsafe(len);
@@ -205,16 +211,19 @@ export class PortableChannel extends ChannelCore implements Channel {
     const fq = this.files[h];
     if (fq !== undefined && fq.active && !ungated) { fq.hold(b); return this.pendingBytes(h) <= this.limits.highWaterMark; }
     this.counters.flushes++;
+    this.pend[h]! += len;
+    const g = this.gen[h]!;
     s.write(b, (err) => {
-      if (err || !this.isOpen(h)) return;
+      if (err || this.gen[h] !== g || this.sockets[h] !== s) return;
+      this.pend[h]! -= len;
       this.counters.bytesWritten += len;
-      if ((this.state[h]! & St.AboveHwm) && s.writableLength <= this.limits.lowWaterMark) {
+      if ((this.state[h]! & St.AboveHwm) && this.pendingBytes(h) <= this.limits.lowWaterMark) {
         this.state[h]! &= ~(St.AboveHwm | St.PausedHwm);
         this.syncRead(h);
       }
       if (!(this.state[h]! & St.Closing)) this.emit('write', h, len);
     });
-    if (s.writableLength > this.limits.highWaterMark) { this.aboveHwm(h); return false; }
+    if (this.pendingBytes(h) > this.limits.highWaterMark) { this.aboveHwm(h); return false; }
     return true;
   }
 
@@ -335,6 +344,7 @@ export class PortableChannel extends ChannelCore implements Channel {
       backend: 'portable', requests: c.requests, flushes: c.flushes, enters: 0, submitted: 0, completions: 0, batches: 0,
       wakeups: 0, emptyWakeups: 0, accepted: c.accepted, bytesRead: c.bytesRead, bytesWritten: c.bytesWritten, enobufs: 0,
       cqOverflows: 0, tableFullFallbacks: 0, filesSpliced: 0, spliceNoPipe: 0, writesNoCopy: 0, handles: this.open,
+      submitFailures: 0, requestsRefused: 0, recycleRefused: 0, inKernel: 0,
     };
   }
 

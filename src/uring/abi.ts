@@ -38,4 +38,7 @@ export const ROW_I32 = 8;
 export const EV_I32 = 4;
 
 /** Slots of the native counters (Float64Array over the control region). */
-export const enum Stat { Enters = 0, Sqes, Cqes, Batches, OverflowFlush, Wakeups, EmptyWakeups, JsCalls }
+export const enum Stat {
+  Enters = 0, Sqes, Cqes, Batches, OverflowFlush, Wakeups, EmptyWakeups, JsCalls,
+  RecycleRefused, RowsRefused, SubmitFailed, Flushes, Inflight,
+}

@@ -15,8 +15,12 @@ import type { Listener } from '../listener.js';
 import type { AcceptOptions, Channel, ConnectOptions, RegisterOptions } from '../channel.js';
 import { Op, RowFlag, CqeFlag, ROW_I32, EV_I32, Stat } from './abi.js';
 
-const ENOBUFS = -105, ECANCELED = -125, ENFILE = -23, EMFILE = -24, ENOMEM = -12, EALREADY = -114, ENOENT = -2;
+const ENOBUFS = -105, ECANCELED = -125, ENFILE = -23, EMFILE = -24, ENOMEM = -12, EBUSY = -16;
 const ORPHAN = 0x7fffffff;   // user_data handle of requests that belong to no handle (refused accepts)
+/** The longest wait between retries of a flush the kernel refused for a transient reason (see submitFailed). */
+const SUBMIT_RETRY_MAX_MS = 64;
+/** Buffers that no-copy sends of a closed channel may still read: kept alive for good (see close). */
+const pinnedForever: Uint8Array[] = [];
 // user_data tag (no row opcode of its own: the row is Op.Accept): one direct accept with a slot reserved, armed for a
 // listener that keeps accepting while the direct-descriptor table is nearly full (see armAccept)
 const ACCEPT_KEEP = 13;
@@ -91,6 +95,12 @@ export class UringChannel extends ChannelCore implements Channel {
   private nrec = 0;
   // the rows and recycled buffers of the last batch were handed to C in hdr, to submit when onBatch returns (see reclaim)
   private handedOff = false;
+  // submission failures (see submitFailed): the retry timer and its next delay; completions of requests that never
+  // reached the kernel, delivered from a task of their own ([user_data lo, hi, result] triples)
+  private retryTimer: NodeJS.Timeout | undefined = undefined;
+  private retryDelayMs = 0;
+  private readonly unsubmitted: number[] = [];
+  private unsubmittedTask = false;
   private inBatch = false;
   private flushQueued = false;
   private batch: number;
@@ -164,17 +174,24 @@ export class UringChannel extends ChannelCore implements Channel {
   private deferredError: unknown = undefined;
   private readonly onBatchBound: (n: number) => void;
   private readonly flushTask: () => void;
+  private readonly retryTask: () => void;
+  private readonly unsubmittedBound: () => void;
 
   constructor(limits: Limits, options: { batch?: number; pauseReadsAboveHighWater?: boolean } = {}) {
     super(limits);
     if (!native) throw new MegapipeError(MpCode.BACKEND_UNAVAILABLE, 'the native addon is not available');
     this.onBatchBound = (n: number) => this.onBatch(n);
     this.flushTask = () => { this.flushQueued = false; if (this.handedOff) this.reclaim(); if (this.nreq > 0 || this.nrec > 0) this.submitNow(); };
+    this.retryTask = () => { this.retryTimer = undefined; if (this.closed) return; if (this.handedOff) this.reclaim(); this.submitNow(); };
+    this.unsubmittedBound = () => this.deliverUnsubmitted();
+    // one reference slot per send chunk (a no-copy write's marker chunk names its slot); chunks count from the limit
+    // itself, not from the arena the addon page-rounded (its tail beyond the last whole chunk is never used)
+    const chunks = limits.sendArenaBytes / limits.sendChunkBytes;
     this.nat = native.channelCreate({
       sqEntries: limits.sqEntries, cqEntries: limits.cqEntries, files: limits.files,
       recvBuffers: limits.recvBuffers, recvBufferSize: limits.recvBufferSize, sendArenaBytes: limits.sendArenaBytes,
       requestRows: limits.requestRows, eventRows: limits.eventRows, addressBytes: limits.maxPendingConnects * SOCKADDR_SLOT_BYTES,
-      refSlots: Math.floor(limits.sendArenaBytes / limits.sendChunkBytes),   // one per send chunk (see cMark)
+      refSlots: chunks,
     }, this.onBatchBound, this);
     const L = this.nat.layout;
     this.ch = this.nat.channel;
@@ -214,7 +231,6 @@ export class UringChannel extends ChannelCore implements Channel {
     this.overflow = new Array(n).fill(undefined);
     this.stash = new Array(n).fill(undefined);
     this.chunk = limits.sendChunkBytes;
-    const chunks = Math.floor(L.sendArenaBytes / this.chunk);
     this.cNext = new Int32Array(chunks);
     this.cEnd = new Int32Array(chunks);
     this.cFree = new Int32Array(chunks);
@@ -254,7 +270,11 @@ export class UringChannel extends ChannelCore implements Channel {
 
   private stageRow(op: number, fd: number, flags: number, udLo: number, udHi: number, a: number, b: number, c: number): void {
     if (this.handedOff) this.reclaim();
-    if (this.nreq === this.rowsMax) this.submitNow();
+    if (this.nreq === this.rowsMax) {
+      this.submitNow();
+      // the kernel refuses submissions and every row is taken: this request fails (asynchronously) rather than wait
+      if (this.nreq === this.rowsMax) { this.failUnsubmitted(udLo, udHi, EBUSY); return; }
+    }
     const i = this.nreq * ROW_I32, r = this.req;
     r[i] = op; r[i + 1] = fd; r[i + 2] = flags; r[i + 3] = udLo; r[i + 4] = udHi;
     r[i + 5] = a; r[i + 6] = b; r[i + 7] = c;
@@ -272,11 +292,10 @@ export class UringChannel extends ChannelCore implements Channel {
   private submitNow(): void {
     if (this.handedOff) this.reclaim();
     if (this.closed) { this.nreq = 0; this.nrec = 0; return; }
-    this.hdr[0] = this.nreq; this.hdr[1] = this.nrec;
+    this.hdr[0] = this.nreq; this.hdr[1] = this.nrec; this.hdr[2] = 0;
     this.nreq = 0; this.nrec = 0;
-    this.counters.flushes++;
-    const r = native!.channelSubmit(this.ch);
-    if (r < 0 && r !== -9) this.deferThrow(errnoError(r, 'io_uring_enter'));
+    native!.channelSubmit(this.ch);
+    this.takeBack();
   }
 
   /** mp_flush: submits staged requests now (rule iii). Needed only to bound latency inside long synchronous work. */
@@ -288,12 +307,59 @@ export class UringChannel extends ChannelCore implements Channel {
 
   // Staging again after a batch handed its rows to C. The batch's handlers may have queued microtasks or nextTicks,
   // which run when the batch's callback scope closes — before C submits the handed-off rows: such staging must append
-  // to them, not overwrite them (nor the recycle list). So: if C has consumed them (hdr cleared), start from row 0;
-  // if not, take them back (clear hdr, keep the counts) and let this flush submit them with the new rows.
+  // to them, not overwrite them (nor the recycle list). Whether C has flushed them or not, takeBack finds in hdr what
+  // is still staged.
   private reclaim(): void {
     this.handedOff = false;
-    if (this.hdr[0] === 0 && this.hdr[1] === 0) { this.nreq = 0; this.nrec = 0; }
-    else { if (this.hdr[0] > 0) this.counters.flushes--; this.hdr[0] = 0; this.hdr[1] = 0; }   // counted again when submitted
+    this.takeBack();
+  }
+
+  // After C flushed (or before it did): hdr[0] rows are still staged, at the front of the request area (all of them if
+  // C has not flushed; those the kernel refused if it has), hdr[1] buffers still to recycle, hdr[2] why rows were kept.
+  private takeBack(): void {
+    const hdr = this.hdr;
+    this.nreq = hdr[0]!; this.nrec = hdr[1]!;
+    const err = hdr[2]!;
+    hdr[0] = 0; hdr[1] = 0; hdr[2] = 0;
+    if (err !== 0) this.submitFailed(err);
+    else if (this.retryTimer === undefined) this.retryDelayMs = 0;
+  }
+
+  // The kernel refused a flush (io_uring_enter failed, or the SQ stayed full): the rows stay staged (and any SQEs stay
+  // in the SQ). A transient refusal (EAGAIN, EBUSY, ENOMEM, ENOBUFS: memory or completion-queue pressure) is retried
+  // after a delay that doubles from 0 up to SUBMIT_RETRY_MAX_MS; any other means the ring refuses these requests for
+  // good: each staged request completes with the error (its connection gets an `error` event), from a task of its own.
+  private submitFailed(err: number): void {
+    if (err === -11 || err === EBUSY || err === ENOMEM || err === ENOBUFS) {
+      if (this.retryTimer === undefined && !this.closed) {
+        this.retryTimer = setTimeout(this.retryTask, this.retryDelayMs);
+        this.retryDelayMs = Math.min(Math.max(1, this.retryDelayMs * 2), SUBMIT_RETRY_MAX_MS);
+      }
+      return;
+    }
+    const r = this.req;
+    for (let i = 0; i < this.nreq; i++) this.failUnsubmitted(r[i * ROW_I32 + 3]!, r[i * ROW_I32 + 4]!, err);
+    this.nreq = 0;
+  }
+
+  // A request that will never reach the kernel completes with `res`, as if the kernel had failed it: every state
+  // machine takes its error path (never from within the caller's own call: delivered from a macrotask).
+  private failUnsubmitted(udLo: number, udHi: number, res: number): void {
+    this.unsubmitted.push(udLo, udHi, res);
+    if (!this.unsubmittedTask) { this.unsubmittedTask = true; setImmediate(this.unsubmittedBound); }
+  }
+
+  private deliverUnsubmitted(): void {
+    this.unsubmittedTask = false;
+    if (this.closed) { this.unsubmitted.length = 0; return; }
+    if (this.handedOff) this.reclaim();
+    const u = this.unsubmitted.splice(0);
+    this.inBatch = true;
+    try {
+      for (let i = 0; i < u.length && !this.closed; i += 3) this.completeRow(u[i]!, u[i + 1]!, u[i + 2]!, 0);
+    } finally { this.inBatch = false; }
+    if (this.nreq > 0 || this.nrec > 0) this.submitNow();
+    this.surfaceDeferred();
   }
 
   private deferThrow(e: unknown): void {
@@ -303,40 +369,50 @@ export class UringChannel extends ChannelCore implements Channel {
   private fixed(h: number): number { return this.kind[h] === Kind.Direct ? RowFlag.Fixed : 0; }
 
   // ---- the completion batch (called from C once per drained batch; flush rule ii follows its return) -------
+  // n = 0: no events; C's flush of the handed-off rows failed (takeBack sees why and applies the retry policy).
   private onBatch(n: number): void {
     if (this.handedOff) this.reclaim();   // C consumed the previous batch's rows before draining this one
     this.inBatch = true;
     const evs = this.evs;
     try {
-      for (let i = 0; i < n; i++) {
+      for (let i = 0; i < n && !this.closed; i++) {
         const j = i * EV_I32;
-        const h = evs[j]!, hi = evs[j + 1]!, res = evs[j + 2]!, flags = evs[j + 3]!;
-        if (h < 0 || h >= this.kind.length || this.kind[h] === Kind.Free || this.gen[h] !== (hi & 0xffffff)) {
-          if (h !== ORPHAN && (h & READ_TAG) !== 0) {
-            try { this.onFileRead(h & ~READ_TAG, res); } catch (e) { this.deferThrow(e); }
-            continue;
-          }
-          if (flags & CqeFlag.Buffer) this.recycleList[this.nrec++] = flags >>> 16;   // orphan/stale: just return its buffer
-          continue;
-        }
-        try {
-          this.complete(h, hi >>> 24, res, flags);
-        } catch (e) {
-          this.deferThrow(e);
-        }
+        this.completeRow(evs[j]!, evs[j + 1]!, evs[j + 2]!, evs[j + 3]!);
       }
     } finally {
       this.inBatch = false;
       // handed to C, which submits them when this returns (flush rule ii); the counts stay until C has (reclaim)
-      this.hdr[0] = this.nreq; this.hdr[1] = this.nrec;
-      if (this.nreq > 0) this.counters.flushes++;
-      this.handedOff = true;
+      if (!this.closed) {
+        this.hdr[0] = this.nreq; this.hdr[1] = this.nrec;
+        this.handedOff = true;
+      }
     }
-    if (this.deferredError !== undefined) {
-      const e = this.deferredError;
-      this.deferredError = undefined;
-      process.nextTick(() => { throw e; });   // the application's exception, surfaced as uncaught after the batch
+    this.surfaceDeferred();
+  }
+
+  // One completion (a copied CQE, or one of a request that never reached the kernel), routed by its user_data.
+  private completeRow(h: number, hi: number, res: number, flags: number): void {
+    if (h < 0 || h >= this.kind.length || this.kind[h] === Kind.Free || this.gen[h] !== (hi & 0xffffff)) {
+      if (h !== ORPHAN && (h & READ_TAG) !== 0) {
+        try { this.onFileRead(h & ~READ_TAG, res); } catch (e) { this.deferThrow(e); }
+        return;
+      }
+      if (flags & CqeFlag.Buffer) this.recycleList[this.nrec++] = flags >>> 16;   // orphan/stale: just return its buffer
+      return;
     }
+    try {
+      this.complete(h, hi >>> 24, res, flags);
+    } catch (e) {
+      this.deferThrow(e);
+    }
+  }
+
+  // An exception an application handler threw during a batch: surfaced as uncaught once the batch is done.
+  private surfaceDeferred(): void {
+    if (this.deferredError === undefined) return;
+    const e = this.deferredError;
+    this.deferredError = undefined;
+    process.nextTick(() => { throw e; });
   }
 
   private complete(h: number, op: number, res: number, flags: number): void {
@@ -367,8 +443,10 @@ export class UringChannel extends ChannelCore implements Channel {
           (this.stash[h] ??= []).push(copyOf(this.recvPool, bid * this.bufSize, res));
           this.recycleList[this.nrec++] = bid;
         } else {
+          // recycled unless the handler kept it (holdBuffer: then releaseBuffer returns it, once — also when it did so
+          // within the same handler)
           try { this.emitRead(h, res, this.recvPool, bid * this.bufSize, bid); }
-          finally { if (this.heldBufs.size === 0 || !this.heldBufs.has(bid)) this.recycleList[this.nrec++] = bid; }   // (no Set lookup unless something is held)
+          finally { if (!this.readHeld) this.recycleList[this.nrec++] = bid; }
         }
       } else this.recycleList[this.nrec++] = bid;
     } else if (res === 0) {
@@ -400,7 +478,7 @@ export class UringChannel extends ChannelCore implements Channel {
         const nh = this.allocHandle(direct ? Kind.Direct : Kind.Fd, undefined);
         if (nh < 0) {
           this.stage(Op.Close, ORPHAN, res, direct ? RowFlag.Fixed : 0, 0, 0, 0, Op.Close);
-          this.emitCode('error', h, EMFILE, MpCode.LIMIT);
+          this.emitCode('listener-error', h, EMFILE, MpCode.LIMIT);
         } else {
           this.fd[nh] = res;
           if (direct) this.directOpen++;
@@ -420,11 +498,11 @@ export class UringChannel extends ChannelCore implements Channel {
       // connection; accept regular fds until slots free up, and say so once
       this.enterFallback(h);
     } else if (res === EMFILE || res === ENFILE || res === ENOMEM || res === ENOBUFS) {
-      if (!(st & St.Closing)) { this.rearmWaiters.add(h); this.emit('error', h, res); }
+      if (!(st & St.Closing)) { this.rearmWaiters.add(h); this.emit('listener-error', h, res); }
       if (!more) this.maybeRelease(h);
       return;
     } else if (res !== ECANCELED) {
-      if (!(st & St.Closing)) this.emit('error', h, res);
+      if (!(st & St.Closing)) this.emit('listener-error', h, res);
     }
     if (!more) {
       if (this.state[h]! & St.Closing) this.maybeRelease(h);
@@ -439,9 +517,11 @@ export class UringChannel extends ChannelCore implements Channel {
     if (this.state[h]! & St.Closing) return this.maybeRelease(h);
     if (res === 0) {
       this.emit('connect', h, 0);
+      if (this.state[h]! & St.Closing) return;
       this.syncRecv(h);
-      if (this.sHead[h]! >= 0 && this.sFly[h] === 0) this.sendNext(h);
-      else if (this.state[h]! & St.ShutdownPending) this.shutdownWrite(h);
+      // what was written before (or in the connect handler) goes out now; a pending end() waits for it
+      if (this.sFly[h] === 0 && this.sHead[h]! >= 0) this.sendNext(h);
+      this.shutdownIfDrained(h);
     } else {
       this.state[h]! |= St.Errored;
       this.emit('error', h, res);
@@ -526,9 +606,9 @@ export class UringChannel extends ChannelCore implements Channel {
     this.state[h] = st | St.AcceptFdMode;
     this.fallbackListeners.add(h);
     if (st & St.Closing) return;
-    if (!deferError) { this.emitCode('error', h, ENFILE, MpCode.TABLE_FULL); return; }
+    if (!deferError) { this.emitCode('listener-error', h, ENFILE, MpCode.TABLE_FULL); return; }
     const g = this.gen[h]!;   // from within accept(): not re-entrantly
-    queueMicrotask(() => { if (this.gen[h] === g && this.isOpen(h) && !(this.state[h]! & St.Closing)) this.emitCode('error', h, ENFILE, MpCode.TABLE_FULL); });
+    queueMicrotask(() => { if (this.gen[h] === g && this.isOpen(h) && !(this.state[h]! & St.Closing)) this.emitCode('listener-error', h, ENFILE, MpCode.TABLE_FULL); });
   }
 
   /** mp_read: keep receiving on connection `h`; data arrives as `read` events until EOF, an error or `disconnect`. */
@@ -1097,7 +1177,7 @@ export class UringChannel extends ChannelCore implements Channel {
     const st = this.state[h]!;
     if (this.sFly[h] === 0 && this.sHead[h]! < 0 && this.overflow[h] === undefined) {
       if (st & St.CloseAfterDrain) { this.state[h]! &= ~St.CloseAfterDrain; this.finishClose(h); return; }
-      if (st & St.ShutdownPending) this.shutdownWrite(h);
+      this.shutdownIfDrained(h);
       if (st & St.Installing) { this.startInstall(h); }
     }
     if ((st & St.AboveHwm) && this.pend[h]! <= this.limits.lowWaterMark) {
@@ -1161,6 +1241,11 @@ export class UringChannel extends ChannelCore implements Channel {
     this.state[h] = st | St.WriteEnded;
     if (this.pend[h]! === 0 && this.sFly[h] === 0 && this.overflow[h] === undefined && !(st & St.Connecting)) this.shutdownWrite(h);
     else this.state[h]! |= St.ShutdownPending;
+  }
+
+  // A pending end() of `h` runs once nothing is queued or in flight.
+  private shutdownIfDrained(h: number): void {
+    if ((this.state[h]! & St.ShutdownPending) && this.sFly[h] === 0 && this.sHead[h]! < 0 && this.overflow[h] === undefined) this.shutdownWrite(h);
   }
 
   private shutdownWrite(h: number): void {
@@ -1397,18 +1482,21 @@ export class UringChannel extends ChannelCore implements Channel {
   stats(): ChannelStats {
     const s = this.nstats;
     return {
-      backend: 'uring', requests: this.counters.requests, flushes: this.counters.flushes,
+      backend: 'uring', requests: this.counters.requests, flushes: s[Stat.Flushes]!,
       enters: s[Stat.Enters]!, submitted: s[Stat.Sqes]!, completions: s[Stat.Cqes]!, batches: s[Stat.Batches]!,
       wakeups: s[Stat.Wakeups]!, emptyWakeups: s[Stat.EmptyWakeups]!, accepted: this.counters.accepted,
       bytesRead: this.counters.bytesRead, bytesWritten: this.counters.bytesWritten, enobufs: this.counters.enobufs,
       cqOverflows: s[Stat.OverflowFlush]!, tableFullFallbacks: this.counters.tableFullFallbacks,
       filesSpliced: this.counters.filesSpliced, spliceNoPipe: this.counters.spliceNoPipe, writesNoCopy: this.counters.writesNoCopy, handles: this.open,
+      submitFailures: s[Stat.SubmitFailed]!, requestsRefused: s[Stat.RowsRefused]!, recycleRefused: s[Stat.RecycleRefused]!,
+      inKernel: s[Stat.Inflight]!,
     };
   }
 
   /**
-   * Closes the channel at once: every pending request is cancelled by the ring's teardown, lwsockets close with it,
-   * accepted fds are closed (listeners and registered fds are left to their owners). No further events.
+   * See Channel.close. The ring is torn down before this returns: every pending request is cancelled and has completed
+   * (the kernel no longer reads or writes the channel's memory, nor the buffers of no-copy writes), every lwsocket is
+   * closed (its peer reads EOF, or a reset if it had unread bytes), and accepts armed on listener members have ended.
    */
   close(): void {
     if (this.closed) return;
@@ -1429,7 +1517,14 @@ export class UringChannel extends ChannelCore implements Channel {
     native!.channelRef(this.ch, false);
     this.closed = true;
     this.heldBufs.clear();
-    native!.channelClose(this.ch);
+    if (this.retryTimer !== undefined) { clearTimeout(this.retryTimer); this.retryTimer = undefined; }
+    this.unsubmitted.length = 0;
+    this.nreq = 0; this.nrec = 0; this.handedOff = false;
+    const r = native!.channelClose(this.ch);
+    // the kernel still had requests after the teardown's deadline (never seen; a kernel bug or a stuck device): a
+    // no-copy send may still read its buffer, so those stay alive for good (the addon keeps its own memory mapped)
+    if (r < 0) for (const b of this.cRef) if (b !== undefined) pinnedForever.push(b);
+    this.cRef.fill(undefined);
     this.endDispatch();
   }
 }
