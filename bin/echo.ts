@@ -15,7 +15,8 @@ export function startEcho(ch: Channel, listener: Listener, options: EchoOptions 
         if (ev.result > 0) ch.write(ev.handle, ev.buffer!, ev.offset, ev.result);         // mp_write (copied; batched)
         else ch.disconnect(ev.handle);                                                    // EOF → mp_disconnect
         break;
-      case 'error': if (ev.handle !== lh && ch.isOpen(ev.handle)) ch.disconnect(ev.handle, true); break;
+      case 'error': if (ch.isOpen(ev.handle)) ch.disconnect(ev.handle, true); break;            // a connection failed
+      case 'listener-error': break;   // accepting goes on by itself (table full: fds; out of handles: that one refused)
       case 'disconnect': if (ev.handle !== lh && --open === 0 && idle) idle(); break;
       default:
     }

@@ -410,8 +410,20 @@ static void recycle_buffers(channel_t *ch, unsigned n) {
   atomic_store_explicit((_Atomic uint16_t *)&ch->br->tail, ch->br_tail, memory_order_release);
 }
 
+// io_uring_enter's refusals that mean "not now" (request memory, completion-queue pressure): what it did not take
+// stays in the SQ for the next enter. Any other (EBADF, EFAULT, EINVAL, ENXIO…) means it will never take these.
+static inline int enter_transient(int r) { return r == -EAGAIN || r == -EBUSY || r == -ENOMEM || r == -EINTR; }
+
+// Takes back every SQE the kernel has not consumed; each completes unsubmitted with `err` (the kernel refused them).
+static void withdraw_sq(channel_t *ch, int err) {
+  unsigned head = atomic_load_explicit((_Atomic unsigned *)ch->sq.head, memory_order_acquire), tail = *ch->sq.tail;
+  for (unsigned i = head; i != tail; i++) complete_unsubmitted(ch, ch->sq.sqes[i & ch->sq.mask].user_data, err);
+  atomic_store_explicit((_Atomic unsigned *)ch->sq.tail, head, memory_order_release);
+}
+
 // Enters the kernel with every SQE between the kernel's head and our tail (including any a failed enter left), and with
-// GETEVENTS when asked or when the kernel has deferred work or overflowed completions. Returns 0 or -errno.
+// GETEVENTS when asked or when the kernel has deferred work or overflowed completions. Returns 0 or -errno; after a
+// lasting refusal (not enter_transient) nothing is left in the SQ: those requests complete with the error.
 static int submit_queued(channel_t *ch, int getevents) {
   unsigned flags = 0;
   int need_events = getevents && (ch->setup_flags & IORING_SETUP_DEFER_TASKRUN);
@@ -424,7 +436,7 @@ static int submit_queued(channel_t *ch, int getevents) {
   for (;;) {
     int r = ch_enter(ch, queued, 0, flags);
     if (r == -EINTR) continue;
-    if (r < 0) return r;
+    if (r < 0) { if (!enter_transient(r)) withdraw_sq(ch, r); return r; }
     if ((unsigned)r >= queued) return 0;
     if (r == 0) return -EAGAIN;   // the kernel took none (out of request memory): the rest stays in the SQ
     queued -= (unsigned)r;        // SUBMIT_ALL makes this rare: retry the rest
@@ -584,9 +596,10 @@ static void run_turn(channel_t *ch) {
     call_js(ch, n);
   }
   if (ch->closed) return;
-  // the last batch's rows (handed off by JavaScript): if the kernel refused them, JavaScript is told at once (a call
-  // with no events) so that its retry policy runs; rows are never left staged with nothing to submit them
-  if ((ch->hdr[0] || ch->hdr[1]) && flush_staged(ch, 0) < 0 && !ch->closed) call_js(ch, 0);
+  // the last batch's rows (handed off by JavaScript), and SQEs a refused enter left in the SQ: if the kernel refuses
+  // them now, JavaScript is told at once (a call with no events) so that its retry policy runs — nothing is ever left
+  // staged with nothing to submit it
+  if ((ch->hdr[0] || ch->hdr[1] || sq_queued(ch)) && flush_staged(ch, 0) < 0 && !ch->closed) call_js(ch, 0);
   if (ch->closed) return;
   if (!delivered) ch->stats[ST_EMPTY_WAKEUPS] += 1;
   evfd_mute(ch, 0);
@@ -650,6 +663,7 @@ static int ring_quiesce(channel_t *ch) {
     waited += 50;   // an upper bound: a wait that returned early counts in full
     reap_discard(ch);
   }
+  if (ch->stats) ch->stats[ST_INFLIGHT] = ch->inflight;
   return ch->inflight == 0 ? 0 : -ETIMEDOUT;
 }
 
@@ -871,10 +885,10 @@ static napi_value ChannelCreate(napi_env env, napi_callback_info info) {
   ch->req_max = req_max; ch->ev_max = ev_max; ch->recycle_max = rcount; ch->addr_sz = addr_sz; ch->files = o[O_FILES];
   const char *step = "allocate";
   int r = -ENOMEM;
-  ch->rej_max = req_max;
+  ch->rej_max = req_max + o[O_SQ] * 2;   // a flush's rows and a withdrawn SQ (rounded up to a power of two, at most 2x)
   ch->mem = calloc(1, sizeof *ch->mem);
-  ch->rej_ud = calloc(req_max, sizeof *ch->rej_ud);
-  ch->rej_res = calloc(req_max, sizeof *ch->rej_res);
+  ch->rej_ud = calloc(ch->rej_max, sizeof *ch->rej_ud);
+  ch->rej_res = calloc(ch->rej_max, sizeof *ch->rej_res);
   ch->in_ring = calloc(rcount, 1);
   if (!ch->mem || !ch->rej_ud || !ch->rej_res || !ch->in_ring) goto fail;
   ch->mem->refs = 1;   // the channel's own

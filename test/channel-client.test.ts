@@ -4,7 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
-import { BACKENDS, logUniform, netEchoServer, prng, randomBytes, skipFor, waitFor } from './helpers.js';
+import { BACKENDS, logUniform, netEchoServer, prng, randomBytes, skipFor, waitFor, withTimeout } from './helpers.js';
 import { createChannel } from '../src/index.js';
 
 const CLIENTS = 100;
@@ -77,6 +77,44 @@ for (const backend of BACKENDS) {
         await server.close();
       }
     });
+
+    for (const [size, expectOk, reading] of [[17_000, true, false], [17_000, true, true], [200_000, false, false], [200_000, false, true]] as const) {
+      it(`write(${size} B) and end() in the connect handler${reading ? ', reading' : ''}: every byte, then EOF; write() returns ${expectOk}`, async () => {
+        const received: Buffer[] = [];
+        const got = new Promise<Buffer>((resolve, reject) => {
+          const srv = net.createServer((s) => {
+            s.on('data', (d: Buffer) => received.push(d));
+            s.on('end', () => { s.end(); srv.close(); resolve(Buffer.concat(received)); });
+            s.on('error', reject);
+          });
+          srv.listen(0, '127.0.0.1', () => start((srv.address() as net.AddressInfo).port));
+        });
+        const payload = randomBytes(prng(size), size);
+        const ch = createChannel({ backend });
+        const events: string[] = [];
+        let ret: boolean | undefined, gone = false, h = -1;
+        const start = (port: number) => {
+          h = ch.connect('127.0.0.1', port);
+          ch.onEvent((ev) => {
+            if (ev.type !== 'write') events.push(ev.type === 'error' ? `error:${ev.code}` : ev.type === 'read' ? `read:${ev.result}` : ev.type);
+            if (ev.type === 'connect') { ret = ch.write(h, payload); ch.end(h); if (reading) ch.read(h); }
+            if (ev.type === 'read' && ev.result === 0) ch.disconnect(h);
+            if (ev.type === 'error') ch.disconnect(h, true);
+            if (ev.type === 'disconnect') gone = true;
+          });
+        };
+        try {
+          const bytes = await withTimeout(got, 20000, 'the peer to read to EOF');
+          assert.equal(bytes.byteLength, size, 'every byte arrived before the EOF');
+          assert.ok(bytes.equals(payload));
+          if (!reading) ch.disconnect(h);
+          await waitFor(() => gone, 'the disconnect event');
+          assert.deepEqual(events, reading ? ['connect', 'read:0', 'disconnect'] : ['connect', 'disconnect']);
+          // above the high-water mark (64 KiB) until sent: false on both backends, whatever the kernel took at once
+          assert.equal(ret, expectOk, 'write() says whether the queued bytes are above the high-water mark');
+        } finally { ch.close(); }
+      });
+    }
 
     it('a connect to a closed port gives an error event (ECONNREFUSED), then the final disconnect', async () => {
       const port = await closedPort();

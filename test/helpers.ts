@@ -6,11 +6,18 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { setImmediate as immediate, setTimeout as sleep } from 'node:timers/promises';
 import { createChannel, listen, listenPortable, uringAvailability, type Channel, type Limits, type Listener, type MpEvent } from '../src/index.js';
+import { uringExpectation } from './uring-expected.js';
 
 export type BackendKind = 'uring' | 'portable';
 export const BACKENDS: readonly BackendKind[] = ['uring', 'portable'];
 
 const uring = uringAvailability();
+const expectation = uringExpectation();
+// io_uring must not skip silently: where the kernel has it, an addon that failed to load (or a ring that cannot be
+// set up) fails every suite that uses these helpers, instead of letting the io_uring half of it skip
+if (expectation.expected && !uring.ok) {
+  throw new Error(`io_uring is expected here (${expectation.why}) but unavailable: ${uring.reason}. Build the addon (npm install), or set MEGAPIPE_EXPECT_URING=0 for a run meant without it.`);
+}
 /** Why the io_uring backend cannot run here, or false. */
 export const uringSkip: string | false = uring.ok ? false : `io_uring unavailable: ${uring.reason}`;
 

@@ -15,7 +15,9 @@ import type { Listener } from '../listener.js';
 import type { AcceptOptions, Channel, ConnectOptions, RegisterOptions } from '../channel.js';
 import { Op, RowFlag, CqeFlag, ROW_I32, EV_I32, Stat } from './abi.js';
 
-const ENOBUFS = -105, ECANCELED = -125, ENFILE = -23, EMFILE = -24, ENOMEM = -12, EBUSY = -16;
+const ENOBUFS = -105, ECANCELED = -125, ENFILE = -23, EMFILE = -24, ENOMEM = -12, EBUSY = -16, EBADF = -9;
+/** Times a close that failed (its submission refused) is issued again before the handle goes anyway. */
+const CLOSE_TRIES = 3;
 const ORPHAN = 0x7fffffff;   // user_data handle of requests that belong to no handle (refused accepts)
 /** The longest wait between retries of a flush the kernel refused for a transient reason (see submitFailed). */
 const SUBMIT_RETRY_MAX_MS = 64;
@@ -116,6 +118,7 @@ export class UringChannel extends ChannelCore implements Channel {
   private readonly sFlyC: Int32Array;   // the chunk the send in flight reads from
   private readonly pend: Float64Array;
   private readonly held: Uint16Array;
+  private readonly closeTries: Uint8Array;
   private readonly addrSlot: Int32Array;
   private readonly overflow: (Overflow | undefined)[];
   // bytes (and EOF) that completed after the handle paused, held back until it resumes: a multishot receive is
@@ -227,6 +230,7 @@ export class UringChannel extends ChannelCore implements Channel {
     this.sFlyC = new Int32Array(n).fill(-1);
     this.pend = new Float64Array(n);
     this.held = new Uint16Array(n);
+    this.closeTries = new Uint8Array(n);
     this.addrSlot = new Int32Array(n).fill(-1);
     this.overflow = new Array(n).fill(undefined);
     this.stash = new Array(n).fill(undefined);
@@ -325,12 +329,13 @@ export class UringChannel extends ChannelCore implements Channel {
     else if (this.retryTimer === undefined) this.retryDelayMs = 0;
   }
 
-  // The kernel refused a flush (io_uring_enter failed, or the SQ stayed full): the rows stay staged (and any SQEs stay
-  // in the SQ). A transient refusal (EAGAIN, EBUSY, ENOMEM, ENOBUFS: memory or completion-queue pressure) is retried
-  // after a delay that doubles from 0 up to SUBMIT_RETRY_MAX_MS; any other means the ring refuses these requests for
-  // good: each staged request completes with the error (its connection gets an `error` event), from a task of its own.
+  // The kernel refused a flush (io_uring_enter failed, or the SQ stayed full): the rows stay staged. A transient refusal
+  // (EAGAIN, EBUSY, ENOMEM: memory or completion-queue pressure; the SQEs stay in the SQ) is retried after a delay that
+  // doubles from 0 up to SUBMIT_RETRY_MAX_MS. Any other means the ring will not take these requests: the native side
+  // completes those in the SQ with the error, and each row still staged completes with it too (its connection gets an
+  // `error` event), from a task of its own; requests made later are submitted afresh.
   private submitFailed(err: number): void {
-    if (err === -11 || err === EBUSY || err === ENOMEM || err === ENOBUFS) {
+    if (err === -11 || err === EBUSY || err === ENOMEM) {
       if (this.retryTimer === undefined && !this.closed) {
         this.retryTimer = setTimeout(this.retryTask, this.retryDelayMs);
         this.retryDelayMs = Math.min(Math.max(1, this.retryDelayMs * 2), SUBMIT_RETRY_MAX_MS);
@@ -427,7 +432,15 @@ export class UringChannel extends ChannelCore implements Channel {
       case Op.Connect: return this.onConnect(h, res);
       case Op.FdInstall: return this.onInstalled(h, res);
       case Op.SpliceIn: case Op.SplicePoll: case Op.SpliceOut: return this.onSplice(h, op, res);
-      default: return this.maybeRelease(h);   // close, cancel, nop
+      case Op.Close:
+        // a close the kernel never ran (its submission was refused: the error is not EBADF, which means the socket is
+        // gone already) is issued again, a bounded number of times: the socket must not outlive its handle
+        if (res < 0 && res !== EBADF && this.closeTries[h]! < CLOSE_TRIES && (this.state[h]! & St.CloseIssued) && !(this.state[h]! & St.CloseLinked)) {
+          this.closeTries[h]!++;
+          this.state[h]! &= ~St.CloseIssued;
+        }
+        return this.maybeRelease(h);
+      default: return this.maybeRelease(h);   // cancel, nop
     }
   }
 
@@ -1375,6 +1388,7 @@ export class UringChannel extends ChannelCore implements Channel {
     const slot = this.addrSlot[h]!;
     if (slot >= 0) { this.aFree[this.aTop++] = slot; this.addrSlot[h] = -1; }
     this.inflight[h] = 0;
+    this.closeTries[h] = 0;
     this.freeHandle(h);
     if (wasDirect) {
       this.directOpen--;
