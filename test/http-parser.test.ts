@@ -3,68 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Fields } from '../apps/http/headers.js';
-import { DEFAULT_LIMITS, RequestParser, type ParserLimits, type RequestHead } from '../apps/http/parser.js';
-
-interface Rec {
-  heads: RequestHead[];
-  bodies: Buffer[];
-  trailers: (Fields | null)[];
-  completes: number;
-  error: [number, string] | null;
-}
-
-function recorder(limits: Partial<ParserLimits> = {}): { p: RequestParser; r: Rec } {
-  const r: Rec = { heads: [], bodies: [], trailers: [], completes: 0, error: null };
-  let cur: Buffer[] = [];
-  const p = new RequestParser({ ...DEFAULT_LIMITS, ...limits }, {
-    onHead(h) {
-      r.heads.push(h);
-      cur = [];
-    },
-    onBody(b, o, l) {
-      cur.push(Buffer.from(b.subarray(o, o + l)));
-    },
-    onComplete(t) {
-      r.completes++;
-      r.bodies.push(Buffer.concat(cur));
-      r.trailers.push(t);
-    },
-    onError(s, reason) {
-      assert.equal(r.error, null, 'onError twice');
-      r.error = [s, reason];
-    },
-  });
-  return { p, r };
-}
-
-function feedAll(input: Buffer, splits: number[], limits?: Partial<ParserLimits>): Rec {
-  const { p, r } = recorder(limits);
-  let prev = 0;
-  for (const s of [...splits, input.length]) {
-    // each chunk is fed from a scratch buffer that is overwritten afterwards: the parser must copy what it keeps
-    const chunk = Buffer.from(input.subarray(prev, s));
-    const n = p.execute(chunk, 0, chunk.length);
-    assert.equal(n, chunk.length);
-    chunk.fill(0x58);
-    prev = s;
-  }
-  return r;
-}
-
-/** A comparable summary of the events (header values decoded after the input buffers were clobbered). */
-function summary(r: Rec): unknown {
-  return {
-    heads: r.heads.map((h) => ({
-      method: h.method, target: h.target, minor: h.minor, cl: h.contentLength, chunked: h.chunked,
-      keepAlive: h.keepAlive, expect: h.expectContinue, fields: [...h.fields.entries()],
-    })),
-    bodies: r.bodies.map((b) => b.toString('latin1')),
-    trailers: r.trailers.map((t) => (t ? [...t.entries()] : null)),
-    completes: r.completes,
-    error: r.error ? r.error[0] : null,
-  };
-}
+import { feedAll, recorder, summary, type Summary } from './http-parser-harness.js';
 
 const PIPELINE = Buffer.from(
   '\r\nGET /a?x=1 HTTP/1.1\r\nHost: example.com\r\nX-Multi: 1\r\nx-multi: 2\r\n\r\n' +
