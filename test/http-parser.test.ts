@@ -230,3 +230,31 @@ test('parser: Expect: 100-continue and state flags', () => {
   assert.equal(p.idle, true);
   assert.equal(r.bodies[0].toString(), 'data');
 });
+
+/** The verdict on `input` fed whole, split once at every offset, and byte by byte: each equals `expect`. */
+function everySplit(input: Buffer, expect: (s: Summary, how: string) => void): void {
+  expect(summary(feedAll(input, [])), 'whole');
+  for (let i = 1; i < input.length; i++) expect(summary(feedAll(input, [i])), `split at ${i}`);
+  expect(summary(feedAll(input, Array.from({ length: input.length - 1 }, (_, i) => i + 1))), 'byte by byte');
+}
+
+// Regression (outside review, issue 13): a whole head in one read took the fast path, and a field line starting with a
+// bare CR ended the head there: the Content-Length after it was dropped and the body served as a second request
+// (request smuggling); split across reads, the same bytes were a 400.
+test('regression: a bare CR at the start of a field line is a 400 whatever the split (no smuggled request)', () => {
+  const smuggled = 'GET /admin HTTP/1.1\r\nHost: x\r\n\r\n';
+  assert.equal(smuggled.length, 32);
+  const cases = [
+    `POST / HTTP/1.1\r\nHost: x\r\n\rContent-Length: 32\r\n\r\n${smuggled}`,
+    `GET / HTTP/1.1\r\nHost: x\r\n\rContent-Length: 32\r\n\r\n${smuggled}`,
+    `POST / HTTP/1.0\r\n\rContent-Length: 32\r\n\r\n${smuggled}`,
+    `GET / HTTP/1.1\r\nHost: x\r\n\rX: y\r\n\r\n`,
+    `GET / HTTP/1.1\r\nHost: x\r\n\r\r\n\r\n`,
+    `GET / HTTP/1.1\r\nHost: x\r\nA: b\r\n\r \r\n\r\n`,
+  ];
+  for (const c of cases) {
+    everySplit(Buffer.from(c, 'latin1'), (s, how) => {
+      assert.deepEqual(s, { heads: [], bodies: [], trailers: [], completes: 0, error: 400 }, `${how}: ${JSON.stringify(c)}`);
+    });
+  }
+});
