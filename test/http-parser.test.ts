@@ -258,3 +258,28 @@ test('regression: a bare CR at the start of a field line is a 400 whatever the s
     });
   }
 });
+
+const CHUNKED = 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n';
+
+// RFC 9112 §7.1.1: chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ),
+// chunk-ext-val = token / quoted-string. Anything else on a chunk-size line is a framing fault (400).
+test('chunk extensions: the RFC 9112 grammar is accepted, anything else is a 400, whatever the split', () => {
+  const good = ['2;a', '2;a=b', '2 ;a', '2\t; a', '2; a = b', '2;a=b;c', '2;a="x y";b', '2;a="q\\"\\\\"', '2;a=b ;c=d',
+    '2;!#$%&\'*+-.^_`|~=1', '2;a="\x80\xff"'];
+  for (const ext of good) {
+    const input = Buffer.from(`${CHUNKED}${ext}\r\nab\r\n0\r\n\r\n`, 'latin1');
+    everySplit(input, (r, how) => {
+      assert.equal(r.error, null, `${how}: ${JSON.stringify(ext)} accepted`);
+      assert.deepEqual(r.bodies, ['ab'], `${how}: ${JSON.stringify(ext)}`);
+    });
+  }
+  const bad = ['2 junk', '2;', '2; ', '2 ', '2\t', '2;a=', '2;a= ', '2;=b', '2;a b', '2;a=b c', '2;a="x', '2;a="x"y',
+    '2;a=b"', '2;a="\x01"', '2;a="\x7f"', '2;a\x00', '2 ;', '2;a;', '2;a=b;', '2;a=(b)', '2,a', '2;a="\\\x01"', '2;;a'];
+  for (const ext of bad) {
+    const input = Buffer.from(`${CHUNKED}${ext}\r\nab\r\n0\r\n\r\n`, 'latin1');
+    everySplit(input, (r, how) => {
+      assert.equal(r.error, 400, `${how}: ${JSON.stringify(ext)} rejected`);
+      assert.equal(r.completes, 0, `${how}: ${JSON.stringify(ext)} not completed`);
+    });
+  }
+});

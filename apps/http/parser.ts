@@ -135,6 +135,68 @@ const S_CHUNK_DATA_LF = 7;
 const S_TRAILER = 8;
 const S_DEAD = 9;
 
+// Chunk extensions (RFC 9112 §7.1.1), after the chunk size up to the line's CR:
+//   chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+//   chunk-ext-name = token, chunk-ext-val = token / quoted-string
+// Each state names what may come next; whitespace is allowed only next to ";" and "=" (none before the CR).
+/** whitespace seen (after the size or a value): only more of it or ";" */
+const X_SEMI = 0;
+/** after ";": whitespace, then a name */
+const X_NAME_START = 1;
+/** in a name: more of it, whitespace, "=", ";" or the end */
+const X_NAME = 2;
+/** whitespace after a name: more of it, "=" or ";" */
+const X_NAME_WS = 3;
+/** after "=": whitespace, then a token or a quoted string */
+const X_VALUE_START = 4;
+/** in a token value: more of it, whitespace, ";" or the end */
+const X_TOKEN = 5;
+/** inside a quoted string */
+const X_QUOTED = 6;
+/** after a backslash inside a quoted string */
+const X_QUOTED_PAIR = 7;
+/** after a quoted string's closing quote: whitespace, ";" or the end */
+const X_AFTER_VALUE = 8;
+/** results of nextExtState besides the states: the CR ending the line, and a fault */
+const X_END = 9;
+const X_BAD = 10;
+
+const SEMI = 0x3b;
+const EQUALS = 0x3d;
+const DQUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+/** The chunk-extension state after byte c in state x (X_END at the line's CR, X_BAD on a fault). */
+function nextExtState(x: number, c: number): number {
+  const ws = c === SP || c === HT;
+  switch (x) {
+    case X_SEMI:
+      return ws ? X_SEMI : c === SEMI ? X_NAME_START : X_BAD;
+    case X_NAME_START:
+      return ws ? X_NAME_START : TCHAR[c] === 1 ? X_NAME : X_BAD;
+    case X_NAME:
+      return TCHAR[c] === 1 ? X_NAME : ws ? X_NAME_WS : c === EQUALS ? X_VALUE_START : c === SEMI ? X_NAME_START :
+        c === CR ? X_END : X_BAD;
+    case X_NAME_WS:
+      return ws ? X_NAME_WS : c === EQUALS ? X_VALUE_START : c === SEMI ? X_NAME_START : X_BAD;
+    case X_VALUE_START:
+      return ws ? X_VALUE_START : TCHAR[c] === 1 ? X_TOKEN : c === DQUOTE ? X_QUOTED : X_BAD;
+    case X_TOKEN:
+      return TCHAR[c] === 1 ? X_TOKEN : ws ? X_SEMI : c === SEMI ? X_NAME_START : c === CR ? X_END : X_BAD;
+    case X_QUOTED:
+      // qdtext = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text
+      return c === DQUOTE ? X_AFTER_VALUE : c === BACKSLASH ? X_QUOTED_PAIR :
+        ws || (c >= 0x21 && c !== 0x7f) ? X_QUOTED : X_BAD;
+    case X_QUOTED_PAIR:
+      // quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text )
+      return ws || (c >= 0x21 && c !== 0x7f) ? X_QUOTED : X_BAD;
+    case X_AFTER_VALUE:
+      return ws ? X_SEMI : c === SEMI ? X_NAME_START : c === CR ? X_END : X_BAD;
+    default:
+      return X_BAD;
+  }
+}
+
 const MAX_LEADING_EMPTY_LINES = 4;
 const MAX_CHUNK_EXT = 1024;
 
@@ -158,6 +220,7 @@ export class RequestParser {
   private chunkSize = 0;
   private chunkDigits = 0;
   private extBytes = 0;
+  private extState = X_SEMI;
   private pauseRequested = false;
 
   constructor(private readonly limits: ParserLimits, private readonly ev: ParserEvents) {}
@@ -235,8 +298,9 @@ export class RequestParser {
             return this.fail(400, 'invalid chunk size'), len;
           } else if (c === CR) {
             this.state = S_CHUNK_SIZE_LF;
-          } else if (c === 0x3b /* ; */ || c === SP || c === HT) {
+          } else if (c === SEMI || c === SP || c === HT) {
             this.state = S_CHUNK_EXT;
+            this.extState = c === SEMI ? X_NAME_START : X_SEMI;
             this.extBytes = 0;
           } else {
             return this.fail(400, 'invalid chunk size'), len;
@@ -245,9 +309,11 @@ export class RequestParser {
         }
         case S_CHUNK_EXT: {
           const c = buf[p++];
-          if (c === CR) this.state = S_CHUNK_SIZE_LF;
-          else if ((c < SP && c !== HT) || c === 0x7f) return this.fail(400, 'invalid chunk extension'), len;
+          const x = nextExtState(this.extState, c);
+          if (x === X_END) this.state = S_CHUNK_SIZE_LF;
+          else if (x === X_BAD) return this.fail(400, 'invalid chunk extension'), len;
           else if (++this.extBytes > MAX_CHUNK_EXT) return this.fail(400, 'chunk extension too long'), len;
+          else this.extState = x;
           break;
         }
         case S_CHUNK_SIZE_LF: {
