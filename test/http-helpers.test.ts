@@ -94,6 +94,27 @@ export function bounded<T>(p: Promise<T>, what: string, ms = GUARD_MS): Promise<
   ]).finally(() => clearTimeout(t));
 }
 
+/** Wait until `cond()` holds, checking every 10 ms; throws naming `what` after `ms` (a hang guard). */
+export async function until(cond: () => boolean, what: string, ms = GUARD_MS): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`${what}: not so within ${ms} ms`);
+    await delay(10);
+  }
+}
+
+export interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(v: T): void;
+}
+
+/** A promise with its resolve function: an event a test waits for. */
+export function deferred<T>(): Deferred<T> {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
 export function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }

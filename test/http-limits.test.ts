@@ -4,10 +4,37 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import type { HttpRequest } from '../apps/http/request.js';
+import type { HttpResponse } from '../apps/http/response.js';
 import type { Handler } from '../apps/http/server.js';
-import { bounded, delay, RawClient, skipTransport, startApp, TRANSPORTS } from './http-helpers.test.js';
+import type { HttpError } from '../apps/http/status.js';
+import { bounded, deferred, delay, RawClient, skipTransport, startApp, TRANSPORTS, until, type Deferred } from './http-helpers.test.js';
+
+/** How the body read of the last '/outcome' request ended: 'read N' or 'failed STATUS' (the handler did not hang). */
+let outcome: Deferred<string> = deferred();
+/** The last '/late' request, whose handler reads its body only once `release` resolves. */
+let late: { req: HttpRequest; release: Deferred<void> } | null = null;
+
+/** Read the body, record how that ended in `outcome`, answer 200 (or the read's error status). */
+async function readBody(req: HttpRequest, res: HttpResponse): Promise<void> {
+  const o = outcome;
+  try {
+    const b = await req.body();
+    o.resolve(`read ${b.length}`);
+    res.send('read');
+  } catch (e) {
+    o.resolve(`failed ${(e as HttpError).status}`);
+    throw e;
+  }
+}
 
 const handler: Handler = async (req, res) => {
+  if (req.path === '/outcome') return readBody(req, res);
+  if (req.path === '/late') {
+    const l = (late = { req, release: deferred() });
+    await l.release.promise;
+    return readBody(req, res);
+  }
   if (req.path === '/slow') {
     await delay(Number(req.query.get('ms') ?? 100));
     return res.send('slow done');
@@ -91,6 +118,96 @@ test('a stalled request body → 408 and close', async () => {
     assert.equal(r.status, 408);
     assert.equal(r.headers['connection'], 'close');
     await c.waitClose();
+  } finally {
+    await srv.close();
+  }
+});
+
+test('a body dripped one byte at a time is cut off by the whole-body deadline: 408, close, the handler\'s read fails', async () => {
+  // bodyMinRate 0: the whole body within bodyTimeout. A drip of a byte every 50 ms would keep a per-byte (idle)
+  // deadline from ever firing: the drip runs for up to 100 bytes (5 s), the deadline is 300 ms from the head.
+  for (const bodyMinRate of [0, 500]) {
+    outcome = deferred();
+    const srv = await startApp({ handler, bodyTimeout: 300, bodyMinRate, timerInterval: 50 }, transport);
+    try {
+      const c = await RawClient.connect(srv.port);
+      c.send('POST /outcome HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n');
+      let sent = 0;
+      for (; sent < 100 && !c.closed; sent++) {
+        c.send('x');
+        await delay(50);
+      }
+      assert.equal(c.closed, true, `bodyMinRate ${bodyMinRate}: the server closed the connection while the body was still dripping`);
+      assert.ok(sent < 100);
+      const r = await c.readResponse();
+      assert.equal(r.status, 408);
+      assert.equal(r.headers['connection'], 'close');
+      assert.equal(await bounded(outcome.promise, 'the handler\'s body read'), 'failed 408');
+      await until(() => srv.app.connections === 0, 'the connection released');
+    } finally {
+      await srv.close();
+    }
+  }
+});
+
+test('a body that stalls after the server paused and resumed reading it → 408 (the deadline is rearmed on resume)', async () => {
+  outcome = deferred();
+  late = null;
+  const srv = await startApp({ handler, bodyTimeout: 300, bodyBufferSize: 1024, timerInterval: 50 }, transport);
+  try {
+    const c = await RawClient.connect(srv.port);
+    c.send(`POST /late HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n${'y'.repeat(8192)}`);
+    // the handler holds off reading until the server has buffered more than bodyBufferSize: reading is paused then
+    await until(() => late !== null && late.req._buffered > 1024, 'the server buffered the body past bodyBufferSize');
+    late!.release.resolve();
+    // the handler now reads everything buffered (reading resumes) and waits for more, which never comes
+    const r = await c.readResponse();
+    assert.equal(r.status, 408);
+    assert.equal(await bounded(outcome.promise, 'the handler\'s body read'), 'failed 408');
+    await c.waitClose();
+  } finally {
+    await srv.close();
+  }
+});
+
+test('Expect: 100-continue read late by the handler: the body deadlines start with the 100 Continue', async () => {
+  outcome = deferred();
+  late = null;
+  const srv = await startApp({ handler, bodyTimeout: 300, timerInterval: 50 }, transport);
+  try {
+    const c = await RawClient.connect(srv.port);
+    c.send('POST /late HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n');
+    await until(() => late !== null, 'the handler got the request');
+    await delay(600); // the handler is busy for twice bodyTimeout before it reads the body: the client is not to blame
+    late!.release.resolve();
+    assert.equal((await c.readResponse()).status, 100);
+    await delay(100); // then the client takes a third of bodyTimeout to send it
+    c.send('hello');
+    const r = await c.readResponse();
+    assert.equal(r.status, 200);
+    assert.equal(await bounded(outcome.promise, 'the handler\'s body read'), 'read 5');
+    c.destroy();
+  } finally {
+    await srv.close();
+  }
+});
+
+test('a slow body within bodyMinRate is read whole (the deadline grows with the bytes received)', async () => {
+  outcome = deferred();
+  // 40 pieces of 400 bytes every 30 ms (about 13 kB/s, far above 1000 bytes/s): longer than bodyTimeout in all
+  const srv = await startApp({ handler, bodyTimeout: 1000, bodyMinRate: 1000, timerInterval: 50 }, transport);
+  try {
+    const c = await RawClient.connect(srv.port);
+    c.send('POST /outcome HTTP/1.1\r\nHost: a\r\nContent-Length: 16000\r\n\r\n');
+    const start = Date.now();
+    for (let i = 0; i < 40; i++) {
+      await delay(30);
+      c.send('z'.repeat(400));
+    }
+    assert.ok(Date.now() - start > 1000, 'the body took longer than bodyTimeout'); // else the test proves nothing
+    assert.equal((await c.readResponse()).status, 200);
+    assert.equal(await bounded(outcome.promise, 'the handler\'s body read'), 'read 16000');
+    c.destroy();
   } finally {
     await srv.close();
   }
