@@ -1,6 +1,6 @@
-// Shared helpers for the megapipe-http tests: a server on loopback port 0 (serveNet) and a raw-socket client that
-// parses responses byte-exactly. Imported by the other http-*.test files; its own self-tests run only when this
-// file is the one executed.
+// Shared helpers for the megapipe-http tests: a server on loopback port 0 (node:net or a channel) and a raw-socket
+// client that parses responses byte-exactly. Imported by the other http-*.test files; its own self-tests run only when
+// this file is the one executed.
 
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
@@ -16,6 +16,11 @@ const ALL_TRANSPORTS: readonly Transport[] = ['net', 'uring', 'portable'];
 export const TRANSPORTS: readonly Transport[] = process.env.MEGAPIPE_HTTP_TRANSPORTS
   ? ALL_TRANSPORTS.filter((t) => process.env.MEGAPIPE_HTTP_TRANSPORTS!.split(',').includes(t))
   : ALL_TRANSPORTS;
+/**
+ * The transports of the suites that must hold where megapipe-http is shipped and benchmarked: io_uring channels first
+ * (what `megapipe-http` serves on), node:net second (the baseline). Restricted by MEGAPIPE_HTTP_TRANSPORTS too.
+ */
+export const SHIPPED_TRANSPORTS: readonly Transport[] = (['uring', 'net'] as const).filter((t) => TRANSPORTS.includes(t));
 const uring = uringAvailability();
 /** node:test skip value for a transport. */
 export function skipTransport(t: Transport): string | false {
