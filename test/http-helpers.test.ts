@@ -7,6 +7,7 @@ import * as net from 'node:net';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { createChannel, listen, listenPortable, serveChannel, serveNet, uringAvailability } from '../src/index.js';
+import { httpDate } from '../apps/http/date.js';
 import { createHttpApp, type HttpApp, type HttpServerOptions } from '../apps/http/server.js';
 
 /** The transports the app runs on: node:net (serveNet) and the library's channels (serveChannel) on both backends. */
@@ -97,6 +98,27 @@ export function bounded<T>(p: Promise<T>, what: string, ms = GUARD_MS): Promise<
       t = setTimeout(() => reject(new Error(`${what}: not done within ${ms} ms`)), ms);
     }),
   ]).finally(() => clearTimeout(t));
+}
+
+/** IMF-fixdate (RFC 9110 §5.6.7), the form of every HTTP date megapipe-http sends. */
+export const IMF_FIXDATE = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT$/;
+
+/**
+ * Run `request` (which sends one request on `c`), read the response, and check its Date header: an IMF-fixdate (with
+ * the right weekday) that the server's own date source (httpDate, the same module in this process) gave during the
+ * exchange — between its values just before sending and just after the response was read. Returns the response.
+ */
+export async function datedResponse(c: RawClient, request: () => void): Promise<RawResponse> {
+  const before = Date.parse(httpDate());
+  request();
+  const r = await c.readResponse();
+  const after = Date.parse(httpDate());
+  const d = r.headers['date'];
+  assert.match(d ?? '', IMF_FIXDATE);
+  assert.equal(new Date(Date.parse(d)).toUTCString(), d, 'a real date, weekday included');
+  const t = Date.parse(d);
+  assert.ok(before <= t && t <= after, `Date ${d} is the server's date during the exchange (${httpDate(before)} .. ${httpDate(after)})`);
+  return r;
 }
 
 /** Wait until `cond()` holds, checking every 10 ms; throws naming `what` after `ms` (a hang guard). */
