@@ -1,6 +1,7 @@
-// Deadlines and limits: slowloris (a deadline for the whole header block), idle keep-alive, stalled bodies, stalled
-// readers, the connection limit, the per-connection request limit, and graceful shutdown. The deadlines are small
-// configured values; tests assert behaviour (closed, status), never durations.
+// Deadlines and limits: slowloris (a deadline for the whole header block), idle keep-alive, stalled and dripped bodies,
+// stalled readers, the connection limit, the per-connection request limit, and graceful shutdown. The deadlines are
+// small configured values; tests assert behaviour (closed, status, which deadline fired), never durations, and wait
+// for events (a handler started, a connection released), not for time to pass.
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -28,19 +29,27 @@ async function readBody(req: HttpRequest, res: HttpResponse): Promise<void> {
   }
 }
 
+/** The last '/held' request: `started` when its handler runs, which answers 'held done' once `release` resolves. */
+let held: { started: Deferred<void>; release: Deferred<void> } = { started: deferred(), release: deferred() };
+/** Resolved when a '/flood' handler starts its endless response. */
+let flooding: Deferred<void> = deferred();
+
 const handler: Handler = async (req, res) => {
   if (req.path === '/outcome') return readBody(req, res);
+  if (req.path === '/held') {
+    const h = held;
+    h.started.resolve();
+    await h.release.promise;
+    return res.send('held done');
+  }
   if (req.path === '/late') {
     const l = (late = { req, release: deferred() });
     await l.release.promise;
     return readBody(req, res);
   }
-  if (req.path === '/slow') {
-    await delay(Number(req.query.get('ms') ?? 100));
-    return res.send('slow done');
-  }
   if (req.path === '/echo') return res.send(await req.body());
   if (req.path === '/flood') {
+    flooding.resolve();
     const chunk = Buffer.alloc(64 * 1024, 0x61);
     return res.stream((function* () {
       for (let i = 0; i < 4096; i++) yield chunk; // 256 MiB if anyone read it all
@@ -78,8 +87,8 @@ test('slowloris: many connections sending nothing are all closed', async () => {
   try {
     const cs = await Promise.all(Array.from({ length: 20 }, () => RawClient.connect(srv.port)));
     for (const c of cs) assert.equal((await c.waitClose()).length, 0, 'closed silently: nothing was requested');
-    for (let i = 0; i < 200 && srv.app.connections > 0; i++) await delay(10);
-    assert.equal(srv.app.connections, 0);
+    await until(() => srv.app.connections === 0, 'every connection released');
+    assert.equal(srv.app.timeouts.header, 20);
   } finally {
     await srv.close();
   }
@@ -214,17 +223,22 @@ test('a slow body within bodyMinRate is read whole (the deadline grows with the 
 });
 
 test('a client that never reads a large response is cut off (send deadline)', async () => {
+  flooding = deferred();
   const srv = await startApp({ handler, sendTimeout: 300, timerInterval: 50 }, transport);
   try {
     const c = await RawClient.connect(srv.port);
     c.socket.pause();
     c.send(GET('/flood'));
-    for (let i = 0; i < 300 && !c.closed; i++) {
-      await delay(20);
-      if (srv.app.connections === 0) break;
-    }
-    assert.equal(srv.app.connections, 0, 'the server dropped the connection');
-    c.destroy();
+    await bounded(flooding.promise, 'the flood handler started');
+    assert.equal(srv.app.connections, 1, 'the connection is counted');
+    assert.deepEqual(srv.app.timeouts, { header: 0, body: 0, idle: 0, send: 0, linger: 0 });
+    // the peer reads nothing: output stays above the high-water mark until the send deadline destroys the connection
+    await until(() => srv.app.connections === 0, 'the server dropped the connection');
+    assert.deepEqual(srv.app.timeouts, { header: 0, body: 0, idle: 0, send: 1, linger: 0 }, 'the send deadline did it');
+    // and the peer sees its connection end before the (256 MiB) response did
+    c.socket.resume();
+    await bounded(new Promise((r) => (c.closed ? r(null) : c.socket.once('close', r))), 'the client\'s close');
+    assert.ok(c.pending.length < 4096 * 64 * 1024, `cut off after ${c.pending.length} bytes`);
   } finally {
     await srv.close();
   }
@@ -233,12 +247,12 @@ test('a client that never reads a large response is cut off (send deadline)', as
 test('connection limit: beyond it, 503 and close; room again once a connection leaves', async () => {
   const srv = await startApp({ handler, maxConnections: 3 }, transport);
   try {
-    const held: RawClient[] = [];
+    const open: RawClient[] = [];
     for (let i = 0; i < 3; i++) {
       const c = await RawClient.connect(srv.port);
       c.send(GET('/x'));
       assert.equal((await c.readResponse()).status, 200); // registered by the server
-      held.push(c);
+      open.push(c);
     }
     const over = await RawClient.connect(srv.port);
     over.send(GET('/x'));
@@ -248,18 +262,13 @@ test('connection limit: beyond it, 503 and close; room again once a connection l
     assert.equal(r.headers['retry-after'], '1');
     await over.waitClose();
     assert.equal(srv.app.connections, 3);
-    held[0].destroy();
-    let ok = false;
-    for (let i = 0; i < 100 && !ok; i++) {
-      await delay(10);
-      if (srv.app.connections < 3) ok = true;
-    }
-    assert.ok(ok);
+    open[0].destroy();
+    await until(() => srv.app.connections < 3, 'the closed connection released');
     const again = await RawClient.connect(srv.port);
     again.send(GET('/x'));
     assert.equal((await again.readResponse()).status, 200);
     again.destroy();
-    for (const c of held) c.destroy();
+    for (const c of open) c.destroy();
   } finally {
     await srv.close();
   }
@@ -285,17 +294,19 @@ test('graceful shutdown: idle connections close, in-flight responses complete wi
   idle.send(GET('/x'));
   await idle.readResponse();
   const busy = await RawClient.connect(srv.port);
-  busy.send(GET('/slow?ms=300'));
-  await delay(50);
+  held = { started: deferred(), release: deferred() };
+  busy.send(GET('/held'));
+  await bounded(held.started.promise, 'the request reached its handler');
   const closing = srv.app.shutdown(5000);
   assert.equal((await idle.waitClose()).length, 0);
   const late = await RawClient.connect(srv.port);
   late.send(GET('/x'));
   const lr = await late.readResponse();
   assert.equal(lr.status, 503);
+  held.release.resolve(); // the in-flight response completes only now, well inside the shutdown
   const r = await busy.readResponse();
   assert.equal(r.status, 200);
-  assert.equal(r.body.toString(), 'slow done');
+  assert.equal(r.body.toString(), 'held done');
   assert.equal(r.headers['connection'], 'close');
   await busy.waitClose();
   await bounded(closing, 'app.shutdown');
@@ -309,17 +320,18 @@ test('transport close (Session.shutdown): idle connections close, the in-flight 
   idle.send(GET('/x'));
   await idle.readResponse();
   const busy = await RawClient.connect(srv.port);
-  busy.send(GET('/slow?ms=300'));
-  await delay(50);
+  held = { started: deferred(), release: deferred() };
+  busy.send(GET('/held'));
+  await bounded(held.started.promise, 'the request reached its handler');
   const stopping = srv.stop(5000);
   assert.equal((await idle.waitClose()).length, 0);
+  held.release.resolve();
   const r = await busy.readResponse();
-  assert.equal(r.body.toString(), 'slow done');
+  assert.equal(r.body.toString(), 'held done');
   assert.equal(r.headers['connection'], 'close');
   await busy.waitClose();
   await bounded(stopping, 'transport close');
-  for (let i = 0; i < 200 && srv.app.connections > 0; i++) await delay(10);
-  assert.equal(srv.app.connections, 0);
+  await until(() => srv.app.connections === 0, 'every connection released');
   await srv.close();
 });
 });

@@ -60,11 +60,27 @@ export interface HttpServerOptions extends Partial<ParserLimits> {
   onError?: (err: unknown, req: HttpRequest | null) => void;
 }
 
+/** How many connections each deadline has cut off since the server started. */
+export interface HttpTimeoutCounts {
+  /** header block incomplete (headerTimeout), including connections that sent nothing */
+  readonly header: number;
+  /** request body stalled or slower than bodyMinRate (bodyTimeout) */
+  readonly body: number;
+  /** keep-alive connection idle (keepAliveTimeout) */
+  readonly idle: number;
+  /** output above the high-water mark, the peer not reading (sendTimeout): destroyed */
+  readonly send: number;
+  /** output not flushed after the connection was ended: destroyed */
+  readonly linger: number;
+}
+
 export interface HttpApp {
   /** The session factory to pass to serveNet / serve. */
   readonly factory: SessionFactory;
   /** Open (counted) connections. */
   readonly connections: number;
+  /** Deadlines that fired so far, by kind (a snapshot). */
+  readonly timeouts: HttpTimeoutCounts;
   readonly draining: boolean;
   /**
    * Graceful shutdown: idle connections close at once, in-flight requests finish (their responses carry
@@ -109,6 +125,7 @@ interface AppState {
   readonly bodyBufferSize: number;
   readonly onError: (err: unknown, req: HttpRequest | null) => void;
   readonly conns: Set<HttpConnection>;
+  readonly timeouts: { -readonly [K in keyof HttpTimeoutCounts]: number };
   active: number;
   draining: boolean;
   onEmpty: (() => void) | null;
@@ -652,11 +669,14 @@ class HttpConnection implements Session, ParserEvents, BodyHost {
 
   /** Called by the server's timer when the deadline has passed. */
   timeout(): void {
+    const counts = this.app.timeouts;
     switch (this.kind) {
       case K_IDLE:
+        counts.idle++;
         this.closeAfterFlush();
         break;
       case K_HEADERS: {
+        counts.header++;
         // a partial request gets 408; a connection that never sent anything is closed silently
         const partial = !this.parser.idle;
         this.closing = true;
@@ -671,6 +691,7 @@ class HttpConnection implements Session, ParserEvents, BodyHost {
         break;
       }
       case K_BODY: {
+        counts.body++;
         this.closing = true;
         const cur = this.current;
         this.current = null;
@@ -683,6 +704,8 @@ class HttpConnection implements Session, ParserEvents, BodyHost {
       case K_SEND:
       case K_LINGER:
       default:
+        if (this.kind === K_SEND) counts.send++;
+        else if (this.kind === K_LINGER) counts.linger++;
         this.deadline = 0;
         this.conn.destroy();
         break;
@@ -771,6 +794,7 @@ export function createHttpApp(options: HttpServerOptions = {}): HttpApp {
     bodyBufferSize: options.bodyBufferSize ?? 256 * 1024,
     onError: options.onError ?? ((err) => console.error('megapipe-http: handler error:', err)),
     conns: new Set(),
+    timeouts: { header: 0, body: 0, idle: 0, send: 0, linger: 0 },
     active: 0,
     draining: false,
     onEmpty: null,
@@ -792,6 +816,9 @@ export function createHttpApp(options: HttpServerOptions = {}): HttpApp {
     factory,
     get connections() {
       return app.active;
+    },
+    get timeouts() {
+      return { ...app.timeouts };
     },
     get draining() {
       return app.draining;
