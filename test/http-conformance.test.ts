@@ -373,6 +373,11 @@ test('request smuggling: CL.TE and TE.CL attempts yield one 400 and a closed con
     `POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n${smuggled}`,
     `POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`,
     `POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\n\r\n${smuggled}`,
+    // a field line starting with a bare CR hid the Content-Length after it when the head arrived in one read (issue 13)
+    `POST /echo HTTP/1.1\r\nHost: a\r\n\rContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`,
+    `POST /echo HTTP/1.1\r\nHost: a\r\n\rTransfer-Encoding: chunked\r\n\r\n${smuggled.length.toString(16)}\r\n${smuggled}\r\n0\r\n\r\n`,
+    // a chunk-size line outside RFC 9112's chunk-ext grammar
+    `POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0 junk\r\n\r\n${smuggled}`,
   ]) {
     await expectRejected(srv.port, req, 400);
   }
