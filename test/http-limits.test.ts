@@ -77,6 +77,7 @@ test('slowloris: headers trickled past the header deadline → 408 and close', a
     const r = await c.readResponse();
     assert.equal(r.status, 408);
     assert.equal(r.headers['connection'], 'close');
+    assert.equal(srv.app.timeouts.header, 1, 'the header deadline fired');
   } finally {
     await srv.close();
   }
@@ -113,6 +114,7 @@ test('idle keep-alive connections are closed after the keep-alive timeout', asyn
     c.send(GET('/x'));
     assert.equal((await c.readResponse()).body.toString(), 'ok');
     assert.equal((await c.waitClose()).length, 0);
+    assert.deepEqual(srv.app.timeouts, { header: 0, body: 0, idle: 1, send: 0, linger: 0 }, 'the keep-alive deadline closed it');
   } finally {
     await srv.close();
   }
@@ -127,6 +129,7 @@ test('a stalled request body → 408 and close', async () => {
     assert.equal(r.status, 408);
     assert.equal(r.headers['connection'], 'close');
     await c.waitClose();
+    assert.equal(srv.app.timeouts.body, 1, 'the body deadline fired');
   } finally {
     await srv.close();
   }
@@ -152,6 +155,7 @@ test('a body dripped one byte at a time is cut off by the whole-body deadline: 4
       assert.equal(r.status, 408);
       assert.equal(r.headers['connection'], 'close');
       assert.equal(await bounded(outcome.promise, 'the handler\'s body read'), 'failed 408');
+      assert.equal(srv.app.timeouts.body, 1, 'the body deadline fired');
       await until(() => srv.app.connections === 0, 'the connection released');
     } finally {
       await srv.close();
