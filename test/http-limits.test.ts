@@ -186,15 +186,15 @@ test('a body that stalls after the server paused and resumed reading it → 408 
 test('Expect: 100-continue read late by the handler: the body deadlines start with the 100 Continue', async () => {
   outcome = deferred();
   late = null;
-  const srv = await startApp({ handler, bodyTimeout: 300, timerInterval: 50 }, transport);
+  const srv = await startApp({ handler, bodyTimeout: 500, timerInterval: 50 }, transport);
   try {
     const c = await RawClient.connect(srv.port);
     c.send('POST /late HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n');
     await until(() => late !== null, 'the handler got the request');
-    await delay(600); // the handler is busy for twice bodyTimeout before it reads the body: the client is not to blame
+    await delay(1000); // the handler is busy for twice bodyTimeout before it reads the body: the client is not to blame
     late!.release.resolve();
     assert.equal((await c.readResponse()).status, 100);
-    await delay(100); // then the client takes a third of bodyTimeout to send it
+    await delay(150); // then the client takes less than a third of bodyTimeout to send it
     c.send('hello');
     const r = await c.readResponse();
     assert.equal(r.status, 200);
