@@ -47,7 +47,6 @@ const target = fc.oneof(
   fc.stringMatching(/^https?:\/\/[a-z0-9.-]{1,10}(\/[a-z0-9]{0,6})?$/),
 );
 const chunkExt = fc.constantFrom('', ';a', ';a=b', ' ;a', '\t; a = b', ';a="x y"', ';a="q\\"z";b', ';n=v;m');
-const chunkSizeDigits = (n: number) => fc.constantFrom(n.toString(16), n.toString(16).toUpperCase(), '0' + n.toString(16));
 const bodyText = fc.stringMatching(/^[\x00-\xff]{0,40}$/);
 
 const message: fc.Arbitrary<Message> = fc
@@ -68,7 +67,6 @@ const message: fc.Arbitrary<Message> = fc
   .map((m) => {
     const target = m.method === 'OPTIONS' && m.target === '/' ? '*' : m.target;
     const framing = m.minor === 0 && m.framing === 'chunked' ? 'length' : m.framing;
-    const lines: [string, string][] = [];
     const fieldLines = m.fields.map(([n, a, v, b]) => `${n}:${a}${v}${b}`);
     const fieldEntries: [string, string][] = m.fields.map(([n, , v]) => [n.toLowerCase(), v]);
     const hostAt = Math.min(m.hostAt, fieldLines.length);
