@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import * as zlib from 'node:zlib';
 import { serveStatic } from '../apps/http/static.js';
 import type { Handler } from '../apps/http/server.js';
-import { startApp } from './http-helpers.test.js';
+import { SHIPPED_TRANSPORTS, skipTransport, startApp } from './http-helpers.test.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const skip = !fs.existsSync(CHROMIUM) && `${CHROMIUM} is not installed (apt-get install chromium)`;
@@ -53,7 +53,9 @@ function png(w: number, h: number, rgb: [number, number, number]): Buffer {
   ]);
 }
 
-test('headless Chromium renders a page with stylesheet, script and image from megapipe-http', { skip }, async () => {
+// over io_uring channels (what megapipe-http ships on) and over node:net
+for (const transport of SHIPPED_TRANSPORTS) {
+test(`over ${transport}: headless Chromium renders a page with stylesheet, script and image from megapipe-http`, { skip: skip || skipTransport(transport) }, async () => {
   const { chromium } = await import('playwright-core');
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'megapipe-http-browser-'));
   const root = path.join(tmp, 'www');
@@ -83,7 +85,7 @@ fetch('/api/sum?a=5&b=6').then((r) => r.json()).then((j) => { document.getElemen
     seen.push(req.path);
     if (req.path === '/api/sum') return res.json({ sum: Number(req.query.get('a')) + Number(req.query.get('b')) });
   };
-  const srv = await startApp({ handler: [api, serveStatic(root)] });
+  const srv = await startApp({ handler: [api, serveStatic(root)] }, transport);
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
@@ -149,3 +151,4 @@ fetch('/api/sum?a=5&b=6').then((r) => r.json()).then((j) => { document.getElemen
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 });
+}

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import * as net from 'node:net';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { RawClient } from './http-helpers.test.js';
+import { bounded, RawClient } from './http-helpers.test.js';
 
 const CLI = fileURLToPath(new URL('../apps/http/cli.js', import.meta.url));
 let tmp: string;
@@ -19,8 +19,15 @@ before(() => {
   fs.writeFileSync(path.join(tmp, 'index.html'), '<p>cli</p>');
   fs.writeFileSync(
     path.join(tmp, 'handler.mjs'),
-    `export default async (req, res) => {
+    `import { existsSync } from 'node:fs';
+    export default async (req, res) => {
       if (req.path === '/slow') { await new Promise((r) => setTimeout(r, Number(req.query.get('ms')))); return res.send('finished'); }
+      // says on stderr that it runs, then answers once the file named by ?until exists (the test's go-ahead)
+      if (req.path === '/held') {
+        process.stderr.write('held: started\\n');
+        while (!existsSync(req.query.get('until'))) await new Promise((r) => setTimeout(r, 5));
+        return res.send('finished');
+      }
     };`,
   );
 });
@@ -30,6 +37,8 @@ interface Running {
   child: ChildProcess;
   port: number;
   stdout: () => string;
+  /** Resolves once stderr has shown `text` (bounded). */
+  stderrShows: (text: string) => Promise<void>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
@@ -46,12 +55,18 @@ function run(args: string[]): Promise<Running> {
       reject(new Error(`no "listening on" line: ${out} ${err}`));
     }, 15_000);
     child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const stderrShows = (text: string) =>
+      bounded(new Promise<void>((ok) => {
+        const check = () => (err.includes(text) ? (child.stderr!.off('data', check), ok()) : undefined);
+        child.stderr!.on('data', check);
+        check();
+      }), `"${text}" on stderr`);
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
       const m = /^listening on 127\.0\.0\.1:(\d+)$/m.exec(out);
       if (m) {
         clearTimeout(guard);
-        resolve({ child, port: Number(m[1]), stdout: () => out, exited });
+        resolve({ child, port: Number(m[1]), stdout: () => out, stderrShows, exited });
       }
     });
     void exited.then(({ code }) => {
@@ -80,15 +95,17 @@ for (const sig of ['SIGTERM', 'SIGINT'] as const) {
       a.send('GET / HTTP/1.1\r\nHost: a\r\n\r\n');
       assert.equal((await a.readResponse()).body.toString(), '<p>cli</p>');
       const busy = await RawClient.connect(r.port);
-      busy.send('GET /slow?ms=400 HTTP/1.1\r\nHost: a\r\n\r\n');
-      // let the request reach its handler, then signal
-      await new Promise((res) => setTimeout(res, 100));
+      const go = path.join(tmp, `go-${sig}`);
+      busy.send(`GET /held?until=${encodeURIComponent(go)} HTTP/1.1\r\nHost: a\r\n\r\n`);
+      // once the request is in its handler, signal; once the shutdown has closed the idle connection, let it answer
+      await r.stderrShows('held: started');
       r.child.kill(sig);
+      assert.equal((await a.waitClose()).length, 0, 'the idle keep-alive connection was closed');
+      fs.writeFileSync(go, '');
       const resp = await busy.readResponse();
       assert.equal(resp.status, 200);
       assert.equal(resp.body.toString(), 'finished');
       assert.equal(resp.headers['connection'], 'close');
-      assert.equal((await a.waitClose()).length, 0, 'the idle keep-alive connection was closed');
       const { code, signal } = await r.exited;
       assert.equal(signal, null);
       assert.equal(code, 0);

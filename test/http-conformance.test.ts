@@ -6,10 +6,8 @@ import { after, before, describe, test } from 'node:test';
 import type { Conn } from '../src/session.js';
 import { createHttpApp, type Handler } from '../apps/http/server.js';
 import { HttpError } from '../apps/http/status.js';
-import { delay, exchange, expectRejected, RawClient, skipTransport, startApp, TRANSPORTS, type TestServer } from './http-helpers.test.js';
+import { datedResponse, delay, exchange, expectRejected, RawClient, skipTransport, startApp, TRANSPORTS, type TestServer } from './http-helpers.test.js';
 import { preadAll } from '../src/portable/file-queue.js';
-
-const IMF_FIXDATE = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT$/;
 
 function pattern(n: number, seed = 7): Buffer {
   const b = Buffer.allocUnsafe(n);
@@ -85,14 +83,13 @@ after(async () => {
 });
 
 
-test('GET: status line, Server, Date (IMF-fixdate), Content-Length and exact body', async () => {
-  const r = await exchange(srv.port, GET('/hello'));
+test('GET: status line, Server, Date (IMF-fixdate, the server\'s date), Content-Length and exact body', async () => {
+  const c = await RawClient.connect(srv.port);
+  const r = { ...(await datedResponse(c, () => c.send(GET('/hello')))), client: c };
   assert.equal(r.version, 'HTTP/1.1');
   assert.equal(r.status, 200);
   assert.equal(r.reason, 'OK');
   assert.equal(r.headers['server'], 'megapipe-http');
-  assert.match(r.headers['date'], IMF_FIXDATE);
-  assert.ok(!Number.isNaN(Date.parse(r.headers['date'])));
   assert.equal(r.headers['content-type'], 'text/plain; charset=utf-8');
   assert.equal(r.headers['content-length'], '11');
   assert.equal(r.headers['connection'], undefined);
@@ -376,6 +373,11 @@ test('request smuggling: CL.TE and TE.CL attempts yield one 400 and a closed con
     `POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n${smuggled}`,
     `POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`,
     `POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\n\r\n${smuggled}`,
+    // a field line starting with a bare CR hid the Content-Length after it when the head arrived in one read (issue 13)
+    `POST /echo HTTP/1.1\r\nHost: a\r\n\rContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`,
+    `POST /echo HTTP/1.1\r\nHost: a\r\n\rTransfer-Encoding: chunked\r\n\r\n${smuggled.length.toString(16)}\r\n${smuggled}\r\n0\r\n\r\n`,
+    // a chunk-size line outside RFC 9112's chunk-ext grammar
+    `POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0 junk\r\n\r\n${smuggled}`,
   ]) {
     await expectRejected(srv.port, req, 400);
   }

@@ -1,12 +1,13 @@
-// Shared helpers for the megapipe-http tests: a server on loopback port 0 (serveNet) and a raw-socket client that
-// parses responses byte-exactly. Imported by the other http-*.test files; its own self-tests run only when this
-// file is the one executed.
+// Shared helpers for the megapipe-http tests: a server on loopback port 0 (node:net or a channel) and a raw-socket
+// client that parses responses byte-exactly. Imported by the other http-*.test files; its own self-tests run only when
+// this file is the one executed.
 
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { createChannel, listen, listenPortable, serveChannel, serveNet, uringAvailability } from '../src/index.js';
+import { httpDate } from '../apps/http/date.js';
 import { createHttpApp, type HttpApp, type HttpServerOptions } from '../apps/http/server.js';
 
 /** The transports the app runs on: node:net (serveNet) and the library's channels (serveChannel) on both backends. */
@@ -16,6 +17,11 @@ const ALL_TRANSPORTS: readonly Transport[] = ['net', 'uring', 'portable'];
 export const TRANSPORTS: readonly Transport[] = process.env.MEGAPIPE_HTTP_TRANSPORTS
   ? ALL_TRANSPORTS.filter((t) => process.env.MEGAPIPE_HTTP_TRANSPORTS!.split(',').includes(t))
   : ALL_TRANSPORTS;
+/**
+ * The transports of the suites that must hold where megapipe-http is shipped and benchmarked: io_uring channels first
+ * (what `megapipe-http` serves on), node:net second (the baseline). Restricted by MEGAPIPE_HTTP_TRANSPORTS too.
+ */
+export const SHIPPED_TRANSPORTS: readonly Transport[] = (['uring', 'net'] as const).filter((t) => TRANSPORTS.includes(t));
 const uring = uringAvailability();
 /** node:test skip value for a transport. */
 export function skipTransport(t: Transport): string | false {
@@ -92,6 +98,48 @@ export function bounded<T>(p: Promise<T>, what: string, ms = GUARD_MS): Promise<
       t = setTimeout(() => reject(new Error(`${what}: not done within ${ms} ms`)), ms);
     }),
   ]).finally(() => clearTimeout(t));
+}
+
+/** IMF-fixdate (RFC 9110 §5.6.7), the form of every HTTP date megapipe-http sends. */
+export const IMF_FIXDATE = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT$/;
+
+/**
+ * Run `request` (which sends one request on `c`), read the response, and check its Date header: an IMF-fixdate (with
+ * the right weekday) that the server's own date source (httpDate, the same module in this process) gave during the
+ * exchange — between its values just before sending and just after the response was read. Returns the response.
+ */
+export async function datedResponse(c: RawClient, request: () => void): Promise<RawResponse> {
+  const before = Date.parse(httpDate());
+  request();
+  const r = await c.readResponse();
+  const after = Date.parse(httpDate());
+  const d = r.headers['date'];
+  assert.match(d ?? '', IMF_FIXDATE);
+  assert.equal(new Date(Date.parse(d)).toUTCString(), d, 'a real date, weekday included');
+  const t = Date.parse(d);
+  assert.ok(before <= t && t <= after, `Date ${d} is the server's date during the exchange (${httpDate(before)} .. ${httpDate(after)})`);
+  return r;
+}
+
+/** Wait until `cond()` holds, checking every 10 ms; throws naming `what` after `ms` (a hang guard). */
+export async function until(cond: () => boolean, what: string, ms = GUARD_MS): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`${what}: not so within ${ms} ms`);
+    await delay(10);
+  }
+}
+
+export interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(v: T): void;
+}
+
+/** A promise with its resolve function: an event a test waits for. */
+export function deferred<T>(): Deferred<T> {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
 }
 
 export function delay(ms: number): Promise<void> {

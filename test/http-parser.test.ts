@@ -3,68 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Fields } from '../apps/http/headers.js';
-import { DEFAULT_LIMITS, RequestParser, type ParserLimits, type RequestHead } from '../apps/http/parser.js';
-
-interface Rec {
-  heads: RequestHead[];
-  bodies: Buffer[];
-  trailers: (Fields | null)[];
-  completes: number;
-  error: [number, string] | null;
-}
-
-function recorder(limits: Partial<ParserLimits> = {}): { p: RequestParser; r: Rec } {
-  const r: Rec = { heads: [], bodies: [], trailers: [], completes: 0, error: null };
-  let cur: Buffer[] = [];
-  const p = new RequestParser({ ...DEFAULT_LIMITS, ...limits }, {
-    onHead(h) {
-      r.heads.push(h);
-      cur = [];
-    },
-    onBody(b, o, l) {
-      cur.push(Buffer.from(b.subarray(o, o + l)));
-    },
-    onComplete(t) {
-      r.completes++;
-      r.bodies.push(Buffer.concat(cur));
-      r.trailers.push(t);
-    },
-    onError(s, reason) {
-      assert.equal(r.error, null, 'onError twice');
-      r.error = [s, reason];
-    },
-  });
-  return { p, r };
-}
-
-function feedAll(input: Buffer, splits: number[], limits?: Partial<ParserLimits>): Rec {
-  const { p, r } = recorder(limits);
-  let prev = 0;
-  for (const s of [...splits, input.length]) {
-    // each chunk is fed from a scratch buffer that is overwritten afterwards: the parser must copy what it keeps
-    const chunk = Buffer.from(input.subarray(prev, s));
-    const n = p.execute(chunk, 0, chunk.length);
-    assert.equal(n, chunk.length);
-    chunk.fill(0x58);
-    prev = s;
-  }
-  return r;
-}
-
-/** A comparable summary of the events (header values decoded after the input buffers were clobbered). */
-function summary(r: Rec): unknown {
-  return {
-    heads: r.heads.map((h) => ({
-      method: h.method, target: h.target, minor: h.minor, cl: h.contentLength, chunked: h.chunked,
-      keepAlive: h.keepAlive, expect: h.expectContinue, fields: [...h.fields.entries()],
-    })),
-    bodies: r.bodies.map((b) => b.toString('latin1')),
-    trailers: r.trailers.map((t) => (t ? [...t.entries()] : null)),
-    completes: r.completes,
-    error: r.error ? r.error[0] : null,
-  };
-}
+import { feedAll, recorder, summary, type Summary } from './http-parser-harness.js';
 
 const PIPELINE = Buffer.from(
   '\r\nGET /a?x=1 HTTP/1.1\r\nHost: example.com\r\nX-Multi: 1\r\nx-multi: 2\r\n\r\n' +
@@ -290,4 +229,57 @@ test('parser: Expect: 100-continue and state flags', () => {
   assert.equal(r.completes, 1);
   assert.equal(p.idle, true);
   assert.equal(r.bodies[0].toString(), 'data');
+});
+
+/** The verdict on `input` fed whole, split once at every offset, and byte by byte: each equals `expect`. */
+function everySplit(input: Buffer, expect: (s: Summary, how: string) => void): void {
+  expect(summary(feedAll(input, [])), 'whole');
+  for (let i = 1; i < input.length; i++) expect(summary(feedAll(input, [i])), `split at ${i}`);
+  expect(summary(feedAll(input, Array.from({ length: input.length - 1 }, (_, i) => i + 1))), 'byte by byte');
+}
+
+// Regression (outside review, issue 13): a whole head in one read took the fast path, and a field line starting with a
+// bare CR ended the head there: the Content-Length after it was dropped and the body served as a second request
+// (request smuggling); split across reads, the same bytes were a 400.
+test('regression: a bare CR at the start of a field line is a 400 whatever the split (no smuggled request)', () => {
+  const smuggled = 'GET /admin HTTP/1.1\r\nHost: x\r\n\r\n';
+  assert.equal(smuggled.length, 32);
+  const cases = [
+    `POST / HTTP/1.1\r\nHost: x\r\n\rContent-Length: 32\r\n\r\n${smuggled}`,
+    `GET / HTTP/1.1\r\nHost: x\r\n\rContent-Length: 32\r\n\r\n${smuggled}`,
+    `POST / HTTP/1.0\r\n\rContent-Length: 32\r\n\r\n${smuggled}`,
+    `GET / HTTP/1.1\r\nHost: x\r\n\rX: y\r\n\r\n`,
+    `GET / HTTP/1.1\r\nHost: x\r\n\r\r\n\r\n`,
+    `GET / HTTP/1.1\r\nHost: x\r\nA: b\r\n\r \r\n\r\n`,
+  ];
+  for (const c of cases) {
+    everySplit(Buffer.from(c, 'latin1'), (s, how) => {
+      assert.deepEqual(s, { heads: [], bodies: [], trailers: [], completes: 0, error: 400 }, `${how}: ${JSON.stringify(c)}`);
+    });
+  }
+});
+
+const CHUNKED = 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n';
+
+// RFC 9112 §7.1.1: chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] ),
+// chunk-ext-val = token / quoted-string. Anything else on a chunk-size line is a framing fault (400).
+test('chunk extensions: the RFC 9112 grammar is accepted, anything else is a 400, whatever the split', () => {
+  const good = ['2;a', '2;a=b', '2 ;a', '2\t; a', '2; a = b', '2;a=b;c', '2;a="x y";b', '2;a="q\\"\\\\"', '2;a=b ;c=d',
+    '2;!#$%&\'*+-.^_`|~=1', '2;a="\x80\xff"'];
+  for (const ext of good) {
+    const input = Buffer.from(`${CHUNKED}${ext}\r\nab\r\n0\r\n\r\n`, 'latin1');
+    everySplit(input, (r, how) => {
+      assert.equal(r.error, null, `${how}: ${JSON.stringify(ext)} accepted`);
+      assert.deepEqual(r.bodies, ['ab'], `${how}: ${JSON.stringify(ext)}`);
+    });
+  }
+  const bad = ['2 junk', '2;', '2; ', '2 ', '2\t', '2;a=', '2;a= ', '2;=b', '2;a b', '2;a=b c', '2;a="x', '2;a="x"y',
+    '2;a=b"', '2;a="\x01"', '2;a="\x7f"', '2;a\x00', '2 ;', '2;a;', '2;a=b;', '2;a=(b)', '2,a', '2;a="\\\x01"', '2;;a'];
+  for (const ext of bad) {
+    const input = Buffer.from(`${CHUNKED}${ext}\r\nab\r\n0\r\n\r\n`, 'latin1');
+    everySplit(input, (r, how) => {
+      assert.equal(r.error, 400, `${how}: ${JSON.stringify(ext)} rejected`);
+      assert.equal(r.completes, 0, `${how}: ${JSON.stringify(ext)} not completed`);
+    });
+  }
 });

@@ -1,25 +1,58 @@
 // Static files: index, MIME, redirects, path-traversal defence (many encodings, symlinks), conditional requests,
-// ranges (cached and streamed files), the in-memory cache and its invalidation, res.file and handler fall-through.
+// ranges (cached and streamed files), the in-memory cache and its invalidation, res.file and handler fall-through;
+// over io_uring channels and over node:net.
 
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { decodePath, parseRange, serveStatic } from '../apps/http/static.js';
 import type { Handler } from '../apps/http/server.js';
-import { delay, exchange, RawClient, startApp, type RawResponse, type TestServer } from './http-helpers.test.js';
+import { delay, exchange, RawClient, SHIPPED_TRANSPORTS, skipTransport, startApp, type RawResponse, type TestServer } from './http-helpers.test.js';
 import { prng, randomBytes } from './helpers.js';
 
-let tmp: string;
-let root: string;
-let srv: TestServer;
 const SECRET = 'TOP-SECRET-OUTSIDE-THE-ROOT';
 
 /** `n` seeded pseudo-random bytes. */
 const rnd = (n: number, seed: number): Buffer => randomBytes(prng(seed), n);
 const BIG = rnd(300_000, 11);
 const PNG = rnd(2000, 5);
+
+test('decodePath and parseRange units', () => {
+  assert.equal(decodePath('/'), '/');
+  assert.equal(decodePath('/a/b'), '/a/b');
+  assert.equal(decodePath('/a//b/./c/'), '/a/b/c/');
+  assert.equal(decodePath('/a%20b'), '/a b');
+  assert.equal(decodePath('/a/..'), 404);
+  assert.equal(decodePath('/%2e%2e/x'), 404);
+  assert.equal(decodePath('/a%2fb'), 404);
+  assert.equal(decodePath('/a%5cb'), 404);
+  assert.equal(decodePath('/a\\b'), 404);
+  assert.equal(decodePath('/a%00'), 404);
+  assert.equal(decodePath('/%zz'), 400);
+  assert.equal(decodePath('/.env'), 404);
+  assert.equal(decodePath('/.env', 'allow'), '/.env');
+  assert.equal(decodePath('/.well-known/x'), '/.well-known/x');
+  assert.deepEqual(parseRange('bytes=0-9', 100), { kind: 1, start: 0, end: 9 });
+  assert.deepEqual(parseRange('bytes=-10', 100), { kind: 1, start: 90, end: 99 });
+  assert.deepEqual(parseRange('bytes=90-', 100), { kind: 1, start: 90, end: 99 });
+  assert.deepEqual(parseRange('bytes=90-1000', 100), { kind: 1, start: 90, end: 99 });
+  assert.deepEqual(parseRange('bytes=-1000', 100), { kind: 1, start: 0, end: 99 });
+  assert.equal(parseRange('bytes=100-', 100).kind, 2);
+  assert.equal(parseRange('bytes=-0', 100).kind, 2);
+  assert.equal(parseRange('bytes=5-2', 100).kind, 0);
+  assert.equal(parseRange('bytes=0-1,5-6', 100).kind, 0);
+  assert.equal(parseRange('items=0-1', 100).kind, 0);
+  assert.equal(parseRange('bytes=a-b', 100).kind, 0);
+});
+
+// Every file path (cached, streamed, spliced, read into send memory) over io_uring channels — the transport that is
+// shipped and benchmarked — and over node:net.
+for (const transport of SHIPPED_TRANSPORTS) describe(`over ${transport}`, { skip: skipTransport(transport) }, () => {
+let tmp: string;
+let root: string;
+let srv: TestServer;
 
 before(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'megapipe-http-static-'));
@@ -54,7 +87,7 @@ before(async () => {
     // anything else falls through to the files
   };
   // big.bin (300 kB) stays above the content cache's limit, so its requests exercise the streamed path
-  srv = await startApp({ handler: [api, serveStatic(root, { revalidateInterval: 50, maxCachedFileSize: 64 * 1024 })] });
+  srv = await startApp({ handler: [api, serveStatic(root, { revalidateInterval: 50, maxCachedFileSize: 64 * 1024 })] }, transport);
 });
 
 after(async () => {
@@ -68,34 +101,6 @@ async function get(p: string, extra = '', method = 'GET'): Promise<RawResponse> 
   r.client.destroy();
   return r;
 }
-
-test('decodePath and parseRange units', () => {
-  assert.equal(decodePath('/'), '/');
-  assert.equal(decodePath('/a/b'), '/a/b');
-  assert.equal(decodePath('/a//b/./c/'), '/a/b/c/');
-  assert.equal(decodePath('/a%20b'), '/a b');
-  assert.equal(decodePath('/a/..'), 404);
-  assert.equal(decodePath('/%2e%2e/x'), 404);
-  assert.equal(decodePath('/a%2fb'), 404);
-  assert.equal(decodePath('/a%5cb'), 404);
-  assert.equal(decodePath('/a\\b'), 404);
-  assert.equal(decodePath('/a%00'), 404);
-  assert.equal(decodePath('/%zz'), 400);
-  assert.equal(decodePath('/.env'), 404);
-  assert.equal(decodePath('/.env', 'allow'), '/.env');
-  assert.equal(decodePath('/.well-known/x'), '/.well-known/x');
-  assert.deepEqual(parseRange('bytes=0-9', 100), { kind: 1, start: 0, end: 9 });
-  assert.deepEqual(parseRange('bytes=-10', 100), { kind: 1, start: 90, end: 99 });
-  assert.deepEqual(parseRange('bytes=90-', 100), { kind: 1, start: 90, end: 99 });
-  assert.deepEqual(parseRange('bytes=90-1000', 100), { kind: 1, start: 90, end: 99 });
-  assert.deepEqual(parseRange('bytes=-1000', 100), { kind: 1, start: 0, end: 99 });
-  assert.equal(parseRange('bytes=100-', 100).kind, 2);
-  assert.equal(parseRange('bytes=-0', 100).kind, 2);
-  assert.equal(parseRange('bytes=5-2', 100).kind, 0);
-  assert.equal(parseRange('bytes=0-1,5-6', 100).kind, 0);
-  assert.equal(parseRange('items=0-1', 100).kind, 0);
-  assert.equal(parseRange('bytes=a-b', 100).kind, 0);
-});
 
 test('index.html, MIME types and exact content', async () => {
   const cases: [string, string, Buffer | string][] = [
@@ -301,7 +306,7 @@ test('cache: a changed, deleted or swapped file is noticed (stat revalidation)',
 test('cache: hot files are served from memory between revalidations', async () => {
   const dir = fs.mkdtempSync(path.join(tmp, 'hot-'));
   fs.writeFileSync(path.join(dir, 'hot.txt'), 'cached');
-  const s2 = await startApp({ handler: serveStatic(dir, { revalidateInterval: 3600_000 }) });
+  const s2 = await startApp({ handler: serveStatic(dir, { revalidateInterval: 3600_000 }) }, transport);
   try {
     const a = await exchange(s2.port, req('/hot.txt'));
     a.client.destroy();
@@ -325,7 +330,7 @@ test('cache: bounded by total size (files evicted, still served correctly)', asy
     fs.writeFileSync(path.join(dir, `f${i}.bin`), bodies[i]);
   }
   const statics = serveStatic(dir, { maxCacheSize: 70_000, maxCacheEntries: 5 });
-  const s3 = await startApp({ handler: statics });
+  const s3 = await startApp({ handler: statics }, transport);
   try {
     let peak = 0;
     for (let round = 0; round < 3; round++) {
@@ -366,7 +371,7 @@ test('files above the content cache stay open between requests (maxOpenFiles), r
     assert.ok(cond(), what);
   };
   const statics = serveStatic(dir, { maxCachedFileSize: 64 * 1024, revalidateInterval: 0 });
-  const s4 = await startApp({ handler: statics });
+  const s4 = await startApp({ handler: statics }, transport);
   try {
     for (let i = 0; i < 5; i++) {
       const r = await exchange(s4.port, req('/large.bin'));
@@ -397,7 +402,7 @@ test('files above the content cache stay open between requests (maxOpenFiles), r
   // maxOpenFiles 0: opened and closed per request
   fs.writeFileSync(file, v1);
   const perRequest = serveStatic(dir, { maxCachedFileSize: 64 * 1024, maxOpenFiles: 0 });
-  const s5 = await startApp({ handler: perRequest });
+  const s5 = await startApp({ handler: perRequest }, transport);
   try {
     const r = await exchange(s5.port, req('/large.bin'));
     r.client.destroy();
@@ -409,4 +414,5 @@ test('files above the content cache stay open between requests (maxOpenFiles), r
   }
   assert.throws(() => serveStatic(dir, { maxOpenFiles: -1 }), /options\.maxOpenFiles must be a non-negative integer/);
   assert.throws(() => serveStatic(dir, { maxCacheSize: 1.5 }), /options\.maxCacheSize/);
+});
 });

@@ -1,6 +1,6 @@
 // megapipe-http's public API.
 
-export { createHttpApp, type Handler, type HttpApp, type HttpServerOptions } from './server.js';
+export { createHttpApp, type Handler, type HttpApp, type HttpServerOptions, type HttpTimeoutCounts } from './server.js';
 export { HttpRequest } from './request.js';
 export { HttpResponse, type FileOptions } from './response.js';
 export { Fields } from './headers.js';

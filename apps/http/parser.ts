@@ -135,6 +135,68 @@ const S_CHUNK_DATA_LF = 7;
 const S_TRAILER = 8;
 const S_DEAD = 9;
 
+// Chunk extensions (RFC 9112 §7.1.1), after the chunk size up to the line's CR:
+//   chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+//   chunk-ext-name = token, chunk-ext-val = token / quoted-string
+// Each state names what may come next; whitespace is allowed only next to ";" and "=" (none before the CR).
+/** whitespace seen (after the size or a value): only more of it or ";" */
+const X_SEMI = 0;
+/** after ";": whitespace, then a name */
+const X_NAME_START = 1;
+/** in a name: more of it, whitespace, "=", ";" or the end */
+const X_NAME = 2;
+/** whitespace after a name: more of it, "=" or ";" */
+const X_NAME_WS = 3;
+/** after "=": whitespace, then a token or a quoted string */
+const X_VALUE_START = 4;
+/** in a token value: more of it, whitespace, ";" or the end */
+const X_TOKEN = 5;
+/** inside a quoted string */
+const X_QUOTED = 6;
+/** after a backslash inside a quoted string */
+const X_QUOTED_PAIR = 7;
+/** after a quoted string's closing quote: whitespace, ";" or the end */
+const X_AFTER_VALUE = 8;
+/** results of nextExtState besides the states: the CR ending the line, and a fault */
+const X_END = 9;
+const X_BAD = 10;
+
+const SEMI = 0x3b;
+const EQUALS = 0x3d;
+const DQUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+/** The chunk-extension state after byte c in state x (X_END at the line's CR, X_BAD on a fault). */
+function nextExtState(x: number, c: number): number {
+  const ws = c === SP || c === HT;
+  switch (x) {
+    case X_SEMI:
+      return ws ? X_SEMI : c === SEMI ? X_NAME_START : X_BAD;
+    case X_NAME_START:
+      return ws ? X_NAME_START : TCHAR[c] === 1 ? X_NAME : X_BAD;
+    case X_NAME:
+      return TCHAR[c] === 1 ? X_NAME : ws ? X_NAME_WS : c === EQUALS ? X_VALUE_START : c === SEMI ? X_NAME_START :
+        c === CR ? X_END : X_BAD;
+    case X_NAME_WS:
+      return ws ? X_NAME_WS : c === EQUALS ? X_VALUE_START : c === SEMI ? X_NAME_START : X_BAD;
+    case X_VALUE_START:
+      return ws ? X_VALUE_START : TCHAR[c] === 1 ? X_TOKEN : c === DQUOTE ? X_QUOTED : X_BAD;
+    case X_TOKEN:
+      return TCHAR[c] === 1 ? X_TOKEN : ws ? X_SEMI : c === SEMI ? X_NAME_START : c === CR ? X_END : X_BAD;
+    case X_QUOTED:
+      // qdtext = HTAB / SP / %x21 / %x23-5B / %x5D-7E / obs-text
+      return c === DQUOTE ? X_AFTER_VALUE : c === BACKSLASH ? X_QUOTED_PAIR :
+        ws || (c >= 0x21 && c !== 0x7f) ? X_QUOTED : X_BAD;
+    case X_QUOTED_PAIR:
+      // quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text )
+      return ws || (c >= 0x21 && c !== 0x7f) ? X_QUOTED : X_BAD;
+    case X_AFTER_VALUE:
+      return ws ? X_SEMI : c === SEMI ? X_NAME_START : c === CR ? X_END : X_BAD;
+    default:
+      return X_BAD;
+  }
+}
+
 const MAX_LEADING_EMPTY_LINES = 4;
 const MAX_CHUNK_EXT = 1024;
 
@@ -158,6 +220,7 @@ export class RequestParser {
   private chunkSize = 0;
   private chunkDigits = 0;
   private extBytes = 0;
+  private extState = X_SEMI;
   private pauseRequested = false;
 
   constructor(private readonly limits: ParserLimits, private readonly ev: ParserEvents) {}
@@ -235,8 +298,9 @@ export class RequestParser {
             return this.fail(400, 'invalid chunk size'), len;
           } else if (c === CR) {
             this.state = S_CHUNK_SIZE_LF;
-          } else if (c === 0x3b /* ; */ || c === SP || c === HT) {
+          } else if (c === SEMI || c === SP || c === HT) {
             this.state = S_CHUNK_EXT;
+            this.extState = c === SEMI ? X_NAME_START : X_SEMI;
             this.extBytes = 0;
           } else {
             return this.fail(400, 'invalid chunk size'), len;
@@ -245,9 +309,11 @@ export class RequestParser {
         }
         case S_CHUNK_EXT: {
           const c = buf[p++];
-          if (c === CR) this.state = S_CHUNK_SIZE_LF;
-          else if ((c < SP && c !== HT) || c === 0x7f) return this.fail(400, 'invalid chunk extension'), len;
+          const x = nextExtState(this.extState, c);
+          if (x === X_END) this.state = S_CHUNK_SIZE_LF;
+          else if (x === X_BAD) return this.fail(400, 'invalid chunk extension'), len;
           else if (++this.extBytes > MAX_CHUNK_EXT) return this.fail(400, 'chunk extension too long'), len;
+          else this.extState = x;
           break;
         }
         case S_CHUNK_SIZE_LF: {
@@ -322,22 +388,18 @@ export class RequestParser {
     const maxBlock = trailer ? this.limits.maxTrailerSize : this.limits.maxHeaderSize;
     const maxLine0 = trailer ? maxBlock : this.limits.maxUriLength + 64;
     if (!trailer && this.accLen === 0 && this.lines === 0 && this.lineBytes === 0 && !this.sawCR) {
-      // Fast path, the common case: a whole head in this input, nothing held from before. Find the block's end with a
-      // skipping search instead of the byte-by-byte state machine below; finishHead's own per-byte checks then reject
-      // a CR or LF anywhere but at a line's end (400, as the state machine would). Anything else — a head not complete
-      // here or longer than maxBlock, empty lines first, a request line over its limit or ending in a bare CR — takes
-      // the state machine, which gives each its exact status.
+      // Fast path, the common case: a whole head in this input, nothing held from before. cleanHeadEnd takes it only
+      // when the state machine below would reach the same block with no fault on the way — every CR followed by LF,
+      // every LF after a CR, within maxBlock, the request line within its limit — so both give the same verdict on the
+      // same bytes however they are split. Anything else (a head not complete here, empty lines first, a stray CR or
+      // LF, a limit exceeded) takes the state machine, which gives each its exact status.
       const c0 = buf[p];
       if (c0 !== CR && c0 !== LF) {
-        const e = headEnd(buf, p, Math.min(end, p + maxBlock));
+        const e = cleanHeadEnd(buf, p, Math.min(end, p + maxBlock), maxLine0);
         if (e > 0) {
-          let le = p;
-          while (buf[le] !== CR) le++;   // the request line's end (a CR exists: the block's end is CRLF CRLF)
-          if (le - p <= maxLine0 && buf[le + 1] === LF) {
-            this.leadingEmpty = 0;
-            this.finishHead(copyBlock(buf, p, e), e - p);
-            return this.state === S_DEAD ? -1 : e;
-          }
+          this.leadingEmpty = 0;
+          this.finishHead(copyBlock(buf, p, e), e - p);
+          return this.state === S_DEAD ? -1 : e;
         }
       }
     }
@@ -405,15 +467,19 @@ export class RequestParser {
     return -1;
   }
 
-  /** Parse field lines of h from i up to the final CRLF into fieldTable; returns the count, -1 after a failure. */
-  private parseFields(h: Buffer, i: number): number {
+  /**
+   * Parse field lines of the n-byte block h from i up to its final CRLF into fieldTable; returns the count, -1 after a
+   * failure. The scanners deliver only blocks whose CRs are all followed by LF; a CR starting a line anywhere but at
+   * the block's end is still refused here (a block cut short there would hide the fields after it).
+   */
+  private parseFields(h: Buffer, i: number, n: number): number {
     const max = this.limits.maxHeaders;
     if (fieldTable.length < 4 * max) fieldTable = new Int32Array(4 * max);
     const t = fieldTable;
     let count = 0;
     for (;;) {
       let c = h[i];
-      if (c === CR) return count; // the empty line (the scanner guarantees CRLF and the end of the block)
+      if (c === CR) return i === n - 2 && h[i + 1] === LF ? count : this.fail(400, 'bare CR');
       if (c === SP || c === HT) return this.fail(400, 'obsolete line folding or whitespace before field name');
       const ns = i;
       while (TCHAR[h[i]] === 1) i++;
@@ -443,7 +509,7 @@ export class RequestParser {
   private finishTrailers(h: Buffer, n: number): void {
     let trailers: Fields | null = null;
     if (n > 2) {
-      const count = this.parseFields(h, 0);
+      const count = this.parseFields(h, 0, n);
       if (count < 0) return;
       trailers = new Fields(h, fieldTable.slice(0, 4 * count), count);
     }
@@ -475,7 +541,7 @@ export class RequestParser {
     if (minor > 1) minor = 1;
     if (te - ts > limits.maxUriLength) return void this.fail(414, 'request target too long');
 
-    const count = this.parseFields(h, i);
+    const count = this.parseFields(h, i, n);
     if (count < 0) return;
 
     // framing and connection fields
@@ -618,20 +684,22 @@ function copyBlock(b: Uint8Array, s: number, e: number): Buffer {
 }
 
 /**
- * The offset just past the first CR LF CR LF in b[p, lim), or -1. Horspool's skip for this pattern: a byte that is
- * neither CR nor LF cannot be in a match, so the window moves past it.
+ * The offset just past the first empty line (CR LF CR LF) in b[p, lim) when every CR before it is followed by LF,
+ * every LF follows a CR and the first line has at most maxLine bytes; -1 otherwise (the block does not end within lim,
+ * or breaks a rule: the state machine then finds the fault). b[p] must not be CR or LF. One pass over the block: it
+ * must see every byte anyway, since any may be a stray LF.
  */
-function headEnd(b: Uint8Array, p: number, lim: number): number {
-  let i = p + 3;
-  while (i < lim) {
+function cleanHeadEnd(b: Uint8Array, p: number, lim: number, maxLine: number): number {
+  let lineStart = p;
+  for (let i = p; i < lim; i++) {
     const c = b[i];
-    if (c === LF) {
-      if (b[i - 1] === CR && b[i - 2] === LF && b[i - 3] === CR) return i + 1;
-      i += 2;
-    } else if (c === CR) {
-      i += 1;
-    } else {
-      i += 4;
+    if (c === CR) {
+      if (i + 1 >= lim || b[i + 1] !== LF) return -1;
+      if (i === lineStart) return i + 2;
+      if (lineStart === p && i - p > maxLine) return -1;
+      lineStart = ++i + 1;
+    } else if (c === LF) {
+      return -1;
     }
   }
   return -1;

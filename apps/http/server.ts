@@ -30,8 +30,20 @@ export interface HttpServerOptions extends Partial<ParserLimits> {
   /** Deadline for a complete request header block from its first byte (and for the first request after accept),
    * ms (default 10000): slowloris protection — not reset by each byte received. */
   headerTimeout?: number;
-  /** Close when a request body makes no progress this long, ms (default 30000). */
+  /**
+   * Request body deadlines, ms (default 30000): 408 and close when a body makes no progress this long, and when the
+   * whole body has not arrived within this long plus one second per `bodyMinRate` bytes received. Both count from
+   * when the server starts reading the body, and neither counts time the server holds reading back (the body buffer
+   * full, `100 Continue` not yet sent). The handler's body read fails with HttpError(408).
+   */
   bodyTimeout?: number;
+  /**
+   * The slowest whole-body rate allowed, bytes/s (default 500, Apache mod_reqtimeout's MinRate): a client dripping
+   * its body is cut off after about `bodyTimeout`, while an upload at least this fast is never cut off, whatever its
+   * size. 0: the whole body must arrive within `bodyTimeout` (as node:http's requestTimeout). RangeError when
+   * negative or not finite.
+   */
+  bodyMinRate?: number;
   /** Destroy when output stays above the high-water mark this long, ms (default 30000). */
   sendTimeout?: number;
   /** Simultaneous connections per server (worker); beyond it, 503 and close (default 10000). */
@@ -48,11 +60,27 @@ export interface HttpServerOptions extends Partial<ParserLimits> {
   onError?: (err: unknown, req: HttpRequest | null) => void;
 }
 
+/** How many connections each deadline has cut off since the server started. */
+export interface HttpTimeoutCounts {
+  /** header block incomplete (headerTimeout), including connections that sent nothing */
+  readonly header: number;
+  /** request body stalled or slower than bodyMinRate (bodyTimeout) */
+  readonly body: number;
+  /** keep-alive connection idle (keepAliveTimeout) */
+  readonly idle: number;
+  /** output above the high-water mark, the peer not reading (sendTimeout): destroyed */
+  readonly send: number;
+  /** output not flushed after the connection was ended: destroyed */
+  readonly linger: number;
+}
+
 export interface HttpApp {
   /** The session factory to pass to serveNet / serve. */
   readonly factory: SessionFactory;
   /** Open (counted) connections. */
   readonly connections: number;
+  /** Deadlines that fired so far, by kind (a snapshot). */
+  readonly timeouts: HttpTimeoutCounts;
   readonly draining: boolean;
   /**
    * Graceful shutdown: idle connections close at once, in-flight requests finish (their responses carry
@@ -89,6 +117,7 @@ interface AppState {
   readonly keepAliveTimeout: number;
   readonly headerTimeout: number;
   readonly bodyTimeout: number;
+  readonly bodyMinRate: number;
   readonly sendTimeout: number;
   readonly maxConnections: number;
   readonly maxPipeline: number;
@@ -96,6 +125,7 @@ interface AppState {
   readonly bodyBufferSize: number;
   readonly onError: (err: unknown, req: HttpRequest | null) => void;
   readonly conns: Set<HttpConnection>;
+  readonly timeouts: { -readonly [K in keyof HttpTimeoutCounts]: number };
   active: number;
   draining: boolean;
   onEmpty: (() => void) | null;
@@ -265,7 +295,12 @@ class HttpConnection implements Session, ParserEvents, BodyHost {
   private kind = K_NONE;
   private headStart = 0;
   private headTimed = false;
+  // the current body's clocks: last progress, its start and bytes since (moved on by the time reading was held back),
+  // and when reading was last held back (0: it is not)
   private lastBodyAt = 0;
+  private bodyStart = 0;
+  private bodyReceived = 0;
+  private bodyHeldAt = 0;
   private idleSince: number;
   private blockedSince = 0;
   private readonly counted: boolean;
@@ -478,7 +513,9 @@ class HttpConnection implements Session, ParserEvents, BodyHost {
     this.queue.push(ex);
     if (head.hasBody) {
       this.current = ex;
-      this.lastBodyAt = Date.now();
+      this.lastBodyAt = this.bodyStart = Date.now();
+      this.bodyReceived = 0;
+      this.bodyHeldAt = 0;
     }
     if (this.app.draining || this.draining || (this.app.maxRequests > 0 && this.requests >= this.app.maxRequests)) this.closing = true;
     this.fresh.push(ex);
@@ -488,6 +525,7 @@ class HttpConnection implements Session, ParserEvents, BodyHost {
     const cur = this.current;
     if (cur === null) return;
     this.lastBodyAt = Date.now();
+    this.bodyReceived += length;
     const req = cur.req;
     if (req._discarding) return;
     req._push(buf, offset, length);
@@ -538,7 +576,10 @@ class HttpConnection implements Session, ParserEvents, BodyHost {
   }
 
   bodyConsumed(req: HttpRequest): void {
-    if ((this.pauses & P_BODY) !== 0 && req._buffered <= this.app.bodyBufferSize / 2) this.setPause(P_BODY, false);
+    if ((this.pauses & P_BODY) !== 0 && req._buffered <= this.app.bodyBufferSize / 2) {
+      this.setPause(P_BODY, false);
+      this.updateDeadline(Date.now()); // the body deadline runs again
+    }
   }
 
   // ---- pipeline ----
@@ -582,24 +623,37 @@ class HttpConnection implements Session, ParserEvents, BodyHost {
 
   // ---- deadlines ----
 
-  updateDeadline(_now?: number): void {
+  updateDeadline(now: number): void {
     if (this.dead || this.ended) return;
     const app = this.app;
     let kind = K_NONE;
     let at = 0;
     const cur = this.current;
+    // the body's clocks stop while the server holds its reading back (buffer full, 100 Continue not sent yet)
+    const bodyHeld = cur !== null && (
+      (this.pauses & P_BODY) !== 0 || (cur.req.expectContinue && cur.continueState !== 2 && !cur.req._discarding)
+    );
+    if (cur !== null) {
+      if (bodyHeld) {
+        if (this.bodyHeldAt === 0) this.bodyHeldAt = now;
+      } else if (this.bodyHeldAt !== 0) {
+        const held = now - this.bodyHeldAt;
+        this.bodyStart += held;
+        this.lastBodyAt += held;
+        this.bodyHeldAt = 0;
+      }
+    }
     if (this.blocked) {
       kind = K_SEND;
       at = this.blockedSince + app.sendTimeout;
     } else if (this.parser.inHead) {
       kind = K_HEADERS;
       at = this.headStart + app.headerTimeout;
-    } else if (
-      cur !== null && (this.pauses & P_BODY) === 0 &&
-      !(cur.req.expectContinue && cur.continueState !== 2 && !cur.req._discarding)
-    ) {
+    } else if (cur !== null && !bodyHeld) {
+      // no progress for bodyTimeout, or the whole body slower than bodyMinRate (after a bodyTimeout allowance)
       kind = K_BODY;
-      at = this.lastBodyAt + app.bodyTimeout;
+      const allowance = app.bodyMinRate > 0 ? (this.bodyReceived * 1000) / app.bodyMinRate : 0;
+      at = Math.min(this.lastBodyAt + app.bodyTimeout, this.bodyStart + app.bodyTimeout + allowance);
     } else if (this.queue.length === 0) {
       if (this.requests === 0) {
         kind = K_HEADERS; // nothing received since accept
@@ -615,11 +669,14 @@ class HttpConnection implements Session, ParserEvents, BodyHost {
 
   /** Called by the server's timer when the deadline has passed. */
   timeout(): void {
+    const counts = this.app.timeouts;
     switch (this.kind) {
       case K_IDLE:
+        counts.idle++;
         this.closeAfterFlush();
         break;
       case K_HEADERS: {
+        counts.header++;
         // a partial request gets 408; a connection that never sent anything is closed silently
         const partial = !this.parser.idle;
         this.closing = true;
@@ -634,6 +691,7 @@ class HttpConnection implements Session, ParserEvents, BodyHost {
         break;
       }
       case K_BODY: {
+        counts.body++;
         this.closing = true;
         const cur = this.current;
         this.current = null;
@@ -646,6 +704,8 @@ class HttpConnection implements Session, ParserEvents, BodyHost {
       case K_SEND:
       case K_LINGER:
       default:
+        if (this.kind === K_SEND) counts.send++;
+        else if (this.kind === K_LINGER) counts.linger++;
         this.deadline = 0;
         this.conn.destroy();
         break;
@@ -707,6 +767,9 @@ function failed(app: AppState, ex: Exchange, e: unknown): void {
 // ---- the server ----
 
 export function createHttpApp(options: HttpServerOptions = {}): HttpApp {
+  if (options.bodyMinRate !== undefined && !(options.bodyMinRate >= 0 && Number.isFinite(options.bodyMinRate))) {
+    throw new RangeError(`options.bodyMinRate must be a finite number of bytes per second >= 0 (got ${options.bodyMinRate})`);
+  }
   const limits: ParserLimits = {
     maxHeaderSize: options.maxHeaderSize ?? DEFAULT_LIMITS.maxHeaderSize,
     maxUriLength: options.maxUriLength ?? DEFAULT_LIMITS.maxUriLength,
@@ -723,6 +786,7 @@ export function createHttpApp(options: HttpServerOptions = {}): HttpApp {
     keepAliveTimeout: options.keepAliveTimeout ?? 5000,
     headerTimeout: options.headerTimeout ?? 10_000,
     bodyTimeout: options.bodyTimeout ?? 30_000,
+    bodyMinRate: options.bodyMinRate ?? 500,
     sendTimeout: options.sendTimeout ?? 30_000,
     maxConnections: options.maxConnections ?? 10_000,
     maxPipeline: Math.max(1, options.maxPipeline ?? 32),
@@ -730,6 +794,7 @@ export function createHttpApp(options: HttpServerOptions = {}): HttpApp {
     bodyBufferSize: options.bodyBufferSize ?? 256 * 1024,
     onError: options.onError ?? ((err) => console.error('megapipe-http: handler error:', err)),
     conns: new Set(),
+    timeouts: { header: 0, body: 0, idle: 0, send: 0, linger: 0 },
     active: 0,
     draining: false,
     onEmpty: null,
@@ -751,6 +816,9 @@ export function createHttpApp(options: HttpServerOptions = {}): HttpApp {
     factory,
     get connections() {
       return app.active;
+    },
+    get timeouts() {
+      return { ...app.timeouts };
     },
     get draining() {
       return app.draining;
