@@ -1,10 +1,12 @@
 // Differential test: the same byte sequences (valid commands, edge cases, bad input) go to Debian's memcached and to
 // ours; the replies must be byte-identical, including CAS values (both servers start fresh and see the same
-// command sequence, so their CAS counters move in step) and whether the connection was closed.
+// command sequence, so their CAS counters move in step) and whether the connection was closed. Run on each
+// transport (io_uring channels under serve(), then node:net), each against a fresh reference server.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, type ServerHandle } from '../apps/memcached/server.js';
+import type { ServerHandle } from '../apps/memcached/server.js';
 import { exchange, show, startReferenceMemcached, type Chunk, type RefServer } from '../apps/memcached/testkit.js';
+import { TRANSPORTS, startOn, transportLabel, transportSkip } from './memcached-transports.js';
 
 interface Case {
   name: string;
@@ -126,12 +128,12 @@ function randomScript(seed: number, n: number): string {
 const SEEDS = Number(process.env.MC_FUZZ_SEEDS ?? 12);
 for (let seed = 1; seed <= SEEDS; seed++) cases.push({ name: `random script ${seed}`, chunks: [randomScript(seed, 150)] });
 
-describe('memcached differential (Debian memcached vs ours)', () => {
+for (const transport of TRANSPORTS) describe(`memcached differential, Debian memcached vs ours (${transportLabel(transport)})`, { skip: transportSkip(transport) }, () => {
   let ref: RefServer | null = null;
   let ours: ServerHandle;
   before(async () => {
     ref = await startReferenceMemcached(['-m', '64']);
-    ours = await startServer({ port: 0, memoryMb: 64, threads: 1 });
+    ours = await startOn(transport, { port: 0, memoryMb: 64, threads: 1 });
   });
   after(async () => {
     await ours?.close();

@@ -1,13 +1,15 @@
 // The memcached app's protocol over raw sockets and over an in-memory Conn: every command and error path, chunk
 // splitting, pipelining, flow control, bad input, expiry (shared injectable clock), eviction and memory bounds.
+// The socket suites run on each transport (io_uring channels under serve(), then node:net).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Conn, Session } from '../src/session.js';
-import { startServer, type ServerHandle } from '../apps/memcached/server.js';
+import type { ServerHandle } from '../apps/memcached/server.js';
 import { McApp } from '../apps/memcached/protocol.js';
 import { Store, createStoreShared } from '../apps/memcached/store.js';
 import { RawClient, exchange, show } from '../apps/memcached/testkit.js';
 import { preadAll } from '../src/portable/file-queue.js';
+import { TRANSPORTS, startOn, transportLabel, transportSkip } from './memcached-transports.js';
 
 /** An in-memory connection: records output, can refuse writes above a high-water mark. */
 class FakeConn implements Conn {
@@ -141,14 +143,14 @@ describe('memcached protocol (in-memory connection)', () => {
   });
 });
 
-describe('memcached protocol (sockets)', () => {
+for (const transport of TRANSPORTS) describe(`memcached protocol, sockets (${transportLabel(transport)})`, { skip: transportSkip(transport) }, () => {
   let srv: ServerHandle;
   let store: Store;
   before(async () => {
-    srv = await startServer({ port: 0, memoryMb: 8 });
+    srv = await startOn(transport, { port: 0, memoryMb: 8 });
     store = new Store(srv.store, 63);
   });
-  after(async () => { await srv.close(); });
+  after(async () => { await srv?.close(); });
 
   async function call(cmds: string): Promise<string> {
     const r = await exchange(srv.port, [cmds, 'mn\r\n'], { until: (b) => b.subarray(-4).toString() === 'MN\r\n' });
@@ -297,9 +299,9 @@ describe('memcached protocol (sockets)', () => {
   });
 });
 
-describe('memcached storage limits', () => {
+for (const transport of TRANSPORTS) describe(`memcached storage limits (${transportLabel(transport)})`, { skip: transportSkip(transport) }, () => {
   it('evicts least recently used items under a small -m, keeps hot ones, stays in bounds', async () => {
-    const srv = await startServer({ port: 0, memoryMb: 2 });
+    const srv = await startOn(transport, { port: 0, memoryMb: 2 });
     try {
       const store = new Store(srv.store, 62);
       const c = await RawClient.connect(srv.port);
@@ -347,7 +349,7 @@ describe('memcached storage limits', () => {
   });
 
   it('keeps a CAS loop consistent between two connections', async () => {
-    const srv = await startServer({ port: 0, memoryMb: 4 });
+    const srv = await startOn(transport, { port: 0, memoryMb: 4 });
     try {
       const a = await RawClient.connect(srv.port), b = await RawClient.connect(srv.port);
       a.send('set ctr 0 0 1\r\n0\r\n');
@@ -378,7 +380,7 @@ describe('memcached storage limits', () => {
   });
 
   it('refuses connections above -c like memcached', async () => {
-    const srv = await startServer({ port: 0, memoryMb: 2, maxConns: 2 });
+    const srv = await startOn(transport, { port: 0, memoryMb: 2, maxConns: 2 });
     try {
       const a = await RawClient.connect(srv.port), b = await RawClient.connect(srv.port);
       assert.equal(await a.call('version\r\n'), 'VERSION 1.6.18\r\n');
