@@ -4,6 +4,11 @@
 // the item's chunk in shared memory, and replies are gathered in one output buffer written once per chunk (or
 // sooner when large). When `conn.write` reports the queue above its high-water mark, parsing stops
 // (`conn.pause()`) until `drain`.
+//
+// Connection memory, as memcached bounds it: every buffer a connection keeps has a cap (the line at the multi-get
+// cap, the unparsed input while paused at MAX_BACKLOG, the output at about OUT_FLUSH + DIRECT_VALUE), and between
+// reads a buffer grown for one large request is given back (memcached's conn_shrink / rbuf_release). `stats`
+// reports what connection buffers hold (read_buf_count, read_buf_bytes).
 
 import type { Conn, Session, SessionFactory } from '../../src/session.js';
 import {
@@ -53,6 +58,9 @@ export class McApp {
 const MAX_TOKENS = 24;
 const LINE_LIMIT = 2048; // memcached closes a connection holding more than this without a newline (unless get/gets)
 const DEFAULT_MAX_GET_LINE = 2 * 1024 * 1024;
+const LINE_INITIAL = 1024; // a connection's partial-line buffer
+const LINE_KEEP = 4096; // a line buffer grown past this is given back once its line is consumed
+const OUT_INITIAL = 16 * 1024; // a connection's output buffer; grown by one read's large replies, given back after
 const OUT_FLUSH = 64 * 1024; // write out once this much output is gathered
 const DIRECT_VALUE = 16 * 1024; // values above this go from shared memory straight to conn.write
 const MAX_BACKLOG = 8 * 1024 * 1024; // input kept while paused; more means the transport ignored pause()
@@ -85,10 +93,10 @@ export class McSession implements Session {
   private readonly app: McApp;
   private readonly store: Store;
   private readonly id: number;
-  private readonly out = new Out();
+  private readonly out = new Out(OUT_INITIAL);
   private mode = Mode.LINE;
   // partial line
-  private line = new Uint8Array(1024);
+  private line = new Uint8Array(LINE_INITIAL);
   private lineLen = 0;
   // tokens of the current line
   private tb: Uint8Array = this.line;
@@ -143,6 +151,10 @@ export class McSession implements Session {
   };
   private firstByte = true;
   private rejected = false;
+  // what this connection's buffers hold, as last added to the read_buf_* stats; `gone` once close() took it back
+  private bufBytes = 0;
+  private bufCount = 0;
+  private gone = false;
 
   constructor(conn: Conn, app: McApp, id: number) {
     this.conn = conn;
@@ -162,6 +174,7 @@ export class McSession implements Session {
     }
     st.stat(S.curr_connections);
     st.stat(S.total_connections);
+    this.accountBuffers();
     if (this.app.settings.verbosity > 1) console.error(`<${this.id} new auto-negotiating client connection`);
   }
 
@@ -171,12 +184,13 @@ export class McSession implements Session {
   data(buf: Uint8Array, offset: number, length: number): void {
     if (this.closed()) return;
     this.store.stat(S.bytes_read, length);
-    if (this.blocked || this.backlogLen > 0) { this.toBacklog(buf, offset, length); return; }
+    if (this.blocked || this.backlogLen > 0) { this.toBacklog(buf, offset, length); this.accountBuffers(); return; }
     this.store.tick();
     this.nreqs = 20;
     const used = this.process(buf, offset, offset + length);
     if (used < offset + length && !this.closed()) this.toBacklog(buf, used, offset + length - used);
     this.flush();
+    this.shrink();
   }
 
   end(): void {
@@ -204,8 +218,8 @@ export class McSession implements Session {
       this.backlogOff = used;
       this.backlogLen = end - used;
     }
-    if (this.backlogLen === 0) { this.backlogOff = 0; if (this.backlog && this.backlog.length > 65536) this.backlog = null; }
     this.flush();
+    this.shrink();
     if (!this.blocked && !this.closed()) {
       if (this.closeAfterWrite) { this.mode = Mode.CLOSED; this.conn.end(); return; }
       this.conn.resume();
@@ -215,6 +229,10 @@ export class McSession implements Session {
   close(): void {
     if (this.item !== -1) { this.store.free(this.item); this.item = -1; }
     this.mode = Mode.CLOSED;
+    this.gone = true;
+    this.store.stat(S.read_buf_bytes, -this.bufBytes);
+    this.store.stat(S.read_buf_count, -this.bufCount);
+    this.bufBytes = this.bufCount = 0;
     if (!this.rejected) this.store.stat(S.curr_connections, -1);
     if (this.app.settings.verbosity > 1) console.error(`<${this.id} connection closed.`);
   }
@@ -235,7 +253,31 @@ export class McSession implements Session {
       if (!this.conn.write(o.buf, 0, o.pos)) this.block();
     }
     o.pos = 0;
-    if (o.buf.length > 1 << 20) o.buf = new Uint8Array(16384);
+  }
+  /**
+   * Between reads (memcached's conn_shrink / rbuf_release): give back the buffers one large request grew (a long
+   * multi-get line, a large gathered reply, input kept while paused), drop the views of the transport's receive
+   * buffer that tokens and keys point into, and report what the connection holds.
+   */
+  private shrink(): void {
+    this.tb = this.kb = this.keyBuf;
+    if (this.line.length > LINE_KEEP && this.lineLen <= LINE_INITIAL) {
+      const nb = new Uint8Array(LINE_INITIAL);
+      nb.set(this.line.subarray(0, this.lineLen));
+      this.line = nb;
+    }
+    if (this.out.pos === 0 && this.out.buf.length > OUT_INITIAL) this.out.buf = new Uint8Array(OUT_INITIAL);
+    if (this.backlogLen === 0) { this.backlog = null; this.backlogOff = 0; }
+    this.accountBuffers();
+  }
+  /** Adds the change in what this connection's buffers hold to the read_buf_* stats (gauges of this worker's row). */
+  private accountBuffers(): void {
+    if (this.gone || this.rejected) return;
+    let bytes = this.line.length + this.out.buf.length + this.stash.buf.length, count = 3;
+    if (this.backlog) { bytes += this.backlog.length; count++; }
+    if (this.pendingGet) { bytes += this.pendingGet.b.length; count++; }
+    if (bytes !== this.bufBytes) { this.store.stat(S.read_buf_bytes, bytes - this.bufBytes); this.bufBytes = bytes; }
+    if (count !== this.bufCount) { this.store.stat(S.read_buf_count, count - this.bufCount); this.bufCount = count; }
   }
   private flushIfBig(): void { if (this.out.pos >= OUT_FLUSH) this.flush(); }
   private block(): void {
@@ -243,10 +285,10 @@ export class McSession implements Session {
   }
   private toBacklog(buf: Uint8Array, off: number, len: number): void {
     if (len <= 0) return;
-    if (this.backlogLen + len > MAX_BACKLOG) { this.closeConn(); return; } // peer ignores flow control
+    if (this.backlogLen + len > MAX_BACKLOG) { this.store.stat(S.read_buf_oom); this.closeConn(); return; } // peer ignores flow control
     let b = this.backlog;
     if (!b || this.backlogOff + this.backlogLen + len > b.length) {
-      const nb = new Uint8Array(Math.max(4096, (this.backlogLen + len) * 2));
+      const nb = new Uint8Array(Math.min(MAX_BACKLOG, Math.max(4096, (this.backlogLen + len) * 2)));
       if (b) nb.set(b.subarray(this.backlogOff, this.backlogOff + this.backlogLen));
       this.backlog = b = nb;
       this.backlogOff = 0;
@@ -325,14 +367,16 @@ export class McSession implements Session {
   private appendLine(b: Uint8Array, s: number, e: number, check: boolean): void {
     const n = e - s;
     const need = this.lineLen + n;
+    const maxGet = this.app.settings.maxGetLine ?? DEFAULT_MAX_GET_LINE;
     if (check && need > LINE_LIMIT) {
-      const maxGet = this.app.settings.maxGetLine ?? DEFAULT_MAX_GET_LINE;
       const isGet = this.lineLen > 0 ? this.looksLikeGet(this.line, 0, this.lineLen) : this.looksLikeGet(b, s, e);
-      if (!isGet || need > maxGet) { this.closeConn(); return; }
+      if (!isGet) { this.closeConn(); return; }
+      if (need > maxGet) { this.store.stat(S.read_buf_oom); this.closeConn(); return; }
     }
     if (need > this.line.length) {
       let size = this.line.length * 2;
       while (size < need) size *= 2;
+      size = Math.max(need, Math.min(size, maxGet)); // the line's own tail may pass the cap, by one read at most
       const nb = new Uint8Array(size);
       nb.set(this.line.subarray(0, this.lineLen));
       this.line = nb;
@@ -754,6 +798,11 @@ export class McSession implements Session {
     this.stat('total_connections', t(S.total_connections));
     this.stat('rejected_connections', t(S.rejected_connections));
     this.stat('connection_structures', t(S.curr_connections));
+    // what connection buffers hold (line, output, input kept while paused, a paused multi-get's keys); none cached
+    this.stat('read_buf_count', t(S.read_buf_count));
+    this.stat('read_buf_bytes', t(S.read_buf_bytes));
+    this.stat('read_buf_bytes_free', 0);
+    this.stat('read_buf_oom', t(S.read_buf_oom));
     for (const name of ['cmd_get', 'cmd_set', 'cmd_flush', 'cmd_touch', 'cmd_meta', 'get_hits', 'get_misses',
       'get_expired', 'get_flushed', 'delete_misses', 'delete_hits', 'incr_misses', 'incr_hits', 'decr_misses',
       'decr_hits', 'cas_misses', 'cas_hits', 'cas_badval', 'touch_hits', 'touch_misses', 'store_too_large',
