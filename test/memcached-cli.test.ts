@@ -35,6 +35,22 @@ describe('megapipe-memcached CLI', () => {
       { verbosity: 2, port: 1234, host: '0.0.0.0', threads: 2, memoryMb: 128, maxConns: 10, itemSizeMax: 2 * 1024 * 1024 });
     assert.deepEqual(parseArgs(['--port=99', '--memory-limit', '8', '--max-item-size=512k', '-p7']),
       { verbosity: 0, port: 7, memoryMb: 8, itemSizeMax: 512 * 1024 });
+    assert.deepEqual(parseArgs(['-o', 'idle_timeout=30']), { verbosity: 0, idleTimeout: 30 });
+    assert.deepEqual(parseArgs(['--extended=idle_timeout=0', '-oidle_timeout=7']), { verbosity: 0, idleTimeout: 7 });
+  });
+
+  it('closes idle connections with -o idle_timeout and reports it in stats settings', async () => {
+    const r = await run(['-p', '0', '-t', '1', '-o', 'idle_timeout=1'], async (p, proc) => {
+      const c = await RawClient.connect(p);
+      assert.match(await c.call('stats settings\r\n', 'END\r\n'), /^STAT idle_timeout 1\r$/m);
+      // memcached's rule: closed once its last command is more than 1 s (of its seconds clock) old
+      assert.equal(await c.waitClosed(15_000), true, 'the idle connection is closed');
+      const d = await RawClient.connect(p);
+      assert.match(await d.call('stats\r\n', 'END\r\n'), /^STAT idle_kicks 1\r$/m);
+      d.close();
+      proc.kill('SIGTERM');
+    });
+    assert.equal(r.code, 0, r.stderr);
   });
 
   it('serves, prints "listening on", stops on SIGTERM with exit 0', async () => {
@@ -63,7 +79,8 @@ describe('megapipe-memcached CLI', () => {
   });
 
   it('exits 64 with a clear message on unsupported options', async () => {
-    for (const args of [['-d'], ['--daemon'], ['-U', '11211'], ['-p', 'x'], ['-I', '600m', '-m', '64'], ['-I', '10'], ['stray']]) {
+    for (const args of [['-d'], ['--daemon'], ['-U', '11211'], ['-p', 'x'], ['-I', '600m', '-m', '64'], ['-I', '10'], ['stray'],
+      ['-o', 'idle_timeout=x'], ['-o', 'idle_timeout'], ['-o', 'lru_crawler'], ['-o']]) {
       const r = await run(args);
       assert.equal(r.code, 64, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, /^megapipe-memcached: .+/, args.join(' '));

@@ -28,6 +28,8 @@ export interface McSettings {
   verbosity: number;
   /** Largest multi-get line accepted (bytes); longer ones close the connection. */
   maxGetLine?: number;
+  /** memcached's `-o idle_timeout`: close a connection waiting for a command more than this many seconds (0: off). */
+  idleTimeout?: number;
   /** Process start (ms), for uptime. */
   startedAt?: number;
 }
@@ -44,6 +46,9 @@ export class McApp {
   readonly workers: number;
   readonly settings: McSettings;
   private nextId = 0;
+  // idle_timeout: this thread's open sessions, swept once a second while there are any (memcached's idle thread)
+  private readonly live = new Set<McSession>();
+  private sweeper: NodeJS.Timeout | null = null;
   constructor(data: McWorkerData, worker: number, workers: number) {
     this.store = new Store(data.store, worker);
     this.worker = worker;
@@ -52,6 +57,20 @@ export class McApp {
   }
   factory(): SessionFactory {
     return (conn) => new McSession(conn, this, ++this.nextId);
+  }
+  /** A session opened (idle_timeout on): sweep while any is open. */
+  watch(s: McSession): void {
+    this.live.add(s);
+    if (!this.sweeper) this.sweeper = setInterval(() => this.sweep(), IDLE_SWEEP_MS).unref();
+  }
+  /** A watched session closed. */
+  unwatch(s: McSession): void {
+    this.live.delete(s);
+    if (this.live.size === 0 && this.sweeper) { clearInterval(this.sweeper); this.sweeper = null; }
+  }
+  private sweep(): void {
+    const now = this.store.tick(), limit = this.settings.idleTimeout ?? 0;
+    for (const s of this.live) s.kickIfIdle(now, limit);
   }
 }
 
@@ -67,6 +86,7 @@ const MAX_BACKLOG = 8 * 1024 * 1024; // input kept while paused; more means the 
 const INT_MAX = 0x7fffffff;
 const MFLAG_MAX_OPT_LENGTH = 20;
 const MFLAG_MAX_OPAQUE_LENGTH = 32;
+const IDLE_SWEEP_MS = 1000; // idle_timeout's resolution is memcached's clock: seconds
 
 const enum Mode { LINE, DATA, SWALLOW, CLOSED }
 
@@ -151,6 +171,8 @@ export class McSession implements Session {
   };
   private firstByte = true;
   private rejected = false;
+  /** memcached's last_cmd_time: the store clock (s) when the last command line arrived (or the connection opened). */
+  private lastCmd = 0;
   // what this connection's buffers hold, as last added to the read_buf_* stats; `gone` once close() took it back
   private bufBytes = 0;
   private bufCount = 0;
@@ -174,6 +196,8 @@ export class McSession implements Session {
     }
     st.stat(S.curr_connections);
     st.stat(S.total_connections);
+    this.lastCmd = st.tick();
+    if ((app.settings.idleTimeout ?? 0) > 0) app.watch(this);
     this.accountBuffers();
     if (this.app.settings.verbosity > 1) console.error(`<${this.id} new auto-negotiating client connection`);
   }
@@ -230,11 +254,23 @@ export class McSession implements Session {
     if (this.item !== -1) { this.store.free(this.item); this.item = -1; }
     this.mode = Mode.CLOSED;
     this.gone = true;
+    this.app.unwatch(this);
     this.store.stat(S.read_buf_bytes, -this.bufBytes);
     this.store.stat(S.read_buf_count, -this.bufCount);
     this.bufBytes = this.bufCount = 0;
     if (!this.rejected) this.store.stat(S.curr_connections, -1);
     if (this.app.settings.verbosity > 1) console.error(`<${this.id} connection closed.`);
+  }
+
+  /**
+   * idle_timeout (memcached's conn_close_idle): closed when its last command is more than `limit` seconds before
+   * `now` and it is waiting for a command — not inside a value, not held back by a full output queue.
+   */
+  kickIfIdle(now: number, limit: number): void {
+    if (limit <= 0 || this.mode !== Mode.LINE || this.blocked || now - this.lastCmd <= limit) return;
+    this.store.stat(S.idle_kicks);
+    if (this.app.settings.verbosity > 1) console.error(`Closing idle fd ${this.id}`);
+    this.closeConn();
   }
 
   // ------------------------------------------------------------------ output
@@ -424,6 +460,7 @@ export class McSession implements Session {
     if (e - s > 1 && b[e - 1] === Ch.CR) e--;
     for (let z = s; z < e; z++) if (b[z] === 0) { e = z; break; } // C string: the line ends at a NUL
     this.noreply = false;
+    this.lastCmd = this.store.now;
     this.tokenize(b, s, e);
     if (this.app.settings.verbosity > 1) console.error(`<${this.id} ${Buffer.from(b.subarray(s, e)).toString('latin1')}`);
     const nt = this.ntokens;
@@ -806,7 +843,7 @@ export class McSession implements Session {
     for (const name of ['cmd_get', 'cmd_set', 'cmd_flush', 'cmd_touch', 'cmd_meta', 'get_hits', 'get_misses',
       'get_expired', 'get_flushed', 'delete_misses', 'delete_hits', 'incr_misses', 'incr_hits', 'decr_misses',
       'decr_hits', 'cas_misses', 'cas_hits', 'cas_badval', 'touch_hits', 'touch_misses', 'store_too_large',
-      'store_no_memory', 'auth_cmds', 'auth_errors', 'bytes_read', 'bytes_written'] as const) {
+      'store_no_memory', 'auth_cmds', 'auth_errors', 'idle_kicks', 'bytes_read', 'bytes_written'] as const) {
       this.stat(name, t(S[name]));
     }
     this.stat('limit_maxbytes', st.maxBytes);
@@ -850,6 +887,7 @@ export class McSession implements Session {
     this.stat('flush_enabled', 'yes');
     this.stat('hash_algorithm', 'murmur3');
     this.stat('lru_segmented', 'no');
+    this.stat('idle_timeout', s.idleTimeout ?? 0);
     this.stat('backend', 'megapipe');
   }
 

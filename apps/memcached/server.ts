@@ -31,6 +31,8 @@ export interface ServerOptions {
   chunkSize?: number;
   /** 0, 1 (`-v`), 2 (`-vv`). */
   verbosity?: number;
+  /** `-o idle_timeout`: close connections waiting for a command longer than this, seconds; default 0 (off). */
+  idleTimeout?: number;
   /** Use an existing store (tests: several servers over one keyspace). */
   store?: StoreShared;
   /** Transport (default 'channels'): `serve()`, one worker thread and channel per thread; 'net' = node:net in this thread. */
@@ -57,9 +59,14 @@ export function resolveOptions(o: ServerOptions): Required<Omit<ServerOptions, '
   if (itemSizeMax < 1024) throw new RangeError('Item max size cannot be less than 1024 bytes.');
   if (itemSizeMax > 1024 * 1024 * 1024) throw new RangeError('Cannot set item size limit higher than 1 GB.');
   if (itemSizeMax > (memoryMb * 1024 * 1024) / 2) throw new RangeError('Cannot set item size limit higher than 1/2 of memory max.');
+  const idleTimeout = o.idleTimeout ?? 0;
+  if (!Number.isInteger(idleTimeout) || idleTimeout < 0 || idleTimeout > 0xffffffff) {
+    throw new RangeError(`idle_timeout must be an integer number of seconds in 0..4294967295, got ${idleTimeout}`);
+  }
   return {
     port: o.port ?? 11211, host: o.host ?? '127.0.0.1', threads, memoryMb, maxConns: o.maxConns ?? 1024,
-    itemSizeMax, factor: o.factor ?? 1.25, chunkSize: o.chunkSize ?? 48, verbosity: o.verbosity ?? 0, store: o.store,
+    itemSizeMax, factor: o.factor ?? 1.25, chunkSize: o.chunkSize ?? 48, verbosity: o.verbosity ?? 0, idleTimeout,
+    store: o.store,
   };
 }
 
@@ -69,7 +76,8 @@ export function createWorkerData(o: ReturnType<typeof resolveOptions>, port: num
     maxBytes: o.memoryMb * 1024 * 1024, itemSizeMax: o.itemSizeMax, factor: o.factor, chunkSize: o.chunkSize,
   });
   const settings: McSettings = {
-    host: o.host, port, maxConns: o.maxConns, threads: o.threads, verbosity: o.verbosity, startedAt: Date.now(),
+    host: o.host, port, maxConns: o.maxConns, threads: o.threads, verbosity: o.verbosity, idleTimeout: o.idleTimeout,
+    startedAt: Date.now(),
   };
   return { store, settings };
 }

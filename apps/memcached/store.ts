@@ -87,7 +87,7 @@ export const S = {
   store_too_large: 20, store_no_memory: 21, auth_cmds: 22, auth_errors: 23, bytes_read: 24, bytes_written: 25,
   curr_connections: 26, total_connections: 27, rejected_connections: 28, conn_yields: 29, curr_items: 30,
   total_items: 31, bytes: 32, evictions: 33, reclaimed: 34, expired_unfetched: 35, evicted_unfetched: 36,
-  evicted_active: 37, slabs_moved: 38, read_buf_count: 39, read_buf_bytes: 40, read_buf_oom: 41,
+  evicted_active: 37, slabs_moved: 38, read_buf_count: 39, read_buf_bytes: 40, read_buf_oom: 41, idle_kicks: 42,
 } as const;
 export type StatName = keyof typeof S;
 const NSTAT = 48;
