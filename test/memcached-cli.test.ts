@@ -10,22 +10,33 @@ const CLI = fileURLToPath(new URL('../apps/memcached/cli.js', import.meta.url));
 
 interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
 
+/**
+ * Runs the CLI with `args` until it exits. With `onListening`, that is called once "listening on" is printed, and the
+ * result waits for it too: a failure inside it fails the run even after the process exited, and a CLI that exits
+ * without ever listening fails the run instead of passing without the checks.
+ */
 function run(args: string[], onListening?: (port: number, proc: ReturnType<typeof spawn>) => Promise<void>): Promise<Run> {
   return new Promise((resolve, reject) => {
     const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '', stderr = '';
-    let started = false;
+    let checks: Promise<void> | undefined;
     const killer = setTimeout(() => proc.kill('SIGKILL'), 20_000);
     proc.stdout.on('data', (d: Buffer) => {
       stdout += d.toString();
       const m = /^listening on [^\s]+:(\d+)$/m.exec(stdout);
-      if (m && !started && onListening) {
-        started = true;
-        onListening(Number(m[1]), proc).catch((e) => { proc.kill('SIGKILL'); reject(e); });
+      if (m && !checks && onListening) {
+        checks = onListening(Number(m[1]), proc).catch((e) => { proc.kill('SIGKILL'); throw e; });
+        checks.catch(() => {}); // observed below, once the process is gone
       }
     });
     proc.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    proc.on('exit', (code, signal) => { clearTimeout(killer); resolve({ code, signal, stdout, stderr }); });
+    proc.on('exit', (code, signal) => {
+      clearTimeout(killer);
+      const result = { code, signal, stdout, stderr };
+      if (!onListening) { resolve(result); return; }
+      if (!checks) { reject(new Error(`exited (${code ?? signal}) without printing "listening on": ${stderr}`)); return; }
+      checks.then(() => resolve(result), reject);
+    });
   });
 }
 

@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import Memcached from 'memcached';
 import type { ServerHandle } from '../apps/memcached/server.js';
+import { Store } from '../apps/memcached/store.js';
 import { RawClient } from '../apps/memcached/testkit.js';
 import { TRANSPORTS, startOn, transportLabel, transportSkip } from './memcached-transports.js';
 
@@ -44,7 +45,14 @@ for (const transport of TRANSPORTS) describe(`npm memcached client (${transportL
     assert.equal(await p<boolean>((cb) => mc.set('n', 10, 60, cb)), true);
     assert.equal(await p<number | boolean>((cb) => mc.incr('n', 5, cb)), 15);
     assert.equal(await p<number | boolean>((cb) => mc.decr('n', 20, cb)), 0);
+    // touch moves the expiry from 60 s to 100 s from now: alive at 80 s (the server's shared clock moved, no
+    // sleeping), gone after 100 s
     await p<boolean>((cb) => mc.touch('n', 100, (err: unknown) => cb(err, true)));
+    const clock = new Store(srv.store, 63);
+    clock.advanceClock(80);
+    assert.equal(await p<unknown>((cb) => mc.get('n', cb)), 0);
+    clock.advanceClock(30);
+    assert.equal(await p<unknown>((cb) => mc.get('n', cb)), undefined);
   });
 
   it('gets/cas', async () => {

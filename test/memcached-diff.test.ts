@@ -5,7 +5,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ServerHandle } from '../apps/memcached/server.js';
-import { exchange, show, startReferenceMemcached, type Chunk, type RefServer } from '../apps/memcached/testkit.js';
+import { VERSION } from '../apps/memcached/protocol.js';
+import { exchange, show, startReferenceMemcached, type Chunk, type ExchangeOptions, type RefServer } from '../apps/memcached/testkit.js';
 import { TRANSPORTS, startOn, transportLabel, transportSkip } from './memcached-transports.js';
 
 interface Case {
@@ -41,7 +42,6 @@ const cases: Case[] = [
   { name: 'add/replace', chunks: ['add ar 1 0 1\r\na\r\nadd ar 2 0 1\r\nb\r\nreplace ar 3 0 1\r\nc\r\nreplace nosuch 0 0 1\r\nd\r\nget ar nosuch\r\n'] },
   { name: 'append/prepend', chunks: ['append ap 0 0 1\r\nx\r\nprepend ap 0 0 1\r\nx\r\nset ap 7 0 3\r\nmid\r\nappend ap 9 0 4\r\n_end\r\nprepend ap 9 0 6\r\nstart_\r\ngets ap\r\n'] },
   { name: 'cas', chunks: ['cas cs 0 0 1 1\r\na\r\nset cs 0 0 1\r\na\r\ngets cs\r\n'] },
-  { name: 'cas match/mismatch', chunks: ['set cm 0 0 1\r\na\r\ngets cm\r\n'], },
   { name: 'cas syntax', chunks: ['cas cm 0 0 1 abc\r\ncas cm 0 0 1\r\ncas cm 0 0 1 -1\r\ncas cm 0 0 1 18446744073709551616\r\ncas cm 0 0 1 99999 noreply\r\nz\r\ncas cm 0 0 1 99999\r\nz\r\n'] },
   { name: 'incr/decr', chunks: ['set ic 0 0 2\r\n10\r\nincr ic 5\r\ndecr ic 3\r\nget ic\r\ndecr ic 100\r\nget ic\r\nincr ic 18446744073709551615\r\nincr ic 18446744073709551616\r\nincr ic -1\r\nincr ic x\r\nincr nosuch 1\r\ndecr nosuch 1\r\n'] },
   { name: 'incr wrap and growth', chunks: ['set iw 0 0 20\r\n18446744073709551615\r\nincr iw 1\r\nget iw\r\nset ig 0 0 1\r\n9\r\nincr ig 1\r\ngets ig\r\nincr ig 99999999999\r\nget ig\r\n'] },
@@ -140,29 +140,58 @@ for (const transport of TRANSPORTS) describe(`memcached differential, Debian mem
     await ref?.close();
   });
 
-  it('has the reference binary', (t) => {
-    if (!ref) t.skip('/usr/bin/memcached not installed (apt-get install memcached): differential cases skipped');
+  it(`the reference is memcached ${VERSION}, the version ours answers as`, async (t) => {
+    if (!ref) { t.skip('/usr/bin/memcached not installed (apt-get install memcached): differential cases skipped'); return; }
+    const until = (b: Buffer) => b.includes('\r\n');
+    const [a, b] = await Promise.all([exchange(ref.port, ['version\r\n'], { until }), exchange(ours.port, ['version\r\n'], { until })]);
+    assert.equal(a.out.toString('latin1'), `VERSION ${VERSION}\r\n`, 'the reference memcached\'s version');
+    assert.equal(b.out.toString('latin1'), a.out.toString('latin1'));
   });
 
   for (const c of cases) {
     it(c.name, async (t) => {
       if (!ref) { t.skip('no /usr/bin/memcached'); return; }
-      // a sentinel whose reply cannot appear otherwise: a miss echoing a unique opaque
-      const chunks = c.noSentinel ? c.chunks : [...c.chunks, 'mg __sentinel__ O__end__\r\n'];
-      const END = 'EN O__end__\r\n';
-      const until = c.noSentinel ? undefined : (b: Buffer) => b.length >= END.length && b.subarray(b.length - END.length).toString() === END;
-      const opts = { gapMs: c.gapMs, until, idleMs: c.noSentinel ? 1500 : 5000 };
-      const [a, b] = await Promise.all([exchange(ref.port, chunks, opts), exchange(ours.port, chunks, opts)]);
-      const norm = c.normalize ?? ((s: string) => s);
-      const ra = norm(a.out.toString('latin1')), rb = norm(b.out.toString('latin1'));
-      if (process.env.MC_DIFF_DEBUG) console.log(c.name, show(ra).slice(0, 400));
-      if (ra !== rb) {
-        let i = 0;
-        while (i < ra.length && ra[i] === rb[i]) i++;
-        const from = Math.max(0, ra.lastIndexOf('\n', i - 200));
-        assert.fail(`reply differs at byte ${i}\n memcached: …${show(ra.slice(from, i + 200))}\n      ours: …${show(rb.slice(from, i + 200))}`);
-      }
-      assert.equal(b.closed, a.closed, `connection closed: memcached ${a.closed}, ours ${b.closed}`);
+      await compare(ref.port, ours.port, c);
     });
+    // right after the cas syntax cases: CAS values that match and that do not, read from each server
+    if (c.name === 'cas syntax') {
+      it('cas match/mismatch', async (t) => {
+        if (!ref) { t.skip('no /usr/bin/memcached'); return; }
+        const casOf = async (port: number) => {
+          const r = (await exchange(port, ['set cm 0 0 1\r\na\r\ngets cm\r\n'], { until: (b) => b.includes('END\r\n') })).out.toString('latin1');
+          const m = /^STORED\r\nVALUE cm 0 1 (\d+)\r\na\r\nEND\r\n$/.exec(r);
+          assert.ok(m, show(r));
+          return BigInt(m[1]);
+        };
+        const [ca, cb] = await Promise.all([casOf(ref.port), casOf(ours.port)]);
+        assert.equal(cb, ca, 'CAS counters in step');
+        // stale, matching, then the same (now stale) value again; noreply on a mismatch still changes nothing
+        const chunks = [`cas cm 0 0 1 ${ca + 1n}\r\nb\r\ncas cm 0 0 1 ${ca}\r\nc\r\ncas cm 0 0 1 ${ca}\r\nd\r\n` +
+          `cas cm 0 0 1 ${ca} noreply\r\ne\r\ngets cm\r\n`];
+        const reply = await compare(ref.port, ours.port, { name: 'cas match/mismatch', chunks });
+        assert.match(reply, new RegExp(`^EXISTS\r\nSTORED\r\nEXISTS\r\nVALUE cm 0 1 ${ca + 1n}\r\nc\r\nEND\r\nEN O__end__\r\n$`), show(reply));
+      });
+    }
   }
 });
+
+/** Sends a case to both servers (with the sentinel unless `noSentinel`); fails unless the replies and closing match. Returns our reply. */
+async function compare(refPort: number, ourPort: number, c: Case): Promise<string> {
+  // a sentinel whose reply cannot appear otherwise: a miss echoing a unique opaque
+  const chunks = c.noSentinel ? c.chunks : [...c.chunks, 'mg __sentinel__ O__end__\r\n'];
+  const END = 'EN O__end__\r\n';
+  const until = c.noSentinel ? undefined : (b: Buffer) => b.length >= END.length && b.subarray(b.length - END.length).toString() === END;
+  const opts: ExchangeOptions = { gapMs: c.gapMs, until, idleMs: c.noSentinel ? 1500 : 5000 };
+  const [a, b] = await Promise.all([exchange(refPort, chunks, opts), exchange(ourPort, chunks, opts)]);
+  const norm = c.normalize ?? ((s: string) => s);
+  const ra = norm(a.out.toString('latin1')), rb = norm(b.out.toString('latin1'));
+  if (process.env.MC_DIFF_DEBUG) console.log(c.name, show(ra).slice(0, 400));
+  if (ra !== rb) {
+    let i = 0;
+    while (i < ra.length && ra[i] === rb[i]) i++;
+    const from = Math.max(0, ra.lastIndexOf('\n', i - 200));
+    assert.fail(`reply differs at byte ${i}\n memcached: …${show(ra.slice(from, i + 200))}\n      ours: …${show(rb.slice(from, i + 200))}`);
+  }
+  assert.equal(b.closed, a.closed, `connection closed: memcached ${a.closed}, ours ${b.closed}`);
+  return rb;
+}
