@@ -88,6 +88,22 @@ const cases: Case[] = [
   { name: 'ma', chunks: ['ma nosuch\r\nma nosuch q\r\nma nosuch O1 k\r\nma cnt N0 J10\r\nma cnt v\r\nma cnt MD D3 v\r\nma cnt M- v\r\nma cnt M+ D100 v c\r\nma cnt MI v t\r\nma cnt q\r\nmg cnt v\r\nma cnt C1 v\r\nma cnt MX\r\nma cnt Dx\r\nma cnt Jx\r\nma cnt z\r\nset cnt 0 0 1\r\nx\r\nma cnt\r\nma cnt2 N0 J18446744073709551615 v\r\nma cnt2 v\r\nma cnt2 MD D5 v\r\nma\r\n'] },
   // ---- connection-level bad input
   { name: 'HTTP request closes', noSentinel: true, chunks: ['GET / HTTP/1.1\r\nHost: x\r\n\r\n'] },
+  // memcached closes on a last token "HTTP/…" only for words outside its first-letter command groups (s a c i d t g
+  // and two-letter m words answer ERROR) and outside the commands it has (lru_crawler, lru, watch, extstore, …)
+  { name: 'HTTP-like last token within command groups', chunks: ['cachedump HTTP/1.0\r\nsx HTTP/1.0\r\ntx HTTP/1.0\r\nix HTTP/1.0\r\ndx HTTP/1.0\r\nax HTTP/1.0\r\ncx HTTP/1.0\r\ngx HTTP/1.0\r\nmx HTTP/1.0\r\nslabs x HTTP/1.1\r\n' +
+    'lru_crawler HTTP/1.0\r\nlru HTTP/1.0\r\nextstore HTTP/1.1\r\nrefresh_certs\r\nrefresh_certs HTTP/1.0\r\nversion HTTP/1.0\r\n'] },
+  { name: 'watch HTTP-like', chunks: ['watch HTTP/1.0\r\n'] },
+  { name: 'unsupported admin commands', chunks: ['lru noreply\r\nlru x noreply\r\nlru\r\nlru x y z\r\nextstore noreply\r\nextstore x y noreply\r\nextstore\r\nlru_crawler noreply\r\nlru_crawler x noreply\r\nslabs noreply\r\nrefresh_certs noreply\r\n'] },
+  { name: 'watch noreply', chunks: ['watch noreply\r\n'] },
+  { name: 'HTTP-like last token closes', noSentinel: true, chunks: ['version\r\nmisbehave HTTP/1.0\r\nversion\r\n'] },
+  // closing on bad input drops the replies memcached has not written yet; it writes after a get, an mn, every 20
+  // commands of a read (reqs_per_event) and at the end of a read
+  { name: 'HTTP close drops unwritten replies', noSentinel: true, chunks: ['set hp 0 0 1\r\nh\r\nversion\r\nGET / HTTP/1.1\r\n'] },
+  { name: 'HTTP close after 25 commands', noSentinel: true, chunks: ['version\r\n'.repeat(25) + 'GET / HTTP/1.1\r\n'] },
+  { name: 'HTTP close after mn and get', noSentinel: true, chunks: ['version\r\nmn\r\nversion\r\nget hp\r\nversion\r\nGET / HTTP/1.1\r\n'] },
+  { name: 'HTTP close in a later read', noSentinel: true, gapMs: 100, chunks: ['version\r\n', 'version\r\nGET / HTTP/1.1\r\n'] },
+  { name: 'long line close drops unwritten replies', noSentinel: true, chunks: ['version\r\nset ' + 'x'.repeat(3000)] },
+  { name: 'get long key drops unwritten replies', chunks: [`version\r\nset lk 0 0 1\r\nl\r\nget lk ${K251}\r\nversion\r\n` + 'version\r\n'.repeat(22) + `gets lk ${K251}\r\nget lk\r\nmn\r\nversion\r\nget ${K251}\r\n`] },
   { name: 'quit', noSentinel: true, chunks: ['set q 0 0 1\r\nq\r\nquit\r\nget q\r\n'] },
   { name: 'long line closes', noSentinel: true, gapMs: 100, chunks: ['set ' + 'x'.repeat(3000), ' 0 0 1\r\na\r\n'] },
   { name: 'long get line allowed', gapMs: 100, chunks: ['get ' + 'a '.repeat(2000), 'a\r\n'] },

@@ -163,6 +163,8 @@ export class McSession implements Session {
   private nheld = 0;
   /** memcached's reqs_per_event: it also writes out every 20 commands of one read. */
   private nreqs = 20;
+  /** Bytes of `out` memcached would already have written (after a get, an mn, every 20 commands); the rest it drops when it closes on bad input. */
+  private sentMark = 0;
   private readonly isHeld = (ref: number): boolean => {
     for (let i = 0; i < this.nheld; i++) {
       if (this.held[i] === ref && this.heldCas[i] === Number(this.store.cas(ref))) return true;
@@ -279,7 +281,12 @@ export class McSession implements Session {
   }
   /** A command finished (memcached's conn_new_cmd). */
   private commandDone(): void {
-    if (--this.nreqs < 0) { this.nheld = 0; this.nreqs = 19; }
+    if (--this.nreqs < 0) { this.writePoint(); this.nreqs = 19; }
+  }
+  /** Where memcached writes out what it gathered and releases every item reference (the bytes stay in `out`). */
+  private writePoint(): void {
+    this.nheld = 0;
+    this.sentMark = this.out.pos;
   }
   private flush(): void {
     this.nheld = 0;
@@ -289,6 +296,7 @@ export class McSession implements Session {
       if (!this.conn.write(o.buf, 0, o.pos)) this.block();
     }
     o.pos = 0;
+    this.sentMark = 0;
   }
   /**
    * Between reads (memcached's conn_shrink / rbuf_release): give back the buffers one large request grew (a long
@@ -321,7 +329,7 @@ export class McSession implements Session {
   }
   private toBacklog(buf: Uint8Array, off: number, len: number): void {
     if (len <= 0) return;
-    if (this.backlogLen + len > MAX_BACKLOG) { this.store.stat(S.read_buf_oom); this.closeConn(); return; } // peer ignores flow control
+    if (this.backlogLen + len > MAX_BACKLOG) { this.store.stat(S.read_buf_oom); this.abort(); return; } // peer ignores flow control
     let b = this.backlog;
     if (!b || this.backlogOff + this.backlogLen + len > b.length) {
       const nb = new Uint8Array(Math.min(MAX_BACKLOG, Math.max(4096, (this.backlogLen + len) * 2)));
@@ -339,6 +347,12 @@ export class McSession implements Session {
   }
   /** memcached's out_errstring: errors are sent even under noreply. */
   private outErr(s: string): void { this.noreply = false; this.outString(s); }
+  /** memcached's conn_closing on bad input: the replies it has not written yet are dropped, then the connection closed. */
+  private abort(): void {
+    this.out.pos = this.sentMark;
+    this.closeConn();
+  }
+  /** Write out everything gathered, then close (quit, idle kick). */
   private closeConn(): void {
     this.flush();
     this.mode = Mode.CLOSED;
@@ -351,7 +365,7 @@ export class McSession implements Session {
   private process(b: Uint8Array, off: number, end: number): number {
     if (this.firstByte && off < end) {
       this.firstByte = false;
-      if (b[off] === 0x80) { this.closeConn(); return end; } // binary protocol: not supported
+      if (b[off] === 0x80) { this.abort(); return end; } // binary protocol: not supported
     }
     while (off < end && !this.blocked) {
       switch (this.mode) {
@@ -406,8 +420,8 @@ export class McSession implements Session {
     const maxGet = this.app.settings.maxGetLine ?? DEFAULT_MAX_GET_LINE;
     if (check && need > LINE_LIMIT) {
       const isGet = this.lineLen > 0 ? this.looksLikeGet(this.line, 0, this.lineLen) : this.looksLikeGet(b, s, e);
-      if (!isGet) { this.closeConn(); return; }
-      if (need > maxGet) { this.store.stat(S.read_buf_oom); this.closeConn(); return; }
+      if (!isGet) { this.abort(); return; }
+      if (need > maxGet) { this.store.stat(S.read_buf_oom); this.abort(); return; }
     }
     if (need > this.line.length) {
       let size = this.line.length * 2;
@@ -506,11 +520,23 @@ export class McSession implements Session {
     if (this.tok(0, 'bget')) { if (nt < 3) this.outString('ERROR'); else this.get(false, false); return; }
     if (this.tok(0, 'shutdown')) { this.outString('ERROR: shutdown not enabled'); return; }
     if (this.tok(0, 'cache_memlimit')) { if (this.wantOr(3, 4)) this.memlimit(); return; }
+    // memcached dispatches on the first letter: an unknown word in its s a c i d t groups (as in g, and two-letter
+    // m words, above) is an ERROR, never taken for an HTTP request line
+    if (c0 === 115 || c0 === 97 || c0 === 99 || c0 === 105 || c0 === 100 || c0 === 116) { this.outString('ERROR'); return; }
+    // commands memcached has and this server does not (see the README)
+    // (lru, extstore and watch honour a trailing noreply before finding their arguments wrong)
+    if (this.tok(0, 'lru_crawler')) { this.outString('ERROR'); return; }
+    if (this.tok(0, 'lru') || this.tok(0, 'extstore') || this.tok(0, 'watch')) {
+      if (nt >= 3) this.setNoreplyMaybe();
+      this.outString('ERROR');
+      return;
+    }
+    if (this.tok(0, 'refresh_certs')) { this.outString('Error TLS not enabled'); return; }
     // anything else: memcached closes on what looks like an HTTP request line, else ERROR
     const last = nt - 2;
     const ls = this.ts[last];
     if (this.te[last] - ls >= 5 && b[ls] === 72 && b[ls + 1] === 84 && b[ls + 2] === 84 && b[ls + 3] === 80 && b[ls + 4] === 47) {
-      this.closeConn();
+      this.abort();
       return;
     }
     this.outString('ERROR');
@@ -544,11 +570,17 @@ export class McSession implements Session {
     const b = this.tb;
     const start = this.ts[k] >= 0 ? this.ts[k] : this.lineEnd;
     const end = this.lineEnd;
-    // any key over 250 bytes: the whole command answers CLIENT_ERROR (memcached drops what it had gathered)
+    // any key over 250 bytes: the whole command answers CLIENT_ERROR, and memcached drops every reply it has not
+    // written yet and releases its item references (conn_release_items)
     let ks = -1;
     for (let i = start; i <= end; i++) {
       if (i === end || b[i] === Ch.SP) {
-        if (ks !== -1 && i - ks > KEY_MAX_LENGTH) { this.outString('CLIENT_ERROR bad command line format'); return; }
+        if (ks !== -1 && i - ks > KEY_MAX_LENGTH) {
+          this.out.pos = this.sentMark;
+          this.nheld = 0;
+          this.outString('CLIENT_ERROR bad command line format');
+          return;
+        }
         ks = -1;
       } else if (ks === -1) ks = i;
     }
@@ -596,7 +628,7 @@ export class McSession implements Session {
       }
     }
     out.str('END\r\n');
-    this.nheld = 0; // memcached writes out (and releases every item reference) right after a get
+    this.writePoint(); // memcached writes out (and releases every item reference) right after a get
   }
 
   // ------------------------------------------------------------------ set / add / replace / append / prepend / cas
