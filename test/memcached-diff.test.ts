@@ -152,8 +152,8 @@ for (const transport of TRANSPORTS) describe(`memcached differential, Debian mem
     ours = await startOn(transport, { port: 0, memoryMb: 64, threads: 1 });
   });
   after(async () => {
-    await ours?.close();
-    await ref?.close();
+    const closed = await Promise.allSettled([ours?.close(), ref?.close()]);
+    for (const c of closed) if (c.status === 'rejected') throw c.reason;
   });
 
   it(`the reference is memcached ${VERSION}, the version ours answers as`, async (t) => {
