@@ -1,15 +1,17 @@
-// libmemcached's memccapable (Debian: libmemcached-tools) runs its ASCII protocol conformance suite against us.
+// libmemcached's memccapable (Debian: libmemcached-tools) runs its ASCII protocol conformance suite against us, on
+// each transport (io_uring channels under serve(), then node:net).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { startServer, type ServerHandle } from '../apps/memcached/server.js';
+import type { ServerHandle } from '../apps/memcached/server.js';
 import { MEMCCAPABLE_BIN } from '../apps/memcached/testkit.js';
+import { TRANSPORTS, startOn, transportLabel, transportSkip } from './memcached-transports.js';
 
-describe('memccapable -a', () => {
+for (const transport of TRANSPORTS) describe(`memccapable -a (${transportLabel(transport)})`, { skip: transportSkip(transport) }, () => {
   let srv: ServerHandle;
-  before(async () => { srv = await startServer({ port: 0, memoryMb: 16 }); });
-  after(async () => { await srv.close(); });
+  before(async () => { srv = await startOn(transport, { port: 0, memoryMb: 16 }); });
+  after(async () => { await srv?.close(); });
 
   it('reports all ASCII tests passed', async (t) => {
     if (!existsSync(MEMCCAPABLE_BIN)) {

@@ -10,22 +10,33 @@ const CLI = fileURLToPath(new URL('../apps/memcached/cli.js', import.meta.url));
 
 interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
 
+/**
+ * Runs the CLI with `args` until it exits. With `onListening`, that is called once "listening on" is printed, and the
+ * result waits for it too: a failure inside it fails the run even after the process exited, and a CLI that exits
+ * without ever listening fails the run instead of passing without the checks.
+ */
 function run(args: string[], onListening?: (port: number, proc: ReturnType<typeof spawn>) => Promise<void>): Promise<Run> {
   return new Promise((resolve, reject) => {
     const proc = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '', stderr = '';
-    let started = false;
+    let checks: Promise<void> | undefined;
     const killer = setTimeout(() => proc.kill('SIGKILL'), 20_000);
     proc.stdout.on('data', (d: Buffer) => {
       stdout += d.toString();
       const m = /^listening on [^\s]+:(\d+)$/m.exec(stdout);
-      if (m && !started && onListening) {
-        started = true;
-        onListening(Number(m[1]), proc).catch((e) => { proc.kill('SIGKILL'); reject(e); });
+      if (m && !checks && onListening) {
+        checks = onListening(Number(m[1]), proc).catch((e) => { proc.kill('SIGKILL'); throw e; });
+        checks.catch(() => {}); // observed below, once the process is gone
       }
     });
     proc.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    proc.on('exit', (code, signal) => { clearTimeout(killer); resolve({ code, signal, stdout, stderr }); });
+    proc.on('exit', (code, signal) => {
+      clearTimeout(killer);
+      const result = { code, signal, stdout, stderr };
+      if (!onListening) { resolve(result); return; }
+      if (!checks) { reject(new Error(`exited (${code ?? signal}) without printing "listening on": ${stderr}`)); return; }
+      checks.then(() => resolve(result), reject);
+    });
   });
 }
 
@@ -35,6 +46,22 @@ describe('megapipe-memcached CLI', () => {
       { verbosity: 2, port: 1234, host: '0.0.0.0', threads: 2, memoryMb: 128, maxConns: 10, itemSizeMax: 2 * 1024 * 1024 });
     assert.deepEqual(parseArgs(['--port=99', '--memory-limit', '8', '--max-item-size=512k', '-p7']),
       { verbosity: 0, port: 7, memoryMb: 8, itemSizeMax: 512 * 1024 });
+    assert.deepEqual(parseArgs(['-o', 'idle_timeout=30']), { verbosity: 0, idleTimeout: 30 });
+    assert.deepEqual(parseArgs(['--extended=idle_timeout=0', '-oidle_timeout=7']), { verbosity: 0, idleTimeout: 7 });
+  });
+
+  it('closes idle connections with -o idle_timeout and reports it in stats settings', async () => {
+    const r = await run(['-p', '0', '-t', '1', '-o', 'idle_timeout=1'], async (p, proc) => {
+      const c = await RawClient.connect(p);
+      assert.match(await c.call('stats settings\r\n', 'END\r\n'), /^STAT idle_timeout 1\r$/m);
+      // memcached's rule: closed once its last command is more than 1 s (of its seconds clock) old
+      assert.equal(await c.waitClosed(15_000), true, 'the idle connection is closed');
+      const d = await RawClient.connect(p);
+      assert.match(await d.call('stats\r\n', 'END\r\n'), /^STAT idle_kicks 1\r$/m);
+      d.close();
+      proc.kill('SIGTERM');
+    });
+    assert.equal(r.code, 0, r.stderr);
   });
 
   it('serves, prints "listening on", stops on SIGTERM with exit 0', async () => {
@@ -63,7 +90,8 @@ describe('megapipe-memcached CLI', () => {
   });
 
   it('exits 64 with a clear message on unsupported options', async () => {
-    for (const args of [['-d'], ['--daemon'], ['-U', '11211'], ['-p', 'x'], ['-I', '600m', '-m', '64'], ['-I', '10'], ['stray']]) {
+    for (const args of [['-d'], ['--daemon'], ['-U', '11211'], ['-p', 'x'], ['-I', '600m', '-m', '64'], ['-I', '10'], ['stray'],
+      ['-o', 'idle_timeout=x'], ['-o', 'idle_timeout'], ['-o', 'lru_crawler'], ['-o']]) {
       const r = await run(args);
       assert.equal(r.code, 64, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, /^megapipe-memcached: .+/, args.join(' '));

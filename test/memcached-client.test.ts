@@ -3,8 +3,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import Memcached from 'memcached';
-import { startServer, type ServerHandle } from '../apps/memcached/server.js';
+import type { ServerHandle } from '../apps/memcached/server.js';
+import { Store } from '../apps/memcached/store.js';
 import { RawClient } from '../apps/memcached/testkit.js';
+import { TRANSPORTS, startOn, transportLabel, transportSkip } from './memcached-transports.js';
 
 type Cb<T> = (err: unknown, r: T) => void;
 function p<T>(f: (cb: Cb<T>) => void): Promise<T> {
@@ -13,14 +15,14 @@ function p<T>(f: (cb: Cb<T>) => void): Promise<T> {
 
 const OPTS = { retries: 0, timeout: 5000, reconnect: 1000, poolSize: 10 };
 
-describe('npm memcached client', () => {
+for (const transport of TRANSPORTS) describe(`npm memcached client (${transportLabel(transport)})`, { skip: transportSkip(transport) }, () => {
   let srv: ServerHandle;
   let mc: Memcached;
   before(async () => {
-    srv = await startServer({ port: 0, memoryMb: 16 });
+    srv = await startOn(transport, { port: 0, memoryMb: 16 });
     mc = new Memcached(`127.0.0.1:${srv.port}`, OPTS);
   });
-  after(async () => { mc.end(); await srv.close(); });
+  after(async () => { mc?.end(); await srv?.close(); });
 
   it('set/get/getMulti/del', async () => {
     assert.equal(await p<boolean>((cb) => mc.set('greeting', 'hello world', 60, cb)), true);
@@ -43,7 +45,14 @@ describe('npm memcached client', () => {
     assert.equal(await p<boolean>((cb) => mc.set('n', 10, 60, cb)), true);
     assert.equal(await p<number | boolean>((cb) => mc.incr('n', 5, cb)), 15);
     assert.equal(await p<number | boolean>((cb) => mc.decr('n', 20, cb)), 0);
+    // touch moves the expiry from 60 s to 100 s from now: alive at 80 s (the server's shared clock moved, no
+    // sleeping), gone after 100 s
     await p<boolean>((cb) => mc.touch('n', 100, (err: unknown) => cb(err, true)));
+    const clock = new Store(srv.store, 63);
+    clock.advanceClock(80);
+    assert.equal(await p<unknown>((cb) => mc.get('n', cb)), 0);
+    clock.advanceClock(30);
+    assert.equal(await p<unknown>((cb) => mc.get('n', cb)), undefined);
   });
 
   it('gets/cas', async () => {
@@ -62,14 +71,14 @@ describe('npm memcached client', () => {
   });
 });
 
-describe('three instances behind the client (consistent hashing)', () => {
+for (const transport of TRANSPORTS) describe(`three instances behind the client, consistent hashing (${transportLabel(transport)})`, { skip: transportSkip(transport) }, () => {
   const servers: ServerHandle[] = [];
   let mc: Memcached;
   before(async () => {
-    for (let i = 0; i < 3; i++) servers.push(await startServer({ port: 0, memoryMb: 8 }));
+    for (let i = 0; i < 3; i++) servers.push(await startOn(transport, { port: 0, memoryMb: 8, threads: 1 }));
     mc = new Memcached(servers.map((s) => `127.0.0.1:${s.port}`), OPTS);
   });
-  after(async () => { mc.end(); await Promise.all(servers.map((s) => s.close())); });
+  after(async () => { mc?.end(); await Promise.all(servers.map((s) => s.close())); });
 
   it('sets and gets 1,000 keys spread over the instances', async () => {
     const N = 1000;

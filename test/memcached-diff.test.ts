@@ -1,10 +1,13 @@
 // Differential test: the same byte sequences (valid commands, edge cases, bad input) go to Debian's memcached and to
 // ours; the replies must be byte-identical, including CAS values (both servers start fresh and see the same
-// command sequence, so their CAS counters move in step) and whether the connection was closed.
+// command sequence, so their CAS counters move in step) and whether the connection was closed. Run on each
+// transport (io_uring channels under serve(), then node:net), each against a fresh reference server.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, type ServerHandle } from '../apps/memcached/server.js';
-import { exchange, show, startReferenceMemcached, type Chunk, type RefServer } from '../apps/memcached/testkit.js';
+import type { ServerHandle } from '../apps/memcached/server.js';
+import { VERSION } from '../apps/memcached/protocol.js';
+import { exchange, show, startReferenceMemcached, type Chunk, type ExchangeOptions, type RefServer } from '../apps/memcached/testkit.js';
+import { TRANSPORTS, startOn, transportLabel, transportSkip } from './memcached-transports.js';
 
 interface Case {
   name: string;
@@ -39,7 +42,6 @@ const cases: Case[] = [
   { name: 'add/replace', chunks: ['add ar 1 0 1\r\na\r\nadd ar 2 0 1\r\nb\r\nreplace ar 3 0 1\r\nc\r\nreplace nosuch 0 0 1\r\nd\r\nget ar nosuch\r\n'] },
   { name: 'append/prepend', chunks: ['append ap 0 0 1\r\nx\r\nprepend ap 0 0 1\r\nx\r\nset ap 7 0 3\r\nmid\r\nappend ap 9 0 4\r\n_end\r\nprepend ap 9 0 6\r\nstart_\r\ngets ap\r\n'] },
   { name: 'cas', chunks: ['cas cs 0 0 1 1\r\na\r\nset cs 0 0 1\r\na\r\ngets cs\r\n'] },
-  { name: 'cas match/mismatch', chunks: ['set cm 0 0 1\r\na\r\ngets cm\r\n'], },
   { name: 'cas syntax', chunks: ['cas cm 0 0 1 abc\r\ncas cm 0 0 1\r\ncas cm 0 0 1 -1\r\ncas cm 0 0 1 18446744073709551616\r\ncas cm 0 0 1 99999 noreply\r\nz\r\ncas cm 0 0 1 99999\r\nz\r\n'] },
   { name: 'incr/decr', chunks: ['set ic 0 0 2\r\n10\r\nincr ic 5\r\ndecr ic 3\r\nget ic\r\ndecr ic 100\r\nget ic\r\nincr ic 18446744073709551615\r\nincr ic 18446744073709551616\r\nincr ic -1\r\nincr ic x\r\nincr nosuch 1\r\ndecr nosuch 1\r\n'] },
   { name: 'incr wrap and growth', chunks: ['set iw 0 0 20\r\n18446744073709551615\r\nincr iw 1\r\nget iw\r\nset ig 0 0 1\r\n9\r\nincr ig 1\r\ngets ig\r\nincr ig 99999999999\r\nget ig\r\n'] },
@@ -86,6 +88,22 @@ const cases: Case[] = [
   { name: 'ma', chunks: ['ma nosuch\r\nma nosuch q\r\nma nosuch O1 k\r\nma cnt N0 J10\r\nma cnt v\r\nma cnt MD D3 v\r\nma cnt M- v\r\nma cnt M+ D100 v c\r\nma cnt MI v t\r\nma cnt q\r\nmg cnt v\r\nma cnt C1 v\r\nma cnt MX\r\nma cnt Dx\r\nma cnt Jx\r\nma cnt z\r\nset cnt 0 0 1\r\nx\r\nma cnt\r\nma cnt2 N0 J18446744073709551615 v\r\nma cnt2 v\r\nma cnt2 MD D5 v\r\nma\r\n'] },
   // ---- connection-level bad input
   { name: 'HTTP request closes', noSentinel: true, chunks: ['GET / HTTP/1.1\r\nHost: x\r\n\r\n'] },
+  // memcached closes on a last token "HTTP/…" only for words outside its first-letter command groups (s a c i d t g
+  // and two-letter m words answer ERROR) and outside the commands it has (lru_crawler, lru, watch, extstore, …)
+  { name: 'HTTP-like last token within command groups', chunks: ['cachedump HTTP/1.0\r\nsx HTTP/1.0\r\ntx HTTP/1.0\r\nix HTTP/1.0\r\ndx HTTP/1.0\r\nax HTTP/1.0\r\ncx HTTP/1.0\r\ngx HTTP/1.0\r\nmx HTTP/1.0\r\nslabs x HTTP/1.1\r\n' +
+    'lru_crawler HTTP/1.0\r\nlru HTTP/1.0\r\nextstore HTTP/1.1\r\nrefresh_certs\r\nrefresh_certs HTTP/1.0\r\nversion HTTP/1.0\r\n'] },
+  { name: 'watch HTTP-like', chunks: ['watch HTTP/1.0\r\n'] },
+  { name: 'unsupported admin commands', chunks: ['lru noreply\r\nlru x noreply\r\nlru\r\nlru x y z\r\nextstore noreply\r\nextstore x y noreply\r\nextstore\r\nlru_crawler noreply\r\nlru_crawler x noreply\r\nslabs noreply\r\nrefresh_certs noreply\r\n'] },
+  { name: 'watch noreply', chunks: ['watch noreply\r\n'] },
+  { name: 'HTTP-like last token closes', noSentinel: true, chunks: ['version\r\nmisbehave HTTP/1.0\r\nversion\r\n'] },
+  // closing on bad input drops the replies memcached has not written yet; it writes after a get, an mn, every 20
+  // commands of a read (reqs_per_event) and at the end of a read
+  { name: 'HTTP close drops unwritten replies', noSentinel: true, chunks: ['set hp 0 0 1\r\nh\r\nversion\r\nGET / HTTP/1.1\r\n'] },
+  { name: 'HTTP close after 25 commands', noSentinel: true, chunks: ['version\r\n'.repeat(25) + 'GET / HTTP/1.1\r\n'] },
+  { name: 'HTTP close after mn and get', noSentinel: true, chunks: ['version\r\nmn\r\nversion\r\nget hp\r\nversion\r\nGET / HTTP/1.1\r\n'] },
+  { name: 'HTTP close in a later read', noSentinel: true, gapMs: 100, chunks: ['version\r\n', 'version\r\nGET / HTTP/1.1\r\n'] },
+  { name: 'long line close drops unwritten replies', noSentinel: true, chunks: ['version\r\nset ' + 'x'.repeat(3000)] },
+  { name: 'get long key drops unwritten replies', chunks: [`version\r\nset lk 0 0 1\r\nl\r\nget lk ${K251}\r\nversion\r\n` + 'version\r\n'.repeat(22) + `gets lk ${K251}\r\nget lk\r\nmn\r\nversion\r\nget ${K251}\r\n`] },
   { name: 'quit', noSentinel: true, chunks: ['set q 0 0 1\r\nq\r\nquit\r\nget q\r\n'] },
   { name: 'long line closes', noSentinel: true, gapMs: 100, chunks: ['set ' + 'x'.repeat(3000), ' 0 0 1\r\na\r\n'] },
   { name: 'long get line allowed', gapMs: 100, chunks: ['get ' + 'a '.repeat(2000), 'a\r\n'] },
@@ -126,41 +144,70 @@ function randomScript(seed: number, n: number): string {
 const SEEDS = Number(process.env.MC_FUZZ_SEEDS ?? 12);
 for (let seed = 1; seed <= SEEDS; seed++) cases.push({ name: `random script ${seed}`, chunks: [randomScript(seed, 150)] });
 
-describe('memcached differential (Debian memcached vs ours)', () => {
+for (const transport of TRANSPORTS) describe(`memcached differential, Debian memcached vs ours (${transportLabel(transport)})`, { skip: transportSkip(transport) }, () => {
   let ref: RefServer | null = null;
   let ours: ServerHandle;
   before(async () => {
     ref = await startReferenceMemcached(['-m', '64']);
-    ours = await startServer({ port: 0, memoryMb: 64, threads: 1 });
+    ours = await startOn(transport, { port: 0, memoryMb: 64, threads: 1 });
   });
   after(async () => {
-    await ours?.close();
-    await ref?.close();
+    const closed = await Promise.allSettled([ours?.close(), ref?.close()]);
+    for (const c of closed) if (c.status === 'rejected') throw c.reason;
   });
 
-  it('has the reference binary', (t) => {
-    if (!ref) t.skip('/usr/bin/memcached not installed (apt-get install memcached): differential cases skipped');
+  it(`the reference is memcached ${VERSION}, the version ours answers as`, async (t) => {
+    if (!ref) { t.skip('/usr/bin/memcached not installed (apt-get install memcached): differential cases skipped'); return; }
+    const until = (b: Buffer) => b.includes('\r\n');
+    const [a, b] = await Promise.all([exchange(ref.port, ['version\r\n'], { until }), exchange(ours.port, ['version\r\n'], { until })]);
+    assert.equal(a.out.toString('latin1'), `VERSION ${VERSION}\r\n`, 'the reference memcached\'s version');
+    assert.equal(b.out.toString('latin1'), a.out.toString('latin1'));
   });
 
   for (const c of cases) {
     it(c.name, async (t) => {
       if (!ref) { t.skip('no /usr/bin/memcached'); return; }
-      // a sentinel whose reply cannot appear otherwise: a miss echoing a unique opaque
-      const chunks = c.noSentinel ? c.chunks : [...c.chunks, 'mg __sentinel__ O__end__\r\n'];
-      const END = 'EN O__end__\r\n';
-      const until = c.noSentinel ? undefined : (b: Buffer) => b.length >= END.length && b.subarray(b.length - END.length).toString() === END;
-      const opts = { gapMs: c.gapMs, until, idleMs: c.noSentinel ? 1500 : 5000 };
-      const [a, b] = await Promise.all([exchange(ref.port, chunks, opts), exchange(ours.port, chunks, opts)]);
-      const norm = c.normalize ?? ((s: string) => s);
-      const ra = norm(a.out.toString('latin1')), rb = norm(b.out.toString('latin1'));
-      if (process.env.MC_DIFF_DEBUG) console.log(c.name, show(ra).slice(0, 400));
-      if (ra !== rb) {
-        let i = 0;
-        while (i < ra.length && ra[i] === rb[i]) i++;
-        const from = Math.max(0, ra.lastIndexOf('\n', i - 200));
-        assert.fail(`reply differs at byte ${i}\n memcached: …${show(ra.slice(from, i + 200))}\n      ours: …${show(rb.slice(from, i + 200))}`);
-      }
-      assert.equal(b.closed, a.closed, `connection closed: memcached ${a.closed}, ours ${b.closed}`);
+      await compare(ref.port, ours.port, c);
     });
+    // right after the cas syntax cases: CAS values that match and that do not, read from each server
+    if (c.name === 'cas syntax') {
+      it('cas match/mismatch', async (t) => {
+        if (!ref) { t.skip('no /usr/bin/memcached'); return; }
+        const casOf = async (port: number) => {
+          const r = (await exchange(port, ['set cm 0 0 1\r\na\r\ngets cm\r\n'], { until: (b) => b.includes('END\r\n') })).out.toString('latin1');
+          const m = /^STORED\r\nVALUE cm 0 1 (\d+)\r\na\r\nEND\r\n$/.exec(r);
+          assert.ok(m, show(r));
+          return BigInt(m[1]);
+        };
+        const [ca, cb] = await Promise.all([casOf(ref.port), casOf(ours.port)]);
+        assert.equal(cb, ca, 'CAS counters in step');
+        // stale, matching, then the same (now stale) value again; noreply on a mismatch still changes nothing
+        const chunks = [`cas cm 0 0 1 ${ca + 1n}\r\nb\r\ncas cm 0 0 1 ${ca}\r\nc\r\ncas cm 0 0 1 ${ca}\r\nd\r\n` +
+          `cas cm 0 0 1 ${ca} noreply\r\ne\r\ngets cm\r\n`];
+        const reply = await compare(ref.port, ours.port, { name: 'cas match/mismatch', chunks });
+        assert.match(reply, new RegExp(`^EXISTS\r\nSTORED\r\nEXISTS\r\nVALUE cm 0 1 ${ca + 1n}\r\nc\r\nEND\r\nEN O__end__\r\n$`), show(reply));
+      });
+    }
   }
 });
+
+/** Sends a case to both servers (with the sentinel unless `noSentinel`); fails unless the replies and closing match. Returns our reply. */
+async function compare(refPort: number, ourPort: number, c: Case): Promise<string> {
+  // a sentinel whose reply cannot appear otherwise: a miss echoing a unique opaque
+  const chunks = c.noSentinel ? c.chunks : [...c.chunks, 'mg __sentinel__ O__end__\r\n'];
+  const END = 'EN O__end__\r\n';
+  const until = c.noSentinel ? undefined : (b: Buffer) => b.length >= END.length && b.subarray(b.length - END.length).toString() === END;
+  const opts: ExchangeOptions = { gapMs: c.gapMs, until, idleMs: c.noSentinel ? 1500 : 5000 };
+  const [a, b] = await Promise.all([exchange(refPort, chunks, opts), exchange(ourPort, chunks, opts)]);
+  const norm = c.normalize ?? ((s: string) => s);
+  const ra = norm(a.out.toString('latin1')), rb = norm(b.out.toString('latin1'));
+  if (process.env.MC_DIFF_DEBUG) console.log(c.name, show(ra).slice(0, 400));
+  if (ra !== rb) {
+    let i = 0;
+    while (i < ra.length && ra[i] === rb[i]) i++;
+    const from = Math.max(0, ra.lastIndexOf('\n', i - 200));
+    assert.fail(`reply differs at byte ${i}\n memcached: …${show(ra.slice(from, i + 200))}\n      ours: …${show(rb.slice(from, i + 200))}`);
+  }
+  assert.equal(b.closed, a.closed, `connection closed: memcached ${a.closed}, ours ${b.closed}`);
+  return rb;
+}

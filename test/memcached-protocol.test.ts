@@ -1,65 +1,13 @@
 // The memcached app's protocol over raw sockets and over an in-memory Conn: every command and error path, chunk
 // splitting, pipelining, flow control, bad input, expiry (shared injectable clock), eviction and memory bounds.
+// The socket suites run on each transport (io_uring channels under serve(), then node:net).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Conn, Session } from '../src/session.js';
-import { startServer, type ServerHandle } from '../apps/memcached/server.js';
-import { McApp } from '../apps/memcached/protocol.js';
-import { Store, createStoreShared } from '../apps/memcached/store.js';
+import type { ServerHandle } from '../apps/memcached/server.js';
+import { Store } from '../apps/memcached/store.js';
 import { RawClient, exchange, show } from '../apps/memcached/testkit.js';
-import { preadAll } from '../src/portable/file-queue.js';
-
-/** An in-memory connection: records output, can refuse writes above a high-water mark. */
-class FakeConn implements Conn {
-  readonly id = 1;
-  readonly worker = 0;
-  out: Buffer[] = [];
-  queued = 0;
-  paused = false;
-  ended = false;
-  destroyed = false;
-  constructor(public hwm = Infinity) {}
-  get pendingBytes(): number { return this.queued; }
-  write(data: Uint8Array, offset = 0, length = data.byteLength - offset): boolean {
-    if (this.ended) return false;
-    this.out.push(Buffer.from(data.subarray(offset, offset + length)));
-    this.queued += length;
-    return this.queued <= this.hwm;
-  }
-  writeAscii(text: string): boolean { return this.write(Buffer.from(text, 'latin1')); }
-  writeNoCopy(data: Uint8Array, offset?: number, length?: number): boolean { return this.write(data, offset, length); }
-  /** Reads the file (node:fs) and records its bytes like a write. */
-  async sendFile(fd: number, position: number, length: number): Promise<void> {
-    const b = await preadAll(fd, position, length);
-    if (b.length !== length) throw new Error('short file');
-    this.write(b);
-  }
-  readFile(fd: number, position: number, length: number): Promise<Buffer> { return preadAll(fd, position, length); }
-  pause(): void { this.paused = true; }
-  resume(): void { this.paused = false; }
-  end(): void { this.ended = true; }
-  destroy(): void { this.destroyed = true; this.ended = true; }
-  text(): string { return Buffer.concat(this.out).toString('latin1'); }
-  /** The peer read everything. */
-  consume(): void { this.queued = 0; }
-}
-
-function newApp(memoryMb = 16, itemSizeMax?: number): McApp {
-  const store = createStoreShared({ maxBytes: memoryMb * 1024 * 1024, itemSizeMax });
-  return new McApp({ store, settings: { host: '127.0.0.1', port: 0, maxConns: 1024, threads: 1, verbosity: 0 } }, 0, 1);
-}
-
-function feed(s: Session, data: string | Buffer, step = Infinity): void {
-  const b = typeof data === 'string' ? Buffer.from(data, 'latin1') : data;
-  for (let i = 0; i < b.length; i += step) {
-    const n = Math.min(step, b.length - i);
-    // hand the session a view into a larger scratch buffer, then scribble on it: the session must have copied
-    const scratch = Buffer.alloc(n + 16, 0x5a);
-    b.copy(scratch, 8, i, i + n);
-    s.data(scratch, 8, n);
-    scratch.fill(0x21);
-  }
-}
+import { FakeConn, feed, newApp } from './memcached-fakeconn.js';
+import { TRANSPORTS, startOn, transportLabel, transportSkip } from './memcached-transports.js';
 
 const SCRIPT = [
   'set a 0 0 5\r\nhello\r\n', 'get a\r\n', 'gets a\r\n', 'add a 0 0 1\r\nx\r\n', 'add b 7 0 3\r\nbee\r\n',
@@ -141,14 +89,14 @@ describe('memcached protocol (in-memory connection)', () => {
   });
 });
 
-describe('memcached protocol (sockets)', () => {
+for (const transport of TRANSPORTS) describe(`memcached protocol, sockets (${transportLabel(transport)})`, { skip: transportSkip(transport) }, () => {
   let srv: ServerHandle;
   let store: Store;
   before(async () => {
-    srv = await startServer({ port: 0, memoryMb: 8 });
+    srv = await startOn(transport, { port: 0, memoryMb: 8 });
     store = new Store(srv.store, 63);
   });
-  after(async () => { await srv.close(); });
+  after(async () => { await srv?.close(); });
 
   async function call(cmds: string): Promise<string> {
     const r = await exchange(srv.port, [cmds, 'mn\r\n'], { until: (b) => b.subarray(-4).toString() === 'MN\r\n' });
@@ -240,10 +188,13 @@ describe('memcached protocol (sockets)', () => {
     assert.equal(await call('set lg 0 0 1\r\nz\r\n'), 'STORED\r\n');
     const r = await exchange(srv.port, ['get ' + 'lg '.repeat(1500), 'lg\r\n', 'mn\r\n'], { gapMs: 30, until: (b) => b.subarray(-4).toString() === 'MN\r\n' });
     assert.equal(r.out.toString(), 'VALUE lg 0 1\r\nz\r\n'.repeat(1501) + 'END\r\nMN\r\n');
-    // beyond the cap (2 MiB) the connection is closed, memory stays bounded
+    // beyond the cap (2 MiB) the connection is closed rather than its buffer grown (memory stays bounded)
+    const oom = async () => Number(/^STAT read_buf_oom (\d+)\r$/m.exec(await call('stats\r\n'))![1]);
+    const oom0 = await oom();
     const big = 'get ' + 'k '.repeat(1024 * 1024 + 10);
     const r2 = await exchange(srv.port, [big], { idleMs: 3000 });
     assert.equal(r2.closed, true);
+    assert.equal(await oom(), oom0 + 1, 'closed at the line buffer\'s cap (read_buf_oom)');
   });
 
   it('closes on an HTTP request, survives junk and half commands', async () => {
@@ -297,9 +248,9 @@ describe('memcached protocol (sockets)', () => {
   });
 });
 
-describe('memcached storage limits', () => {
+for (const transport of TRANSPORTS) describe(`memcached storage limits (${transportLabel(transport)})`, { skip: transportSkip(transport) }, () => {
   it('evicts least recently used items under a small -m, keeps hot ones, stays in bounds', async () => {
-    const srv = await startServer({ port: 0, memoryMb: 2 });
+    const srv = await startOn(transport, { port: 0, memoryMb: 2 });
     try {
       const store = new Store(srv.store, 62);
       const c = await RawClient.connect(srv.port);
@@ -347,13 +298,19 @@ describe('memcached storage limits', () => {
   });
 
   it('keeps a CAS loop consistent between two connections', async () => {
-    const srv = await startServer({ port: 0, memoryMb: 4 });
+    const srv = await startOn(transport, { port: 0, memoryMb: 4 });
     try {
       const a = await RawClient.connect(srv.port), b = await RawClient.connect(srv.port);
       a.send('set ctr 0 0 1\r\n0\r\n');
       assert.equal((await a.read('\r\n')).toString(), 'STORED\r\n');
+      // a conflict, forced: both read the same CAS, the first write wins, the second is refused and changes nothing
+      const [ga, gb] = [await a.call('gets ctr\r\n', 'END\r\n'), await b.call('gets ctr\r\n', 'END\r\n')];
+      assert.equal(ga, gb);
+      const cas0 = /^VALUE ctr 0 1 (\d+)\r\n0\r\nEND\r\n$/.exec(ga)![1];
+      assert.equal(await a.call(`cas ctr 0 0 1 ${cas0}\r\n1\r\n`), 'STORED\r\n');
+      assert.equal(await b.call(`cas ctr 0 0 1 ${cas0}\r\n9\r\n`), 'EXISTS\r\n');
+      assert.match(await b.call('gets ctr\r\n', 'END\r\n'), /^VALUE ctr 0 1 \d+\r\n1\r\nEND\r\n$/);
       const PER = 200;
-      let retries = 0;
       const worker = async (c: RawClient) => {
         for (let done = 0; done < PER;) {
           c.send('gets ctr\r\n');
@@ -364,13 +321,14 @@ describe('memcached storage limits', () => {
           c.send(`cas ctr 0 0 ${next.length} ${m[1]}\r\n${next}\r\n`);
           const res = (await c.read('\r\n')).toString();
           if (res === 'STORED\r\n') done++;
-          else { assert.equal(res, 'EXISTS\r\n'); retries++; }
+          else assert.equal(res, 'EXISTS\r\n');
         }
       };
       await Promise.all([worker(a), worker(b)]);
+      // every increment landed exactly once: no lost update, none applied twice
       a.send('get ctr\r\n');
-      assert.equal((await a.read('END\r\n')).toString(), `VALUE ctr 0 ${String(2 * PER).length}\r\n${2 * PER}\r\nEND\r\n`);
-      assert.ok(retries >= 0);
+      const total = 2 * PER + 1;
+      assert.equal((await a.read('END\r\n')).toString(), `VALUE ctr 0 ${String(total).length}\r\n${total}\r\nEND\r\n`);
       a.close(); b.close();
     } finally {
       await srv.close();
@@ -378,7 +336,7 @@ describe('memcached storage limits', () => {
   });
 
   it('refuses connections above -c like memcached', async () => {
-    const srv = await startServer({ port: 0, memoryMb: 2, maxConns: 2 });
+    const srv = await startOn(transport, { port: 0, memoryMb: 2, maxConns: 2 });
     try {
       const a = await RawClient.connect(srv.port), b = await RawClient.connect(srv.port);
       assert.equal(await a.call('version\r\n'), 'VERSION 1.6.18\r\n');

@@ -84,11 +84,16 @@ describe('memcached store shared by worker threads', () => {
         c.send(cmd + q + '\r\n');
         assert.equal((await c.read('STORED\r\n'.repeat(KEYS).length)).toString(), 'STORED\r\n'.repeat(KEYS));
         const got = (await c.read('END\r\n')).toString();
+        let seen = 0;
         for (const m of got.matchAll(/VALUE torn\d+ 0 (\d+)\r\n([^\r]*)\r\n/g)) {
           const v = m[2];
           assert.ok(v === 'A'.repeat(300) || v === 'B'.repeat(7000), `torn value of ${m[1]} bytes: ${v.slice(0, 20)}…`);
           assert.equal(Number(m[1]), v.length);
+          seen++;
         }
+        // every key was just set by this writer or the other: all of them are there, and nothing else is
+        assert.equal(seen, KEYS, `values checked in ${got.length} bytes of reply`);
+        assert.ok(got.endsWith('END\r\n'));
       }
     };
     await Promise.all([writer(a, 'A', 300), writer(b, 'B', 7000)]);

@@ -18,6 +18,8 @@ const USAGE = `megapipe-memcached ${VERSION} (memcached text & meta protocol on 
 -I, --max-item-size=<num> max item size, k/m suffixes (default: 1m, min: 1k, max: 1024m)
 -f, --slab-growth-factor=<num> chunk size growth factor (default: 1.25)
 -n, --slab-min-size=<num> min space for key+value+flags (default: 48)
+-o, --extended=<opts>     comma-separated extended options; supported: idle_timeout=<secs> (close connections
+                          waiting for a command longer than this; 0: never, the default)
 -v, --verbose             verbose (print errors/warnings); -vv: also client commands and responses
 -u, --user=<user>         accepted for compatibility, ignored
 -h, --help                print this help and exit
@@ -40,13 +42,32 @@ function parseIntArg(v: string | undefined, opt: string, min = 0): number {
   return n;
 }
 
+/** memcached's `-o key=value,…`; only the suboptions this server implements are accepted. */
+function parseExtended(v: string, o: ServerOptions): void {
+  for (const sub of v.split(',')) {
+    if (sub === '') continue;
+    const eq = sub.indexOf('=');
+    const key = eq === -1 ? sub : sub.slice(0, eq), val = eq === -1 ? undefined : sub.slice(eq + 1);
+    switch (key) {
+      case 'idle_timeout':
+        if (val === undefined || val === '') throw new UsageError('Missing numeric argument for idle_timeout');
+        if (!/^\d+$/.test(val) || Number(val) > 0xffffffff) throw new UsageError(`Invalid numeric argument for idle_timeout: ${val}`);
+        o.idleTimeout = Number(val);
+        break;
+      default:
+        throw new UsageError(`unsupported -o option: ${key} (supported: idle_timeout)`);
+    }
+  }
+}
+
 export function parseArgs(argv: string[]): ServerOptions & { help?: boolean; version?: boolean } {
   const o: ServerOptions & { help?: boolean; version?: boolean } = { verbosity: 0 };
   const long: Record<string, string> = {
     port: 'p', 'udp-port': 'U', listen: 'l', threads: 't', 'memory-limit': 'm', 'conn-limit': 'c',
     'max-item-size': 'I', 'slab-growth-factor': 'f', 'slab-min-size': 'n', verbose: 'v', user: 'u', help: 'h', version: 'V',
+    extended: 'o',
   };
-  const takesValue = new Set(['p', 'U', 'l', 't', 'm', 'c', 'I', 'f', 'n', 'u']);
+  const takesValue = new Set(['p', 'U', 'l', 't', 'm', 'c', 'I', 'f', 'n', 'u', 'o']);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     let flag: string;
@@ -77,6 +98,7 @@ export function parseArgs(argv: string[]): ServerOptions & { help?: boolean; ver
       case 'f': { const f = Number(value); if (!(f > 1)) throw new UsageError('Factor must be greater than 1'); o.factor = f; break; }
       case 'n': o.chunkSize = parseIntArg(value, '-n', 1); break;
       case 'v': o.verbosity = Math.min(2, (o.verbosity ?? 0) + 1); break;
+      case 'o': parseExtended(value!, o); break;
       case 'u': break;
       case 'h': o.help = true; break;
       case 'V': o.version = true; break;

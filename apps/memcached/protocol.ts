@@ -4,6 +4,11 @@
 // the item's chunk in shared memory, and replies are gathered in one output buffer written once per chunk (or
 // sooner when large). When `conn.write` reports the queue above its high-water mark, parsing stops
 // (`conn.pause()`) until `drain`.
+//
+// Connection memory, as memcached bounds it: every buffer a connection keeps has a cap (the line at the multi-get
+// cap, the unparsed input while paused at MAX_BACKLOG, the output at about OUT_FLUSH + DIRECT_VALUE), and between
+// reads a buffer grown for one large request is given back (memcached's conn_shrink / rbuf_release). `stats`
+// reports what connection buffers hold (read_buf_count, read_buf_bytes).
 
 import type { Conn, Session, SessionFactory } from '../../src/session.js';
 import {
@@ -23,6 +28,8 @@ export interface McSettings {
   verbosity: number;
   /** Largest multi-get line accepted (bytes); longer ones close the connection. */
   maxGetLine?: number;
+  /** memcached's `-o idle_timeout`: close a connection waiting for a command more than this many seconds (0: off). */
+  idleTimeout?: number;
   /** Process start (ms), for uptime. */
   startedAt?: number;
 }
@@ -39,6 +46,9 @@ export class McApp {
   readonly workers: number;
   readonly settings: McSettings;
   private nextId = 0;
+  // idle_timeout: this thread's open sessions, swept once a second while there are any (memcached's idle thread)
+  private readonly live = new Set<McSession>();
+  private sweeper: NodeJS.Timeout | null = null;
   constructor(data: McWorkerData, worker: number, workers: number) {
     this.store = new Store(data.store, worker);
     this.worker = worker;
@@ -48,17 +58,35 @@ export class McApp {
   factory(): SessionFactory {
     return (conn) => new McSession(conn, this, ++this.nextId);
   }
+  /** A session opened (idle_timeout on): sweep while any is open. */
+  watch(s: McSession): void {
+    this.live.add(s);
+    if (!this.sweeper) this.sweeper = setInterval(() => this.sweep(), IDLE_SWEEP_MS).unref();
+  }
+  /** A watched session closed. */
+  unwatch(s: McSession): void {
+    this.live.delete(s);
+    if (this.live.size === 0 && this.sweeper) { clearInterval(this.sweeper); this.sweeper = null; }
+  }
+  private sweep(): void {
+    const now = this.store.tick(), limit = this.settings.idleTimeout ?? 0;
+    for (const s of this.live) s.kickIfIdle(now, limit);
+  }
 }
 
 const MAX_TOKENS = 24;
 const LINE_LIMIT = 2048; // memcached closes a connection holding more than this without a newline (unless get/gets)
 const DEFAULT_MAX_GET_LINE = 2 * 1024 * 1024;
+const LINE_INITIAL = 1024; // a connection's partial-line buffer
+const LINE_KEEP = 4096; // a line buffer grown past this is given back once its line is consumed
+const OUT_INITIAL = 16 * 1024; // a connection's output buffer; grown by one read's large replies, given back after
 const OUT_FLUSH = 64 * 1024; // write out once this much output is gathered
 const DIRECT_VALUE = 16 * 1024; // values above this go from shared memory straight to conn.write
 const MAX_BACKLOG = 8 * 1024 * 1024; // input kept while paused; more means the transport ignored pause()
 const INT_MAX = 0x7fffffff;
 const MFLAG_MAX_OPT_LENGTH = 20;
 const MFLAG_MAX_OPAQUE_LENGTH = 32;
+const IDLE_SWEEP_MS = 1000; // idle_timeout's resolution is memcached's clock: seconds
 
 const enum Mode { LINE, DATA, SWALLOW, CLOSED }
 
@@ -85,10 +113,10 @@ export class McSession implements Session {
   private readonly app: McApp;
   private readonly store: Store;
   private readonly id: number;
-  private readonly out = new Out();
+  private readonly out = new Out(OUT_INITIAL);
   private mode = Mode.LINE;
   // partial line
-  private line = new Uint8Array(1024);
+  private line = new Uint8Array(LINE_INITIAL);
   private lineLen = 0;
   // tokens of the current line
   private tb: Uint8Array = this.line;
@@ -135,6 +163,8 @@ export class McSession implements Session {
   private nheld = 0;
   /** memcached's reqs_per_event: it also writes out every 20 commands of one read. */
   private nreqs = 20;
+  /** Bytes of `out` memcached would already have written (after a get, an mn, every 20 commands); the rest it drops when it closes on bad input. */
+  private sentMark = 0;
   private readonly isHeld = (ref: number): boolean => {
     for (let i = 0; i < this.nheld; i++) {
       if (this.held[i] === ref && this.heldCas[i] === Number(this.store.cas(ref))) return true;
@@ -143,6 +173,12 @@ export class McSession implements Session {
   };
   private firstByte = true;
   private rejected = false;
+  /** memcached's last_cmd_time: the store clock (s) when the last command line arrived (or the connection opened). */
+  private lastCmd = 0;
+  // what this connection's buffers hold, as last added to the read_buf_* stats; `gone` once close() took it back
+  private bufBytes = 0;
+  private bufCount = 0;
+  private gone = false;
 
   constructor(conn: Conn, app: McApp, id: number) {
     this.conn = conn;
@@ -162,6 +198,9 @@ export class McSession implements Session {
     }
     st.stat(S.curr_connections);
     st.stat(S.total_connections);
+    this.lastCmd = st.tick();
+    if ((app.settings.idleTimeout ?? 0) > 0) app.watch(this);
+    this.accountBuffers();
     if (this.app.settings.verbosity > 1) console.error(`<${this.id} new auto-negotiating client connection`);
   }
 
@@ -171,12 +210,13 @@ export class McSession implements Session {
   data(buf: Uint8Array, offset: number, length: number): void {
     if (this.closed()) return;
     this.store.stat(S.bytes_read, length);
-    if (this.blocked || this.backlogLen > 0) { this.toBacklog(buf, offset, length); return; }
+    if (this.blocked || this.backlogLen > 0) { this.toBacklog(buf, offset, length); this.accountBuffers(); return; }
     this.store.tick();
     this.nreqs = 20;
     const used = this.process(buf, offset, offset + length);
     if (used < offset + length && !this.closed()) this.toBacklog(buf, used, offset + length - used);
     this.flush();
+    this.shrink();
   }
 
   end(): void {
@@ -204,8 +244,8 @@ export class McSession implements Session {
       this.backlogOff = used;
       this.backlogLen = end - used;
     }
-    if (this.backlogLen === 0) { this.backlogOff = 0; if (this.backlog && this.backlog.length > 65536) this.backlog = null; }
     this.flush();
+    this.shrink();
     if (!this.blocked && !this.closed()) {
       if (this.closeAfterWrite) { this.mode = Mode.CLOSED; this.conn.end(); return; }
       this.conn.resume();
@@ -215,8 +255,24 @@ export class McSession implements Session {
   close(): void {
     if (this.item !== -1) { this.store.free(this.item); this.item = -1; }
     this.mode = Mode.CLOSED;
+    this.gone = true;
+    this.app.unwatch(this);
+    this.store.stat(S.read_buf_bytes, -this.bufBytes);
+    this.store.stat(S.read_buf_count, -this.bufCount);
+    this.bufBytes = this.bufCount = 0;
     if (!this.rejected) this.store.stat(S.curr_connections, -1);
     if (this.app.settings.verbosity > 1) console.error(`<${this.id} connection closed.`);
+  }
+
+  /**
+   * idle_timeout (memcached's conn_close_idle): closed when its last command is more than `limit` seconds before
+   * `now` and it is waiting for a command — not inside a value, not held back by a full output queue.
+   */
+  kickIfIdle(now: number, limit: number): void {
+    if (limit <= 0 || this.mode !== Mode.LINE || this.blocked || now - this.lastCmd <= limit) return;
+    this.store.stat(S.idle_kicks);
+    if (this.app.settings.verbosity > 1) console.error(`Closing idle fd ${this.id}`);
+    this.closeConn();
   }
 
   // ------------------------------------------------------------------ output
@@ -225,7 +281,12 @@ export class McSession implements Session {
   }
   /** A command finished (memcached's conn_new_cmd). */
   private commandDone(): void {
-    if (--this.nreqs < 0) { this.nheld = 0; this.nreqs = 19; }
+    if (--this.nreqs < 0) { this.writePoint(); this.nreqs = 19; }
+  }
+  /** Where memcached writes out what it gathered and releases every item reference (the bytes stay in `out`). */
+  private writePoint(): void {
+    this.nheld = 0;
+    this.sentMark = this.out.pos;
   }
   private flush(): void {
     this.nheld = 0;
@@ -235,7 +296,32 @@ export class McSession implements Session {
       if (!this.conn.write(o.buf, 0, o.pos)) this.block();
     }
     o.pos = 0;
-    if (o.buf.length > 1 << 20) o.buf = new Uint8Array(16384);
+    this.sentMark = 0;
+  }
+  /**
+   * Between reads (memcached's conn_shrink / rbuf_release): give back the buffers one large request grew (a long
+   * multi-get line, a large gathered reply, input kept while paused), drop the views of the transport's receive
+   * buffer that tokens and keys point into, and report what the connection holds.
+   */
+  private shrink(): void {
+    this.tb = this.kb = this.keyBuf;
+    if (this.line.length > LINE_KEEP && this.lineLen <= LINE_INITIAL) {
+      const nb = new Uint8Array(LINE_INITIAL);
+      nb.set(this.line.subarray(0, this.lineLen));
+      this.line = nb;
+    }
+    if (this.out.pos === 0 && this.out.buf.length > OUT_INITIAL) this.out.buf = new Uint8Array(OUT_INITIAL);
+    if (this.backlogLen === 0) { this.backlog = null; this.backlogOff = 0; }
+    this.accountBuffers();
+  }
+  /** Adds the change in what this connection's buffers hold to the read_buf_* stats (gauges of this worker's row). */
+  private accountBuffers(): void {
+    if (this.gone || this.rejected) return;
+    let bytes = this.line.length + this.out.buf.length + this.stash.buf.length, count = 3;
+    if (this.backlog) { bytes += this.backlog.length; count++; }
+    if (this.pendingGet) { bytes += this.pendingGet.b.length; count++; }
+    if (bytes !== this.bufBytes) { this.store.stat(S.read_buf_bytes, bytes - this.bufBytes); this.bufBytes = bytes; }
+    if (count !== this.bufCount) { this.store.stat(S.read_buf_count, count - this.bufCount); this.bufCount = count; }
   }
   private flushIfBig(): void { if (this.out.pos >= OUT_FLUSH) this.flush(); }
   private block(): void {
@@ -243,10 +329,10 @@ export class McSession implements Session {
   }
   private toBacklog(buf: Uint8Array, off: number, len: number): void {
     if (len <= 0) return;
-    if (this.backlogLen + len > MAX_BACKLOG) { this.closeConn(); return; } // peer ignores flow control
+    if (this.backlogLen + len > MAX_BACKLOG) { this.store.stat(S.read_buf_oom); this.abort(); return; } // peer ignores flow control
     let b = this.backlog;
     if (!b || this.backlogOff + this.backlogLen + len > b.length) {
-      const nb = new Uint8Array(Math.max(4096, (this.backlogLen + len) * 2));
+      const nb = new Uint8Array(Math.min(MAX_BACKLOG, Math.max(4096, (this.backlogLen + len) * 2)));
       if (b) nb.set(b.subarray(this.backlogOff, this.backlogOff + this.backlogLen));
       this.backlog = b = nb;
       this.backlogOff = 0;
@@ -261,6 +347,12 @@ export class McSession implements Session {
   }
   /** memcached's out_errstring: errors are sent even under noreply. */
   private outErr(s: string): void { this.noreply = false; this.outString(s); }
+  /** memcached's conn_closing on bad input: the replies it has not written yet are dropped, then the connection closed. */
+  private abort(): void {
+    this.out.pos = this.sentMark;
+    this.closeConn();
+  }
+  /** Write out everything gathered, then close (quit, idle kick). */
   private closeConn(): void {
     this.flush();
     this.mode = Mode.CLOSED;
@@ -273,7 +365,7 @@ export class McSession implements Session {
   private process(b: Uint8Array, off: number, end: number): number {
     if (this.firstByte && off < end) {
       this.firstByte = false;
-      if (b[off] === 0x80) { this.closeConn(); return end; } // binary protocol: not supported
+      if (b[off] === 0x80) { this.abort(); return end; } // binary protocol: not supported
     }
     while (off < end && !this.blocked) {
       switch (this.mode) {
@@ -325,14 +417,16 @@ export class McSession implements Session {
   private appendLine(b: Uint8Array, s: number, e: number, check: boolean): void {
     const n = e - s;
     const need = this.lineLen + n;
+    const maxGet = this.app.settings.maxGetLine ?? DEFAULT_MAX_GET_LINE;
     if (check && need > LINE_LIMIT) {
-      const maxGet = this.app.settings.maxGetLine ?? DEFAULT_MAX_GET_LINE;
       const isGet = this.lineLen > 0 ? this.looksLikeGet(this.line, 0, this.lineLen) : this.looksLikeGet(b, s, e);
-      if (!isGet || need > maxGet) { this.closeConn(); return; }
+      if (!isGet) { this.abort(); return; }
+      if (need > maxGet) { this.store.stat(S.read_buf_oom); this.abort(); return; }
     }
     if (need > this.line.length) {
       let size = this.line.length * 2;
       while (size < need) size *= 2;
+      size = Math.max(need, Math.min(size, maxGet)); // the line's own tail may pass the cap, by one read at most
       const nb = new Uint8Array(size);
       nb.set(this.line.subarray(0, this.lineLen));
       this.line = nb;
@@ -380,6 +474,7 @@ export class McSession implements Session {
     if (e - s > 1 && b[e - 1] === Ch.CR) e--;
     for (let z = s; z < e; z++) if (b[z] === 0) { e = z; break; } // C string: the line ends at a NUL
     this.noreply = false;
+    this.lastCmd = this.store.now;
     this.tokenize(b, s, e);
     if (this.app.settings.verbosity > 1) console.error(`<${this.id} ${Buffer.from(b.subarray(s, e)).toString('latin1')}`);
     const nt = this.ntokens;
@@ -425,11 +520,23 @@ export class McSession implements Session {
     if (this.tok(0, 'bget')) { if (nt < 3) this.outString('ERROR'); else this.get(false, false); return; }
     if (this.tok(0, 'shutdown')) { this.outString('ERROR: shutdown not enabled'); return; }
     if (this.tok(0, 'cache_memlimit')) { if (this.wantOr(3, 4)) this.memlimit(); return; }
+    // memcached dispatches on the first letter: an unknown word in its s a c i d t groups (as in g, and two-letter
+    // m words, above) is an ERROR, never taken for an HTTP request line
+    if (c0 === 115 || c0 === 97 || c0 === 99 || c0 === 105 || c0 === 100 || c0 === 116) { this.outString('ERROR'); return; }
+    // commands memcached has and this server does not (see the README)
+    // (lru, extstore and watch honour a trailing noreply before finding their arguments wrong)
+    if (this.tok(0, 'lru_crawler')) { this.outString('ERROR'); return; }
+    if (this.tok(0, 'lru') || this.tok(0, 'extstore') || this.tok(0, 'watch')) {
+      if (nt >= 3) this.setNoreplyMaybe();
+      this.outString('ERROR');
+      return;
+    }
+    if (this.tok(0, 'refresh_certs')) { this.outString('Error TLS not enabled'); return; }
     // anything else: memcached closes on what looks like an HTTP request line, else ERROR
     const last = nt - 2;
     const ls = this.ts[last];
     if (this.te[last] - ls >= 5 && b[ls] === 72 && b[ls + 1] === 84 && b[ls + 2] === 84 && b[ls + 3] === 80 && b[ls + 4] === 47) {
-      this.closeConn();
+      this.abort();
       return;
     }
     this.outString('ERROR');
@@ -463,11 +570,17 @@ export class McSession implements Session {
     const b = this.tb;
     const start = this.ts[k] >= 0 ? this.ts[k] : this.lineEnd;
     const end = this.lineEnd;
-    // any key over 250 bytes: the whole command answers CLIENT_ERROR (memcached drops what it had gathered)
+    // any key over 250 bytes: the whole command answers CLIENT_ERROR, and memcached drops every reply it has not
+    // written yet and releases its item references (conn_release_items)
     let ks = -1;
     for (let i = start; i <= end; i++) {
       if (i === end || b[i] === Ch.SP) {
-        if (ks !== -1 && i - ks > KEY_MAX_LENGTH) { this.outString('CLIENT_ERROR bad command line format'); return; }
+        if (ks !== -1 && i - ks > KEY_MAX_LENGTH) {
+          this.out.pos = this.sentMark;
+          this.nheld = 0;
+          this.outString('CLIENT_ERROR bad command line format');
+          return;
+        }
         ks = -1;
       } else if (ks === -1) ks = i;
     }
@@ -515,7 +628,7 @@ export class McSession implements Session {
       }
     }
     out.str('END\r\n');
-    this.nheld = 0; // memcached writes out (and releases every item reference) right after a get
+    this.writePoint(); // memcached writes out (and releases every item reference) right after a get
   }
 
   // ------------------------------------------------------------------ set / add / replace / append / prepend / cas
@@ -754,10 +867,15 @@ export class McSession implements Session {
     this.stat('total_connections', t(S.total_connections));
     this.stat('rejected_connections', t(S.rejected_connections));
     this.stat('connection_structures', t(S.curr_connections));
+    // what connection buffers hold (line, output, input kept while paused, a paused multi-get's keys); none cached
+    this.stat('read_buf_count', t(S.read_buf_count));
+    this.stat('read_buf_bytes', t(S.read_buf_bytes));
+    this.stat('read_buf_bytes_free', 0);
+    this.stat('read_buf_oom', t(S.read_buf_oom));
     for (const name of ['cmd_get', 'cmd_set', 'cmd_flush', 'cmd_touch', 'cmd_meta', 'get_hits', 'get_misses',
       'get_expired', 'get_flushed', 'delete_misses', 'delete_hits', 'incr_misses', 'incr_hits', 'decr_misses',
       'decr_hits', 'cas_misses', 'cas_hits', 'cas_badval', 'touch_hits', 'touch_misses', 'store_too_large',
-      'store_no_memory', 'auth_cmds', 'auth_errors', 'bytes_read', 'bytes_written'] as const) {
+      'store_no_memory', 'auth_cmds', 'auth_errors', 'idle_kicks', 'bytes_read', 'bytes_written'] as const) {
       this.stat(name, t(S[name]));
     }
     this.stat('limit_maxbytes', st.maxBytes);
@@ -801,6 +919,7 @@ export class McSession implements Session {
     this.stat('flush_enabled', 'yes');
     this.stat('hash_algorithm', 'murmur3');
     this.stat('lru_segmented', 'no');
+    this.stat('idle_timeout', s.idleTimeout ?? 0);
     this.stat('backend', 'megapipe');
   }
 

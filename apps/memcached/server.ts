@@ -1,11 +1,13 @@
 // Starting the memcached app: options like memcached's command line → shared store → workers serving it.
 //
-// `startServer` is the one place that chooses the transport. Today it runs the worker's `setup()` in-process over
-// node:net (`serveNet`, one worker). When the library's `serve()` lands, `startWithServe` below replaces the body of
-// `startServer`: same store, same workerData, N worker threads each on its own io_uring channel.
+// `startServer` is the one place that chooses the transport: 'channels' (the default, what the CLI ships and the
+// benchmarks measure) runs `serve()`: N worker threads, each on its own channel (io_uring), one store in shared
+// memory; 'net' runs the same worker `setup()` in this thread over node:net (`serveNet`), the portable second
+// transport the conformance tests also run on.
 import { availableParallelism } from 'node:os';
 import { serveNet } from '../../src/serve-net.js';
 import { serve } from '../../src/serve.js';
+import type { BackendName } from '../../src/backend.js';
 import { createStoreShared, type StoreShared } from './store.js';
 import type { McSettings, McWorkerData } from './protocol.js';
 import setup from './worker.js';
@@ -29,10 +31,14 @@ export interface ServerOptions {
   chunkSize?: number;
   /** 0, 1 (`-v`), 2 (`-vv`). */
   verbosity?: number;
+  /** `-o idle_timeout`: close connections waiting for a command longer than this, seconds; default 0 (off). */
+  idleTimeout?: number;
   /** Use an existing store (tests: several servers over one keyspace). */
   store?: StoreShared;
-  /** Transport: 'channels' (default for the CLI) = `serve()`, one worker thread and channel per thread; 'net' = node:net in this thread. */
+  /** Transport (default 'channels'): `serve()`, one worker thread and channel per thread; 'net' = node:net in this thread. */
   transport?: 'channels' | 'net';
+  /** 'channels' only: the channels' backend (default 'auto': io_uring when available; tests ask for 'uring'). */
+  backend?: BackendName;
 }
 
 export interface ServerHandle {
@@ -45,7 +51,7 @@ export interface ServerHandle {
 }
 
 /** Validate and fill in defaults (throws RangeError with memcached's messages). */
-export function resolveOptions(o: ServerOptions): Required<Omit<ServerOptions, 'store' | 'transport'>> & { store?: StoreShared } {
+export function resolveOptions(o: ServerOptions): Required<Omit<ServerOptions, 'store' | 'transport' | 'backend'>> & { store?: StoreShared } {
   const memoryMb = o.memoryMb ?? 64;
   const itemSizeMax = o.itemSizeMax ?? 1024 * 1024;
   const threads = Math.max(1, Math.min(o.threads ?? 4, availableParallelism()));
@@ -53,9 +59,14 @@ export function resolveOptions(o: ServerOptions): Required<Omit<ServerOptions, '
   if (itemSizeMax < 1024) throw new RangeError('Item max size cannot be less than 1024 bytes.');
   if (itemSizeMax > 1024 * 1024 * 1024) throw new RangeError('Cannot set item size limit higher than 1 GB.');
   if (itemSizeMax > (memoryMb * 1024 * 1024) / 2) throw new RangeError('Cannot set item size limit higher than 1/2 of memory max.');
+  const idleTimeout = o.idleTimeout ?? 0;
+  if (!Number.isInteger(idleTimeout) || idleTimeout < 0 || idleTimeout > 0xffffffff) {
+    throw new RangeError(`idle_timeout must be an integer number of seconds in 0..4294967295, got ${idleTimeout}`);
+  }
   return {
     port: o.port ?? 11211, host: o.host ?? '127.0.0.1', threads, memoryMb, maxConns: o.maxConns ?? 1024,
-    itemSizeMax, factor: o.factor ?? 1.25, chunkSize: o.chunkSize ?? 48, verbosity: o.verbosity ?? 0, store: o.store,
+    itemSizeMax, factor: o.factor ?? 1.25, chunkSize: o.chunkSize ?? 48, verbosity: o.verbosity ?? 0, idleTimeout,
+    store: o.store,
   };
 }
 
@@ -65,29 +76,32 @@ export function createWorkerData(o: ReturnType<typeof resolveOptions>, port: num
     maxBytes: o.memoryMb * 1024 * 1024, itemSizeMax: o.itemSizeMax, factor: o.factor, chunkSize: o.chunkSize,
   });
   const settings: McSettings = {
-    host: o.host, port, maxConns: o.maxConns, threads: o.threads, verbosity: o.verbosity, startedAt: Date.now(),
+    host: o.host, port, maxConns: o.maxConns, threads: o.threads, verbosity: o.verbosity, idleTimeout: o.idleTimeout,
+    startedAt: Date.now(),
   };
   return { store, settings };
 }
 
 /** Start the cache server; resolves once listening. */
 export async function startServer(options: ServerOptions = {}): Promise<ServerHandle> {
-  return options.transport === 'channels' ? startWithServe(options) : startWithServeNet(options);
+  const { transport = 'channels', ...rest } = options;
+  return transport === 'channels' ? startWithServe(rest) : startWithServeNet(rest);
 }
 
 /** megapipe's serve(): `threads` worker threads, each with its own channel, one keyspace in shared memory. */
 async function startWithServe(options: ServerOptions): Promise<ServerHandle> {
-  const { transport: _t, ...rest } = options;
+  const { backend, ...rest } = options;
   const o = resolveOptions(rest);
   const data = createWorkerData(o, o.port);
-  const h = await serve({ module: new URL('./worker.js', import.meta.url), workers: o.threads, host: o.host, port: o.port, workerData: data });
+  const h = await serve({ module: new URL('./worker.js', import.meta.url), workers: o.threads, host: o.host, port: o.port, workerData: data, backend });
   data.settings.port = h.port;
   return { host: o.host, port: h.port, store: data.store, workers: o.threads, close: async () => { await h.close(2000); } };
 }
 
-/** Today's transport: the worker's setup() in this thread, over node:net. */
+/** The portable transport: the worker's setup() in this thread, over node:net (one worker). */
 async function startWithServeNet(options: ServerOptions): Promise<ServerHandle> {
-  const o = resolveOptions(options);
+  const { backend: _b, ...rest } = options;
+  const o = resolveOptions(rest);
   const data = createWorkerData(o, o.port);
   const factory = await setup({ worker: 0, workers: 1, workerData: data });
   // connection limit is enforced by the sessions (memcached's "ERROR Too many open connections"); leave room here

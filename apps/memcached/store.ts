@@ -87,12 +87,12 @@ export const S = {
   store_too_large: 20, store_no_memory: 21, auth_cmds: 22, auth_errors: 23, bytes_read: 24, bytes_written: 25,
   curr_connections: 26, total_connections: 27, rejected_connections: 28, conn_yields: 29, curr_items: 30,
   total_items: 31, bytes: 32, evictions: 33, reclaimed: 34, expired_unfetched: 35, evicted_unfetched: 36,
-  evicted_active: 37, slabs_moved: 38,
+  evicted_active: 37, slabs_moved: 38, read_buf_count: 39, read_buf_bytes: 40, read_buf_oom: 41, idle_kicks: 42,
 } as const;
 export type StatName = keyof typeof S;
-const NSTAT = 40;
+const NSTAT = 48;
 /** Counters that `stats reset` leaves alone (gauges). */
-const GAUGES = new Set<number>([S.curr_connections, S.curr_items, S.bytes]);
+const GAUGES = new Set<number>([S.curr_connections, S.curr_items, S.bytes, S.read_buf_count, S.read_buf_bytes]);
 
 export interface StoreConfig {
   /** Memory for items, bytes (`-m` MB · 2^20). */

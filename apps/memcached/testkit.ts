@@ -137,7 +137,10 @@ export async function startReferenceMemcached(args: string[] = []): Promise<RefS
     if (process.getuid?.() === 0) argv.push('-u', 'root');
     const proc = spawn(MEMCACHED_BIN, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
     let exited = false;
-    proc.once('exit', () => { exited = true; });
+    // a test process that ends without close() (a failed hook, a crash) must not leave the server running
+    const reap = () => { if (!exited) proc.kill('SIGKILL'); };
+    process.once('exit', reap);
+    proc.once('exit', () => { exited = true; process.removeListener('exit', reap); });
     for (let i = 0; i < 100 && !exited; i++) {
       const ok = await new Promise<boolean>((r) => {
         const s = net.connect(port, '127.0.0.1');
