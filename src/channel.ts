@@ -105,6 +105,15 @@ export interface Channel {
   [Symbol.asyncIterator](): AsyncGenerator<MpEvent>;
   flush(): void;
   stats(): ChannelStats;
+  /**
+   * Closes the channel at once, with every handle: no event follows (not even for a batch being delivered), pending
+   * `dispatch()` calls resolve with null, sendFile/readFile/toFd promises reject with MP_ERR_CLOSED. Before it returns
+   * (io_uring), every request in the kernel has been cancelled and has completed — the kernel no longer reads or
+   * writes the channel's memory or the buffers of no-copy writes —, every lwsocket and accepted fd is closed (its peer
+   * reads EOF, or a reset if it had unread bytes), and the accepts this channel armed on listener members have ended
+   * (the Listener itself stays open until its owner closes it). Held receive buffers stay valid while views of them
+   * are reachable. Idempotent.
+   */
   close(): void;
 }
 

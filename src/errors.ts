@@ -21,6 +21,12 @@ export const MpCode = {
   SHORT_FILE: 'MP_ERR_SHORT_FILE',
   /** A system call made outside the ring failed (socket, bind, listen, io_uring_setup…). */
   SYSCALL: 'MP_ERR_SYSCALL',
+  /** An argument of the wrong type (a TypeError carries it). */
+  INVALID_ARG: 'MP_ERR_INVALID_ARG',
+  /** An argument out of its range (a RangeError carries it). */
+  OUT_OF_RANGE: 'MP_ERR_OUT_OF_RANGE',
+  /** A Node-API call of the addon failed (out of memory, or a bug): the operation did not happen. */
+  NAPI: 'MP_ERR_NAPI',
 } as const;
 export type MpCodeValue = (typeof MpCode)[keyof typeof MpCode];
 
@@ -55,13 +61,13 @@ export function errnoError(errno: number, what: string): MegapipeError {
 
 export function argError(name: string, expected: string, got: unknown): TypeError {
   const e = new TypeError(`${name} must be ${expected} (got ${describe(got)})`) as TypeError & { code: string };
-  e.code = 'MP_ERR_INVALID_ARG';
+  e.code = MpCode.INVALID_ARG;
   return e;
 }
 
 export function rangeError(name: string, range: string, got: unknown): RangeError {
   const e = new RangeError(`${name} must be ${range} (got ${describe(got)})`) as RangeError & { code: string };
-  e.code = 'MP_ERR_OUT_OF_RANGE';
+  e.code = MpCode.OUT_OF_RANGE;
   return e;
 }
 

@@ -153,8 +153,8 @@ export function serveChannel(channel: Channel, listener: Listener, factory: Sess
         return;
       }
       case 'accept': onConnection(h); return;
+      case 'listener-error': return;   // accepting (table full, EMFILE, maxHandles): the channel's fallbacks handle it
       case 'error': {
-        if (h === lh) return;   // listener errors (table full, EMFILE) are handled by the channel's fallbacks
         const c = conns[h];
         if (c === undefined) return;
         c.error ??= new MegapipeError(ev.code ?? 'EIO', `connection ${h}: ${ev.code}`, ev.result);
