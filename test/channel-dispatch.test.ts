@@ -15,10 +15,12 @@ after(() => closeSync(selfFd));
 
 /** The kernel's send and receive queues (bytes) of the IPv4 TCP socket with these local and remote ports (loopback). */
 function tcpQueues(localPort: number, remotePort: number): { tx: number; rx: number } | undefined {
-  const hex = (p: number) => p.toString(16).toUpperCase().padStart(4, '0');
-  for (const line of readFileSync('/proc/net/tcp', 'latin1').split('\n').slice(1)) {
+  const hex = (p: number) => `:${p.toString(16).toUpperCase().padStart(4, '0')}`;
+  const lp = hex(localPort), rp = hex(remotePort);
+  for (const line of readFileSync('/proc/net/tcp', 'latin1').split('\n')) {
+    if (!line.includes(lp) || !line.includes(rp)) continue;   // (a shared machine may list thousands of sockets)
     const f = line.trim().split(/\s+/);
-    if (f.length > 4 && f[1]!.endsWith(`:${hex(localPort)}`) && f[2]!.endsWith(`:${hex(remotePort)}`)) {
+    if (f.length > 4 && f[1]!.endsWith(lp) && f[2]!.endsWith(rp)) {
       const [tx, rx] = f[4]!.split(':').map((x) => parseInt(x, 16)) as [number, number];
       return { tx, rx };
     }
@@ -70,11 +72,11 @@ for (const backend of BACKENDS) {
       assert.equal(await ch.dispatch(0), null, 'nothing pending: dispatch(0) is null at once');
       assert.equal(await ch.dispatch(20), null, 'nothing within 20 ms: null');
       const kept = new Map<number, Uint8Array[]>();
-      let timeouts = 0, events = 0, stop = false;
+      let events = 0, stop = false;
       const loop = (async () => {
         for (let turns = 0; turns < 1_000_000; turns++) {
           const ev = await ch.dispatch(25);
-          if (ev === null) { timeouts++; if (stop) { ch.unregister(lh); stop = false; } continue; }
+          if (ev === null) { if (stop) { ch.unregister(lh); stop = false; } continue; }   // (null on timeout: asserted above)
           events++;
           if (!echoStep(ch, lh, ev, kept)) return;
         }
@@ -86,7 +88,6 @@ for (const backend of BACKENDS) {
         await withTimeout(Promise.all(payloads.map((p) => echoClient(listener.port, p))), 60000, 'echo clients');
         stop = true;
         await withTimeout(loop, 20000, 'the dispatch loop to end');
-        assert.ok(timeouts >= 1, 'dispatch timed out (null) at least once');
         assert.ok(events >= 30 * 3);
         // events own their data: what was kept is exactly what was sent, whatever came after
         const keptTotal = [...kept.values()].map((parts) => Buffer.concat(parts)).sort(Buffer.compare);

@@ -55,10 +55,12 @@ const text = (s: string) => Buffer.from(s, 'latin1');
 
 /** The kernel's send and receive queues (bytes) of the IPv4 TCP socket with these local and remote ports (loopback). */
 function tcpQueues(localPort: number, remotePort: number): { tx: number; rx: number } | undefined {
-  const hex = (p: number) => p.toString(16).toUpperCase().padStart(4, '0');
-  for (const line of readFileSync('/proc/net/tcp', 'latin1').split('\n').slice(1)) {
+  const hex = (p: number) => `:${p.toString(16).toUpperCase().padStart(4, '0')}`;
+  const lp = hex(localPort), rp = hex(remotePort);
+  for (const line of readFileSync('/proc/net/tcp', 'latin1').split('\n')) {
+    if (!line.includes(lp) || !line.includes(rp)) continue;   // (a shared machine may list thousands of sockets)
     const f = line.trim().split(/\s+/);
-    if (f.length > 4 && f[1]!.endsWith(`:${hex(localPort)}`) && f[2]!.endsWith(`:${hex(remotePort)}`)) {
+    if (f.length > 4 && f[1]!.endsWith(lp) && f[2]!.endsWith(rp)) {
       const [tx, rx] = f[4]!.split(':').map((x) => parseInt(x, 16)) as [number, number];
       return { tx, rx };
     }
