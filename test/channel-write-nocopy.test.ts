@@ -82,10 +82,12 @@ for (const variant of VARIANTS) {
 
     it('keeps the buffers alive until they are sent (the writer drops them; collected garbage does not corrupt them)', async () => {
       const gc = gcFunction();
-      const n = 24, size = 64 * 1024;
+      const n = 32, size = 256 * 1024;   // 8 MiB: more than the socket buffers of both ends take from a peer that does not read
       const expect: Buffer[] = [];
       for (let k = 0; k < n; k++) expect.push(randomBytes(prng(100 + k), size));
+      let conn = -1;
       const srv = await server((ch, h) => {
+        conn = h;
         // fresh buffers, referenced only by the channel once this returns; far above the high-water mark
         for (let k = 0; k < n; k++) ch.writeNoCopy(h, Buffer.from(expect[k]!));
         ch.disconnect(h);
@@ -95,7 +97,8 @@ for (const variant of VARIANTS) {
       try {
         const s = await connectSocket(srv.listener.port);
         s.pause();   // the bytes wait in the channel while it collects garbage
-        await new Promise((r) => setTimeout(r, 100));
+        await waitFor(() => conn >= 0, 'the connection');
+        assert.ok(srv.ch.pendingBytes(conn) > 0, `bytes still queued in the channel when garbage is collected (${srv.ch.pendingBytes(conn)})`);
         gc();
         s.resume();
         const got = await readAll(s, 30000);
@@ -123,9 +126,9 @@ for (const variant of VARIANTS) {
 
     it('a peer that resets mid-send fails only its own connection', async () => {
       const big = randomBytes(prng(11), 4 * 1024 * 1024);
-      let k = 0;
+      const handles: number[] = [];   // in accept order: [the connection that resets, the other one]
       const srv = await server((ch, h) => {
-        if (k++ === 0) {
+        if (handles.push(h) === 1) {
           for (let i = 0; i < 8; i++) ch.writeNoCopy(h, big);   // 32 MiB: far more than the peer will take
         } else {
           ch.writeNoCopy(h, big, 0, 1_000_000);
@@ -133,13 +136,24 @@ for (const variant of VARIANTS) {
         }
       });
       try {
+        // both connections are open at once (distinct handles), neither peer reading yet
         const s1 = await connectSocket(srv.listener.port);
         s1.pause();
-        await waitFor(() => srv.ch.stats().accepted >= 1, 'the first connection');
+        await waitFor(() => handles.length === 1, 'the first connection');
+        const s2 = await connectSocket(srv.listener.port);
+        s2.pause();
+        await waitFor(() => handles.length === 2, 'the second connection');
+        const [reset, other] = handles as [number, number];
+        assert.ok(srv.ch.pendingBytes(reset) > 0, 'the first connection has bytes queued when its peer resets');
         s1.resetAndDestroy();
-        const got = await readAll(await connectSocket(srv.listener.port), 30000);
+        await waitFor(() => srv.closed.has(reset), 'the reset connection to close');
+        const all = readAll(s2, 30000);
+        s2.resume();
+        const got = await all;
         assert.ok(got.equals(big.subarray(0, 1_000_000)), 'the other connection gets its bytes');
-        await waitFor(() => srv.closed.size >= 1, 'the reset connection to close');
+        await waitFor(() => srv.closed.has(other), 'the other connection to close');
+        assert.equal(srv.errors.get(other), undefined, 'no error on the other connection');
+        for (const code of srv.errors.get(reset) ?? []) assert.match(code, /^(ECONNRESET|EPIPE)$/, 'the reset connection fails with the peer\'s reset');
       } finally { await srv.stop(); }
     });
 

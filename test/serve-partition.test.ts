@@ -24,19 +24,32 @@ function clientOn(cpu: number, port: number, count: number): Promise<{ workers: 
   });
 }
 
-// Resolves once the listening sockets on `port` hold at least `n` connections in their accept queues (the
-// rx_queue column of a LISTEN row in /proc/net/tcp is its accept backlog), or after `limitMs`.
-async function queuedAtLeast(port: number, n: number, limitMs: number): Promise<void> {
-  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
+// Resolves true once the listening sockets on `port` hold at least `n` connections in their accept queues (the
+// rx_queue column of a LISTEN row in /proc/net/tcp is its accept backlog), false if they do not within `limitMs`.
+async function queuedAtLeast(port: number, n: number, limitMs: number): Promise<boolean> {
+  const hexPort = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
   for (const end = Date.now() + limitMs; Date.now() < end;) {
     let queued = 0;
-    for (const line of readFileSync('/proc/net/tcp', 'latin1').split('\n').slice(1)) {
+    for (const line of readFileSync('/proc/net/tcp', 'latin1').split('\n')) {
+      if (!line.includes(hexPort)) continue;
       const f = line.trim().split(/\s+/);
-      if (f.length > 4 && f[3] === '0A' && f[1]!.endsWith(`:${hexPort}`)) queued += parseInt(f[4]!.split(':')[1]!, 16);
+      if (f.length > 4 && f[3] === '0A' && f[1]!.endsWith(hexPort)) queued += parseInt(f[4]!.split(':')[1]!, 16);
     }
-    if (queued >= n) return;
+    if (queued >= n) return true;
     await new Promise((r) => setTimeout(r, 10));
   }
+  return false;
+}
+
+// Waits (bounded) until the server's workers together have read at least `n` bytes: a request is then in a worker
+// (its session's data() ran in the same completion batch, before the worker answered the stats request).
+async function readByWorkers(server: Server, n: number, limitMs = 10000): Promise<void> {
+  for (const end = Date.now() + limitMs; Date.now() < end;) {
+    const stats = await server.stats();
+    if (stats.reduce((a, st) => a + st.channel.bytesRead, 0) >= n) return;
+    await new Promise((r) => setImmediate(r));
+  }
+  throw new Error(`the workers did not read ${n} B within ${limitMs} ms`);
 }
 
 function request(port: number, payload: string): Promise<string> {
@@ -94,7 +107,7 @@ describe('serve() lifecycle', { skip: skipUring }, () => {
   it('graceful shutdown lets an in-flight request finish', async () => {
     const server = await serve({ module: fixture('whoami-worker'), workers: Math.min(2, cpus) });
     const pending = request(server.port, 'slow\n');
-    await new Promise((r) => setTimeout(r, 100));   // the request is in the worker now
+    await readByWorkers(server, 'slow\n'.length);   // the request is in a worker now
     const stats = await server.close(5000);
     const reply = await pending;
     assert.match(reply, /^\d+,-?\d+\ndone\n$/, `reply: ${JSON.stringify(reply)}`);
@@ -168,7 +181,7 @@ describe('load balancing between partitions', { skip: cpus < 2 ? 'needs 2+ CPUs'
       // without balancing, worker 0 is released once the 20 are queued; with it, only after the client is done (its
       // 20 answers can then come from worker 1 alone — releasing earlier raced the balancer's first look)
       if (loadBalance) await client.catch(() => undefined);
-      else await Promise.race([client, queuedAtLeast(server.port, 20, 25000)]);
+      else assert.ok(await queuedAtLeast(server.port, 20, 25000), 'the 20 connections wait in the busy partition\'s accept queue');
       writeFileSync(marker, '');
       const r = await client;
       busy.destroy();
