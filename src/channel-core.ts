@@ -101,6 +101,7 @@ export abstract class ChannelCore {
   private readonly freeIds: Int32Array;
   private freeTop: number;
   protected open = 0;
+  private loopUsers = 0;
   protected closed = false;
   protected handler: EventHandler | null = null;
   protected readonly ev = new MpEvent();
@@ -138,7 +139,8 @@ export abstract class ChannelCore {
     this.state[h] = 0;
     this.gen[h] = (this.gen[h]! + 1) & 0xffffff;
     this.cookies[h] = cookie;
-    if (this.open++ === 0) this.setRef(true);
+    this.open++;
+    this.loopUse(1);
     return h;
   }
 
@@ -147,7 +149,17 @@ export abstract class ChannelCore {
     this.state[h] = 0;
     this.cookies[h] = undefined;
     this.freeIds[this.freeTop++] = h;
-    if (--this.open === 0) this.setRef(false);
+    this.open--;
+    this.loopUse(-1);
+  }
+
+  /**
+   * One more (+1) or one fewer (-1) reason to keep the event loop alive: an open handle, or an operation not tied to a
+   * handle (readFile). The channel holds the loop while there is any (and lets the process exit when none is left).
+   */
+  protected loopUse(delta: 1 | -1): void {
+    this.loopUsers += delta;
+    if (delta === 1 ? this.loopUsers === 1 : this.loopUsers === 0) this.setRef(delta === 1);
   }
 
   /** Keeps the event loop alive while handles are open (and lets the process exit when none are). */

@@ -62,10 +62,14 @@ class NetConn implements Conn, Draining {
   readFile(fd: number, position: number, length: number): Promise<Buffer> { return preadAll(fd, position, length); }
   pause(): void { this.socket.pause(); }
   resume(): void { this.socket.resume(); }
+  // Conn.end: what is queued goes out, then the connection closes (as serveChannel's disconnect): the socket is
+  // destroyed once its write side has finished — not left half-open until the peer's FIN (the server allows half-open
+  // connections so that a peer's EOF reaches the session, not to keep ended ones).
   end(): void {
     if (this.closed || this.socket.writableEnded) return;
     const s = this.socket;
-    if (this.files) this.files.after(() => s.end()); else s.end();
+    const close = () => s.end(() => s.destroy());
+    if (this.files) this.files.after(close); else close();
     if (this.endWatch.timeoutMs > 0 && this.pendingBytes > 0) {
       this.watch = progressWatch(s, () => this.files?.bytes ?? 0);
       this.endWatch.add(this);

@@ -314,5 +314,22 @@ for (const backend of BACKENDS) {
       assert.match(out, /echoed 49\b/);
       assert.match(out, /closed/);
     });
+
+    it('a readFile in flight keeps the process alive on a channel with no handle open (a top-level await finishes)', async () => {
+      const script = `import { createChannel } from ${JSON.stringify(new URL('../src/index.js', import.meta.url).href)};
+        import { openSync } from 'node:fs';
+        const ch = createChannel({ backend: '${backend}' });
+        const b = await ch.readFile(openSync(${JSON.stringify(new URL(import.meta.url).pathname)}, 'r'), 0, 64);
+        console.log('read ' + b.length);
+        ch.close();`;
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '', err = '';
+      child.stdout.on('data', (d) => { out += d; });
+      child.stderr.on('data', (d) => { err += d; });
+      const code = await withTimeout(new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c))), 20000, 'the child to exit')
+        .catch((e) => { child.kill('SIGKILL'); throw e; });
+      assert.equal(code, 0, `exit code (13: the await never finished; stderr: ${err})`);
+      assert.match(out, /read 64/);
+    });
   });
 }

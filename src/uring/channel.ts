@@ -218,7 +218,7 @@ export class UringChannel extends ChannelCore implements Channel {
     this.features = Object.freeze({
       deferTaskrun: L.deferTaskrun, singleIssuer: L.singleIssuer, registeredRing: L.registeredRing,
       bundles: probe.bundles ?? false, fixedFdInstall: this.fdInstall, sqEntries: L.sqEntries, cqEntries: L.cqEntries,
-      splice: this.spliceOk,
+      splice: this.spliceOk, setupFlags: L.setupFlags,
     });
     const n = limits.maxHandles;
     this.fd = new Int32Array(n);
@@ -842,6 +842,8 @@ export class UringChannel extends ChannelCore implements Channel {
     const out = Buffer.allocUnsafe(length);
     if (length === 0) return Promise.resolve(out);
     return new Promise<Buffer>((resolve, reject) => {
+      // a read holds the event loop until it settles (settle), as an open handle does
+      this.loopUse(1);
       const p = newPiece(fd, position, length, -1, out, (b) => resolve(b!), reject);
       this.pieces.add(p);
       this.pumpRead(p);
@@ -941,9 +943,10 @@ export class UringChannel extends ChannelCore implements Channel {
   // Resolves or rejects a piece once none of its reads is in flight.
   private settle(p: FilePiece): void {
     if (p.reading > 0 || !this.pieces.has(p)) return;
-    if (p.failed !== null) { this.pieces.delete(p); p.reject(p.failed); return; }
-    if (p.left > 0) return;
+    if (p.failed === null && p.left > 0) return;
     this.pieces.delete(p);
+    if (p.h < 0) this.loopUse(-1);
+    if (p.failed !== null) { p.reject(p.failed); return; }
     p.resolve(p.out === null ? undefined : p.eof < p.out.length ? p.out.subarray(0, p.eof) : p.out);
   }
 
