@@ -31,7 +31,8 @@ export function machineInfo(): { kernel: string; cpus: number; cpuModel: string;
 export interface GitInfo {
   commit: string;
   branch: string;
-  /** Files changed against the commit (tracked, and untracked outside ignored paths): the measured code may differ. */
+  /** Files changed against the commit (tracked, and untracked outside ignored paths and bench/summaries/): the
+   *  measured code may differ. */
   dirty: string[];
 }
 
@@ -41,7 +42,9 @@ export function gitInfo(): GitInfo {
   const head = git('rev-parse', 'HEAD');
   if (head.status !== 0) return { commit: 'unknown (not a git checkout)', branch: '', dirty: [] };
   const branch = git('rev-parse', '--abbrev-ref', 'HEAD').stdout.trim();
-  const dirty = git('status', '--porcelain').stdout.split('\n').filter((l) => l.trim() !== '').map((l) => l.slice(3));
+  // (summaries recorded by earlier runs, not yet committed, are not part of the measured code)
+  const dirty = git('status', '--porcelain').stdout.split('\n').filter((l) => l.trim() !== '').map((l) => l.slice(3))
+    .filter((f) => !f.startsWith('bench/summaries/'));
   return { commit: head.stdout.trim(), branch, dirty };
 }
 
