@@ -11,14 +11,21 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } 
 import { cpus, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { machineInfo, makeResultsDir, reproduceCommand } from './lib/results.js';
+import { httpGoal } from './lib/goals.js';
+import {
+  checkRecordName, gitInfo, machineInfo, makeResultsDir, provenanceMarkdown, recordSummary, reproduceCommand, runsLine, runsMarkdown, summaryDir,
+} from './lib/results.js';
 import { refuseIfBusy, waitForIdle } from './lib/guard.js';
 import { freePort, pinSelf, ROOT } from './lib/paths.js';
 import { processTree, sample, windowCost, type Sample, type WindowCost } from './lib/procfs.js';
 import { Progress } from './lib/progress.js';
 import { parseCpuList } from './lib/run.js';
-import { fmt, fmtSummary, summarize, type Summary } from './lib/stats.js';
+import { fmt, fmtSummary, type Summary } from './lib/stats.js';
 import { formatTable, markdownTable, type Table } from './lib/table.js';
+import {
+  cleanSummary, disturbance, disturbed, FOREIGN_MAX_CORES, fmtRuns, MIN_CLEAN_RUNS, overall, rulesText, statusText, stateOf, STEAL_MAX, tally, verdictText,
+  type RunState, type Tally, type Verdict,
+} from './lib/verdict.js';
 import {
   APT_PACKAGE, haveTool, LARGE_FILE, MIX_FILES, mixMeanBody, nginxConfig, probeSite, runH2load, runWrk, SMALL_FILE, startPinned,
   writeScripts, writeSite, type LoadReport,
@@ -36,6 +43,8 @@ const SCENARIO_TITLE: Record<ScenarioName, string> = {
 /** The load tool each scenario needs. */
 const SCENARIO_TOOL: Record<ScenarioName, 'wrk' | 'h2load'> = { keepalive: 'wrk', pipelined: 'h2load', close: 'wrk', mix: 'wrk', large: 'wrk' };
 const SERVERS = ['megapipe-http', 'nginx', 'node:http', 'bun'] as const;
+/** The scenarios issue 6's goal names; "large" is this benchmark's own extra (judged, but not in the overall line). */
+const ISSUE_SCENARIOS: readonly ScenarioName[] = ['keepalive', 'pipelined', 'close', 'mix'];
 
 const usage = `usage: node dist/bench/http.js [options]
 HTTP/1.1 static files: megapipe-http vs nginx (1 worker), node:http and Bun.serve, each pinned to the server CPU,
@@ -64,10 +73,18 @@ the load generator pinned to the client CPU. Run it under the shared lock:
                     npm install --no-save --prefix bench/.cache/bun @oven/bun-linux-x64)
   --no-install      do not install bun; skip it when it is not already there
   --out DIR         results directory (default bench/results/http-<time>)
-  --retries N       re-runs of a run disturbed by other processes' CPU (default 2)
-  --foreign-max C   foreign CPU, in cores, that makes a run noisy (default 0.1)
+  --retries N       re-runs of a run disturbed by other processes' CPU or by steal (default 2)
+  --foreign-max C   foreign CPU, in cores, that makes a run disturbed (default ${FOREIGN_MAX_CORES})
+  --steal-max F     steal of one server or client core, as a fraction of the window, that makes a run disturbed
+                    (default ${STEAL_MAX}); steal never counts as busy
+  --record NAME     also copy summary.md to bench/summaries/<date>-NAME/ (to commit)
   --force           run even if the machine is busy (otherwise exit 2)
   -h, --help        this text
+
+Only clean runs enter the tables: a run with socket errors, non-2xx responses, failed requests, wrong body bytes
+per response, a non-zero exit of the load generator, or a disturbed window (re-run first) is left out and
+counted per server and scenario. The goal (ahead of Bun and node:http, ≥ nginx's requests per core) is judged
+per scenario only when all four servers have ≥ ${MIN_CLEAN_RUNS} clean runs, else "not measured".
 
 Needs wrk (apt-get install wrk), h2load (apt-get install nghttp2-client) and, for its column, nginx
 (apt-get install nginx); a missing tool skips what needs it, with a note.
@@ -87,7 +104,8 @@ function parseOptions() {
       duration: { type: 'string' }, warmup: { type: 'string', default: '1' }, reps: { type: 'string' },
       'server-cpu': { type: 'string', default: '0' }, 'client-cpu': { type: 'string', default: '1' },
       bun: { type: 'string' }, 'no-install': { type: 'boolean', default: false }, out: { type: 'string' },
-      retries: { type: 'string', default: '2' }, 'foreign-max': { type: 'string', default: '0.1' },
+      retries: { type: 'string', default: '2' }, 'foreign-max': { type: 'string', default: String(FOREIGN_MAX_CORES) },
+      'steal-max': { type: 'string', default: String(STEAL_MAX) }, record: { type: 'string' },
       force: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
     },
   }).values;
@@ -110,6 +128,13 @@ const warmupS = num('warmup', values.warmup!, 0, 30);
 const reps = num('reps', values.reps ?? (quick ? '2' : '3'), 1, 20);
 const retries = num('retries', values.retries!, 0, 10);
 const foreignMax = num('foreign-max', values['foreign-max']!, 0, 64, false);
+const stealMax = num('steal-max', values['steal-max']!, 0, 1, false);
+const recordDir = values.record === undefined ? undefined : summaryDir(values.record);
+if (values.record !== undefined) {
+  const bad = checkRecordName(values.record);
+  if (bad) die(bad);
+  if (existsSync(recordDir!)) die(`--record: ${relative(process.cwd(), recordDir!)} exists already; choose another name`);
+}
 const serverCpu = values['server-cpu']!, clientCpu = values['client-cpu']!;
 let serverCpus: number[], clientCpus: number[];
 try { serverCpus = parseCpuList(serverCpu); clientCpus = parseCpuList(clientCpu); } catch (e) { die((e as Error).message); }
@@ -229,8 +254,11 @@ interface RunRecord {
   server: string;
   scenario: ScenarioName;
   rep: number;
+  /** Clean: only clean runs enter the tables and the verdicts. */
   ok: boolean;
+  state: RunState;
   noisy: boolean;
+  stolen: boolean;
   problems: string[];
   serverArgv: string[];
   load?: LoadReport;
@@ -255,7 +283,7 @@ function load(s: ScenarioName, port: number, seconds: number): Promise<LoadRepor
 }
 
 async function runOnce(def: ServerDef, s: ScenarioName, rep: number): Promise<RunRecord> {
-  const rec: RunRecord = { server: def.name, scenario: s, rep, ok: false, noisy: false, problems: [], serverArgv: [] };
+  const rec: RunRecord = { server: def.name, scenario: s, rep, ok: false, state: 'failed', noisy: false, stolen: false, problems: [], serverArgv: [] };
   const port = await freePort(host);
   rec.serverArgv = def.argv(docroot, port, work);
   let server;
@@ -274,6 +302,7 @@ async function runOnce(def: ServerDef, s: ScenarioName, rep: number): Promise<Ru
     const r = await load(s, port, durationS);
     const b: Sample = sample(pids);
     rec.load = r;
+    if (r.exitCode !== 0) rec.problems.push(`${r.tool} exit code ${r.exitCode ?? 'none (killed: it overran its time limit)'}`);
     if (r.requests === 0) rec.problems.push(`${r.tool} completed no request (exit ${r.exitCode}): ${r.stderrTail.trim().slice(-500)}`);
     else {
       rec.rps = r.rps;
@@ -295,16 +324,17 @@ async function runOnce(def: ServerDef, s: ScenarioName, rep: number): Promise<Ru
       if (Math.abs(rec.measuredBody - rec.expectedBody) > slack) {
         rec.problems.push(`body bytes per response ${rec.measuredBody.toFixed(0)}, expected ${rec.expectedBody.toFixed(0)}: responses incomplete or wrong`);
       }
-      if (rec.cost.foreignCores > foreignMax) {
-        rec.noisy = true;
-        rec.problems.push(`foreign load: other processes used ${(rec.cost.foreignCores * 100).toFixed(0)}% of a core (${rec.cost.foreignTop.join(', ')})`);
-      }
+      const d = disturbance(rec.cost, { foreignMaxCores: foreignMax, stealMax });
+      rec.noisy = d.foreign;
+      rec.stolen = d.steal;
+      rec.problems.push(...d.problems);
     }
   } finally {
     const st = await server.stop();
     if (st.killed) rec.problems.push('server ignored SIGTERM and was killed');
   }
-  rec.ok = !rec.noisy && rec.rps !== undefined && rec.problems.length === 0;
+  rec.ok = !rec.noisy && !rec.stolen && rec.rps !== undefined && rec.problems.length === 0;
+  rec.state = stateOf(rec);
   return rec;
 }
 
@@ -325,8 +355,8 @@ process.stderr.write(`http: ${scenarios.length} scenarios × ${servers.length} s
 const progress = new Progress(total);
 const runs: RunRecord[] = [];
 const meta = {
-  command, started: new Date().toISOString(), machine: machineInfo(), idleCheck: idle, notes,
-  options: { conns, pipeline, durationS, warmupS, reps, serverCpu, clientCpu, threads: 1 },
+  command, started: new Date().toISOString(), git: gitInfo(), machine: machineInfo(), idleCheck: idle, notes,
+  options: { conns, pipeline, durationS, warmupS, reps, serverCpu, clientCpu, threads: 1, retries, foreignMaxCores: foreignMax, stealMax },
   servers: servers.map((s) => ({ name: s.name, description: s.description, version: s.version })),
   site: { small: SMALL_FILE, mix: MIX_FILES, mixMeanBody: mixMeanBody() },
 };
@@ -341,8 +371,8 @@ for (let rep = 1; rep <= reps; rep++) {
         const rec = await runOnce(def, s, rep);
         runs.push(rec);
         save();
-        if (rec.problems.length > 0) progress.log(`http: ${def.name} ${s} rep ${rep}: ${rec.problems.join('; ')}`);
-        if (!rec.noisy || attempt >= retries) break;
+        if (rec.problems.length > 0) progress.log(`http: ${def.name} ${s} rep ${rep}: ${rec.state}: ${rec.problems.join('; ')}`);
+        if (!disturbed(rec.state) || attempt >= retries) break;
         progress.log(`http: re-running it (attempt ${attempt + 2} of ${retries + 1}) once the machine is quiet`);
         await waitForIdle(60);
       }
@@ -354,69 +384,83 @@ progress.finish();
 
 // ---- report -----------------------------------------------------------------------------------------------------
 
-interface Cell { rps: Summary; us: Summary; client: Summary; ok: number; bad: number; noisy: number; errors: number }
+interface Cell { rps: Summary; us: Summary; client: Summary; runs: Tally; errors: number; stealMax: number }
 
+/** One server in one scenario, from its clean runs only; `errors` adds up every run's, the dropped ones included. */
 function cell(server: string, s: ScenarioName): Cell {
   const all = runs.filter((r) => r.server === server && r.scenario === s);
-  // a run with errors still has figures; it is counted and marked, a noisy run is left out
-  const used = all.filter((r) => !r.noisy && r.rps !== undefined);
+  const clean = all.filter((r) => r.state === 'clean');
   return {
-    rps: summarize(used.map((r) => r.rps!)),
-    us: summarize(used.map((r) => r.coreUsPerReq!)),
-    client: summarize(used.map((r) => r.cost!.clientCoreBusy)),
-    ok: all.filter((r) => r.ok).length,
-    bad: used.filter((r) => !r.ok).length,
-    noisy: all.filter((r) => r.noisy).length,
-    errors: used.reduce((n, r) => n + (r.load ? r.load.socketErrors + r.load.badStatus + r.load.failed : 0), 0),
+    rps: cleanSummary(all, (r) => r.rps),
+    us: cleanSummary(all, (r) => r.coreUsPerReq),
+    client: cleanSummary(all, (r) => r.cost?.clientCoreBusy),
+    runs: tally(all.map((r) => r.state)),
+    errors: all.reduce((n, r) => n + (r.load ? r.load.socketErrors + r.load.badStatus + r.load.failed : 0), 0),
+    stealMax: Math.max(0, ...clean.map((r) => r.cost?.maxCoreSteal ?? 0)),
   };
 }
 
 const ref = servers.some((s) => s.name === 'nginx') ? 'nginx' : servers[0]!.name;
 const mp = servers.find((s) => s.name === 'megapipe-http')?.name;
-let md = `# HTTP benchmark\n\n\`${command}\`\n\n${meta.machine.cpuModel}, ${meta.machine.cpus} CPUs, Linux ${meta.machine.kernel}, Node ${meta.machine.node}; ` +
-  `servers on CPU ${serverCpu}, load generator on CPU ${clientCpu}; ${conns} connections, 1 client thread; ${warmupS} s warm-up + ${durationS} s measured; ` +
-  `${reps} interleaved repetitions, median (min–max).\n\n`;
+const finished = new Date().toISOString();
+const states = runs.map((r) => r.state);
+let md = `# HTTP benchmark, ${meta.started}\n\n` +
+  provenanceMarkdown({ command, started: meta.started, finished, git: meta.git, machine: meta.machine,
+    repetitions: `${reps} requested per server and scenario, interleaved; disturbed runs re-run up to ${retries} times`,
+    runs: runsLine(states), idleCheck: idle.message, extra: [rulesText({ foreignMaxCores: foreignMax, stealMax })] }) + '\n' +
+  `Servers on CPU ${serverCpu}, load generator on CPU ${clientCpu}; ${conns} connections, 1 client thread; ${warmupS} s warm-up + ${durationS} s measured; ` +
+  `median (min–max) of clean runs.\n\n`;
 let text = '';
 const verdicts: string[] = [];
+const judged: Verdict[] = [];
 for (const s of scenarios) {
   const refCell = cell(ref, s);
-  const t: Table = { headers: ['server', 'k req/s', 'server-core µs/req', 'k req/s per core', `µs vs ${ref}`, 'client busy', 'runs ok', 'errors'], rows: [] };
+  const t: Table = { headers: ['server', 'runs clean/all', 'k req/s', 'server-core µs/req', 'k req/s per core', `µs vs ${ref}`, 'client busy', 'steal max', 'errors (all runs)'], rows: [] };
   for (const def of servers) {
     const c = cell(def.name, s);
     const sat = c.client.median > 0.95 ? '*' : '';
     t.rows.push([
       def.name === mp ? `**${def.name}**` : def.name,
+      fmtRuns(c.runs),
       fmtSummary({ median: c.rps.median / 1000, min: c.rps.min / 1000, max: c.rps.max / 1000, n: c.rps.n }),
       fmtSummary(c.us),
       fmt(1000 / c.us.median),
-      `${fmt(c.us.median / refCell.us.median)}×`,
-      `${fmt(c.client.median * 100, 2)}%${sat}`,
-      `${c.ok}/${c.ok + c.bad}${c.noisy ? ` (+${c.noisy} noisy)` : ''}`,
+      Number.isFinite(c.us.median / refCell.us.median) ? `${fmt(c.us.median / refCell.us.median)}×` : '–',
+      c.runs.clean ? `${fmt(c.client.median * 100, 2)}%${sat}` : '–',
+      c.runs.clean ? `${fmt(c.stealMax * 100, 2)}%` : '–',
       String(c.errors),
     ]);
   }
   text += `\n${SCENARIO_TITLE[s]}${s === 'pipelined' ? ` (-m ${pipeline})` : ''}\n` + formatTable(t);
   md += `## ${SCENARIO_TITLE[s]}${s === 'pipelined' ? ` (-m ${pipeline})` : ''}\n\n` + markdownTable(t) + '\n';
   if (mp) {
-    const m = cell(mp, s);
-    const others = servers.filter((d) => d.name === 'bun' || d.name === 'node:http').map((d) => ({ name: d.name, c: cell(d.name, s) }));
-    const ahead = others.every((o) => m.rps.median > o.c.rps.median && m.us.median < o.c.us.median);
-    const ng = servers.some((d) => d.name === 'nginx') ? cell('nginx', s) : undefined;
-    const perCore = ng ? m.us.median <= ng.us.median : undefined;
-    if (others.length === 0 && !ng) continue; // nothing to compare with
-    verdicts.push(`${s}: ${others.map((o) => `${fmt(m.rps.median / o.c.rps.median)}× the req/s and ${fmt(o.c.us.median / m.us.median)}× less CPU/req than ${o.name}`).join(', ')}` +
-      `${ng ? `; ${fmt(ng.us.median / m.us.median)}× nginx's requests per core` : ''} — ${ahead && perCore !== false ? 'goal met' : 'goal missed'}`);
+    const figs = (name: string) => {
+      const rs = runs.filter((r) => r.server === name && r.scenario === s);
+      return rs.length ? rs.map((r) => ({ state: r.state, us: r.coreUsPerReq, rate: r.rps })) : undefined;
+    };
+    const v = httpGoal(Object.fromEntries(['megapipe-http', 'nginx', 'node:http', 'bun'].map((n) => [n, figs(n)])));
+    if (ISSUE_SCENARIOS.includes(s)) judged.push(v);
+    verdicts.push(`${s}${ISSUE_SCENARIOS.includes(s) ? '' : ' (not one of the issue\'s scenarios)'}: ${verdictText(v)}`);
   }
 }
-md += `\`*\`: client core > 95% busy (req/s then measures wrk/h2load, compare µs/req). "k req/s per core" = 1000 / µs per request.\n` +
-  `Runs with socket errors, non-2xx responses or wrong byte counts are counted in "errors" and not "ok".\n`;
-if (verdicts.length) md += `\n## Against the goal (ahead of Bun and node:http, ≥ nginx's requests per core)\n\n${verdicts.map((v) => `- ${v}`).join('\n')}\n`;
+const all = overall(judged);
+const verdictAll = judged.length ? `The issue's scenarios run here (${scenarios.filter((x) => ISSUE_SCENARIOS.includes(x)).join(', ')}): ${statusText(all)}` : '';
+md += `\`*\`: client core > 95% busy (req/s then measures wrk/h2load, compare µs/req). "k req/s per core" = 1000 / µs per request. ` +
+  `"runs clean/all": runs with socket errors, non-2xx responses, failed requests, wrong byte counts or a non-zero exit (failed), or a window ` +
+  `disturbed by other processes (foreign load) or by steal, are left out of every figure; "errors" adds up the load generator's errors over all runs.\n`;
+if (verdicts.length) {
+  md += `\n## Against the goal (ahead of Bun and node:http, ≥ nginx's requests per core; ≥ ${MIN_CLEAN_RUNS} clean runs of all four)\n\n` +
+    `${verdicts.map((v) => `- ${v}`).join('\n')}\n\n${verdictAll}.\n`;
+}
 if (notes.length) md += `\n## Notes\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`;
 md += `\nServers:\n${servers.map((s) => `- ${s.name}: ${s.description}${s.version ? ` (${s.version})` : ''}`).join('\n')}\n`;
+md += `\n## Every run\n\n` + runsMarkdown(runs.map((r) => ({ rep: r.rep, point: r.scenario, server: r.server, state: r.state, us: r.coreUsPerReq,
+  rate: r.rps, cost: r.cost, problems: r.problems })), 'core µs/req', 'req/s');
 writeFileSync(join(outDir, 'summary.md'), md);
-save();
-process.stdout.write(text + (verdicts.length ? '\n' + verdicts.join('\n') + '\n' : ''));
-const failed = runs.filter((r) => !r.ok && !r.noisy).length, noisy = runs.filter((r) => r.noisy).length;
-process.stdout.write(`\n${runs.length} runs: ${failed} with problems, ${noisy} disturbed by foreign load (left out). ` +
-  `Results: ${relative(process.cwd(), outDir) || outDir}/ (results.json, summary.md)\nReproduce: ${command}\n`);
+writeFileSync(join(outDir, 'results.json'), JSON.stringify({ ...meta, finished, runs }, null, 1) + '\n');
+process.stdout.write(text + (verdicts.length ? `\nAgainst the goal (≥ ${MIN_CLEAN_RUNS} clean runs of all four servers per scenario):\n${verdicts.join('\n')}\n${verdictAll}\n` : ''));
+const failed = states.filter((x) => x === 'failed').length;
+process.stdout.write(`\n${runsLine(states)}. Results: ${relative(process.cwd(), outDir) || outDir}/ (results.json, summary.md)\n`);
+if (recordDir) process.stdout.write(`Summary recorded in ${recordSummary(recordDir, outDir)}/ (commit it)\n`);
+process.stdout.write(`Reproduce: ${command}\n`);
 process.exit(failed > 0 ? 1 : 0);

@@ -10,9 +10,10 @@
 // io_uring requests): that is the same kind of socket for every server, and RSS is what the process is billed.
 //
 //   node dist/bench/idle.js --help
-import { machineInfo, makeResultsDir, reproduceCommand } from './lib/results.js';
+import { checkRecordName, gitInfo, machineInfo, makeResultsDir, provenanceMarkdown, recordSummary, reproduceCommand, summaryDir } from './lib/results.js';
+import { MIN_CLEAN_RUNS } from './lib/verdict.js';
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -182,13 +183,14 @@ echo round trip on every connection. Server on --server-cpu, client (a separate 
   --conns N         connections to hold open (default 15000; the hard RLIMIT_NOFILE here is 20000)
   --steps K         measure at N/K, 2N/K, ..., N connections (default 3)
   --warmup N        connections opened, echoed once and closed before the "before" sample (default 1000)
-  --reps N          repetitions, interleaved across servers (default 2)
+  --reps N          repetitions, interleaved across servers (default 3: the "≤ 1 KB" verdict needs ${MIN_CLEAN_RUNS} ok runs)
   --src-ips K       client source addresses 127.0.0.2..K+1 (default 8)
   --concurrency N   connects (and echoes) in flight at once (default 256)
   --settle MS       wait before each sample (default 500)
   --server-cpu L    taskset CPU list of the server (default 0)
   --client-cpu L    taskset CPU list of the client and this harness (default 1)
   --out DIR         results directory (default bench/results/idle-<time>)
+  --record NAME     also copy summary.md and the chart to bench/summaries/<date>-NAME/ (to commit)
   --force           run even if the machine is busy (memory is not CPU-sensitive, but timeouts are)
   -h, --help        this text
 
@@ -200,9 +202,9 @@ table. Exit code 1 if a connection failed or an echo did not verify.`;
   try {
     values = parseArgs({ options: {
       servers: { type: 'string', default: 'megapipe,megapipe-fd,node:net,epoll-echo' }, conns: { type: 'string', default: '15000' },
-      steps: { type: 'string', default: '3' }, warmup: { type: 'string', default: '1000' }, reps: { type: 'string', default: '2' },
+      steps: { type: 'string', default: '3' }, warmup: { type: 'string', default: '1000' }, reps: { type: 'string', default: '3' },
       'src-ips': { type: 'string', default: '8' }, concurrency: { type: 'string', default: '256' }, settle: { type: 'string', default: '500' },
-      'server-cpu': { type: 'string', default: '0' }, 'client-cpu': { type: 'string', default: '1' }, out: { type: 'string' },
+      'server-cpu': { type: 'string', default: '0' }, 'client-cpu': { type: 'string', default: '1' }, out: { type: 'string' }, record: { type: 'string' },
       force: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
     } }).values;
   } catch (e) { die(`${(e as Error).message}\n${usage}`); }
@@ -222,6 +224,12 @@ table. Exit code 1 if a connection failed or an echo did not verify.`;
   const serverCpu = values['server-cpu']!, clientCpu = values['client-cpu']!;
   const servers = values.servers!.split(',').map((n) => SERVERS.find((s) => s.name === n.trim()) ?? die(`unknown server ${n} (known: ${SERVERS.map((s) => s.name).join(', ')})`));
 
+  const recordDir = values.record === undefined ? undefined : summaryDir(values.record);
+  if (values.record !== undefined) {
+    const bad = checkRecordName(values.record);
+    if (bad) die(bad);
+    if (existsSync(recordDir!)) die(`--record: ${relative(process.cwd(), recordDir!)} exists already; choose another name`);
+  }
   const command = reproduceCommand();
   const outDir = makeResultsDir('idle', values.out);
   try { ensureCPrograms(['epoll-echo', 'uring-echo']); } catch (e) { die((e as Error).message, 1); }
@@ -325,7 +333,7 @@ table. Exit code 1 if a connection failed or an echo did not verify.`;
 
   const runs: IdleRun[] = [];
   const meta = {
-    command, started: new Date().toISOString(), idleCheck: idleCheck.message,
+    command, started: new Date().toISOString(), idleCheck: idleCheck.message, git: gitInfo(),
     machine: machineInfo(),
     options: { conns, steps, warmup, reps, srcIps, concurrency, settleMs, serverCpu, clientCpu },
     servers: servers.map((s) => ({ name: s.name, argv: s.cmd, description: s.description })),
@@ -369,7 +377,7 @@ table. Exit code 1 if a connection failed or an echo did not verify.`;
       s.reportsMemory ? B(sm(s.name, (r) => perConn(r, (m) => m.heapUsed))) : '–',
       B(sm(s.name, (r) => perConn(r, (m) => m.vmRss, r.afterEcho))),
       fmt(sm(s.name, (r) => (r.ok ? (r.steps[r.steps.length - 1]?.fds ?? NaN) : NaN)).median),
-      Number.isFinite(rss.median) ? (rss.median <= 1024 ? 'yes' : 'no') : '–',
+      rss.n < MIN_CLEAN_RUNS ? `not measured (${rss.n} ok run${rss.n === 1 ? '' : 's'})` : rss.median <= 1024 ? 'yes' : 'no',
     ]);
   }
   const chart = lineChart({
@@ -390,18 +398,23 @@ table. Exit code 1 if a connection failed or an echo did not verify.`;
   writeFileSync(join(outDir, 'idle-rss.svg'), chart);
   const text = formatTable(table);
   const md = [
-    `# Memory per idle connection, ${meta.started}`, '', `Command: \`${command}\``, '',
-    `Machine: ${meta.machine.cpuModel}, ${meta.machine.cpus} CPUs, Linux ${meta.machine.kernel}, Node ${meta.machine.node}. Server on CPU ${serverCpu}, client on CPU ${clientCpu}. ` +
-      `${conns} connections opened in ${steps} steps after a warm-up of ${warmup} connections (opened, echoed once, closed); ${reps} interleaved repetition(s); idle check: ${idleCheck.message}.`,
+    `# Memory per idle connection, ${meta.started}`, '',
+    provenanceMarkdown({ command, started: meta.started, finished: new Date().toISOString(), git: meta.git, machine: meta.machine,
+      repetitions: `${reps} requested per server, interleaved`, idleCheck: idleCheck.message,
+      runs: `${runs.length} runs: ${runs.filter((r) => r.ok).length} ok, ${runs.filter((r) => !r.ok).length} failed (a connection failed or an echo did not verify: left out)` }),
+    `Server on CPU ${serverCpu}, client on CPU ${clientCpu}. ` +
+      `${conns} connections opened in ${steps} steps after a warm-up of ${warmup} connections (opened, echoed once, closed).`,
     '',
     '*RSS B/conn*: (VmRSS with all connections open − VmRSS before) / connections; *marginal*: between the first and the last step ' +
       '(costs that do not grow with connections cancel out); *RssAnon*: anonymous memory only; *heap*: V8 heapUsed after a full GC, printed by the ' +
       'server on SIGUSR2 (main thread); *after echo*: once every connection has echoed 16 bytes (verified); *server fds*: /proc/PID/fd entries with ' +
-      'all connections open. Cells are median (min–max).',
+      `all connections open. Cells are median (min–max) of ok runs; *≤ 1 KB* is stated only with ≥ ${MIN_CLEAN_RUNS} ok runs.`,
     '', markdownTable(table), '![idle-rss.svg](idle-rss.svg)', '',
   ].join('\n');
   writeFileSync(join(outDir, 'summary.md'), md);
-  process.stdout.write('\n' + text + `\nResults: ${relative(process.cwd(), outDir) || outDir}/ (results.json, summary.md, idle-rss.svg)\nReproduce: ${command}\n`);
+  process.stdout.write('\n' + text + `\nResults: ${relative(process.cwd(), outDir) || outDir}/ (results.json, summary.md, idle-rss.svg)\n`);
+  if (recordDir) process.stdout.write(`Summary recorded in ${recordSummary(recordDir, outDir, ['idle-rss.svg'])}/ (commit it)\n`);
+  process.stdout.write(`Reproduce: ${command}\n`);
   process.exit(runs.every((r) => r.ok) ? 0 : 1);
 }
 

@@ -17,7 +17,10 @@ import { join, relative, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { machineInfo, makeResultsDir, reproduceCommand } from './lib/results.js';
+import { memcachedGoal } from './lib/goals.js';
+import {
+  checkRecordName, gitInfo, machineInfo, makeResultsDir, provenanceMarkdown, recordSummary, reproduceCommand, runsLine, runsMarkdown, summaryDir,
+} from './lib/results.js';
 import { refuseIfBusy, waitForIdle } from './lib/guard.js';
 import { C_BIN, ensureCPrograms, freePort, pinSelf, ROOT } from './lib/paths.js';
 import { processTree, sample, windowCost, type Sample, type WindowCost } from './lib/procfs.js';
@@ -26,6 +29,9 @@ import { Progress } from './lib/progress.js';
 import { parseCpuList } from './lib/run.js';
 import { fmt, fmtSummary, summarize, type Summary } from './lib/stats.js';
 import { formatTable, markdownTable, type Table } from './lib/table.js';
+import {
+  disturbance, disturbed, fatalProblems, FOREIGN_MAX_CORES, SATURATED, fmtRuns, MIN_CLEAN_RUNS, overall, rulesText, statusText, stateOf, STEAL_MAX, tally, verdictText, type RunState, type Verdict,
+} from './lib/verdict.js';
 
 const usage = `usage: node dist/bench/memcached.js [options]
 megapipe-memcached against Debian's memcached 1.6: same threads, same core(s), same client (bench/c/mc-load),
@@ -50,12 +56,18 @@ get/set mix over a pre-populated key space; ops/s and server-core CPU µs per op
   --server-cpu L      taskset CPU list of the servers for -t 1 (default 0)
   --client-cpu L      taskset CPU list of mc-load and this harness (default 1)
   --out DIR           results directory (default bench/results/memcached-<time>)
-  --retries N         re-runs of a run disturbed by foreign CPU (> --foreign-max cores) (default 2)
-  --foreign-max C     foreign CPU, in cores, that makes a run noisy (default 0.1)
+  --retries N         re-runs of a run disturbed by foreign CPU or steal (default 2)
+  --foreign-max C     foreign CPU, in cores, that makes a run disturbed (default ${FOREIGN_MAX_CORES})
+  --steal-max F       steal of one server or client core, as a fraction of the window, that makes a run
+                      disturbed (default ${STEAL_MAX}); steal never counts as busy
+  --record NAME       also copy summary.md to bench/summaries/<date>-NAME/ (to commit)
   --force             run even if the machine is busy (otherwise exit 2)
   -h, --help          this text
 
-Outputs results.json (every run, with mc-load's raw JSON and the CPU window) and summary.md in the results
+Only clean runs (no mismatch, no connection error, a zero exit, an undisturbed window) enter the table; the
+others are counted per point and server. The goal (megapipe's server-core µs/op at most memcached's) is judged
+per point only with ≥ ${MIN_CLEAN_RUNS} clean runs of both, else "not measured". Outputs results.json (every run, with
+mc-load's raw JSON and the CPU window) and summary.md (tables, command, commit, machine, every run) in the results
 directory, and a table on stdout. Exit 1 if any reply mismatched.`;
 
 function die(msg: string, code = 64): never {
@@ -74,7 +86,8 @@ try {
       'set-ratio': { type: 'string', default: '0.1' }, memory: { type: 'string', default: '1024' },
       servers: { type: 'string', default: 'memcached,megapipe' }, 'megapipe-baseline': { type: 'string' },
       'server-cpu': { type: 'string', default: '0' }, 'client-cpu': { type: 'string', default: '1' },
-      out: { type: 'string' }, retries: { type: 'string', default: '2' }, 'foreign-max': { type: 'string', default: '0.1' },
+      out: { type: 'string' }, retries: { type: 'string', default: '2' }, 'foreign-max': { type: 'string', default: String(FOREIGN_MAX_CORES) },
+      'steal-max': { type: 'string', default: String(STEAL_MAX) }, record: { type: 'string' },
       force: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
     },
   }).values;
@@ -103,6 +116,13 @@ const setRatio = num('set-ratio', values['set-ratio']!, 0, 1, false);
 const memoryMb = num('memory', values.memory!, 64, 65536);
 const retries = num('retries', values.retries!, 0, 10);
 const foreignMaxCores = num('foreign-max', values['foreign-max']!, 0, 64, false);
+const stealMax = num('steal-max', values['steal-max']!, 0, 1, false);
+const recordDir = values.record === undefined ? undefined : summaryDir(values.record);
+if (values.record !== undefined) {
+  const bad = checkRecordName(values.record);
+  if (bad) die(bad);
+  if (existsSync(recordDir!)) die(`--record: ${relative(process.cwd(), recordDir!)} exists already; choose another name`);
+}
 const serverCpu1 = values['server-cpu']!, clientCpu1 = values['client-cpu']!;
 parseCpuList(serverCpu1); parseCpuList(clientCpu1);
 
@@ -160,7 +180,8 @@ interface McLoadResult {
 interface RunRecord {
   point: string; threads: number; conns: number; pipeline: number; server: string; rep: number;
   serverArgv: string[]; loadArgv: string[];
-  ok: boolean; noisy: boolean; problems: string[];
+  /** Clean: only clean runs enter the table and the verdict. */
+  ok: boolean; state: RunState; noisy: boolean; stolen: boolean; problems: string[];
   load?: McLoadResult; cost?: WindowCost;
   /** Server cores' busy µs per operation (for t2 the client shares these cores and is included). */
   coreUsPerOp?: number;
@@ -205,7 +226,7 @@ async function runLoad(argv: string[], cpu: string, hooks: { start: () => void; 
 
 async function runOnce(spec: ServerSpec, p: Point, rep: number): Promise<RunRecord> {
   const rec: RunRecord = { point: p.label, threads: p.threads, conns: p.conns, pipeline: p.pipeline, server: spec.name, rep,
-    serverArgv: [], loadArgv: [], ok: false, noisy: false, problems: [] };
+    serverArgv: [], loadArgv: [], ok: false, state: 'failed', noisy: false, stolen: false, problems: [] };
   const host = '127.0.0.1';
   let server;
   try {
@@ -238,48 +259,62 @@ async function runOnce(spec: ServerSpec, p: Point, rep: number): Promise<RunReco
     const cost = windowCost(a, b, load.result.ops, parseCpuList(p.serverCpu), parseCpuList(p.clientCpu));
     rec.cost = cost;
     rec.coreUsPerOp = cost.coreUsPerTxn;
-    if (p.threads === 1 && cost.clientCoreBusy > 0.95) rec.problems.push('client core saturated (>95% busy): ops/s is client-bound; compare µs/op');
-    if (cost.foreignCores > foreignMaxCores) {
-      rec.noisy = true;
-      rec.problems.push(`foreign load: other processes used ${(cost.foreignCores * 100).toFixed(0)}% of a core (${cost.foreignTop.join(', ')})`);
-    }
+    if (p.threads === 1 && cost.clientCoreBusy > 0.95) rec.problems.push(SATURATED);
+    const d = disturbance(cost, { foreignMaxCores, stealMax });
+    rec.noisy = d.foreign;
+    rec.stolen = d.steal;
+    rec.problems.push(...d.problems);
   } else if (load.result) rec.problems.push('no CPU window sampled (phase marks missing)');
-  const fatal = rec.problems.some((q) => !/client core saturated|connection errors|foreign load/.test(q));
-  rec.ok = !fatal && !rec.noisy && rec.cost !== undefined;
+  // every problem but client saturation makes the run unusable, connection errors included
+  const fatal = fatalProblems(rec.problems).length > 0;
+  rec.ok = !fatal && !rec.noisy && !rec.stolen && rec.cost !== undefined;
+  rec.state = stateOf(rec);
   return rec;
 }
 
 // ---- report -----------------------------------------------------------------------------------------------
 
-function report(rows: RunRecord[]): { table: Table; text: string } {
+function report(rows: RunRecord[]): { table: Table; text: string; verdicts: string[]; verdictAll: string } {
   // ratios are against memcached, or against the first server when memcached is not in the run
   const baseName = servers.some((s) => s.name === 'memcached') ? 'memcached' : servers[0]!.name;
-  const table: Table = { headers: ['point', 'server', 'k ops/s', 'server-core µs/op', `ops/s vs ${baseName}`, `µs/op vs ${baseName}`,
-    'server busy', 'client busy', 'p50 µs', 'p99 µs', 'proc µs/op', 'runs'], rows: [] };
-  const pick = (pt: string, sv: string) => rows.filter((r) => r.ok && r.point === pt && r.server === sv);
+  const table: Table = { headers: ['point', 'server', 'runs clean/all', 'k ops/s', 'server-core µs/op', `ops/s vs ${baseName}`, `µs/op vs ${baseName}`,
+    'server busy', 'client busy', 'steal max', 'p50 µs', 'p99 µs', 'proc µs/op'], rows: [] };
+  const at = (pt: string, sv: string) => rows.filter((r) => r.point === pt && r.server === sv);
+  const pick = (pt: string, sv: string) => at(pt, sv).filter((r) => r.state === 'clean');
   const sum = (rs: RunRecord[], f: (r: RunRecord) => number | undefined): Summary => summarize(rs.map((r) => f(r) ?? NaN));
+  const verdicts: string[] = [];
+  const judged: Verdict[] = [];
+  const ratio = (x: number) => (Number.isFinite(x) ? `${fmt(x, 3)}×` : '–');
   for (const p of points) {
     const base = pick(p.label, baseName);
     const baseOps = sum(base, (r) => r.load?.ops_per_s).median, baseUs = sum(base, (r) => r.coreUsPerOp).median;
     for (const s of servers) {
       const rs = pick(p.label, s.name);
-      const all = rows.filter((r) => r.point === p.label && r.server === s.name);
       const ops = sum(rs, (r) => r.load ? r.load.ops_per_s / 1000 : undefined);
       const us = sum(rs, (r) => r.coreUsPerOp);
       const cli = sum(rs, (r) => r.cost?.clientCoreBusy).median;
       const srv = sum(rs, (r) => r.cost?.serverCoreBusy).median;
       const sat = p.threads === 1 && cli > 0.95 ? '*' : '';
       table.rows.push([
-        p.label, s.name, fmtSummary(ops), fmtSummary(us),
-        s.name === baseName ? '1.00×' : `${fmt((ops.median * 1000) / baseOps, 3)}×`,
-        s.name === baseName ? '1.00×' : `${fmt(us.median / baseUs, 3)}×`,
-        `${fmt(srv * 100, 2)}%`, `${fmt(cli * 100, 2)}%${sat}`,
+        p.label, s.name, fmtRuns(tally(at(p.label, s.name).map((r) => r.state))), fmtSummary(ops), fmtSummary(us),
+        ratio(s.name === baseName ? 1 : (ops.median * 1000) / baseOps),
+        ratio(s.name === baseName ? 1 : us.median / baseUs),
+        rs.length ? `${fmt(srv * 100, 2)}%` : '–', rs.length ? `${fmt(cli * 100, 2)}%${sat}` : '–',
+        rs.length ? `${fmt(Math.max(...rs.map((r) => r.cost?.maxCoreSteal ?? 0)) * 100, 2)}%` : '–',
         fmt(sum(rs, (r) => r.load?.p50_us).median), fmt(sum(rs, (r) => r.load?.p99_us).median),
-        fmt(sum(rs, (r) => r.cost?.procUsPerTxn).median), `${rs.length}/${all.length}`,
+        fmt(sum(rs, (r) => r.cost?.procUsPerTxn).median),
       ]);
     }
+    if (servers.some((s) => s.name === 'megapipe')) {
+      const figs = (sv: string) => { const rs = at(p.label, sv); return rs.length ? rs.map((r) => ({ state: r.state, us: r.coreUsPerOp, rate: r.load?.ops_per_s })) : undefined; };
+      const v = memcachedGoal({ megapipe: figs('megapipe'), memcached: figs('memcached') });
+      judged.push(v);
+      verdicts.push(`${p.label}: ${verdictText(v)}`);
+    }
   }
-  return { table, text: formatTable(table) };
+  const all = overall(judged);
+  const verdictAll = judged.length ? `At least memcached's operations per core at every point: ${statusText(all)}` : '';
+  return { table, text: formatTable(table), verdicts, verdictAll };
 }
 
 // ---- run --------------------------------------------------------------------------------------------------
@@ -301,8 +336,8 @@ if (!pinSelf(clientCpu1)) process.stderr.write(`memcached-bench: could not pin t
 const perRun = warmupS + durationS + 2.5;
 process.stderr.write(`memcached-bench: ${points.length} points × ${servers.length} servers × ${reps} reps ≈ ` +
   `${Math.ceil((points.length * servers.length * reps * perRun) / 60)} min\n`);
-const meta = { command, started: new Date().toISOString(), machine: machine(), idleCheck: idle,
-  options: { reps, durationS, warmupS, keys, valueSize, setRatio, memoryMb, connsList, pipelines, t2Pipelines, serverCpu1, clientCpu1 },
+const meta = { command, started: new Date().toISOString(), git: gitInfo(), machine: machine(), idleCheck: idle,
+  options: { reps, durationS, warmupS, keys, valueSize, setRatio, memoryMb, connsList, pipelines, t2Pipelines, serverCpu1, clientCpu1, retries, foreignMaxCores, stealMax },
   servers: servers.map((s) => ({ name: s.name, cmd: s.cmd, description: s.description })), points };
 const rows: RunRecord[] = [];
 const save = () => writeFileSync(join(outDir, 'results.json'), JSON.stringify({ ...meta, runs: rows }, null, 1) + '\n');
@@ -320,7 +355,7 @@ for (let rep = 1; rep <= reps; rep++) {
         save();
         const notes = rec.problems.filter((q) => !/client core saturated/.test(q));
         if (notes.length > 0) progress.log(`memcached-bench: ${spec.name} ${p.label} rep ${rep}: ${notes.join('; ')}`);
-        if (!rec.noisy || attempt >= retries) break;
+        if (!disturbed(rec.state) || attempt >= retries) break;
         progress.log(`memcached-bench: re-running it (attempt ${attempt + 2} of ${retries + 1}) once the machine is quiet`);
         await waitForIdle(30);
       }
@@ -331,15 +366,26 @@ for (let rep = 1; rep <= reps; rep++) {
 progress.finish();
 
 const r = report(rows);
-const failed = rows.filter((x) => !x.ok && !x.noisy).length, noisy = rows.filter((x) => x.noisy).length;
-const md = `# megapipe-memcached vs memcached\n\n\`${command}\`\n\n${meta.started}, ${meta.machine.cpuModel}, ${meta.machine.cpus} CPUs, ` +
-  `Linux ${meta.machine.kernel}, Node ${meta.machine.node}, memcached ${meta.machine.memcachedVersion}. ` +
-  `${keys} keys, ${valueSize} B values, ${Math.round(setRatio * 100)}% sets, ${warmupS}+${durationS} s per run, ${reps} interleaved reps. ` +
+const finished = new Date().toISOString();
+const states = rows.map((x) => x.state);
+const md = `# megapipe-memcached vs memcached, ${meta.started}\n\n` +
+  provenanceMarkdown({ command, started: meta.started, finished, git: meta.git, machine: meta.machine,
+    repetitions: `${reps} requested per server and point, interleaved (order alternating per repetition); disturbed runs re-run up to ${retries} times`,
+    runs: runsLine(states), idleCheck: idle.message,
+    extra: [`memcached ${meta.machine.memcachedVersion}`, rulesText({ foreignMaxCores, stealMax })] }) + '\n' +
+  `${keys} keys, ${valueSize} B values, ${Math.round(setRatio * 100)}% sets, ${warmupS}+${durationS} s per run. ` +
   `t1: servers on CPU ${serverCpu1}, mc-load on CPU ${clientCpu1}; t2: servers and mc-load share CPUs 0-1 ` +
-  `(server-core µs/op then counts both cores, client included).\n\n` + markdownTable(r.table) +
-  `\n(\`*\` client core saturated; runs: ok/all; ${rows.length} runs, ${failed} failed, ${noisy} disturbed by foreign load.)\n`;
+  `(server-core µs/op then counts both cores, client included). Cells: median (min–max) of clean runs; steal is never counted as busy.\n\n` +
+  markdownTable(r.table) +
+  `\n(\`*\` client core saturated; *runs clean/all*: what was left out, and why.)\n` +
+  (r.verdicts.length ? `\n## Against the goal (server-core µs/op at most memcached's; ≥ ${MIN_CLEAN_RUNS} clean runs of both)\n\n${r.verdicts.map((v) => `- ${v}`).join('\n')}\n\n${r.verdictAll}.\n` : '') +
+  `\n## Every run\n\n` +
+  runsMarkdown(rows.map((x) => ({ rep: x.rep, point: x.point, server: x.server, state: x.state, us: x.coreUsPerOp, rate: x.load?.ops_per_s, cost: x.cost, problems: x.problems })), 'core µs/op', 'ops/s');
+writeFileSync(join(outDir, 'results.json'), JSON.stringify({ ...meta, finished, runs: rows }, null, 1) + '\n');
 writeFileSync(join(outDir, 'summary.md'), md);
 process.stdout.write('\n' + r.text);
-process.stdout.write(`\n${rows.length} runs: ${failed} failed, ${noisy} disturbed by foreign load (left out). Results: ${relative(process.cwd(), outDir) || outDir}/\n`);
+if (r.verdicts.length) process.stdout.write(`\nAgainst the goal (≥ ${MIN_CLEAN_RUNS} clean runs of both servers per point):\n${r.verdicts.join('\n')}\n${r.verdictAll}\n`);
+process.stdout.write(`\n${runsLine(states)}. Results: ${relative(process.cwd(), outDir) || outDir}/\n`);
+if (recordDir) process.stdout.write(`Summary recorded in ${recordSummary(recordDir, outDir)}/ (commit it)\n`);
 process.stdout.write(`Reproduce: ${command}\n`);
 process.exit(rows.some((x) => (x.load?.mismatches ?? 0) > 0) ? 1 : 0);

@@ -2,7 +2,8 @@
 //   figure "conns": transactions per connection 1, 2, 4, ..., 128 and persistent (64 B messages), and
 //   figure "size":  message sizes 64 B ... 16 KiB (10 transactions per connection),
 //   figure "cores": 1 ... all cores, megapipe --workers N against node:cluster and the C references, and
-//   figure "breakdown": baseline, +partitioning, +lwsocket, +batching (megapipe configurations, 2 workers).
+//   figure "breakdown": baseline, +partitioning, +lwsocket, +batching (megapipe configurations, 2 workers), and
+//   figure "batch": megapipe's batch threshold (--batch N) at persistent and 1 transaction per connection.
 // At "all cores" the load generator has to share the server's cores (2 here): those points report the whole
 // machine's CPU per transaction and the load generator's own, beside throughput.
 // The server runs on one core and the load generator on the other; beside throughput it reports the server
@@ -15,20 +16,22 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import { machineInfo, makeResultsDir, reproduceCommand } from './lib/results.js';
+import { checkRecordName, gitInfo, machineInfo, makeResultsDir, recordSummary, reproduceCommand, summaryDir } from './lib/results.js';
 import { refuseIfBusy, waitForIdle } from './lib/guard.js';
 import { ensureCPrograms, pinSelf, ROOT } from './lib/paths.js';
 import { Progress } from './lib/progress.js';
 import type { ServerSpec } from './lib/proc.js';
 import { runOnce } from './lib/run.js';
-import { writeReport, type Point, type Row, type RpcResults } from './lib/rpc-report.js';
+import { rowState, writeReport, type Point, type Row, type RpcResults } from './lib/rpc-report.js';
 import { perfAvailable } from './lib/syscalls.js';
-import { BREAKDOWN_SERVERS, CORES_SERVERS, DEFAULT_SERVERS, ECHO_SERVERS } from './servers/registry.js';
+import { disturbed, FOREIGN_MAX_CORES, STEAL_MAX } from './lib/verdict.js';
+import { batchServers, BREAKDOWN_SERVERS, CORES_SERVERS, DEFAULT_SERVERS, ECHO_SERVERS } from './servers/registry.js';
 
 const usage = `usage: node dist/bench/rpc.js [options]
 Runs the MegaPipe RPC microbenchmark against echo servers, side by side, on pinned cores.
 
-  --figure F        conns | size | cores | breakdown | all, or a comma-separated list (default all)
+  --figure F        conns | size | cores | breakdown | batch | all, or a comma-separated list (default all:
+                    the first four)
                       conns: transactions per connection (--txns-list), --size bytes
                       size:  message sizes (--sizes), --size-txns transactions per connection
                       cores: server cores 1..all (--cores-list): N workers on CPUs 0..N-1, the client on
@@ -37,6 +40,8 @@ Runs the MegaPipe RPC microbenchmark against echo servers, side by side, on pinn
                              (the C references are single-threaded: they get N CPUs but use one)
                       breakdown: ${BREAKDOWN_SERVERS.join(' → ')} at --breakdown-txns,
                              --breakdown-workers workers placed as in "cores" (partitioning needs ≥ 2)
+                      batch: the megapipe echo server with --batch N for N in --batch-list (servers
+                             mp-batch-N) at --batch-txns, one worker (what bench/scripts/batch-threshold.sh runs)
   --quick           the short side-by-side: figure conns with --txns-list 0,1,10, 1 repetition
   --servers LIST    comma-separated names for every figure (default: ${DEFAULT_SERVERS.join(',')} for conns and
                     size, and the lists above for cores and breakdown; those available)
@@ -49,6 +54,8 @@ Runs the MegaPipe RPC microbenchmark against echo servers, side by side, on pinn
   --cores-txns N    transactions per connection for "cores" (default 0 = persistent)
   --breakdown-txns LIST  transactions per connection for "breakdown" (default 1,10,0)
   --breakdown-workers N  workers (= server cores) for "breakdown" (default: number of CPUs)
+  --batch-list LIST thresholds for "batch" (default 1,8,32,64,256,1024)
+  --batch-txns LIST transactions per connection for "batch" (default 0,1)
   --conns N         concurrent client connections (default 256)
   --pipeline D      requests outstanding per connection (default 1)
   --duration S      measured seconds per run (default 5)
@@ -63,13 +70,20 @@ Runs the MegaPipe RPC microbenchmark against echo servers, side by side, on pinn
   --baseline NAME   server the "vs" column compares against (default node:net, else the first)
   --out DIR         results directory (default bench/results/rpc-<time>)
   --from FILE       redraw summary.md, charts and the table from a results.json, without measuring
-  --retries N       re-runs of a run disturbed by other processes' CPU (> --foreign-max cores) (default 2)
-  --foreign-max C   foreign CPU, in cores, that makes a run noisy (default 0.1)
+  --retries N       re-runs of a run disturbed by other processes' CPU or by steal (default 2)
+  --foreign-max C   foreign CPU, in cores, that makes a run disturbed (default ${FOREIGN_MAX_CORES})
+  --steal-max F     steal of one server or client core, as a fraction of the window, that makes a run disturbed
+                    (default ${STEAL_MAX}); steal never counts as busy
+  --record NAME     also copy summary.md and the charts to bench/summaries/<date>-NAME/ (to commit; the figures in
+                    BENCHMARKS.md link there)
   --force           run even if the machine is busy (otherwise exit 2)
   -h, --help        this text
 
-Outputs results.json (every run), summary.md (Markdown table), one SVG chart per figure and metric, and a
-terminal table. The command that reproduces the run is printed and stored with the results.`;
+Only clean runs (no error, no mismatch, undisturbed window) enter the tables; the others are counted per server
+and point (runs clean/all). At the conns and size points, megapipe against uring-echo is judged (within 1.2×)
+only with ≥ 3 clean runs of each, else "not measured". Outputs results.json (every run), summary.md (the tables,
+the command, commit, machine, repetitions, every run with its steal and foreign load), one SVG chart per figure
+and metric, and a terminal table.`;
 
 function die(msg: string, code = 64): never {
   process.stderr.write(`rpc: ${msg}\n`);
@@ -86,13 +100,15 @@ try {
       size: { type: 'string', default: '64' }, 'size-txns': { type: 'string', default: '10' },
       'cores-list': { type: 'string' }, 'cores-txns': { type: 'string', default: '0' },
       'breakdown-txns': { type: 'string', default: '1,10,0' }, 'breakdown-workers': { type: 'string' },
+      'batch-list': { type: 'string', default: '1,8,32,64,256,1024' }, 'batch-txns': { type: 'string', default: '0,1' },
+      'steal-max': { type: 'string', default: String(STEAL_MAX) }, record: { type: 'string' },
       conns: { type: 'string', default: '256' }, pipeline: { type: 'string', default: '1' },
       duration: { type: 'string', default: '5' }, warmup: { type: 'string', default: '1' }, reps: { type: 'string' },
       'server-cpu': { type: 'string', default: '0' }, 'client-cpu': { type: 'string', default: '1' },
       workers: { type: 'string', default: '1' }, 'src-ips': { type: 'string', default: '16' },
       'rst-close': { type: 'boolean', default: false }, syscalls: { type: 'boolean', default: false },
       baseline: { type: 'string' }, out: { type: 'string' }, force: { type: 'boolean', default: false },
-      retries: { type: 'string', default: '2' }, 'foreign-max': { type: 'string', default: '0.1' }, from: { type: 'string' },
+      retries: { type: 'string', default: '2' }, 'foreign-max': { type: 'string', default: String(FOREIGN_MAX_CORES) }, from: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   }).values;
@@ -125,12 +141,12 @@ const num = (name: string, v: string, lo: number, hi: number, integer = true): n
 const numList = (name: string, v: string, lo: number, hi: number) => v.split(',').map((s) => num(name, s.trim(), lo, hi));
 
 const quick = values.quick;
-const FIGURES = ['conns', 'size', 'cores', 'breakdown'] as const;
+const FIGURES = ['conns', 'size', 'cores', 'breakdown', 'batch'] as const;
 type Figure = (typeof FIGURES)[number];
 const figureArg = quick ? 'conns' : values.figure!;
 const figures = new Set<Figure>();
 for (const f of figureArg.split(',').map((x) => x.trim())) {
-  if (f === 'all') FIGURES.forEach((g) => figures.add(g));
+  if (f === 'all') FIGURES.filter((g) => g !== 'batch').forEach((g) => figures.add(g));
   else if ((FIGURES as readonly string[]).includes(f)) figures.add(f as Figure);
   else die(`--figure must be ${FIGURES.join(', ')} or all, or a comma-separated list (got ${f})`);
 }
@@ -143,6 +159,9 @@ const coresList = numList('cores-list', values['cores-list'] ?? Array.from({ len
 const coresTxns = num('cores-txns', values['cores-txns']!, 0, 1e9);
 const breakdownTxns = numList('breakdown-txns', values['breakdown-txns']!, 0, 1e9);
 const breakdownWorkers = num('breakdown-workers', values['breakdown-workers'] ?? String(ncpu), 1, ncpu);
+const batchList = numList('batch-list', values['batch-list']!, 1, 1 << 20);
+const batchTxns = numList('batch-txns', values['batch-txns']!, 0, 1e9);
+const BATCH_SERVERS = batchServers(batchList);
 const conns = num('conns', values.conns!, 1, 15000);
 const pipeline = num('pipeline', values.pipeline!, 1, 1024);
 const durationS = num('duration', values.duration!, 0.1, 600, false);
@@ -153,16 +172,23 @@ const srcIps = num('src-ips', values['src-ips']!, 0, 254);
 const serverCpu = values['server-cpu']!, clientCpu = values['client-cpu']!;
 const retries = num('retries', values.retries!, 0, 10);
 const foreignMaxCores = num('foreign-max', values['foreign-max']!, 0, 64, false);
+const stealMax = num('steal-max', values['steal-max']!, 0, 1, false);
+const recordDir = values.record === undefined ? undefined : summaryDir(values.record);
+if (values.record !== undefined) {
+  const bad = checkRecordName(values.record);
+  if (bad) die(bad);
+  if (existsSync(recordDir!)) die(`--record: ${relative(process.cwd(), recordDir!)} exists already; choose another name`);
+}
 
 /** The servers of one figure: --servers, or the figure's default list (missing ones skipped with a note). */
 const skipped = new Set<string>();
 const serversOpt: string | undefined = values.servers;
 function serversFor(fig: Figure): ServerSpec[] {
-  const wanted = serversOpt ? serversOpt.split(',').map((x) => x.trim())
+  const wanted = fig === 'batch' ? BATCH_SERVERS.map((x) => x.name) : serversOpt ? serversOpt.split(',').map((x) => x.trim())
     : fig === 'cores' ? CORES_SERVERS : fig === 'breakdown' ? BREAKDOWN_SERVERS : DEFAULT_SERVERS;
   const out: ServerSpec[] = [];
   for (const name of wanted) {
-    const spec = ECHO_SERVERS.find((x) => x.name === name);
+    const spec = [...ECHO_SERVERS, ...BATCH_SERVERS].find((x) => x.name === name);
     if (!spec) die(`unknown server ${name} (try --list)`);
     if (!available(spec)) {
       if (serversOpt) die(`server ${name} needs ${spec.requires}: build it first (make -C bench/c, npx tsc -p tsconfig.json)`);
@@ -203,6 +229,9 @@ if (figures.has('breakdown')) {
     points.push({ figure: 'breakdown', x: t === 0 ? persistentX(breakdownTxns) : t, label: `${txnLabel(t)}, ${breakdownWorkers} worker${breakdownWorkers > 1 ? 's' : ''}`, txns: t, size, ...placement(breakdownWorkers) });
   }
 }
+if (figures.has('batch')) {
+  for (const t of batchTxns) points.push({ figure: 'batch', x: t === 0 ? persistentX(batchTxns) : t, label: txnLabel(t), txns: t, size });
+}
 const runsTotal = points.reduce((n, p) => n + byFigure.get(p.figure)!.length, 0) * reps;
 
 const command = reproduceCommand();
@@ -221,7 +250,8 @@ process.stderr.write(`rpc: ${runsTotal} runs (${points.length} points, ${reps} r
   `${figures.has('cores') || figures.has('breakdown') ? ' (cores and breakdown: as placed per point)' : ''}\n`);
 const progress = new Progress(runsTotal);
 const rows: Row[] = [];
-const meta: Omit<RpcResults, 'runs'> = { command, started: new Date().toISOString(), machine: machineInfo(), idleCheck: idle, baseline,
+const meta: Omit<RpcResults, 'runs'> = { command, started: new Date().toISOString(), git: gitInfo(), machine: machineInfo(), idleCheck: idle, baseline,
+  limits: { foreignMaxCores, stealMax, retries },
   options: { conns, pipeline, durationS, warmupS, reps, serverCpu, clientCpu, workers, srcIps, rstClose: values['rst-close'], syscalls: values.syscalls },
   servers: servers.map((s) => ({ name: s.name, cmd: s.cmd, env: s.env, description: s.description })) };
 const save = () => writeFileSync(join(outDir, 'results.json'), JSON.stringify({ ...meta, runs: rows }, null, 1) + '\n');
@@ -234,7 +264,7 @@ for (let rep = 1; rep <= reps; rep++) {
       for (let attempt = 0; ; attempt++) {
         const rec = await runOnce(spec, {
           serverCpu: p.serverCpu ?? serverCpu, clientCpu: p.clientCpu ?? clientCpu, host: '127.0.0.1', workers: p.workers ?? workers,
-          syscalls: values.syscalls!, foreignMaxCores,
+          syscalls: values.syscalls!, foreignMaxCores, stealMax,
           load: { conns, txns: p.txns, size: p.size, durationS, warmupS, pipeline, srcIps, rstClose: values['rst-close'] },
         });
         rows.push({ ...rec, figure: p.figure, x: p.x, label: p.label, rep, txnsPerConn: p.txns, size: p.size, workers: p.workers, serverCpu: p.serverCpu, clientCpu: p.clientCpu });
@@ -242,7 +272,7 @@ for (let rep = 1; rep <= reps; rep++) {
         // Client saturation is shown in the table (cli busy% *); everything else is worth a line now.
         const notes = rec.problems.filter((q) => !/client core saturated/.test(q));
         if (notes.length > 0) progress.log(`rpc: ${spec.name} ${p.label} rep ${rep}: ${notes.join('; ')}`);
-        if (!rec.noisy || attempt >= retries) break;
+        if (!disturbed(rec.state) || attempt >= retries) break;
         progress.log(`rpc: re-running it (attempt ${attempt + 2} of ${retries + 1}) once the machine is quiet`);
         await waitForIdle(60);
       }
@@ -254,11 +284,14 @@ progress.finish();
 
 // ---- report -----------------------------------------------------------------------------------------------
 
-const results: RpcResults = { ...meta, runs: rows };
+const results: RpcResults = { ...meta, finished: new Date().toISOString(), runs: rows };
+writeFileSync(join(outDir, 'results.json'), JSON.stringify(results, null, 1) + '\n');
 const report = writeReport(results, outDir);
 process.stdout.write('\n' + report.text);
-const failed = rows.filter((r) => !r.ok && !r.noisy).length, noisy = rows.filter((r) => r.noisy).length;
-process.stdout.write(`\n${rows.length} runs: ${failed} failed, ${noisy} disturbed by foreign load (left out). Results: ` +
+const count = (s: string) => rows.filter((r) => rowState(r) === s).length;
+process.stdout.write(`\n${rows.length} runs: ${count('clean')} clean, ${count('failed')} failed, ${count('foreign')} disturbed by foreign load, ` +
+  `${count('steal')} by steal (only clean runs are in the tables). Results: ` +
   `${relative(process.cwd(), outDir) || outDir}/ (results.json, summary.md, ${report.charts.length} SVG charts)\n`);
+if (recordDir) process.stdout.write(`Summary recorded in ${recordSummary(recordDir, outDir, report.charts)}/ (commit it)\n`);
 process.stdout.write(`Reproduce: ${command}\n`);
 process.exit(rows.some((r) => (r.load?.mismatches ?? 0) > 0) ? 1 : 0);

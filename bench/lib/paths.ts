@@ -19,6 +19,8 @@ export const ROOT = findRoot();
 export const C_DIR = join(ROOT, 'bench', 'c');
 export const C_BIN = join(C_DIR, 'bin');
 export const RESULTS_DIR = join(ROOT, 'bench', 'results');
+/** Committed summaries of the runs BENCHMARKS.md quotes (--record NAME). */
+export const SUMMARIES_DIR = join(ROOT, 'bench', 'summaries');
 
 /** Builds bench/c/bin/* with make when a program is missing; throws with make's output on failure. */
 export function ensureCPrograms(names: string[] = ['epoll-echo', 'uring-echo', 'rpc-load']): void {

@@ -15,6 +15,8 @@ export interface ServerSpec {
   requires?: string;
   /** One line on what it is, for --help and the report. */
   description?: string;
+  /** Working directory (default: the repository root). */
+  cwd?: string;
 }
 
 export interface Substitutions {
@@ -63,7 +65,7 @@ function exited(child: ChildProcess): Promise<void> {
 export async function startServer(spec: ServerSpec, opts: { cpu: string; host: string; port: number; workers?: number; startTimeoutMs?: number }): Promise<RunningServer> {
   const argv = substitute(spec.cmd, { PORT: opts.port, HOST: opts.host, CPU: opts.cpu, WORKERS: opts.workers ?? 1 });
   const child = spawn('taskset', ['-c', opts.cpu, ...argv], {
-    cwd: ROOT,
+    cwd: spec.cwd ?? ROOT,
     env: { ...process.env, ...spec.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

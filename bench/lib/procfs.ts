@@ -7,9 +7,11 @@ export const USER_HZ = 100;
 
 /** One core's counters from its `cpuN` line of /proc/stat, in ticks. */
 export interface CoreTicks {
-  /** Everything but idle and iowait: user, nice, system, irq, softirq, steal. Includes softirq work
-   *  done on the core for any process, which a process's own CPU time misses. */
+  /** Time the core ran something of this guest: user, nice, system, irq, softirq. Includes softirq work
+   *  done on the core for any process, which a process's own CPU time misses. Excludes steal: on a VM the
+   *  hypervisor ran another guest then, and that is neither the server's cost nor the machine's. */
   busy: number;
+  /** Time the vCPU was runnable but the hypervisor ran something else (a disturbance, reported apart). */
   steal: number;
   softirq: number;
   irq: number;
@@ -18,28 +20,42 @@ export interface CoreTicks {
 
 /** Reads every `cpuN` line of /proc/stat; index N holds core N. */
 export function readCoreTicks(): CoreTicks[] {
-  const cores: CoreTicks[] = [];
   let text: string;
-  try { text = readFileSync('/proc/stat', 'utf8'); } catch { return cores; }
+  try { text = readFileSync('/proc/stat', 'utf8'); } catch { return []; }
+  return parseCoreTicks(text);
+}
+
+/** The `cpuN` lines of a /proc/stat text; index N holds core N. */
+export function parseCoreTicks(text: string): CoreTicks[] {
+  const cores: CoreTicks[] = [];
   for (const line of text.split('\n')) {
     const m = /^cpu(\d+)\s+(.*)$/.exec(line);
     if (!m) continue;
     const f = m[2]!.trim().split(/\s+/).map(Number);
     // user nice system idle iowait irq softirq steal guest guest_nice (guest time is already in user/nice)
     const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = f;
-    const busy = user + nice + system + irq + softirq + steal;
-    cores[Number(m[1])] = { busy, steal, softirq, irq, total: busy + idle + iowait };
+    const busy = user + nice + system + irq + softirq;
+    cores[Number(m[1])] = { busy, steal, softirq, irq, total: busy + steal + idle + iowait };
   }
   return cores;
 }
 
-/** Busy fraction of each core between two readings (0 when a core has no ticks in between). */
+/** Busy fraction of each core between two readings (0 when a core has no ticks in between); steal excluded. */
 export function busyFractions(a: CoreTicks[], b: CoreTicks[]): number[] {
+  return fractions(a, b, (t) => t.busy);
+}
+
+/** Steal fraction of each core between two readings: the share of its time the hypervisor gave to others. */
+export function stealFractions(a: CoreTicks[], b: CoreTicks[]): number[] {
+  return fractions(a, b, (t) => t.steal);
+}
+
+function fractions(a: CoreTicks[], b: CoreTicks[], f: (t: CoreTicks) => number): number[] {
   return b.map((end, i) => {
     const start = a[i];
     if (!start) return 0;
     const total = end.total - start.total;
-    return total > 0 ? (end.busy - start.busy) / total : 0;
+    return total > 0 ? (f(end) - f(start)) / total : 0;
   });
 }
 
@@ -172,9 +188,13 @@ export interface WindowCost {
   /** Busy fraction of the server cores and of the client cores over the window. */
   serverCoreBusy: number;
   clientCoreBusy: number;
-  /** Steal fraction of the server cores (a VM's hypervisor ran something else). */
+  /** Steal fraction of the server cores and of the client cores over the window (a VM's hypervisor ran
+   *  another guest while these vCPUs wanted to run): not in any busy figure, reported beside them. */
   serverCoreSteal: number;
-  /** Server cores' busy time per transaction, µs (includes softirq work for the server's sockets). */
+  clientCoreSteal: number;
+  /** The largest steal fraction of any one server or client core: what decides whether the run was disturbed. */
+  maxCoreSteal: number;
+  /** Server cores' busy time per transaction, µs (includes softirq work for the server's sockets; no steal). */
   coreUsPerTxn: number;
   /** Server processes' utime+stime per transaction, µs. */
   procUsPerTxn: number;
@@ -215,6 +235,11 @@ export function windowCost(a: Sample, b: Sample, txns: number, serverCpus: numbe
     serverCoreBusy: frac(s1.busy - s0.busy, s1.total - s0.total),
     clientCoreBusy: frac(c1.busy - c0.busy, c1.total - c0.total),
     serverCoreSteal: frac(s1.steal - s0.steal, s1.total - s0.total),
+    clientCoreSteal: frac(c1.steal - c0.steal, c1.total - c0.total),
+    maxCoreSteal: Math.max(0, ...[...new Set([...serverCpus, ...clientCpus])].map((c) => {
+      const x = a.cores[c], y = b.cores[c];
+      return x && y ? frac(y.steal - x.steal, y.total - x.total) : 0;
+    })),
     coreUsPerTxn: per((s1.busy - s0.busy) * usPerTick),
     procUsPerTxn: per((b.proc.cpu - a.proc.cpu) * usPerTick),
     softirqUsPerTxn: per((s1.softirq + s1.irq - s0.softirq - s0.irq) * usPerTick),

@@ -4,6 +4,7 @@ import { freePort } from './paths.js';
 import { processTree, sample, windowCost, type Sample, type WindowCost } from './procfs.js';
 import { runLoad, startServer, type LoadOptions, type LoadResult, type ServerSpec } from './proc.js';
 import { countSyscalls, type SyscallCounter } from './syscalls.js';
+import { disturbance, fatalProblems, FOREIGN_MAX_CORES, SATURATED, stateOf, STEAL_MAX, type RunState } from './verdict.js';
 
 export interface RunOptions {
   /** taskset CPU lists; the cost is charged to the server cores. */
@@ -15,18 +16,27 @@ export interface RunOptions {
   syscalls: boolean;
   /** Foreign CPU (in cores) during the window above which a run is marked noisy (default 0.1). */
   foreignMaxCores?: number;
+  /** Steal of any server or client core (fraction of its time) above which a run is marked stolen (default 0.05). */
+  stealMax?: number;
   load: Omit<LoadOptions, 'host' | 'port' | 'cpu'>;
+  /** Called at rpc-load's phase marks, after the CPU sample (e.g. to start and stop a profiler). */
+  onMeasureStart?: () => void;
+  onMeasureEnd?: () => void;
 }
 
 export interface RunRecord {
   server: string;
   serverArgv: string[];
   loadArgv: string[];
+  /** Clean: no problem but client saturation, an undisturbed window. Only clean runs enter tables and verdicts. */
   ok: boolean;
+  state: RunState;
   /** Why the run is not ok (or warnings about it). */
   problems: string[];
   /** Other processes used more than `foreignMaxCores` during the window: the figures are suspect, re-run. */
   noisy: boolean;
+  /** The hypervisor stole more than `stealMax` of a server or client core during the window: re-run. */
+  stolen: boolean;
   load?: LoadResult;
   cost?: WindowCost;
   /** Server's own counters summed over its JSON lines (accepted, bytes, enters, completions, ...). */
@@ -61,7 +71,7 @@ function sumCounters(json: Record<string, unknown>[]): Record<string, number> {
 
 /** Runs `spec` once under the given load and returns the record (never throws for a failed run). */
 export async function runOnce(spec: ServerSpec, o: RunOptions): Promise<RunRecord> {
-  const rec: RunRecord = { server: spec.name, serverArgv: [], loadArgv: [], ok: false, problems: [], noisy: false, serverCounters: {}, serverJson: [] };
+  const rec: RunRecord = { server: spec.name, serverArgv: [], loadArgv: [], ok: false, state: 'failed', problems: [], noisy: false, stolen: false, serverCounters: {}, serverJson: [] };
   let server;
   try {
     server = await startServer(spec, { cpu: o.serverCpu, host: o.host, port: await freePort(o.host), workers: o.workers });
@@ -77,8 +87,8 @@ export async function runOnce(spec: ServerSpec, o: RunOptions): Promise<RunRecor
   let loadPids: number[] | undefined;
   const load = await runLoad({ ...o.load, host: server.host, port: server.port, cpu: o.clientCpu }, {
     onSpawn: (pid) => { loadPids = [pid]; },
-    onMeasureStart: () => { a = sample(pids, loadPids); },
-    onMeasureEnd: () => { b = sample(pids, loadPids); },
+    onMeasureStart: () => { a = sample(pids, loadPids); o.onMeasureStart?.(); },
+    onMeasureEnd: () => { b = sample(pids, loadPids); o.onMeasureEnd?.(); },
   });
   const syscalls = counter ? await counter.stop() : undefined;
   const stopped = await server.stop();
@@ -104,15 +114,18 @@ export async function runOnce(spec: ServerSpec, o: RunOptions): Promise<RunRecor
     const all = load.result.all_txns;
     if (rec.serverCounters.enters !== undefined && all > 0) rec.entersPerTxn = rec.serverCounters.enters / all;
     if (syscalls !== undefined && all > 0) rec.syscallsPerTxn = syscalls / all;
-    if (rec.cost.clientCoreBusy > 0.95) rec.problems.push('client core saturated (>95% busy): tps is client-bound; compare µs/txn');
-    if (rec.cost.foreignCores > (o.foreignMaxCores ?? 0.1)) {
-      rec.noisy = true;
-      rec.problems.push(`foreign load: other processes used ${(rec.cost.foreignCores * 100).toFixed(0)}% of a core during the window (${rec.cost.foreignTop.join(', ')})`);
-    }
+    if (rec.cost.clientCoreBusy > 0.95) rec.problems.push(SATURATED);
+    const d = disturbance(rec.cost, { foreignMaxCores: o.foreignMaxCores ?? FOREIGN_MAX_CORES, stealMax: o.stealMax ?? STEAL_MAX });
+    rec.noisy = d.foreign;
+    rec.stolen = d.steal;
+    rec.problems.push(...d.problems);
   } else if (load.result) {
     rec.problems.push('no CPU window sampled (phase marks missing)');
   }
-  const fatal = rec.problems.some((p) => !/client core saturated|connection errors|foreign load/.test(p));
-  rec.ok = !fatal && !rec.noisy && rec.load !== undefined && rec.cost !== undefined;
+  // Every problem but client saturation (a property of the point, shown in the table) makes the run unusable:
+  // connection errors included — a run that dropped connections did different work from its neighbours.
+  const fatal = fatalProblems(rec.problems).length > 0;
+  rec.ok = !fatal && !rec.noisy && !rec.stolen && rec.load !== undefined && rec.cost !== undefined;
+  rec.state = stateOf(rec);
   return rec;
 }

@@ -5,7 +5,8 @@
 // Bun.serve answering GET/HEAD of regular files under --root ("/" → index.html) the way Bun's documentation
 // recommends, at its reasonable best: files up to --cache-max (default 1 MiB, as megapipe-http) from an in-memory cache with
 // prepared headers, revalidated by stat at most once a second; larger files as `new Response(Bun.file(path))`,
-// which Bun sends with sendfile(2). Headers: Content-Type, Content-Length, Last-Modified, ETag (Date by Bun).
+// which Bun sends with sendfile(2). Headers: Content-Type, Content-Length, Last-Modified, ETag (Date by Bun), and
+// Connection: close when the request asked for it.
 // Prints "listening on HOST:PORT" when ready; exits 0 on SIGTERM/SIGINT.
 import { statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -61,9 +62,16 @@ async function load(url) {
   return e;
 }
 
+// A request with "Connection: close" gets "Connection: close" back (RFC 9112 §9.6: the server SHOULD announce the
+// close), as nginx, node:http and megapipe-http do. Bun closes such a connection after the response but does not say
+// so itself, and wrk then counts every close as a read error (one per request): those runs could not be told apart
+// from broken ones and were left out of every figure.
+const wantsClose = (req) => /(?:^|,)\s*close\s*(?:,|$)/i.test(req.headers.get('connection') ?? '');
+
 function respond(req, e) {
-  if (req.method === 'HEAD') return new Response(null, { headers: e.headers });
-  return new Response(e.body ?? Bun.file(e.file), { headers: e.headers });
+  const headers = wantsClose(req) ? { ...e.headers, Connection: 'close' } : e.headers;
+  if (req.method === 'HEAD') return new Response(null, { headers });
+  return new Response(e.body ?? Bun.file(e.file), { headers });
 }
 
 const server = Bun.serve({

@@ -102,3 +102,13 @@ export const DEFAULT_SERVERS = ['epoll-echo', 'uring-echo', 'node:net', 'megapip
 export const BREAKDOWN_SERVERS = ['mp-baseline', 'mp+partition', 'mp+lwsocket', 'mp+batching'];
 /** The core-scaling figure: megapipe's workers against node:cluster, with the (single-threaded) C references. */
 export const CORES_SERVERS = ['epoll-echo', 'uring-echo', 'node:cluster', 'megapipe'];
+
+/** The batch-threshold figure's servers: the megapipe echo server with `--batch N` (flush rule i), named mp-batch-N. */
+export function batchServers(thresholds: number[]): ServerSpec[] {
+  return thresholds.map((n) => ({
+    name: `mp-batch-${n}`,
+    cmd: [process.execPath, 'dist/bin/echo-server.js', '--port', '{PORT}', '--host', '{HOST}', '--backend', 'uring', '--workers', '{WORKERS}', '--batch', String(n)],
+    requires: 'dist/bin/echo-server.js',
+    description: `megapipe echo server with batch threshold ${n}${n === 1 ? ' (no batching: one io_uring_enter per request)' : ''}`,
+  }));
+}
