@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <node_api.h>
@@ -101,7 +102,10 @@ enum {
 // user_data of requests the native side makes for itself (handle 0xffffffff: the JavaScript drain skips them)
 #define UD_SYNC_CMD(seq) (0xffffffffULL | ((uint64_t)((seq) & 0xffffff) << 32))
 #define UD_TEARDOWN_CANCEL (0xffffffffULL | (0xfffffeULL << 32))
-#define TEARDOWN_MS 2000   // the most close() waits for the kernel to let go of the channel's memory
+#define TEARDOWN_MS 2000   // close() gives up waiting for the kernel when no request has completed for this long
+// user_data bit 63 (bit 31 of its high word, above the op tag): a non-negative result is a new regular fd, owned by
+// whoever receives the completion (set by JavaScript on accepts without direct descriptors and on fd installs)
+#define MP_UD_FD_RESULT (1ULL << 63)
 
 typedef struct {
   unsigned *head, *tail, *flags, *array, mask, entries;
@@ -134,7 +138,7 @@ typedef struct channel {
   // requests the kernel has taken whose final completion (no IORING_CQE_F_MORE) has not been drained yet
   unsigned inflight;
   // rows refused by prep_row: completed with their error by the next drain, ahead of the CQ (never submitted)
-  uint64_t *rej_ud; int32_t *rej_res; unsigned rej_n, rej_max;
+  uint64_t *rej_ud; int32_t *rej_res; unsigned rej_n, rej_max, rej_flush;
   // provided-buffer ring; in_ring[bid]: the buffer is in the ring (recycling it again would publish it twice)
   struct io_uring_buf_ring *br; size_t br_sz; unsigned br_entries, br_mask; uint16_t br_tail;
   uint8_t *rbuf; size_t rbuf_sz; unsigned rbuf_count, rbuf_size;
@@ -433,9 +437,9 @@ static int submit_queued(channel_t *ch, int getevents) {
   unsigned queued = sq_queued(ch);
   if (queued == 0 && !need_events) return 0;
   if (queued) ch->stats[ST_FLUSHES] += 1;
-  for (;;) {
+  for (int intr = 0;;) {
     int r = ch_enter(ch, queued, 0, flags);
-    if (r == -EINTR) continue;
+    if (r == -EINTR && ++intr < 3) continue;   // a signal: try again, a few times (then it is a transient refusal)
     if (r < 0) { if (!enter_transient(r)) withdraw_sq(ch, r); return r; }
     if ((unsigned)r >= queued) return 0;
     if (r == 0) return -EAGAIN;   // the kernel took none (out of request memory): the rest stays in the SQ
@@ -455,6 +459,8 @@ static int flush_staged(channel_t *ch, int getevents) {
   if (nreq > ch->req_max) nreq = ch->req_max;
   int err = 0;
   unsigned i = 0;
+  // completions of unsubmitted requests wait for a drain: without room for this flush's worth, keep everything staged
+  if (ch->rej_max - ch->rej_n < ch->rej_flush) { i = 0; err = -EBUSY; goto keep; }
   struct io_uring_sqe *linked = NULL;   // the last SQE of this flush if it links to the next row
   int cancel_next = 0;                  // the row before was refused and linked to this one: cancel it too
   for (; i < nreq; i++) {
@@ -467,11 +473,22 @@ static int flush_staged(channel_t *ch, int getevents) {
       cancel_next = (rf & MP_F_LINK) != 0;
       continue;
     }
+    // a link chain goes to the kernel in one enter (the kernel ends a chain at the end of a submission: split, its
+    // members would run unordered — a close before the send it follows): without room for the whole chain in the SQ
+    // (SQEs a refused enter left behind), submit what is queued first
+    if (!linked && (rf & (MP_F_LINK | MP_F_HARDLINK))) {
+      unsigned len = 1;
+      while (i + len < nreq && ((unsigned)ch->req[(size_t)(i + len - 1) * MP_ROW_I32 + 2] & (MP_F_LINK | MP_F_HARDLINK))) len++;
+      if (ch->sq.entries - sq_queued(ch) < len) {
+        int r = submit_queued(ch, 0);
+        if (r < 0) { err = r; break; }
+        if (ch->sq.entries - sq_queued(ch) < len) { err = -EBUSY; break; }
+      }
+    }
     struct io_uring_sqe *s = sqe_get(ch);
-    if (!s) {   // SQ full: submit what is queued, then go on (the SQ is sized to req_max, so this is rare)
+    if (!s) {   // SQ full: submit what is queued, then go on (a chain never reaches here: it was given room above)
       int r = submit_queued(ch, 0);
       if (r < 0) { err = r; break; }
-      linked = NULL;   // a chain split across enters is not linked (the kernel ends a chain at the end of a submission)
       if (!(s = sqe_get(ch))) { err = -EBUSY; break; }
     }
     if (prep_row(ch, s, row) < 0) {
@@ -486,12 +503,14 @@ static int flush_staged(channel_t *ch, int getevents) {
     sqe_commit(ch);
     linked = (rf & (MP_F_LINK | MP_F_HARDLINK)) ? s : NULL;
   }
+keep:;
   // rows not taken: to the front of the area, for JavaScript to take back
   unsigned kept = nreq - i;
   if (kept && i) memmove(ch->req, ch->req + (size_t)i * MP_ROW_I32, (size_t)kept * MP_ROW_I32 * 4);
   ch->hdr[0] = (int32_t)kept;
   int r = submit_queued(ch, getevents);
   if (!err) err = r;
+  else if (r < 0 && enter_transient(err) && !enter_transient(r)) err = r;   // a lasting refusal says more
   if (err) ch->stats[ST_SUBMIT_FAILED] += 1;
   ch->hdr[2] = err;
   return err;
@@ -627,15 +646,27 @@ static void ch_release(channel_t *ch) {
 }
 
 // Reaps completions without delivering them (the channel is closing): only the in-flight count matters now.
+// A completion that will never be delivered may carry a new regular fd (an accept without a direct descriptor, an fd
+// install: MP_UD_FD_RESULT in its user_data): nobody else will close it.
 static void reap_discard(channel_t *ch) {
   unsigned head = *ch->cq.head;
   unsigned tail = atomic_load_explicit((_Atomic unsigned *)ch->cq.tail, memory_order_acquire);
-  for (unsigned i = head; i != tail; i++) cqe_seen(ch, &ch->cq.cqes[i & ch->cq.mask]);
+  for (unsigned i = head; i != tail; i++) {
+    const struct io_uring_cqe *c = &ch->cq.cqes[i & ch->cq.mask];
+    cqe_seen(ch, c);
+    if ((c->user_data & MP_UD_FD_RESULT) && c->res >= 0) close(c->res);
+  }
   atomic_store_explicit((_Atomic unsigned *)ch->cq.head, tail, memory_order_release);
 }
 
-// Cancels every request of the ring and waits (at most TEARDOWN_MS) until the kernel has completed them all, so that
-// no request can read or write the channel's memory afterwards. Returns 0, or -ETIMEDOUT when some are still pending.
+static uint64_t now_ms(void) {
+  struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+// Cancels every request of the ring and waits until the kernel has completed them all, so that no request can read or
+// write the channel's memory afterwards. However many are in flight, it goes on while they keep completing; it gives
+// up when none has completed for TEARDOWN_MS. Returns 0, or -ETIMEDOUT when some are still pending then.
 static int ring_quiesce(channel_t *ch) {
   // SQEs committed but never submitted are dropped: rewind our tail to the kernel's head
   atomic_store_explicit((_Atomic unsigned *)ch->sq.tail, atomic_load_explicit((_Atomic unsigned *)ch->sq.head, memory_order_acquire), memory_order_release);
@@ -643,9 +674,10 @@ static int ring_quiesce(channel_t *ch) {
   int fd = ch->ring_fd;
   unsigned flags = IORING_ENTER_GETEVENTS;
   if (ch->ring_index >= 0) { fd = ch->ring_index; flags |= IORING_ENTER_REGISTERED_RING; }
-  unsigned waited = 0;
   reap_discard(ch);
-  while (ch->inflight > 0 && waited < TEARDOWN_MS) {
+  uint64_t progress_at = now_ms();
+  while (ch->inflight > 0 && now_ms() - progress_at < TEARDOWN_MS) {
+    unsigned before = ch->inflight;
     // cancel whatever is pending now (again each round: a linked request starts only when the one before it ends)
     struct io_uring_sqe *s = sqe_get(ch);
     unsigned n = 0;
@@ -660,8 +692,8 @@ static int ring_quiesce(channel_t *ch) {
     int r = sys_enter_timeout(fd, n, 1, flags, 50);
     if (r > 0) ch->inflight += (unsigned)r;
     if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY) break;   // the ring itself is unusable
-    waited += 50;   // an upper bound: a wait that returned early counts in full
     reap_discard(ch);
+    if (ch->inflight < before + (unsigned)(r > 0 ? r : 0)) progress_at = now_ms();
   }
   if (ch->stats) ch->stats[ST_INFLIGHT] = ch->inflight;
   return ch->inflight == 0 ? 0 : -ETIMEDOUT;
@@ -885,13 +917,10 @@ static napi_value ChannelCreate(napi_env env, napi_callback_info info) {
   ch->req_max = req_max; ch->ev_max = ev_max; ch->recycle_max = rcount; ch->addr_sz = addr_sz; ch->files = o[O_FILES];
   const char *step = "allocate";
   int r = -ENOMEM;
-  ch->rej_max = req_max + o[O_SQ] * 2;   // a flush's rows and a withdrawn SQ (rounded up to a power of two, at most 2x)
   ch->mem = calloc(1, sizeof *ch->mem);
-  ch->rej_ud = calloc(ch->rej_max, sizeof *ch->rej_ud);
-  ch->rej_res = calloc(ch->rej_max, sizeof *ch->rej_res);
   ch->in_ring = calloc(rcount, 1);
-  if (!ch->mem || !ch->rej_ud || !ch->rej_res || !ch->in_ring) goto fail;
-  ch->mem->refs = 1;   // the channel's own
+  if (!ch->mem || !ch->in_ring) goto fail;
+  ch->mem->refs = 1;   // the channel's own: each region is recorded in it as soon as it is mapped (unmapped with it)
 
   step = "io_uring_setup";
   struct io_uring_params p;
@@ -900,6 +929,15 @@ static napi_value ChannelCreate(napi_env env, napi_callback_info info) {
   step = "mmap ring";
   if ((r = ring_map(ch, &p)) < 0) goto fail;
   ch->ring_up = 1;
+  // completions of requests that never reach the kernel: room for two flushes' worth (a flush's rows and a withdrawn
+  // SQ), and a flush only starts with one flush's worth free (flush_staged), so a withdrawal always fits
+  step = "allocate";
+  r = -ENOMEM;
+  ch->rej_flush = req_max + ch->sq.entries;
+  ch->rej_max = 2 * ch->rej_flush;
+  ch->rej_ud = calloc(ch->rej_max, sizeof *ch->rej_ud);
+  ch->rej_res = calloc(ch->rej_max, sizeof *ch->rej_res);
+  if (!ch->rej_ud || !ch->rej_res) goto fail;
 
   step = "register ring fd";   // optional: without it each enter looks the ring fd up in the fd table
   struct io_uring_rsrc_update up = { .offset = -1U, .data = (uint64_t)ch->ring_fd };
@@ -920,6 +958,7 @@ static napi_value ChannelCreate(napi_env env, napi_callback_info info) {
   ch->rbuf_count = rcount; ch->rbuf_size = rsize;
   ch->rbuf_sz = page_round((size_t)rcount * rsize);
   if (!(ch->rbuf = map_anon(ch->rbuf_sz))) goto fail;
+  ch->mem->r[0].p = ch->rbuf; ch->mem->r[0].sz = ch->rbuf_sz;
   struct io_uring_buf_reg reg = { .ring_addr = (uint64_t)(uintptr_t)ch->br, .ring_entries = ch->br_entries, .bgid = 0 };
   if ((r = sys_register(ch->ring_fd, IORING_REGISTER_PBUF_RING, &reg, 1)) < 0) goto fail;
 
@@ -927,6 +966,7 @@ static napi_value ChannelCreate(napi_env env, napi_callback_info info) {
   r = -ENOMEM;
   ch->sbuf_sz = page_round(o[O_SSIZE]);
   if (!(ch->sbuf = map_anon(ch->sbuf_sz))) goto fail;
+  ch->mem->r[1].p = ch->sbuf; ch->mem->r[1].sz = ch->sbuf_sz;
 
   step = "reference slots";
   if (ref_max) {
@@ -936,8 +976,6 @@ static napi_value ChannelCreate(napi_env env, napi_callback_info info) {
     ch->ref_max = ref_max;
   }
 
-  ch->mem->r[0].p = ch->rbuf; ch->mem->r[0].sz = ch->rbuf_sz;
-  ch->mem->r[1].p = ch->sbuf; ch->mem->r[1].sz = ch->sbuf_sz;
   step = "control region";
   size_t off_hdr = 0;
   size_t off_req = off_hdr + MP_HDR_I32 * 4;
@@ -1017,9 +1055,8 @@ fail:;
   int err = r;
   if (ch->efd >= 0) { close(ch->efd); ch->efd = -1; }
   ring_teardown(ch);
-  if (!ch->mem) { if (ch->rbuf) munmap(ch->rbuf, ch->rbuf_sz); if (ch->sbuf) munmap(ch->sbuf, ch->sbuf_sz); if (ch->ctl) munmap(ch->ctl, ch->ctl_sz); }
   ch->refs = 1;
-  ch_release(ch);   // and with it the memory (mem's last reference)
+  ch_release(ch);   // and with it the memory mapped so far (mem's last reference)
   return throw_errno(env, step, err);
 }
 
@@ -1273,6 +1310,9 @@ static napi_value int_call(napi_env env, napi_callback_info info, int (*fn)(int3
 }
 
 static int close_fd(int32_t fd) { return fd >= 0 && close(fd) < 0 ? -errno : 0; }
+// dupFd(fd) -> a new descriptor (close-on-exec) for the same open file, or -errno.
+static int dup_fd(int32_t fd) { int r = fcntl(fd, F_DUPFD_CLOEXEC, 3); return r < 0 ? -errno : r; }
+static napi_value DupFd(napi_env env, napi_callback_info info) { return int_call(env, info, dup_fd); }
 static napi_value CloseFd(napi_env env, napi_callback_info info) { return int_call(env, info, close_fd); }
 
 // incomingCpu(fd) -> the CPU that processed the socket's packets (SO_INCOMING_CPU), or -errno.
@@ -1341,6 +1381,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     { "listenGroup", NULL, ListenGroup, NULL, NULL, NULL, napi_enumerable, NULL },
     { "clientSocket", NULL, ClientSocket, NULL, NULL, NULL, napi_enumerable, NULL },
     { "closeFd", NULL, CloseFd, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "dupFd", NULL, DupFd, NULL, NULL, NULL, napi_enumerable, NULL },
     { "incomingCpu", NULL, IncomingCpu, NULL, NULL, NULL, napi_enumerable, NULL },
     { "channelIncomingCpu", NULL, ChannelIncomingCpu, NULL, NULL, NULL, napi_enumerable, NULL },
     { "pinThread", NULL, PinThread, NULL, NULL, NULL, napi_enumerable, NULL },

@@ -114,6 +114,7 @@ export abstract class ChannelCore {
   private readonly evQueue: MpEvent[] = [];
   // connections paused because undispatched events passed dispatchQueueMax (St.PausedQueue)
   private readonly pausedByQueue = new Set<number>();
+  private drainScheduled = false;
   private queueHead = 0;
   private waiters: { resolve: (e: MpEvent | null) => void; timer: NodeJS.Timeout | undefined }[] = [];
   protected readonly counters = { requests: 0, flushes: 0, accepted: 0, bytesRead: 0, bytesWritten: 0, enobufs: 0, tableFullFallbacks: 0, filesSpliced: 0, spliceNoPipe: 0, writesNoCopy: 0 };
@@ -209,7 +210,24 @@ export abstract class ChannelCore {
   onEvent(handler: EventHandler | null): this {
     if (handler !== null && typeof handler !== 'function') throw argError('handler', 'a function or null', handler);
     this.handler = handler;
+    // events queued for dispatch() meanwhile go to the handler first, in order (from a microtask, not from this call)
+    if (handler !== null && this.queueHead !== this.evQueue.length && !this.drainScheduled) {
+      this.drainScheduled = true;
+      queueMicrotask(() => this.drainToHandler());
+    }
     return this;
+  }
+
+  // Delivers the events dispatch() did not take to the handler set since, oldest first; new events wait behind them.
+  private drainToHandler(): void {
+    this.drainScheduled = false;
+    try {
+      while (this.handler !== null && this.queueHead < this.evQueue.length && !this.closed) this.handler(this.evQueue[this.queueHead++]!);
+    } finally {
+      if (this.queueHead === this.evQueue.length) { this.evQueue.length = 0; this.queueHead = 0; }
+      else if (this.handler !== null && !this.closed) { this.drainScheduled = true; queueMicrotask(() => this.drainToHandler()); }   // the handler threw
+      if (this.pausedByQueue.size > 0) this.resumeQueuePaused();
+    }
   }
 
   protected emit(type: EventType, h: number, result: number, buffer?: Uint8Array, offset = 0, cookieOf = h): void {
@@ -218,7 +236,7 @@ export abstract class ChannelCore {
     ev.type = type; ev.handle = h; ev.cookie = this.cookies[cookieOf]; ev.result = result;
     ev.code = result < 0 ? errnoCode(result) : undefined;
     ev.buffer = buffer; ev.offset = offset;
-    if (this.handler !== null) { this.handler(ev); return; }
+    if (this.handler !== null && this.queueHead === this.evQueue.length) { this.handler(ev); return; }
     this.enqueue(ev.copy());
   }
 
@@ -229,7 +247,8 @@ export abstract class ChannelCore {
    */
   protected emitRead(h: number, result: number, buffer: Uint8Array, offset: number, token: number): void {
     const prev = this.holdable;
-    this.holdable = this.handler !== null ? token : -1;   // dispatch()/iteration deliver owned copies: nothing to hold
+    // dispatch()/iteration (and a handler with queued events before it) get owned copies: nothing to hold
+    this.holdable = this.handler !== null && this.queueHead === this.evQueue.length ? token : -1;
     try { this.emit('read', h, result, buffer, offset); }
     finally { this.readHeld = this.holdable === HELD; this.holdable = prev; }
   }
@@ -268,7 +287,7 @@ export abstract class ChannelCore {
     const ev = this.ev;
     ev.type = type; ev.handle = h; ev.cookie = this.cookies[cookieOf]; ev.result = result; ev.code = code;
     ev.buffer = undefined; ev.offset = 0;
-    if (this.handler !== null) { this.handler(ev); return; }
+    if (this.handler !== null && this.queueHead === this.evQueue.length) { this.handler(ev); return; }
     this.enqueue(ev.copy());
   }
 
@@ -290,12 +309,13 @@ export abstract class ChannelCore {
   // Resumes the connections the dispatch-queue bound paused, once the queue has drained to half the bound.
   private resumeQueuePaused(): void {
     if (this.evQueue.length - this.queueHead > this.limits.dispatchQueueMax >>> 1) return;
-    for (const h of this.pausedByQueue) {
+    const paused = [...this.pausedByQueue];   // (a resume may pause again: that one stays in the set)
+    this.pausedByQueue.clear();
+    for (const h of paused) {
       if (!this.isOpen(h) || !(this.state[h]! & St.PausedQueue)) continue;
       this.state[h]! &= ~St.PausedQueue;
       if (!(this.state[h]! & St.Closing)) this.syncReading(h);
     }
-    this.pausedByQueue.clear();
   }
 
   /** Backend primitive: brings the kernel's (or socket's) reading of `h` in line with its state bits. */

@@ -72,6 +72,8 @@ export const defaultLimits: Readonly<Limits> = Object.freeze({
 });
 
 const SOCKADDR_SLOT_BYTES = 32;
+/** The most send chunks an arena may hold (sendArenaBytes / sendChunkBytes). */
+const SEND_CHUNKS_MAX = 1 << 20;
 export { SOCKADDR_SLOT_BYTES };
 
 /** Each limit's own range (before any relation between limits, and before any arithmetic on it). */
@@ -141,5 +143,7 @@ export function resolveLimits(overrides: Partial<Limits> | undefined, nofile = I
   // held buffers are out of the ring: at least half of it stays free for receiving, so holding cannot starve it
   if (l.heldBuffersMax > Math.floor(l.recvBuffers / 2)) throw rangeError('limits.heldBuffersMax', `at most recvBuffers / 2 (${Math.floor(l.recvBuffers / 2)})`, l.heldBuffersMax);
   if (l.sendArenaBytes % l.sendChunkBytes !== 0) throw rangeError('limits.sendArenaBytes', `a multiple of sendChunkBytes (${l.sendChunkBytes})`, l.sendArenaBytes);
+  // per send chunk the channel keeps a few typed-array entries and a reference slot in the addon: bounded
+  if (l.sendArenaBytes / l.sendChunkBytes > SEND_CHUNKS_MAX) throw rangeError('limits.sendArenaBytes', `at most ${SEND_CHUNKS_MAX} × sendChunkBytes (${SEND_CHUNKS_MAX * l.sendChunkBytes})`, l.sendArenaBytes);
   return l;
 }

@@ -48,6 +48,8 @@ export interface NativeAddon {
   listenGroup(host: string, port: number, count: number, backlog: number, reusePort: boolean, cpuToMember: Int32Array | null, deferAcceptSecs: number): { fds: number[]; port: number };
   clientSocket(host: string, localAddress?: string): number;
   closeFd(fd: number): number;
+  /** A new descriptor (close-on-exec) for the same open file, or -errno. */
+  dupFd(fd: number): number;
   incomingCpu(fd: number): number;
   channelIncomingCpu(channel: object, slot: number): number;
   pinThread(cpu: number): number;

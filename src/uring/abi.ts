@@ -20,16 +20,24 @@ export const enum Op {
   Splice = 15,
   /** fd, c = poll events; one shot */
   Poll = 16,
-  // user_data tags only (the row opcode is Accept)
-  AcceptFd = 14,     // multishot, regular fd
-  AcceptOne = 11,    // single, direct
-  AcceptOneFd = 12,  // single, regular fd
+  // user_data tags only (the row opcode is Accept). 0x80 (UdFlag.FdResult): the result is a new regular fd
+  AcceptFd = 0x80 | 14,     // multishot, regular fd
+  AcceptOne = 11,           // single, direct
+  AcceptOneFd = 0x80 | 12,  // single, regular fd
+  FdInstallTag = 0x80 | 8,  // the tag of an FdInstall row: its result is a new regular fd
   SpliceIn = 15,     // a spliced sendFile: file -> pipe (row Splice)
   SplicePoll = 16,   //   the connection's socket writable (row Poll)
   SpliceOut = 17,    //   pipe -> socket (row Splice)
   /** The kernel's IORING_OP_FIXED_FD_INSTALL opcode number (looked for in the probe's op list). */
   KernelFixedFdInstall = 54,
 }
+
+/**
+ * Bits of the user_data tag (user_data bit 63 = bit 31 of the high word = 0x80 of the tag byte): FdResult, a
+ * non-negative result is a new regular fd, which the native side closes if the completion is never delivered
+ * (MP_UD_FD_RESULT in native/megapipe.c); JavaScript closes it when no handle takes it.
+ */
+export const enum UdFlag { FdResult = 0x80 }
 
 /** Row flags; the bits from 8 up carry a file position's high bits (Read, Splice). More: MSG_MORE / SPLICE_F_MORE. */
 export const enum RowFlag { Fixed = 1, HardLink = 2, Link = 4, NoOff = 8, More = 16, Ref = 32 }

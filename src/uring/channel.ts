@@ -13,12 +13,15 @@ import { MegapipeError, MpCode, argError, errnoError, rangeError } from '../erro
 import { SOCKADDR_SLOT_BYTES, type Limits } from '../limits.js';
 import type { Listener } from '../listener.js';
 import type { AcceptOptions, Channel, ConnectOptions, RegisterOptions } from '../channel.js';
-import { Op, RowFlag, CqeFlag, ROW_I32, EV_I32, Stat } from './abi.js';
+import { Op, RowFlag, CqeFlag, ROW_I32, EV_I32, Stat, UdFlag } from './abi.js';
 
 const ENOBUFS = -105, ECANCELED = -125, ENFILE = -23, EMFILE = -24, ENOMEM = -12, EBUSY = -16, EBADF = -9;
+const ENOTSOCK = -88, EINVAL = -22, EOPNOTSUPP = -95, EFAULT = -14;
 /** Times a close that failed (its submission refused) is issued again before the handle goes anyway. */
 const CLOSE_TRIES = 3;
 const ORPHAN = 0x7fffffff;   // user_data handle of requests that belong to no handle (refused accepts)
+/** Retry delays of an accept stopped for want of a descriptor or memory (see scheduleRearm). */
+const ACCEPT_RETRY_MIN_MS = 10, ACCEPT_RETRY_MAX_MS = 1000;
 /** The longest wait between retries of a flush the kernel refused for a transient reason (see submitFailed). */
 const SUBMIT_RETRY_MAX_MS = 64;
 /** Buffers that no-copy sends of a closed channel may still read: kept alive for good (see close). */
@@ -125,6 +128,7 @@ export class UringChannel extends ChannelCore implements Channel {
   // cancelled asynchronously, so completions posted before the cancel lands still arrive (copies: the receive
   // buffers go back to the ring at once)
   private readonly stash: (Uint8Array[] | undefined)[];
+  private readonly stashDue: number[] = [];
   private readonly installs = new Map<number, { resolve: (fd: number) => void; reject: (e: Error) => void }>();
   // send-arena chunks
   private readonly chunk: number;
@@ -166,12 +170,16 @@ export class UringChannel extends ChannelCore implements Channel {
   private aTop: number;
   // listeners waiting for a free handle or fd to re-arm their accept
   private readonly rearmWaiters = new Set<number>();
+  private rearmTimer: NodeJS.Timeout | undefined = undefined;
+  private rearmDelayMs = 0;
   // listeners that fell back to regular fds because the direct table was full
   private readonly fallbackListeners = new Set<number>();
   private directOpen = 0;
   // direct-descriptor slots: single direct accepts in flight each hold one (reserved); a multishot direct accept runs
   // only while more than `burstSlots` are free (see armAccept)
   private directReserved = 0;
+  // direct slots whose close the kernel refused for good (see complete, Op.Close): taken until the ring is torn down
+  private slotsLost = 0;
   private readonly tableSlots: number;
   private readonly burstSlots: number;
   private deferredError: unknown = undefined;
@@ -361,7 +369,10 @@ export class UringChannel extends ChannelCore implements Channel {
     const u = this.unsubmitted.splice(0);
     this.inBatch = true;
     try {
-      for (let i = 0; i < u.length && !this.closed; i += 3) this.completeRow(u[i]!, u[i + 1]!, u[i + 2]!, 0);
+      for (let i = 0; i < u.length && !this.closed; i += 3) {
+        this.completeRow(u[i]!, u[i + 1]!, u[i + 2]!, 0);
+        if (this.stashDue.length > 0) this.deliverStashDue();
+      }
     } finally { this.inBatch = false; }
     if (this.nreq > 0 || this.nrec > 0) this.submitNow();
     this.surfaceDeferred();
@@ -380,9 +391,16 @@ export class UringChannel extends ChannelCore implements Channel {
     this.inBatch = true;
     const evs = this.evs;
     try {
-      for (let i = 0; i < n && !this.closed; i++) {
+      let i = 0;
+      for (; i < n && !this.closed; i++) {
         const j = i * EV_I32;
         this.completeRow(evs[j]!, evs[j + 1]!, evs[j + 2]!, evs[j + 3]!);
+        if (this.stashDue.length > 0) this.deliverStashDue();
+      }
+      // close() ran in a handler: the rest of the batch is not delivered, but a new fd in it must still be closed
+      for (; i < n; i++) {
+        const j = i * EV_I32;
+        if (((evs[j + 1]! >>> 24) & UdFlag.FdResult) !== 0 && evs[j + 2]! >= 0) native!.closeFd(evs[j + 2]!);
       }
     } finally {
       this.inBatch = false;
@@ -398,11 +416,12 @@ export class UringChannel extends ChannelCore implements Channel {
   // One completion (a copied CQE, or one of a request that never reached the kernel), routed by its user_data.
   private completeRow(h: number, hi: number, res: number, flags: number): void {
     if (h < 0 || h >= this.kind.length || this.kind[h] === Kind.Free || this.gen[h] !== (hi & 0xffffff)) {
-      if (h !== ORPHAN && (h & READ_TAG) !== 0) {
+      if (h >= 0 && h !== ORPHAN && (h & READ_TAG) !== 0) {
         try { this.onFileRead(h & ~READ_TAG, res); } catch (e) { this.deferThrow(e); }
         return;
       }
       if (flags & CqeFlag.Buffer) this.recycleList[this.nrec++] = flags >>> 16;   // orphan/stale: just return its buffer
+      if (((hi >>> 24) & UdFlag.FdResult) !== 0 && res >= 0) native!.closeFd(res);   // a new fd nobody takes
       return;
     }
     try {
@@ -430,14 +449,17 @@ export class UringChannel extends ChannelCore implements Channel {
         if (op === Op.AcceptOne || op === ACCEPT_KEEP) this.directReserved--;   // its slot is now taken or free again
         return this.onAccept(h, res, more, op === Op.Accept || op === Op.AcceptOne || op === ACCEPT_KEEP, op === Op.Accept || op === Op.AcceptFd || op === ACCEPT_KEEP);
       case Op.Connect: return this.onConnect(h, res);
-      case Op.FdInstall: return this.onInstalled(h, res);
+      case Op.FdInstallTag: return this.onInstalled(h, res);
       case Op.SpliceIn: case Op.SplicePoll: case Op.SpliceOut: return this.onSplice(h, op, res);
       case Op.Close:
         // a close the kernel never ran (its submission was refused: the error is not EBADF, which means the socket is
-        // gone already) is issued again, a bounded number of times: the socket must not outlive its handle
-        if (res < 0 && res !== EBADF && this.closeTries[h]! < CLOSE_TRIES && (this.state[h]! & St.CloseIssued) && !(this.state[h]! & St.CloseLinked)) {
-          this.closeTries[h]!++;
-          this.state[h]! &= ~St.CloseIssued;
+        // gone already) is issued again, a bounded number of times: the socket must not outlive its handle. After
+        // that, a regular fd is closed here (close(2)); a direct descriptor's slot stays taken (counted as lost, so
+        // that the accept policy does not count on it) until the ring's teardown releases the table
+        if (res < 0 && res !== EBADF && (this.state[h]! & St.CloseIssued) && !(this.state[h]! & St.CloseLinked)) {
+          if (this.closeTries[h]! < CLOSE_TRIES) { this.closeTries[h]!++; this.state[h]! &= ~St.CloseIssued; }
+          else if (this.kind[h] === Kind.Fd && !(this.state[h]! & St.KeepFd)) native!.closeFd(this.fd[h]!);
+          else if (this.kind[h] === Kind.Direct) this.slotsLost++;
         }
         return this.maybeRelease(h);
       default: return this.maybeRelease(h);   // cancel, nop
@@ -462,7 +484,11 @@ export class UringChannel extends ChannelCore implements Channel {
           finally { if (!this.readHeld) this.recycleList[this.nrec++] = bid; }
         }
       } else this.recycleList[this.nrec++] = bid;
-    } else if (res === 0) {
+    } else {
+      // no bytes: a buffer is never attached to such a completion by today's kernels, but one would go back at once
+      if (flags & CqeFlag.Buffer) this.recycleList[this.nrec++] = flags >>> 16;
+    }
+    if (res > 0) { /* handled above */ } else if (res === 0) {
       this.state[h]! |= St.Eof;
       if (!(this.state[h]! & St.Closing)) {
         if ((this.state[h]! & (St.Paused)) || this.stash[h] !== undefined) (this.stash[h] ??= []).push(EOF_MARK);
@@ -494,6 +520,7 @@ export class UringChannel extends ChannelCore implements Channel {
           this.emitCode('listener-error', h, EMFILE, MpCode.LIMIT);
         } else {
           this.fd[nh] = res;
+          this.rearmDelayMs = 0;
           if (direct) this.directOpen++;
           else if (this.fallbackListeners.has(h)) this.counters.tableFullFallbacks++;
           this.counters.accepted++;
@@ -511,10 +538,13 @@ export class UringChannel extends ChannelCore implements Channel {
       // connection; accept regular fds until slots free up, and say so once
       this.enterFallback(h);
     } else if (res === EMFILE || res === ENFILE || res === ENOMEM || res === ENOBUFS) {
-      if (!(st & St.Closing)) { this.rearmWaiters.add(h); this.emit('listener-error', h, res); }
+      if (!(st & St.Closing)) { this.rearmWaiters.add(h); this.scheduleRearm(); this.emit('listener-error', h, res); }
       if (!more) this.maybeRelease(h);
       return;
     } else if (res !== ECANCELED) {
+      // the listening socket itself is unusable (closed by its owner, no longer listening): accepting stops (no
+      // re-arm: it would fail again at once); any other failure is one connection's (ECONNABORTED…), accepting goes on
+      if (res === EBADF || res === ENOTSOCK || res === EINVAL || res === EOPNOTSUPP || res === EFAULT) this.state[h]! &= ~St.Reading;
       if (!(st & St.Closing)) this.emit('listener-error', h, res);
     }
     if (!more) {
@@ -562,7 +592,11 @@ export class UringChannel extends ChannelCore implements Channel {
     if (!Number.isInteger(member) || member < 0 || member >= l.fds.length) throw rangeError('member', `an integer in 0..${l.fds.length - 1}`, member);
     const h = this.allocHandle(Kind.Listener, cookie);
     if (h < 0) throw new MegapipeError(MpCode.LIMIT, `register: maxHandles (${this.limits.maxHandles}) handles are open`);
-    this.fd[h] = l.fds[member]!;
+    // the channel's own descriptor for the member (closed when the handle goes): accepts are armed on a number that
+    // stays this listening socket's, whatever the Listener's owner does with its own (closing it, its number reused)
+    const fd = native!.dupFd(l.fds[member]!);
+    if (fd < 0) { this.freeHandle(h); throw errnoError(fd, 'register: dup'); }
+    this.fd[h] = fd;
     return h;
   }
 
@@ -610,7 +644,22 @@ export class UringChannel extends ChannelCore implements Channel {
     this.stage(Op.Accept, h, this.fd[h]!, 0, 1, 0, 0, Op.AcceptFd);
   }
 
-  private slotsFree(): number { return this.tableSlots - this.directOpen - this.directReserved; }
+  // Listeners whose accept stopped for want of a descriptor or memory (EMFILE, ENFILE, ENOMEM, ENOBUFS) try again when
+  // one of this channel's handles closes (freeConn) — and after a delay, since what frees up may be someone else's
+  // (like nginx's accept retry): from ACCEPT_RETRY_MIN_MS, doubling up to ACCEPT_RETRY_MAX_MS, back to the start after
+  // a successful accept.
+  private scheduleRearm(): void {
+    if (this.rearmTimer !== undefined || this.closed) return;
+    this.rearmDelayMs = Math.min(Math.max(ACCEPT_RETRY_MIN_MS, this.rearmDelayMs * 2), ACCEPT_RETRY_MAX_MS);
+    this.rearmTimer = setTimeout(() => { this.rearmTimer = undefined; this.rearmAll(); }, this.rearmDelayMs);
+  }
+
+  private rearmAll(): void {
+    for (const l of this.rearmWaiters) if (this.isOpen(l) && !(this.state[l]! & (St.Closing | St.AcceptMulti)) && (this.state[l]! & St.Reading)) this.armAccept(l);
+    this.rearmWaiters.clear();
+  }
+
+  private slotsFree(): number { return this.tableSlots - this.directOpen - this.directReserved - this.slotsLost; }
 
   // Listener `h` accepts regular fds until a direct slot frees up; says so once (an error event, MP_ERR_TABLE_FULL).
   private enterFallback(h: number, deferError = false): void {
@@ -637,9 +686,10 @@ export class UringChannel extends ChannelCore implements Channel {
   // Brings the kernel's receive request in line with what the handle wants.
   private syncRecv(h: number): void {
     if (this.stash[h] !== undefined && (this.state[h]! & St.Reading) && !(this.state[h]! & (St.Paused | St.Closing))) {
-      // resumed with bytes held back: deliver them first (inside a batch now; else as a microtask, never from
-      // within the caller's resume()/read()); the handler may pause again, so the state is read afterwards
-      if (this.inBatch) this.deliverStash(h);
+      // resumed with bytes held back: deliver them first — never from within the caller's resume()/read() (it may be
+      // a handler: the event it is handling must stay as it is): inside a batch, right after the completion being
+      // handled (deliverStashDue); else as a microtask. Newer bytes join the stash meanwhile, in order.
+      if (this.inBatch) this.stashDue.push(h, this.gen[h]!);
       else { const g = this.gen[h]!; queueMicrotask(() => { if (this.gen[h] === g && this.isOpen(h)) { this.deliverStash(h); this.syncRecv(h); } }); }
     }
     const st = this.state[h]!;
@@ -655,6 +705,18 @@ export class UringChannel extends ChannelCore implements Channel {
       this.state[h] = st | St.RecvCancel;
       this.stage(Op.CancelUd, h, -1, 0, h, (Op.Recv << 24) | this.gen[h]!, 0, Op.CancelUd);
     }
+  }
+
+  // Stashes due for delivery inside a batch (see syncRecv), [handle, generation] pairs: delivered between completions.
+  private deliverStashDue(): void {
+    const due = this.stashDue;
+    for (let i = 0; i < due.length; i += 2) {
+      const h = due[i]!;
+      if (this.gen[h] !== due[i + 1] || !this.isOpen(h) || this.closed) continue;
+      this.deliverStash(h);
+      this.syncRecv(h);
+    }
+    due.length = 0;
   }
 
   // Emits the read events held back while `h` was paused, oldest first, until it pauses again or closes (`all`:
@@ -1386,6 +1448,7 @@ export class UringChannel extends ChannelCore implements Channel {
   }
 
   private freeConn(h: number, wasDirect: boolean): void {
+    if (this.kind[h] === Kind.Listener) native!.closeFd(this.fd[h]!);   // its dup (see register): nothing uses it now
     this.dropQueue(h);
     this.stash[h] = undefined;
     const slot = this.addrSlot[h]!;
@@ -1404,10 +1467,7 @@ export class UringChannel extends ChannelCore implements Channel {
       }
     }
     // listeners that stopped for want of a handle, fd or slot: try again now that one is free
-    if (this.rearmWaiters.size > 0) {
-      for (const l of this.rearmWaiters) if (this.isOpen(l) && !(this.state[l]! & (St.Closing | St.AcceptMulti)) && (this.state[l]! & St.Reading)) this.armAccept(l);
-      this.rearmWaiters.clear();
-    }
+    if (this.rearmWaiters.size > 0) this.rearmAll();
   }
 
   // ---- clients and conversion ---------------------------------------------------------------------------------
@@ -1467,7 +1527,7 @@ export class UringChannel extends ChannelCore implements Channel {
       p?.resolve(this.fd[h]!);
       return;
     }
-    this.stage(Op.FdInstall, h, this.fd[h]!, RowFlag.Fixed, 0, 0, 0, Op.FdInstall);
+    this.stage(Op.FdInstall, h, this.fd[h]!, RowFlag.Fixed, 0, 0, 0, Op.FdInstallTag);
   }
 
   private onInstalled(h: number, res: number): void {
@@ -1517,8 +1577,16 @@ export class UringChannel extends ChannelCore implements Channel {
    */
   close(): void {
     if (this.closed) return;
+    // Regular fds this channel owns are closed here by number — but not one whose IORING_OP_CLOSE the kernel has taken
+    // already (its number may belong to someone else by now): staged rows go to the kernel first, and a close that is
+    // still staged afterwards (refused) has not run.
+    if (this.handedOff) this.reclaim();
+    if (this.nreq > 0) this.submitNow();
+    const rows = this.req, closeStaged = new Set<number>();
+    for (let i = 0; i < this.nreq; i++) if (rows[i * ROW_I32] === Op.Close) closeStaged.add(rows[i * ROW_I32 + 3]!);
     for (let h = 0; h < this.kind.length; h++) {
-      if (this.kind[h] === Kind.Fd && !(this.state[h]! & St.KeepFd)) native!.closeFd(this.fd[h]!);
+      if (this.kind[h] !== Kind.Fd || (this.state[h]! & St.KeepFd)) continue;
+      if (!(this.state[h]! & St.CloseIssued) || closeStaged.has(h)) native!.closeFd(this.fd[h]!);
     }
     for (const p of this.installs.values()) p.reject(new MegapipeError(MpCode.CLOSED, 'toFd: the channel was closed'));
     this.installs.clear();
@@ -1535,9 +1603,12 @@ export class UringChannel extends ChannelCore implements Channel {
     this.closed = true;
     this.heldBufs.clear();
     if (this.retryTimer !== undefined) { clearTimeout(this.retryTimer); this.retryTimer = undefined; }
+    if (this.rearmTimer !== undefined) { clearTimeout(this.rearmTimer); this.rearmTimer = undefined; }
     this.unsubmitted.length = 0;
     this.nreq = 0; this.nrec = 0; this.handedOff = false;
     const r = native!.channelClose(this.ch);
+    // listener members' dups (see register): after the teardown, which ended the accepts armed on them
+    for (let h = 0; h < this.kind.length; h++) if (this.kind[h] === Kind.Listener) native!.closeFd(this.fd[h]!);
     // the kernel still had requests after the teardown's deadline (never seen; a kernel bug or a stuck device): a
     // no-copy send may still read its buffer, so those stay alive for good (the addon keeps its own memory mapped)
     if (r < 0) for (const b of this.cRef) if (b !== undefined) pinnedForever.push(b);
