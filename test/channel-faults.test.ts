@@ -541,3 +541,89 @@ describe('fault: the process fd table is full (RLIMIT_NOFILE, prlimit), uring', 
     assert.deepEqual(res.out, { auto: 'uring', uring: 'uring', portable: 'portable' });
   });
 });
+
+// ---- 6. io_uring refused at start -----------------------------------------------------------------------------------
+describe('fault: io_uring refused when the process starts (seccomp: io_uring_setup fails)', { skip: launcher.skip }, () => {
+  const script = `
+    const warnings = [];
+    process.on('warning', (w) => warnings.push(w.message));
+    const m = await import('./../src/index.js');
+    const out = [];
+    for (const b of ['auto', 'auto', 'auto', 'uring']) {
+      try { const ch = m.createChannel({ backend: b }); out.push(ch.backend); ch.close(); }
+      catch (e) { out.push(e.code + ': ' + e.message); }
+    }
+    setImmediate(() => console.log(JSON.stringify({ out, warnings })));`;
+
+  for (const [errno, why] of [['EPERM', /io_uring_setup refused \(EPERM\)/], ['ENOSYS', /io_uring_setup not available \(ENOSYS\)/]] as const) {
+    it(`${errno}: three 'auto' channels are portable and the warning comes once; 'uring' throws MP_ERR_BACKEND_UNAVAILABLE`, async () => {
+      const r = await run([launcher.bin, '--deny', `io_uring_setup=${errno}`, '--', process.execPath, '--input-type=module', '-e', script]);
+      assert.equal(r.code, 0, r.err);
+      const res = JSON.parse(r.out) as { out: string[]; warnings: string[] };
+      assert.deepEqual(res.out.slice(0, 3), ['portable', 'portable', 'portable']);
+      assert.match(res.out[3]!, /^MP_ERR_BACKEND_UNAVAILABLE: io_uring backend requested but unavailable: /);
+      assert.match(res.out[3]!, why);
+      assert.equal(res.warnings.length, 1, `one warning: ${JSON.stringify(res.warnings)}`);
+      assert.match(res.warnings[0]!, /using the portable backend \(node:net\)/);
+      assert.match(res.warnings[0]!, why);
+    });
+  }
+
+  it('a server on the fallback (a channel with a native listener, 120 echo clients): all served, every handle accounted for', async (t) => {
+    const c = await serverChild([launcher.bin, '--deny', 'io_uring_setup=ENOSYS', '--'], { backend: 'auto' });
+    try {
+      assert.equal(c.backend, 'portable');
+      const total = await echoMany(c.port, 120, (i) => 1 + ((i * 104_729) % 50_000), 161, 40);
+      const s = await stateWhen(c, (x) => x.conns === 0, 'every connection to close');
+      accountForChild(s, 120, total);
+      assert.equal((s.warnings as string[]).length, 1);
+      figures(t, s.stats as ChannelStats, { connections: 120, bytesVerified: 2 * total, backend: s.backend });
+    } finally { assert.equal(await c.close(), 0, c.stderr()); }
+  });
+
+  /** Runs megapipe-echo-server under seccomp-run with `args`; echoes `n` clients through it; stops it with SIGTERM. */
+  async function echoServerBin(args: string[], n: number, seed: number): Promise<{ total: number; lines: Record<string, unknown>[]; warnings: number; code: number | null }> {
+    const child = spawn(launcher.bin, ['--deny', 'io_uring_setup=EPERM', '--', process.execPath, path.join(here, '../bin/echo-server.js'), '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    child.stdout.on('data', (d) => { out += String(d); });
+    child.stderr.on('data', (d) => { err += String(d); });
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    const kill = setTimeout(() => stop(child), 120_000);
+    try {
+      await waitFor(() => /listening on .*:(\d+)\n/.test(out) || child.exitCode !== null, 'the server to listen', { ms: 30_000 });
+      const port = Number(/listening on .*:(\d+)\n/.exec(out)?.[1]);
+      assert.ok(port > 0, `the server did not start: ${out} ${err}`);
+      const total = await echoMany(port, n, (i) => 1 + ((i * 7_919) % 40_000), seed, 25);
+      stop(child);   // SIGTERM: the server prints its counters and exits
+      const code = await exited;
+      const lines = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+      return { total, lines, warnings: err.split('using the portable backend').length - 1, code };
+    } finally { clearTimeout(kill); stop(child); }
+  }
+
+  it('megapipe-echo-server (one channel on the main thread) on the fallback: echo verified, the counters say portable', async (t) => {
+    const r = await echoServerBin([], 100, 162);
+    assert.equal(r.code, 0);
+    assert.equal(r.lines.length, 1);
+    assert.equal(r.lines[0]!.backend, 'portable');
+    assert.equal(r.lines[0]!.accepted, 100);
+    assert.equal(r.lines[0]!.bytes, r.total);
+    assert.equal(r.warnings, 1);
+    t.diagnostic(JSON.stringify({ connections: 100, bytesVerified: 2 * r.total, lines: r.lines }));
+  });
+
+  it('megapipe-echo-server --workers 2 (serve()) on the fallback: echo verified, every worker portable', async (t) => {
+    const r = await echoServerBin(['--workers', '2'], 100, 163);
+    assert.equal(r.code, 0);
+    assert.equal(r.lines.length, 2);
+    for (const l of r.lines) assert.equal(l.backend, 'portable');
+    assert.equal(r.lines.reduce((a, l) => a + (l.accepted as number), 0), 100);
+    assert.equal(r.lines.reduce((a, l) => a + (l.bytes as number), 0), r.total);
+    t.diagnostic(JSON.stringify({ connections: 100, bytesVerified: 2 * r.total, warnings: r.warnings, lines: r.lines }));
+  });
+
+  it('serve() with 2 workers on the fallback says so once', { todo: 'bug: the fallback warning is "once" per thread (src/backend.ts: a module-level flag, one per worker isolate): serve() with N workers prints it N times; the README promises once' }, async () => {
+    const r = await echoServerBin(['--workers', '2'], 4, 164);
+    assert.equal(r.warnings, 1);
+  });
+});
