@@ -511,6 +511,37 @@ describe('fault: the process fd table is full (RLIMIT_NOFILE, prlimit), uring', 
     } finally { for (const x of socks) x.destroy(); assert.equal(await c.close(), 0, c.stderr()); }
   });
 
+  it('toFd with the fd table full: rejects with EMFILE, the lwsocket stays and echoes; converts once fds are free', async () => {
+    const c = await serverChild(limited, { backend: 'uring', lwsocket: true, limits: { files: 16 } });
+    const s = await connectSocket(c.port);
+    try {
+      const rand = prng(153);
+      const roundTrip = async (n: number) => {
+        const p = randomBytes(rand, n);
+        const back = withTimeout(new Promise<Buffer>((resolve, reject) => {
+          const parts: Buffer[] = [];
+          let got = 0;
+          const onData = (d: Buffer) => { parts.push(d); got += d.length; if (got >= n) { s.off('data', onData); resolve(Buffer.concat(parts)); } };
+          s.on('data', onData);
+          s.once('error', reject);
+        }), 10_000, 'the echo');
+        s.write(p);
+        assert.ok((await back).equals(p), 'echoed intact');
+        return n;
+      };
+      let bytes = await roundTrip(5_000);
+      assert.equal((await c.ask('fill')).code, 'EMFILE');
+      assert.deepEqual(await c.ask('tofd'), { tofd: 'EMFILE', open: true });
+      bytes += await roundTrip(7_000);   // reading was stopped for the conversion: it resumed
+      await c.ask('free');
+      assert.deepEqual(await c.ask('tofd'), { tofd: 'ok', open: true });   // left the channel; its fd was closed
+      assert.equal((await readAll(s, 10_000)).length, 0, 'then EOF');
+      const end = await stateWhen(c, (x) => x.conns === 0, 'the converted connection to leave the channel');
+      accountForChild(end, 1, bytes);
+      assert.deepEqual(end.listenerErrors, {});
+    } finally { s.destroy(); assert.equal(await c.close(), 0, c.stderr()); }
+  });
+
   // What happens when the lwsocket table is larger than the fd limit allows: the kernel sizes a fixed-file table against
   // the soft RLIMIT_NOFILE (io_uring_register FILES2: EMFILE), limits.files is checked against the hard one
   const createScript = (backends: string[], limits: object, lower?: string) => `
