@@ -39,7 +39,7 @@ const here = fileURLToPath(new URL('.', import.meta.url));
  * Once the clients are done: every connection the server accepted has had its disconnect event, only the listener is
  * left, and the counters agree with what the clients sent and got back (`bytes` each way).
  */
-async function accountFor(server: EchoServer, conns: number, bytes: number): Promise<ChannelStats> {
+async function accountFor(server: Pick<EchoServer, 'ch' | 'conns' | 'errors'> & { counts: { accepted: number; disconnected: number } }, conns: number, bytes: number): Promise<ChannelStats> {
   await waitFor(() => server.conns.size === 0, 'every connection to close');
   assert.equal(server.counts.accepted, conns, 'accept events');
   assert.equal(server.counts.disconnected, conns, 'one disconnect event per connection');
@@ -188,6 +188,54 @@ describe('fault: the receive-buffer ring runs dry (ENOBUFS), uring', { skip: uri
       assert.ok(server.ch.stats().enobufs > 0, `stats().enobufs ${server.ch.stats().enobufs} > 0`);
       figures(t, await accountFor(server, 64, total), { connections: 64, bytesVerified: 2 * total });
     } finally { await closeAndCount(server); }
+  });
+
+  it('a ring of 2 buffers, one of them held past its handler (holdBuffer), 64 connections: every byte verified in order', async (t) => {
+    // this echo answers each read from a later macrotask, in order: it keeps the bytes in the receive buffer itself
+    // when it may hold one (heldBuffersMax 1: one of the two) and copies them otherwise; EOF waits its turn too
+    const ch = createChannel({ backend: 'uring', limits: { recvBuffers: 2, recvBufferSize: 1024, heldBuffersMax: 1 } });
+    const listener = listen({ host: '127.0.0.1', port: 0 });
+    const lh = ch.register(listener, 'L');
+    const server = { ch, conns: new Set<number>(), counts: { accepted: 0, disconnected: 0 }, errors: [] as string[] };
+    const later = new Map<number, [Uint8Array | null, number, number, number | undefined][]>();
+    let holds = 0, listenerGone = false;
+    const answer = (h: number) => {
+      const q = later.get(h)!;
+      later.delete(h);
+      for (const [b, off, n, token] of q) {
+        if (ch.isOpen(h)) { if (b === null) ch.disconnect(h); else ch.write(h, b, off, n); }
+        if (token !== undefined) ch.releaseBuffer(token);
+      }
+    };
+    ch.onEvent((ev) => {
+      const h = ev.handle;
+      switch (ev.type) {
+        case 'accept': server.counts.accepted++; server.conns.add(h); ch.read(h); break;
+        case 'read': {
+          let q = later.get(h);
+          if (q === undefined) { later.set(h, q = []); setImmediate(answer, h); }
+          if (ev.result === 0) q.push([null, 0, 0, undefined]);
+          else if (ch.heldBuffers < 1) { holds++; q.push([ev.buffer!, ev.offset, ev.result, ch.holdBuffer()]); }
+          else q.push([Buffer.from(ev.buffer!.subarray(ev.offset, ev.offset + ev.result)), 0, ev.result, undefined]);
+          break;
+        }
+        case 'error': server.errors.push(ev.code!); if (ch.isOpen(h)) ch.disconnect(h, true); break;
+        case 'disconnect': if (h === lh) listenerGone = true; else if (server.conns.delete(h)) server.counts.disconnected++; break;
+        default: break;
+      }
+    });
+    ch.accept(lh);
+    try {
+      const total = await echoMany(listener.port, 64, (i) => 1 + ((i * 15_485_863) % 60_000), 144);
+      assert.ok(holds > 0 && ch.stats().enobufs > 0, `holds ${holds}, enobufs ${ch.stats().enobufs}`);
+      assert.equal(ch.heldBuffers, 0);
+      figures(t, await accountFor(server, 64, total), { connections: 64, bytesVerified: 2 * total, holds });
+    } finally {
+      if (ch.isOpen(lh)) ch.unregister(lh);
+      await waitFor(() => listenerGone, 'the listener handle to go').catch(() => undefined);
+      listener.close();
+      ch.close();
+    }
   });
 });
 
