@@ -1,4 +1,6 @@
-// Limits: the channel under deliberately tiny resources loses nothing.
+// Limits: the channel under deliberately tiny resources loses nothing, and accounts for every connection (one
+// disconnect event each, only the listener handle left, stats() agreeing with the clients' bytes).
+// (More forced faults, and the smallest rings, are in channel-faults.test.ts.)
 // - receive-buffer ring exhaustion (4 buffers of 64 B) with many connections sending: every byte echoed, and the
 //   io_uring backend counts the -ENOBUFS re-arms;
 // - completion-queue overflow forced with tiny rings (8 SQ entries, 16 CQ entries, 8 request rows, 16 event rows):
@@ -9,8 +11,19 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
-import { BACKENDS, connectSocket, echoClient, prng, randomBytes, skipFor, startEchoServer, waitFor, withTimeout } from './helpers.js';
+import { BACKENDS, connectSocket, echoClient, prng, randomBytes, skipFor, startEchoServer, waitFor, withTimeout, type EchoServer } from './helpers.js';
 import { createChannel, resolveLimits } from '../src/index.js';
+
+/** After the clients: every connection had its disconnect event, only the listener is left, stats() agree (`n` conns, `bytes` each way). */
+async function accounted(server: EchoServer, n: number, bytes: number): Promise<void> {
+  await waitFor(() => server.conns.size === 0, 'every connection to close');
+  assert.equal(server.counts.disconnected, n, 'one disconnect event per connection');
+  assert.equal(server.ch.handles, 1, 'only the listener handle is left');
+  const st = server.ch.stats();
+  assert.equal(st.accepted, n);
+  assert.equal(st.bytesRead, bytes);
+  assert.equal(st.bytesWritten, bytes);
+}
 
 for (const backend of BACKENDS) {
   describe(`limits (${backend})`, { skip: skipFor(backend) }, () => {
@@ -24,7 +37,7 @@ for (const backend of BACKENDS) {
         assert.deepEqual(server.errors, []);
         const st = server.ch.stats();
         if (backend === 'uring') assert.ok(st.enobufs > 0, `enobufs ${st.enobufs} > 0`);
-        assert.equal(st.bytesRead, sizes.reduce((a, b) => a + b, 0));
+        await accounted(server, sizes.length, sizes.reduce((a, b) => a + b, 0));
       } finally { await server.close(); }
     });
 
@@ -44,6 +57,7 @@ for (const backend of BACKENDS) {
           // 300 connections against a 16-entry CQ: the kernel held completions back and the channel flushed them
           assert.ok(st.cqOverflows > 0, `cqOverflows ${st.cqOverflows} > 0`);
         }
+        await accounted(server, sizes.length, sizes.reduce((a, b) => a + b, 0));
       } finally { await server.close(); }
     });
 
@@ -55,6 +69,7 @@ for (const backend of BACKENDS) {
         const got = await withTimeout(Promise.all(sizes.map((n) => echoClient(server.port, randomBytes(rand, n), { timeoutMs: 60000 }))), 90000, 'echo clients');
         assert.deepEqual(got, sizes);
         assert.deepEqual(server.errors, []);
+        await accounted(server, sizes.length, sizes.reduce((a, b) => a + b, 0));
       } finally { await server.close(); }
     });
 

@@ -45,6 +45,7 @@ function runUnder(rules: string[], args: string[], ms = 120_000): Promise<{ code
 interface LoadResult {
   verified: number; ended: Record<string, number>; mismatches: number; lateServed: boolean;
   serverErrors: Record<string, number>; listenerErrors: Record<string, number>; open: number;
+  accepted: number; disconnects: number; handles: number;
   stats: { submitFailures: number; requestsRefused: number; recycleRefused: number };
 }
 
@@ -53,7 +54,12 @@ async function echoLoad(rules: string[], conns: number, bytes: number): Promise<
   assert.equal(r.code, 0, `the echo process survived (exit ${r.code}): ${r.err}`);
   const line = r.out.split('\n').find((l) => l.startsWith('{'));
   assert.ok(line, `no result line: ${r.out} ${r.err}`);
-  return JSON.parse(line!) as LoadResult;
+  const res = JSON.parse(line!) as LoadResult;
+  // every handle accounted for, whatever was refused: a disconnect event per accepted connection, only the listener left
+  assert.equal(res.disconnects, res.accepted, `a disconnect event per accepted connection: ${JSON.stringify(res)}`);
+  assert.ok(res.accepted >= conns + 1, 'every client and the late one were accepted');
+  assert.equal(res.handles, 1, 'only the listener handle is left');
+  return res;
 }
 
 describe('submission refused by the kernel (uring, seccomp)', { skip: launcher.skip }, () => {
