@@ -128,7 +128,7 @@ export function createChannel(options: ChannelOptions = {}): Channel {
   const limitsIn = { ...options.limits };
   if (options.batch !== undefined) limitsIn.batch = options.batch;
   const probe = native?.probe();
-  const limits = resolveLimits(limitsIn, probe?.nofileHard ?? Infinity);
+  const limits = resolveLimits(limitsIn, probe?.nofileHard ?? Infinity, probe?.nofileSoft ?? Infinity);
   let cpu = -1;
   if (options.cpu !== undefined) {
     if (!Number.isInteger(options.cpu) || options.cpu < 0) throw rangeError('cpu', 'a CPU number', options.cpu);

@@ -101,13 +101,20 @@ const RANGES: Readonly<Record<keyof Limits, readonly [number, number]>> = {
 };
 
 /**
- * Merges `overrides` over the defaults and checks each limit and how they relate. Throws on the first fault: a
+ * Merges `overrides` over the defaults and checks each limit and how they relate (`nofile`, `nofileSoft`: the process's
+ * RLIMIT_NOFILE, hard and soft, which bound the lwsocket table). Throws on the first fault: a
  * TypeError for an unknown key or a value that is not an integer, a RangeError naming the limit and its range. Every
  * override is checked against its own range before any limit is derived from it.
  */
-export function resolveLimits(overrides: Partial<Limits> | undefined, nofile = Infinity): Limits {
+export function resolveLimits(overrides: Partial<Limits> | undefined, nofile = Infinity, nofileSoft = nofile): Limits {
   if (overrides !== undefined && (typeof overrides !== 'object' || overrides === null)) throw argError('limits', 'an object', overrides);
   const l: Limits = { ...defaultLimits };
+  // the default table fits the process's current RLIMIT_NOFILE (the kernel checks it against the soft limit); a table
+  // asked for explicitly is checked against the hard limit below (above the soft one, the kernel refuses it: EMFILE)
+  if (overrides?.files === undefined && l.files > nofileSoft) {
+    l.files = Math.max(1, nofileSoft);
+    if (overrides?.maxHandles === undefined) l.maxHandles = l.files + 1024;
+  }
   if (overrides) {
     for (const [k, v] of Object.entries(overrides)) {
       if (!(k in defaultLimits)) throw argError(`limits.${k}`, `one of ${Object.keys(defaultLimits).join(', ')}`, k);

@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { listen, type Listener } from './listener.js';
 import type { Limits } from './limits.js';
-import type { BackendName } from './backend.js';
+import { selectBackend, type BackendName } from './backend.js';
 import type { ChannelStats } from './channel-core.js';
 import type { Channel } from './channel.js';
 import type { SessionFactory } from './session.js';
@@ -191,7 +191,10 @@ export async function serve(options: ServeOptions): Promise<Server> {
     partitions: partitioned ? Array.from({ length: workers }, (_, i) => [i % cpus]) : undefined,
   });
   const slots: Slot[] = Array.from({ length: workers }, (_, i) => ({ index: i, cpu: cpuOf(i), member: partitioned ? i : 0, worker: null, restarts: 0, last: null }));
-  const server = new Server(listener, partitioned, slots, options);
+  // the backend is chosen here, once for the process: a fallback is reported once (here), not once per worker
+  let backend: BackendName | undefined = options.backend;
+  try { if (selectBackend(backend) === 'portable') backend = 'portable'; } catch (e) { listener.close(); throw e; }
+  const server = new Server(listener, partitioned, slots, { ...options, backend });
   try { await server.start(); } catch (e) { await server.close(0).catch(() => {}); throw e; }
   return server;
 }

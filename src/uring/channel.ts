@@ -171,6 +171,8 @@ export class UringChannel extends ChannelCore implements Channel {
   // listeners waiting for a free handle or fd to re-arm their accept
   private readonly rearmWaiters = new Set<number>();
   private rearmTimer: NodeJS.Timeout | undefined = undefined;
+  // listeners whose accept failed for want of a descriptor or memory, until one succeeds again (said once)
+  private readonly acceptStalled = new Set<number>();
   private rearmDelayMs = 0;
   // listeners that fell back to regular fds because the direct table was full
   private readonly fallbackListeners = new Set<number>();
@@ -521,6 +523,7 @@ export class UringChannel extends ChannelCore implements Channel {
         } else {
           this.fd[nh] = res;
           this.rearmDelayMs = 0;
+          if (this.acceptStalled.size > 0) this.acceptStalled.delete(h);
           if (direct) this.directOpen++;
           else if (this.fallbackListeners.has(h)) this.counters.tableFullFallbacks++;
           this.counters.accepted++;
@@ -538,7 +541,12 @@ export class UringChannel extends ChannelCore implements Channel {
       // connection; accept regular fds until slots free up, and say so once
       this.enterFallback(h);
     } else if (res === EMFILE || res === ENFILE || res === ENOMEM || res === ENOBUFS) {
-      if (!(st & St.Closing)) { this.rearmWaiters.add(h); this.scheduleRearm(); this.emit('listener-error', h, res); }
+      if (!(st & St.Closing)) {
+        this.rearmWaiters.add(h);
+        this.scheduleRearm();
+        // said once per episode (until an accept succeeds again), not at each retry
+        if (!this.acceptStalled.has(h)) { this.acceptStalled.add(h); this.emit('listener-error', h, res); }
+      }
       if (!more) this.maybeRelease(h);
       return;
     } else if (res !== ECANCELED) {
@@ -1372,6 +1380,7 @@ export class UringChannel extends ChannelCore implements Channel {
   private beginClose(h: number, abort: boolean): void {
     this.state[h]! |= St.Closing;
     this.rearmWaiters.delete(h);
+    this.acceptStalled.delete(h);
     if (!abort && this.pend[h]! > 0 && !(this.state[h]! & St.Errored)) {
       if (!this.linkClose(h)) this.state[h]! |= St.CloseAfterDrain;
       this.syncRecv(h);   // stop receiving; sending goes on
