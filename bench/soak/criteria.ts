@@ -1,0 +1,80 @@
+// The soak's memory criterion, as a pure function of the samples (test/soak.test.ts also runs it on synthetic series).
+//
+// "Flat after warm-up": the run's first `warmupFrac` is warm-up (pools, caches, slab pages, JIT fill up to their
+// working size). After it, two checks on each series (RSS; V8 heap of all threads after a full GC):
+// - slope: the least-squares slope over the run's second half is at most `slopeMaxMiBPerMin` — a leak shows as a
+//   steady climb, which the fit sees through GC and allocator noise;
+// - end growth: the end value (median of the last 3 samples) is within `endGrowthMaxPct` % (and `endGrowthMinMiB`
+//   MiB, whichever is larger) of the post-warm-up value (median of the 3 samples after the warm-up) — catches growth
+//   the second-half slope misses (a climb that stopped, or steps);
+// - per connection (when `perConnMaxBytes` is set): the least-squares slope over the second half against the
+//   connections the server accepted, in bytes per connection. It does not depend on how fast the machine is (a slow
+//   run leaks fewer MiB per minute, the same bytes per connection), which is what lets a 60-second run on a loaded
+//   machine still catch a leak.
+
+export interface MemoryLimits {
+  warmupFrac: number;
+  slopeMaxMiBPerMin: number;
+  endGrowthMaxPct: number;
+  /** An absolute allowance: on a small heap a few MiB of noise is a large percentage. */
+  endGrowthMinMiB: number;
+  /** Growth allowed per accepted connection over the second half, bytes (undefined: reported, not judged). */
+  perConnMaxBytes?: number;
+}
+
+export interface TrendResult {
+  /** Values in bytes; slope in MiB per minute. */
+  start: number;
+  postWarmup: number;
+  end: number;
+  slopeMiBPerMin: number;
+  endGrowthPct: number;
+  /** Bytes per accepted connection over the second half (NaN without `work`). */
+  perConnBytes: number;
+  samples: number;
+  ok: boolean;
+  why: string;
+}
+
+const MIB = 1024 * 1024;
+
+/** Least-squares slope of ys over xs (0 when fewer than 2 distinct x). */
+export function slope(xs: readonly number[], ys: readonly number[]): number {
+  const n = xs.length;
+  if (n < 2) return 0;
+  let mx = 0, my = 0;
+  for (let i = 0; i < n; i++) { mx += xs[i]!; my += ys[i]!; }
+  mx /= n; my /= n;
+  let sxy = 0, sxx = 0;
+  for (let i = 0; i < n; i++) { const dx = xs[i]! - mx; sxy += dx * (ys[i]! - my); sxx += dx * dx; }
+  return sxx === 0 ? 0 : sxy / sxx;
+}
+
+function median(v: readonly number[]): number {
+  const s = [...v].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+/**
+ * Judges one series: `t` in ms from the start of the load, `v` in bytes, `durationMs` the load's length (samples
+ * after it — the idle end — are not part of the trend).
+ */
+export function memoryTrend(t: readonly number[], v: readonly number[], durationMs: number, lim: MemoryLimits, work?: readonly number[]): TrendResult {
+  const idx = t.map((_, i) => i).filter((i) => t[i]! <= durationMs);
+  const warm = lim.warmupFrac * durationMs;
+  const after = idx.filter((i) => t[i]! >= warm);
+  const second = idx.filter((i) => t[i]! >= durationMs / 2);
+  const start = idx.length ? v[idx[0]!]! : NaN;
+  const postWarmup = median(after.slice(0, 3).map((i) => v[i]!));
+  const end = median(after.slice(-3).map((i) => v[i]!));
+  const slopeMiBPerMin = slope(second.map((i) => t[i]! / 60_000), second.map((i) => v[i]! / MIB));
+  const endGrowthPct = ((end - postWarmup) / postWarmup) * 100;
+  const perConnBytes = work ? slope(second.map((i) => work[i]!), second.map((i) => v[i]!)) : NaN;
+  const fails: string[] = [];
+  if (after.length < 6 || second.length < 4) fails.push(`too few samples after warm-up (${after.length}; second half ${second.length})`);
+  if (slopeMiBPerMin > lim.slopeMaxMiBPerMin) fails.push(`slope ${slopeMiBPerMin.toFixed(2)} MiB/min over the second half > ${lim.slopeMaxMiBPerMin}`);
+  const allowed = Math.max(postWarmup * lim.endGrowthMaxPct / 100, lim.endGrowthMinMiB * MIB);
+  if (end - postWarmup > allowed) fails.push(`end ${(end / MIB).toFixed(1)} MiB is ${((end - postWarmup) / MIB).toFixed(1)} MiB (${endGrowthPct.toFixed(1)}%) above post-warm-up ${(postWarmup / MIB).toFixed(1)} MiB (allowed ${(allowed / MIB).toFixed(1)} MiB)`);
+  if (lim.perConnMaxBytes !== undefined && work && perConnBytes > lim.perConnMaxBytes) fails.push(`${perConnBytes.toFixed(0)} bytes per accepted connection over the second half > ${lim.perConnMaxBytes}`);
+  return { start, postWarmup, end, slopeMiBPerMin, endGrowthPct, perConnBytes, samples: idx.length, ok: fails.length === 0, why: fails.join('; ') };
+}
