@@ -34,7 +34,8 @@ const USAGE = `usage: npm run soak -- [--minutes N] [--seed S] [options]
   --rss-per-conn-max B  RSS growth allowed per accepted connection, bytes (default: reported, not judged)
   --settle-s S          longest wait after the load for the servers' connections to close (default 60)
   --json PATH           where to write the JSON summary (default bench/results/soak-<time>.json)
-  --leak-per-conn B     test of the memory criterion: each worker keeps B bytes per accepted connection`;
+  --leak-per-conn B     test of the memory criterion: each worker keeps B bytes per accepted connection
+  --corrupt-every N     test of the verification: each worker flips a byte in every Nth write`;
 
 const MIB = 1024 * 1024;
 const here = dirname(fileURLToPath(import.meta.url));
@@ -48,7 +49,7 @@ try {
     'stall-max-s': { type: 'string', default: '6' }, warmup: { type: 'string', default: '0.3' }, 'rss-slope-max': { type: 'string', default: '1' },
     'heap-slope-max': { type: 'string', default: '0.25' }, 'end-growth-max': { type: 'string', default: '10' }, 'end-growth-min': { type: 'string' },
     'heap-per-conn-max': { type: 'string', default: '1024' }, 'rss-per-conn-max': { type: 'string' },
-    'settle-s': { type: 'string', default: '60' }, json: { type: 'string' }, 'leak-per-conn': { type: 'string', default: '0' }, help: { type: 'boolean', short: 'h' },
+    'settle-s': { type: 'string', default: '60' }, json: { type: 'string' }, 'leak-per-conn': { type: 'string', default: '0' }, 'corrupt-every': { type: 'string', default: '0' }, help: { type: 'boolean', short: 'h' },
   } }).values;
 } catch (e) { fail((e as Error).message); }
 if (a.help) { process.stdout.write(USAGE + '\n'); process.exit(0); }
@@ -69,6 +70,7 @@ const sampleMs = num('sample-s', a['sample-s']!, 0.2, 600) * 1000;
 const stallMaxS = num('stall-max-s', a['stall-max-s']!, 1, 25);
 const settleMs = num('settle-s', a['settle-s']!, 1, 600) * 1000;
 const leakPerConn = num('leak-per-conn', a['leak-per-conn']!, 0, 64 * MIB);
+const corruptEvery = num('corrupt-every', a['corrupt-every']!, 0, 1e9);
 const endMin = a['end-growth-min'] !== undefined ? num('end-growth-min', a['end-growth-min'], 0, 1e6) : undefined;
 const rssLimits: MemoryLimits = {
   warmupFrac: num('warmup', a.warmup!, 0, 0.9), slopeMaxMiBPerMin: num('rss-slope-max', a['rss-slope-max']!, 0, 1e6), endGrowthMaxPct: num('end-growth-max', a['end-growth-max']!, 0, 1e6), endGrowthMinMiB: endMin ?? 8,
@@ -105,7 +107,7 @@ interface ServerProc {
 let nextSampleId = 1;
 
 async function startServer(kind: Kind, root: string): Promise<ServerProc> {
-  const init: ServerInit = { kind, workers, host: HOST, httpRoot: root, httpHandler: join(here, 'soak', 'http-handler.js'), leakPerConn };
+  const init: ServerInit = { kind, workers, host: HOST, httpRoot: root, httpHandler: join(here, 'soak', 'http-handler.js'), leakPerConn, corruptEvery };
   const child = fork(join(here, 'soak', 'server.js'), [JSON.stringify(init)], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
   const s: ServerProc = { kind, child, port: 0, pid: child.pid ?? -1, samples: [], settle: [], workerExits: [], stderr: '', exitCode: null, closed: null, pending: new Map() };
   child.stderr!.on('data', (b: Buffer) => { if (s.stderr.length < 64 * 1024) s.stderr += b.toString(); });
@@ -330,7 +332,7 @@ for (const s of servers) {
 
 const summary = {
   command, seed, pass, startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), loadMs,
-  options: { minutes, clients, lanes: laneList, kinds, workers, sampleMs, stallMaxS, settleMs, leakPerConn },
+  options: { minutes, clients, lanes: laneList, kinds, workers, sampleMs, stallMaxS, settleMs, leakPerConn, corruptEvery },
   limits: { rss: rssLimits, heap: heapLimits },
   criteria, traffic, trends, memcachedStats: mcStats,
   servers: servers.map((s) => ({ kind: s.kind, pid: s.pid, exitCode: s.exitCode, workerExits: s.workerExits, stderrMessages: stderrMessages(s.stderr), stderr: s.stderr.slice(0, 4000), samples: s.samples, settle: s.settle.slice(-1), closed: s.closed })),

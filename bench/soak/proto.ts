@@ -84,6 +84,8 @@ export interface ServerInit {
   httpHandler?: string;
   /** Test of the memory criterion: bytes each worker keeps per accepted connection (0: none). */
   leakPerConn: number;
+  /** Test of the verification: every Nth write of a worker has a byte flipped (0: none). */
+  corruptEvery: number;
 }
 
 /** One worker's own view (through the soak's side channel: it runs in the worker thread). */

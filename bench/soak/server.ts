@@ -21,7 +21,7 @@ const sampleChannel = `megapipe-soak-${process.pid}`;
 
 function options(): ServeOptions {
   const base = { module: new URL('./worker.js', import.meta.url), workers: init.workers, host: init.host, port: 0 };
-  const wd = (app: unknown): SoakWorkerData => ({ kind: init.kind, app, sampleChannel, leakPerConn: init.leakPerConn });
+  const wd = (app: unknown): SoakWorkerData => ({ kind: init.kind, app, sampleChannel, leakPerConn: init.leakPerConn, corruptEvery: init.corruptEvery });
   switch (init.kind) {
     case 'echo': return { ...base, workerData: wd(null) };
     case 'memcached': {
