@@ -1,11 +1,12 @@
 // The soak's memory criterion, as a pure function of the samples (test/soak.test.ts also runs it on synthetic series).
 //
 // "Flat after warm-up": the run's first `warmupFrac` is warm-up (pools, caches, slab pages, JIT fill up to their
-// working size). After it, two checks on each series (RSS; V8 heap of all threads after a full GC):
+// working size). After it, three checks on each series (RSS; V8 heap of all threads after a full GC):
 // - slope: the least-squares slope over the run's second half is at most `slopeMaxMiBPerMin` — a leak shows as a
 //   steady climb, which the fit sees through GC and allocator noise;
-// - end growth: the end value (median of the last 3 samples) is within `endGrowthMaxPct` % (and `endGrowthMinMiB`
-//   MiB, whichever is larger) of the post-warm-up value (median of the 3 samples after the warm-up) — catches growth
+// - end growth: the end value is within `endGrowthMaxPct` % (and `endGrowthMinMiB`
+//   MiB, whichever is larger) of the post-warm-up value — each the median of a window of 10% of the run (at least 3
+//   samples): right after the warm-up, and at the end, so one noisy sample decides nothing — catches growth
 //   the second-half slope misses (a climb that stopped, or steps);
 // - per connection (when `perConnMaxBytes` is set): the least-squares slope over the second half against the
 //   connections the server accepted, in bytes per connection. It does not depend on how fast the machine is (a slow
@@ -65,8 +66,9 @@ export function memoryTrend(t: readonly number[], v: readonly number[], duration
   const after = idx.filter((i) => t[i]! >= warm);
   const second = idx.filter((i) => t[i]! >= durationMs / 2);
   const start = idx.length ? v[idx[0]!]! : NaN;
-  const postWarmup = median(after.slice(0, 3).map((i) => v[i]!));
-  const end = median(after.slice(-3).map((i) => v[i]!));
+  const window = Math.max(3, Math.round(after.length * 0.1 / (1 - lim.warmupFrac)));
+  const postWarmup = median(after.slice(0, window).map((i) => v[i]!));
+  const end = median(after.slice(-window).map((i) => v[i]!));
   const slopeMiBPerMin = slope(second.map((i) => t[i]! / 60_000), second.map((i) => v[i]! / MIB));
   const endGrowthPct = ((end - postWarmup) / postWarmup) * 100;
   const perConnBytes = work ? slope(second.map((i) => work[i]!), second.map((i) => v[i]!)) : NaN;
