@@ -167,17 +167,17 @@ function totals(cs: ClientProc[]): Record<Kind, KindCounters> {
   return t;
 }
 
-/** Memcached's own view, through its protocol: `stats` on a fresh connection (which counts itself). */
+/** Memcached's own view, through its protocol: `stats` and `stats slabs` on a fresh connection (which counts itself). */
 async function memcachedStats(port: number): Promise<Record<string, string> | null> {
   return new Promise((resolve) => {
     const sock = net.connect({ host: HOST, port });
     let buf = '';
     const t = setTimeout(() => { sock.destroy(); resolve(null); }, 10_000);
     sock.on('error', () => { clearTimeout(t); resolve(null); });
-    sock.on('connect', () => sock.write('stats\r\n'));
+    sock.on('connect', () => sock.write('stats\r\nstats slabs\r\n'));
     sock.on('data', (b: Buffer) => {
       buf += b.toString('latin1');
-      if (!buf.endsWith('END\r\n')) return;
+      if (buf.split('END\r\n').length < 3) return;
       clearTimeout(t);
       sock.end();
       const out: Record<string, string> = {};
@@ -208,7 +208,11 @@ try {
   const ports = Object.fromEntries(servers.map((s) => [s.kind, s.port])) as Partial<Record<Kind, number>>;
   loadStart = Date.now();
   const deadline = loadStart + durationMs;
-  for (const s of servers) { const x = await sampleServer(s); if (x) s.samples.push({ ...x, t: x.t - loadStart }); }
+  for (const s of servers) {
+    const x = await sampleServer(s);
+    const items = s.kind === 'memcached' ? await memcachedStats(s.port) : null;
+    if (x) s.samples.push({ ...x, t: x.t - loadStart, ...(items ? { itemBytes: Number(items.total_malloced ?? NaN) } : {}) });
+  }
   for (let i = 0; i < clients; i++) clientProcs.push(startClient(i, ports, deadline));
 
   // load: sample every period until the clients have all reported their final counters
@@ -220,7 +224,13 @@ try {
     if (Date.now() < nextSample) continue;
     nextSample += sampleMs;
     const got = await Promise.all(servers.map(sampleServer));
-    got.forEach((x, i) => { if (x) servers[i]!.samples.push({ ...x, t: x.t - loadStart }); });
+    const mc = servers.find((s) => s.kind === 'memcached');
+    const items = mc ? await memcachedStats(mc.port) : null;
+    got.forEach((x, i) => {
+      if (!x) return;
+      const itemBytes = servers[i]!.kind === 'memcached' ? Number(items?.total_malloced ?? NaN) : undefined;
+      servers[i]!.samples.push({ ...x, t: x.t - loadStart, ...(itemBytes !== undefined ? { itemBytes } : {}) });
+    });
     const t = totals(clientProcs);
     log(`  ${elapsed(loadStart).padStart(6)}  ${KINDS.filter((k) => ports[k]).map((k) => `${k} ${t[k].connections} conns ${mib(t[k].bytesVerified)} MiB ok${t[k].failures ? ` ${t[k].failures} FAILED` : ''}`).join(' | ')}  | rss ${servers.map((s) => `${s.kind} ${mib(s.samples.at(-1)?.rss ?? 0)}`).join(' ')} MiB`);
   }
@@ -276,7 +286,7 @@ for (const s of servers) {
   if (s.kind === 'memcached') {
     const cur = mcStats ? Number(mcStats.curr_connections) : NaN;
     if (cur !== 1) ok = false;
-    detail += `; memcached curr_connections ${mcStats?.curr_connections ?? '?'} (want 1: the stats connection itself), evictions ${mcStats?.evictions ?? '?'}`;
+    detail += `; memcached curr_connections ${mcStats?.curr_connections ?? '?'} (want 1: the stats connection itself), evictions ${mcStats?.evictions ?? '?'}, slab pages ${mcStats?.total_malloced ? mib(Number(mcStats.total_malloced)) : '?'} MiB of ${mcStats?.limit_maxbytes ? mib(Number(mcStats.limit_maxbytes)) : '?'}`;
   }
   crit(`${s.kind}: every connection cleaned up`, ok, detail);
   const refused = last ? last.serve.reduce((n, w) => n + w.requestsRefused + w.recycleRefused, 0) : 0;
@@ -286,7 +296,8 @@ for (const s of servers) {
 const trends: Record<string, { rss: TrendResult; heap: TrendResult }> = {};
 for (const s of servers) {
   const t = s.samples.map((x) => x.t), accepted = s.samples.map((x) => x.serve.reduce((n, w) => n + w.accepted, 0));
-  const rss = memoryTrend(t, s.samples.map((x) => x.rss), loadMs, rssLimits, accepted);
+  // memcached: RSS outside its item memory (a sample without the figure counts all of RSS)
+  const rss = memoryTrend(t, s.samples.map((x) => x.rss - (Number.isFinite(x.itemBytes) ? x.itemBytes! : 0)), loadMs, rssLimits, accepted);
   const heap = memoryTrend(t, s.samples.map((x) => x.heapUsed), loadMs, heapLimits, accepted);
   trends[s.kind] = { rss, heap };
   crit(`${s.kind}: memory flat after warm-up`, rss.ok && heap.ok, [rss.ok ? '' : `RSS: ${rss.why}`, heap.ok ? '' : `heap: ${heap.why}`].filter(Boolean).join('; ') ||
@@ -317,13 +328,14 @@ log(formatTable({
 for (const k of kinds) log(`  ${k} scenarios: ${Object.entries(traffic[k].scenarios).map(([n, v]) => `${n} ${v}`).join(', ')}`);
 log('');
 log(formatTable({
-  headers: ['server', 'pid', 'accepted', 'RSS start', 'post-warm-up', 'end', 'idle', 'slope/min', 'heap start', 'post-warm-up', 'end', 'slope/min', 'heap B/conn'],
+  headers: ['server', 'pid', 'accepted', 'RSS start', 'post-warm-up', 'end', 'idle', 'slope/min', 'items', 'heap start', 'post-warm-up', 'end', 'slope/min', 'heap B/conn'],
   rows: servers.map((s) => {
-    const tr = trends[s.kind]!, idle = s.settle.at(-1);
-    return [s.kind, String(s.pid), String(idle?.serve.reduce((n, w) => n + w.accepted, 0) ?? '?'), mib(tr.rss.start), mib(tr.rss.postWarmup), mib(tr.rss.end), idle ? mib(idle.rss) : '?', tr.rss.slopeMiBPerMin.toFixed(2),
+    const tr = trends[s.kind]!, idle = s.settle.at(-1), items = s.samples.at(-1)?.itemBytes;
+    const itemsNow = items !== undefined && Number.isFinite(items) ? items : 0;
+    return [s.kind, String(s.pid), String(idle?.serve.reduce((n, w) => n + w.accepted, 0) ?? '?'), mib(tr.rss.start), mib(tr.rss.postWarmup), mib(tr.rss.end), idle ? mib(idle.rss - itemsNow) : '?', tr.rss.slopeMiBPerMin.toFixed(2), items !== undefined ? mib(items) : '–',
       mib(tr.heap.start), mib(tr.heap.postWarmup), mib(tr.heap.end), tr.heap.slopeMiBPerMin.toFixed(2), tr.heap.perConnBytes.toFixed(0)];
   }),
-}).replace(/\n/, `  (MiB; warm-up ${(rssLimits.warmupFrac * 100).toFixed(0)}%, slope over the second half)\n`));
+}).replace(/\n/, `  (MiB; warm-up ${(rssLimits.warmupFrac * 100).toFixed(0)}%, slope over the second half; memcached's RSS without its item memory)\n`));
 log(formatTable({ headers: ['criterion', 'result', 'detail'], rows: criteria.map((c) => [c.name, c.ok ? 'pass' : c.knownBugsOnly ? 'FAIL (known bug)' : 'FAIL', c.detail]), align: ['left', 'left', 'left'] }));
 for (const s of servers) {
   const m = stderrMessages(s.stderr);

@@ -106,6 +106,9 @@ export interface WorkerSample {
 export interface ServerSample {
   t: number;
   rss: number;
+  /** memcached: its item memory (`stats slabs` total_malloced: slab pages handed out, bounded by -m), sampled by the
+   * orchestrator; the memory criterion judges RSS without it — a cache filling up to its limit is not a leak. */
+  itemBytes?: number;
   /** Main thread and workers together (the main thread only runs serve()'s bookkeeping). */
   heapUsed: number;
   mainHeapUsed: number;
