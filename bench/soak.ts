@@ -3,7 +3,7 @@
 // once for --minutes by several client processes with hostile peers mixed in, every byte verified; memory sampled
 // throughout. Exit 0 only if every criterion holds (see bench/README.md, "Soak"). `npm run soak -- --help`.
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -25,17 +25,18 @@ const USAGE = `usage: npm run soak -- [--minutes N] [--seed S] [options]
   --workers N           worker threads per server (default 2)
   --sample-s S          memory sampling period, seconds (default 10)
   --stall-max-s S       longest zero-window stall of a hostile client, seconds (default 6)
-  --warmup F            warm-up share of the run, excluded from the memory trend (default 0.3)
-  --rss-slope-max X     RSS slope allowed over the second half, MiB/min (default 1)
-  --heap-slope-max X    V8 heap slope allowed over the second half, MiB/min (default 0.25)
-  --end-growth-max P    end value allowed above the post-warm-up value, % (default 10)
+  --warmup F            warm-up share of the run; the memory trend is judged on the rest (default 0.3)
+  --rss-slope-max X     RSS slope allowed after warm-up, MiB/min (default 1)
+  --heap-slope-max X    V8 heap slope allowed after warm-up, MiB/min (default 0.25)
+  --end-growth-max P    end and idle values allowed above the post-warm-up value, % (default 10)
   --end-growth-min M    ... or this many MiB, whichever is larger (default RSS 8, heap 2)
-  --heap-per-conn-max B V8 heap growth allowed per accepted connection over the second half, bytes (default 1024)
+  --heap-per-conn-max B V8 heap growth allowed per accepted connection after warm-up, bytes (default 1024)
   --rss-per-conn-max B  RSS growth allowed per accepted connection, bytes (default: reported, not judged)
   --settle-s S          longest wait after the load for the servers' connections to close (default 60)
   --json PATH           where to write the JSON summary (default bench/results/soak-<time>.json)
   --leak-per-conn B     test of the memory criterion: each worker keeps B bytes per accepted connection
-  --corrupt-every N     test of the verification: each worker flips a byte in every Nth write`;
+  --corrupt-every N     test of the verification: each worker flips a byte in every Nth write
+  --rejudge PATH        judge the memory of a saved run (its JSON summary) with these limits; runs nothing`;
 
 const MIB = 1024 * 1024;
 const here = dirname(fileURLToPath(import.meta.url));
@@ -49,7 +50,7 @@ try {
     'stall-max-s': { type: 'string', default: '6' }, warmup: { type: 'string', default: '0.3' }, 'rss-slope-max': { type: 'string', default: '1' },
     'heap-slope-max': { type: 'string', default: '0.25' }, 'end-growth-max': { type: 'string', default: '10' }, 'end-growth-min': { type: 'string' },
     'heap-per-conn-max': { type: 'string', default: '1024' }, 'rss-per-conn-max': { type: 'string' },
-    'settle-s': { type: 'string', default: '60' }, json: { type: 'string' }, 'leak-per-conn': { type: 'string', default: '0' }, 'corrupt-every': { type: 'string', default: '0' }, help: { type: 'boolean', short: 'h' },
+    'settle-s': { type: 'string', default: '60' }, json: { type: 'string' }, 'leak-per-conn': { type: 'string', default: '0' }, 'corrupt-every': { type: 'string', default: '0' }, rejudge: { type: 'string' }, help: { type: 'boolean', short: 'h' },
   } }).values;
 } catch (e) { fail((e as Error).message); }
 if (a.help) { process.stdout.write(USAGE + '\n'); process.exit(0); }
@@ -86,6 +87,43 @@ const command = `npm run soak -- ${process.argv.slice(2).join(' ')}${a.seed === 
 const log = (s: string) => process.stdout.write(s + '\n');
 const mib = (b: number) => (b / MIB).toFixed(1);
 const elapsed = (t0: number) => `${((Date.now() - t0) / 1000).toFixed(0)} s`;
+
+/** One server's memory criterion: RSS (memcached's without its item memory) and the heap, with the idle sample. */
+function judgeMemory(samples: readonly ServerSample[], idle: ServerSample | undefined, idleItemBytes: number, loadMs: number): { rss: TrendResult; heap: TrendResult; ok: boolean; detail: string } {
+  const t = samples.map((x) => x.t), accepted = samples.map((x) => x.serve.reduce((n, w) => n + w.accepted, 0));
+  // a sample without the item figure counts all of RSS
+  const rss = memoryTrend(t, samples.map((x) => x.rss - (Number.isFinite(x.itemBytes) ? x.itemBytes! : 0)), loadMs, rssLimits, accepted, idle ? idle.rss - idleItemBytes : NaN);
+  const heap = memoryTrend(t, samples.map((x) => x.heapUsed), loadMs, heapLimits, accepted, idle?.heapUsed ?? NaN);
+  const pct = (x: number, base: number) => { const p = (x - base) / base * 100; return `${p >= 0 ? '+' : ''}${p.toFixed(1)}%`; };
+  const detail = [rss.ok ? '' : `RSS: ${rss.why}`, heap.ok ? '' : `heap: ${heap.why}`].filter(Boolean).join('; ') ||
+    `RSS slope ${rss.slopeMiBPerMin.toFixed(2)} MiB/min, end ${pct(rss.end, rss.postWarmup)}, idle ${pct(rss.idle, rss.postWarmup)}, ${rss.perConnBytes.toFixed(0)} B/conn; ` +
+    `heap slope ${heap.slopeMiBPerMin.toFixed(2)} MiB/min, end ${pct(heap.end, heap.postWarmup)}, idle ${pct(heap.idle, heap.postWarmup)}, ${heap.perConnBytes.toFixed(0)} B/conn`;
+  return { rss, heap, ok: rss.ok && heap.ok, detail };
+}
+
+/** The memory table: the judged series at start, after warm-up, at the end and idle after the load. */
+function memoryTable(rows: { kind: string; pid: number; accepted: string; items: number | undefined; rss: TrendResult; heap: TrendResult }[]): string {
+  return formatTable({
+    headers: ['server', 'pid', 'accepted', 'RSS start', 'post-warm-up', 'end', 'idle', 'slope/min', 'items', 'heap start', 'post-warm-up', 'end', 'idle', 'slope/min', 'heap B/conn'],
+    rows: rows.map((r) => [r.kind, String(r.pid), r.accepted, mib(r.rss.start), mib(r.rss.postWarmup), mib(r.rss.end), mib(r.rss.idle), r.rss.slopeMiBPerMin.toFixed(2), r.items !== undefined ? mib(r.items) : '–',
+      mib(r.heap.start), mib(r.heap.postWarmup), mib(r.heap.end), mib(r.heap.idle), r.heap.slopeMiBPerMin.toFixed(2), r.heap.perConnBytes.toFixed(0)]),
+  }).replace(/\n/, `  (MiB; slopes after the ${(rssLimits.warmupFrac * 100).toFixed(0)}% warm-up; memcached's RSS without its item memory)\n`);
+}
+
+if (a.rejudge !== undefined) {
+  // a saved run judged again (other limits): its samples, the idle sample, memcached's item memory at the end
+  const saved = JSON.parse(readFileSync(a.rejudge, 'utf8')) as { loadMs: number; seed: number; memcachedStats: Record<string, string> | null; servers: { kind: string; pid: number; samples: ServerSample[]; settle: ServerSample[] }[] };
+  log(`memory of ${a.rejudge} (seed ${saved.seed}, load ${(saved.loadMs / 60_000).toFixed(2)} min), judged with RSS ${JSON.stringify(rssLimits)}, heap ${JSON.stringify(heapLimits)}`);
+  const rows = [], verdicts: string[][] = [];
+  for (const s of saved.servers) {
+    const j = judgeMemory(s.samples, s.settle.at(-1), s.kind === 'memcached' ? Number(saved.memcachedStats?.total_malloced ?? 0) : 0, saved.loadMs);
+    rows.push({ kind: s.kind, pid: s.pid, accepted: String(s.settle.at(-1)?.serve.reduce((n, w) => n + w.accepted, 0) ?? '?'), items: s.samples.at(-1)?.itemBytes, rss: j.rss, heap: j.heap });
+    verdicts.push([`${s.kind}: memory flat after warm-up`, j.ok ? 'pass' : 'FAIL', j.detail]);
+  }
+  log(memoryTable(rows));
+  log(formatTable({ headers: ['criterion', 'result', 'detail'], rows: verdicts, align: ['left', 'left', 'left'] }));
+  process.exit(verdicts.every((v) => v[1] === 'pass') ? 0 : 1);
+}
 
 // ---- servers -------------------------------------------------------------------------------------------------
 
@@ -295,13 +333,9 @@ for (const s of servers) {
 }
 const trends: Record<string, { rss: TrendResult; heap: TrendResult }> = {};
 for (const s of servers) {
-  const t = s.samples.map((x) => x.t), accepted = s.samples.map((x) => x.serve.reduce((n, w) => n + w.accepted, 0));
-  // memcached: RSS outside its item memory (a sample without the figure counts all of RSS)
-  const rss = memoryTrend(t, s.samples.map((x) => x.rss - (Number.isFinite(x.itemBytes) ? x.itemBytes! : 0)), loadMs, rssLimits, accepted);
-  const heap = memoryTrend(t, s.samples.map((x) => x.heapUsed), loadMs, heapLimits, accepted);
-  trends[s.kind] = { rss, heap };
-  crit(`${s.kind}: memory flat after warm-up`, rss.ok && heap.ok, [rss.ok ? '' : `RSS: ${rss.why}`, heap.ok ? '' : `heap: ${heap.why}`].filter(Boolean).join('; ') ||
-    `RSS slope ${rss.slopeMiBPerMin.toFixed(2)} MiB/min, end ${rss.endGrowthPct >= 0 ? '+' : ''}${rss.endGrowthPct.toFixed(1)}%, ${rss.perConnBytes.toFixed(0)} B/conn; heap slope ${heap.slopeMiBPerMin.toFixed(2)} MiB/min, end ${heap.endGrowthPct >= 0 ? '+' : ''}${heap.endGrowthPct.toFixed(1)}%, ${heap.perConnBytes.toFixed(0)} B/conn`);
+  const j = judgeMemory(s.samples, s.settle.at(-1), s.kind === 'memcached' ? Number(mcStats?.total_malloced ?? 0) : 0, loadMs);
+  trends[s.kind] = { rss: j.rss, heap: j.heap };
+  crit(`${s.kind}: memory flat after warm-up`, j.ok, j.detail);
 }
 const pass = criteria.every((c) => c.ok);
 
@@ -327,15 +361,7 @@ log(formatTable({
 }));
 for (const k of kinds) log(`  ${k} scenarios: ${Object.entries(traffic[k].scenarios).map(([n, v]) => `${n} ${v}`).join(', ')}`);
 log('');
-log(formatTable({
-  headers: ['server', 'pid', 'accepted', 'RSS start', 'post-warm-up', 'end', 'idle', 'slope/min', 'items', 'heap start', 'post-warm-up', 'end', 'slope/min', 'heap B/conn'],
-  rows: servers.map((s) => {
-    const tr = trends[s.kind]!, idle = s.settle.at(-1), items = s.samples.at(-1)?.itemBytes;
-    const itemsNow = items !== undefined && Number.isFinite(items) ? items : 0;
-    return [s.kind, String(s.pid), String(idle?.serve.reduce((n, w) => n + w.accepted, 0) ?? '?'), mib(tr.rss.start), mib(tr.rss.postWarmup), mib(tr.rss.end), idle ? mib(idle.rss - itemsNow) : '?', tr.rss.slopeMiBPerMin.toFixed(2), items !== undefined ? mib(items) : '–',
-      mib(tr.heap.start), mib(tr.heap.postWarmup), mib(tr.heap.end), tr.heap.slopeMiBPerMin.toFixed(2), tr.heap.perConnBytes.toFixed(0)];
-  }),
-}).replace(/\n/, `  (MiB; warm-up ${(rssLimits.warmupFrac * 100).toFixed(0)}%, slope over the second half; memcached's RSS without its item memory)\n`));
+log(memoryTable(servers.map((s) => ({ kind: s.kind, pid: s.pid, accepted: String(s.settle.at(-1)?.serve.reduce((n, w) => n + w.accepted, 0) ?? '?'), items: s.samples.at(-1)?.itemBytes, ...trends[s.kind]! }))));
 log(formatTable({ headers: ['criterion', 'result', 'detail'], rows: criteria.map((c) => [c.name, c.ok ? 'pass' : c.knownBugsOnly ? 'FAIL (known bug)' : 'FAIL', c.detail]), align: ['left', 'left', 'left'] }));
 for (const s of servers) {
   const m = stderrMessages(s.stderr);

@@ -212,7 +212,7 @@ const abortResponse: Scenario = async (lane) => {
   if (!chunked) {
     const want = req.body!, k = lane.rng.int(0, want.length - 1);
     let off = 0;
-    while (off < k) { const got = (await p.readSome(k - off, what))!; if (got === null) throw new Failure(`${what}: EOF at body byte ${off}`); verify(lane, got, want.subarray(off, off + got.length), what, off); off += got.length; }
+    while (off < k) { const got = await p.readSome(k - off, what); if (got === null) throw new Failure(`${what}: EOF at body byte ${off}`); verify(lane, got, want.subarray(off, off + got.length), what, off); off += got.length; }
   } else await sleep(lane.rng.int(0, 50));
   if (lane.rng.chance(0.5)) { p.reset(); lane.c.resets++; } else { p.destroy(); lane.c.aborts++; }
 };
