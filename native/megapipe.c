@@ -77,6 +77,7 @@ enum {
   MP_OP_SPLICE = 15,       // fd = out (a pipe, or a socket: direct when MP_F_FIXED); a = in fd (never a slot), b = length;
                            // in position as for MP_OP_READ, or none (a pipe) with MP_F_NOOFF
   MP_OP_POLL = 16,         // fd; c = poll events (one shot)
+  MP_OP_TIMEOUT = 17,      // a = milliseconds: completes (-ETIME) after that long
 };
 #define MP_ROW_I32 8
 #define MP_F_FIXED 1u      // row flag: fd is a direct-descriptor slot
@@ -122,6 +123,7 @@ typedef struct channel {
   int ring_fd, ring_index;   // ring_index >= 0 when the ring fd is registered (IORING_ENTER_REGISTERED_RING)
   unsigned setup_flags, features;
   sq_t sq; cq_t cq;
+  struct __kernel_timespec *sq_ts;   // per SQ entry: the timespec of an MP_OP_TIMEOUT row
   int efd;
   int32_t sync_val;       // optval of channelIncomingCpu's getsockopt command
   uint32_t sync_seq;
@@ -373,6 +375,18 @@ static int prep_row(channel_t *ch, struct io_uring_sqe *s, const int32_t *row) {
     s->opcode = IORING_OP_POLL_ADD;
     s->poll32_events = c;
     return 0;
+  case MP_OP_TIMEOUT: {
+    // the kernel copies the timespec when it takes the SQE (in this flush's enter): one slot per SQ entry suffices
+    struct __kernel_timespec *ts = &ch->sq_ts[s - ch->sq.sqes];
+    ts->tv_sec = a / 1000; ts->tv_nsec = (long long)(a % 1000) * 1000000;
+    s->opcode = IORING_OP_TIMEOUT;
+    s->fd = -1;
+    s->flags &= ~IOSQE_FIXED_FILE;
+    s->addr = (uint64_t)(uintptr_t)ts;
+    s->len = 1;
+    s->off = 0;   // no completion count: a pure timer
+    return 0;
+  }
   case MP_OP_CANCEL_UD:
     s->opcode = IORING_OP_ASYNC_CANCEL;
     s->fd = -1;
@@ -640,7 +654,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 static void ch_release(channel_t *ch) {
   if (--ch->refs == 0) {
     mem_unref(ch->mem);
-    free(ch->ref_ptr); free(ch->ref_len); free(ch->rej_ud); free(ch->rej_res); free(ch->in_ring);
+    free(ch->ref_ptr); free(ch->ref_len); free(ch->rej_ud); free(ch->rej_res); free(ch->in_ring); free(ch->sq_ts);
     free(ch);
   }
 }
@@ -937,7 +951,8 @@ static napi_value ChannelCreate(napi_env env, napi_callback_info info) {
   ch->rej_max = 2 * ch->rej_flush;
   ch->rej_ud = calloc(ch->rej_max, sizeof *ch->rej_ud);
   ch->rej_res = calloc(ch->rej_max, sizeof *ch->rej_res);
-  if (!ch->rej_ud || !ch->rej_res) goto fail;
+  ch->sq_ts = calloc(ch->sq.entries, sizeof *ch->sq_ts);
+  if (!ch->rej_ud || !ch->rej_res || !ch->sq_ts) goto fail;
 
   step = "register ring fd";   // optional: without it each enter looks the ring fd up in the fd table
   struct io_uring_rsrc_update up = { .offset = -1U, .data = (uint64_t)ch->ring_fd };

@@ -379,7 +379,9 @@ export class HttpResponse {
       await ex.emitFile(fd, position, length);
     } catch (e) {
       this.finishedFlag = true;
-      if (ex.aborted) return;   // the connection went away meanwhile: nothing to report
+      // the connection went away meanwhile: nothing to report (the file's promise may settle before the session hears
+      // of the close: then its error says so)
+      if (ex.aborted || connectionGone(e)) return;
       ex.abort();
       throw e;
     }
@@ -399,6 +401,12 @@ export class HttpResponse {
     this.statusCode = status;
     this.send((message ?? `${status} ${reasonPhrase(status)}`) + '\n');
   }
+}
+
+/** Errors of a sendFile that mean the connection went away (the peer left, or it was closed), not the file's. */
+const GONE = new Set(['ECONNRESET', 'EPIPE', 'ENOTCONN', 'ECONNABORTED', 'MP_ERR_CLOSED']);
+function connectionGone(e: unknown): boolean {
+  return GONE.has((e as { code?: string } | null)?.code ?? '');
 }
 
 function decodeURIComponentSafe(s: string): string {

@@ -20,6 +20,8 @@ export const enum Op {
   Splice = 15,
   /** fd, c = poll events; one shot */
   Poll = 16,
+  /** a = milliseconds: completes (-ETIME) after that long */
+  Timeout = 17,
   // user_data tags only (the row opcode is Accept). 0x80 (UdFlag.FdResult): the result is a new regular fd
   AcceptFd = 0x80 | 14,     // multishot, regular fd
   AcceptOne = 11,           // single, direct
@@ -28,6 +30,7 @@ export const enum Op {
   SpliceIn = 15,     // a spliced sendFile: file -> pipe (row Splice)
   SplicePoll = 16,   //   the connection's socket writable (row Poll)
   SpliceOut = 17,    //   pipe -> socket (row Splice)
+  SpliceWait = 18,   //   a timed wait before SpliceOut, where a poll cannot wait (row Timeout; see spliceNext)
   /** The kernel's IORING_OP_FIXED_FD_INSTALL opcode number (looked for in the probe's op list). */
   KernelFixedFdInstall = 54,
 }

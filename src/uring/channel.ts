@@ -55,6 +55,8 @@ interface FilePiece {
   wrote: number;
   moved: boolean;
   idle: number;
+  /** 0: rounds wait for room with a poll; else the timed wait before the next round's splice, ms (see spliceNext) */
+  waitMs: number;
   /** dropped from its connection's queue (abort, failure) while operations were in flight */
   dropped: boolean;
   /** the errno and code the connection fails with when this piece fails (a send error, or the file's) */
@@ -73,6 +75,8 @@ const EIO = -5, EAGAIN = -11;
 const POLLOUT = 4;
 /** Splice rounds in a row that may move no byte before the connection is failed (EIO): no endless retry. */
 const SPLICE_IDLE_ROUNDS = 64;
+/** The longest timed wait between splice rounds once a poll cannot wait (the peer half-closed; see spliceNext). */
+const SPLICE_WAIT_MAX_MS = 64;
 const KERNEL_OP_POLL_ADD = 6, KERNEL_OP_SPLICE = 30;
 const SHUT_WR = 1;   // shutdown(2) how
 /** cMark values: what a marker chunk stands for. */
@@ -452,7 +456,7 @@ export class UringChannel extends ChannelCore implements Channel {
         return this.onAccept(h, res, more, op === Op.Accept || op === Op.AcceptOne || op === ACCEPT_KEEP, op === Op.Accept || op === Op.AcceptFd || op === ACCEPT_KEEP);
       case Op.Connect: return this.onConnect(h, res);
       case Op.FdInstallTag: return this.onInstalled(h, res);
-      case Op.SpliceIn: case Op.SplicePoll: case Op.SpliceOut: return this.onSplice(h, op, res);
+      case Op.SpliceIn: case Op.SplicePoll: case Op.SpliceOut: case Op.SpliceWait: return this.onSplice(h, op, res);
       case Op.Close:
         // a close the kernel never ran (its submission was refused: the error is not EBADF, which means the socket is
         // gone already) is issued again, a bounded number of times: the socket must not outlive its handle. After
@@ -1146,9 +1150,18 @@ export class UringChannel extends ChannelCore implements Channel {
     // SPLICE_F_MORE (MSG_MORE) while more of the file follows: full segments only, as nginx's tcp_nopush; the last
     // splice of the file pushes
     const more = p.left - (p.inPipe === 0 ? n : 0) > 0 ? RowFlag.More : 0;
-    this.stage(Op.Poll, h, this.fd[h]!, this.fixed(h) | RowFlag.Link, 0, 0, POLLOUT, Op.SplicePoll);
+    if (p.waitMs === 0) {
+      this.stage(Op.Poll, h, this.fd[h]!, this.fixed(h) | RowFlag.Link, 0, 0, POLLOUT, Op.SplicePoll);
+      p.ops++;
+    } else if (p.inPipe > 0) {
+      // the peer has half-closed: io_uring's poll always reports POLLRDHUP then, so it cannot wait for room in the send
+      // buffer any more. The pipe still holds what the socket did not take: wait a little (doubling up to
+      // SPLICE_WAIT_MAX_MS while nothing moves), then try again. (A fresh pipe-full goes out at once.)
+      this.stage(Op.Timeout, h, -1, RowFlag.HardLink, p.waitMs, 0, 0, Op.SpliceWait);
+      p.ops++;
+    }
     this.stage(Op.Splice, h, this.fd[h]!, this.fixed(h) | RowFlag.NoOff | more, pipe.r, n, 0, Op.SpliceOut);
-    p.ops += 2;
+    p.ops++;
     this.chainRows--;
     this.spl[h] = p;
     this.sFly[h] = n;
@@ -1160,7 +1173,11 @@ export class UringChannel extends ChannelCore implements Channel {
   private onSplice(h: number, op: number, res: number): void {
     const p = this.spl[h]!;
     p.ops--;
-    if (op === Op.SpliceIn) {
+    if (op === Op.SplicePoll) {
+      // the poll came back without POLLOUT (only POLLRDHUP: the peer half-closed, and io_uring's poll reports it at
+      // once every time from now on): later rounds wait on a timer instead (see spliceNext)
+      if (res >= 0 && (res & POLLOUT) === 0 && p.waitMs === 0) p.waitMs = 1;
+    } else if (op === Op.SpliceIn) {
       if (res > 0) { p.pos += res; p.left -= res; p.inPipe += res; p.moved = true; }   // short (not the file's end): the round ends, the next reads on
       else if (res !== EAGAIN && p.errRes === 0) {
         p.failed ??= res < 0 ? errnoError(res, 'sendFile') : new MegapipeError(MpCode.SHORT_FILE, `sendFile: the file ended ${p.left} bytes early`);
@@ -1190,8 +1207,10 @@ export class UringChannel extends ChannelCore implements Channel {
     }
     const wrote = p.wrote;
     p.wrote = 0;
-    // a round that moved nothing (EAGAIN after the poll; not expected) is retried, a bounded number of times in a row
-    p.idle = p.moved ? 0 : p.idle + 1;
+    // a round that moved nothing (EAGAIN after the poll; not expected) is retried, a bounded number of times in a row;
+    // on timed waits (after a half-close) it only waits longer: the application's deadlines bound a stalled peer
+    if (p.waitMs > 0) p.waitMs = p.moved ? 1 : Math.min(p.waitMs * 2, SPLICE_WAIT_MAX_MS);
+    p.idle = p.moved || p.waitMs > 0 ? 0 : p.idle + 1;
     p.moved = false;
     if (p.errRes === 0 && p.idle > SPLICE_IDLE_ROUNDS) {
       p.failed ??= errnoError(EIO, 'sendFile');
@@ -1643,7 +1662,7 @@ function posFlags(pos: number): number { return Math.floor(pos / 0x100000000) <<
 function newPiece(fd: number, pos: number, length: number, h: number, out: Buffer | null, resolve: (v: Buffer | undefined) => void, reject: (e: Error) => void): FilePiece {
   return {
     fd, pos, left: length, reading: 0, h, failed: null, out, outBase: pos, eof: length, resolve, reject,
-    pipe: null, inPipe: 0, ops: 0, wrote: 0, moved: false, idle: 0, dropped: false, errRes: 0, errCode: undefined,
+    pipe: null, inPipe: 0, ops: 0, wrote: 0, moved: false, idle: 0, waitMs: 0, dropped: false, errRes: 0, errCode: undefined,
   };
 }
 
