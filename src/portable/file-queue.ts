@@ -24,6 +24,21 @@ export function progressWatch(s: net.Socket, extra: () => number = () => 0): () 
   };
 }
 
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Resolves once `s` has room again: its 'drain' when node:net has promised one (a write returned false); else — the
+ * caller's high-water mark is below the socket's own, and node:net emits no 'drain' below that — once everything
+ * queued so far is written (an empty write's callback runs after the writes before it). Or when the socket closes.
+ */
+function queueDrained(s: net.Socket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => { s.off('drain', done); s.off('close', done); resolve(); };
+    s.once('close', done);
+    if (s.writableNeedDrain) s.once('drain', done); else s.write(EMPTY, () => done());
+  });
+}
+
 interface FileSend { fd: number; pos: number; left: number; resolve: () => void; reject: (e: Error) => void }
 
 /** pread through node:fs: resolves with the count (0 at the end of the file); rejects with an errno-coded error. */
@@ -90,7 +105,7 @@ export class FileQueue {
       while (f.left > 0) {
         if (s.destroyed) throw new MegapipeError(MpCode.CLOSED, 'sendFile: the connection closed');
         if (s.writableLength > this.highWaterMark) {
-          await new Promise((r) => { s.once('drain', r); s.once('close', r); });
+          await queueDrained(s);
           continue;
         }
         const want = Math.min(f.left, PIECE);

@@ -330,6 +330,8 @@ export class UringChannel extends ChannelCore implements Channel {
   private reclaim(): void {
     this.handedOff = false;
     this.takeBack();
+    // taken back from C: C will not submit them now, so something must (a caller that returns without staging)
+    if ((this.nreq > 0 || this.nrec > 0) && !this.inBatch && !this.flushQueued) { this.flushQueued = true; queueMicrotask(this.flushTask); }
   }
 
   // After C flushed (or before it did): hdr[0] rows are still staged, at the front of the request area (all of them if
@@ -569,7 +571,13 @@ export class UringChannel extends ChannelCore implements Channel {
     const slot = this.addrSlot[h]!;
     if (slot >= 0) { this.aFree[this.aTop++] = slot; this.addrSlot[h] = -1; }
     this.state[h]! &= ~St.Connecting;
-    if (this.state[h]! & St.Closing) return this.maybeRelease(h);
+    if (this.state[h]! & St.Closing) {
+      // a graceful disconnect() made while connecting: the queued bytes go first (then the close, afterSend);
+      // connected or not, anything else closes now
+      if (res === 0 && (this.state[h]! & St.CloseAfterDrain)) { if (this.sHead[h]! >= 0) this.sendNext(h); return; }   // (an overflow waits for chunks)
+      if (this.state[h]! & St.CloseAfterDrain) { this.state[h]! &= ~St.CloseAfterDrain; this.dropQueue(h); this.finishClose(h); return; }
+      return this.maybeRelease(h);
+    }
     if (res === 0) {
       this.emit('connect', h, 0);
       if (this.state[h]! & St.Closing) return;
