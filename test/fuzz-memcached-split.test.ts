@@ -9,10 +9,11 @@
 // Where memcached itself answers differently by read boundaries, so does this server on purpose, and the property
 // allows exactly that:
 //  - closing on bad input drops the replies not yet written (memcached writes at the end of each read, after a get,
-//    after mn, every 20 commands): the replies of one split are then a prefix of another's, and the store is the same;
+//    after mn, every 20 commands): one run's replies are then another's less a tail, and the store is the same;
 //  - a line over 2048 bytes (not a get) is closed only when it arrives without its newline in one read: when the input
 //    has such a run of bytes and a run closed the connection, the runs are not compared (only each store's consistency);
-//  - a multi-get with a key over 250 bytes drops the replies not yet written before its error;
+//  - a multi-get with a key over 250 bytes drops the replies not yet written before its error (a stretch right before
+//    that error, see `dropped`);
 //  - incr/decr/ma on an item a pending mg reply still references makes a new item instead of updating in place: when
 //    the runs disagree on whether such an item was referenced, they are compared again with that emulation off;
 //  - `stats` counters of connection buffers and of bytes moved so far (read_buf_*, bytes_read, bytes_written,
