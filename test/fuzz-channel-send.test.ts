@@ -11,7 +11,7 @@
 // mark; write events report no more bytes than were queued, and all of them once the peer has everything (end());
 // a write() after end() throws MP_ERR_CLOSED; no error events; on io_uring nothing refused by the native side.
 //
-// KNOWN_BUGS: two faults this property found are reproduced at the end of this file (tests marked todo); the generator
+// KNOWN_BUGS: three faults this property found are reproduced at the end of this file (tests marked todo); the generator
 // steers around them (see casesFor and runScript) so that it can look for others.
 //
 // The seed is fixed (MEGAPIPE_FUZZ_SEED overrides it) and printed with any failure; MEGAPIPE_FUZZ_RUNS sets the run
@@ -291,14 +291,14 @@ async function runCase(backend: BackendKind, c: Case): Promise<void> {
         const n = accepted.length;
         await waitFor(() => accepted.length > n, 'the server to accept', { ms: 10000 });
         start(accepted[n]!, s);
-        track(runPeer(sock, expects[i]!, s.peer, isVictim(s), 30000));
+        track(runPeer(sock, expects[i]!, s.peer, isVictim(s), 15000));
       } else {
         const n = incoming.length;
         const h = ch.connect('127.0.0.1', peerPort, 'C');
         ch.read(h);
         start(h, s);
         await waitFor(() => incoming.length > n, 'the peer to accept', { ms: 10000 });
-        track(runPeer(incoming[n]!, expects[i]!, s.peer, isVictim(s), 30000));
+        track(runPeer(incoming[n]!, expects[i]!, s.peer, isVictim(s), 15000));
       }
     }
     await Promise.all(running);
@@ -376,7 +376,9 @@ async function runScript(ch: Channel, k: Conn, files: Promise<void>[], fail: (wh
     if (k.failed) return;
     try { doOp(o); } catch (e) { if (!k.failed) throw e; }
   };
+  let fromEvent = false; // resumed from a write event's promise continuation (a microtask right after its batch)
   for (let i = 0; i < steps.length; i++) {
+    fromEvent = false;
     attempt(steps[i]!.op);
     const g = steps[i]!.gap;
     if (g === 'now') continue;
@@ -389,10 +391,17 @@ async function runScript(ch: Channel, k: Conn, files: Promise<void>[], fail: (wh
     const next = steps[i + 1]!.op;
     await withTimeout(new Promise<void>((resolve) => {
       k.onWrite = g === 'inWrite' ? () => { if (!k.failed) { attempt(next); seen.inEvent++; } resolve(); } : resolve;
-    }), 20000, `conn ${h}: a write event`);
+    }), 15000, `conn ${h}: a write event`);
+    fromEvent = true;
     if (g === 'inWrite') i++; // its gap applies from here
   }
   if (k.failed) return;
+  if (k.script.finish === 'disconnect' && fromEvent) {
+    // KNOWN_BUGS (uring): a graceful disconnect() from a microtask right after an event batch can leave the batch's
+    // requests unsubmitted (see the todo test below): leave the microtask first
+    await immediate();
+    if (k.failed) return;
+  }
   if (k.script.finish !== 'end' && !k.connected) {
     // a connection the channel makes is closed once connected: KNOWN_BUGS (uring: a graceful disconnect() before the
     // connect completes, with bytes queued, never completes); and an abort before it could leave the peer without a
@@ -455,6 +464,55 @@ describe('send path: faults found by the property above', () => {
       } finally {
         ch.close();
         peer.close();
+      }
+    });
+  }
+
+  // Found with MEGAPIPE_FUZZ_SEED=1318950 MEGAPIPE_FUZZ_RUNS=6000 (after 5,057 cases), io_uring, shrunk to:
+  //   limits {sendChunkBytes: 256, sendArenaBytes: 4096, highWaterMark: 2048, noCopyMinBytes: 0, splicePipes: 0, batch: 64}
+  //   an accepted connection: write 1 byte; inside its write event writeNoCopy 2,049 bytes; then (a promise continuation
+  //   of that event) disconnect() — the peer got 1 byte, never the rest nor EOF; no disconnect event.
+  // Reduced further, with the default limits: in the accept handler read(h), writeNoCopy(h, 70 KB) (above the
+  // high-water mark: receiving pauses, a receive cancel is staged behind the send), then disconnect(h) from a promise
+  // continuation. That runs after the batch handed its staged rows to C and before C submits them: linkClose() calls
+  // reclaim() (takes the rows back: hdr[0] = 0), finds the last row is not this connection's send (the cancel), and
+  // returns false without staging anything — no flush is scheduled, C submits nothing. The receive, the send and the
+  // cancel (and any other connection's requests of that batch, and recycled buffers) stay staged until something else
+  // is staged on the channel: here, never. A later ch.flush() sends everything.
+  for (const backend of BACKENDS) {
+    it(`(${backend}) disconnect() from a promise continuation of an event handler: the queued bytes are sent`, {
+      skip: skipFor(backend),
+      todo: backend === 'uring' ? 'bug: uring linkClose() reclaims the rows handed to C and may return without scheduling their submission' : undefined,
+    }, async () => {
+      const ch = createChannel({ backend });
+      const listener = await openListener(backend);
+      const lh = ch.register(listener, 'L');
+      const body = randomBytes(prng(70), 70_000);   // a cached response above the high-water mark
+      let gone = false, listenerGone = false;
+      ch.onEvent((ev) => {
+        if (ev.handle === lh) { if (ev.type === 'disconnect') listenerGone = true; return; }
+        if (ev.type === 'accept') {
+          const h = ev.handle;
+          ch.read(h);
+          ch.writeNoCopy(h, body);
+          void Promise.resolve().then(() => ch.disconnect(h));
+        } else if (ev.type === 'disconnect') gone = true;
+      });
+      ch.accept(lh);
+      const s = net.connect({ port: listener.port, host: '127.0.0.1' });
+      let got = 0, eof = false;
+      s.on('data', (d: Buffer) => { got += d.byteLength; });
+      s.on('end', () => { eof = true; s.end(); });
+      s.on('error', () => {});
+      try {
+        await waitFor(() => eof && gone, 'the peer to get the response and EOF, and the disconnect event', { ms: 3000 });
+        assert.equal(got, body.length);
+      } finally {
+        s.destroy();
+        ch.unregister(lh);
+        await waitFor(() => listenerGone, 'the listener to go', { ms: 3000 }).catch(() => {});
+        listener.close();
+        ch.close();
       }
     });
   }
