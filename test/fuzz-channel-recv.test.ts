@@ -20,7 +20,7 @@ import * as net from 'node:net';
 import fc from 'fast-check';
 import { createChannel, type Limits } from '../src/index.js';
 import { BACKENDS, openListener, prng, randomBytes, skipFor, waitFor, withTimeout, type BackendKind } from './helpers.js';
-import { checkAsync } from './fixtures/fuzz-common.js';
+import { REPLAY, checkAsync } from './fixtures/fuzz-common.js';
 
 const FILE = 'dist/test/fuzz-channel-recv.test.js';
 
@@ -276,6 +276,7 @@ for (const backend of BACKENDS) {
       for (const key of Object.keys(seen) as (keyof typeof seen)[]) seen[key] = 0;
       await checkAsync(FILE, `receive buffers (${backend})`, fc.asyncProperty(caseArb, (c) => runCase(backend, c)), { runs: 150, timeLimitMs: 25_000 });
       process.stderr.write(`receive buffers (${backend}): ${JSON.stringify(seen)}\n`);
+      if (REPLAY) return;
       // not hollow: buffers held in bulk, up to the limit and beyond it (refused), released every way
       assert.ok(seen.held > seen.cases * 3 && seen.limitRefused > 0 && seen.sameHandler > 0 && seen.fromOther > 0 && seen.fromTimer > 0, JSON.stringify(seen));
       if (backend === 'uring') assert.ok(seen.enobufs > 0, `the ring ran dry at times: ${JSON.stringify(seen)}`);

@@ -26,7 +26,7 @@ import { setImmediate as immediate, setTimeout as sleep } from 'node:timers/prom
 import fc from 'fast-check';
 import { createChannel, type Channel, type Limits } from '../src/index.js';
 import { BACKENDS, openListener, prng, randomBytes, skipFor, waitFor, withTimeout, type BackendKind } from './helpers.js';
-import { checkAsync } from './fixtures/fuzz-common.js';
+import { REPLAY, checkAsync } from './fixtures/fuzz-common.js';
 
 const FILE = 'dist/test/fuzz-channel-send.test.js';
 const POOL = randomBytes(prng(0x5e4d), 256 * 1024); // bytes written (never changed: writeNoCopy may send from it)
@@ -407,6 +407,7 @@ async function runScript(ch: Channel, k: Conn, files: Promise<void>[], fail: (wh
     // connect completes, with bytes queued, never completes); and an abort before it could leave the peer without a
     // connection to pair with this script
     await withTimeout(new Promise<void>((resolve) => { k.onConnect = resolve; }), 10000, `conn ${h}: its connect`);
+    await immediate(); // out of the connect event's microtask (KNOWN_BUGS, as above)
     if (k.failed) return;
   }
   switch (k.script.finish) {
@@ -425,6 +426,7 @@ for (const backend of BACKENDS) {
       for (const k of Object.keys(seen) as (keyof typeof seen)[]) seen[k] = 0;
       await checkAsync(FILE, `send path (${backend})`, fc.asyncProperty(casesFor(backend), (c) => runCase(backend, c)), { runs: 250, timeLimitMs: 25_000 });
       process.stderr.write(`send path (${backend}): ${JSON.stringify(seen)}\n`);
+      if (REPLAY) return;
       // not hollow: many operations, write() above the high-water mark, operations from write events, files
       assert.ok(seen.ops > seen.cases * 2 && seen.falses > seen.cases / 4 && seen.inEvent > seen.cases / 8 && seen.fileReads > seen.cases / 2, JSON.stringify(seen));
       if (backend === 'uring') assert.ok(seen.noCopy > seen.cases / 2 && seen.spliced > 0, JSON.stringify(seen));
