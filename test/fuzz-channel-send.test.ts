@@ -11,8 +11,7 @@
 // mark; write events report no more bytes than were queued, and all of them once the peer has everything (end());
 // a write() after end() throws MP_ERR_CLOSED; no error events; on io_uring nothing refused by the native side.
 //
-// KNOWN_BUGS: three faults this property found are reproduced at the end of this file (tests marked todo); the generator
-// steers around them (see casesFor and runScript) so that it can look for others.
+// Three faults this property found are reproduced at the end of this file, as regression tests (fixed).
 //
 // The seed is fixed (MEGAPIPE_FUZZ_SEED overrides it) and printed with any failure; MEGAPIPE_FUZZ_RUNS sets the run
 // count of each property for long runs.
@@ -126,14 +125,8 @@ const script: fc.Arbitrary<Script> = fc.record({
 const isVictim = (s: Script) => s.finish === 'abort' || s.peer.resetAt !== null;
 interface Case { limits: Partial<Limits>; scripts: Script[] }
 const testCase: fc.Arbitrary<Case> = fc.record({ limits: limitsArb, scripts: fc.array(script, { minLength: 1, maxLength: 4 }) });
-/**
- * The cases of a backend. KNOWN_BUGS (portable): with limits.highWaterMark below the socket's own (16 KiB) a sendFile can
- * wait forever: such cases send no files there.
- */
-const casesFor = (backend: BackendKind): fc.Arbitrary<Case> => (backend === 'uring' ? testCase : testCase.map((c) => {
-  if ((c.limits.highWaterMark ?? 65536) >= 16384) return c;
-  return { ...c, scripts: c.scripts.map((s) => ({ ...s, steps: s.steps.filter((st) => st.op.op !== 'sendFile') })) };
-}));
+/** The cases of a backend (the same for both). */
+const casesFor = (_backend: BackendKind): fc.Arbitrary<Case> => testCase;
 
 /** The bytes a script sends, in order. */
 function expected(s: Script): Buffer {
@@ -396,18 +389,10 @@ async function runScript(ch: Channel, k: Conn, files: Promise<void>[], fail: (wh
     if (g === 'inWrite') i++; // its gap applies from here
   }
   if (k.failed) return;
-  if (k.script.finish === 'disconnect' && fromEvent) {
-    // KNOWN_BUGS (uring): a graceful disconnect() from a microtask right after an event batch can leave the batch's
-    // requests unsubmitted (see the todo test below): leave the microtask first
-    await immediate();
-    if (k.failed) return;
-  }
-  if (k.script.finish !== 'end' && !k.connected) {
-    // a connection the channel makes is closed once connected: KNOWN_BUGS (uring: a graceful disconnect() before the
-    // connect completes, with bytes queued, never completes); and an abort before it could leave the peer without a
+  if (k.script.finish === 'abort' && !k.connected) {
+    // a connection the channel makes is aborted only once connected: an abort before it could leave the peer without a
     // connection to pair with this script
     await withTimeout(new Promise<void>((resolve) => { k.onConnect = resolve; }), 10000, `conn ${h}: its connect`);
-    await immediate(); // out of the connect event's microtask (KNOWN_BUGS, as above)
     if (k.failed) return;
   }
   switch (k.script.finish) {
@@ -434,7 +419,7 @@ for (const backend of BACKENDS) {
   });
 }
 
-// ---- reproductions of faults this property found (todo until fixed) ------------------------------------------------
+// ---- regression tests: faults this property found ------------------------------------------------------------------
 
 describe('send path: faults found by the property above', () => {
   // Found with MEGAPIPE_FUZZ_SEED=1318950 (the default seed), io_uring, shrunk to a connection the channel makes with one
@@ -448,7 +433,6 @@ describe('send path: faults found by the property above', () => {
   for (const backend of BACKENDS) {
     it(`(${backend}) disconnect() before connect completes: the queued bytes are sent, then the connection closes`, {
       skip: skipFor(backend),
-      todo: backend === 'uring' ? 'bug: uring onConnect of a closing handle never sends the bytes queued before a graceful disconnect(); the handle leaks' : undefined,
     }, async () => {
       const peer = net.createServer({ allowHalfOpen: true });
       let got = '', eof = false;
@@ -484,7 +468,6 @@ describe('send path: faults found by the property above', () => {
   for (const backend of BACKENDS) {
     it(`(${backend}) disconnect() from a promise continuation of an event handler: the queued bytes are sent`, {
       skip: skipFor(backend),
-      todo: backend === 'uring' ? 'bug: uring linkClose() reclaims the rows handed to C and may return without scheduling their submission' : undefined,
     }, async () => {
       const ch = createChannel({ backend });
       const listener = await openListener(backend);
@@ -529,7 +512,6 @@ describe('send path: faults found by the property above', () => {
   for (const backend of BACKENDS) {
     it(`(${backend}) sendFile behind bytes still in the socket's buffer, with a high-water mark below 16 KiB`, {
       skip: skipFor(backend),
-      todo: backend === 'portable' ? 'bug: portable FileQueue waits for a drain event node:net never emits when limits.highWaterMark < the socket writableHighWaterMark' : undefined,
     }, async () => {
       const peer = net.createServer({ allowHalfOpen: true });
       let got = 0;
