@@ -1,6 +1,12 @@
-// Backend selection, in one place: io_uring when the kernel lets us, node:net otherwise. Reported once.
-import { native, nativeLoadError } from './native.js';
-import { MegapipeError, MpCode, argError, errnoCode } from './errors.js';
+// Backend selection and channel creation, in one place (mp_create): io_uring when the kernel lets us, node:net
+// otherwise — reported once.
+import { kernelProbe, nativeLoadError } from './native.js';
+import { pinThread, socketsAvailable } from './sockets.js';
+import { MegapipeError, MpCode, argError, errnoCode, errnoError, rangeError } from './errors.js';
+import { resolveLimits } from './limits.js';
+import { UringChannel } from './uring/channel.js';
+import { PortableChannel } from './portable/channel.js';
+import type { Channel, ChannelOptions } from './channel.js';
 
 export type BackendName = 'auto' | 'uring' | 'portable';
 
@@ -11,8 +17,8 @@ let cached: { ok: boolean; reason: string } | undefined;
 export function uringAvailability(): { ok: boolean; reason: string } {
   if (cached) return cached;
   if (process.platform !== 'linux') return (cached = { ok: false, reason: `platform ${process.platform} has no io_uring` });
-  if (!native) return (cached = { ok: false, reason: `native addon unavailable: ${nativeLoadError}` });
-  const p = native.probe();
+  const p = kernelProbe();
+  if (p === null) return (cached = { ok: false, reason: `native addon unavailable: ${nativeLoadError}` });
   if (!p.ok) {
     const code = errnoCode(p.errno);
     const why = code === 'EPERM' ? 'io_uring_setup refused (EPERM): kernel.io_uring_disabled or a seccomp policy'
@@ -51,4 +57,36 @@ export function reportFallback(reason: string): void {
   if (reported) return;
   reported = true;
   process.emitWarning(`megapipe: using the portable backend (node:net): ${reason}`, { code: MpCode.BACKEND_UNAVAILABLE });
+}
+
+/**
+ * mp_create: a new channel on the calling thread (main thread or worker thread). Create it on the thread that uses
+ * it: the io_uring is single-issuer. Several channels per thread are allowed. Close it with `close()`; a channel with
+ * no open handles does not keep the process alive.
+ */
+export function createChannel(options: ChannelOptions = {}): Channel {
+  if (typeof options !== 'object' || options === null) throw argError('options', 'an object', options);
+  if (options.limits !== undefined && (typeof options.limits !== 'object' || options.limits === null)) throw argError('limits', 'an object', options.limits);
+  const limitsIn = { ...options.limits };
+  if (options.batch !== undefined) limitsIn.batch = options.batch;
+  const probe = kernelProbe();
+  const limits = resolveLimits(limitsIn, probe?.nofileHard ?? Infinity, probe?.nofileSoft ?? Infinity);
+  let cpu = -1;
+  if (options.cpu !== undefined) {
+    if (!Number.isInteger(options.cpu) || options.cpu < 0) throw rangeError('cpu', 'a CPU number', options.cpu);
+    if (socketsAvailable) { const r = pinThread(options.cpu); if (r < 0) throw errnoError(r, `pin to CPU ${options.cpu}`); }
+    cpu = options.cpu;
+  }
+  const backend = selectBackend(options.backend);
+  const opts = { batch: limits.batch, pauseReadsAboveHighWater: options.pauseReadsAboveHighWater, cpu };
+  if (backend === 'portable') return new PortableChannel(limits, opts);
+  try {
+    return new UringChannel(limits, opts);
+  } catch (e) {
+    // the kernel refused this ring although the probe's worked (memory, RLIMIT_MEMLOCK, a seccomp policy on one
+    // registration, no fd left): 'auto' falls back as it does when the probe fails; 'uring' reports it
+    if (requestedBackend(options.backend) !== 'auto' || (e as { code?: unknown }).code !== MpCode.SYSCALL) throw e;
+    reportFallback(`creating an io_uring channel failed: ${(e as Error).message}`);
+    return new PortableChannel(limits, opts);
+  }
 }

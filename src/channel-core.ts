@@ -1,41 +1,14 @@
-// What both backends share: the handle table, cookies, event delivery (handler, dispatch, async iteration),
-// counters and argument checking. Backends implement the operations (see channel.ts for the contracts).
+// What both backends share: the handle table, event delivery (handler, dispatch, async iteration, the dispatch-queue
+// bound), held receive buffers, counters, and every public operation's argument checks and state bits. A backend
+// implements the primitives below (queue bytes, arm or stop reading, end writes, accept, connect, files) and the
+// operations that are its own (register, disconnect, unregister, toFd, stats, close). The contracts are in channel.ts.
 import { isIP } from 'node:net';
 import { MpEvent, type EventHandler, type EventType } from './event.js';
 import { MegapipeError, MpCode, argError, errnoCode, rangeError } from './errors.js';
+import { HandleTable, Kind, St } from './handle-table.js';
 import type { Limits } from './limits.js';
 import type { Listener } from './listener.js';
-import type { ConnectOptions } from './channel.js';
-
-export const enum Kind { Free = 0, Listener = 1, Direct = 2, Fd = 3 }
-
-// per-handle state bits
-export const enum St {
-  Reading = 1 << 0,       // the application asked for reads (read())
-  RecvArmed = 1 << 1,     // a receive request is in the kernel
-  RecvCancel = 1 << 2,    // a cancel for it is in flight
-  PausedUser = 1 << 3,    // pause() by the application
-  PausedHwm = 1 << 4,     // queued send bytes above the high-water mark
-  Eof = 1 << 5,           // the peer closed its side
-  Closing = 1 << 6,       // disconnect/unregister requested: no new operations
-  CloseAfterDrain = 1 << 7,
-  CloseIssued = 1 << 8,
-  Errored = 1 << 9,
-  Connecting = 1 << 10,
-  AcceptMulti = 1 << 11,  // a multishot accept is armed (listener)
-  AcceptFdMode = 1 << 12, // listener accepts regular fds (direct table full, or lwsocket: false)
-  KeepFd = 1 << 13,       // unregister: leave the fd open for its owner
-  AboveHwm = 1 << 14,     // write() returned false; a 'write' event with drain follows
-  Installing = 1 << 15,   // toFd() in progress
-  AcceptCancel = 1 << 16, // a cancel of the listener's multishot accept is in flight (table nearly full)
-  WriteEnded = 1 << 17,   // end(): no more writes; the write side shuts down once queued bytes are sent
-  ShutdownPending = 1 << 18, // end() with bytes still queued (or connecting): the shutdown waits for them
-  CloseLinked = 1 << 19,  // graceful close: the close is hard-linked behind the send in flight (io_uring)
-  RecvSeen = 1 << 20,     // a receive was armed before: the first is single-shot, later ones multishot (io_uring)
-  PausedQueue = 1 << 21,  // undispatched events passed limits.dispatchQueueMax: resumed when dispatch() drains them
-  /** Any reason not to deliver reads now. */
-  Paused = PausedUser | PausedHwm | PausedQueue,
-}
+import type { AcceptOptions, ChannelStats, ConnectOptions, Features, RegisterOptions } from './channel.js';
 
 /** ChannelCore.holdable once the read event's buffer was held. */
 const HELD = -2;
@@ -43,128 +16,114 @@ const HELD = -2;
 /** readFile's largest result (one Buffer). */
 export const READ_FILE_MAX = 1 << 30;
 
-export interface ChannelStats {
-  backend: 'uring' | 'portable';
-  /** Operations requested by the application (accept, read, write, disconnect, connect…). */
-  requests: number;
-  /** Flushes of staged requests to the kernel (one io_uring_enter each, or one tick for the portable backend). */
-  flushes: number;
-  /** io_uring_enter system calls (0 for the portable backend). */
-  enters: number;
-  /** Submission entries the kernel accepted. */
-  submitted: number;
-  /** Completions received. */
-  completions: number;
-  /** Completion batches handed to JavaScript (one native→JS call each). */
-  batches: number;
-  /** eventfd wake-ups of the channel, and those that found nothing to do. */
-  wakeups: number;
-  emptyWakeups: number;
-  /** Connections accepted. */
-  accepted: number;
-  bytesRead: number;
-  bytesWritten: number;
-  /** Receives re-armed after the buffer ring ran dry (-ENOBUFS). */
-  enobufs: number;
-  /** Completion-queue overflows the kernel held back and the channel flushed. */
-  cqOverflows: number;
-  /** Connections accepted as regular fds because the direct-descriptor table was full. */
-  tableFullFallbacks: number;
-  /** sendFile calls sent by splice (page-cache pages to the socket, no copy; io_uring), and those that wanted to but
-   * found no pipe free (limits.splicePipes) and read into the send arena instead. */
-  filesSpliced: number;
-  spliceNoPipe: number;
-  /** Writes sent from the caller's (or an overflow copy's) memory without a copy into the send arena (io_uring). */
-  writesNoCopy: number;
-  /** Open handles now. */
-  handles: number;
-  /** Flushes the kernel refused (io_uring_enter failed: memory or completion-queue pressure); their requests stayed
-   * staged and were retried, or failed with the error (io_uring; 0 on the portable backend). */
-  submitFailures: number;
-  /** Requests the native side refused as malformed (completed with EINVAL; a bug if ever non-zero). */
-  requestsRefused: number;
-  /** Receive buffers returned twice or out of range, refused by the native side (a bug if ever non-zero). */
-  recycleRefused: number;
-  /** Requests in the kernel now (io_uring: submitted, final completion not yet drained). */
-  inKernel: number;
+/** What a backend's constructor takes besides the limits. */
+export interface BackendOptions {
+  batch?: number;
+  pauseReadsAboveHighWater?: boolean;
+  /** The CPU the calling thread was pinned to (-1: none). */
+  cpu?: number;
 }
 
 export abstract class ChannelCore {
   readonly limits: Limits;
   abstract readonly backend: 'uring' | 'portable';
+  abstract readonly features: Features;
   /** The CPU the channel's thread is pinned to, or -1. */
-  readonly cpu: number = -1;
+  readonly cpu: number;
+  /** @internal The handle table (per-handle kind, generation, state bits, cookie). */
+  readonly table: HandleTable;
   protected readonly kind: Uint8Array;
   protected readonly gen: Uint32Array;
   protected readonly state: Uint32Array;
   protected readonly cookies: unknown[];
-  private readonly freeIds: Int32Array;
-  private freeTop: number;
-  protected open = 0;
-  private loopUsers = 0;
   protected closed = false;
   protected handler: EventHandler | null = null;
   protected readonly ev = new MpEvent();
+  /** @internal Reasons to keep the event loop alive: open handles, and operations tied to none (readFile). */
+  private loopUsers = 0;
   // holdBuffer(): the token the read event being delivered can be held under (-1: none; HELD: it was held), and the
   // tokens held
   private holdable = -1;
   protected readonly heldBufs = new Set<number>();
-  /** After emitRead returns (or throws): whether the handler kept the event's buffer (holdBuffer). */
-  protected readHeld = false;
+  /** @internal After emitRead returns (or throws): whether the handler kept the event's buffer (holdBuffer). */
+  readHeld = false;
   private readonly evQueue: MpEvent[] = [];
+  private queueHead = 0;
   // connections paused because undispatched events passed dispatchQueueMax (St.PausedQueue)
   private readonly pausedByQueue = new Set<number>();
   private drainScheduled = false;
-  private queueHead = 0;
   private waiters: { resolve: (e: MpEvent | null) => void; timer: NodeJS.Timeout | undefined }[] = [];
-  protected readonly counters = { requests: 0, flushes: 0, accepted: 0, bytesRead: 0, bytesWritten: 0, enobufs: 0, tableFullFallbacks: 0, filesSpliced: 0, spliceNoPipe: 0, writesNoCopy: 0 };
+  /** @internal */
+  readonly counters = { requests: 0, flushes: 0, accepted: 0, bytesRead: 0, bytesWritten: 0, enobufs: 0, tableFullFallbacks: 0, filesSpliced: 0, spliceNoPipe: 0, writesNoCopy: 0 };
 
-  constructor(limits: Limits) {
+  constructor(limits: Limits, options: BackendOptions) {
     this.limits = limits;
-    const n = limits.maxHandles;
-    this.kind = new Uint8Array(n);
-    this.gen = new Uint32Array(n);
-    this.state = new Uint32Array(n);
-    this.cookies = new Array(n).fill(undefined);
-    this.freeIds = new Int32Array(n);
-    for (let i = 0; i < n; i++) this.freeIds[i] = n - 1 - i;  // hand out low ids first
-    this.freeTop = n;
+    this.cpu = options.cpu ?? -1;
+    this.table = new HandleTable(limits.maxHandles);
+    this.kind = this.table.kind; this.gen = this.table.gen; this.state = this.table.state; this.cookies = this.table.cookies;
   }
 
-  // ---- handles ------------------------------------------------------------------------------------------
-  /** Allocates a handle id, or -1 when maxHandles are open. */
+  // ---- backend primitives ---------------------------------------------------------------------------------------
+  /** Keeps the event loop alive (on) while the channel has a reason to (see loopUse), and lets it go (off). */
+  protected abstract setRef(on: boolean): void;
+  /** Brings the reading of `h` (a receive request, a socket's flow) in line with its state bits. */
+  protected abstract syncReading(h: number): void;
+  /** Queues `len` bytes of `data` from `off` on connection `h` (checked, writable): copied, or sent from `data`
+   * itself (`copy` false: writeNoCopy). Returns write()'s answer. */
+  protected abstract queueBytes(h: number, data: Uint8Array, off: number, len: number, copy: boolean): boolean;
+  /** Queues a Latin-1 string on connection `h` (checked, writable). Returns write()'s answer. */
+  protected abstract queueAscii(h: number, text: string): boolean;
+  /** end() was called on `h` (checked; WriteEnded set): shut the write side down once the queued bytes are sent. */
+  protected abstract endWrites(h: number): void;
+  /** Queues a file region on `h` (checked, non-empty). */
+  protected abstract queueFile(h: number, fd: number, position: number, length: number): Promise<void>;
+  /** Reads a file region (checked, non-empty). */
+  protected abstract readFileBytes(fd: number, position: number, length: number): Promise<Buffer>;
+  /** Accepts on listener `h` (checked): `count` connections (Infinity: keep accepting), lwsockets or fds. */
+  protected abstract acceptOn(h: number, count: number, lwsocket: boolean): void;
+  /** Opens a client connection (arguments checked): its new handle. */
+  protected abstract openConnection(host: string, port: number, cookie: unknown, localAddress: string | undefined): number;
+  /** A held buffer goes back to the receive ring. */
+  protected abstract returnHeld(token: number): void;
+
+  abstract register(target: Listener | number, cookie?: unknown, options?: RegisterOptions): number;
+  abstract unregister(h: number): void;
+  abstract disconnect(h: number, abort?: boolean): void;
+  abstract pendingBytes(h: number): number;
+  abstract toFd(h: number): Promise<number>;
+  abstract incomingCpu(h: number): number;
+  abstract flush(): void;
+  abstract stats(): ChannelStats;
+  abstract close(): void;
+  abstract get batchThreshold(): number;
+  abstract set batchThreshold(n: number);
+  /** @internal The connections waiting in listener `h`'s queue now, taken without waiting (it may be closing: its
+   * queue stays): each becomes a regular-fd connection; their handles, oldest first. */
+  abstract acceptQueued(h: number): number[];
+  /** @internal A function telling, at each call, whether the peer of `h` took bytes since the previous call. */
+  abstract watchProgress(h: number): () => boolean;
+
+  // ---- handles ------------------------------------------------------------------------------------------------
+  /** Allocates a handle, or -1 when maxHandles are open. */
   protected allocHandle(kind: Kind, cookie: unknown): number {
-    if (this.freeTop === 0) return -1;
-    const h = this.freeIds[--this.freeTop]!;
-    this.kind[h] = kind;
-    this.state[h] = 0;
-    this.gen[h] = (this.gen[h]! + 1) & 0xffffff;
-    this.cookies[h] = cookie;
-    this.open++;
-    this.loopUse(1);
+    const h = this.table.alloc(kind, cookie);
+    if (h >= 0) this.loopUse(1);
     return h;
   }
 
   protected freeHandle(h: number): void {
-    this.kind[h] = Kind.Free;
-    this.state[h] = 0;
-    this.cookies[h] = undefined;
-    this.freeIds[this.freeTop++] = h;
-    this.open--;
+    this.table.free(h);
     this.loopUse(-1);
   }
 
-  /**
-   * One more (+1) or one fewer (-1) reason to keep the event loop alive: an open handle, or an operation not tied to a
-   * handle (readFile). The channel holds the loop while there is any (and lets the process exit when none is left).
-   */
-  protected loopUse(delta: 1 | -1): void {
+  /** @internal One more (+1) or one fewer (-1) reason to keep the event loop alive (see setRef). */
+  loopUse(delta: 1 | -1): void {
     this.loopUsers += delta;
     if (delta === 1 ? this.loopUsers === 1 : this.loopUsers === 0) this.setRef(delta === 1);
   }
 
-  /** Keeps the event loop alive while handles are open (and lets the process exit when none are). */
-  protected abstract setRef(on: boolean): void;
+  /** @internal The channel has been closed. */
+  get isClosed(): boolean { return this.closed; }
 
   /** Throws unless `h` names an open handle that accepts new operations. */
   protected check(h: number, what: string): void {
@@ -185,28 +144,115 @@ export abstract class ChannelCore {
     if (this.state[h]! & St.WriteEnded) throw new MegapipeError(MpCode.CLOSED, `${what}: handle ${h} was ended (end()): its write side is closed`);
   }
 
-  /** The cookie registered with a handle (for accepted connections: undefined until setCookie). */
+  // A connection `h` can be written to (else checkWritable says why). Inline checks: write is the hot path.
+  protected writable(h: number): boolean {
+    return !this.closed && (h >>> 0) === h && h < this.kind.length && this.kind[h] !== Kind.Free && this.kind[h] !== Kind.Listener && !(this.state[h]! & (St.Closing | St.WriteEnded));
+  }
+
   cookie(h: number): unknown { return this.cookies[h]; }
 
-  /** Sets the cookie every later event of `h` carries. */
   setCookie(h: number, cookie: unknown): void {
     this.check(h, 'setCookie');
     this.cookies[h] = cookie;
   }
 
-  /** True when `h` names an open (possibly closing) handle. */
-  isOpen(h: number): boolean { return (h >>> 0) === h && h < this.kind.length && this.kind[h] !== Kind.Free; }
+  isOpen(h: number): boolean { return this.table.isOpen(h); }
 
-  /** True when `h` is a direct descriptor (lwsocket). */
   isLwsocket(h: number): boolean { return this.kind[h] === Kind.Direct; }
 
-  get handles(): number { return this.open; }
+  get handles(): number { return this.table.open; }
 
-  // ---- events ------------------------------------------------------------------------------------------
-  /**
-   * Sets the function called for every event (replaces the previous one; `null` switches to dispatch/iteration).
-   * The event object is reused: keep nothing from it after the call returns (see MpEvent).
-   */
+  // ---- operations: checks and state here, the work in the backend ---------------------------------------------
+  accept(h: number, options: AcceptOptions = {}): void {
+    this.check(h, 'accept');
+    if (this.kind[h] !== Kind.Listener) throw new MegapipeError(MpCode.BAD_HANDLE, `accept: handle ${h} is not a listener`);
+    if (options === null || typeof options !== 'object') throw argError('options', 'an object', options);
+    const count = options.count ?? Infinity;
+    if (count !== Infinity && (!Number.isInteger(count) || count < 1 || count > 4096)) throw rangeError('count', 'Infinity or an integer in 1..4096', count);
+    const lw = options.lwsocket ?? true;
+    if (typeof lw !== 'boolean') throw argError('lwsocket', 'a boolean', lw);
+    this.counters.requests++;
+    this.acceptOn(h, count, lw);
+  }
+
+  read(h: number): void {
+    this.checkConn(h, 'read');
+    this.counters.requests++;
+    this.state[h]! |= St.Reading;
+    this.syncReading(h);
+  }
+
+  pause(h: number): void {
+    this.checkConn(h, 'pause');
+    this.state[h]! |= St.PausedUser;
+    this.syncReading(h);
+  }
+
+  resume(h: number): void {
+    this.checkConn(h, 'resume');
+    this.state[h]! &= ~St.PausedUser;
+    this.syncReading(h);
+  }
+
+  write(h: number, data: Uint8Array, offset?: number, length?: number): boolean {
+    if (!this.writable(h)) this.checkWritable(h, 'write');
+    return this.queueBytes(h, data, offset ?? 0, ChannelCore.bytesLength(data, offset, length), true);
+  }
+
+  writeNoCopy(h: number, data: Uint8Array, offset?: number, length?: number): boolean {
+    if (!this.writable(h)) this.checkWritable(h, 'writeNoCopy');
+    return this.queueBytes(h, data, offset ?? 0, ChannelCore.bytesLength(data, offset, length), false);
+  }
+
+  writev(h: number, chunks: readonly Uint8Array[]): boolean {
+    ChannelCore.chunksArg(chunks);
+    this.checkWritable(h, 'writev');
+    let ok = this.pendingBytes(h) <= this.limits.highWaterMark;   // (no chunks: what a 0-byte write answers)
+    for (const c of chunks) ok = this.write(h, c);
+    return ok;
+  }
+
+  writeAscii(h: number, text: string): boolean {
+    if (typeof text !== 'string') throw argError('text', 'a string', text);
+    if (!this.writable(h)) this.checkWritable(h, 'writeAscii');
+    return this.queueAscii(h, text);
+  }
+
+  end(h: number): void {
+    this.checkConn(h, 'end');
+    if (this.state[h]! & St.WriteEnded) return;
+    this.counters.requests++;
+    this.state[h]! |= St.WriteEnded;
+    this.endWrites(h);
+  }
+
+  sendFile(h: number, fd: number, position: number, length: number): Promise<void> {
+    try {
+      this.checkWritable(h, 'sendFile');
+      ChannelCore.fileArgs(fd, position, length);
+    } catch (e) { return Promise.reject(e); }
+    this.counters.requests++;
+    if (this.state[h]! & St.Errored) return Promise.reject(new MegapipeError(MpCode.CLOSED, `sendFile: connection ${h} is closed or failed`));
+    return length === 0 ? Promise.resolve() : this.queueFile(h, fd, position, length);
+  }
+
+  readFile(fd: number, position: number, length: number): Promise<Buffer> {
+    try {
+      if (this.closed) throw new MegapipeError(MpCode.CLOSED, 'readFile: the channel is closed');
+      ChannelCore.fileArgs(fd, position, length, READ_FILE_MAX);
+    } catch (e) { return Promise.reject(e); }
+    this.counters.requests++;
+    return length === 0 ? Promise.resolve(Buffer.alloc(0)) : this.readFileBytes(fd, position, length);
+  }
+
+  connect(host: string, port: number, cookie?: unknown, options: ConnectOptions = {}): number {
+    if (this.closed) throw new MegapipeError(MpCode.CLOSED, 'connect: the channel is closed');
+    const [h, p, local] = ChannelCore.connectArgs(host, port, options);
+    this.counters.requests++;
+    return this.openConnection(h, p, cookie, local);
+  }
+
+  // ---- events ---------------------------------------------------------------------------------------------------
   onEvent(handler: EventHandler | null): this {
     if (handler !== null && typeof handler !== 'function') throw argError('handler', 'a function or null', handler);
     this.handler = handler;
@@ -230,8 +276,9 @@ export abstract class ChannelCore {
     }
   }
 
-  protected emit(type: EventType, h: number, result: number, buffer?: Uint8Array, offset = 0, cookieOf = h): void {
-    if (this.closed) return;   // close() ends the events, also those of a batch being delivered
+  /** @internal Delivers an event (nothing once the channel is closed: also not for a batch being delivered). */
+  emit(type: EventType, h: number, result: number, buffer?: Uint8Array, offset = 0, cookieOf = h): void {
+    if (this.closed) return;
     const ev = this.ev;
     ev.type = type; ev.handle = h; ev.cookie = this.cookies[cookieOf]; ev.result = result;
     ev.code = result < 0 ? errnoCode(result) : undefined;
@@ -240,12 +287,22 @@ export abstract class ChannelCore {
     this.enqueue(ev.copy());
   }
 
+  /** @internal An event whose code is not the errno's name (MP_ERR_*). */
+  emitCode(type: EventType, h: number, result: number, code: string, cookieOf = h): void {
+    if (this.closed) return;
+    const ev = this.ev;
+    ev.type = type; ev.handle = h; ev.cookie = this.cookies[cookieOf]; ev.result = result; ev.code = code;
+    ev.buffer = undefined; ev.offset = 0;
+    if (this.handler !== null && this.queueHead === this.evQueue.length) { this.handler(ev); return; }
+    this.enqueue(ev.copy());
+  }
+
   /**
-   * Delivers a read event whose bytes the handler may keep with holdBuffer() under `token` (a backend's buffer id).
-   * After it returns (or throws), `this.readHeld` tells the backend whether the handler kept the buffer: if so, it is
-   * returned by releaseBuffer (also when the handler released it before returning), never by the backend.
+   * @internal Delivers a read event whose bytes the handler may keep with holdBuffer() under `token` (a backend's
+   * buffer id). After it returns (or throws), `readHeld` tells the backend whether the handler kept the buffer: if so,
+   * it is returned by releaseBuffer (also when the handler released it before returning), never by the backend.
    */
-  protected emitRead(h: number, result: number, buffer: Uint8Array, offset: number, token: number): void {
+  emitRead(h: number, result: number, buffer: Uint8Array, offset: number, token: number): void {
     const prev = this.holdable;
     // dispatch()/iteration (and a handler with queued events before it) get owned copies: nothing to hold
     this.holdable = this.handler !== null && this.queueHead === this.evQueue.length ? token : -1;
@@ -253,13 +310,6 @@ export abstract class ChannelCore {
     finally { this.readHeld = this.holdable === HELD; this.holdable = prev; }
   }
 
-  /**
-   * Keeps the receive buffer of the read event being handled valid after the handler returns (zero-copy; the
-   * event's `buffer[offset, offset + result)` is not reused) until `releaseBuffer(token)`. Only inside an
-   * `onEvent` handler, during a read event that carries bytes (else MP_ERR_STATE). At most
-   * `limits.heldBuffersMax` at once (RangeError, MP_ERR_LIMIT): a held buffer is out of the receive ring.
-   * Closing the channel releases every held buffer (the memory stays valid while views of it are reachable).
-   */
   holdBuffer(): number {
     const t = this.holdable;
     if (t < 0) throw new MegapipeError(MpCode.STATE, 'holdBuffer() is only valid inside the onEvent handler of a read event that carries bytes');
@@ -269,27 +319,13 @@ export abstract class ChannelCore {
     return t;
   }
 
-  /** Returns a buffer kept with holdBuffer() to the receive ring. A token not held throws RangeError; after close(), no-op. */
   releaseBuffer(token: number): void {
     if (this.closed) return;
     if (!this.heldBufs.delete(token)) throw rangeError('token', 'a token from holdBuffer() that is still held', token);
     this.returnHeld(token);
   }
 
-  /** Backend hook: a held buffer goes back to the receive ring. */
-  protected abstract returnHeld(token: number): void;
-
-  /** Buffers held with holdBuffer() now. */
   get heldBuffers(): number { return this.heldBufs.size; }
-
-  protected emitCode(type: EventType, h: number, result: number, code: string, cookieOf = h): void {
-    if (this.closed) return;
-    const ev = this.ev;
-    ev.type = type; ev.handle = h; ev.cookie = this.cookies[cookieOf]; ev.result = result; ev.code = code;
-    ev.buffer = undefined; ev.offset = 0;
-    if (this.handler !== null && this.queueHead === this.evQueue.length) { this.handler(ev); return; }
-    this.enqueue(ev.copy());
-  }
 
   private enqueue(e: MpEvent): void {
     const w = this.waiters.shift();
@@ -318,29 +354,8 @@ export abstract class ChannelCore {
     }
   }
 
-  /** Backend primitive: brings the kernel's (or socket's) reading of `h` in line with its state bits. */
-  protected abstract syncReading(h: number): void;
-
-  /** Stops `read` events for connection `h` until `resume(h)` (the kernel's receive buffer then fills: TCP flow control). */
-  pause(h: number): void {
-    this.checkConn(h, 'pause');
-    this.state[h]! |= St.PausedUser;
-    this.syncReading(h);
-  }
-
-  /** Undoes `pause(h)`: reads (and bytes held back meanwhile, in order) are delivered again. */
-  resume(h: number): void {
-    this.checkConn(h, 'resume');
-    this.state[h]! &= ~St.PausedUser;
-    this.syncReading(h);
-  }
-
-  /**
-   * mp_dispatch: the next event, waiting up to `timeoutMs` (default: forever); null on timeout or when the channel
-   * closes. Only while no handler is set. Events returned own their data.
-   */
   dispatch(timeoutMs = -1): Promise<MpEvent | null> {
-    if (this.handler !== null) return Promise.reject(new MegapipeError(MpCode.LIMIT, 'dispatch() is unavailable while an onEvent handler is set'));
+    if (this.handler !== null) return Promise.reject(new MegapipeError(MpCode.STATE, 'dispatch() is unavailable while an onEvent handler is set'));
     if (typeof timeoutMs !== 'number' || Number.isNaN(timeoutMs)) return Promise.reject(argError('timeoutMs', 'a number', timeoutMs));
     if (this.queueHead < this.evQueue.length) {
       const e = this.evQueue[this.queueHead++]!;
@@ -356,7 +371,6 @@ export abstract class ChannelCore {
     });
   }
 
-  /** Events as an async iterator (ends when the channel closes). Events own their data. */
   async *[Symbol.asyncIterator](): AsyncGenerator<MpEvent> {
     for (;;) {
       const e = await this.dispatch();
@@ -369,7 +383,16 @@ export abstract class ChannelCore {
     for (const w of this.waiters.splice(0)) { if (w.timer) clearTimeout(w.timer); w.resolve(null); }
   }
 
-  // ---- argument checks shared by both backends ------------------------------------------------------------
+  // ---- argument checks --------------------------------------------------------------------------------------------
+  /** A write's bytes arguments checked without allocating (the hot path); the length. Throws naming the bad one. */
+  protected static bytesLength(data: Uint8Array, offset: number | undefined, length: number | undefined): number {
+    if (!(data instanceof Uint8Array)) ChannelCore.bytesArgs(data, offset, length);
+    const off = offset ?? 0;
+    const len = length ?? data.byteLength - off;
+    if (!(off >= 0 && len >= 0 && off + len <= data.byteLength) || !Number.isInteger(off) || !Number.isInteger(len)) ChannelCore.bytesArgs(data, offset, length);
+    return len;
+  }
+
   protected static bytesArgs(data: unknown, offset: number | undefined, length: number | undefined): [Uint8Array, number, number] {
     if (!(data instanceof Uint8Array)) throw argError('data', 'a Uint8Array or Buffer', data);
     const off = offset ?? 0;
@@ -380,32 +403,8 @@ export abstract class ChannelCore {
   }
 
   /**
-   * What both backends' sendFile do before queueing: checks (a rejected promise for a bad argument or a closed or
-   * failed connection), counting, and the empty file. Null: go on and queue it.
-   */
-  protected sendFileStart(h: number, fd: number, position: number, length: number, failed: boolean): Promise<void> | null {
-    try {
-      this.checkWritable(h, 'sendFile');
-      ChannelCore.fileArgs(fd, position, length);
-    } catch (e) { return Promise.reject(e); }
-    this.counters.requests++;
-    if (failed || (this.state[h]! & St.Errored)) return Promise.reject(new MegapipeError(MpCode.CLOSED, `sendFile: connection ${h} is closed or failed`));
-    return length === 0 ? Promise.resolve() : null;
-  }
-
-  /** readFile's checks and counting, shared by both backends: a rejected promise for a bad call, else null. */
-  protected readFileStart(fd: number, position: number, length: number): Promise<never> | null {
-    try {
-      if (this.closed) throw new MegapipeError(MpCode.CLOSED, 'readFile: the channel is closed');
-      ChannelCore.fileArgs(fd, position, length, READ_FILE_MAX);
-    } catch (e) { return Promise.reject(e); }
-    this.counters.requests++;
-    return null;
-  }
-
-  /**
-   * sendFile/readFile's arguments: a file descriptor, a byte position and a length (integers; position + length
-   * within 2^53, the file positions a row can carry). readFile's result is one Buffer: `maxLength` bounds it.
+   * sendFile/readFile's arguments: a file descriptor, a byte position and a length (integers; position + length within
+   * 2^53, the file positions a row can carry). readFile's result is one Buffer: `maxLength` bounds it.
    */
   protected static fileArgs(fd: unknown, position: unknown, length: unknown, maxLength = Number.MAX_SAFE_INTEGER): void {
     if (!Number.isInteger(fd) || (fd as number) < 0 || (fd as number) > 0x7fffffff) throw argError('fd', 'a file descriptor (non-negative integer)', fd);

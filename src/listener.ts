@@ -1,7 +1,7 @@
 // Listening sockets, optionally partitioned: one address, one reuseport group of N members, a classic-BPF
 // program that picks the member owning the CPU that received the SYN (MegaPipe's partitioned listening socket).
 import * as net from 'node:net';
-import { native } from './native.js';
+import { closeFd, listenGroup } from './sockets.js';
 import { MegapipeError, MpCode, argError, rangeError } from './errors.js';
 
 export interface ListenOptions {
@@ -65,7 +65,7 @@ export class Listener {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (native) for (const fd of this.fds) native.closeFd(fd);
+    for (const fd of this.fds) closeFd(fd);
     this.server?.close();
   }
 }
@@ -99,13 +99,12 @@ export function listen(options: ListenOptions = {}): Listener {
   if (!Number.isInteger(deferAccept) || deferAccept < 0 || deferAccept > 3600) throw rangeError('deferAccept', 'an integer number of seconds in 0..3600', deferAccept);
   const members = partitions.length > 0 ? partitions.length : options.members ?? 1;
   if (!Number.isInteger(members) || members < 1 || members > 256) throw rangeError('members', 'an integer in 1..256', members);
-  if (!native) throw new MegapipeError(MpCode.BACKEND_UNAVAILABLE, 'native listeners need the addon; use listenPortable() with the portable backend');
   let cpuToMember: Int32Array | null = null;
   if (partitions.length > 0) {
     cpuToMember = new Int32Array(Math.max(...seen) + 1).fill(-1);
     partitions.forEach((p, i) => { for (const cpu of p) cpuToMember![cpu] = i; });
   }
-  const r = native.listenGroup(host, port, members, backlog, members > 1, cpuToMember, deferAccept);
+  const r = listenGroup(host, port, members, backlog, members > 1, cpuToMember, deferAccept);
   const parts = partitions.length > 0 ? partitions.map((p) => [...p]) : Array.from({ length: members }, () => [] as number[]);
   return new Listener(host, r.port, r.fds, parts, undefined);
 }

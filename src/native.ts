@@ -80,3 +80,10 @@ function load(): { addon: NativeAddon | null; error: string | null } {
 const loaded = load();
 export const native: NativeAddon | null = loaded.addon;
 export const nativeLoadError: string | null = loaded.error;
+
+let probed: ProbeResult | null | undefined;
+/** What this kernel offers (a throw-away ring, set up once per thread), or null without the addon. */
+export function kernelProbe(): ProbeResult | null {
+  if (probed === undefined) probed = native?.probe() ?? null;
+  return probed;
+}

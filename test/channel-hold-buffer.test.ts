@@ -151,9 +151,9 @@ describe('the receive ring refuses a buffer returned twice or out of range (urin
     try {
       // stage ids the native side must refuse, as a bug in the TypeScript side would: 3 (in the ring already: every
       // buffer is while nothing is received), 999 and -1 (out of range)
-      const internals = server.ch as unknown as { recycleList: Int32Array; nrec: number; flush(): void };
-      for (const id of [3, 999, -1]) internals.recycleList[internals.nrec++] = id;
-      internals.flush();
+      const internals = server.ch as unknown as { batch: { recycle(bid: number): void; flush(): void } };
+      for (const id of [3, 999, -1]) internals.batch.recycle(id);
+      internals.batch.flush();
       assert.equal(server.ch.stats().recycleRefused, 3);
       // every buffer serves, none twice: 2 MiB through a 16-buffer ring, echoed byte for byte
       const s = await connectSocket(server.port);

@@ -41,13 +41,7 @@ function factory(outcomes: Outcome[]): SessionFactory {
  * see the same thing: each call tells whether the peer took bytes since the previous call. */
 type ProgressOf = (conn: Conn) => () => boolean;
 
-const channelProgress = (ch: Channel): ProgressOf => (conn) => {
-  // node:net: its write-queue watch (pendingBytes moves only per completed write request, megabytes at a time)
-  const own = (ch as { drainWatch?(h: number): (() => boolean) | undefined }).drainWatch?.(conn.id);
-  if (own !== undefined) return own;
-  let last = conn.pendingBytes;   // io_uring: pendingBytes drops as each send completes
-  return () => { const now = conn.pendingBytes; const moved = now < last; last = now; return moved; };
-};
+const channelProgress = (ch: Channel): ProgressOf => (conn) => ch.watchProgress(conn.id);
 const netProgress: ProgressOf = (conn) => progressWatch((conn as unknown as { socket: net.Socket }).socket);
 
 /** Runs one look of the mocked drain watch, at least TIMEOUT_MS of real time after the previous one. */

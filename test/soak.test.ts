@@ -60,7 +60,7 @@ describe('soak: 60 s of every server with hostile clients', { skip: uringSkip },
     assert.equal(run.code, summary.pass ? 0 : 1, 'the exit code says whether every criterion held');
   });
 
-  it('sees no known bug', { todo: 'bug: io_uring spliced sendFile after the peer half-closes (test/splice-after-half-close.test.ts)' }, () => {
+  it('sees no known bug', () => {
     assert.ok(run, 'the soak ran');
     const known = run.summary.criteria.filter((c) => c.knownBugsOnly);
     assert.deepEqual(known.map((c) => `${c.name}: ${c.detail}`), []);

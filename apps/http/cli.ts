@@ -8,9 +8,9 @@
 
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { serveNet } from '../../src/serve-net.js';
-import { serve } from '../../src/serve.js';
-import type { Limits } from '../../src/limits.js';
+import { serveNet } from '../../src/index.js';
+import { serve } from '../../src/index.js';
+import type { Limits } from '../../src/index.js';
 import type { HttpServerOptions } from './server.js';
 import type { StaticOptions } from './static.js';
 import setup, { type HttpWorkerData } from './worker.js';

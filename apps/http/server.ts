@@ -6,7 +6,7 @@
 // is buffered beyond a bound, or while output is above the high-water mark), and deadlines checked by ONE coarse
 // interval timer per server (idle keep-alive, whole-header-block, body, send, linger).
 
-import type { Conn, Session, SessionFactory } from '../../src/session.js';
+import type { Conn, Session, SessionFactory } from '../../src/index.js';
 import { httpDate } from './date.js';
 import { Fields } from './headers.js';
 import { DEFAULT_LIMITS, RequestParser, type ParserEvents, type ParserLimits, type RequestHead } from './parser.js';

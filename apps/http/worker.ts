@@ -4,7 +4,7 @@
 
 import * as nodePath from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { SessionFactory } from '../../src/session.js';
+import type { SessionFactory } from '../../src/index.js';
 import { createHttpApp, type Handler, type HttpApp, type HttpServerOptions } from './server.js';
 import { serveStatic, type StaticOptions } from './static.js';
 

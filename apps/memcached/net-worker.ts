@@ -1,7 +1,7 @@
 // A worker_threads entry that serves the memcached app over node:net on its own port, sharing the store passed in
 // workerData. Used by tests (one keyspace seen from several threads) until the library's serve() runs the workers.
 import { parentPort, workerData } from 'node:worker_threads';
-import { serveNet } from '../../src/serve-net.js';
+import { serveNet } from '../../src/index.js';
 import type { McWorkerData } from './protocol.js';
 import setup from './worker.js';
 

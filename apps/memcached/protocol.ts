@@ -10,7 +10,7 @@
 // reads a buffer grown for one large request is given back (memcached's conn_shrink / rbuf_release). `stats`
 // reports what connection buffers hold (read_buf_count, read_buf_bytes).
 
-import type { Conn, Session, SessionFactory } from '../../src/session.js';
+import type { Conn, Session, SessionFactory } from '../../src/index.js';
 import {
   ALLOC_TOO_LARGE, DeltaResult, IF_FETCHED, IF_KEY_BINARY, IF_STALE, IF_TOKEN_SENT, KEY_MAX_LENGTH, S, Store,
   StoreCmd, StoreResult, hashKey, type StoreShared, type U64,

@@ -2,18 +2,26 @@
 // as a correctness oracle in the conformance tests). No lwsockets (features.lwsocket = false), no batching of
 // system calls (libuv issues one per operation), no fd conversion.
 import * as net from 'node:net';
-import { ChannelCore, Kind, St, type ChannelStats } from '../channel-core.js';
+import { ChannelCore, type BackendOptions } from '../channel-core.js';
+import { Kind, St } from '../handle-table.js';
 import { MegapipeError, MpCode, argError, rangeError } from '../errors.js';
 import { FileQueue, preadAll, progressWatch } from './file-queue.js';
 import type { Limits } from '../limits.js';
 import type { Listener } from '../listener.js';
-import { native } from '../native.js';
-import type { AcceptOptions, Channel, ConnectOptions, RegisterOptions } from '../channel.js';
+import { acceptNow, socketIncomingCpu } from '../sockets.js';
+import type { Channel, ChannelStats, Features, RegisterOptions } from '../channel.js';
 
-interface ListenState { server: net.Server; own: boolean; left: number; backlog: net.Socket[] }
+const FEATURES: Features = Object.freeze({
+  lwsocket: false, batching: false, fixedFdInstall: false, splice: false, deferTaskrun: false, singleIssuer: false,
+  registeredRing: false, bundles: false, sqEntries: 0, cqEntries: 0, setupFlags: 0,
+});
+
+/** A listener handle: its node:net server (its own over a native member's fd, or a portable Listener's), that fd (-1:
+ * none), connections still to accept (Infinity: keep accepting), and those that arrived while none was asked for. */
+interface ListenState { server: net.Server; own: boolean; fd: number; left: number; backlog: net.Socket[] }
 export class PortableChannel extends ChannelCore implements Channel {
   readonly backend = 'portable' as const;
-  readonly features = Object.freeze({ lwsocket: false, fixedFdInstall: false, batching: false });
+  readonly features = FEATURES;
   private batch: number;
   private token = 0;
   private readonly sockets: (net.Socket | undefined)[];
@@ -27,8 +35,8 @@ export class PortableChannel extends ChannelCore implements Channel {
   private refs = 0;
   private readonly keepAlive: NodeJS.Timeout;
 
-  constructor(limits: Limits, options: { batch?: number; pauseReadsAboveHighWater?: boolean } = {}) {
-    super(limits);
+  constructor(limits: Limits, options: BackendOptions = {}) {
+    super(limits, options);
     this.batch = options.batch ?? limits.batch;
     this.pauseReadsAboveHwm = options.pauseReadsAboveHighWater ?? true;
     this.sockets = new Array(limits.maxHandles).fill(undefined);
@@ -63,18 +71,19 @@ export class PortableChannel extends ChannelCore implements Channel {
     }
     const l = ChannelCore.listenerArg(target);
     if (l.closed) throw new MegapipeError(MpCode.CLOSED, 'register: the listener is closed');
-    let server: net.Server, own: boolean;
+    let server: net.Server, own: boolean, fd = -1;
     if (l.server) { server = l.server; own = false; }
     else {
       const member = options.member ?? l.memberFor(options.cpuMask);
       if (!Number.isInteger(member) || member < 0 || member >= l.fds.length) throw rangeError('member', `an integer in 0..${l.fds.length - 1}`, member);
       server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true } as net.ServerOpts);
-      server.listen({ fd: l.fds[member]! });
+      fd = l.fds[member]!;
+      server.listen({ fd });
       own = true;
     }
     const h = this.allocHandle(Kind.Listener, cookie);
     if (h < 0) { if (own) server.close(); throw new MegapipeError(MpCode.LIMIT, `register: maxHandles (${this.limits.maxHandles}) handles are open`); }
-    const ls: ListenState = { server, own, left: 0, backlog: [] };
+    const ls: ListenState = { server, own, fd, left: 0, backlog: [] };
     this.listeners[h] = ls;
     server.on('connection', (s: net.Socket) => {
       if (this.kind[h] !== Kind.Listener || (this.state[h]! & St.Closing)) { s.destroy(); return; }
@@ -129,13 +138,7 @@ export class PortableChannel extends ChannelCore implements Channel {
     try { this.emit('disconnect', h, 0); } finally { this.freeHandle(h); }
   }
 
-  accept(h: number, options: AcceptOptions = {}): void {
-    this.check(h, 'accept');
-    if (this.kind[h] !== Kind.Listener) throw new MegapipeError(MpCode.BAD_HANDLE, `accept: handle ${h} is not a listener`);
-    const count = options.count ?? Infinity;
-    if (count !== Infinity && (!Number.isInteger(count) || count < 1 || count > 4096)) throw rangeError('count', 'Infinity or an integer in 1..4096', count);
-    if (options.lwsocket !== undefined && typeof options.lwsocket !== 'boolean') throw argError('lwsocket', 'a boolean', options.lwsocket);
-    this.counters.requests++;
+  protected acceptOn(h: number, count: number): void {
     const ls = this.listeners[h]!;
     ls.left = count === Infinity ? Infinity : ls.left + count;
     // connections that arrived while not accepting are delivered now (asynchronously, as completions are)
@@ -145,13 +148,6 @@ export class PortableChannel extends ChannelCore implements Channel {
         this.acceptSocket(h, ls.backlog.shift()!);
       }
     });
-  }
-
-  read(h: number): void {
-    this.checkConn(h, 'read');
-    this.counters.requests++;
-    this.state[h]! |= St.Reading;
-    this.syncRead(h);
   }
 
   protected syncReading(h: number): void { this.syncRead(h); }
@@ -164,27 +160,17 @@ export class PortableChannel extends ChannelCore implements Channel {
     if (want) s.resume(); else s.pause();
   }
 
-  /** @internal Watches the peer's progress on `h` (serveChannel's endTimeoutMs): pendingBytes moves too coarsely here. */
-  drainWatch(h: number): (() => boolean) | undefined {
+  /** @internal The peer's progress on `h` (serveChannel's endTimeoutMs): pendingBytes moves too coarsely here (per
+   * node:net write request, which coalesces megabytes). */
+  watchProgress(h: number): () => boolean {
     const s = this.sockets[h];
-    return s ? progressWatch(s, () => this.files[h]?.bytes ?? 0) : undefined;
+    return s ? progressWatch(s, () => this.files[h]?.bytes ?? 0) : () => false;
   }
 
   pendingBytes(h: number): number { return this.sockets[h] !== undefined ? this.pend[h]! + (this.files[h]?.bytes ?? 0) : 0; }
 
-  write(h: number, data: Uint8Array, offset?: number, length?: number): boolean {
-    return this.writeBytes(h, 'write', data, offset, length, true);
-  }
-
-  /** See Channel.writeNoCopy: node:net writes from the buffer itself. */
-  writeNoCopy(h: number, data: Uint8Array, offset?: number, length?: number): boolean {
-    return this.writeBytes(h, 'writeNoCopy', data, offset, length, false);
-  }
-
-  // write (`copy`) and writeNoCopy (a view, unless shorter than limits.noCopyMinBytes).
-  private writeBytes(h: number, op: string, data: Uint8Array, offset: number | undefined, length: number | undefined, copy: boolean): boolean {
-    this.checkWritable(h, op);
-    const [d, off, len] = ChannelCore.bytesArgs(data, offset, length);
+  // write (`copy`) and writeNoCopy (a view, unless shorter than limits.noCopyMinBytes): arguments checked, writable.
+  protected queueBytes(h: number, data: Uint8Array, off: number, len: number, copy: boolean): boolean {
     this.counters.requests++;
     const s = this.sockets[h]!;
     if ((this.state[h]! & St.Errored) || s.destroyed || s.writableEnded) return false;
@@ -192,16 +178,15 @@ export class PortableChannel extends ChannelCore implements Channel {
     let b: Buffer;
     if (copy || len < this.limits.noCopyMinBytes) {
       b = Buffer.allocUnsafe(len);
-      b.set(d.subarray(off, off + len));
+      b.set(data.subarray(off, off + len));
     } else {
-      b = Buffer.from(d.buffer, d.byteOffset + off, len);
+      b = Buffer.from(data.buffer, data.byteOffset + off, len);
     }
     return this.queue(h, s, b, len);
   }
 
-  writeAscii(h: number, text: string): boolean {
-    this.checkWritable(h, 'writeAscii');
-    if (typeof text !== 'string') throw argError('text', 'a string', text);
+  protected queueAscii(h: number, text: string): boolean {
+    this.counters.requests++;
     const s = this.sockets[h]!;
     if ((this.state[h]! & St.Errored) || s.destroyed || s.writableEnded) return false;
     return this.queue(h, s, Buffer.from(text, 'latin1'), text.length);
@@ -234,12 +219,10 @@ export class PortableChannel extends ChannelCore implements Channel {
     if (this.pauseReadsAboveHwm) { this.state[h]! |= St.PausedHwm; this.syncRead(h); }
   }
 
-  /** See Channel.sendFile: read through node:fs in 64 KiB pieces (file-queue.ts), writes behind it wait. */
-  sendFile(h: number, fd: number, position: number, length: number): Promise<void> {
-    const s = this.sockets[h];
-    const early = this.sendFileStart(h, fd, position, length, s === undefined || s.destroyed || s.writableEnded);
-    if (early !== null) return early;
-    const sock = s!;
+  // sendFile: read through node:fs in 64 KiB pieces (file-queue.ts); writes behind it wait
+  protected queueFile(h: number, fd: number, position: number, length: number): Promise<void> {
+    const sock = this.sockets[h];
+    if (sock === undefined || sock.destroyed || sock.writableEnded) return Promise.reject(new MegapipeError(MpCode.CLOSED, `sendFile: connection ${h} is closed or failed`));
     const fq = this.files[h] ??= new FileQueue(sock, this.limits.highWaterMark, (b) => this.queue(h, sock, b, b.byteLength, true), (e) => {
       this.state[h]! |= St.Errored;
       if (!(this.state[h]! & St.Closing)) this.emitCode('error', h, e.errno ?? -5, e.code);
@@ -250,25 +233,11 @@ export class PortableChannel extends ChannelCore implements Channel {
     return p;
   }
 
-  /** See Channel.readFile (node:fs reads; libuv's thread pool). */
-  readFile(fd: number, position: number, length: number): Promise<Buffer> {
-    return this.readFileStart(fd, position, length) ?? preadAll(fd, position, length);
-  }
+  // readFile: node:fs reads (libuv's thread pool)
+  protected readFileBytes(fd: number, position: number, length: number): Promise<Buffer> { return preadAll(fd, position, length); }
 
-  writev(h: number, chunks: readonly Uint8Array[]): boolean {
-    ChannelCore.chunksArg(chunks);
-    this.checkWritable(h, 'writev');
-    let ok = true;
-    for (const c of chunks) ok = this.write(h, c);
-    return ok;
-  }
-
-  /** Half-close (see Channel.end): node:net's socket.end() sends what is queued, then FIN; reading goes on. */
-  end(h: number): void {
-    this.checkConn(h, 'end');
-    if (this.state[h]! & St.WriteEnded) return;
-    this.counters.requests++;
-    this.state[h]! |= St.WriteEnded;
+  // end(): node:net's socket.end() sends what is queued, then FIN; reading goes on
+  protected endWrites(h: number): void {
     const s = this.sockets[h]!;
     this.afterFiles(h, () => { if (!(this.state[h]! & St.Errored) && !s.destroyed) s.end(); });
   }
@@ -306,12 +275,10 @@ export class PortableChannel extends ChannelCore implements Channel {
     this.sockets[h]!.destroy();
   }
 
-  connect(host: string, port: number, cookie?: unknown, options: ConnectOptions = {}): number {
-    if (this.closed) throw new MegapipeError(MpCode.CLOSED, 'connect: the channel is closed');
-    [host, port] = ChannelCore.connectArgs(host, port, options);
+  protected openConnection(host: string, port: number, cookie: unknown, localAddress: string | undefined): number {
     const h = this.allocHandle(Kind.Fd, cookie);
     if (h < 0) throw new MegapipeError(MpCode.LIMIT, `connect: maxHandles (${this.limits.maxHandles}) handles are open`);
-    const s = net.connect({ host, port, localAddress: options.localAddress, noDelay: true, allowHalfOpen: true });
+    const s = net.connect({ host, port, localAddress, noDelay: true, allowHalfOpen: true });
     this.state[h]! |= St.Connecting;
     this.attach(h, s);
     s.once('connect', () => {
@@ -319,8 +286,24 @@ export class PortableChannel extends ChannelCore implements Channel {
       if (!(this.state[h]! & St.Closing)) this.emit('connect', h, 0);
       this.syncRead(h);
     });
-    this.counters.requests++;
     return h;
+  }
+
+  acceptQueued(h: number): number[] {
+    // a listener on a native member (listen()): its queue can be taken at once; a node:net server's cannot
+    const ls = this.listeners[h];
+    const out: number[] = [];
+    if (ls === undefined || ls.fd < 0) return out;
+    for (let i = 0; i < this.limits.maxHandles; i++) {
+      const fd = acceptNow(ls.fd);
+      if (fd < 0) break;
+      const nh = this.allocHandle(Kind.Fd, undefined);
+      if (nh < 0) { break; }
+      this.attach(nh, new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true }));
+      this.counters.accepted++;
+      out.push(nh);
+    }
+    return out;
   }
 
   toFd(h: number): Promise<number> {
@@ -331,9 +314,7 @@ export class PortableChannel extends ChannelCore implements Channel {
   incomingCpu(h: number): number {
     this.checkConn(h, 'incomingCpu');
     const fd = (this.sockets[h] as unknown as { _handle?: { fd?: number } })?._handle?.fd;
-    if (fd === undefined || fd < 0 || !native) return -1;
-    const r = native.incomingCpu(fd);
-    return r < 0 ? -1 : r;
+    return fd === undefined || fd < 0 ? -1 : socketIncomingCpu(fd);
   }
 
   flush(): void { /* node:net writes go to libuv at once */ }
@@ -343,7 +324,7 @@ export class PortableChannel extends ChannelCore implements Channel {
     return {
       backend: 'portable', requests: c.requests, flushes: c.flushes, enters: 0, submitted: 0, completions: 0, batches: 0,
       wakeups: 0, emptyWakeups: 0, accepted: c.accepted, bytesRead: c.bytesRead, bytesWritten: c.bytesWritten, enobufs: 0,
-      cqOverflows: 0, tableFullFallbacks: 0, filesSpliced: 0, spliceNoPipe: 0, writesNoCopy: 0, handles: this.open,
+      cqOverflows: 0, tableFullFallbacks: 0, filesSpliced: 0, spliceNoPipe: 0, writesNoCopy: 0, handles: this.table.open,
       submitFailures: 0, requestsRefused: 0, recycleRefused: 0, inKernel: 0,
     };
   }

@@ -1,12 +1,14 @@
-// The row and event layouts shared with native/megapipe.c. Change both together.
+// The ABI shared with the native core: a mirror of native/abi.h (the one source of these numbers). test/abi.test.ts
+// checks that every name and value here matches the header (MP_OP_CANCEL_FD there is Op.CancelFd here).
 
-/** Request-row opcodes (row[0]) and the operation tag carried in user_data (hi >>> 24). */
+/** Request-row fields (MP_ROW_*): ROW_I32 int32 per row. */
+export const enum Row { Op = 0, Fd = 1, Flags = 2, UdLo = 3, UdHi = 4, A = 5, B = 6, C = 7, I32 = 8 }
+
+/** Request-row opcodes (MP_OP_*); the operands of each are described in native/abi.h. */
 export const enum Op {
   Nop = 0,
-  Accept = 1,        // row: a = 1 multishot, c = 1 direct. As a user_data tag: multishot, direct descriptor
-  /** c = 1: single-shot (the first of a connection), else multishot */
+  Accept = 1,
   Recv = 2,
-  /** a = send-arena offset, b = length; RowFlag.Ref: a = reference slot (channelRefSet), c = offset in its bytes */
   Send = 3,
   Close = 4,
   CancelFd = 5,
@@ -14,42 +16,60 @@ export const enum Op {
   Connect = 7,
   FdInstall = 8,
   CancelUd = 9,
-  /** a = send-arena offset, b = length, c = file position (low 32 bits; the high bits ride in row flags >> 8) */
   Read = 10,
-  /** fd = out (pipe or socket), a = in fd, b = length, c = in position as for Read (RowFlag.NoOff: a pipe, none) */
   Splice = 15,
-  /** fd, c = poll events; one shot */
   Poll = 16,
-  /** a = milliseconds: completes (-ETIME) after that long */
   Timeout = 17,
-  // user_data tags only (the row opcode is Accept). 0x80 (UdFlag.FdResult): the result is a new regular fd
-  AcceptFd = 0x80 | 14,     // multishot, regular fd
-  AcceptOne = 11,           // single, direct
-  AcceptOneFd = 0x80 | 12,  // single, regular fd
-  FdInstallTag = 0x80 | 8,  // the tag of an FdInstall row: its result is a new regular fd
-  SpliceIn = 15,     // a spliced sendFile: file -> pipe (row Splice)
-  SplicePoll = 16,   //   the connection's socket writable (row Poll)
-  SpliceOut = 17,    //   pipe -> socket (row Splice)
-  SpliceWait = 18,   //   a timed wait before SpliceOut, where a poll cannot wait (row Timeout; see spliceNext)
-  /** The kernel's IORING_OP_FIXED_FD_INSTALL opcode number (looked for in the probe's op list). */
-  KernelFixedFdInstall = 54,
+}
+
+/** Row flags (MP_F_*); from bit PosShift up, the high bits of a file position (Read, Splice). */
+export const enum RowFlag { Fixed = 1, Hardlink = 2, Link = 4, NoOff = 8, More = 16, Ref = 32, PosShift = 8 }
+
+/** Event-row fields (MP_EV_*): EV_I32 int32 per completion. */
+export const enum Ev { UdLo = 0, UdHi = 1, Res = 2, Flags = 3, I32 = 4 }
+
+/** Header fields (MP_HDR_*). */
+export const enum Hdr { Rows = 0, Recycle = 1, Err = 2, I32 = 8 }
+
+/** Slots of the native counters (MP_ST_*): a Float64Array over the control region. */
+export const enum Stat {
+  Enters = 0, Sqes = 1, Cqes = 2, Batches = 3, OverflowFlush = 4, Wakeups = 5, EmptyWakeups = 6, JsCalls = 7,
+  RecycleRefused = 8, RowsRefused = 9, SubmitFailed = 10, Flushes = 11, Inflight = 12, F64 = 16,
 }
 
 /**
- * Bits of the user_data tag (user_data bit 63 = bit 31 of the high word = 0x80 of the tag byte): FdResult, a
- * non-negative result is a new regular fd, which the native side closes if the completion is never delivered
- * (MP_UD_FD_RESULT in native/megapipe.c); JavaScript closes it when no handle takes it.
+ * user_data (MP_UD_*). Low word: a handle, or Orphan / Read | chunk / Native. High word: tag << TagShift | the handle's
+ * generation (GenMask bits).
  */
-export const enum UdFlag { FdResult = 0x80 }
+export const enum Ud { TagShift = 24, GenMask = 0xffffff, Orphan = 0x7fffffff, Read = 0x40000000, Native = -1 }
 
-/** Row flags; the bits from 8 up carry a file position's high bits (Read, Splice). More: MSG_MORE / SPLICE_F_MORE. */
-export const enum RowFlag { Fixed = 1, HardLink = 2, Link = 4, NoOff = 8, More = 16, Ref = 32 }
-export const enum CqeFlag { Buffer = 1, More = 2, SockNonempty = 4 }
-export const ROW_I32 = 8;
-export const EV_I32 = 4;
+/** Tags (MP_TAG_*): which of a handle's requests completed. FdResult in a tag: a non-negative result is a new fd. */
+export const enum Tag {
+  FdResult = 0x80,
+  Nop = 0,
+  Accept = 1,
+  Recv = 2,
+  Send = 3,
+  Close = 4,
+  CancelFd = 5,
+  Shutdown = 6,
+  Connect = 7,
+  FdInstall = 0x88,
+  CancelUd = 9,
+  Read = 10,
+  AcceptOne = 11,
+  AcceptOneFd = 0x8c,
+  AcceptKeep = 13,
+  AcceptFd = 0x8e,
+  SpliceIn = 15,
+  SplicePoll = 16,
+  SpliceOut = 17,
+  SpliceWait = 18,
+}
 
-/** Slots of the native counters (Float64Array over the control region). */
-export const enum Stat {
-  Enters = 0, Sqes, Cqes, Batches, OverflowFlush, Wakeups, EmptyWakeups, JsCalls,
-  RecycleRefused, RowsRefused, SubmitFailed, Flushes, Inflight,
+/** Kernel numbers the TypeScript side needs (MP_KOP_*, MP_CQE_*, MP_POLLOUT, MP_SHUT_WR). */
+export const enum Kernel {
+  OpPollAdd = 6, OpSplice = 30, OpSendZc = 47, OpFixedFdInstall = 54,
+  CqeFBuffer = 1, CqeFMore = 2, CqeFSockNonempty = 4, CqeBufferShift = 16,
+  PollOut = 4, ShutWr = 1,
 }

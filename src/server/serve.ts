@@ -4,15 +4,15 @@ import { Worker } from 'node:worker_threads';
 import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { listen, type Listener } from './listener.js';
-import type { Limits } from './limits.js';
-import { selectBackend, type BackendName } from './backend.js';
-import type { ChannelStats } from './channel-core.js';
-import type { Channel } from './channel.js';
+import { listen, type Listener } from '../listener.js';
+import type { Limits } from '../limits.js';
+import { selectBackend, type BackendName } from '../backend.js';
+import type { ChannelStats } from '../channel.js';
+import type { Channel } from '../channel.js';
 import type { SessionFactory } from './session.js';
 import type { ChannelServer } from './serve-channel.js';
 import type { BalanceOptions } from './balance.js';
-import { argError, rangeError } from './errors.js';
+import { argError, rangeError } from '../errors.js';
 
 /** What a worker module's default export receives. */
 export interface WorkerContext {

@@ -1,11 +1,11 @@
 // The worker side of serve(): one pinned channel, one listener member, the user's module.
 import { parentPort, workerData } from 'node:worker_threads';
-import { createChannel } from './channel.js';
-import { Listener } from './listener.js';
+import { createChannel } from '../backend.js';
+import { Listener } from '../listener.js';
 import { serveChannel, type ChannelServer } from './serve-channel.js';
 import type { WorkerSetup } from './serve.js';
-import type { Limits } from './limits.js';
-import type { BackendName } from './backend.js';
+import type { Limits } from '../limits.js';
+import type { BackendName } from '../backend.js';
 import type { BalanceOptions } from './balance.js';
 
 const d = workerData as {

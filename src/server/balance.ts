@@ -4,8 +4,8 @@
 // connections, accepts up to `batchMax` of them itself with a non-blocking accept4 and registers them in its own
 // channel as regular-fd handles. It also rescues a shared queue whose io_uring accept wake-up went to a busy
 // worker (io_uring's accept waits are exclusive: the woken ring holds the connection until its thread runs).
-import { native } from './native.js';
-import type { Channel } from './channel.js';
+import { acceptNow, acceptQueueLength, closeFd, socketsAvailable } from '../sockets.js';
+import type { Channel } from '../channel.js';
 
 export interface BalanceOptions {
   /** How often to look at the other partitions' queues (default 2 ms). */
@@ -29,17 +29,16 @@ export interface Balancer {
 export function startBalancer(channel: Channel, fds: readonly number[], onConnection: (h: number) => void, options: BalanceOptions = {}): Balancer {
   const intervalMs = options.intervalMs ?? 2, threshold = options.threshold ?? 1, batchMax = options.batchMax ?? 32;
   let stolen = 0;
-  const n = native;
-  if (!n || fds.length === 0) return { get stolen() { return 0; }, stop() {} };
+  if (!socketsAvailable || fds.length === 0) return { get stolen() { return 0; }, stop() {} };
   const timer = setInterval(() => {
     for (const fd of fds) {
-      const q = n.acceptQueueLength(fd);
+      const q = acceptQueueLength(fd);
       if (q < threshold) continue;
       for (let i = 0; i < Math.min(q, batchMax); i++) {
-        const cfd = n.acceptNow(fd);
+        const cfd = acceptNow(fd);
         if (cfd < 0) break;   // EAGAIN: its owner took the rest
         let h: number;
-        try { h = channel.register(cfd); } catch { n.closeFd(cfd); return; }   // at maxHandles: leave the rest queued
+        try { h = channel.register(cfd); } catch { closeFd(cfd); return; }   // at maxHandles: leave the rest queued
         stolen++;
         onConnection(h);
       }

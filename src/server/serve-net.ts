@@ -2,8 +2,8 @@
 // compare against. Same contract as `serveChannel` (see session.ts).
 import * as net from 'node:net';
 import type { Conn, Session, SessionFactory } from './session.js';
-import { MegapipeError, MpCode, rangeError } from './errors.js';
-import { FileQueue, preadAll, progressWatch } from './portable/file-queue.js';
+import { MegapipeError, MpCode, rangeError } from '../errors.js';
+import { FileQueue, preadAll, progressWatch } from '../portable/file-queue.js';
 import { EndWatch, type Draining } from './end-watch.js';
 
 export interface ServeNetOptions {

@@ -1,11 +1,10 @@
 // `Session` servers over a channel: maps a listener's events to one Conn + Session per connection.
-import type { Channel } from './channel.js';
-import type { MpEvent } from './event.js';
-import type { Listener } from './listener.js';
+import type { Channel } from '../channel.js';
+import type { MpEvent } from '../event.js';
+import type { Listener } from '../listener.js';
 import type { Conn, Session, SessionFactory } from './session.js';
-import { MegapipeError, MpCode, rangeError } from './errors.js';
+import { MegapipeError, MpCode, rangeError } from '../errors.js';
 import { startBalancer, type BalanceOptions, type Balancer } from './balance.js';
-import { native } from './native.js';
 import { EndWatch, type Draining } from './end-watch.js';
 
 export interface ServeChannelOptions {
@@ -50,10 +49,9 @@ class ChannelConn implements Conn, Draining {
   blocked = false;
   ending = false;
   error: (Error & { code?: string }) | undefined = undefined;
-  // the end() drain watch (EndWatch): when the peer last took bytes, and the pending count or the backend's own watch
+  // the end() drain watch (EndWatch): when the peer last took bytes, and the channel's watch of its progress
   watchAt = 0;
-  private lastPending = 0;
-  private ownWatch: (() => boolean) | undefined = undefined;
+  private watch: (() => boolean) | undefined = undefined;
   constructor(readonly ch: Channel, readonly id: number, readonly worker: number, private readonly endWatch: EndWatch) {}
   get pendingBytes(): number { return this.ch.pendingBytes(this.id); }
   write(data: Uint8Array, offset?: number, length?: number): boolean {
@@ -77,16 +75,8 @@ class ChannelConn implements Conn, Draining {
     return p;
   }
   readFile(fd: number, position: number, length: number): Promise<Buffer> { return this.ch.readFile(fd, position, length); }
-  // Tells, at each call, whether the peer took bytes since the previous one: pendingBytes dropped (io_uring: it drops
-  // as each send completes); the portable backend's moves only per completed node:net write request, which coalesces
-  // megabytes: it offers its own watch.
-  moved(): boolean {
-    if (this.ownWatch !== undefined) return this.ownWatch();
-    const now = this.ch.pendingBytes(this.id);
-    const moved = now < this.lastPending;
-    this.lastPending = now;
-    return moved;
-  }
+  // Tells, at each call, whether the peer took bytes since the previous one (the channel's watch of its progress).
+  moved(): boolean { return this.watch !== undefined && this.watch(); }
   stalled(): void {
     this.error ??= new MegapipeError('ETIMEDOUT', `connection ${this.id}: the peer took none of the last ${this.ch.pendingBytes(this.id)} bytes in ${this.endWatch.timeoutMs} ms`);
     try { this.ch.disconnect(this.id, true); } catch { /* gone meanwhile */ }
@@ -98,10 +88,9 @@ class ChannelConn implements Conn, Draining {
     this.ending = true;
     this.ch.disconnect(this.id);
     if (this.endWatch.timeoutMs === 0 || !this.ch.isOpen(this.id)) return;
-    this.lastPending = this.ch.pendingBytes(this.id);
-    if (this.lastPending > 0) {
+    if (this.ch.pendingBytes(this.id) > 0) {
       // until the disconnect event (the handle number is reused after it)
-      this.ownWatch = (this.ch as { drainWatch?(h: number): (() => boolean) | undefined }).drainWatch?.(this.id);
+      this.watch = this.ch.watchProgress(this.id);
       this.endWatch.add(this);
     }
   }
@@ -178,7 +167,6 @@ export function serveChannel(channel: Channel, listener: Listener, factory: Sess
   channel.onEvent(handler);
   channel.accept(lh, { lwsocket: options.lwsocket ?? true });
   const balancer: Balancer | null = options.stealFrom && options.stealFrom.length > 0 ? startBalancer(channel, options.stealFrom, onConnection, options.balance) : null;
-  const memberFd = listener.fds[options.member ?? listener.memberFor(options.cpuMask)];
 
   return {
     channel,
@@ -190,15 +178,7 @@ export function serveChannel(channel: Channel, listener: Listener, factory: Sess
         balancer?.stop();
         if (channel.isOpen(lh)) channel.unregister(lh);
         // drain: connections already queued on this member are served, not dropped when the listener closes
-        if (native && memberFd !== undefined) {
-          for (let i = 0; i < channel.limits.maxHandles; i++) {
-            const fd = native.acceptNow(memberFd);
-            if (fd < 0) break;
-            let h: number;
-            try { h = channel.register(fd); } catch { native.closeFd(fd); break; }
-            onConnection(h);
-          }
-        }
+        for (const h of channel.acceptQueued(lh)) onConnection(h);
         closing = true;
         for (const c of conns) {
           if (c === undefined || c.ending) continue;

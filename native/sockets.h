@@ -1,0 +1,25 @@
+// Sockets and process-side calls (sockets.c): plain C, every int result a value or -errno.
+#ifndef MEGAPIPE_SOCKETS_H
+#define MEGAPIPE_SOCKETS_H
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+// An IPv4 or IPv6 address literal and a port into *ss (*len its size): the family, or -EINVAL.
+int parse_addr(const char *host, unsigned port, struct sockaddr_storage *ss, socklen_t *len);
+int listen_group(const char *host, unsigned port, unsigned count, unsigned backlog, int reuse, const int32_t *map,
+                 size_t mapn, unsigned defer, int *fds, const char **step);
+int client_socket(const char *host, const char *src, const char **step);
+int pipe_open(int32_t want, int32_t out[3]);
+int close_fd(int32_t fd);
+int dup_fd(int32_t fd);
+// SO_INCOMING_CPU of a socket: the CPU that processed its packets.
+int incoming_cpu(int32_t fd);
+// Connections waiting in a listening socket's accept queue (TCP_INFO's tcpi_unacked holds sk_ack_backlog in LISTEN).
+int accept_queue_length(int32_t fd);
+// A connection taken from a listening socket's queue without waiting (nonblocking, close-on-exec), or -EAGAIN.
+int accept_now(int32_t fd);
+// Pins the calling thread (the channel's event-loop thread) to one CPU.
+int pin_thread(int32_t cpu);
+
+#endif

@@ -1,0 +1,152 @@
+// Receiving: one receive request per reading connection, with provided buffers (the kernel picks a buffer of the ring
+// for each completion; the bytes are handed to JavaScript as a view into the receive pool, zero-copy). The first
+// receive of a connection is single-shot (a short-lived connection has nothing armed to cancel when it closes); later
+// ones are multishot. Pausing cancels the request; bytes that completed before the cancel landed are held back as
+// copies (the stash) and delivered, in order, when the connection reads again.
+import { St } from '../handle-table.js';
+import { Op, Tag, Kernel } from './abi.js';
+import type { UringChannel } from './channel.js';
+
+const ENOBUFS = -105, ECANCELED = -125;
+/** Marks a held-back EOF in a handle's stash. */
+const EOF_MARK = new Uint8Array(0);
+
+export class Receiver {
+  private readonly state: Uint32Array;
+  private readonly gen: Uint32Array;
+  private readonly pool: Buffer;
+  private readonly bufSize: number;
+  /** The first token of stashed bytes handed to holdBuffer (copies: holding them costs nothing; see deliverStash). */
+  private readonly copyTokens: number;
+  private copyToken = 0;
+  // bytes (and EOF) that completed after the handle paused, held back until it resumes: a multishot receive is
+  // cancelled asynchronously, so completions posted before the cancel lands still arrive (copies: the receive buffers
+  // go back to the ring at once)
+  private readonly stash: (Uint8Array[] | undefined)[];
+  // stashes due for delivery inside a batch (syncRecv): [handle, generation] pairs, delivered between completions
+  private readonly stashDue: number[] = [];
+
+  constructor(private readonly ch: UringChannel, recv: ArrayBuffer, bufSize: number, buffers: number) {
+    this.state = ch.table.state;
+    this.gen = ch.table.gen;
+    this.pool = Buffer.from(recv);
+    this.bufSize = bufSize;
+    this.copyTokens = buffers;
+    this.stash = new Array(ch.table.size).fill(undefined);
+  }
+
+  /** Whether a held token names a copy (nothing to return to the ring). */
+  isCopyToken(token: number): boolean { return token >= this.copyTokens; }
+
+  /** Brings the kernel's receive request for `h` in line with what the handle wants (its state bits). */
+  sync(h: number): void {
+    const ch = this.ch;
+    if (this.stash[h] !== undefined && (this.state[h]! & St.Reading) && !(this.state[h]! & (St.Paused | St.Closing))) {
+      // resumed with bytes held back: deliver them first — never from within the caller's resume()/read() (it may be
+      // a handler: the event it is handling must stay as it is): inside a batch, right after the completion being
+      // handled (deliverDue); else as a microtask. Newer bytes join the stash meanwhile, in order.
+      if (ch.batch.inBatch) this.stashDue.push(h, this.gen[h]!);
+      else { const g = this.gen[h]!; queueMicrotask(() => { if (this.gen[h] === g && ch.isOpen(h)) { this.deliverStash(h); this.sync(h); } }); }
+    }
+    const st = this.state[h]!;
+    const want = (st & St.Reading) !== 0 && (st & (St.Paused | St.Eof | St.Closing | St.Errored | St.Installing | St.Connecting)) === 0;
+    if (want) {
+      if (!(st & St.RecvArmed)) {
+        this.state[h] = st | St.RecvArmed | St.RecvSeen;
+        ch.stage(Op.Recv, h, ch.fd[h]!, ch.fixed(h), 0, 0, (st & St.RecvSeen) !== 0 ? 0 : 1, Tag.Recv);
+      }
+    } else if ((st & (St.RecvArmed | St.RecvCancel)) === St.RecvArmed) {
+      this.state[h] = st | St.RecvCancel;
+      ch.cancel(h, Tag.Recv);
+    }
+  }
+
+  /** A receive completion of `h`. */
+  onRecv(h: number, res: number, flags: number, more: boolean): void {
+    const ch = this.ch;
+    if (!more) this.state[h]! &= ~(St.RecvArmed | St.RecvCancel);
+    if (res > 0) {
+      const bid = flags >>> Kernel.CqeBufferShift;
+      ch.counters.bytesRead += res;
+      const st = this.state[h]!;
+      if (!(st & St.Closing) || (st & St.CloseAfterDrain)) {
+        if ((st & St.Paused) || this.stash[h] !== undefined) {
+          // paused (or older bytes still held): no read event until resume, in order
+          (this.stash[h] ??= []).push(copyOf(this.pool, bid * this.bufSize, res));
+          ch.batch.recycle(bid);
+        } else {
+          // recycled unless the handler kept it (holdBuffer: then releaseBuffer returns it, once — also when it did so
+          // within the same handler)
+          try { ch.emitRead(h, res, this.pool, bid * this.bufSize, bid); }
+          finally { if (!ch.readHeld) ch.batch.recycle(bid); }
+        }
+      } else ch.batch.recycle(bid);
+    } else {
+      // no bytes: a buffer is never attached to such a completion by today's kernels, but one would go back at once
+      if (flags & Kernel.CqeFBuffer) ch.batch.recycle(flags >>> Kernel.CqeBufferShift);
+      if (res === 0) {
+        this.state[h]! |= St.Eof;
+        if (!(this.state[h]! & St.Closing)) {
+          if ((this.state[h]! & St.Paused) || this.stash[h] !== undefined) (this.stash[h] ??= []).push(EOF_MARK);
+          else ch.emit('read', h, 0);
+        }
+      } else if (res === ENOBUFS) {
+        ch.counters.enobufs++;          // the data is still in the socket: re-armed below once buffers return
+      } else if (res !== ECANCELED) {
+        this.state[h]! |= St.Errored;
+        if (!(this.state[h]! & St.Closing)) ch.emit('error', h, res);
+      }
+    }
+    if (!more) ch.receiveEnded(h);
+  }
+
+  /** Delivers the stashes due (see sync) between two completions of a batch. */
+  deliverDue(): void {
+    const due = this.stashDue;
+    if (due.length === 0) return;
+    for (let i = 0; i < due.length; i += 2) {
+      const h = due[i]!;
+      if (this.gen[h] !== due[i + 1] || !this.ch.isOpen(h) || this.ch.isClosed) continue;
+      this.deliverStash(h);
+      this.sync(h);
+    }
+    due.length = 0;
+  }
+
+  /** Bytes held back for `h` (toFd delivers them before the connection leaves the channel). */
+  hasStash(h: number): boolean { return this.stash[h] !== undefined; }
+
+  /**
+   * Emits the read events held back while `h` was paused, oldest first, until it pauses again or closes (`all`:
+   * regardless of pausing, before the connection leaves the channel through toFd). The bytes are private copies: a
+   * handler may hold them (holdBuffer) like a ring buffer's, at no cost.
+   */
+  deliverStash(h: number, all = false): void {
+    const q = this.stash[h];
+    while (q !== undefined && this.stash[h] === q && q.length > 0 && (all || !(this.state[h]! & (St.Paused | St.Closing)))) {
+      const b = q.shift()!;
+      if (q.length === 0) this.stash[h] = undefined;
+      if (b === EOF_MARK) this.ch.emit('read', h, 0);
+      else {
+        this.copyToken = (this.copyToken + 1) & 0x3fffffff;
+        this.ch.emitRead(h, b.byteLength, b, 0, this.copyTokens + this.copyToken);
+      }
+    }
+  }
+
+  /** The handle is free: nothing held back for it any more. */
+  forget(h: number): void { this.stash[h] = undefined; }
+}
+
+export function copyOf(src: Uint8Array, off: number, len: number): Uint8Array {
+  const b = Buffer.allocUnsafe(len);
+  copyInto(b, 0, src, off, len);
+  return b;
+}
+
+/** memmove without allocating a view: Buffer.copy for Buffers; a loop for small plain Uint8Arrays. */
+export function copyInto(dst: Buffer, at: number, src: Uint8Array, off: number, len: number): void {
+  if (len <= 256) { for (let i = 0; i < len; i++) dst[at + i] = src[off + i]!; return; }
+  if (Buffer.isBuffer(src)) { src.copy(dst, at, off, off + len); return; }
+  dst.set(src.subarray(off, off + len), at);
+}
