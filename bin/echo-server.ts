@@ -5,8 +5,7 @@
 // --expose-gc) and keeps serving: bench/idle.ts measures memory per idle connection with it. The heap figures are
 // the main thread's isolate; with --workers > 1 the workers' heaps are not included and "connections" is null.
 import { parseArgs } from 'node:util';
-import { createChannel, listen, listenPortable, serve, type BackendName, type ChannelStats } from '../src/index.js';
-import { native } from '../src/native.js';
+import { createChannel, currentCpu, listen, listenPortable, serve, MpCode, type BackendName, type ChannelStats, type Listener } from '../src/index.js';
 import { startEcho } from './echo.js';
 
 const usage = `usage: megapipe-echo-server --port P [--host H] [--workers N] [--backend uring|portable|auto]
@@ -57,14 +56,22 @@ function reportMemory(connections: number | null): void {
 const line = (worker: number, cpuN: number, accepted: number, s: ChannelStats) =>
   JSON.stringify({ worker, cpu: cpuN, backend: s.backend, accepted, bytes: s.bytesRead, enters: s.enters, completions: s.completions, batches: s.batches, wakeups: s.wakeups, flushes: s.flushes });
 
+/** A native listener where the addon is here (the portable backend serves one as well), node:net's elsewhere. */
+async function listenAny(o: { host: string; port: number }): Promise<Listener> {
+  try { return listen(o); } catch (e) {
+    if ((e as { code?: string }).code === MpCode.BACKEND_UNAVAILABLE) return listenPortable(o);
+    throw e;
+  }
+}
+
 if (workers === 1) {
   const ch = createChannel({ backend, batch, cpu });
-  const listener = ch.backend === 'uring' || native ? listen({ host: args.host, port }) : await listenPortable({ host: args.host, port });
+  const listener = await listenAny({ host: args.host, port });
   const server = startEcho(ch, listener, { lwsocket });
   process.stdout.write(`listening on ${listener.host}:${listener.port}\n`);
   const stop = async () => {
     await server.close(500);
-    process.stdout.write(line(0, cpu ?? native?.currentCpu() ?? -1, server.accepted, ch.stats()) + '\n');
+    process.stdout.write(line(0, cpu ?? currentCpu(), server.accepted, ch.stats()) + '\n');
     ch.close(); listener.close();
     process.exit(0);
   };

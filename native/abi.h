@@ -123,4 +123,8 @@ enum mp_tag {
 #define MP_POLLOUT 4                  // POLLOUT
 #define MP_SHUT_WR 1                  // shutdown(2)'s SHUT_WR
 
+// ---- fixed bounds: not configurable; src/limits.ts (`bounds`) states them for TypeScript and how they relate -------
+#define MP_BOUND_DRAIN_ROUNDS 16     // event batches delivered per wake-up before the rest of Node's loop runs
+#define MP_BOUND_LISTEN_MEMBERS 256  // listening sockets in one partitioned listener
+
 #endif

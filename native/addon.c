@@ -153,28 +153,33 @@ static napi_value Probe(napi_env env, napi_callback_info info) {
 }
 
 // ---- channelCreate(options, callback, resource) -> {channel, ctl, recv, send, layout} -------------------------
-// Every option is range-checked before any arithmetic on it (TypeScript's limits.ts checks them first and states how
-// they relate; these checks keep the addon safe on its own). A RangeError (MP_ERR_OUT_OF_RANGE) names the option.
-typedef struct { const char *name; uint32_t def, lo, hi; } opt_spec_t;
+// Every option is required and range-checked before any arithmetic on it: the addon keeps no defaults of its own
+// (limits.ts owns them, checks them first and states how they relate; these checks keep the addon safe on its own).
+// A missing option is a TypeError (MP_ERR_INVALID_ARG), one out of range a RangeError (MP_ERR_OUT_OF_RANGE), each
+// naming the option.
+typedef struct { const char *name; uint32_t lo, hi; } opt_spec_t;
 enum { O_SQ, O_CQ, O_FILES, O_RCOUNT, O_RSIZE, O_SSIZE, O_REQ, O_EV, O_ADDR, O_REF, O_COUNT };
 static const opt_spec_t opt_specs[O_COUNT] = {
-  [O_SQ] = { "sqEntries", 1024, 2, 32768 },        [O_CQ] = { "cqEntries", 8192, 4, 1u << 20 },
-  [O_FILES] = { "files", 16384, 0, 1u << 20 },     [O_RCOUNT] = { "recvBuffers", 2048, 1, 32768 },
-  [O_RSIZE] = { "recvBufferSize", 16384, 64, 1u << 24 }, [O_SSIZE] = { "sendArenaBytes", 32u << 20, 64, 0x7fffffffu },
-  [O_REQ] = { "requestRows", 1024, 1, 65535 },     [O_EV] = { "eventRows", 1024, 1, 65535 },
-  [O_ADDR] = { "addressBytes", 32 * 1024, 0, 1u << 24 }, [O_REF] = { "refSlots", 0, 0, 1u << 24 },
+  [O_SQ] = { "sqEntries", 2, 32768 },            [O_CQ] = { "cqEntries", 4, 1u << 20 },
+  [O_FILES] = { "files", 0, 1u << 20 },          [O_RCOUNT] = { "recvBuffers", 1, 32768 },
+  [O_RSIZE] = { "recvBufferSize", 64, 1u << 24 }, [O_SSIZE] = { "sendArenaBytes", 64, 0x7fffffffu },
+  [O_REQ] = { "requestRows", 1, 65535 },         [O_EV] = { "eventRows", 1, 65535 },
+  [O_ADDR] = { "addressBytes", 0, 1u << 24 },    [O_REF] = { "refSlots", 0, 1u << 24 },
 };
 
-// Reads option `i` of `o` into out[i]; false (a RangeError thrown) when it is present but not an integer in range.
+// Reads option `i` of `o` into out[i]; false (an error thrown) when it is missing or not an integer in range.
 static int get_opt(napi_env env, napi_value o, int i, uint32_t *out) {
   const opt_spec_t *sp = &opt_specs[i];
   napi_value v; bool has = false;
-  out[i] = sp->def;
-  if (napi_has_named_property(env, o, sp->name, &has) != napi_ok || !has) return 1;
+  char msg[160];
+  if (napi_has_named_property(env, o, sp->name, &has) != napi_ok || !has) {
+    snprintf(msg, sizeof msg, "channelCreate: option %s is required", sp->name);
+    napi_throw_type_error(env, "MP_ERR_INVALID_ARG", msg);
+    return 0;
+  }
   napi_get_named_property(env, o, sp->name, &v);
   double d = -1;
   if (napi_get_value_double(env, v, &d) != napi_ok || d != (double)(int64_t)d || d < sp->lo || d > sp->hi) {
-    char msg[160];
     snprintf(msg, sizeof msg, "%s must be an integer in %u..%u", sp->name, sp->lo, sp->hi);
     napi_throw_range_error(env, "MP_ERR_OUT_OF_RANGE", msg);
     return 0;
@@ -347,8 +352,8 @@ static napi_value ListenGroup(napi_env env, napi_callback_info info) {
     napi_typedarray_type tt; void *data; napi_value ab; size_t off;
     if (napi_get_typedarray_info(env, argv[5], &tt, &mapn, &data, &ab, &off) == napi_ok && tt == napi_int32_array) map = data;
   }
-  if (count < 1 || count > 256) { napi_throw_range_error(env, "MP_ERR_OUT_OF_RANGE", "count must be in 1..256"); return NULL; }
-  int fds[256];
+  if (count < 1 || count > MP_BOUND_LISTEN_MEMBERS) { napi_throw_range_error(env, "MP_ERR_OUT_OF_RANGE", "count must be in 1..256"); return NULL; }
+  int fds[MP_BOUND_LISTEN_MEMBERS];
   const char *step = "socket";
   int r = listen_group(host, port, count, backlog, reuse, map, mapn, defer, fds, &step);
   if (r == -EINVAL && !strcmp(step, "address")) { napi_throw_type_error(env, "MP_ERR_INVALID_ARG", "host must be an IPv4 or IPv6 address literal"); return NULL; }

@@ -9,7 +9,6 @@
 #include <uv.h>
 
 #define TEARDOWN_MS 2000   // close() gives up waiting for the kernel when no request has completed for this long
-#define LOOP_MAX 16        // event batches per wake-up before yielding to the rest of Node's loop
 
 typedef struct {
   unsigned *head, *tail, *flags, *array, mask, entries;

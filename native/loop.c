@@ -54,7 +54,7 @@ static inline void evfd_mute(channel_t *ch, int on) {
 static void run_turn(channel_t *ch) {
   int delivered = 0;
   evfd_mute(ch, 1);
-  for (int i = 0; i < LOOP_MAX && !ch->closed; i++) {
+  for (int i = 0; i < MP_BOUND_DRAIN_ROUNDS && !ch->closed; i++) {
     flush_staged(ch, 1);   // rows it could not submit stay staged (hdr[0]); JavaScript sees them when it stages next
     unsigned n = drain_cq(ch);
     if (n == 0) break;
@@ -70,7 +70,7 @@ static void run_turn(channel_t *ch) {
   if (ch->closed) return;
   if (!delivered) ch->stats[MP_ST_EMPTY_WAKEUPS] += 1;
   evfd_mute(ch, 0);
-  // completions left over (LOOP_MAX reached, posted inline by the last submit, or deferred work that arrived
+  // completions left over (MP_BOUND_DRAIN_ROUNDS reached, posted inline by the last submit, or deferred work that arrived
   // while the eventfd was muted): wake ourselves again
   if (work_pending(ch)) wake_self(ch);
 }

@@ -6,9 +6,8 @@ import { MegapipeError, MpCode, argError, errnoCode, errnoError, rangeError } fr
 import { resolveLimits } from './limits.js';
 import { UringChannel } from './uring/channel.js';
 import { PortableChannel } from './portable/channel.js';
-import type { Channel, ChannelOptions } from './channel.js';
+import type { BackendName, Channel, ChannelOptions } from './channel.js';
 
-export type BackendName = 'auto' | 'uring' | 'portable';
 
 let reported = false;
 let cached: { ok: boolean; reason: string } | undefined;

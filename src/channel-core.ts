@@ -6,7 +6,7 @@ import { isIP } from 'node:net';
 import { MpEvent, type EventHandler, type EventType } from './event.js';
 import { MegapipeError, MpCode, argError, errnoCode, rangeError } from './errors.js';
 import { HandleTable, Kind, St } from './handle-table.js';
-import type { Limits } from './limits.js';
+import { bounds, type Limits } from './limits.js';
 import type { Listener } from './listener.js';
 import type { AcceptOptions, ChannelStats, ConnectOptions, Features, RegisterOptions } from './channel.js';
 
@@ -14,7 +14,6 @@ import type { AcceptOptions, ChannelStats, ConnectOptions, Features, RegisterOpt
 const HELD = -2;
 
 /** readFile's largest result (one Buffer). */
-export const READ_FILE_MAX = 1 << 30;
 
 /** What a backend's constructor takes besides the limits. */
 export interface BackendOptions {
@@ -168,7 +167,7 @@ export abstract class ChannelCore {
     if (this.kind[h] !== Kind.Listener) throw new MegapipeError(MpCode.BAD_HANDLE, `accept: handle ${h} is not a listener`);
     if (options === null || typeof options !== 'object') throw argError('options', 'an object', options);
     const count = options.count ?? Infinity;
-    if (count !== Infinity && (!Number.isInteger(count) || count < 1 || count > 4096)) throw rangeError('count', 'Infinity or an integer in 1..4096', count);
+    if (count !== Infinity && (!Number.isInteger(count) || count < 1 || count > bounds.acceptCount)) throw rangeError('count', `Infinity or an integer in 1..${bounds.acceptCount}`, count);
     const lw = options.lwsocket ?? true;
     if (typeof lw !== 'boolean') throw argError('lwsocket', 'a boolean', lw);
     this.counters.requests++;
@@ -239,7 +238,7 @@ export abstract class ChannelCore {
   readFile(fd: number, position: number, length: number): Promise<Buffer> {
     try {
       if (this.closed) throw new MegapipeError(MpCode.CLOSED, 'readFile: the channel is closed');
-      ChannelCore.fileArgs(fd, position, length, READ_FILE_MAX);
+      ChannelCore.fileArgs(fd, position, length, bounds.readFileBytes);
     } catch (e) { return Promise.reject(e); }
     this.counters.requests++;
     return length === 0 ? Promise.resolve(Buffer.alloc(0)) : this.readFileBytes(fd, position, length);

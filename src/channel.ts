@@ -5,7 +5,9 @@
 import type { EventHandler, MpEvent } from './event.js';
 import type { Limits } from './limits.js';
 import type { Listener } from './listener.js';
-import type { BackendName } from './backend.js';
+
+/** Which backend a channel runs on: io_uring, node:net, or io_uring where it works (the default). */
+export type BackendName = 'auto' | 'uring' | 'portable';
 
 export interface RegisterOptions {
   /** For a partitioned listener: the CPUs whose connections this channel accepts (selects the member). */

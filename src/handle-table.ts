@@ -9,7 +9,8 @@ export const enum Kind { Free = 0, Listener = 1, Direct = 2, Fd = 3 }
 
 /** Per-handle state bits. */
 export const enum St {
-  Reading = 1 << 0,          // the application asked for reads (read()); on a listener: keep accepting
+  Reading = 1 << 0,          // a connection: the application asked for reads (read())
+  Accepting = 1 << 0,        // a listener: keep accepting (accept() without a count) — the same bit, a handle is one or the other
   RecvArmed = 1 << 1,        // a receive request is in the kernel
   RecvCancel = 1 << 2,       // a cancel of it is in flight
   PausedUser = 1 << 3,       // pause() by the application

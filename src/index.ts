@@ -1,10 +1,11 @@
 // megapipe: MegaPipe's channel, lwsockets, partitioned listeners and batching for Node.js.
-export { type Channel, type ChannelOptions, type ChannelStats, type Features, type AcceptOptions, type ConnectOptions, type RegisterOptions } from './channel.js';
-export { createChannel, uringAvailability, selectBackend, type BackendName } from './backend.js';
+export { type BackendName, type Channel, type ChannelOptions, type ChannelStats, type Features, type AcceptOptions, type ConnectOptions, type RegisterOptions } from './channel.js';
+export { createChannel, uringAvailability, selectBackend } from './backend.js';
 export { listen, listenPortable, Listener, type ListenOptions } from './listener.js';
 export { MpEvent, type EventType, type EventHandler } from './event.js';
-export { defaultLimits, resolveLimits, type Limits } from './limits.js';
+export { bounds, defaultLimits, resolveLimits, type Limits } from './limits.js';
 export { MegapipeError, MpCode, errnoCode } from './errors.js';
+export { currentCpu } from './sockets.js';
 export { type Conn, type Session, type SessionFactory } from './server/session.js';
 export { serveNet, type ServeNetOptions, type NetServerHandle } from './server/serve-net.js';
 export { serveChannel, type ServeChannelOptions, type ChannelServer } from './server/serve-channel.js';

@@ -1,5 +1,6 @@
 // Every limit of a channel, in one place, with their relationships checked when a channel is created.
 import { argError, rangeError } from './errors.js';
+import { Bound } from './uring/abi.js';
 
 export interface Limits {
   /** Submission-queue entries of the ring (io_uring rounds up to a power of two). */
@@ -70,6 +71,49 @@ export const defaultLimits: Readonly<Limits> = Object.freeze({
   spliceMinBytes: 128 * 1024,
   noCopyMinBytes: 8 * 1024,
 });
+
+/**
+ * The fixed bounds: not configurable, each stated once, here (the native core's in native/abi.h, mirrored and checked
+ * by test/abi.test.ts). How they relate to each other and to the limits is asserted below, when this module loads.
+ */
+export const bounds = Object.freeze({
+  /** Event batches (each of at most `eventRows` completions) the native loop delivers per wake-up before the rest of
+   * Node's event loop runs; completions left over wake the channel again (nothing waits for the next kernel event). */
+  drainRounds: Bound.DrainRounds,
+  /** Listening sockets in one partitioned listener (`members`, or one per partition). */
+  listenerMembers: Bound.ListenMembers,
+  /** The highest CPU number a partition may name. */
+  cpuMax: 1023,
+  /** A listener's accept backlog: the default and the most (the kernel caps it at net.core.somaxconn). */
+  backlogDefault: 4096,
+  backlogMax: 65535,
+  /** The largest finite `accept(h, { count })`. */
+  acceptCount: 4096,
+  /** The most bytes one `readFile` returns (one Buffer). */
+  readFileBytes: 1 << 30,
+  /** Splice rounds in a row that may move no byte (while the socket polls writable) before a spliced sendFile fails
+   * with EIO: no endless retry. */
+  spliceIdleRounds: 64,
+  /** The longest timed wait between splice rounds once a poll cannot wait (a half-closed peer; 1 ms, doubling). */
+  spliceWaitMaxMs: 64,
+});
+
+// relations of the fixed bounds (a wrong edit fails when the module loads, in every test)
+function assertBounds(): void {
+  const b = bounds;
+  const fail = (what: string): never => { throw new Error(`megapipe: fixed bounds: ${what}`); };
+  // a listener has at most one member per CPU a partition can name
+  if (b.listenerMembers < 1 || b.listenerMembers > b.cpuMax + 1) fail('listenerMembers in 1..cpuMax + 1');
+  // a finite accept takes at most what one accept queue can hold
+  if (b.acceptCount < 1 || b.acceptCount > b.backlogMax) fail('acceptCount in 1..backlogMax');
+  if (b.backlogDefault < 1 || b.backlogDefault > b.backlogMax) fail('backlogDefault in 1..backlogMax');
+  // readFile's result is one Buffer
+  if (b.readFileBytes > 2 ** 31 - 1) fail('readFileBytes fits one Buffer');
+  // the native loop delivers at least one batch per wake-up; a drained CQ (cqEntries ≤ 2^20) is at most a few wake-ups
+  if (b.drainRounds < 1) fail('drainRounds ≥ 1');
+  if (b.spliceIdleRounds < 1 || b.spliceWaitMaxMs < 1) fail('spliceIdleRounds and spliceWaitMaxMs ≥ 1');
+}
+assertBounds();
 
 const SOCKADDR_SLOT_BYTES = 32;
 /** The most send chunks an arena may hold (sendArenaBytes / sendChunkBytes). */

@@ -3,6 +3,7 @@
 import * as net from 'node:net';
 import { closeFd, listenGroup } from './sockets.js';
 import { MegapipeError, MpCode, argError, rangeError } from './errors.js';
+import { bounds } from './limits.js';
 
 export interface ListenOptions {
   /** Address literal to bind (default 127.0.0.1). `localhost` is taken as 127.0.0.1. */
@@ -53,7 +54,7 @@ export class Listener {
     if (cpuMask === undefined || cpuMask.length === 0) return 0;
     const want = [...cpuMask].sort((a, b) => a - b).join(',');
     const i = this.partitions.findIndex((p) => [...p].sort((a, b) => a - b).join(',') === want);
-    if (i < 0) throw new MegapipeError(MpCode.LIMIT, `no member of ${this.host}:${this.port} has partition [${want}] (partitions: ${JSON.stringify(this.partitions)})`);
+    if (i < 0) throw rangeError('cpuMask', `the CPU set of a partition of ${this.host}:${this.port} (${JSON.stringify(this.partitions)})`, `[${want}]`);
     return i;
   }
 
@@ -82,15 +83,15 @@ export function listen(options: ListenOptions = {}): Listener {
   const host = resolveHost(options.host ?? '127.0.0.1');
   const port = options.port ?? 0;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw rangeError('port', 'an integer in 0..65535', port);
-  const backlog = options.backlog ?? 4096;
-  if (!Number.isInteger(backlog) || backlog < 1 || backlog > 65535) throw rangeError('backlog', 'an integer in 1..65535', backlog);
+  const backlog = options.backlog ?? bounds.backlogDefault;
+  if (!Number.isInteger(backlog) || backlog < 1 || backlog > bounds.backlogMax) throw rangeError('backlog', `an integer in 1..${bounds.backlogMax}`, backlog);
   const partitions = options.partitions ?? [];
   if (!Array.isArray(partitions)) throw argError('partitions', 'an array of CPU lists', partitions);
   const seen = new Set<number>();
   for (const [i, p] of partitions.entries()) {
     if (!Array.isArray(p) || p.length === 0) throw argError(`partitions[${i}]`, 'a non-empty array of CPU numbers', p);
     for (const cpu of p) {
-      if (!Number.isInteger(cpu) || cpu < 0 || cpu > 1023) throw rangeError(`partitions[${i}]`, 'CPU numbers in 0..1023', cpu);
+      if (!Number.isInteger(cpu) || cpu < 0 || cpu > bounds.cpuMax) throw rangeError(`partitions[${i}]`, `CPU numbers in 0..${bounds.cpuMax}`, cpu);
       if (seen.has(cpu)) throw rangeError('partitions', 'disjoint CPU lists', `CPU ${cpu} twice`);
       seen.add(cpu);
     }
@@ -98,7 +99,8 @@ export function listen(options: ListenOptions = {}): Listener {
   const deferAccept = options.deferAccept ?? 0;
   if (!Number.isInteger(deferAccept) || deferAccept < 0 || deferAccept > 3600) throw rangeError('deferAccept', 'an integer number of seconds in 0..3600', deferAccept);
   const members = partitions.length > 0 ? partitions.length : options.members ?? 1;
-  if (!Number.isInteger(members) || members < 1 || members > 256) throw rangeError('members', 'an integer in 1..256', members);
+  if (partitions.length > bounds.listenerMembers) throw rangeError('partitions', `at most ${bounds.listenerMembers} CPU lists`, partitions.length);
+  if (!Number.isInteger(members) || members < 1 || members > bounds.listenerMembers) throw rangeError('members', `an integer in 1..${bounds.listenerMembers}`, members);
   let cpuToMember: Int32Array | null = null;
   if (partitions.length > 0) {
     cpuToMember = new Int32Array(Math.max(...seen) + 1).fill(-1);
@@ -115,7 +117,7 @@ export function listenPortable(options: ListenOptions = {}): Promise<Listener> {
   const server = net.createServer({ noDelay: true, pauseOnConnect: true } as net.ServerOpts);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ host, port: options.port ?? 0, backlog: options.backlog ?? 4096 }, () => {
+    server.listen({ host, port: options.port ?? 0, backlog: options.backlog ?? bounds.backlogDefault }, () => {
       server.off('error', reject);
       resolve(new Listener(host, (server.address() as net.AddressInfo).port, [], [[]], server));
     });

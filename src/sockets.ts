@@ -26,6 +26,9 @@ export function socketIncomingCpu(fd: number): number {
 /** Closes descriptor `fd`: 0 or -errno. */
 export function closeFd(fd: number): number { return native ? native.closeFd(fd) : ENOSYS; }
 
+/** The CPU the calling thread runs on now (getcpu), or -1 without the addon. */
+export function currentCpu(): number { return native ? native.currentCpu() : -1; }
+
 /** Pins the calling thread to `cpu`: 0 or -errno. */
 export function pinThread(cpu: number): number { return native ? native.pinThread(cpu) : ENOSYS; }
 

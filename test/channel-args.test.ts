@@ -74,6 +74,14 @@ for (const backend of BACKENDS) {
       } finally { l.close(); }
     });
 
+    it('register: a cpuMask that matches no partition is a RangeError naming cpuMask', { skip: uringSkip }, () => {
+      const l = listen({ port: 0, partitions: [[0], [1]] });
+      try {
+        throwsNaming(() => ch.register(l, 'x', { cpuMask: [7] }), RangeError, 'cpuMask', 'cpuMask [7] of a [[0],[1]] listener');
+        throwsNaming(() => ch.register(l, 'x', { cpuMask: [0, 1] }), RangeError, 'cpuMask', 'cpuMask [0,1] of a [[0],[1]] listener');
+      } finally { l.close(); }
+    });
+
     it('accept', () => {
       for (const bad of notHandles) throwsNaming(() => ch.accept(bad as never), TypeError, 'handle', `accept(${String(bad)})`);
       throwsNaming(() => ch.accept(lh, { count: 0 }), RangeError, 'count', 'count: 0');

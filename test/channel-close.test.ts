@@ -12,6 +12,12 @@ import { BACKENDS, connectSocket, fdCount, openListener, skipFor, uringSkip, wai
 import { createChannel, type Channel, type Listener } from '../src/index.js';
 import { native } from '../src/native.js';
 
+/** Every option the addon requires (it keeps no defaults), small, with `over` on top. */
+const nativeOptions = (over: Record<string, number>): Record<string, number> => ({
+  sqEntries: 64, cqEntries: 128, files: 64, recvBuffers: 64, recvBufferSize: 4096, sendArenaBytes: 1 << 20,
+  requestRows: 64, eventRows: 64, addressBytes: 4096, refSlots: 64, ...over,
+});
+
 /** Resolves with how the peer saw its connection end: 'eof', or the error code of a reset. Rejects after `ms`. */
 function peerEnd(s: net.Socket, ms = 10000): Promise<string> {
   return withTimeout(new Promise((resolve) => {
@@ -147,7 +153,7 @@ describe('many channels on one thread (uring)', { skip: uringSkip }, () => {
     const before = fdCount();
     for (let i = 0; i < 100; i++) {
       // a direct-descriptor table beyond RLIMIT_NOFILE: the ring and its registered fd exist when the table is refused
-      assert.throws(() => native!.channelCreate({ files: 1 << 20 }, () => {}, {}), (e: NodeJS.ErrnoException) => /file table/.test(e.message));
+      assert.throws(() => native!.channelCreate(nativeOptions({ files: 1 << 20 }), () => {}, {}), (e: NodeJS.ErrnoException) => /file table/.test(e.message));
     }
     assert.equal(fdCount(), before, 'descriptors after = before');
     const ch = createChannel({ backend: 'uring', limits: { files: 64, recvBuffers: 64, sendArenaBytes: 1 << 20 } });
@@ -158,7 +164,17 @@ describe('many channels on one thread (uring)', { skip: uringSkip }, () => {
 
   it("the addon checks each option's range before using it", () => {
     for (const [name, value] of [['recvBuffers', 2 ** 31 + 1], ['recvBuffers', 0], ['sqEntries', 2 ** 40], ['requestRows', -1], ['recvBufferSize', 1.5]] as const) {
-      assert.throws(() => native!.channelCreate({ [name]: value }, () => {}, {}), (e: NodeJS.ErrnoException) => e instanceof RangeError && e.code === 'MP_ERR_OUT_OF_RANGE' && e.message.includes(name), `${name}: ${value}`);
+      assert.throws(() => native!.channelCreate(nativeOptions({ [name]: value }), () => {}, {}), (e: NodeJS.ErrnoException) => e instanceof RangeError && e.code === 'MP_ERR_OUT_OF_RANGE' && e.message.includes(name), `${name}: ${value}`);
     }
+  });
+
+  it('the addon keeps no defaults of its own: every option is required (limits.ts owns the defaults)', () => {
+    for (const name of Object.keys(nativeOptions({}))) {
+      const opts = nativeOptions({});
+      delete opts[name];
+      assert.throws(() => native!.channelCreate(opts, () => {}, {}), (e: NodeJS.ErrnoException) => e instanceof TypeError && e.code === 'MP_ERR_INVALID_ARG' && e.message.includes(name), `without ${name}`);
+    }
+    const c = native!.channelCreate(nativeOptions({}), () => {}, {});   // and the full set is accepted
+    native!.channelClose(c.channel);
   });
 });

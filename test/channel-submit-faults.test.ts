@@ -142,8 +142,8 @@ describe('a request the native side refuses completes with EINVAL (uring, white-
         // a no-copy write (its row is staged, not yet submitted) whose reference slot then records a shorter buffer,
         // as a bug would: the native side refuses the row (its bytes lie outside the slot)
         ch.writeNoCopy(ev.handle, Buffer.alloc(4096, 7));
-        const internals = ch as unknown as { nativeHandle: object; sendQueue: { sTail: Int32Array } };
-        assert.equal(native!.channelRefSet(internals.nativeHandle, internals.sendQueue.sTail[ev.handle]!, new Uint8Array(16)), 0);
+        const internals = ch as unknown as { nativeHandle: object; sendQueue: { tailChunk: Int32Array } };
+        assert.equal(native!.channelRefSet(internals.nativeHandle, internals.sendQueue.tailChunk[ev.handle]!, new Uint8Array(16)), 0);
       },
     });
     try {

@@ -8,7 +8,7 @@ import { createStoreShared, Store } from '../apps/memcached/store.js';
 import type { McWorkerData } from '../apps/memcached/protocol.js';
 import { RawClient, show } from '../apps/memcached/testkit.js';
 
-const workerUrl = new URL('../apps/memcached/net-worker.js', import.meta.url);
+const workerUrl = new URL('./fixtures/memcached-thread-worker.js', import.meta.url);
 
 describe('memcached store shared by worker threads', () => {
   const workers: Worker[] = [];

@@ -32,7 +32,6 @@ export class PortableChannel extends ChannelCore implements Channel {
   // the answer must not depend on that)
   private readonly pend: Float64Array;
   private readonly pauseReadsAboveHwm: boolean;
-  private refs = 0;
   private readonly keepAlive: NodeJS.Timeout;
 
   constructor(limits: Limits, options: BackendOptions = {}) {
@@ -56,7 +55,6 @@ export class PortableChannel extends ChannelCore implements Channel {
   }
 
   protected setRef(on: boolean): void {
-    this.refs = on ? 1 : 0;
     if (on) this.keepAlive.ref(); else this.keepAlive.unref();
   }
 

@@ -5,7 +5,7 @@ import { Listener } from '../listener.js';
 import { serveChannel, type ChannelServer } from './serve-channel.js';
 import type { WorkerSetup } from './serve.js';
 import type { Limits } from '../limits.js';
-import type { BackendName } from '../backend.js';
+import type { BackendName } from '../channel.js';
 import type { BalanceOptions } from './balance.js';
 
 const d = workerData as {

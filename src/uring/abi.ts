@@ -68,6 +68,9 @@ export const enum Tag {
 }
 
 /** Kernel numbers the TypeScript side needs (MP_KOP_*, MP_CQE_*, MP_POLLOUT, MP_SHUT_WR). */
+/** Fixed bounds of the native core (MP_BOUND_*); src/limits.ts `bounds` re-exports them beside the others. */
+export const enum Bound { DrainRounds = 16, ListenMembers = 256 }
+
 export const enum Kernel {
   OpPollAdd = 6, OpSplice = 30, OpSendZc = 47, OpFixedFdInstall = 54,
   CqeFBuffer = 1, CqeFMore = 2, CqeFSockNonempty = 4, CqeBufferShift = 16,

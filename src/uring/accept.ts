@@ -46,7 +46,7 @@ export class Acceptor {
     const ch = this.ch;
     if (!lwsocket) this.state[h]! |= St.AcceptFdMode; else this.state[h]! &= ~St.AcceptFdMode;
     if (count === Infinity) {
-      this.state[h]! |= St.Reading;   // "keep accepting"
+      this.state[h]! |= St.Accepting;
       if (!(this.state[h]! & St.AcceptMulti)) this.arm(h, true);
       return;
     }
@@ -135,12 +135,12 @@ export class Acceptor {
     } else if (res !== ECANCELED) {
       // the listening socket itself is unusable (closed, no longer listening): accepting stops (no re-arm: it would fail
       // again at once); any other failure is one connection's (ECONNABORTED…), accepting goes on
-      if (res === EBADF || res === ENOTSOCK || res === EINVAL || res === EOPNOTSUPP || res === EFAULT) this.state[h]! &= ~St.Reading;
+      if (res === EBADF || res === ENOTSOCK || res === EINVAL || res === EOPNOTSUPP || res === EFAULT) this.state[h]! &= ~St.Accepting;
       if (!(st & St.Closing)) ch.emit('listener-error', h, res);
     }
     if (!more) {
       if (this.state[h]! & St.Closing) ch.maybeRelease(h);
-      else if (multi && (this.state[h]! & St.Reading)) this.arm(h);   // ended (table full, error, mode switch): re-arm
+      else if (multi && (this.state[h]! & St.Accepting)) this.arm(h);   // ended (table full, error, mode switch): re-arm
     }
   }
 
@@ -154,7 +154,7 @@ export class Acceptor {
   }
 
   private rearmAll(): void {
-    for (const l of this.rearmWaiters) if (this.ch.isOpen(l) && !(this.state[l]! & (St.Closing | St.AcceptMulti)) && (this.state[l]! & St.Reading)) this.arm(l);
+    for (const l of this.rearmWaiters) if (this.ch.isOpen(l) && !(this.state[l]! & (St.Closing | St.AcceptMulti)) && (this.state[l]! & St.Accepting)) this.arm(l);
     this.rearmWaiters.clear();
   }
 

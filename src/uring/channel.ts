@@ -300,7 +300,7 @@ export class UringChannel extends ChannelCore implements Channel, BatchHost {
       this.finishClose(h);
       return;
     }
-    if (abort && this.isOpen(h) && (this.state[h]! & St.CloseLinked) && sq.sFly[h]! > 0) {
+    if (abort && this.isOpen(h) && (this.state[h]! & St.CloseLinked) && sq.inFlight[h]! > 0) {
       // a graceful close linked behind the send in flight: cancel that send; the linked close runs when it ends
       this.cancel(h, Tag.Send);
       return;
@@ -339,7 +339,7 @@ export class UringChannel extends ChannelCore implements Channel, BatchHost {
     const st = this.state[h]!;
     const k = this.kind[h];
     const sq = this.sendQueue;
-    if ((k !== Kind.Direct && k !== Kind.Fd) || (st & (St.KeepFd | St.Installing | St.Connecting)) || sq.hasOverflow(h) || sq.pend[h] !== sq.sFly[h]) return false;
+    if ((k !== Kind.Direct && k !== Kind.Fd) || (st & (St.KeepFd | St.Installing | St.Connecting)) || sq.hasOverflow(h) || sq.pend[h] !== sq.inFlight[h]) return false;
     if (!this.batch.flagLastRow(Op.Send, h, (Tag.Send << Ud.TagShift) | this.gen[h]!, RowFlag.Hardlink)) return false;
     this.state[h] = st | St.CloseIssued | St.CloseLinked;
     this.stage(Op.Close, h, this.fd[h]!, this.fixed(h), 0, 0, 0, Tag.Close);
@@ -352,7 +352,7 @@ export class UringChannel extends ChannelCore implements Channel, BatchHost {
     if (this.inflight[h]! > 0) {
       // the close follows when the last completion is in (maybeRelease)
       const st = this.state[h]!;
-      if (this.kind[h] !== Kind.Listener && this.sendQueue.sFly[h] === 0 && !(st & St.Connecting)) {
+      if (this.kind[h] !== Kind.Listener && this.sendQueue.inFlight[h] === 0 && !(st & St.Connecting)) {
         // a connection with no send or connect in flight: the one request that can stay pending is its receive. Cancel
         // it by user_data (a hash lookup; a cancel by fd walks every pending poll of the ring, twice), or not at all
         // when its cancel is on the way already (the usual graceful close: the receive was cancelled when the close
@@ -426,7 +426,7 @@ export class UringChannel extends ChannelCore implements Channel, BatchHost {
       this.installs.set(h, { resolve, reject });
       this.state[h]! |= St.Installing;
       this.receiver.sync(h);
-      if (this.sendQueue.sFly[h] === 0 && this.sendQueue.sHead[h]! < 0) this.startInstall(h);
+      if (this.sendQueue.inFlight[h] === 0 && this.sendQueue.headChunk[h]! < 0) this.startInstall(h);
     });
   }
 

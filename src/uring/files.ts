@@ -10,15 +10,12 @@
 import { native } from '../native.js';
 import { MegapipeError, MpCode, errnoError } from '../errors.js';
 import { St } from '../handle-table.js';
+import { bounds } from '../limits.js';
 import { Op, Tag, RowFlag, Kernel } from './abi.js';
 import { MARK_SPLICE, type SendQueue } from './send-queue.js';
 import type { UringChannel } from './channel.js';
 
 const EIO = -5, EAGAIN = -11, ECANCELED = -125;
-/** Splice rounds in a row that may move no byte before the connection is failed (EIO): no endless retry. */
-const SPLICE_IDLE_ROUNDS = 64;
-/** The longest timed wait between splice rounds once a poll cannot wait (the peer half-closed; see spliceNext). */
-const SPLICE_WAIT_MAX_MS = 64;
 
 /**
  * A file region being sent (sendFile: `h` is the connection) or read (readFile: `h` is -1, `out` the result), read by
@@ -70,14 +67,14 @@ export class Files {
   // flight, and whether the handle holds a pipe
   private readonly pipesFree: Pipe[] = [];
   private pipesOpen = 0;
-  private readonly spl: (FilePiece | undefined)[];
+  private readonly splicing: (FilePiece | undefined)[];
   private readonly splHeld: Uint8Array;
 
   constructor(private readonly ch: UringChannel, ops: readonly number[]) {
     this.sq = ch.sendQueue;
     this.state = ch.table.state;
     this.spliceOk = ch.limits.splicePipes > 0 && ops.includes(Kernel.OpSplice) && ops.includes(Kernel.OpPollAdd);
-    this.spl = new Array(ch.table.size).fill(undefined);
+    this.splicing = new Array(ch.table.size).fill(undefined);
     this.splHeld = new Uint8Array(ch.table.size);
   }
 
@@ -117,7 +114,7 @@ export class Files {
     const sq = this.sq;
     if (!sq.roomFor(h)) return false;
     const c = sq.linkChunk(h);
-    sq.cEnd[c] = sq.chunk; sq.cMark[c] = MARK_SPLICE; sq.cPiece[c] = p;
+    sq.chunkEnd[c] = sq.chunk; sq.cMark[c] = MARK_SPLICE; sq.fillPiece[c] = p;
     return true;
   }
 
@@ -126,14 +123,14 @@ export class Files {
   private appendFile(h: number, p: FilePiece): boolean {
     const sq = this.sq, C = sq.chunk;
     while (p.left > 0) {
-      let c = sq.sTail[h]!, at = 0;
-      if (c >= 0 && sq.cEnd[c]! < C && sq.cFill[c] === 0) at = sq.cEnd[c]!;
+      let c = sq.tailChunk[h]!, at = 0;
+      if (c >= 0 && sq.chunkEnd[c]! < C && sq.filling[c] === 0) at = sq.chunkEnd[c]!;
       else {
         if (!sq.roomFor(h)) return false;
         c = sq.linkChunk(h);
       }
       const n = Math.min(p.left, C - at);
-      sq.cFill[c] = 1; sq.cFillAt[c] = at; sq.cFillEnd[c] = sq.cEnd[c] = at + n; sq.cPiece[c] = p;
+      sq.filling[c] = 1; sq.fillAt[c] = at; sq.fillEnd[c] = sq.chunkEnd[c] = at + n; sq.fillPiece[c] = p;
       this.stageRead(c, at, n, p);
     }
     return true;
@@ -142,18 +139,18 @@ export class Files {
   // readFile: reads into free chunks (detached from any connection), at most maxChunksPerConn at once.
   private pumpRead(p: FilePiece): void {
     const sq = this.sq;
-    while (p.left > 0 && p.failed === null && p.reading < sq.maxChunksPerConn && sq.cTop > 0) {
-      const c = sq.cFree[--sq.cTop]!;
+    while (p.left > 0 && p.failed === null && p.reading < sq.maxChunksPerConn && sq.freeCount > 0) {
+      const c = sq.freeChunks[--sq.freeCount]!;
       const n = Math.min(p.left, sq.chunk);
-      sq.cFill[c] = 1; sq.cFillAt[c] = 0; sq.cFillEnd[c] = n; sq.cPiece[c] = p;
-      sq.cNext[c] = p.pos - p.outBase;   // where the bytes go in p.out
+      sq.filling[c] = 1; sq.fillAt[c] = 0; sq.fillEnd[c] = n; sq.fillPiece[c] = p;
+      sq.nextChunk[c] = p.pos - p.outBase;   // where the bytes go in p.out
       this.stageRead(c, 0, n, p);
     }
   }
 
   /** @internal readFile pieces waiting for a free chunk get one. */
   pumpReadWaiters(): void {
-    while (this.readWaiters.length > 0 && this.sq.cTop > 0) {
+    while (this.readWaiters.length > 0 && this.sq.freeCount > 0) {
       const p = this.readWaiters.shift()!;
       this.pumpRead(p);   // once it has a read in flight, its completions keep it going
       if (p.left > 0 && p.reading === 0 && p.failed === null) { this.readWaiters.unshift(p); break; }
@@ -169,11 +166,11 @@ export class Files {
   /** A file read into chunk `c` completed with `res`. */
   onFileRead(c: number, res: number): void {
     const sq = this.sq;
-    const p = sq.cPiece[c];
-    if (p === undefined || sq.cFill[c] === 0) return;
-    const at = sq.cFillAt[c]!, n = sq.cFillEnd[c]! - at;
-    sq.cFill[c] = 0;
-    sq.cPiece[c] = undefined;
+    const p = sq.fillPiece[c];
+    if (p === undefined || sq.filling[c] === 0) return;
+    const at = sq.fillAt[c]!, n = sq.fillEnd[c]! - at;
+    sq.filling[c] = 0;
+    sq.fillPiece[c] = undefined;
     p.reading--;
     if (sq.releaseIfOrphan(c)) {   // its connection dropped it meanwhile
       this.settle(p);
@@ -182,14 +179,14 @@ export class Files {
     if (p.h < 0) {
       // readFile: copy out, free the chunk, read on
       if (p.failed === null) {
-        const to = sq.cNext[c]!;
+        const to = sq.nextChunk[c]!;
         if (res < 0) p.failed = errnoError(res, 'readFile');
         else {
           if (res > 0) sq.arena.copy(p.out!, to, c * sq.chunk, c * sq.chunk + res);
           if (res < n) { p.eof = Math.min(p.eof, to + res); p.left = 0; }   // the file ended: read no further
         }
       }
-      sq.cFree[sq.cTop++] = c;
+      sq.freeChunks[sq.freeCount++] = c;
       if (p.failed === null) this.pumpRead(p);
       this.settle(p);
       sq.pumpWaiters();
@@ -199,7 +196,7 @@ export class Files {
     if (res !== n) {
       // a read error, or the file is shorter than promised: the connection's stream cannot continue in order
       p.failed ??= res < 0 ? errnoError(res, 'sendFile') : new MegapipeError(MpCode.SHORT_FILE, `sendFile: the file ended ${n - Math.max(res, 0)} bytes early`);
-      sq.cEnd[c] = at;   // still in the chain: failSends' dropQueue frees it with the rest
+      sq.chunkEnd[c] = at;   // still in the chain: failSends' dropQueue frees it with the rest
       this.settle(p);
       sq.failSends(h, res < 0 ? res : EIO, res < 0 ? undefined : MpCode.SHORT_FILE);
       return;
@@ -239,7 +236,7 @@ export class Files {
    * done (its marker popped: the chain goes on). */
   spliceNext(h: number, c: number): boolean {
     const ch = this.ch, sq = this.sq;
-    const p = sq.cPiece[c]!;
+    const p = sq.fillPiece[c]!;
     if (p.ops > 0) return true;
     if (p.inPipe === 0 && p.left === 0) { sq.popChunk(h); return false; }
     const pipe = p.pipe!;
@@ -259,15 +256,15 @@ export class Files {
     } else if (p.inPipe > 0) {
       // the peer has half-closed: io_uring's poll always reports POLLRDHUP then, so it cannot wait for room in the send
       // buffer any more. The pipe still holds what the socket did not take: wait a little (doubling up to
-      // SPLICE_WAIT_MAX_MS while nothing moves), then try again. (A fresh pipe-full goes out at once.)
+      // bounds.spliceWaitMaxMs while nothing moves), then try again. (A fresh pipe-full goes out at once.)
       ch.stage(Op.Timeout, h, -1, RowFlag.Hardlink, p.waitMs, 0, 0, Tag.SpliceWait);
       p.ops++;
     }
     ch.stage(Op.Splice, h, ch.fd[h]!, ch.fixed(h) | RowFlag.NoOff | more, pipe.r, n, 0, Tag.SpliceOut);
     p.ops++;
-    this.spl[h] = p;
-    sq.sFly[h] = n;
-    sq.sFlyC[h] = c;
+    this.splicing[h] = p;
+    sq.inFlight[h] = n;
+    sq.flightChunk[h] = c;
     ch.batch.endChain();
     return true;
   }
@@ -275,7 +272,7 @@ export class Files {
   /** A completion of the splice round of `h` (`tag`: which of its operations). */
   onSplice(h: number, tag: number, res: number): void {
     const ch = this.ch, sq = this.sq;
-    const p = this.spl[h]!;
+    const p = this.splicing[h]!;
     p.ops--;
     if (tag === Tag.SplicePoll) {
       // the poll came back without POLLOUT (only POLLRDHUP: the peer half-closed, and io_uring's poll reports it at
@@ -302,8 +299,8 @@ export class Files {
       return;
     }
     // the round is over
-    this.spl[h] = undefined;
-    sq.sFly[h] = 0; sq.sFlyC[h] = -1;
+    this.splicing[h] = undefined;
+    sq.inFlight[h] = 0; sq.flightChunk[h] = -1;
     if (p.dropped) {
       this.endSplice(p);
       if (this.state[h]! & St.Closing) ch.maybeRelease(h);
@@ -313,10 +310,10 @@ export class Files {
     p.wrote = 0;
     // a round that moved nothing (EAGAIN after the poll; not expected) is retried, a bounded number of times in a row;
     // on timed waits (after a half-close) it only waits longer: the application's deadlines bound a stalled peer
-    if (p.waitMs > 0) p.waitMs = p.moved ? 1 : Math.min(p.waitMs * 2, SPLICE_WAIT_MAX_MS);
+    if (p.waitMs > 0) p.waitMs = p.moved ? 1 : Math.min(p.waitMs * 2, bounds.spliceWaitMaxMs);
     p.idle = p.moved || p.waitMs > 0 ? 0 : p.idle + 1;
     p.moved = false;
-    if (p.errRes === 0 && p.idle > SPLICE_IDLE_ROUNDS) {
+    if (p.errRes === 0 && p.idle > bounds.spliceIdleRounds) {
       p.failed ??= errnoError(EIO, 'sendFile');
       p.errRes = EIO;
     }

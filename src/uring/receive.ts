@@ -5,6 +5,7 @@
 // copies (the stash) and delivered, in order, when the connection reads again.
 import { St } from '../handle-table.js';
 import { Op, Tag, Kernel } from './abi.js';
+import { copyOf } from './copy.js';
 import type { UringChannel } from './channel.js';
 
 const ENOBUFS = -105, ECANCELED = -125;
@@ -136,17 +137,4 @@ export class Receiver {
 
   /** The handle is free: nothing held back for it any more. */
   forget(h: number): void { this.stash[h] = undefined; }
-}
-
-export function copyOf(src: Uint8Array, off: number, len: number): Uint8Array {
-  const b = Buffer.allocUnsafe(len);
-  copyInto(b, 0, src, off, len);
-  return b;
-}
-
-/** memmove without allocating a view: Buffer.copy for Buffers; a loop for small plain Uint8Arrays. */
-export function copyInto(dst: Buffer, at: number, src: Uint8Array, off: number, len: number): void {
-  if (len <= 256) { for (let i = 0; i < len; i++) dst[at + i] = src[off + i]!; return; }
-  if (Buffer.isBuffer(src)) { src.copy(dst, at, off, off + len); return; }
-  dst.set(src.subarray(off, off + len), at);
 }

@@ -9,7 +9,7 @@ import { native } from '../native.js';
 import { MegapipeError, MpCode, errnoError } from '../errors.js';
 import { Kind, St } from '../handle-table.js';
 import { Op, Tag, RowFlag } from './abi.js';
-import { copyInto, copyOf } from './receive.js';
+import { copyInto, copyOf } from './copy.js';
 import type { FilePiece } from './files.js';
 import type { UringChannel } from './channel.js';
 
@@ -35,12 +35,12 @@ export class SendQueue {
   private readonly pauseReadsAboveHwm: boolean;
   // ---- per handle
   /** @internal Head and tail chunk of the chain (-1: none); bytes of the head chunk already sent. */
-  readonly sHead: Int32Array;
-  readonly sTail: Int32Array;
-  readonly sOff: Int32Array;
+  readonly headChunk: Int32Array;
+  readonly tailChunk: Int32Array;
+  readonly headSent: Int32Array;
   /** @internal Bytes of the send in flight (0: none; a splice round counts too) and the chunk it reads from. */
-  readonly sFly: Int32Array;
-  readonly sFlyC: Int32Array;
+  readonly inFlight: Int32Array;
+  readonly flightChunk: Int32Array;
   /** @internal Bytes written and not yet acknowledged by the kernel (pendingBytes). */
   readonly pend: Float64Array;
   /** @internal Chunks in the chain (bounded by maxChunksPerConn). */
@@ -48,22 +48,22 @@ export class SendQueue {
   private readonly overflow: (Overflow | undefined)[];
   // ---- per chunk
   /** @internal Next chunk of the chain; end of the bytes in it. */
-  readonly cNext: Int32Array;
-  readonly cEnd: Int32Array;
-  /** @internal The free list (a stack): cFree[0, cTop). */
-  readonly cFree: Int32Array;
-  cTop: number;
-  /** @internal A file read in flight into the chunk: [cFillAt, cFillEnd) of it, for piece cPiece (files.ts). */
-  readonly cFill: Uint8Array;
-  readonly cFillAt: Int32Array;
-  readonly cFillEnd: Int32Array;
-  readonly cPiece: (FilePiece | undefined)[];
+  readonly nextChunk: Int32Array;
+  readonly chunkEnd: Int32Array;
+  /** @internal The free list (a stack): freeChunks[0, freeCount). */
+  readonly freeChunks: Int32Array;
+  freeCount: number;
+  /** @internal A file read in flight into the chunk: [fillAt, fillEnd) of it, for piece fillPiece (files.ts). */
+  readonly filling: Uint8Array;
+  readonly fillAt: Int32Array;
+  readonly fillEnd: Int32Array;
+  readonly fillPiece: (FilePiece | undefined)[];
   // a chunk dropped from its connection's queue (abort, failure) while the kernel still uses it — a file read writing
   // into it, a send reading from it — goes back to the free list only when the last of those completes (the count of
   // them): reused earlier, another connection's bytes could be sent, or a late read could overwrite them
   private readonly cOrphan: Uint8Array;
-  // a chunk that stands for other bytes in its connection's queue (no bytes of its own; cEnd = chunk: full, so that
-  // later writes go into a new chunk behind it): MARK_SPLICE, a spliced sendFile (cPiece); MARK_REF, bytes sent from
+  // a chunk that stands for other bytes in its connection's queue (no bytes of its own; chunkEnd = chunk: full, so that
+  // later writes go into a new chunk behind it): MARK_SPLICE, a spliced sendFile (fillPiece); MARK_REF, bytes sent from
   // the caller's buffer cRef[c][cRefOff, +cRefLen) (recorded in native reference slot c, kept alive here until no send
   // reads it)
   readonly cMark: Uint8Array;
@@ -84,32 +84,32 @@ export class SendQueue {
     this.noCopyMin = limits.noCopyMinBytes;
     this.pauseReadsAboveHwm = options.pauseReadsAboveHighWater;
     this.maxChunksPerConn = Math.min(0xffff, Math.ceil(limits.highWaterMark / this.chunk) + 1);
-    this.sHead = new Int32Array(n).fill(-1);
-    this.sTail = new Int32Array(n).fill(-1);
-    this.sOff = new Int32Array(n);
-    this.sFly = new Int32Array(n);
-    this.sFlyC = new Int32Array(n).fill(-1);
+    this.headChunk = new Int32Array(n).fill(-1);
+    this.tailChunk = new Int32Array(n).fill(-1);
+    this.headSent = new Int32Array(n);
+    this.inFlight = new Int32Array(n);
+    this.flightChunk = new Int32Array(n).fill(-1);
     this.pend = new Float64Array(n);
     this.chunksHeld = new Uint16Array(n);
     this.overflow = new Array(n).fill(undefined);
-    this.cNext = new Int32Array(chunks);
-    this.cEnd = new Int32Array(chunks);
-    this.cFree = new Int32Array(chunks);
-    this.cFill = new Uint8Array(chunks);
-    this.cFillAt = new Int32Array(chunks);
-    this.cFillEnd = new Int32Array(chunks);
+    this.nextChunk = new Int32Array(chunks);
+    this.chunkEnd = new Int32Array(chunks);
+    this.freeChunks = new Int32Array(chunks);
+    this.filling = new Uint8Array(chunks);
+    this.fillAt = new Int32Array(chunks);
+    this.fillEnd = new Int32Array(chunks);
     this.cOrphan = new Uint8Array(chunks);
-    this.cPiece = new Array(chunks).fill(undefined);
+    this.fillPiece = new Array(chunks).fill(undefined);
     this.cMark = new Uint8Array(chunks);
     this.cRef = new Array(chunks).fill(undefined);
     this.cRefOff = new Uint32Array(chunks);
     this.cRefLen = new Int32Array(chunks);
-    for (let i = 0; i < chunks; i++) this.cFree[i] = chunks - 1 - i;
-    this.cTop = chunks;
+    for (let i = 0; i < chunks; i++) this.freeChunks[i] = chunks - 1 - i;
+    this.freeCount = chunks;
   }
 
   /** Nothing of `h` is queued or in flight. */
-  idle(h: number): boolean { return this.sFly[h] === 0 && this.sHead[h]! < 0 && this.overflow[h] === undefined; }
+  idle(h: number): boolean { return this.inFlight[h] === 0 && this.headChunk[h]! < 0 && this.overflow[h] === undefined; }
 
   /** Bytes of `h` in its overflow list (none: the chain holds everything). */
   hasOverflow(h: number): boolean { return this.overflow[h] !== undefined; }
@@ -135,13 +135,13 @@ export class SendQueue {
     const n = text.length;
     // fast path: no overflow, and the text fits in the tail chunk or in a new one
     if (n > 0 && this.overflow[h] === undefined && !(this.state[h]! & St.Errored)) {
-      let t = this.sTail[h]!;
-      if (t < 0 || this.chunk - this.cEnd[t]! < n) {
-        if (n > this.chunk || this.chunksHeld[h]! >= this.maxChunksPerConn || this.cTop === 0) return this.queueBytes(h, Buffer.from(text, 'latin1'), 0, n, true);
+      let t = this.tailChunk[h]!;
+      if (t < 0 || this.chunk - this.chunkEnd[t]! < n) {
+        if (n > this.chunk || this.chunksHeld[h]! >= this.maxChunksPerConn || this.freeCount === 0) return this.queueBytes(h, Buffer.from(text, 'latin1'), 0, n, true);
         t = this.linkChunk(h);
       }
-      this.arena.write(text, t * this.chunk + this.cEnd[t]!, n, 'latin1');
-      this.cEnd[t]! += n;
+      this.arena.write(text, t * this.chunk + this.chunkEnd[t]!, n, 'latin1');
+      this.chunkEnd[t]! += n;
       this.pend[h]! += n;
       this.ch.counters.requests++;
       return this.queued(h);
@@ -167,13 +167,13 @@ export class SendQueue {
 
   /** Starts a send of `h` if none is in flight (and it is not still connecting). */
   kick(h: number): void {
-    if (this.sFly[h] === 0 && !(this.state[h]! & St.Connecting)) this.sendNext(h);
+    if (this.inFlight[h] === 0 && !(this.state[h]! & St.Connecting)) this.sendNext(h);
   }
 
   // Starts an overflow list for `h` with `item` (the chain is at its budget or the arena is out of chunks).
   private overflowWith(h: number, item: Uint8Array | FilePiece): void {
     this.overflow[h] = { bufs: [item], off: 0 };
-    if (this.cTop === 0) this.chunkWaiters.push(h);
+    if (this.freeCount === 0) this.chunkWaiters.push(h);
   }
 
   // Queued bytes passed the high-water mark: a 'write' event follows below the low-water mark; reading pauses (by
@@ -189,11 +189,11 @@ export class SendQueue {
   // Queues `b[off, off+len)` to be sent from `b` itself: a chunk of its own marks the place (see cMark). False when the
   // connection's chunk budget or the arena has no chunk for it.
   private appendRef(h: number, b: Uint8Array, off: number, len: number): boolean {
-    if (this.chunksHeld[h]! >= this.maxChunksPerConn || this.cTop === 0) return false;
-    const r = native!.channelRefSet(this.ch.nativeHandle, this.cFree[this.cTop - 1]!, b);
+    if (this.chunksHeld[h]! >= this.maxChunksPerConn || this.freeCount === 0) return false;
+    const r = native!.channelRefSet(this.ch.nativeHandle, this.freeChunks[this.freeCount - 1]!, b);
     if (r !== 0) throw errnoError(r, 'writeNoCopy');   // (reference slots = chunks: not reached)
     const c = this.linkChunk(h);
-    this.cEnd[c] = this.chunk; this.cMark[c] = MARK_REF;
+    this.chunkEnd[c] = this.chunk; this.cMark[c] = MARK_REF;
     this.cRef[c] = b; this.cRefOff[c] = off; this.cRefLen[c] = len;
     this.ch.counters.writesNoCopy++;
     return true;
@@ -202,25 +202,25 @@ export class SendQueue {
   /** @internal Takes a free chunk (the caller checked that one is free and that `h` may hold another) and links it,
    * empty, at the tail of `h`'s chain. */
   linkChunk(h: number): number {
-    const t = this.sTail[h]!, c = this.cFree[--this.cTop]!;
-    this.cNext[c] = -1; this.cEnd[c] = 0;
-    if (t >= 0) this.cNext[t] = c; else { this.sHead[h] = c; this.sOff[h] = 0; }
-    this.sTail[h] = c;
+    const t = this.tailChunk[h]!, c = this.freeChunks[--this.freeCount]!;
+    this.nextChunk[c] = -1; this.chunkEnd[c] = 0;
+    if (t >= 0) this.nextChunk[t] = c; else { this.headChunk[h] = c; this.headSent[h] = 0; }
+    this.tailChunk[h] = c;
     this.chunksHeld[h]!++;
     return c;
   }
 
   /** @internal `h` may link another chunk now. */
-  roomFor(h: number): boolean { return this.chunksHeld[h]! < this.maxChunksPerConn && this.cTop > 0; }
+  roomFor(h: number): boolean { return this.chunksHeld[h]! < this.maxChunksPerConn && this.freeCount > 0; }
 
   private append(h: number, src: Uint8Array, off: number, len: number): void {
     const C = this.chunk;
     while (len > 0) {
-      const t = this.sTail[h]!;
-      if (t >= 0 && this.cEnd[t]! < C) {
-        const n = Math.min(len, C - this.cEnd[t]!);
-        copyInto(this.arena, t * C + this.cEnd[t]!, src, off, n);
-        this.cEnd[t]! += n; off += n; len -= n;
+      const t = this.tailChunk[h]!;
+      if (t >= 0 && this.chunkEnd[t]! < C) {
+        const n = Math.min(len, C - this.chunkEnd[t]!);
+        copyInto(this.arena, t * C + this.chunkEnd[t]!, src, off, n);
+        this.chunkEnd[t]! += n; off += n; len -= n;
         continue;
       }
       if (!this.roomFor(h)) break;
@@ -242,7 +242,7 @@ export class SendQueue {
       if (!bytes || (b.byteLength - of.off >= this.noCopyMin && b.byteLength <= REF_END)) {
         if (!(bytes ? this.appendRef(h, b, of.off, b.byteLength - of.off) : this.ch.files.appendPiece(h, b))) {
           this.overflow[h] = of;
-          if (this.cTop === 0) this.chunkWaiters.push(h);
+          if (this.freeCount === 0) this.chunkWaiters.push(h);
           return;
         }
         of.bufs.shift(); of.off = 0;
@@ -264,51 +264,51 @@ export class SendQueue {
   sendNext(h: number): void {
     const ch = this.ch;
     for (;;) {
-      const c = this.sHead[h]!;
+      const c = this.headChunk[h]!;
       if (c < 0) return;
       const mark = this.cMark[c]!;
       if (mark === MARK_SPLICE) { if (ch.files.spliceNext(h, c)) return; continue; }
       // a chunk's own bytes in the arena, or a no-copy write's in its reference slot (slot c, from cRefOff)
       const ref = mark === MARK_REF;
-      const filling = this.cFill[c] !== 0;
-      const start = this.sOff[h]!, end = ref ? this.cRefLen[c]! : filling ? this.cFillAt[c]! : this.cEnd[c]!;
+      const filling = this.filling[c] !== 0;
+      const start = this.headSent[h]!, end = ref ? this.cRefLen[c]! : filling ? this.fillAt[c]! : this.chunkEnd[c]!;
       if (end > start) {
-        this.sFly[h] = end - start;
-        this.sFlyC[h] = c;
+        this.inFlight[h] = end - start;
+        this.flightChunk[h] = c;
         // the bytes right before a spliced file or a no-copy write (a response head): MSG_MORE, so they go out in full
         // segments with it
-        const nx = this.cNext[c]!;
-        const more = nx >= 0 && this.cMark[nx] !== 0 && !filling && (ref || end === this.cEnd[c]) ? RowFlag.More : 0;
+        const nx = this.nextChunk[c]!;
+        const more = nx >= 0 && this.cMark[nx] !== 0 && !filling && (ref || end === this.chunkEnd[c]) ? RowFlag.More : 0;
         if (ref) ch.stage(Op.Send, h, ch.fd[h]!, ch.fixed(h) | RowFlag.Ref | more, c, end - start, this.cRefOff[c]! + start, Tag.Send);
         else ch.stage(Op.Send, h, ch.fd[h]!, ch.fixed(h) | more, c * this.chunk + start, end - start, 0, Tag.Send);
         return;
       }
       if (filling) return;   // the rest waits for its file read (files.onFileRead sends it)
-      if (!ref && end < this.chunk && this.cNext[c]! < 0) return;   // tail chunk, all sent: keep it for appends
+      if (!ref && end < this.chunk && this.nextChunk[c]! < 0) return;   // tail chunk, all sent: keep it for appends
       this.popChunk(h);
     }
   }
 
   /** @internal Unlinks the head chunk of `h` (sent, or dropped). */
   popChunk(h: number): void {
-    const c = this.sHead[h]!;
-    const next = this.cNext[c]!;
-    this.sHead[h] = next; this.sOff[h] = 0;
-    if (next < 0) this.sTail[h] = -1;
+    const c = this.headChunk[h]!;
+    const next = this.nextChunk[c]!;
+    this.headChunk[h] = next; this.headSent[h] = 0;
+    if (next < 0) this.tailChunk[h] = -1;
     this.chunksHeld[h]!--;
     if (this.cMark[c] === MARK_SPLICE) {
       // the kernel never touches a splice marker's memory: free at once; the piece ends when its operations have
-      const p = this.cPiece[c]!;
-      this.cPiece[c] = undefined;
+      const p = this.fillPiece[c]!;
+      this.fillPiece[c] = undefined;
       this.freeChunk(c);
       this.ch.files.markerPopped(h, p);
       return;
     }
     // dropped (dropQueue) while the kernel still uses it: freed when the last of those operations completes
-    const users = this.cFill[c]! + (this.sFly[h] !== 0 && this.sFlyC[h] === c ? 1 : 0);
+    const users = this.filling[c]! + (this.inFlight[h] !== 0 && this.flightChunk[h] === c ? 1 : 0);
     if (users !== 0) {
       this.cOrphan[c] = users;
-      if (this.cFill[c] !== 0) this.cPiece[c]!.failed ??= new MegapipeError(MpCode.CLOSED, `sendFile: connection ${h} closed`);
+      if (this.filling[c] !== 0) this.fillPiece[c]!.failed ??= new MegapipeError(MpCode.CLOSED, `sendFile: connection ${h} closed`);
       return;
     }
     this.freeChunk(c);
@@ -325,18 +325,18 @@ export class SendQueue {
   // it now).
   private freeChunk(c: number): void {
     if (this.cMark[c] !== 0) { this.cMark[c] = 0; this.cRef[c] = undefined; }
-    this.cFree[this.cTop++] = c;
+    this.freeChunks[this.freeCount++] = c;
   }
 
   /** @internal A chunk detached from any connection (readFile) goes back to the free list. */
-  releaseChunk(c: number): void { this.cFree[this.cTop++] = c; this.pumpWaiters(); }
+  releaseChunk(c: number): void { this.freeChunks[this.freeCount++] = c; this.pumpWaiters(); }
 
   /** A send of `h` completed with `res` (bytes, or -errno). */
   onSend(h: number, res: number): void {
     const ch = this.ch;
-    const sent = this.sFly[h]!, fc = this.sFlyC[h]!;
-    this.sFly[h] = 0;
-    this.sFlyC[h] = -1;
+    const sent = this.inFlight[h]!, fc = this.flightChunk[h]!;
+    this.inFlight[h] = 0;
+    this.flightChunk[h] = -1;
     if (fc >= 0 && this.releaseIfOrphan(fc)) {
       // the queue was dropped (abort, failure) while this send read from it: nothing more to account
       if (this.state[h]! & St.Closing) ch.maybeRelease(h);
@@ -350,9 +350,9 @@ export class SendQueue {
       return;
     }
     this.pend[h]! -= res;
-    this.sOff[h]! += res;
-    const c = this.sHead[h]!;
-    if (res === sent && this.sOff[h] === (this.cMark[c] === MARK_REF ? this.cRefLen[c] : this.cEnd[c]) && (this.cNext[c]! >= 0 || this.sTail[h] === c)) this.popChunk(h);
+    this.headSent[h]! += res;
+    const c = this.headChunk[h]!;
+    if (res === sent && this.headSent[h] === (this.cMark[c] === MARK_REF ? this.cRefLen[c] : this.chunkEnd[c]) && (this.nextChunk[c]! >= 0 || this.tailChunk[h] === c)) this.popChunk(h);
     this.afterSend(h, res);
   }
 
@@ -386,7 +386,7 @@ export class SendQueue {
 
   /** @internal Gives free chunks to connections (and readFile pieces) waiting for one. */
   pumpWaiters(): void {
-    while (this.chunkWaiters.length > 0 && this.cTop > 0) {
+    while (this.chunkWaiters.length > 0 && this.freeCount > 0) {
       const w = this.chunkWaiters.shift()!;
       if (this.kind[w] === Kind.Free || this.overflow[w] === undefined) continue;
       this.refill(w);
@@ -397,7 +397,7 @@ export class SendQueue {
 
   /** @internal Drops everything queued on `h` (abort, failure, close): chunks still in use free themselves later. */
   dropQueue(h: number): void {
-    while (this.sHead[h]! >= 0) this.popChunk(h);
+    while (this.headChunk[h]! >= 0) this.popChunk(h);
     const of = this.overflow[h];
     this.overflow[h] = undefined;
     if (of !== undefined) for (const b of of.bufs) if (!(b instanceof Uint8Array)) this.ch.files.dropPiece(h, b);

@@ -1,0 +1,106 @@
+// The layout is the architecture (ARCHITECTURE.md): these checks keep it so. They read the TypeScript and C sources
+// (not dist/), so they fail on the change that breaks the rule, whatever else builds.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MpCode } from '../src/index.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+/** The longest module src/ may have (issue 15: a module does one thing). */
+const SRC_LINES_MAX = 600;
+
+function walk(dir: string, ext: RegExp): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(join(root, dir))) {
+    const rel = join(dir, name);
+    if (statSync(join(root, rel)).isDirectory()) out.push(...walk(rel, ext));
+    else if (ext.test(name)) out.push(rel);
+  }
+  return out;
+}
+
+/** Relative imports of a TypeScript file (value and type imports, re-exports, dynamic imports), as repo paths (.ts). */
+function importsOf(file: string): string[] {
+  const text = readFileSync(join(root, file), 'utf8');
+  const out: string[] = [];
+  for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^'";]*?from\s+'(\.[^']+)'|import\(\s*'(\.[^']+)'\s*\)/g)) {
+    const spec = (m[1] ?? m[2])!;
+    out.push(relative(root, resolve(dirname(join(root, file)), spec.replace(/\.js$/, '.ts'))));
+  }
+  return out;
+}
+
+describe('layout (ARCHITECTURE.md)', () => {
+  const src = walk('src', /\.ts$/);
+
+  it('finds the sources (sanity)', () => {
+    assert.ok(src.includes('src/uring/batch.ts') && src.includes('src/channel.ts'), src.join(' '));
+    assert.ok(importsOf('src/uring/channel.ts').includes('src/uring/batch.ts'));
+  });
+
+  it('src/ has no import cycle (type-only imports included)', () => {
+    const graph = new Map(src.map((f) => [f, importsOf(f).filter((g) => g.startsWith('src/'))]));
+    const cycles: string[] = [];
+    const state = new Map<string, 1 | 2>();   // 1: on the path, 2: done
+    const path: string[] = [];
+    const visit = (f: string): void => {
+      state.set(f, 1); path.push(f);
+      for (const g of graph.get(f) ?? []) {
+        if (state.get(g) === 1) cycles.push([...path.slice(path.indexOf(g)), g].join(' → '));
+        else if (!state.has(g)) visit(g);
+      }
+      path.pop(); state.set(f, 2);
+    };
+    for (const f of src) if (!state.has(f)) visit(f);
+    assert.deepEqual(cycles, []);
+  });
+
+  it(`no module of src/ is longer than ${SRC_LINES_MAX} lines`, () => {
+    const long = src.map((f) => [f, readFileSync(join(root, f), 'utf8').split('\n').length] as const).filter(([, n]) => n > SRC_LINES_MAX);
+    assert.deepEqual(long, []);
+  });
+
+  it('the apps and bin/ use the library through its public entry point only (src/index.ts)', () => {
+    const users = [...walk('apps', /\.ts$/), ...walk('bin', /\.ts$/)];
+    const reaching = users.flatMap((f) => importsOf(f).filter((g) => g.startsWith('src/') && g !== 'src/index.ts').map((g) => `${f} → ${g}`));
+    assert.deepEqual(reaching, []);
+  });
+
+  it('only the io_uring backend and src/sockets.ts call the addon (src/native.ts)', () => {
+    const callers = src.filter((f) => importsOf(f).includes('src/native.ts'));
+    const outside = callers.filter((f) => !f.startsWith('src/uring/') && f !== 'src/sockets.ts' && f !== 'src/backend.ts');
+    assert.deepEqual(outside, [], 'backend.ts may ask the addon whether io_uring works (the probe); nothing else outside src/uring/');
+  });
+
+  it('every source file a comment names exists', () => {
+    const files = [...src, ...walk('native', /\.[ch]$/), ...walk('apps', /\.ts$/), ...walk('bin', /\.ts$/), ...walk('bench', /\.ts$/)];
+    const known = new Set<string>();
+    for (const f of [...files, ...walk('test', /\.ts$/)]) { known.add(f); known.add(f.split('/').pop()!); }
+    for (const f of walk('test', /\.ts$/)) known.add(f.replace(/\.ts$/, '.js'));
+    const missing: string[] = [];
+    for (const f of files) {
+      const text = readFileSync(join(root, f), 'utf8');
+      // names in comments: foo.ts, dir/foo.c, foo.h (not URLs, not module specifiers of imports)
+      const comments = [...text.matchAll(/\/\/[^\n]*|\/\*[\s\S]*?\*\//g)].map((m) => m[0]).join('\n');
+      for (const m of comments.matchAll(/(?<![\w./-])((?:[\w-]+\/)*[\w-]+\.(?:ts|c|h))(?![\w])/g)) {
+        const name = m[1]!;
+        if (/^(?:node|liburing|io_uring|linux|uv|napi|stdio|stdlib|errno|sys)\b/.test(name) || name.endsWith('.d.ts')) continue;
+        const base = name.split('/').pop()!;
+        if (!known.has(name) && !known.has(base) && !existsSync(join(root, name))) missing.push(`${f}: ${name}`);
+      }
+    }
+    assert.deepEqual(missing, []);
+  });
+
+  it('every MP_ERR_* code the sources raise is named in MpCode (errors.ts)', () => {
+    const named = new Set<string>(Object.values(MpCode));
+    const raised = new Set<string>();
+    for (const f of [...src, ...walk('native', /\.[ch]$/)]) {
+      for (const m of readFileSync(join(root, f), 'utf8').matchAll(/MP_ERR_[A-Z_]+/g)) raised.add(m[0]);
+    }
+    assert.ok(raised.has('MP_ERR_SYSCALL') && raised.has('MP_ERR_OUT_OF_RANGE'), 'sanity: the scan found the addon\'s codes');
+    assert.deepEqual([...raised].filter((c) => !named.has(c)), []);
+  });
+});
