@@ -2,7 +2,7 @@
 // workerData. Used by tests (one keyspace seen from several threads) until the library's serve() runs the workers.
 import { parentPort, workerData } from 'node:worker_threads';
 import { serveNet } from '../../src/serve-net.js';
-import type { McWorkerData } from './protocol.js';
+import type { McWorkerData } from './app.js';
 import setup from './worker.js';
 
 interface NetWorkerData { data: McWorkerData; worker: number; workers: number; host?: string }

@@ -9,7 +9,7 @@ import { serveNet } from '../../src/serve-net.js';
 import { serve } from '../../src/serve.js';
 import type { BackendName } from '../../src/backend.js';
 import { createStoreShared, type StoreShared } from './store.js';
-import type { McSettings, McWorkerData } from './protocol.js';
+import type { McSettings, McWorkerData } from './app.js';
 import setup from './worker.js';
 
 export interface ServerOptions {

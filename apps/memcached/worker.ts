@@ -2,8 +2,8 @@
 // is `setup(ctx)`, called once per worker thread, returning that worker's connection-session factory. The store's
 // shared memory arrives in `workerData` (created once by the main thread, see server.ts), so every worker serves
 // the same keyspace.
-import type { SessionFactory } from '../../src/session.js';
-import { McApp, type McWorkerData } from './protocol.js';
+import type { SessionFactory } from '../../src/index.js';
+import { McApp, type McWorkerData } from './app.js';
 
 export interface SetupContext {
   worker: number;
