@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { Conn } from '../src/session.js';
+import type { Conn } from '../src/index.js';
 import { createHttpApp } from '../apps/http/app.js';
 import type { Handler } from '../apps/http/handlers.js';
 import { HttpError } from '../apps/http/status.js';

@@ -8,7 +8,7 @@ import { createStoreShared, Store } from '../apps/memcached/store.js';
 import type { McWorkerData } from '../apps/memcached/app.js';
 import { RawClient, show } from '../apps/memcached/testkit.js';
 
-const workerUrl = new URL('../apps/memcached/net-worker.js', import.meta.url);
+const workerUrl = new URL('./memcached-net-worker.js', import.meta.url);
 
 describe('memcached store shared by worker threads', () => {
   const workers: Worker[] = [];

@@ -1,9 +1,10 @@
-// A worker_threads entry that serves the memcached app over node:net on its own port, sharing the store passed in
-// workerData. Used by tests (one keyspace seen from several threads) until the library's serve() runs the workers.
+// A worker_threads entry for memcached-threads.test.ts: serves the memcached app over node:net on a port of its own,
+// over the store passed in workerData, so the test can choose which thread each connection talks to (serve()'s
+// workers share one port).
 import { parentPort, workerData } from 'node:worker_threads';
-import { serveNet } from '../../src/serve-net.js';
-import type { McWorkerData } from './app.js';
-import setup from './worker.js';
+import { serveNet } from '../src/index.js';
+import type { McWorkerData } from '../apps/memcached/app.js';
+import setup from '../apps/memcached/worker.js';
 
 interface NetWorkerData { data: McWorkerData; worker: number; workers: number; host?: string }
 
