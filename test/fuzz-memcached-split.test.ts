@@ -24,7 +24,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { McApp, type McSession } from '../apps/memcached/protocol.js';
+import { McApp } from '../apps/memcached/app.js';
+import type { McSession } from '../apps/memcached/session.js';
 import { S, createStoreShared, type Store } from '../apps/memcached/store.js';
 import { FakeConn } from './memcached-fakeconn.js';
 import { REPLAY, check } from './fixtures/fuzz-common.js';

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import * as zlib from 'node:zlib';
 import { serveStatic } from '../apps/http/static.js';
-import type { Handler } from '../apps/http/server.js';
+import type { Handler } from '../apps/http/handlers.js';
 import { SHIPPED_TRANSPORTS, skipTransport, startApp } from './http-helpers.test.js';
 
 const CHROMIUM = '/usr/bin/chromium';

@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Conn } from '../src/index.js';
-import { createHttpApp, type Handler } from '../apps/http/server.js';
+import { createHttpApp } from '../apps/http/app.js';
+import type { Handler } from '../apps/http/handlers.js';
 import { HttpError } from '../apps/http/status.js';
 import { datedResponse, delay, exchange, expectRejected, RawClient, skipTransport, startApp, TRANSPORTS, type TestServer } from './http-helpers.test.js';
 import { preadAll } from '../src/portable/file-queue.js';

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { createChannel, listen, listenPortable, serveChannel, serveNet, uringAvailability } from '../src/index.js';
 import { httpDate } from '../apps/http/date.js';
-import { createHttpApp, type HttpApp, type HttpServerOptions } from '../apps/http/server.js';
+import { createHttpApp, type HttpApp, type HttpServerOptions } from '../apps/http/app.js';
 
 /** The transports the app runs on: node:net (serveNet) and the library's channels (serveChannel) on both backends. */
 export type Transport = 'net' | 'uring' | 'portable';

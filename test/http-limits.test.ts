@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { HttpRequest } from '../apps/http/request.js';
 import type { HttpResponse } from '../apps/http/response.js';
-import type { Handler } from '../apps/http/server.js';
+import type { Handler } from '../apps/http/handlers.js';
 import type { HttpError } from '../apps/http/status.js';
 import { bounded, deferred, delay, RawClient, skipTransport, startApp, TRANSPORTS, until, type Deferred } from './http-helpers.test.js';
 

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { decodePath, parseRange, serveStatic } from '../apps/http/static.js';
-import type { Handler } from '../apps/http/server.js';
+import type { Handler } from '../apps/http/handlers.js';
 import { delay, exchange, RawClient, SHIPPED_TRANSPORTS, skipTransport, startApp, type RawResponse, type TestServer } from './http-helpers.test.js';
 import { prng, randomBytes } from './helpers.js';
 

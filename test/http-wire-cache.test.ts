@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Handler } from '../apps/http/server.js';
+import type { Handler } from '../apps/http/handlers.js';
 import { serveStatic } from '../apps/http/static.js';
 import { httpDate } from '../apps/http/date.js';
 import { datedResponse, RawClient, SHIPPED_TRANSPORTS, skipTransport, startApp, until, type TestServer } from './http-helpers.test.js';

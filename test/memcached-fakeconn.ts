@@ -1,7 +1,7 @@
 // An in-memory Conn for the memcached session tests (no sockets): records output, can refuse writes above a
 // high-water mark; plus a fresh app over its own store, and a feeder that hands the session short-lived views.
 import type { Conn, Session } from '../src/index.js';
-import { McApp, type McSettings } from '../apps/memcached/protocol.js';
+import { McApp, type McSettings } from '../apps/memcached/app.js';
 import { createStoreShared } from '../apps/memcached/store.js';
 import { preadAll } from '../src/portable/file-queue.js';
 

@@ -8,10 +8,8 @@
 
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { serveNet } from '../../src/index.js';
-import { serve } from '../../src/index.js';
-import type { Limits } from '../../src/index.js';
-import type { HttpServerOptions } from './server.js';
+import { serve, serveNet, type Limits } from '../../src/index.js';
+import type { HttpServerOptions } from './app.js';
 import type { StaticOptions } from './static.js';
 import setup, { type HttpWorkerData } from './worker.js';
 

@@ -37,6 +37,18 @@ export interface ResponseTarget {
   abort(): void;
 }
 
+/**
+ * @internal A response the server answers itself, without a handler (a parser fault, a timeout, over the connection
+ * limit): a short text body, always closing the connection. `extra`: more header lines, each ending in CRLF.
+ */
+export function cannedResponse(serverName: string, status: number, extra = ''): string {
+  const body = `${status} ${reasonPhrase(status)}\n`;
+  return (
+    `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\nServer: ${serverName}\r\nDate: ${httpDate()}\r\n` + extra +
+    `Content-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`
+  );
+}
+
 /** Options for `res.file()`. */
 export interface FileOptions {
   /** Content-Type; default from the file's extension. */

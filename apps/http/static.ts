@@ -10,7 +10,7 @@ import type { FileInfo, OpenFile } from './files.js';
 import { mimeType } from './mime.js';
 import type { HttpRequest } from './request.js';
 import { setFileSender, type FileOptions, type HttpResponse, type WireSlot } from './response.js';
-import type { Handler } from './server.js';
+import type { Handler } from './handlers.js';
 import { HttpError } from './status.js';
 
 export interface StaticOptions {

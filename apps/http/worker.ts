@@ -5,7 +5,8 @@
 import * as nodePath from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { SessionFactory } from '../../src/index.js';
-import { createHttpApp, type Handler, type HttpApp, type HttpServerOptions } from './server.js';
+import { createHttpApp, type HttpApp, type HttpServerOptions } from './app.js';
+import type { Handler } from './handlers.js';
 import { serveStatic, type StaticOptions } from './static.js';
 
 /** What the worker expects in `workerData` (structured-clonable: no functions). */

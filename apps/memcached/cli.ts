@@ -4,7 +4,7 @@ import { realpathSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { startServer, type ServerOptions } from './server.js';
-import { VERSION } from './protocol.js';
+import { VERSION } from './app.js';
 
 const EX_USAGE = 64;
 

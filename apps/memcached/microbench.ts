@@ -6,7 +6,7 @@
 // Prints operations per second for each. Run: node dist/apps/memcached/microbench.js [seconds]
 import { MessageChannel, Worker, isMainThread, parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { ALLOC_TOO_LARGE, Store, StoreCmd, createStoreShared, hashKey, type StoreShared } from './store.js';
-import { Out } from './text.js';
+import { Out } from './out.js';
 
 const KEYS = 100_000;
 const VALUE = 32;

@@ -5,11 +5,9 @@
 // memory; 'net' runs the same worker `setup()` in this thread over node:net (`serveNet`), the portable second
 // transport the conformance tests also run on.
 import { availableParallelism } from 'node:os';
-import { serveNet } from '../../src/index.js';
-import { serve } from '../../src/index.js';
-import type { BackendName } from '../../src/index.js';
+import { serve, serveNet, type BackendName } from '../../src/index.js';
 import { createStoreShared, type StoreShared } from './store.js';
-import type { McSettings, McWorkerData } from './protocol.js';
+import type { McSettings, McWorkerData } from './app.js';
 import setup from './worker.js';
 
 export interface ServerOptions {

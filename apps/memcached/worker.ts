@@ -3,7 +3,7 @@
 // shared memory arrives in `workerData` (created once by the main thread, see server.ts), so every worker serves
 // the same keyspace.
 import type { SessionFactory } from '../../src/index.js';
-import { McApp, type McWorkerData } from './protocol.js';
+import { McApp, type McWorkerData } from './app.js';
 
 export interface SetupContext {
   worker: number;
