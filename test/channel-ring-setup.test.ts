@@ -1,6 +1,6 @@
 // The ring set-up step-down: on a kernel without DEFER_TASKRUN, SINGLE_ISSUER, COOP_TASKRUN or SUBMIT_ALL the channel
 // must still work (completions are then posted by task work the kernel runs on its own, and the eventfd still wakes
-// the loop). MEGAPIPE_RING_SETUP=N forces the addon to start at step N of its table (native/megapipe.c, ring_setup),
+// the loop). MEGAPIPE_RING_SETUP=N forces the addon to start at step N of its table (native/ring.c, ring_setup),
 // so every path older kernels take runs here, each in its own process: each step must report exactly the flags it
 // asks for — the channel's features.deferTaskrun/singleIssuer true only on the steps that request them, the full set
 // (COOP_TASKRUN, TASKRUN_FLAG, SUBMIT_ALL too) from the addon's probe — and echo random sizes byte for byte, answering

@@ -31,8 +31,8 @@ export class Batch {
   readonly req: Int32Array;
   private readonly evs: Int32Array;
   private readonly recycleList: Int32Array;
-  private nreq = 0;
-  private nrec = 0;
+  private rowsStaged = 0;
+  private recyclesStaged = 0;
   // the rows and recycled buffers of the last batch were handed to C in hdr, to submit when onBatch returns (reclaim)
   private handedOff = false;
   private flushQueued = false;
@@ -57,7 +57,7 @@ export class Batch {
     this.recycleList = new Int32Array(nat.ctl, L.recycle, L.recvBuffers);
     this.rowsMax = L.requestRows;
     this.threshold = threshold;
-    this.flushTask = () => { this.flushQueued = false; if (this.handedOff) this.reclaim(); if (this.nreq > 0 || this.nrec > 0) this.submitNow(); };
+    this.flushTask = () => { this.flushQueued = false; if (this.handedOff) this.reclaim(); if (this.rowsStaged > 0 || this.recyclesStaged > 0) this.submitNow(); };
     this.retryTask = () => { this.retryTimer = undefined; if (this.host.isClosed) return; if (this.handedOff) this.reclaim(); this.submitNow(); };
     this.unsubmittedBound = () => this.deliverUnsubmitted();
   }
@@ -71,16 +71,16 @@ export class Batch {
   /** Stages one request row (user_data = udHi:udLo). Never throws: a row that cannot be staged completes with EBUSY. */
   stageRow(op: number, fd: number, flags: number, udLo: number, udHi: number, a: number, b: number, c: number): void {
     if (this.handedOff) this.reclaim();
-    if (this.nreq === this.rowsMax) {
+    if (this.rowsStaged === this.rowsMax) {
       this.submitNow();
       // the kernel refuses submissions and every row is taken: this request fails (asynchronously) rather than wait
-      if (this.nreq === this.rowsMax) { this.failUnsubmitted(udLo, udHi, EBUSY); return; }
+      if (this.rowsStaged === this.rowsMax) { this.failUnsubmitted(udLo, udHi, EBUSY); return; }
     }
-    const i = this.nreq * Row.I32, r = this.req;
+    const i = this.rowsStaged * Row.I32, r = this.req;
     r[i] = op; r[i + Row.Fd] = fd; r[i + Row.Flags] = flags; r[i + Row.UdLo] = udLo; r[i + Row.UdHi] = udHi;
     r[i + Row.A] = a; r[i + Row.B] = b; r[i + Row.C] = c;
-    this.nreq++;
-    if (this.nreq >= this.threshold && this.chainRows === 0) this.submitNow();                   // rule (i): threshold
+    this.rowsStaged++;
+    if (this.rowsStaged >= this.threshold && this.chainRows === 0) this.submitNow();                   // rule (i): threshold
     else if (!this.inBatch && !this.flushQueued) { this.flushQueued = true; queueMicrotask(this.flushTask); }  // (iv)
   }
 
@@ -90,13 +90,13 @@ export class Batch {
    */
   beginChain(rows: number): void {
     if (this.handedOff) this.reclaim();
-    if (this.rowsMax - this.nreq < rows) this.submitNow();
+    if (this.rowsMax - this.rowsStaged < rows) this.submitNow();
     this.chainRows++;
   }
 
   endChain(): void {
     this.chainRows--;
-    if (this.nreq >= this.threshold) this.submitNow();
+    if (this.rowsStaged >= this.threshold) this.submitNow();
   }
 
   /**
@@ -105,7 +105,7 @@ export class Batch {
    */
   flagLastRow(op: number, udLo: number, udHi: number, flag: number): boolean {
     if (this.handedOff) this.reclaim();
-    const n = this.nreq;
+    const n = this.rowsStaged;
     if (n === 0 || n === this.rowsMax) return false;
     const i = (n - 1) * Row.I32, r = this.req;
     if (r[i] !== op || r[i + Row.UdLo] !== udLo || r[i + Row.UdHi] !== udHi) return false;
@@ -116,21 +116,21 @@ export class Batch {
   /** A receive buffer goes back to the ring with the next flush (a microtask's, outside a batch). */
   recycle(bid: number): void {
     if (this.handedOff) this.reclaim();
-    this.recycleList[this.nrec++] = bid;
+    this.recycleList[this.recyclesStaged++] = bid;
     if (!this.inBatch && !this.flushQueued) { this.flushQueued = true; queueMicrotask(this.flushTask); }
   }
 
   /** mp_flush: submits the staged rows now (rule iii). */
   flush(): void {
     if (this.handedOff) this.reclaim();
-    if (this.nreq > 0 || this.nrec > 0) this.submitNow();
+    if (this.rowsStaged > 0 || this.recyclesStaged > 0) this.submitNow();
   }
 
   private submitNow(): void {
     if (this.handedOff) this.reclaim();
-    if (this.host.isClosed) { this.nreq = 0; this.nrec = 0; return; }
-    this.hdr[Hdr.Rows] = this.nreq; this.hdr[Hdr.Recycle] = this.nrec; this.hdr[Hdr.Err] = 0;
-    this.nreq = 0; this.nrec = 0;
+    if (this.host.isClosed) { this.rowsStaged = 0; this.recyclesStaged = 0; return; }
+    this.hdr[Hdr.Rows] = this.rowsStaged; this.hdr[Hdr.Recycle] = this.recyclesStaged; this.hdr[Hdr.Err] = 0;
+    this.rowsStaged = 0; this.recyclesStaged = 0;
     native!.channelSubmit(this.ch);
     this.takeBack();
   }
@@ -142,7 +142,7 @@ export class Batch {
   private reclaim(): void {
     this.handedOff = false;
     this.takeBack();
-    if ((this.nreq > 0 || this.nrec > 0) && !this.inBatch && !this.flushQueued) { this.flushQueued = true; queueMicrotask(this.flushTask); }
+    if ((this.rowsStaged > 0 || this.recyclesStaged > 0) && !this.inBatch && !this.flushQueued) { this.flushQueued = true; queueMicrotask(this.flushTask); }
   }
 
   // After C flushed (or before it did): hdr[Rows] rows are still staged, at the front of the request area (all of them
@@ -150,7 +150,7 @@ export class Batch {
   // were kept.
   private takeBack(): void {
     const hdr = this.hdr;
-    this.nreq = hdr[Hdr.Rows]!; this.nrec = hdr[Hdr.Recycle]!;
+    this.rowsStaged = hdr[Hdr.Rows]!; this.recyclesStaged = hdr[Hdr.Recycle]!;
     const err = hdr[Hdr.Err]!;
     hdr[Hdr.Rows] = 0; hdr[Hdr.Recycle] = 0; hdr[Hdr.Err] = 0;
     if (err !== 0) this.submitFailed(err);
@@ -171,8 +171,8 @@ export class Batch {
       return;
     }
     const r = this.req;
-    for (let i = 0; i < this.nreq; i++) this.failUnsubmitted(r[i * Row.I32 + Row.UdLo]!, r[i * Row.I32 + Row.UdHi]!, err);
-    this.nreq = 0;
+    for (let i = 0; i < this.rowsStaged; i++) this.failUnsubmitted(r[i * Row.I32 + Row.UdLo]!, r[i * Row.I32 + Row.UdHi]!, err);
+    this.rowsStaged = 0;
   }
 
   // A request that will never reach the kernel completes with `res`, as if the kernel had failed it: every state
@@ -191,7 +191,7 @@ export class Batch {
     try {
       for (let i = 0; i < u.length && !this.host.isClosed; i += 3) this.completeOne(u[i]!, u[i + 1]!, u[i + 2]!, 0);
     } finally { this.inBatch = false; }
-    if (this.nreq > 0 || this.nrec > 0) this.submitNow();
+    if (this.rowsStaged > 0 || this.recyclesStaged > 0) this.submitNow();
     this.surfaceDeferred();
   }
 
@@ -218,7 +218,7 @@ export class Batch {
       this.inBatch = false;
       // handed to C, which submits them when this returns (rule ii); the counts stay until C has (reclaim)
       if (!this.host.isClosed) {
-        this.hdr[Hdr.Rows] = this.nreq; this.hdr[Hdr.Recycle] = this.nrec;
+        this.hdr[Hdr.Rows] = this.rowsStaged; this.hdr[Hdr.Recycle] = this.recyclesStaged;
         this.handedOff = true;
       }
     }
@@ -241,9 +241,9 @@ export class Batch {
   /** The handles whose close row is still staged (close() must close their fds itself): flushes first. */
   closesStaged(closeOp: number): Set<number> {
     if (this.handedOff) this.reclaim();
-    if (this.nreq > 0) this.submitNow();
+    if (this.rowsStaged > 0) this.submitNow();
     const rows = this.req, out = new Set<number>();
-    for (let i = 0; i < this.nreq; i++) if (rows[i * Row.I32] === closeOp) out.add(rows[i * Row.I32 + Row.UdLo]!);
+    for (let i = 0; i < this.rowsStaged; i++) if (rows[i * Row.I32] === closeOp) out.add(rows[i * Row.I32 + Row.UdLo]!);
     return out;
   }
 
@@ -251,6 +251,6 @@ export class Batch {
   close(): void {
     if (this.retryTimer !== undefined) { clearTimeout(this.retryTimer); this.retryTimer = undefined; }
     this.unsubmitted.length = 0;
-    this.nreq = 0; this.nrec = 0; this.handedOff = false;
+    this.rowsStaged = 0; this.recyclesStaged = 0; this.handedOff = false;
   }
 }
