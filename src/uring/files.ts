@@ -68,14 +68,14 @@ export class Files {
   private readonly pipesFree: Pipe[] = [];
   private pipesOpen = 0;
   private readonly splicing: (FilePiece | undefined)[];
-  private readonly splHeld: Uint8Array;
+  private readonly hasPipe: Uint8Array;
 
   constructor(private readonly ch: UringChannel, ops: readonly number[]) {
     this.sq = ch.sendQueue;
     this.state = ch.table.state;
     this.spliceOk = ch.limits.splicePipes > 0 && ops.includes(Kernel.OpSplice) && ops.includes(Kernel.OpPollAdd);
     this.splicing = new Array(ch.table.size).fill(undefined);
-    this.splHeld = new Uint8Array(ch.table.size);
+    this.hasPipe = new Uint8Array(ch.table.size);
   }
 
   /** sendFile on connection `h` (arguments checked, length > 0). */
@@ -83,9 +83,9 @@ export class Files {
     return new Promise<void>((resolve, reject) => {
       const p = newPiece(fd, position, length, h, null, () => resolve(), reject);
       this.pieces.add(p);
-      if (length >= this.ch.limits.spliceMinBytes && this.spliceOk && this.splHeld[h] === 0) {
+      if (length >= this.ch.limits.spliceMinBytes && this.spliceOk && this.hasPipe[h] === 0) {
         p.pipe = this.takePipe();
-        if (p.pipe !== null) { this.splHeld[h] = 1; this.ch.counters.filesSpliced++; } else this.ch.counters.spliceNoPipe++;
+        if (p.pipe !== null) { this.hasPipe[h] = 1; this.ch.counters.filesSpliced++; } else this.ch.counters.spliceNoPipe++;
       }
       this.sq.queuePiece(h, p, length);
     });
@@ -333,7 +333,7 @@ export class Files {
     const pipe = p.pipe;
     if (pipe !== null) {
       p.pipe = null;
-      if (p.h >= 0) this.splHeld[p.h] = 0;
+      if (p.h >= 0) this.hasPipe[p.h] = 0;
       if (p.inPipe === 0 && !this.ch.isClosed) this.pipesFree.push(pipe);
       else { closePipe(pipe); this.pipesOpen--; }
     }

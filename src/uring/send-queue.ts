@@ -44,7 +44,7 @@ export class SendQueue {
   /** @internal Bytes written and not yet acknowledged by the kernel (pendingBytes). */
   readonly pend: Float64Array;
   /** @internal Chunks in the chain (bounded by maxChunksPerConn). */
-  readonly chunksHeld: Uint16Array;
+  readonly chainChunks: Uint16Array;
   private readonly overflow: (Overflow | undefined)[];
   // ---- per chunk
   /** @internal Next chunk of the chain; end of the bytes in it. */
@@ -90,7 +90,7 @@ export class SendQueue {
     this.inFlight = new Int32Array(n);
     this.flightChunk = new Int32Array(n).fill(-1);
     this.pend = new Float64Array(n);
-    this.chunksHeld = new Uint16Array(n);
+    this.chainChunks = new Uint16Array(n);
     this.overflow = new Array(n).fill(undefined);
     this.nextChunk = new Int32Array(chunks);
     this.chunkEnd = new Int32Array(chunks);
@@ -137,7 +137,7 @@ export class SendQueue {
     if (n > 0 && this.overflow[h] === undefined && !(this.state[h]! & St.Errored)) {
       let t = this.tailChunk[h]!;
       if (t < 0 || this.chunk - this.chunkEnd[t]! < n) {
-        if (n > this.chunk || this.chunksHeld[h]! >= this.maxChunksPerConn || this.freeCount === 0) return this.queueBytes(h, Buffer.from(text, 'latin1'), 0, n, true);
+        if (n > this.chunk || this.chainChunks[h]! >= this.maxChunksPerConn || this.freeCount === 0) return this.queueBytes(h, Buffer.from(text, 'latin1'), 0, n, true);
         t = this.linkChunk(h);
       }
       this.arena.write(text, t * this.chunk + this.chunkEnd[t]!, n, 'latin1');
@@ -189,7 +189,7 @@ export class SendQueue {
   // Queues `b[off, off+len)` to be sent from `b` itself: a chunk of its own marks the place (see cMark). False when the
   // connection's chunk budget or the arena has no chunk for it.
   private appendRef(h: number, b: Uint8Array, off: number, len: number): boolean {
-    if (this.chunksHeld[h]! >= this.maxChunksPerConn || this.freeCount === 0) return false;
+    if (this.chainChunks[h]! >= this.maxChunksPerConn || this.freeCount === 0) return false;
     const r = native!.channelRefSet(this.ch.nativeHandle, this.freeChunks[this.freeCount - 1]!, b);
     if (r !== 0) throw errnoError(r, 'writeNoCopy');   // (reference slots = chunks: not reached)
     const c = this.linkChunk(h);
@@ -206,12 +206,12 @@ export class SendQueue {
     this.nextChunk[c] = -1; this.chunkEnd[c] = 0;
     if (t >= 0) this.nextChunk[t] = c; else { this.headChunk[h] = c; this.headSent[h] = 0; }
     this.tailChunk[h] = c;
-    this.chunksHeld[h]!++;
+    this.chainChunks[h]!++;
     return c;
   }
 
   /** @internal `h` may link another chunk now. */
-  roomFor(h: number): boolean { return this.chunksHeld[h]! < this.maxChunksPerConn && this.freeCount > 0; }
+  roomFor(h: number): boolean { return this.chainChunks[h]! < this.maxChunksPerConn && this.freeCount > 0; }
 
   private append(h: number, src: Uint8Array, off: number, len: number): void {
     const C = this.chunk;
@@ -295,7 +295,7 @@ export class SendQueue {
     const next = this.nextChunk[c]!;
     this.headChunk[h] = next; this.headSent[h] = 0;
     if (next < 0) this.tailChunk[h] = -1;
-    this.chunksHeld[h]!--;
+    this.chainChunks[h]!--;
     if (this.cMark[c] === MARK_SPLICE) {
       // the kernel never touches a splice marker's memory: free at once; the piece ends when its operations have
       const p = this.fillPiece[c]!;
