@@ -16,7 +16,7 @@ import { runOnce, type RunRecord } from './lib/run.js';
 import { fmt, fmtSummary } from './lib/stats.js';
 import { formatTable, markdownTable } from './lib/table.js';
 import { cleanSummary, disturbed, FOREIGN_MAX_CORES, fmtRuns, MIN_CLEAN_RUNS, rulesText, STEAL_MAX, tally, verdictText } from './lib/verdict.js';
-import { ECHO_SERVERS } from './servers/registry.js';
+import { ECHO_SERVERS, variantServer } from './servers/registry.js';
 
 const usage = `usage: npm start [-- --reps N --duration S --conns C --force]
   megapipe against node:net: 64 B echo RPC, persistent and 1 transaction per connection, one server core.
@@ -28,6 +28,8 @@ const usage = `usage: npm start [-- --reps N --duration S --conns C --force]
   --steal-max F    steal of the server or client core, as a fraction of the window, that makes a run disturbed
                    (default ${STEAL_MAX})
   --record NAME    also copy summary.md to bench/summaries/<date>-NAME/ (to commit)
+  --variant N=PATH also run the megapipe echo server of another build (PATH: its dist/bin/echo-server.js) as N,
+                   interleaved with the others (repeatable): a change side by side with its baseline
   --force          run even when other load is on the machine (figures will be noisy)
 Only clean runs (no error, undisturbed window) enter the table; the CPU saving is stated only with ≥ ${MIN_CLEAN_RUNS}
 clean runs of both servers, else "not measured". Results: bench/results/headline-<time>/ (results.json, summary.md).`;
@@ -42,7 +44,7 @@ try {
   a = parseArgs({ options: {
     reps: { type: 'string', default: '3' }, duration: { type: 'string', default: '4' }, conns: { type: 'string', default: '256' },
     retries: { type: 'string', default: '2' }, 'foreign-max': { type: 'string', default: String(FOREIGN_MAX_CORES) },
-    'steal-max': { type: 'string', default: String(STEAL_MAX) }, record: { type: 'string' },
+    'steal-max': { type: 'string', default: String(STEAL_MAX) }, record: { type: 'string' }, variant: { type: 'string', multiple: true, default: [] },
     force: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
   } }).values;
 } catch (e) {
@@ -65,6 +67,12 @@ if (a.record !== undefined) {
 }
 
 const servers = ['node:net', 'megapipe'].map((n) => ECHO_SERVERS.find((s) => s.name === n)!);
+for (const spec of a.variant ?? []) {
+  const v = variantServer(spec);
+  if (typeof v === 'string') die(v);
+  if (servers.some((s) => s.name === v.name)) die(`--variant ${spec}: the name ${v.name} is taken`);
+  servers.push(v);
+}
 const points = [{ label: 'persistent', txns: 0 }, { label: '1 txn/conn', txns: 1 }];
 ensureCPrograms();
 pinSelf('1');

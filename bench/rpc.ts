@@ -25,7 +25,7 @@ import { runOnce } from './lib/run.js';
 import { rowState, writeReport, type Point, type Row, type RpcResults } from './lib/rpc-report.js';
 import { perfAvailable } from './lib/syscalls.js';
 import { disturbed, FOREIGN_MAX_CORES, STEAL_MAX } from './lib/verdict.js';
-import { batchServers, BREAKDOWN_SERVERS, CORES_SERVERS, DEFAULT_SERVERS, ECHO_SERVERS } from './servers/registry.js';
+import { batchServers, BREAKDOWN_SERVERS, CORES_SERVERS, DEFAULT_SERVERS, ECHO_SERVERS, variantServer } from './servers/registry.js';
 
 const usage = `usage: node dist/bench/rpc.js [options]
 Runs the MegaPipe RPC microbenchmark against echo servers, side by side, on pinned cores.
@@ -74,6 +74,8 @@ Runs the MegaPipe RPC microbenchmark against echo servers, side by side, on pinn
   --foreign-max C   foreign CPU, in cores, that makes a run disturbed (default ${FOREIGN_MAX_CORES})
   --steal-max F     steal of one server or client core, as a fraction of the window, that makes a run disturbed
                     (default ${STEAL_MAX}); steal never counts as busy
+  --variant N=PATH  also run the megapipe echo server of another build (PATH: its dist/bin/echo-server.js) as N, in
+                    every figure's server list (repeatable): a change side by side with its baseline
   --record NAME     also copy summary.md and the charts to bench/summaries/<date>-NAME/ (to commit; the figures in
                     BENCHMARKS.md link there)
   --force           run even if the machine is busy (otherwise exit 2)
@@ -101,7 +103,7 @@ try {
       'cores-list': { type: 'string' }, 'cores-txns': { type: 'string', default: '0' },
       'breakdown-txns': { type: 'string', default: '1,10,0' }, 'breakdown-workers': { type: 'string' },
       'batch-list': { type: 'string', default: '1,8,32,64,256,1024' }, 'batch-txns': { type: 'string', default: '0,1' },
-      'steal-max': { type: 'string', default: String(STEAL_MAX) }, record: { type: 'string' },
+      'steal-max': { type: 'string', default: String(STEAL_MAX) }, record: { type: 'string' }, variant: { type: 'string', multiple: true, default: [] },
       conns: { type: 'string', default: '256' }, pipeline: { type: 'string', default: '1' },
       duration: { type: 'string', default: '5' }, warmup: { type: 'string', default: '1' }, reps: { type: 'string' },
       'server-cpu': { type: 'string', default: '0' }, 'client-cpu': { type: 'string', default: '1' },
@@ -182,13 +184,20 @@ if (values.record !== undefined) {
 
 /** The servers of one figure: --servers, or the figure's default list (missing ones skipped with a note). */
 const skipped = new Set<string>();
+const variants: ServerSpec[] = [];
+for (const spec of values.variant ?? []) {
+  const v = variantServer(spec);
+  if (typeof v === 'string') die(v);
+  if ([...ECHO_SERVERS, ...variants].some((s) => s.name === v.name)) die(`--variant ${spec}: the name ${v.name} is taken`);
+  variants.push(v);
+}
 const serversOpt: string | undefined = values.servers;
 function serversFor(fig: Figure): ServerSpec[] {
   const wanted = fig === 'batch' ? BATCH_SERVERS.map((x) => x.name) : serversOpt ? serversOpt.split(',').map((x) => x.trim())
     : fig === 'cores' ? CORES_SERVERS : fig === 'breakdown' ? BREAKDOWN_SERVERS : DEFAULT_SERVERS;
   const out: ServerSpec[] = [];
-  for (const name of wanted) {
-    const spec = [...ECHO_SERVERS, ...BATCH_SERVERS].find((x) => x.name === name);
+  for (const name of [...wanted, ...variants.map((v) => v.name)]) {
+    const spec = [...ECHO_SERVERS, ...BATCH_SERVERS, ...variants].find((x) => x.name === name);
     if (!spec) die(`unknown server ${name} (try --list)`);
     if (!available(spec)) {
       if (serversOpt) die(`server ${name} needs ${spec.requires}: build it first (make -C bench/c, npx tsc -p tsconfig.json)`);

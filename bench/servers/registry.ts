@@ -3,7 +3,25 @@
 // when that file is missing, e.g. before `npm run build`). Every server must print "listening on HOST:PORT"
 // when ready and, on SIGTERM, one JSON line of counters per worker ({"accepted","bytes"} at least; "enters"
 // makes the harness report io_uring_enter calls per transaction), then exit 0.
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { ServerSpec } from '../lib/proc.js';
+
+/**
+ * `--variant NAME=PATH`: the megapipe echo server of another build (PATH: its compiled dist/bin/echo-server.js, e.g.
+ * of a worktree at the commit before a change), run under NAME beside the others — a change measured side by side
+ * with its baseline in one interleaved run. Returns an error message instead for a malformed spec or a missing file.
+ */
+export function variantServer(spec: string): ServerSpec | string {
+  const eq = spec.indexOf('=');
+  if (eq <= 0) return `--variant needs NAME=PATH/dist/bin/echo-server.js (got ${spec})`;
+  const name = spec.slice(0, eq), path = resolve(spec.slice(eq + 1).trim());
+  if (!existsSync(path)) return `--variant ${spec}: ${path} does not exist`;
+  return {
+    name, cmd: [process.execPath, path, '--port', '{PORT}', '--host', '{HOST}', '--backend', 'uring', '--workers', '{WORKERS}'],
+    description: `megapipe echo server of another build (${path})`,
+  };
+}
 
 export const ECHO_SERVERS: ServerSpec[] = [
   {
