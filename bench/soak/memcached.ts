@@ -2,10 +2,13 @@
 // own keys (no other lane touches them). Commands: set, get, multi-get, delete, incr, decr.
 //
 // A connection the client resets leaves some commands unconfirmed. The server runs one connection's commands in
-// order, so what it applied is a prefix of what it received, and a command cut short was not applied: each key
-// touched then has a known list of possible states (before the first unconfirmed command on it, after each command
-// wholly sent). The next connection of the lane reads those keys first: the value must be one of them, and it becomes
-// the model's.
+// order, so what it applied is a prefix of what it received, and a command cut short was not applied. But a
+// command wholly sent may be applied *later* — after the client has moved on: the reset only reaches the server
+// after the bytes before it, which the other worker, or this one on a later turn, may still be working through
+// (memcached does the same). So a key that an unconfirmed, wholly sent mutation touched is retired: the lane checks
+// it once (its value must be one of the states that mutation sequence allows, at whatever point the server has
+// reached), deletes it, and uses a fresh key name from then on. Reusing the name was this model's bug: a stall
+// scenario read back a value of a reset connection's set, applied after the next connection had overwritten it.
 import { ByteStream } from './proto.js';
 import { sleep } from './peer.js';
 import { Failure, open, verify, type Lane, type Peer, type Scenario } from './lane.js';
@@ -31,13 +34,18 @@ interface Op {
   reply?: string;
 }
 
-/** The model of one lane's keys: a confirmed state per key, or the states it may be in after a reset. */
+/** A retired key to check once: its value must be one of `states` (a reset connection may still be applying them). */
+interface Retired { key: string; states: State[] }
+
+/** The model of one lane's keys: the state of each key under its current name, and the retired names to check. */
 export class McModel {
-  readonly states: State[][] = Array.from({ length: KEYS }, () => [null]);
+  readonly states: State[] = Array.from({ length: KEYS }, () => null);
+  /** Key i's name is `prefix:i.gen[i]`: a new generation after a reset left a mutation of it in flight. */
+  readonly gen: number[] = Array.from({ length: KEYS }, () => 0);
+  retired: Retired[] = [];
   constructor(readonly prefix: string) {}
-  key(i: number): string { return `${this.prefix}:${i}`; }
-  cur(i: number): State { return this.states[i]![this.states[i]!.length - 1]!; }
-  get ambiguous(): number[] { return this.states.flatMap((s, i) => (s.length > 1 ? [i] : [])); }
+  key(i: number): string { return `${this.prefix}:${i}.${this.gen[i]!}`; }
+  cur(i: number): State { return this.states[i]!; }
 }
 
 function sameState(a: State, b: State): boolean {
@@ -70,24 +78,26 @@ function nextOp(lane: Lane, m: McModel, small = false): Op {
       const n = kind === 'incr' ? (before.num + delta) % TWO64 : before.num > delta ? before.num - delta : 0n;
       after = { num: n }; reply = String(n);
     }
-    m.states[k] = [after];
+    m.states[k] = after;
     return { bytes: Buffer.from(`${kind} ${m.key(k)} ${delta}\r\n`), kind, keys: [k], expect: [], before, after, reply };
   }
   const k = r.int(0, KEYS - 1), before = m.cur(k);
   if (kind === 'delete') {
-    m.states[k] = [null];
+    m.states[k] = null;
     return { bytes: Buffer.from(`delete ${m.key(k)}\r\n`), kind, keys: [k], expect: [], before, after: null };
   }
-  let after: State, data: Buffer, flags: number;
   if (k < NUMERIC) {
     const n = BigInt(r.chance(0.1) ? Number.MAX_SAFE_INTEGER - r.int(0, 1000) : r.int(0, 1_000_000));
-    after = { num: n }; data = Buffer.from(String(n)); flags = 0;
-  } else {
-    const size = small ? r.int(0, 64) : r.chance(0.03) ? r.int(256 * 1024, VALUE_MAX) : r.logInt(1, 64 * 1024) - 1;
-    data = new ByteStream(r.seed()).next(size); flags = r.seed();
-    after = { bin: data, flags };
+    return setOp(m, k, Buffer.from(String(n)), 0);
   }
-  m.states[k] = [after];
+  const size = small ? r.int(0, 64) : r.chance(0.03) ? r.int(256 * 1024, VALUE_MAX) : r.logInt(1, 64 * 1024) - 1;
+  return setOp(m, k, new ByteStream(r.seed()).next(size), r.seed());
+}
+
+/** `set` of key k to `data`, applied to the model (optimistically). */
+function setOp(m: McModel, k: number, data: Buffer, flags: number): Op {
+  const before = m.cur(k), after: State = k < NUMERIC ? { num: BigInt(data.toString('latin1')) } : { bin: data, flags };
+  m.states[k] = after;
   const head = Buffer.from(`set ${m.key(k)} ${flags} 0 ${data.length}\r\n`);
   return { bytes: Buffer.concat([head, data, Buffer.from('\r\n')]), kind: 'set', keys: [k], expect: [], before, after };
 }
@@ -132,21 +142,23 @@ async function checkValue(lane: Lane, p: Peer, key: string, states: State[], wha
   throw new Failure(`${what}: value of ${key} (${len} bytes, flags ${flags}) is none of the ${candidates.length} possible after a reset`);
 }
 
-/** At a connection's start: read every key a reset left ambiguous; its value must be one of the possible states. */
+/** At a connection's start: check each retired key once (its value must be one of its possible states), delete it. */
 async function resolve(lane: Lane, p: Peer, m: McModel): Promise<void> {
-  for (const k of m.ambiguous) {
-    const what = `memcached get ${m.key(k)} after a reset`;
-    await p.write(Buffer.from(`get ${m.key(k)}\r\n`), what);
-    const states = m.states[k]!;
+  for (const { key, states } of m.retired) {
+    const what = `memcached get ${key} after a reset`;
+    await p.write(Buffer.from(`get ${key}\r\n`), what);
     // a miss is "END" at once; a hit a VALUE block, then END
     const peek = await peekLine(p, what);
-    let got: State = null;
-    if (peek.startsWith('VALUE ')) got = await checkValue(lane, p, m.key(k), states, what);
+    if (peek.startsWith('VALUE ')) await checkValue(lane, p, key, states, what);
     else if (!states.includes(null)) throw new Failure(`${what}: a miss, but it cannot be missing`);
     const end = await p.readLine(what);
     if (end !== 'END') throw new Failure(`${what}: ${JSON.stringify(end.slice(0, 80))}, want END`);
-    m.states[k] = [got];
+    // the reset connection may still set it again later: nobody reads this name any more, the delete only frees memory
+    await p.write(Buffer.from(`delete ${key}\r\n`), what);
+    const del = await p.readLine(what);
+    if (del !== 'DELETED' && del !== 'NOT_FOUND') throw new Failure(`${what}: delete answered ${JSON.stringify(del.slice(0, 80))}`);
   }
+  m.retired = [];
 }
 
 /** The next line, left unread. */
@@ -156,20 +168,27 @@ async function peekLine(p: Peer, what: string): Promise<string> {
   return line;
 }
 
-/** After a reset: ops[0..confirmed) answered, ops[confirmed..sent) wholly sent (maybe applied, in order), the rest not. */
+/**
+ * After a reset: ops[0..confirmed) answered, ops[confirmed..sent) wholly sent (maybe applied, maybe later, in order),
+ * the rest not. A key with a wholly sent, unconfirmed mutation is retired (checked once, then a fresh name); a key
+ * touched only by unsent commands goes back to its state before them.
+ */
 function settle(m: McModel, ops: Op[], confirmed: number, sent: number): void {
-  const touched = new Map<number, State[]>();
+  const touched = new Map<number, { states: State[]; inFlight: boolean }>();
   for (let i = confirmed; i < ops.length; i++) {
     const op = ops[i]!;
     if (op.kind === 'get') continue;
     const k = op.keys[0]!;
-    if (!touched.has(k)) touched.set(k, [op.before!]);
-    if (i < sent) touched.get(k)!.push(op.after!);
+    if (!touched.has(k)) touched.set(k, { states: [op.before!], inFlight: false });
+    if (i < sent) { const t = touched.get(k)!; t.states.push(op.after!); t.inFlight = true; }
   }
-  for (const [k, states] of touched) {
+  for (const [k, { states, inFlight }] of touched) {
+    if (!inFlight) { m.states[k] = states[0]!; continue; }
     const uniq: State[] = [];
     for (const s of states) if (!uniq.some((u) => sameState(u, s))) uniq.push(s);
-    m.states[k] = uniq;
+    m.retired.push({ key: m.key(k), states: uniq });
+    m.gen[k]!++;
+    m.states[k] = null;
   }
 }
 
@@ -256,9 +275,7 @@ const stall: Scenario = async (lane) => {
   const big: number[] = [];
   for (let i = 0; i < 4; i++) {
     const k = lane.rng.int(NUMERIC, KEYS - 1);
-    const data = new ByteStream(lane.rng.seed()).next(lane.rng.int(128 * 1024, VALUE_MAX)), flags = lane.rng.seed();
-    const op: Op = { bytes: Buffer.concat([Buffer.from(`set ${m.key(k)} ${flags} 0 ${data.length}\r\n`), data, Buffer.from('\r\n')]), kind: 'set', keys: [k], expect: [], before: m.cur(k), after: { bin: data, flags } };
-    m.states[k] = [op.after!];
+    const op = setOp(m, k, new ByteStream(lane.rng.seed()).next(lane.rng.int(128 * 1024, VALUE_MAX)), lane.rng.seed());
     await p.write(op.bytes, 'memcached send');
     lane.c.bytesSent += op.bytes.length;
     await checkReply(lane, p, m, op);
@@ -308,3 +325,6 @@ const drip: Scenario = async (lane) => {
 export const MEMCACHED_SCENARIOS: readonly (readonly [string, Scenario, number])[] = [
   ['normal', normal, 30], ['pipelined', pipelined, 25], ['reset', reset, 15], ['stall', stall, 8], ['half-close', halfClose, 12], ['drip', drip, 10],
 ];
+
+/** The model's parts, for test/soak-memcached-model.test.ts. */
+export const modelForTest = { setOp, settle, connect, checkReply, getOp: (m: McModel, k: number): Op => ({ bytes: Buffer.from(`get ${m.key(k)}\r\n`), kind: 'get', keys: [k], expect: [m.cur(k)] }) };
