@@ -1,7 +1,7 @@
 // The addon's Node-API surface: JavaScript's calls into the native core (src/native.ts declares them), argument
 // conversion and range checks, the channel's lifetime (a JavaScript external, a uv handle, an environment cleanup
 // hook), and the memory regions wrapped as external ArrayBuffers exactly once. The work is done by ring.c, loop.c and
-// sockets.c. Operating errors are thrown as Error(code MP_ERR_SYSCALL, errno) or returned as -errno, argument errors
+// sockets.c. Operating errors are thrown as Error(code MP_ERR_SYSCALL, errno, syscall) or returned as -errno, argument errors
 // as TypeError/RangeError with MP_ERR_INVALID_ARG/MP_ERR_OUT_OF_RANGE.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,8 +23,9 @@
 
 #define NAPI_OK(call) do { if ((call) != napi_ok) { napi_throw_error(env, "MP_ERR_NAPI", #call " failed"); return NULL; } } while (0)
 
+// Error(code MP_ERR_SYSCALL, errno -N, syscall `what`): src/errors.ts (fromAddon) gives it node's shape.
 static napi_value throw_errno(napi_env env, const char *what, int neg) {
-  napi_value msg, code, err, errnum;
+  napi_value msg, code, err, errnum, sys;
   char text[256];
   snprintf(text, sizeof text, "%s: %s", what, strerror(-neg));
   napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
@@ -32,6 +33,8 @@ static napi_value throw_errno(napi_env env, const char *what, int neg) {
   napi_create_error(env, code, msg, &err);
   napi_create_int32(env, neg, &errnum);
   napi_set_named_property(env, err, "errno", errnum);
+  napi_create_string_utf8(env, what, NAPI_AUTO_LENGTH, &sys);
+  napi_set_named_property(env, err, "syscall", sys);
   napi_throw(env, err);
   return NULL;
 }

@@ -3,7 +3,8 @@ import type { Channel } from '../channel.js';
 import type { MpEvent } from '../event.js';
 import type { Listener } from '../listener.js';
 import type { Conn, Session, SessionFactory } from './session.js';
-import { MegapipeError, MpCode, rangeError } from '../errors.js';
+import { MegapipeError, MpCode, argError, rangeError } from '../errors.js';
+import { checkOptions, optionKeys } from '../options.js';
 import { startBalancer, type BalanceOptions, type Balancer } from './balance.js';
 import { EndWatch, type Draining } from './end-watch.js';
 
@@ -43,6 +44,8 @@ export interface ChannelServer {
    */
   close(deadlineMs?: number): Promise<void>;
 }
+
+const SERVE_CHANNEL_OPTIONS = optionKeys<ServeChannelOptions>({ worker: true, lwsocket: true, cpuMask: true, member: true, maxConnections: true, endTimeoutMs: true, stealFrom: true, balance: true });
 
 class ChannelConn implements Conn, Draining {
   session!: Session;
@@ -104,6 +107,8 @@ class ChannelConn implements Conn, Draining {
 
 /** Serves `factory`'s sessions on `listener` through `channel` (which it takes over: it sets the event handler). */
 export function serveChannel(channel: Channel, listener: Listener, factory: SessionFactory, options: ServeChannelOptions = {}): ChannelServer {
+  checkOptions(options, SERVE_CHANNEL_OPTIONS);
+  if (typeof factory !== 'function') throw argError('factory', 'a function (conn) => Session', factory);
   const worker = options.worker ?? 0;
   const conns: (ChannelConn | undefined)[] = [];
   const maxConnections = options.maxConnections ?? channel.limits.maxHandles;
