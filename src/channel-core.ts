@@ -36,6 +36,8 @@ export abstract class ChannelCore {
   protected readonly state: Uint32Array;
   protected readonly cookies: unknown[];
   protected closed = false;
+  // the handlers onEvent added, in order, and what emit calls: the one handler itself, or a fan-out over all of them
+  private handlers: readonly EventHandler[] = [];
   protected handler: EventHandler | null = null;
   protected readonly ev = new MpEvent();
   /** @internal Reasons to keep the event loop alive: open handles, and operations tied to none (readFile). */
@@ -254,13 +256,29 @@ export abstract class ChannelCore {
   // ---- events ---------------------------------------------------------------------------------------------------
   onEvent(handler: EventHandler | null): this {
     if (handler !== null && typeof handler !== 'function') throw argError('handler', 'a function or null', handler);
-    this.handler = handler;
+    if (handler === null) this.setHandlers([]);
+    else if (!this.handlers.includes(handler)) this.setHandlers([...this.handlers, handler]);
     // events queued for dispatch() meanwhile go to the handler first, in order (from a microtask, not from this call)
     if (handler !== null && this.queueHead !== this.evQueue.length && !this.drainScheduled) {
       this.drainScheduled = true;
       queueMicrotask(() => this.drainToHandler());
     }
     return this;
+  }
+
+  offEvent(handler: EventHandler): this {
+    if (typeof handler !== 'function') throw argError('handler', 'a function', handler);
+    this.setHandlers(this.handlers.filter((h) => h !== handler));
+    return this;
+  }
+
+  // One handler is called directly (the hot path); several through a fan-out over a snapshot of the list, so a
+  // handler that adds or removes handlers changes the next event's list, not this one's.
+  private setHandlers(list: readonly EventHandler[]): void {
+    this.handlers = list;
+    if (list.length === 0) this.handler = null;
+    else if (list.length === 1) this.handler = list[0]!;
+    else this.handler = (ev: MpEvent): void => { for (let i = 0; i < list.length; i++) list[i]!(ev); };
   }
 
   // Delivers the events dispatch() did not take to the handler set since, oldest first; new events wait behind them.

@@ -224,11 +224,17 @@ export interface Channel {
   /** Open handles. */
   readonly handles: number;
   /**
-   * Sets the function called for every event (replaces the previous one; null switches to dispatch/iteration; events
-   * queued for dispatch meanwhile are delivered to it first, in order). The event object is reused: keep nothing from
-   * it after the call returns (see MpEvent).
+   * Adds a function called for every event. Handlers add up, like listeners of an EventEmitter: each is called, in the
+   * order added, with the same event (adding a logger beside serveChannel's handler keeps serveChannel working); adding
+   * one already added does nothing; a handler that throws stops the others for that event, and the exception
+   * propagates. `offEvent` removes one; `onEvent(null)` removes them all and switches to dispatch/iteration. Events
+   * queued for dispatch meanwhile are delivered to the handlers first, in order. The event object is reused: keep
+   * nothing from it after the call returns (see MpEvent); holdBuffer() keeps a read's bytes for the first handler that
+   * calls it (MP_ERR_STATE for the others).
    */
   onEvent(handler: EventHandler | null): this;
+  /** Removes a handler onEvent added (one not added: nothing happens); without handlers, events wait for dispatch. */
+  offEvent(handler: EventHandler): this;
   /** mp_dispatch: the next event, waiting up to `timeoutMs` (default: forever); null on timeout or once the channel
    * is closed. Only while no handler is set. Events returned own their data. */
   dispatch(timeoutMs?: number): Promise<MpEvent | null>;
