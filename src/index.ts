@@ -11,3 +11,5 @@ export { serveNet, type ServeNetOptions, type NetServerHandle } from './server/s
 export { serveChannel, type ServeChannelOptions, type ChannelServer } from './server/serve-channel.js';
 export { serve, Server, type ServeOptions, type WorkerContext, type WorkerSetup, type WorkerStats, type WorkerExit } from './server/serve.js';
 export { startBalancer, type BalanceOptions, type Balancer } from './server/balance.js';
+/** @internal Options checks shared with the applications (apps/): known keys only. */
+export { checkOptions, optionKeys } from './options.js';
