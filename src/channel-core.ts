@@ -8,7 +8,7 @@ import { MegapipeError, MpCode, argError, errnoCode, rangeError } from './errors
 import { HandleTable, Kind, St } from './handle-table.js';
 import { bounds, type Limits } from './limits.js';
 import type { Listener } from './listener.js';
-import type { AcceptOptions, ChannelStats, ConnectOptions, Features, RegisterOptions } from './channel.js';
+import type { AcceptOptions, ChannelStats, ConnectOptions, Features, RegisterOptions, SocketAddress } from './channel.js';
 
 /** ChannelCore.holdable once the read event's buffer was held. */
 const HELD = -2;
@@ -93,6 +93,8 @@ export abstract class ChannelCore {
   abstract pendingBytes(h: number): number;
   abstract toFd(h: number): Promise<number>;
   abstract incomingCpu(h: number): number;
+  /** The address of one end of connection `h` (checked), or undefined. */
+  protected abstract endAddress(h: number, peer: boolean): SocketAddress | undefined;
   abstract flush(): void;
   abstract stats(): ChannelStats;
   abstract close(): void;
@@ -158,6 +160,15 @@ export abstract class ChannelCore {
   }
 
   isOpen(h: number): boolean { return this.table.isOpen(h); }
+
+  socketAddress(h: number, side: 'local' | 'remote'): SocketAddress | undefined {
+    // a closing connection still has its socket (a session's close handler may log its peer): not check()'s rule
+    if (this.closed) throw new MegapipeError(MpCode.CLOSED, 'socketAddress: the channel is closed');
+    if (typeof h !== 'number' || !Number.isInteger(h)) throw argError('handle', 'an integer handle', h);
+    if (h < 0 || h >= this.kind.length || this.kind[h] === Kind.Free || this.kind[h] === Kind.Listener) throw new MegapipeError(MpCode.BAD_HANDLE, `socketAddress: ${h} is not an open connection of this channel`);
+    if (side !== 'local' && side !== 'remote') throw argError('side', '"local" or "remote"', side);
+    return this.endAddress(h, side === 'remote');
+  }
 
   isLwsocket(h: number): boolean { return this.kind[h] === Kind.Direct; }
 

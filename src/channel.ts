@@ -41,6 +41,13 @@ export interface ChannelOptions {
   pauseReadsAboveHighWater?: boolean;
 }
 
+/** One end of a connection, as node:net's `socket.address()` gives it. */
+export interface SocketAddress {
+  readonly address: string;
+  readonly port: number;
+  readonly family: 'IPv4' | 'IPv6';
+}
+
 /** What a channel's backend offers (the same keys on both backends). */
 export interface Features {
   /** Connections can be lwsockets: io_uring direct descriptors, never in the process fd table. */
@@ -213,6 +220,13 @@ export interface Channel {
   toFd(handle: number): Promise<number>;
   /** The CPU that received the connection's packets (SO_INCOMING_CPU; an lwsocket needs Linux 6.7), or -1. */
   incomingCpu(handle: number): number;
+  /**
+   * The `'remote'` (peer) or `'local'` address of connection `handle`, read from the kernel at this call (not on the
+   * accept path: nothing is spent on connections that never ask); undefined once the peer is gone (ENOTCONN) or when
+   * the kernel cannot say (an lwsocket needs Linux 6.8, whose fd install this uses). Throws for a handle that is not
+   * an open connection, as other calls do.
+   */
+  socketAddress(handle: number, side: 'local' | 'remote'): SocketAddress | undefined;
   /** Sets the cookie every later event of `handle` carries. */
   setCookie(handle: number, cookie: unknown): void;
   /** The cookie of `handle` (an accepted connection's: undefined until setCookie). */

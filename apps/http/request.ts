@@ -11,6 +11,8 @@ export interface BodyHost {
   bodyWanted(req: HttpRequest): void;
   /** Buffered body bytes were taken by the handler (flow control: the connection may resume reading). */
   bodyConsumed(req: HttpRequest): void;
+  /** The client's address (Conn.remoteAddress). */
+  readonly remoteAddress: string | undefined;
 }
 
 const BODY_UNREAD = 0;
@@ -32,6 +34,11 @@ export class HttpRequest implements AsyncIterable<Uint8Array> {
   trailers: Fields | null = null;
   /** Index of the worker thread serving the request (0 when single-threaded). */
   readonly worker: number;
+  /**
+   * The client's address (`'127.0.0.1'`, `'::1'`): the connection's peer, read at first use (Conn.remoteAddress).
+   * Behind a proxy this is the proxy; undefined when the connection is already gone.
+   */
+  get ip(): string | undefined { return this.host.remoteAddress; }
   /** Declared body length (Content-Length), or -1 (none, or chunked). */
   readonly contentLength: number;
   /** The connection is to persist after this exchange, as the client asked. */

@@ -37,8 +37,15 @@ class NetConn implements Conn, Draining {
   private watch: (() => boolean) | undefined = undefined;
   constructor(readonly id: number, readonly socket: net.Socket, readonly worker: number, private readonly hwm: number, private readonly endWatch: EndWatch) {}
   get pendingBytes(): number { return this.socket.writableLength + (this.files?.bytes ?? 0); }
-  write(data: Uint8Array, offset = 0, length = data.byteLength - offset): boolean {
+  get remoteAddress(): string | undefined { return this.socket.remoteAddress; }
+  get remotePort(): number | undefined { return this.socket.remotePort; }
+  get remoteFamily(): 'IPv4' | 'IPv6' | undefined { const f = this.socket.remoteFamily; return f === undefined ? undefined : f === 'IPv6' ? 'IPv6' : 'IPv4'; }
+  get localAddress(): string | undefined { return this.socket.localAddress; }
+  get localPort(): number | undefined { return this.socket.localPort; }
+  write(data: Uint8Array | string, offset = 0, length?: number): boolean {
     if (this.closed || this.socket.writableEnded) return false;
+    if (typeof data === 'string') return this.put(Buffer.from(data, 'utf8'));
+    length ??= data.byteLength - offset;
     // copy: the caller may reuse its buffer (it is often a view of a pooled receive buffer)
     const copy = Buffer.allocUnsafe(length);
     copy.set(data.subarray(offset, offset + length));

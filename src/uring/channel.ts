@@ -11,7 +11,7 @@ import { Kind, St } from '../handle-table.js';
 import { MegapipeError, MpCode, argError, errnoError, fromAddon, rangeError, systemError } from '../errors.js';
 import { SOCKADDR_SLOT_BYTES, type Limits } from '../limits.js';
 import type { Listener } from '../listener.js';
-import type { Channel, ChannelStats, Features, RegisterOptions } from '../channel.js';
+import type { Channel, ChannelStats, Features, RegisterOptions, SocketAddress } from '../channel.js';
 import { Op, Tag, RowFlag, Stat, Ud, Kernel } from './abi.js';
 import { Batch, type BatchHost } from './batch.js';
 import { SendQueue } from './send-queue.js';
@@ -464,6 +464,11 @@ export class UringChannel extends ChannelCore implements Channel, BatchHost {
       p?.reject(errnoError(res, 'toFd'));
       if (this.state[h]! & St.Closing) this.maybeRelease(h); else this.receiver.sync(h);
     }
+  }
+
+  protected endAddress(h: number, peer: boolean): SocketAddress | undefined {
+    const r = this.kind[h] === Kind.Direct ? native!.channelSockName(this.nativeHandle, this.fd[h]!, peer) : native!.sockName(this.fd[h]!, peer);
+    return typeof r === 'number' ? undefined : { address: r.address, port: r.port, family: r.family === 6 ? 'IPv6' : 'IPv4' };
   }
 
   incomingCpu(h: number): number {
