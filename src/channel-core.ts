@@ -3,7 +3,7 @@
 // implements the primitives below (queue bytes, arm or stop reading, end writes, accept, connect, files) and the
 // operations that are its own (register, disconnect, unregister, toFd, stats, close). The contracts are in channel.ts.
 import { isIP } from 'node:net';
-import { MpEvent, type EventHandler, type EventType } from './event.js';
+import { EventRecord, type EventHandler, type EventType, type MpEvent } from './event.js';
 import { MegapipeError, MpCode, argError, errnoCode, rangeError } from './errors.js';
 import { HandleTable, Kind, St } from './handle-table.js';
 import { bounds, type Limits } from './limits.js';
@@ -39,7 +39,7 @@ export abstract class ChannelCore {
   // the handlers onEvent added, in order, and what emit calls: the one handler itself, or a fan-out over all of them
   private handlers: readonly EventHandler[] = [];
   protected handler: EventHandler | null = null;
-  protected readonly ev = new MpEvent();
+  protected readonly ev = new EventRecord();
   /** @internal Reasons to keep the event loop alive: open handles, and operations tied to none (readFile). */
   private loopUsers = 0;
   // holdBuffer(): the token the read event being delivered can be held under (-1: none; HELD: it was held), and the
@@ -307,10 +307,7 @@ export abstract class ChannelCore {
   /** @internal Delivers an event (nothing once the channel is closed: also not for a batch being delivered). */
   emit(type: EventType, h: number, result: number, buffer?: Uint8Array, offset = 0, cookieOf = h): void {
     if (this.closed) return;
-    const ev = this.ev;
-    ev.type = type; ev.handle = h; ev.cookie = this.cookies[cookieOf]; ev.result = result;
-    ev.code = result < 0 ? errnoCode(result) : undefined;
-    ev.buffer = buffer; ev.offset = offset;
+    const ev = this.ev.set(type, h, this.cookies[cookieOf], result, result < 0 ? errnoCode(result) : undefined, buffer, offset);
     if (this.handler !== null && this.queueHead === this.evQueue.length) { this.handler(ev); return; }
     this.enqueue(ev.copy());
   }
@@ -318,9 +315,7 @@ export abstract class ChannelCore {
   /** @internal An event whose code is not the errno's name (MP_ERR_*). */
   emitCode(type: EventType, h: number, result: number, code: string, cookieOf = h): void {
     if (this.closed) return;
-    const ev = this.ev;
-    ev.type = type; ev.handle = h; ev.cookie = this.cookies[cookieOf]; ev.result = result; ev.code = code;
-    ev.buffer = undefined; ev.offset = 0;
+    const ev = this.ev.set(type, h, this.cookies[cookieOf], result, code, undefined, 0);
     if (this.handler !== null && this.queueHead === this.evQueue.length) { this.handler(ev); return; }
     this.enqueue(ev.copy());
   }

@@ -11,8 +11,8 @@ import { BACKENDS, skipFor, uringSkip, type BackendKind } from './helpers.js';
 const EADDRINUSE = constants.errno.EADDRINUSE;
 const EADDRNOTAVAIL = constants.errno.EADDRNOTAVAIL;
 
-function open(backend: BackendKind, options: Parameters<typeof listen>[0]): Promise<Listener> {
-  return backend === 'uring' ? Promise.resolve().then(() => listen(options)) : listenPortable(options);
+async function open(backend: BackendKind, options: Parameters<typeof listen>[0]): Promise<Listener> {
+  return backend === 'uring' ? listen(options) : listenPortable(options);
 }
 
 /** A node:net server holding a loopback port. */
