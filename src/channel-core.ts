@@ -7,8 +7,13 @@ import { EventRecord, type EventHandler, type EventType, type MpEvent } from './
 import { MegapipeError, MpCode, argError, errnoCode, rangeError } from './errors.js';
 import { HandleTable, Kind, St } from './handle-table.js';
 import { bounds, type Limits } from './limits.js';
+import { checkOptions, optionKeys } from './options.js';
 import type { Listener } from './listener.js';
 import type { AcceptOptions, ChannelStats, ConnectOptions, Features, RegisterOptions, SocketAddress } from './channel.js';
+
+const ACCEPT_OPTIONS = optionKeys<AcceptOptions>({ count: true, lwsocket: true });
+const CONNECT_OPTIONS = optionKeys<ConnectOptions>({ localAddress: true });
+const REGISTER_OPTIONS = optionKeys<RegisterOptions>({ cpuMask: true, member: true });
 
 /** ChannelCore.holdable once the read event's buffer was held. */
 const HELD = -2;
@@ -178,7 +183,7 @@ export abstract class ChannelCore {
   accept(h: number, options: AcceptOptions = {}): void {
     this.check(h, 'accept');
     if (this.kind[h] !== Kind.Listener) throw new MegapipeError(MpCode.BAD_HANDLE, `accept: handle ${h} is not a listener`);
-    if (options === null || typeof options !== 'object') throw argError('options', 'an object', options);
+    checkOptions(options, ACCEPT_OPTIONS);
     const count = options.count ?? Infinity;
     if (count !== Infinity && (!Number.isInteger(count) || count < 1 || count > bounds.acceptCount)) throw rangeError('count', `Infinity or an integer in 1..${bounds.acceptCount}`, count);
     const lw = options.lwsocket ?? true;
@@ -454,10 +459,15 @@ export abstract class ChannelCore {
     if (host === 'localhost') host = '127.0.0.1';
     if (isIP(host as string) === 0) throw argError('host', 'an IPv4 or IPv6 address literal or "localhost"', host);
     if (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535) throw rangeError('port', 'an integer in 1..65535', port);
-    if (options === null || typeof options !== 'object') throw argError('options', 'an object', options);
+    checkOptions(options as ConnectOptions, CONNECT_OPTIONS);
     const la = (options as ConnectOptions).localAddress;
     if (la !== undefined && (typeof la !== 'string' || isIP(la) === 0)) throw argError('localAddress', 'an IPv4 or IPv6 address literal', la);
     return [host as string, port as number, la];
+  }
+
+  /** register's options: known keys only (the values are checked where the target is known). */
+  protected static registerOptionsArg(options: unknown): void {
+    checkOptions(options as RegisterOptions, REGISTER_OPTIONS);
   }
 
   protected static listenerArg(target: unknown): Listener {
