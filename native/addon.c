@@ -1,7 +1,7 @@
 // The addon's Node-API surface: JavaScript's calls into the native core (src/native.ts declares them), argument
 // conversion and range checks, the channel's lifetime (a JavaScript external, a uv handle, an environment cleanup
 // hook), and the memory regions wrapped as external ArrayBuffers exactly once. The work is done by ring.c, loop.c and
-// sockets.c. Operating errors are thrown as Error(code MP_ERR_SYSCALL, errno) or returned as -errno, argument errors
+// sockets.c. Operating errors are thrown as Error(code MP_ERR_SYSCALL, errno, syscall) or returned as -errno, argument errors
 // as TypeError/RangeError with MP_ERR_INVALID_ARG/MP_ERR_OUT_OF_RANGE.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,8 +23,9 @@
 
 #define NAPI_OK(call) do { if ((call) != napi_ok) { napi_throw_error(env, "MP_ERR_NAPI", #call " failed"); return NULL; } } while (0)
 
+// Error(code MP_ERR_SYSCALL, errno -N, syscall `what`): src/errors.ts (fromAddon) gives it node's shape.
 static napi_value throw_errno(napi_env env, const char *what, int neg) {
-  napi_value msg, code, err, errnum;
+  napi_value msg, code, err, errnum, sys;
   char text[256];
   snprintf(text, sizeof text, "%s: %s", what, strerror(-neg));
   napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
@@ -32,6 +33,8 @@ static napi_value throw_errno(napi_env env, const char *what, int neg) {
   napi_create_error(env, code, msg, &err);
   napi_create_int32(env, neg, &errnum);
   napi_set_named_property(env, err, "errno", errnum);
+  napi_create_string_utf8(env, what, NAPI_AUTO_LENGTH, &sys);
+  napi_set_named_property(env, err, "syscall", sys);
   napi_throw(env, err);
   return NULL;
 }
@@ -414,6 +417,44 @@ static napi_value PipeOpen(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// The {address, port, family} object of sock_name's result, or its -errno as a number.
+static napi_value name_result(napi_env env, int fam, const char *host, int port) {
+  napi_value out;
+  if (fam < 0) { napi_create_int32(env, fam, &out); return out; }
+  napi_value a; napi_create_object(env, &out);
+  napi_create_string_utf8(env, host, NAPI_AUTO_LENGTH, &a); napi_set_named_property(env, out, "address", a);
+  set_num(env, out, "port", port);
+  set_num(env, out, "family", fam);
+  return out;
+}
+
+// sockName(fd, peer) -> {address, port, family: 4 | 6} of a socket's local (peer false) or remote end, or -errno.
+static napi_value SockName(napi_env env, napi_callback_info info) {
+  size_t argc = 2; napi_value argv[2];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd = -1; napi_get_value_int32(env, argv[0], &fd);
+  bool peer = false; napi_get_value_bool(env, argv[1], &peer);
+  char host[64] = ""; int port = 0;
+  int fam = fd < 0 ? -EBADF : sock_name(fd, peer, host, sizeof host, &port);
+  return name_result(env, fam, host, port);
+}
+
+// channelSockName(channel, slot, peer) -> sockName of the lwsocket in direct-descriptor `slot` (through a temporary
+// fd: ring_install_fd, Linux 6.8), or -errno.
+static napi_value ChannelSockName(napi_env env, napi_callback_info info) {
+  size_t argc = 3; napi_value argv[3];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  channel_t *ch = get_channel(env, argv[0]);
+  if (!ch) return NULL;
+  int32_t slot = -1; napi_get_value_int32(env, argv[1], &slot);
+  bool peer = false; napi_get_value_bool(env, argv[2], &peer);
+  char host[64] = ""; int port = 0;
+  int fd = ring_install_fd(ch, slot);
+  int fam = fd < 0 ? fd : sock_name(fd, peer, host, sizeof host, &port);
+  if (fd >= 0) close(fd);
+  return name_result(env, fam, host, port);
+}
+
 static napi_value CloseFd(napi_env env, napi_callback_info info) { return int_call(env, info, close_fd); }
 static napi_value DupFd(napi_env env, napi_callback_info info) { return int_call(env, info, dup_fd); }
 static napi_value IncomingCpu(napi_env env, napi_callback_info info) { return int_call(env, info, incoming_cpu); }
@@ -438,6 +479,8 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     { "listenGroup", NULL, ListenGroup, NULL, NULL, NULL, napi_enumerable, NULL },
     { "clientSocket", NULL, ClientSocket, NULL, NULL, NULL, napi_enumerable, NULL },
     { "closeFd", NULL, CloseFd, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "sockName", NULL, SockName, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "channelSockName", NULL, ChannelSockName, NULL, NULL, NULL, napi_enumerable, NULL },
     { "dupFd", NULL, DupFd, NULL, NULL, NULL, napi_enumerable, NULL },
     { "incomingCpu", NULL, IncomingCpu, NULL, NULL, NULL, napi_enumerable, NULL },
     { "channelIncomingCpu", NULL, ChannelIncomingCpu, NULL, NULL, NULL, napi_enumerable, NULL },

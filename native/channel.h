@@ -93,6 +93,8 @@ unsigned drain_cq(channel_t *ch);
 int cq_nonempty(channel_t *ch);
 int work_pending(channel_t *ch);
 int ring_incoming_cpu(channel_t *ch, int32_t slot);
+// A temporary regular fd for the lwsocket in `slot` (the caller closes it), or -errno.
+int ring_install_fd(channel_t *ch, int32_t slot);
 int ring_teardown(channel_t *ch);
 void ring_free(channel_t *ch);
 

@@ -587,37 +587,63 @@ int ring_create(channel_t *ch, const ring_opts_t *o, const char **step) {
 // IORING_OP_URING_CMD (SOCKET_URING_OP_GETSOCKOPT) by itself. The command never blocks, so it completes inline and its
 // CQE is in the CQ when io_uring_enter returns; it is read here and left in place (its handle MP_UD_NATIVE: JavaScript
 // skips it) for the next drain.
-int ring_incoming_cpu(channel_t *ch, int32_t slot) {
-  int r;
-  struct io_uring_sqe *sq;
-  if (ch->closed) r = -EBADF;
-  else if (slot < 0 || (unsigned)slot >= ch->files) r = -EINVAL;
-  else if (!(sq = sqe_get(ch))) r = -EBUSY;
+// A native SQE for direct descriptor `slot` (fixed file, user_data a native command's: JavaScript skips its CQE), or
+// NULL with *r set: -EBADF once closed, -EINVAL for a slot out of range, -EBUSY when the SQ is full.
+static struct io_uring_sqe *sync_sqe(channel_t *ch, int32_t slot, int *r) {
+  struct io_uring_sqe *sq = NULL;
+  if (ch->closed) *r = -EBADF;
+  else if (slot < 0 || (unsigned)slot >= ch->files) *r = -EINVAL;
+  else if (!(sq = sqe_get(ch))) *r = -EBUSY;
   else {
-    uint64_t ud = UD_NATIVE_CMD(++ch->sync_seq);
-    ch->sync_val = -1;
-    sq->opcode = IORING_OP_URING_CMD;
     sq->fd = slot;
     sq->flags = IOSQE_FIXED_FILE;
-    sq->off = MP_SOCKET_URING_OP_GETSOCKOPT;                               // cmd_op
-    sq->addr = (uint64_t)SOL_SOCKET | ((uint64_t)SO_INCOMING_CPU << 32);   // level, optname
-    sq->file_index = sizeof ch->sync_val;                                  // optlen
-    sq->addr3 = (uint64_t)(uintptr_t)&ch->sync_val;                        // optval
-    sq->user_data = ud;
-    sqe_commit(ch);
-    r = submit_queued(ch, 0);   // with any SQE an earlier failed enter left in the SQ
-    if (r >= 0) {
-      r = -EAGAIN;
-      unsigned head = *ch->cq.head, tail = atomic_load_explicit((_Atomic unsigned *)ch->cq.tail, memory_order_acquire);
-      for (unsigned i = head; i != tail; i++) {
-        const struct io_uring_cqe *c = &ch->cq.cqes[i & ch->cq.mask];
-        if (c->user_data == ud) { r = c->res < 0 ? c->res : ch->sync_val; break; }
-      }
-      // the CQE (and any other the enter posted) is drained by the next turn
-      wake_if_posted(ch);
-    }
+    sq->user_data = UD_NATIVE_CMD(++ch->sync_seq);
   }
+  return sq;
+}
+
+// Submits `sq` (from sync_sqe, filled in) for a request that completes inline, and returns its result (-EAGAIN if it
+// did not complete in the enter). Its CQE is read here and left in place for the next drain.
+static int sync_submit(channel_t *ch, const struct io_uring_sqe *sq) {
+  uint64_t ud = sq->user_data;
+  sqe_commit(ch);
+  int r = submit_queued(ch, 0);   // with any SQE an earlier failed enter left in the SQ
+  if (r < 0) return r;
+  r = -EAGAIN;
+  unsigned head = *ch->cq.head, tail = atomic_load_explicit((_Atomic unsigned *)ch->cq.tail, memory_order_acquire);
+  for (unsigned i = head; i != tail; i++) {
+    const struct io_uring_cqe *c = &ch->cq.cqes[i & ch->cq.mask];
+    if (c->user_data == ud) { r = c->res; break; }
+  }
+  // the CQE (and any other the enter posted) is drained by the next turn
+  wake_if_posted(ch);
   return r;
+}
+
+int ring_incoming_cpu(channel_t *ch, int32_t slot) {
+  int r;
+  struct io_uring_sqe *sq = sync_sqe(ch, slot, &r);
+  if (!sq) return r;
+  ch->sync_val = -1;
+  sq->opcode = IORING_OP_URING_CMD;
+  sq->off = MP_SOCKET_URING_OP_GETSOCKOPT;                               // cmd_op
+  sq->addr = (uint64_t)SOL_SOCKET | ((uint64_t)SO_INCOMING_CPU << 32);   // level, optname
+  sq->file_index = sizeof ch->sync_val;                                  // optlen
+  sq->addr3 = (uint64_t)(uintptr_t)&ch->sync_val;                        // optval
+  r = sync_submit(ch, sq);
+  return r < 0 ? r : ch->sync_val;
+}
+
+// A regular fd (close-on-exec) for the lwsocket in direct-descriptor `slot`, installed by IORING_OP_FIXED_FD_INSTALL
+// (Linux 6.8; -EINVAL before), which completes inline like ring_incoming_cpu's command; or -errno. The slot stays; the
+// caller closes the fd.
+int ring_install_fd(channel_t *ch, int32_t slot) {
+  int r;
+  struct io_uring_sqe *sq = sync_sqe(ch, slot, &r);
+  if (!sq) return r;
+  sq->opcode = IORING_OP_FIXED_FD_INSTALL;
+  sq->rw_flags = 0;  // install_fd_flags: O_CLOEXEC on the new fd
+  return sync_submit(ch, sq);
 }
 
 // Frees what ring_create allocated (after ring_teardown), and drops the channel's reference to its memory.

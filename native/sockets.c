@@ -131,6 +131,26 @@ int pipe_open(int32_t want, int32_t out[3]) {
   return 0;
 }
 
+// The local (peer = 0) or remote (peer = 1) address of socket `fd`: the text form into host[hostlen], the port into
+// *port. Returns 4 or 6 (the family), or -errno (-ENOTCONN for a peer that is gone).
+int sock_name(int fd, int peer, char *host, size_t hostlen, int *port) {
+  struct sockaddr_storage ss; socklen_t len = sizeof ss;
+  if ((peer ? getpeername(fd, (struct sockaddr *)&ss, &len) : getsockname(fd, (struct sockaddr *)&ss, &len)) < 0) return -errno;
+  if (ss.ss_family == AF_INET) {
+    struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+    if (!inet_ntop(AF_INET, &a->sin_addr, host, (socklen_t)hostlen)) return -errno;
+    *port = ntohs(a->sin_port);
+    return 4;
+  }
+  if (ss.ss_family == AF_INET6) {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+    if (!inet_ntop(AF_INET6, &a->sin6_addr, host, (socklen_t)hostlen)) return -errno;
+    *port = ntohs(a->sin6_port);
+    return 6;
+  }
+  return -EAFNOSUPPORT;
+}
+
 int close_fd(int32_t fd) { return fd >= 0 && close(fd) < 0 ? -errno : 0; }
 int dup_fd(int32_t fd) { int r = fcntl(fd, F_DUPFD_CLOEXEC, 3); return r < 0 ? -errno : r; }
 

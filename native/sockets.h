@@ -11,6 +11,8 @@ int listen_group(const char *host, unsigned port, unsigned count, unsigned backl
                  size_t mapn, unsigned defer, int *fds, const char **step);
 int client_socket(const char *host, const char *src, const char **step);
 int pipe_open(int32_t want, int32_t out[3]);
+// The local (peer 0) or remote (peer 1) address of socket `fd` as text and port: 4 or 6 (the family), or -errno.
+int sock_name(int fd, int peer, char *host, size_t hostlen, int *port);
 int close_fd(int32_t fd);
 int dup_fd(int32_t fd);
 // SO_INCOMING_CPU of a socket: the CPU that processed its packets.

@@ -2,11 +2,15 @@
 // otherwise — reported once.
 import { kernelProbe, nativeLoadError } from './native.js';
 import { pinThread, socketsAvailable } from './sockets.js';
-import { MegapipeError, MpCode, argError, errnoCode, errnoError, rangeError } from './errors.js';
-import { resolveLimits } from './limits.js';
+import { cpus as osCpus } from 'node:os';
+import { MegapipeError, MpCode, argError, errnoCode, rangeError, systemError } from './errors.js';
+import { bounds, resolveLimits } from './limits.js';
 import { UringChannel } from './uring/channel.js';
 import { PortableChannel } from './portable/channel.js';
 import type { BackendName, Channel, ChannelOptions } from './channel.js';
+import { checkOptions, optionKeys } from './options.js';
+
+const CHANNEL_OPTIONS = optionKeys<ChannelOptions>({ backend: true, limits: true, batch: true, cpu: true, pauseReadsAboveHighWater: true });
 
 
 let reported = false;
@@ -58,13 +62,17 @@ export function reportFallback(reason: string): void {
   process.emitWarning(`megapipe: using the portable backend (node:net): ${reason}`, { code: MpCode.BACKEND_UNAVAILABLE });
 }
 
+/** CPUs of the machine (the highest CPU number + 1 that `cpu` may name). */
+function cpuCount(): number { return Math.max(1, osCpus().length); }
+
 /**
  * mp_create: a new channel on the calling thread (main thread or worker thread). Create it on the thread that uses
  * it: the io_uring is single-issuer. Several channels per thread are allowed. Close it with `close()`; a channel with
  * no open handles does not keep the process alive.
  */
 export function createChannel(options: ChannelOptions = {}): Channel {
-  if (typeof options !== 'object' || options === null) throw argError('options', 'an object', options);
+  checkOptions(options, CHANNEL_OPTIONS);
+  if (options.pauseReadsAboveHighWater !== undefined && typeof options.pauseReadsAboveHighWater !== 'boolean') throw argError('pauseReadsAboveHighWater', 'a boolean', options.pauseReadsAboveHighWater);
   if (options.limits !== undefined && (typeof options.limits !== 'object' || options.limits === null)) throw argError('limits', 'an object', options.limits);
   const limitsIn = { ...options.limits };
   if (options.batch !== undefined) limitsIn.batch = options.batch;
@@ -72,8 +80,15 @@ export function createChannel(options: ChannelOptions = {}): Channel {
   const limits = resolveLimits(limitsIn, probe?.nofileHard ?? Infinity, probe?.nofileSoft ?? Infinity);
   let cpu = -1;
   if (options.cpu !== undefined) {
-    if (!Number.isInteger(options.cpu) || options.cpu < 0) throw rangeError('cpu', 'a CPU number', options.cpu);
-    if (socketsAvailable) { const r = pinThread(options.cpu); if (r < 0) throw errnoError(r, `pin to CPU ${options.cpu}`); }
+    if (!Number.isInteger(options.cpu) || options.cpu < 0 || options.cpu > bounds.cpuMax) throw rangeError('cpu', `a CPU number in 0..${bounds.cpuMax}`, options.cpu);
+    if (socketsAvailable) {
+      const r = pinThread(options.cpu);
+      // EINVAL: no such CPU, or one outside the set this process may run on (a cpuset, taskset): the argument's fault
+      if (r === -22) throw rangeError('cpu', `a CPU this process may run on (this machine has ${cpuCount()}; see also taskset, cpusets)`, options.cpu);
+      if (r < 0) throw systemError(r, 'sched_setaffinity');
+    } else if (options.cpu >= cpuCount()) {
+      throw rangeError('cpu', `a CPU number in 0..${cpuCount() - 1}`, options.cpu);
+    }
     cpu = options.cpu;
   }
   const backend = selectBackend(options.backend);
@@ -84,7 +99,7 @@ export function createChannel(options: ChannelOptions = {}): Channel {
   } catch (e) {
     // the kernel refused this ring although the probe's worked (memory, RLIMIT_MEMLOCK, a seccomp policy on one
     // registration, no fd left): 'auto' falls back as it does when the probe fails; 'uring' reports it
-    if (requestedBackend(options.backend) !== 'auto' || (e as { code?: unknown }).code !== MpCode.SYSCALL) throw e;
+    if (requestedBackend(options.backend) !== 'auto' || !(e instanceof MegapipeError && e.syscall !== undefined)) throw e;
     reportFallback(`creating an io_uring channel failed: ${(e as Error).message}`);
     return new PortableChannel(limits, opts);
   }

@@ -3,12 +3,17 @@
 // implements the primitives below (queue bytes, arm or stop reading, end writes, accept, connect, files) and the
 // operations that are its own (register, disconnect, unregister, toFd, stats, close). The contracts are in channel.ts.
 import { isIP } from 'node:net';
-import { MpEvent, type EventHandler, type EventType } from './event.js';
+import { EventRecord, type EventHandler, type EventType, type MpEvent } from './event.js';
 import { MegapipeError, MpCode, argError, errnoCode, rangeError } from './errors.js';
 import { HandleTable, Kind, St } from './handle-table.js';
 import { bounds, type Limits } from './limits.js';
+import { checkOptions, optionKeys } from './options.js';
 import type { Listener } from './listener.js';
-import type { AcceptOptions, ChannelStats, ConnectOptions, Features, RegisterOptions } from './channel.js';
+import type { AcceptOptions, ChannelStats, ConnectOptions, Features, RegisterOptions, SocketAddress } from './channel.js';
+
+const ACCEPT_OPTIONS = optionKeys<AcceptOptions>({ count: true, lwsocket: true });
+const CONNECT_OPTIONS = optionKeys<ConnectOptions>({ localAddress: true });
+const REGISTER_OPTIONS = optionKeys<RegisterOptions>({ cpuMask: true, member: true });
 
 /** ChannelCore.holdable once the read event's buffer was held. */
 const HELD = -2;
@@ -36,8 +41,10 @@ export abstract class ChannelCore {
   protected readonly state: Uint32Array;
   protected readonly cookies: unknown[];
   protected closed = false;
+  // the handlers onEvent added, in order, and what emit calls: the one handler itself, or a fan-out over all of them
+  private handlers: readonly EventHandler[] = [];
   protected handler: EventHandler | null = null;
-  protected readonly ev = new MpEvent();
+  protected readonly ev = new EventRecord();
   /** @internal Reasons to keep the event loop alive: open handles, and operations tied to none (readFile). */
   private loopUsers = 0;
   // holdBuffer(): the token the read event being delivered can be held under (-1: none; HELD: it was held), and the
@@ -91,6 +98,8 @@ export abstract class ChannelCore {
   abstract pendingBytes(h: number): number;
   abstract toFd(h: number): Promise<number>;
   abstract incomingCpu(h: number): number;
+  /** The address of one end of connection `h` (checked), or undefined. */
+  protected abstract endAddress(h: number, peer: boolean): SocketAddress | undefined;
   abstract flush(): void;
   abstract stats(): ChannelStats;
   abstract close(): void;
@@ -157,6 +166,15 @@ export abstract class ChannelCore {
 
   isOpen(h: number): boolean { return this.table.isOpen(h); }
 
+  socketAddress(h: number, side: 'local' | 'remote'): SocketAddress | undefined {
+    // a closing connection still has its socket (a session's close handler may log its peer): not check()'s rule
+    if (this.closed) throw new MegapipeError(MpCode.CLOSED, 'socketAddress: the channel is closed');
+    if (typeof h !== 'number' || !Number.isInteger(h)) throw argError('handle', 'an integer handle', h);
+    if (h < 0 || h >= this.kind.length || this.kind[h] === Kind.Free || this.kind[h] === Kind.Listener) throw new MegapipeError(MpCode.BAD_HANDLE, `socketAddress: ${h} is not an open connection of this channel`);
+    if (side !== 'local' && side !== 'remote') throw argError('side', '"local" or "remote"', side);
+    return this.endAddress(h, side === 'remote');
+  }
+
   isLwsocket(h: number): boolean { return this.kind[h] === Kind.Direct; }
 
   get handles(): number { return this.table.open; }
@@ -165,7 +183,7 @@ export abstract class ChannelCore {
   accept(h: number, options: AcceptOptions = {}): void {
     this.check(h, 'accept');
     if (this.kind[h] !== Kind.Listener) throw new MegapipeError(MpCode.BAD_HANDLE, `accept: handle ${h} is not a listener`);
-    if (options === null || typeof options !== 'object') throw argError('options', 'an object', options);
+    checkOptions(options, ACCEPT_OPTIONS);
     const count = options.count ?? Infinity;
     if (count !== Infinity && (!Number.isInteger(count) || count < 1 || count > bounds.acceptCount)) throw rangeError('count', `Infinity or an integer in 1..${bounds.acceptCount}`, count);
     const lw = options.lwsocket ?? true;
@@ -254,13 +272,29 @@ export abstract class ChannelCore {
   // ---- events ---------------------------------------------------------------------------------------------------
   onEvent(handler: EventHandler | null): this {
     if (handler !== null && typeof handler !== 'function') throw argError('handler', 'a function or null', handler);
-    this.handler = handler;
+    if (handler === null) this.setHandlers([]);
+    else if (!this.handlers.includes(handler)) this.setHandlers([...this.handlers, handler]);
     // events queued for dispatch() meanwhile go to the handler first, in order (from a microtask, not from this call)
     if (handler !== null && this.queueHead !== this.evQueue.length && !this.drainScheduled) {
       this.drainScheduled = true;
       queueMicrotask(() => this.drainToHandler());
     }
     return this;
+  }
+
+  offEvent(handler: EventHandler): this {
+    if (typeof handler !== 'function') throw argError('handler', 'a function', handler);
+    this.setHandlers(this.handlers.filter((h) => h !== handler));
+    return this;
+  }
+
+  // One handler is called directly (the hot path); several through a fan-out over a snapshot of the list, so a
+  // handler that adds or removes handlers changes the next event's list, not this one's.
+  private setHandlers(list: readonly EventHandler[]): void {
+    this.handlers = list;
+    if (list.length === 0) this.handler = null;
+    else if (list.length === 1) this.handler = list[0]!;
+    else this.handler = (ev: MpEvent): void => { for (let i = 0; i < list.length; i++) list[i]!(ev); };
   }
 
   // Delivers the events dispatch() did not take to the handler set since, oldest first; new events wait behind them.
@@ -278,10 +312,7 @@ export abstract class ChannelCore {
   /** @internal Delivers an event (nothing once the channel is closed: also not for a batch being delivered). */
   emit(type: EventType, h: number, result: number, buffer?: Uint8Array, offset = 0, cookieOf = h): void {
     if (this.closed) return;
-    const ev = this.ev;
-    ev.type = type; ev.handle = h; ev.cookie = this.cookies[cookieOf]; ev.result = result;
-    ev.code = result < 0 ? errnoCode(result) : undefined;
-    ev.buffer = buffer; ev.offset = offset;
+    const ev = this.ev.set(type, h, this.cookies[cookieOf], result, result < 0 ? errnoCode(result) : undefined, buffer, offset);
     if (this.handler !== null && this.queueHead === this.evQueue.length) { this.handler(ev); return; }
     this.enqueue(ev.copy());
   }
@@ -289,9 +320,7 @@ export abstract class ChannelCore {
   /** @internal An event whose code is not the errno's name (MP_ERR_*). */
   emitCode(type: EventType, h: number, result: number, code: string, cookieOf = h): void {
     if (this.closed) return;
-    const ev = this.ev;
-    ev.type = type; ev.handle = h; ev.cookie = this.cookies[cookieOf]; ev.result = result; ev.code = code;
-    ev.buffer = undefined; ev.offset = 0;
+    const ev = this.ev.set(type, h, this.cookies[cookieOf], result, code, undefined, 0);
     if (this.handler !== null && this.queueHead === this.evQueue.length) { this.handler(ev); return; }
     this.enqueue(ev.copy());
   }
@@ -430,10 +459,15 @@ export abstract class ChannelCore {
     if (host === 'localhost') host = '127.0.0.1';
     if (isIP(host as string) === 0) throw argError('host', 'an IPv4 or IPv6 address literal or "localhost"', host);
     if (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535) throw rangeError('port', 'an integer in 1..65535', port);
-    if (options === null || typeof options !== 'object') throw argError('options', 'an object', options);
+    checkOptions(options as ConnectOptions, CONNECT_OPTIONS);
     const la = (options as ConnectOptions).localAddress;
     if (la !== undefined && (typeof la !== 'string' || isIP(la) === 0)) throw argError('localAddress', 'an IPv4 or IPv6 address literal', la);
     return [host as string, port as number, la];
+  }
+
+  /** register's options: known keys only (the values are checked where the target is known). */
+  protected static registerOptionsArg(options: unknown): void {
+    checkOptions(options as RegisterOptions, REGISTER_OPTIONS);
   }
 
   protected static listenerArg(target: unknown): Listener {

@@ -41,6 +41,13 @@ export interface ChannelOptions {
   pauseReadsAboveHighWater?: boolean;
 }
 
+/** One end of a connection, as node:net's `socket.address()` gives it. */
+export interface SocketAddress {
+  readonly address: string;
+  readonly port: number;
+  readonly family: 'IPv4' | 'IPv6';
+}
+
 /** What a channel's backend offers (the same keys on both backends). */
 export interface Features {
   /** Connections can be lwsockets: io_uring direct descriptors, never in the process fd table. */
@@ -213,6 +220,13 @@ export interface Channel {
   toFd(handle: number): Promise<number>;
   /** The CPU that received the connection's packets (SO_INCOMING_CPU; an lwsocket needs Linux 6.7), or -1. */
   incomingCpu(handle: number): number;
+  /**
+   * The `'remote'` (peer) or `'local'` address of connection `handle`, read from the kernel at this call (not on the
+   * accept path: nothing is spent on connections that never ask); undefined once the peer is gone (ENOTCONN) or when
+   * the kernel cannot say (an lwsocket needs Linux 6.8, whose fd install this uses). Throws for a handle that is not
+   * an open connection, as other calls do.
+   */
+  socketAddress(handle: number, side: 'local' | 'remote'): SocketAddress | undefined;
   /** Sets the cookie every later event of `handle` carries. */
   setCookie(handle: number, cookie: unknown): void;
   /** The cookie of `handle` (an accepted connection's: undefined until setCookie). */
@@ -224,11 +238,17 @@ export interface Channel {
   /** Open handles. */
   readonly handles: number;
   /**
-   * Sets the function called for every event (replaces the previous one; null switches to dispatch/iteration; events
-   * queued for dispatch meanwhile are delivered to it first, in order). The event object is reused: keep nothing from
-   * it after the call returns (see MpEvent).
+   * Adds a function called for every event. Handlers add up, like listeners of an EventEmitter: each is called, in the
+   * order added, with the same event (adding a logger beside serveChannel's handler keeps serveChannel working); adding
+   * one already added does nothing; a handler that throws stops the others for that event, and the exception
+   * propagates. `offEvent` removes one; `onEvent(null)` removes them all and switches to dispatch/iteration. Events
+   * queued for dispatch meanwhile are delivered to the handlers first, in order. The event object is reused: keep
+   * nothing from it after the call returns (see MpEvent); holdBuffer() keeps a read's bytes for the first handler that
+   * calls it (MP_ERR_STATE for the others).
    */
   onEvent(handler: EventHandler | null): this;
+  /** Removes a handler onEvent added (one not added: nothing happens); without handlers, events wait for dispatch. */
+  offEvent(handler: EventHandler): this;
   /** mp_dispatch: the next event, waiting up to `timeoutMs` (default: forever); null on timeout or once the channel
    * is closed. Only while no handler is set. Events returned own their data. */
   dispatch(timeoutMs?: number): Promise<MpEvent | null>;

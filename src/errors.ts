@@ -1,5 +1,6 @@
 // Errors with stable codes. errno values are mapped to their names exactly once, here.
 import { constants } from 'node:os';
+import { getSystemErrorMap } from 'node:util';
 
 /** Codes megapipe adds to the errno names (`ECONNRESET`, `EPIPE`, …) that operating errors carry. */
 export const MpCode = {
@@ -19,7 +20,11 @@ export const MpCode = {
   STATE: 'MP_ERR_STATE',
   /** A file ended before the bytes sendFile/readFile were asked for (it shrank): the connection is aborted. */
   SHORT_FILE: 'MP_ERR_SHORT_FILE',
-  /** A system call made outside the ring failed (socket, bind, listen, io_uring_setup…). */
+  /**
+   * A system call made outside the ring failed with an errno this platform has no name for (rare). Failures with a
+   * named errno carry that name as their code, as node's do (`EADDRINUSE`, `EMFILE`, `ENOMEM`, …), with `errno`,
+   * `syscall` and, for sockets, `address` and `port`. (The addon raises this code; errors.ts renames it.)
+   */
   SYSCALL: 'MP_ERR_SYSCALL',
   /** An argument of the wrong type (a TypeError carries it). */
   INVALID_ARG: 'MP_ERR_INVALID_ARG',
@@ -41,16 +46,52 @@ export function errnoCode(errno: number): string {
   return errnoNames[n] ?? `ERRNO_${n}`;
 }
 
-/** An operating error: carries a stable `code` and, when it came from the kernel, the negative `errno`. */
+/**
+ * An operating error, shaped like node's system errors: a stable `code` — an errno name (`EADDRINUSE`,
+ * `ECONNRESET`, …) or one of MpCode's `MP_ERR_*` — and, when it came from the kernel, the negative `errno`, the
+ * `syscall` that failed and, for a socket, its `address` and `port`.
+ */
 export class MegapipeError extends Error {
   readonly code: string;
   readonly errno: number | undefined;
-  constructor(code: string, message: string, errno?: number) {
+  readonly syscall?: string;
+  readonly address?: string;
+  readonly port?: number;
+  constructor(code: string, message: string, errno?: number, detail?: { syscall?: string; address?: string; port?: number }) {
     super(message);
     this.name = 'MegapipeError';
     this.code = code;
     this.errno = errno;
+    if (detail?.syscall !== undefined) this.syscall = detail.syscall;
+    if (detail?.address !== undefined) this.address = detail.address;
+    if (detail?.port !== undefined) this.port = detail.port;
   }
+}
+
+const systemErrors = getSystemErrorMap();
+
+/**
+ * A failed system call as node reports one: code `EADDRINUSE`, errno -98, syscall `bind`, and the message
+ * `bind EADDRINUSE: address already in use 127.0.0.1:8080`. An errno without a name here: code MP_ERR_SYSCALL.
+ */
+export function systemError(errno: number, syscall: string, address?: string, port?: number): MegapipeError {
+  const neg = errno < 0 ? errno : -errno;
+  const known = systemErrors.get(neg);
+  const code = known?.[0] ?? (errnoNames[-neg] !== undefined ? errnoNames[-neg]! : MpCode.SYSCALL);
+  const desc = known?.[1] ?? `errno ${-neg}`;
+  const where = address === undefined ? '' : port !== undefined && port > 0 ? ` ${address}:${port}` : ` ${address}`;
+  return new MegapipeError(code, `${syscall} ${code}: ${desc}${where}`, neg, { syscall, address, port });
+}
+
+/**
+ * The addon's operating errors (code MP_ERR_SYSCALL, a negative `errno`, the failed step as `syscall`) as
+ * systemError()s naming `address`/`port`; anything else (its TypeErrors and RangeErrors) unchanged.
+ */
+export function fromAddon(e: unknown, address?: string, port?: number): unknown {
+  const x = e as { code?: unknown; errno?: unknown; syscall?: unknown; message?: unknown } | null;
+  if (x === null || typeof x !== 'object' || x.code !== MpCode.SYSCALL || typeof x.errno !== 'number') return e;
+  const syscall = typeof x.syscall === 'string' ? x.syscall : String(x.message).split(':')[0]!;
+  return systemError(x.errno, syscall, address, port);
 }
 
 /** An error for a negative errno result of an operation (`what` names the operation). */
@@ -76,4 +117,10 @@ function describe(v: unknown): string {
   if (typeof v === 'number' || typeof v === 'boolean' || v == null) return String(v);
   if (Array.isArray(v)) return 'an array';
   return typeof v === 'object' ? (v.constructor?.name ?? 'an object') : typeof v;
+}
+
+/** A node:net system error (`listen EADDRINUSE …`) as a MegapipeError with the same code, errno, syscall and address. */
+export function fromNode(e: NodeJS.ErrnoException, address?: string, port?: number): unknown {
+  if (typeof e?.errno !== 'number' || typeof e.syscall !== 'string') return e;
+  return systemError(e.errno, e.syscall, address, port);
 }

@@ -2,8 +2,9 @@
 // program that picks the member owning the CPU that received the SYN (MegaPipe's partitioned listening socket).
 import * as net from 'node:net';
 import { closeFd, listenGroup } from './sockets.js';
-import { MegapipeError, MpCode, argError, rangeError } from './errors.js';
+import { MegapipeError, MpCode, argError, fromNode, rangeError } from './errors.js';
 import { bounds } from './limits.js';
+import { checkOptions, optionKeys } from './options.js';
 
 export interface ListenOptions {
   /** Address literal to bind (default 127.0.0.1). `localhost` is taken as 127.0.0.1. */
@@ -77,14 +78,27 @@ function resolveHost(host: string): string {
   return host;
 }
 
-/** Opens a listening address (see ListenOptions). Synchronous for native listeners. */
-export function listen(options: ListenOptions = {}): Listener {
-  if (typeof options !== 'object' || options === null) throw argError('options', 'an object', options);
+const LISTEN_OPTIONS = optionKeys<ListenOptions>({ host: true, port: true, backlog: true, partitions: true, members: true, deferAccept: true });
+
+// The options both listen functions take: checked, with their defaults.
+function addressArgs(options: ListenOptions): { host: string; port: number; backlog: number } {
+  checkOptions(options, LISTEN_OPTIONS);
+  if (options.host !== undefined && typeof options.host !== 'string') throw argError('host', 'a string (an IPv4 or IPv6 address literal or "localhost")', options.host);
   const host = resolveHost(options.host ?? '127.0.0.1');
   const port = options.port ?? 0;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw rangeError('port', 'an integer in 0..65535', port);
   const backlog = options.backlog ?? bounds.backlogDefault;
   if (!Number.isInteger(backlog) || backlog < 1 || backlog > bounds.backlogMax) throw rangeError('backlog', `an integer in 1..${bounds.backlogMax}`, backlog);
+  return { host, port, backlog };
+}
+
+/**
+ * Opens a listening address (see ListenOptions). Synchronous for native listeners. An unknown option is a TypeError;
+ * an address that cannot be bound throws as node does (code `EADDRINUSE`, `EACCES`, `EADDRNOTAVAIL`, with syscall,
+ * address and port).
+ */
+export function listen(options: ListenOptions = {}): Listener {
+  const { host, port, backlog } = addressArgs(options);
   const partitions = options.partitions ?? [];
   if (!Array.isArray(partitions)) throw argError('partitions', 'an array of CPU lists', partitions);
   const seen = new Set<number>();
@@ -111,14 +125,19 @@ export function listen(options: ListenOptions = {}): Listener {
   return new Listener(host, r.port, r.fds, parts, undefined);
 }
 
-/** A listener over node:net, for platforms without the addon (one member, no partitioning). */
+/**
+ * A listener over node:net, for platforms without the addon (one member: `partitions`, `members` and `deferAccept`
+ * are ignored). Bad arguments throw at once, as `listen`'s do; an address that cannot be bound rejects with
+ * `listen`'s error.
+ */
 export function listenPortable(options: ListenOptions = {}): Promise<Listener> {
-  const host = resolveHost(options.host ?? '127.0.0.1');
+  const { host, port, backlog } = addressArgs(options);
   const server = net.createServer({ noDelay: true, pauseOnConnect: true } as net.ServerOpts);
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port: options.port ?? 0, backlog: options.backlog ?? bounds.backlogDefault }, () => {
-      server.off('error', reject);
+    const failed = (e: NodeJS.ErrnoException): void => reject(fromNode(e, host, port));
+    server.once('error', failed);
+    server.listen({ host, port, backlog }, () => {
+      server.off('error', failed);
       resolve(new Listener(host, (server.address() as net.AddressInfo).port, [], [[]], server));
     });
   });

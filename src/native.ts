@@ -35,6 +35,8 @@ export interface NativeChannel {
   layout: NativeLayout;
 }
 
+export interface NativeSockName { address: string; port: number; family: 4 | 6 }
+
 export interface NativeAddon {
   probe(): ProbeResult;
   channelCreate(options: Record<string, number>, onEvents: (n: number) => void, resource: object): NativeChannel;
@@ -48,6 +50,10 @@ export interface NativeAddon {
   listenGroup(host: string, port: number, count: number, backlog: number, reusePort: boolean, cpuToMember: Int32Array | null, deferAcceptSecs: number): { fds: number[]; port: number };
   clientSocket(host: string, localAddress?: string): number;
   closeFd(fd: number): number;
+  /** A socket's local (peer false) or remote address, or -errno. */
+  sockName(fd: number, peer: boolean): NativeSockName | number;
+  /** The same for the lwsocket in direct-descriptor `slot` (through a temporary fd: Linux 6.8), or -errno. */
+  channelSockName(channel: object, slot: number, peer: boolean): NativeSockName | number;
   /** A new descriptor (close-on-exec) for the same open file, or -errno. */
   dupFd(fd: number): number;
   incomingCpu(fd: number): number;

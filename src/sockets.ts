@@ -3,7 +3,7 @@
 // the one place outside the io_uring backend (src/uring/) that calls it. Without the addon each says so by its result
 // (-ENOSYS, or -1 for a CPU), never by throwing; listenGroup alone needs it.
 import { native } from './native.js';
-import { MegapipeError, MpCode } from './errors.js';
+import { MegapipeError, MpCode, fromAddon } from './errors.js';
 
 const ENOSYS = -38;
 
@@ -32,8 +32,11 @@ export function currentCpu(): number { return native ? native.currentCpu() : -1;
 /** Pins the calling thread to `cpu`: 0 or -errno. */
 export function pinThread(cpu: number): number { return native ? native.pinThread(cpu) : ENOSYS; }
 
-/** Opens `count` listening sockets on one address, joined to one reuseport group in order (see native listenGroup). */
+/** Opens `count` listening sockets on one address, joined to one reuseport group in order (see native listenGroup).
+ * A failed system call throws node's way (`EADDRINUSE`, with syscall, address and port). */
 export function listenGroup(host: string, port: number, count: number, backlog: number, reusePort: boolean, cpuToMember: Int32Array | null, deferAcceptSecs: number): { fds: number[]; port: number } {
   if (!native) throw new MegapipeError(MpCode.BACKEND_UNAVAILABLE, 'native listeners need the addon; use listenPortable() with the portable backend');
-  return native.listenGroup(host, port, count, backlog, reusePort, cpuToMember, deferAcceptSecs);
+  try {
+    return native.listenGroup(host, port, count, backlog, reusePort, cpuToMember, deferAcceptSecs);
+  } catch (e) { throw fromAddon(e, host, port); }
 }

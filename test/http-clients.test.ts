@@ -53,7 +53,7 @@ before(async () => {
   fs.writeFileSync(path.join(tmp, 'handler.mjs'), HANDLER);
   server = await startServer({
     root,
-    handler: path.join(tmp, 'handler.mjs'),
+    handlerModule: path.join(tmp, 'handler.mjs'),
     port: 0,
     options: { maxBodySize: 8 * 1024 * 1024 },
   });

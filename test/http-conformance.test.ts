@@ -430,6 +430,11 @@ for (const transport of TRANSPORTS) {
 class MockConn implements Conn {
   readonly id = 1;
   readonly worker = 0;
+  readonly remoteAddress = '127.0.0.1';
+  readonly remotePort = 40000;
+  readonly remoteFamily = 'IPv4' as const;
+  readonly localAddress = '127.0.0.1';
+  readonly localPort = 80;
   out: Buffer[] = [];
   paused = false;
   ended = false;
@@ -437,7 +442,9 @@ class MockConn implements Conn {
   get pendingBytes(): number {
     return 0;
   }
-  write(data: Uint8Array, offset = 0, length = data.byteLength - offset): boolean {
+  write(data: Uint8Array | string, offset = 0, length?: number): boolean {
+    if (typeof data === 'string') data = Buffer.from(data, 'utf8');
+    length ??= data.byteLength - offset;
     if (this.ended || this.destroyed) return false;
     this.out.push(Buffer.from(data.subarray(offset, offset + length)));
     return true;

@@ -5,7 +5,10 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { constants } from 'node:os';
 import { MpCode } from '../src/index.js';
+
+const errnoConstants = constants.errno;
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 /** The longest module src/ may have (issue 15: a module does one thing). */
@@ -118,5 +121,26 @@ describe('layout (ARCHITECTURE.md)', () => {
     }
     assert.ok(raised.has('MP_ERR_SYSCALL') && raised.has('MP_ERR_OUT_OF_RANGE'), 'sanity: the scan found the addon\'s codes');
     assert.deepEqual([...raised].filter((c) => !named.has(c)), []);
+  });
+
+  it('every code a TypeScript MegapipeError is made with is in MpCode or an errno name (src/, apps/, bin/)', () => {
+    const keys = new Set(Object.keys(MpCode));
+    const named = new Set<string>(Object.values(MpCode));
+    const bad: string[] = [];
+    let seen = 0;
+    for (const f of [...src, ...walk('apps', /\.ts$/), ...walk('bin', /\.ts$/)]) {
+      const text = readFileSync(join(root, f), 'utf8');
+      for (const m of text.matchAll(/new MegapipeError\(\s*([^,]+),/g)) {
+        seen++;
+        const arg = m[1]!.trim();
+        const key = /^MpCode\.(\w+)$/.exec(arg)?.[1];
+        const lit = /^'([A-Z_0-9]+)'$/.exec(arg)?.[1];
+        if (key !== undefined ? keys.has(key) : lit !== undefined ? lit in errnoConstants || named.has(lit) : /^[a-z][\w.]*( \?\? '[A-Z]+')?$/.test(arg)) continue;
+        bad.push(`${f}: ${arg}`);
+      }
+      for (const m of text.matchAll(/'(MP_ERR_[A-Z_]+)'/g)) if (!named.has(m[1]!)) bad.push(`${f}: ${m[1]}`);
+    }
+    assert.ok(seen > 20, 'sanity: the scan found the MegapipeErrors');
+    assert.deepEqual(bad, []);
   });
 });

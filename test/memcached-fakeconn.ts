@@ -9,6 +9,11 @@ import { preadAll } from '../src/portable/file-queue.js';
 export class FakeConn implements Conn {
   readonly id = 1;
   readonly worker = 0;
+  readonly remoteAddress = '127.0.0.1';
+  readonly remotePort = 40000;
+  readonly remoteFamily = 'IPv4' as const;
+  readonly localAddress = '127.0.0.1';
+  readonly localPort = 11211;
   out: Buffer[] = [];
   queued = 0;
   paused = false;
@@ -16,7 +21,9 @@ export class FakeConn implements Conn {
   destroyed = false;
   constructor(public hwm = Infinity) {}
   get pendingBytes(): number { return this.queued; }
-  write(data: Uint8Array, offset = 0, length = data.byteLength - offset): boolean {
+  write(data: Uint8Array | string, offset = 0, length?: number): boolean {
+    if (typeof data === 'string') data = Buffer.from(data, 'utf8');
+    length ??= data.byteLength - offset;
     if (this.ended) return false;
     this.out.push(Buffer.from(data.subarray(offset, offset + length)));
     this.queued += length;

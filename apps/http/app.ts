@@ -2,7 +2,7 @@
 // server's one deadline timer and returns the session factory to hand to serveNet / serve(), with the server's
 // counters and its graceful shutdown.
 
-import type { Conn, SessionFactory } from '../../src/index.js';
+import { MpCode, checkOptions, optionKeys, type Conn, type SessionFactory } from '../../src/index.js';
 import { HttpConnection } from './connection.js';
 import { startDeadlineTimer } from './deadlines.js';
 import type { Handler } from './handlers.js';
@@ -106,10 +106,57 @@ export interface AppState {
   onEmpty: (() => void) | null;
 }
 
-export function createHttpApp(options: HttpServerOptions = {}): HttpApp {
-  if (options.bodyMinRate !== undefined && !(options.bodyMinRate >= 0 && Number.isFinite(options.bodyMinRate))) {
-    throw new RangeError(`options.bodyMinRate must be a finite number of bytes per second >= 0 (got ${options.bodyMinRate})`);
+const HTTP_OPTIONS = optionKeys<HttpServerOptions>({
+  handler: true, serverName: true, keepAliveTimeout: true, headerTimeout: true, bodyTimeout: true, bodyMinRate: true,
+  sendTimeout: true, maxConnections: true, maxPipeline: true, maxRequestsPerConnection: true, bodyBufferSize: true,
+  timerInterval: true, onError: true, maxHeaderSize: true, maxUriLength: true, maxHeaders: true, maxBodySize: true,
+  maxTrailerSize: true, extraMethods: true,
+});
+
+/** Options that are integers and their least value: timeouts (ms), sizes (bytes) and counts. */
+const INTEGER_OPTIONS: Readonly<Record<string, number>> = {
+  keepAliveTimeout: 1, headerTimeout: 1, bodyTimeout: 1, sendTimeout: 1, timerInterval: 1, maxConnections: 1,
+  maxPipeline: 1, maxRequestsPerConnection: 0, bodyBufferSize: 1, maxHeaderSize: 1, maxUriLength: 1, maxHeaders: 1,
+  maxBodySize: 0, maxTrailerSize: 0,
+};
+
+function optionError(Kind: typeof TypeError | typeof RangeError, message: string): Error {
+  return Object.assign(new Kind(message), { code: Kind === TypeError ? MpCode.INVALID_ARG : MpCode.OUT_OF_RANGE });
+}
+
+/**
+ * Checks createHttpApp's options (`what` names them in errors): unknown keys are TypeErrors naming the key; a wrong
+ * type is a TypeError, a value out of range a RangeError, each naming the option (`maxBodySize: '1mb'` is refused, not
+ * read as "no limit").
+ */
+export function checkHttpOptions(options: HttpServerOptions | undefined, what = 'createHttpApp options'): HttpServerOptions {
+  const o = checkOptions(options, HTTP_OPTIONS, what) as Record<string, unknown>;
+  for (const [k, min] of Object.entries(INTEGER_OPTIONS)) {
+    const v = o[k];
+    if (v === undefined) continue;
+    if (typeof v !== 'number') throw optionError(TypeError, `${k} must be an integer >= ${min} (got ${typeof v} ${JSON.stringify(v)})`);
+    if (!Number.isSafeInteger(v) || v < min) throw optionError(RangeError, `${k} must be an integer >= ${min} (got ${v})`);
   }
+  const rate = o.bodyMinRate;
+  if (rate !== undefined && (typeof rate !== 'number' || !(rate >= 0 && Number.isFinite(rate)))) {
+    throw optionError(typeof rate === 'number' ? RangeError : TypeError, `bodyMinRate must be a finite number of bytes per second >= 0 (got ${String(rate)})`);
+  }
+  const h = o.handler;
+  if (h !== undefined && typeof h !== 'function' && !(Array.isArray(h) && h.every((f) => typeof f === 'function'))) {
+    throw optionError(TypeError, 'handler must be a function (req, res) or an array of them (startServer takes a module path: handlerModule)');
+  }
+  if (o.serverName !== undefined && (typeof o.serverName !== 'string' || /[\r\n]/.test(o.serverName))) throw optionError(TypeError, 'serverName must be a string without CR or LF');
+  if (o.onError !== undefined && typeof o.onError !== 'function') throw optionError(TypeError, 'onError must be a function');
+  if (o.extraMethods !== undefined && !(o.extraMethods instanceof Set && [...o.extraMethods].every((m) => typeof m === 'string'))) throw optionError(TypeError, 'extraMethods must be a Set of method names');
+  return o as HttpServerOptions;
+}
+
+/**
+ * The server for `options` (see HttpServerOptions), its deadline timer started. Throws on an unknown option, a wrong
+ * type or a value out of range (see checkHttpOptions).
+ */
+export function createHttpApp(options: HttpServerOptions = {}): HttpApp {
+  checkHttpOptions(options);
   const limits: ParserLimits = {
     maxHeaderSize: options.maxHeaderSize ?? DEFAULT_LIMITS.maxHeaderSize,
     maxUriLength: options.maxUriLength ?? DEFAULT_LIMITS.maxUriLength,
@@ -129,7 +176,7 @@ export function createHttpApp(options: HttpServerOptions = {}): HttpApp {
     bodyMinRate: options.bodyMinRate ?? 500,
     sendTimeout: options.sendTimeout ?? 30_000,
     maxConnections: options.maxConnections ?? 10_000,
-    maxPipeline: Math.max(1, options.maxPipeline ?? 32),
+    maxPipeline: options.maxPipeline ?? 32,
     maxRequests: options.maxRequestsPerConnection ?? 0,
     bodyBufferSize: options.bodyBufferSize ?? 256 * 1024,
     onError: options.onError ?? ((err) => console.error('megapipe-http: handler error:', err)),

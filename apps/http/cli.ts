@@ -8,14 +8,20 @@
 
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { serve, serveNet, type Limits } from '../../src/index.js';
-import type { HttpServerOptions } from './app.js';
-import type { StaticOptions } from './static.js';
+import { MpCode, checkOptions, optionKeys, serve, serveNet, type Limits } from '../../src/index.js';
+import { checkHttpOptions, type HttpServerOptions } from './app.js';
+import { checkStaticOptions, checkStaticRoot, type StaticOptions } from './static.js';
 import setup, { type HttpWorkerData } from './worker.js';
 
 export interface StartOptions {
+  /** Serve static files from this directory (it must exist: checked at start). */
   root?: string;
-  handler?: string;
+  /**
+   * A module path whose default export is the request handler (see HttpWorkerData.handlerModule), tried before the
+   * static files. A module, not a function: every worker thread loads it. (createHttpApp takes the function itself
+   * as `handler`; startServer refuses `handler`, so that one name keeps one meaning.)
+   */
+  handlerModule?: string;
   host?: string;
   /** 0: any free port */
   port?: number;
@@ -59,9 +65,41 @@ export interface RunningServer {
 
 const WORKER_MODULE = new URL('./worker.js', import.meta.url);
 
-/** Start megapipe-http: N workers under serve(), or in-process on node:net. */
+const START_OPTIONS = optionKeys<StartOptions>({
+  root: true, handlerModule: true, host: true, port: true, workers: true, transport: true, options: true, static: true,
+  limits: true, deferAccept: true,
+});
+
+/** Checks startServer's options before any worker starts: each error names the option (a missing root, too). */
+export function checkStartOptions(opts: StartOptions): void {
+  if (opts !== null && typeof opts === 'object' && 'handler' in opts && (opts as { handler?: unknown }).handler !== undefined) {
+    throw Object.assign(new TypeError("startServer: unknown option 'handler': give handlerModule, a module path whose default export is the handler (a function runs in createHttpApp({handler}))"), { code: MpCode.INVALID_ARG });
+  }
+  checkOptions(opts, START_OPTIONS, 'startServer options');
+  if (opts.handlerModule !== undefined && (typeof opts.handlerModule !== 'string' || opts.handlerModule === '')) {
+    throw Object.assign(new TypeError('handlerModule must be a module path or package name'), { code: MpCode.INVALID_ARG });
+  }
+  if (opts.transport !== undefined && opts.transport !== 'serve' && opts.transport !== 'net') {
+    throw Object.assign(new TypeError(`transport must be "serve" or "net" (got ${JSON.stringify(opts.transport)})`), { code: MpCode.INVALID_ARG });
+  }
+  if (opts.options !== undefined) {
+    const o = opts.options as Record<string, unknown>;
+    for (const k of ['handler', 'onError']) {
+      if (o[k] !== undefined) throw Object.assign(new TypeError(`startServer: options.${k} is not accepted (workers get their options by structured clone: no functions; give handlerModule)`), { code: MpCode.INVALID_ARG });
+    }
+    checkHttpOptions(opts.options, 'startServer options.options');
+  }
+  if (opts.static !== undefined) checkStaticOptions(opts.static);
+  if (opts.root !== undefined) checkStaticRoot(opts.root);
+}
+
+/**
+ * Start megapipe-http: N workers under serve(), or in-process on node:net. Options are checked first (an unknown
+ * key, a wrong type, a root that is not a directory throw before anything starts).
+ */
 export async function startServer(opts: StartOptions): Promise<RunningServer> {
-  const workerData: HttpWorkerData = { root: opts.root, handler: opts.handler, options: opts.options, static: opts.static };
+  checkStartOptions(opts);
+  const workerData: HttpWorkerData = { root: opts.root, handlerModule: opts.handlerModule, options: opts.options, static: opts.static };
   const host = opts.host ?? '127.0.0.1';
   // the app enforces its own connection limit (503); the transport's hard limit only as a backstop above it
   const hardLimit = (opts.options?.maxConnections ?? 10_000) + 1024;
@@ -142,7 +180,7 @@ export function parseArgs(argv: readonly string[]): StartOptions & { shutdownTim
     const val = (): string | undefined => (a.startsWith('--') && eq > 0 ? a.slice(eq + 1) : argv[++i]);
     switch (flag) {
       case '--root': o.root = val() ?? fail('--root needs a directory'); break;
-      case '--handler': o.handler = val() ?? fail('--handler needs a module'); break;
+      case '--handler': o.handlerModule = val() ?? fail('--handler needs a module'); break;
       case '--port': o.port = int('--port', val(), 0, 65535); break;
       case '--host': o.host = val() ?? fail('--host needs an address'); break;
       case '--workers': o.workers = int('--workers', val(), 1, 256); break;
@@ -166,7 +204,7 @@ export function parseArgs(argv: readonly string[]): StartOptions & { shutdownTim
       default: fail(`unknown argument ${a}`);
     }
   }
-  if (o.root === undefined && o.handler === undefined) fail('give --root and/or --handler');
+  if (o.root === undefined && o.handlerModule === undefined) fail('give --root and/or --handler');
   return o;
 }
 
@@ -175,7 +213,8 @@ async function main(): Promise<void> {
   if (o.transport === 'net' && (o.workers ?? 1) > 1) {
     process.stderr.write('megapipe-http: --net runs one worker in-process; ignoring --workers\n');
   }
-  const server = await startServer(o);
+  const { shutdownTimeout: _, ...start } = o;
+  const server = await startServer(start);
   let stopping = false;
   const stop = (sig: string): void => {
     if (stopping) {

@@ -63,6 +63,9 @@ export class HttpConnection implements Session, ParserEvents, BodyHost {
   readonly deadlines: Deadlines;
   private readonly counted: boolean;
 
+  /** BodyHost: the client's address. */
+  get remoteAddress(): string | undefined { return this.conn.remoteAddress; }
+
   constructor(readonly app: AppState, readonly conn: Conn, reject: boolean) {
     this.parser = new RequestParser(app.limits, this);
     const now = Date.now();

@@ -59,7 +59,7 @@ function failed(app: AppState, ex: Exchange, e: unknown): void {
   if (!res.started) {
     const status = e instanceof HttpError ? e.status : 500;
     if (status >= 500 && !(e instanceof HttpError)) app.onError(e, ex.req);
-    res.sendError(status);
+    res.sendError(status, e instanceof HttpError ? e.body : undefined);
     return;
   }
   app.onError(e, ex.req);

@@ -5,12 +5,14 @@ import type { Fields } from './headers.js';
 import type { RequestHead } from './parser.js';
 import { HttpError } from './status.js';
 
-/** @internal What the connection provides to a request's body reader. */
+/** (Internal to megapipe-http.) What the connection provides to a request's body reader. */
 export interface BodyHost {
   /** The handler starts reading the body (send `100 Continue` when it was expected). */
   bodyWanted(req: HttpRequest): void;
   /** Buffered body bytes were taken by the handler (flow control: the connection may resume reading). */
   bodyConsumed(req: HttpRequest): void;
+  /** The client's address (Conn.remoteAddress). */
+  readonly remoteAddress: string | undefined;
 }
 
 const BODY_UNREAD = 0;
@@ -32,6 +34,11 @@ export class HttpRequest implements AsyncIterable<Uint8Array> {
   trailers: Fields | null = null;
   /** Index of the worker thread serving the request (0 when single-threaded). */
   readonly worker: number;
+  /**
+   * The client's address (`'127.0.0.1'`, `'::1'`): the connection's peer, read at first use (Conn.remoteAddress).
+   * Behind a proxy this is the proxy; undefined when the connection is already gone.
+   */
+  get ip(): string | undefined { return this.host.remoteAddress; }
   /** Declared body length (Content-Length), or -1 (none, or chunked). */
   readonly contentLength: number;
   /** The connection is to persist after this exchange, as the client asked. */

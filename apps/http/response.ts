@@ -6,7 +6,7 @@ import { httpDate } from './date.js';
 import type { HttpRequest } from './request.js';
 import { HttpError, reasonPhrase } from './status.js';
 
-/** @internal The exchange (one request's slot in its connection's pipeline) a response writes through. */
+/** (Internal to megapipe-http.) The exchange (one request's slot in its connection's pipeline) a response writes through. */
 export interface ResponseTarget {
   readonly req: HttpRequest;
   readonly headOnly: boolean;
@@ -405,13 +405,14 @@ export class HttpResponse {
     return this.ex.readFile(fd, position, length);
   }
 
-  /** @internal Answer with an error status, discarding headers the handler set. */
+  /** @internal Answer with an error status, discarding headers the handler set: `message` as the body (text/plain),
+   * or `404 Not Found` and a newline. */
   sendError(status: number, message?: string): void {
     this.names.length = 0;
     this.lnames.length = 0;
     this.values.length = 0;
     this.statusCode = status;
-    this.send((message ?? `${status} ${reasonPhrase(status)}`) + '\n');
+    this.send(message ?? `${status} ${reasonPhrase(status)}\n`);
   }
 }
 

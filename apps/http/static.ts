@@ -3,7 +3,9 @@
 // an in-memory cache of small hot files with their prepared response headers, revalidated by a cheap stat at most
 // once per interval per entry. A cache hit is answered synchronously, without touching the file system.
 
+import { statSync } from 'node:fs';
 import * as nodePath from 'node:path';
+import { MegapipeError, MpCode, checkOptions, optionKeys } from '../../src/index.js';
 import { formatHttpDate, parseHttpDate } from './date.js';
 import * as files from './files.js';
 import type { FileInfo, OpenFile } from './files.js';
@@ -309,8 +311,48 @@ export interface StaticCacheStats {
 /** A handler serving files under `root`, with a view of its content cache. */
 export type StaticHandler = Handler & { cacheStats(): StaticCacheStats };
 
-/** A handler serving files under `root`. */
+const STATIC_OPTIONS = optionKeys<StaticOptions>({
+  index: true, dotfiles: true, fallthrough: true, maxCachedFileSize: true, maxCacheSize: true, maxCacheEntries: true,
+  revalidateInterval: true, maxOpenFiles: true, mimeTypes: true, cacheControl: true,
+});
+
+/**
+ * Checks a static root at start: a string naming an existing directory. Throws a MegapipeError (code `ENOENT`,
+ * `ENOTDIR`, `EACCES`, … with the path) for one that is not, instead of answering 404 forever.
+ */
+export function checkStaticRoot(root: unknown): string {
+  if (typeof root !== 'string' || root === '') throw Object.assign(new TypeError(`root must be a directory path (got ${typeof root})`), { code: MpCode.INVALID_ARG });
+  const abs = nodePath.resolve(root);
+  let isDir: boolean;
+  try {
+    isDir = statSync(abs).isDirectory();
+  } catch (e) {
+    const x = e as NodeJS.ErrnoException;
+    throw new MegapipeError(x.code ?? 'EIO', `static root ${abs}: ${x.code === 'ENOENT' ? 'no such directory' : x.message}`, x.errno, { syscall: 'stat', address: abs });
+  }
+  if (!isDir) throw new MegapipeError('ENOTDIR', `static root ${abs}: not a directory`, -20, { syscall: 'stat', address: abs });
+  return abs;
+}
+
+/** Checks serveStatic's options (unknown keys, types, ranges), each error naming the option. */
+export function checkStaticOptions(options: StaticOptions | undefined): StaticOptions {
+  const o = checkOptions(options, STATIC_OPTIONS, 'serveStatic options');
+  const bad = (k: string, want: string): never => { throw Object.assign(new TypeError(`serveStatic: options.${k} must be ${want}`), { code: MpCode.INVALID_ARG }); };
+  if (o.index !== undefined && o.index !== false && (typeof o.index !== 'string' || o.index === '')) bad('index', 'a file name or false');
+  if (o.dotfiles !== undefined && o.dotfiles !== 'deny' && o.dotfiles !== 'allow') bad('dotfiles', '"deny" or "allow"');
+  if (o.fallthrough !== undefined && typeof o.fallthrough !== 'boolean') bad('fallthrough', 'a boolean');
+  if (o.cacheControl !== undefined && (typeof o.cacheControl !== 'string' || /[\r\n]/.test(o.cacheControl))) bad('cacheControl', 'a string without CR or LF');
+  if (o.mimeTypes !== undefined && (typeof o.mimeTypes !== 'object' || o.mimeTypes === null || Object.values(o.mimeTypes).some((v) => typeof v !== 'string'))) bad('mimeTypes', 'an object of extension → Content-Type strings');
+  return o;
+}
+
+/**
+ * A handler serving files under `root`, which must be an existing directory (checked now: see checkStaticRoot).
+ * Throws on an unknown option, a wrong type or a value out of range.
+ */
 export function serveStatic(root: string, options: StaticOptions = {}): StaticHandler {
+  checkStaticRoot(root);
+  checkStaticOptions(options);
   const opts: Required<Omit<StaticOptions, 'mimeTypes' | 'cacheControl'>> & StaticOptions = {
     index: 'index.html',
     dotfiles: 'deny',
@@ -324,7 +366,7 @@ export function serveStatic(root: string, options: StaticOptions = {}): StaticHa
   };
   for (const k of ['maxCachedFileSize', 'maxCacheSize', 'maxCacheEntries', 'revalidateInterval', 'maxOpenFiles'] as const) {
     const v = opts[k];
-    if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`serveStatic: options.${k} must be a non-negative integer (got ${String(v)})`);
+    if (!Number.isSafeInteger(v) || v < 0) throw Object.assign(new RangeError(`serveStatic: options.${k} must be a non-negative integer (got ${String(v)})`), { code: MpCode.OUT_OF_RANGE });
   }
   const rootAbs = nodePath.resolve(root);
   let rootReal: string | null = null;

@@ -20,12 +20,17 @@ export function reasonPhrase(status: number): string {
 }
 
 /**
- * Throw (or reject with) an HttpError from a handler to answer with `status` when no response has started yet.
- * The request body helpers reject with one too (413 over the limit, 400 on a malformed chunked body).
+ * Throw (or reject with) an HttpError from a handler to answer with `status` when no response has started yet: the
+ * body is `message` (`HttpError(422, 'n must be a number')` sends `n must be a number`), or without one the status
+ * and its reason phrase (`404 Not Found`). The request body helpers reject with one too (413 over the limit, 400 on
+ * a malformed chunked body or invalid JSON). A message is sent to the client as given: keep secrets out of it.
  */
 export class HttpError extends Error {
+  /** The response body: the message given, or undefined for the default (`404 Not Found`). */
+  readonly body: string | undefined;
   constructor(readonly status: number, message?: string) {
     super(message ?? reasonPhrase(status));
     this.name = 'HttpError';
+    this.body = message;
   }
 }

@@ -15,9 +15,10 @@ export interface HttpWorkerData {
   root?: string;
   /**
    * A module (path, absolute or relative to the working directory, or a package name) whose default export is a
-   * Handler, or which exports `setup(ctx) => Handler | Promise<Handler>`.
+   * Handler, or which exports `setup(ctx) => Handler | Promise<Handler>`. (A module, not a function: it is loaded
+   * in every worker thread. `handler` is createHttpApp's option, a function.)
    */
-  handler?: string;
+  handlerModule?: string;
   /** Server options (timeouts, limits, ...). */
   options?: Omit<HttpServerOptions, 'handler' | 'onError'>;
   /** Static file options. */
@@ -50,7 +51,7 @@ async function loadHandler(spec: string, ctx: SetupContext): Promise<Handler> {
 export default async function setup(ctx: SetupContext): Promise<HttpSessionFactory> {
   const wd = (ctx.workerData ?? {}) as HttpWorkerData;
   const handlers: Handler[] = [];
-  if (wd.handler) handlers.push(await loadHandler(wd.handler, ctx));
+  if (wd.handlerModule) handlers.push(await loadHandler(wd.handlerModule, ctx));
   if (wd.root) handlers.push(serveStatic(wd.root, wd.static));
   const app = createHttpApp({ ...wd.options, handler: handlers });
   const factory = ((conn) => app.factory(conn)) as SessionFactory;

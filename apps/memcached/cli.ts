@@ -124,7 +124,8 @@ export async function main(argv: string[]): Promise<void> {
   }
   let server;
   try {
-    server = await startServer({ ...opts, transport: 'channels' });
+    const { help: _h, version: _v, ...serverOptions } = opts;
+    server = await startServer({ ...serverOptions, transport: 'channels' });
   } catch (e) {
     const err = e as Error & { code?: string };
     if (e instanceof RangeError) { process.stderr.write(`megapipe-memcached: ${err.message}\n`); process.exit(EX_USAGE); }

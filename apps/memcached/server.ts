@@ -5,7 +5,7 @@
 // memory; 'net' runs the same worker `setup()` in this thread over node:net (`serveNet`), the portable second
 // transport the conformance tests also run on.
 import { availableParallelism } from 'node:os';
-import { serve, serveNet, type BackendName } from '../../src/index.js';
+import { MpCode, checkOptions, optionKeys, serve, serveNet, type BackendName } from '../../src/index.js';
 import { createStoreShared, type StoreShared } from './store.js';
 import type { McSettings, McWorkerData } from './app.js';
 import setup from './worker.js';
@@ -48,8 +48,31 @@ export interface ServerHandle {
   close(): Promise<void>;
 }
 
-/** Validate and fill in defaults (throws RangeError with memcached's messages). */
+const SERVER_OPTIONS = optionKeys<ServerOptions>({
+  port: true, host: true, threads: true, memoryMb: true, maxConns: true, itemSizeMax: true, factor: true,
+  chunkSize: true, verbosity: true, idleTimeout: true, store: true, transport: true, backend: true,
+});
+
+/** Checks the options' keys and types (TypeError naming the option); the ranges are resolveOptions'. */
+export function checkServerOptions(o: ServerOptions): void {
+  checkOptions(o, SERVER_OPTIONS, 'memcached server options');
+  const bad = (k: string, want: string): never => { throw Object.assign(new TypeError(`${k} must be ${want} (got ${JSON.stringify((o as Record<string, unknown>)[k])})`), { code: MpCode.INVALID_ARG }); };
+  for (const k of ['port', 'threads', 'memoryMb', 'maxConns', 'itemSizeMax', 'factor', 'chunkSize', 'verbosity', 'idleTimeout'] as const) {
+    const v = o[k];
+    if (v !== undefined && (typeof v !== 'number' || Number.isNaN(v))) bad(k, 'a number');
+  }
+  for (const k of ['port', 'threads', 'maxConns', 'itemSizeMax', 'chunkSize', 'verbosity'] as const) {
+    const v = o[k];
+    if (v !== undefined && (!Number.isInteger(v) || v < 0)) throw Object.assign(new RangeError(`${k} must be a non-negative integer (got ${v})`), { code: MpCode.OUT_OF_RANGE });
+  }
+  if (o.port !== undefined && o.port > 65535) throw Object.assign(new RangeError(`port must be in 0..65535 (got ${o.port})`), { code: MpCode.OUT_OF_RANGE });
+  if (o.host !== undefined && typeof o.host !== 'string') bad('host', 'an address string');
+  if (o.transport !== undefined && o.transport !== 'channels' && o.transport !== 'net') bad('transport', '"channels" or "net"');
+}
+
+/** Validate and fill in defaults (throws TypeError naming the option, RangeError with memcached's messages). */
 export function resolveOptions(o: ServerOptions): Required<Omit<ServerOptions, 'store' | 'transport' | 'backend'>> & { store?: StoreShared } {
+  checkServerOptions(o);
   const memoryMb = o.memoryMb ?? 64;
   const itemSizeMax = o.itemSizeMax ?? 1024 * 1024;
   const threads = Math.max(1, Math.min(o.threads ?? 4, availableParallelism()));
@@ -82,6 +105,7 @@ export function createWorkerData(o: ReturnType<typeof resolveOptions>, port: num
 
 /** Start the cache server; resolves once listening. */
 export async function startServer(options: ServerOptions = {}): Promise<ServerHandle> {
+  checkServerOptions(options);
   const { transport = 'channels', ...rest } = options;
   return transport === 'channels' ? startWithServe(rest) : startWithServeNet(rest);
 }

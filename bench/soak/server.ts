@@ -31,7 +31,7 @@ function options(): ServeOptions {
     }
     case 'http': {
       // what startServer() does (apps/http/cli.ts), keeping the Server for its counters
-      const app: HttpWorkerData = { root: init.httpRoot, handler: init.httpHandler };
+      const app: HttpWorkerData = { root: init.httpRoot, handlerModule: init.httpHandler };
       return { ...base, workerData: wd(app), limits: { ...HTTP_CHANNEL_LIMITS }, deferAccept: HTTP_DEFER_ACCEPT };
     }
   }

@@ -40,7 +40,9 @@ function maybeCorrupt(every: number, data: Uint8Array, offset = 0, length = data
 function corruptingConn(conn: Conn, every: number): Conn {
   return {
     get id() { return conn.id; }, get worker() { return conn.worker; }, get pendingBytes() { return conn.pendingBytes; },
-    write: (d, o, l) => conn.write(...maybeCorrupt(every, d, o, l)),
+    get remoteAddress() { return conn.remoteAddress; }, get remotePort() { return conn.remotePort; }, get remoteFamily() { return conn.remoteFamily; },
+    get localAddress() { return conn.localAddress; }, get localPort() { return conn.localPort; },
+    write: (d: Uint8Array | string, o?: number, l?: number) => conn.write(...maybeCorrupt(every, typeof d === 'string' ? Buffer.from(d, 'utf8') : d, o, l)),
     writeNoCopy: (d, o, l) => conn.write(...maybeCorrupt(every, d, o, l)),
     writeAscii: (t) => conn.write(...maybeCorrupt(every, Buffer.from(t, 'latin1'))),
     sendFile: (fd, pos, len) => conn.sendFile(fd, pos, len), readFile: (fd, pos, len) => conn.readFile(fd, pos, len),

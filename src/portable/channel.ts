@@ -9,7 +9,7 @@ import { FileQueue, preadAll, progressWatch } from './file-queue.js';
 import type { Limits } from '../limits.js';
 import type { Listener } from '../listener.js';
 import { acceptNow, socketIncomingCpu } from '../sockets.js';
-import type { Channel, ChannelStats, Features, RegisterOptions } from '../channel.js';
+import type { Channel, ChannelStats, Features, RegisterOptions, SocketAddress } from '../channel.js';
 
 const FEATURES: Features = Object.freeze({
   lwsocket: false, batching: false, fixedFdInstall: false, splice: false, deferTaskrun: false, singleIssuer: false,
@@ -60,6 +60,7 @@ export class PortableChannel extends ChannelCore implements Channel {
 
   register(target: Listener | number, cookie?: unknown, options: RegisterOptions = {}): number {
     if (this.closed) throw new MegapipeError(MpCode.CLOSED, 'register: the channel is closed');
+    ChannelCore.registerOptionsArg(options);
     if (typeof target === 'number') {
       if (!Number.isInteger(target) || target < 0) throw argError('target', 'a Listener or a socket fd (non-negative integer)', target);
       const h = this.allocHandle(Kind.Fd, cookie);
@@ -307,6 +308,15 @@ export class PortableChannel extends ChannelCore implements Channel {
   toFd(h: number): Promise<number> {
     try { this.checkConn(h, 'toFd'); } catch (e) { return Promise.reject(e); }
     return Promise.reject(new MegapipeError(MpCode.UNSUPPORTED, 'toFd: the portable backend has no lwsockets to convert (its sockets are node:net sockets already)'));
+  }
+
+  protected endAddress(h: number, peer: boolean): SocketAddress | undefined {
+    const s = this.sockets[h];
+    if (s === undefined) return undefined;
+    const address = peer ? s.remoteAddress : s.localAddress;
+    const port = peer ? s.remotePort : s.localPort;
+    const family = peer ? s.remoteFamily : net.isIPv6(address ?? '') ? 'IPv6' : 'IPv4';
+    return address === undefined || port === undefined ? undefined : { address, port, family: family === 'IPv6' ? 'IPv6' : 'IPv4' };
   }
 
   incomingCpu(h: number): number {

@@ -1,9 +1,10 @@
 // `Session` servers over a channel: maps a listener's events to one Conn + Session per connection.
-import type { Channel } from '../channel.js';
+import type { Channel, SocketAddress } from '../channel.js';
 import type { MpEvent } from '../event.js';
 import type { Listener } from '../listener.js';
 import type { Conn, Session, SessionFactory } from './session.js';
-import { MegapipeError, MpCode, rangeError } from '../errors.js';
+import { MegapipeError, MpCode, argError, rangeError } from '../errors.js';
+import { checkOptions, optionKeys } from '../options.js';
 import { startBalancer, type BalanceOptions, type Balancer } from './balance.js';
 import { EndWatch, type Draining } from './end-watch.js';
 
@@ -44,6 +45,8 @@ export interface ChannelServer {
   close(deadlineMs?: number): Promise<void>;
 }
 
+const SERVE_CHANNEL_OPTIONS = optionKeys<ServeChannelOptions>({ worker: true, lwsocket: true, cpuMask: true, member: true, maxConnections: true, endTimeoutMs: true, stealFrom: true, balance: true });
+
 class ChannelConn implements Conn, Draining {
   session!: Session;
   blocked = false;
@@ -52,9 +55,28 @@ class ChannelConn implements Conn, Draining {
   // the end() drain watch (EndWatch): when the peer last took bytes, and the channel's watch of its progress
   watchAt = 0;
   private watch: (() => boolean) | undefined = undefined;
+  /** The handle no longer names this connection (its disconnect event came): its addresses are not read any more. */
+  gone = false;
+  // the two ends' addresses, read at first use (undefined: not yet; null: the kernel could not say)
+  private remote: SocketAddress | null | undefined = undefined;
+  private local: SocketAddress | null | undefined = undefined;
   constructor(readonly ch: Channel, readonly id: number, readonly worker: number, private readonly endWatch: EndWatch) {}
   get pendingBytes(): number { return this.ch.pendingBytes(this.id); }
-  write(data: Uint8Array, offset?: number, length?: number): boolean {
+  private end_(peer: boolean): SocketAddress | null {
+    let a = peer ? this.remote : this.local;
+    if (a === undefined) {
+      try { a = this.gone ? null : this.ch.socketAddress(this.id, peer ? 'remote' : 'local') ?? null; } catch { a = null; }
+      if (peer) this.remote = a; else this.local = a;
+    }
+    return a;
+  }
+  get remoteAddress(): string | undefined { return this.end_(true)?.address; }
+  get remotePort(): number | undefined { return this.end_(true)?.port; }
+  get remoteFamily(): 'IPv4' | 'IPv6' | undefined { return this.end_(true)?.family; }
+  get localAddress(): string | undefined { return this.end_(false)?.address; }
+  get localPort(): number | undefined { return this.end_(false)?.port; }
+  write(data: Uint8Array | string, offset?: number, length?: number): boolean {
+    if (typeof data === 'string') { data = Buffer.from(data, 'utf8'); offset = length = undefined; }
     return !this.ending && this.admitted(this.ch.write(this.id, data, offset, length));
   }
   writeNoCopy(data: Uint8Array, offset?: number, length?: number): boolean {
@@ -104,6 +126,8 @@ class ChannelConn implements Conn, Draining {
 
 /** Serves `factory`'s sessions on `listener` through `channel` (which it takes over: it sets the event handler). */
 export function serveChannel(channel: Channel, listener: Listener, factory: SessionFactory, options: ServeChannelOptions = {}): ChannelServer {
+  checkOptions(options, SERVE_CHANNEL_OPTIONS);
+  if (typeof factory !== 'function') throw argError('factory', 'a function (conn) => Session', factory);
   const worker = options.worker ?? 0;
   const conns: (ChannelConn | undefined)[] = [];
   const maxConnections = options.maxConnections ?? channel.limits.maxHandles;
@@ -129,7 +153,7 @@ export function serveChannel(channel: Channel, listener: Listener, factory: Sess
       case 'read': {
         const c = conns[h];
         if (c === undefined) return;
-        if (ev.result > 0) c.session.data(ev.buffer!, ev.offset, ev.result);
+        if (ev.result > 0) c.session.data(ev.buffer, ev.offset, ev.result);
         else if (c.session.end) c.session.end(); else c.end();
         return;
       }
@@ -146,7 +170,7 @@ export function serveChannel(channel: Channel, listener: Listener, factory: Sess
       case 'error': {
         const c = conns[h];
         if (c === undefined) return;
-        c.error ??= new MegapipeError(ev.code ?? 'EIO', `connection ${h}: ${ev.code}`, ev.result);
+        c.error ??= new MegapipeError(ev.code, `connection ${h}: ${ev.code}`, ev.result);
         if (!c.ending) { c.ending = true; channel.disconnect(h, true); }
         return;
       }
@@ -156,6 +180,7 @@ export function serveChannel(channel: Channel, listener: Listener, factory: Sess
         conns[h] = undefined;
         open--;
         c.ending = true;
+        c.gone = true;
         endWatch.remove(c);
         c.session.close?.(c.error);
         if (open === 0 && onIdle) onIdle();

@@ -2,7 +2,10 @@
 // compare against. Same contract as `serveChannel` (see session.ts).
 import * as net from 'node:net';
 import type { Conn, Session, SessionFactory } from './session.js';
-import { MegapipeError, MpCode, rangeError } from '../errors.js';
+import { MegapipeError, MpCode, argError, fromNode, rangeError } from '../errors.js';
+import { checkOptions, optionKeys } from '../options.js';
+
+const SERVE_NET_OPTIONS = optionKeys<ServeNetOptions>({ host: true, port: true, highWaterMark: true, maxConnections: true, endTimeoutMs: true });
 import { FileQueue, preadAll, progressWatch } from '../portable/file-queue.js';
 import { EndWatch, type Draining } from './end-watch.js';
 
@@ -34,8 +37,15 @@ class NetConn implements Conn, Draining {
   private watch: (() => boolean) | undefined = undefined;
   constructor(readonly id: number, readonly socket: net.Socket, readonly worker: number, private readonly hwm: number, private readonly endWatch: EndWatch) {}
   get pendingBytes(): number { return this.socket.writableLength + (this.files?.bytes ?? 0); }
-  write(data: Uint8Array, offset = 0, length = data.byteLength - offset): boolean {
+  get remoteAddress(): string | undefined { return this.socket.remoteAddress; }
+  get remotePort(): number | undefined { return this.socket.remotePort; }
+  get remoteFamily(): 'IPv4' | 'IPv6' | undefined { const f = this.socket.remoteFamily; return f === undefined ? undefined : f === 'IPv6' ? 'IPv6' : 'IPv4'; }
+  get localAddress(): string | undefined { return this.socket.localAddress; }
+  get localPort(): number | undefined { return this.socket.localPort; }
+  write(data: Uint8Array | string, offset = 0, length?: number): boolean {
     if (this.closed || this.socket.writableEnded) return false;
+    if (typeof data === 'string') return this.put(Buffer.from(data, 'utf8'));
+    length ??= data.byteLength - offset;
     // copy: the caller may reuse its buffer (it is often a view of a pooled receive buffer)
     const copy = Buffer.allocUnsafe(length);
     copy.set(data.subarray(offset, offset + length));
@@ -84,6 +94,13 @@ class NetConn implements Conn, Draining {
 
 /** Serve `factory`'s sessions on node:net. Resolves once listening. */
 export function serveNet(factory: SessionFactory, options: ServeNetOptions = {}): Promise<NetServerHandle> {
+  try {
+    checkOptions(options, SERVE_NET_OPTIONS);
+    if (typeof factory !== 'function') throw argError('factory', 'a function (conn) => Session', factory);
+    if (options.port !== undefined && (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535)) throw rangeError('port', 'an integer in 0..65535', options.port);
+    if (options.highWaterMark !== undefined && (!Number.isInteger(options.highWaterMark) || options.highWaterMark < 1)) throw rangeError('highWaterMark', 'a positive integer (bytes)', options.highWaterMark);
+    if (options.maxConnections !== undefined && (!Number.isInteger(options.maxConnections) || options.maxConnections < 1)) throw rangeError('maxConnections', 'a positive integer', options.maxConnections);
+  } catch (e) { return Promise.reject(e); }
   const host = options.host ?? '127.0.0.1';
   const hwm = options.highWaterMark ?? 64 * 1024;
   const maxConnections = options.maxConnections ?? 10_000;
@@ -110,8 +127,10 @@ export function serveNet(factory: SessionFactory, options: ServeNetOptions = {})
     });
   });
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    const failed = (e: NodeJS.ErrnoException): void => reject(fromNode(e, host, options.port ?? 0));
+    server.once('error', failed);
     server.listen(options.port ?? 0, host, () => {
+      server.off('error', failed);
       const addr = server.address() as net.AddressInfo;
       resolve({
         host,

@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { listen, type Listener } from '../listener.js';
 import type { Limits } from '../limits.js';
-import { selectBackend } from '../backend.js';
+import { requestedBackend, selectBackend } from '../backend.js';
 import type { BackendName } from '../channel.js';
 import type { ChannelStats } from '../channel.js';
 import type { Channel } from '../channel.js';
@@ -14,6 +14,14 @@ import type { SessionFactory } from './session.js';
 import type { ChannelServer } from './serve-channel.js';
 import type { BalanceOptions } from './balance.js';
 import { argError, rangeError } from '../errors.js';
+import { checkOptions, optionKeys } from '../options.js';
+import { resolveLimits } from '../limits.js';
+
+const SERVE_OPTIONS = optionKeys<ServeOptions>({
+  module: true, workers: true, host: true, port: true, backlog: true, deferAccept: true, partition: true, lwsocket: true,
+  batch: true, backend: true, limits: true, pin: true, restart: true, workerData: true, maxConnections: true,
+  endTimeoutMs: true, loadBalance: true,
+});
 
 /** What a worker module's default export receives. */
 export interface WorkerContext {
@@ -90,8 +98,17 @@ export interface WorkerExit { worker: number; code: number; error?: Error; repla
 
 interface Slot { index: number; cpu: number; member: number; worker: Worker | null; restarts: number; last: WorkerStats | null }
 
-/** A running multi-worker server. Events: 'workerExit' (WorkerExit) when a worker dies unexpectedly. */
-export class Server extends EventEmitter {
+/** The events of a Server and their arguments. */
+export type ServerEvents = {
+  /** A worker died unexpectedly (and is replaced, unless `restart: false`). */
+  workerExit: [exit: WorkerExit];
+  /** A replacement worker failed to start. */
+  error: [error: Error];
+};
+
+/** A running multi-worker server. Events (typed: ServerEvents): 'workerExit' when a worker dies unexpectedly, 'error'
+ * when its replacement fails to start. */
+export class Server extends EventEmitter<ServerEvents> {
   readonly host: string;
   readonly port: number;
   readonly listener: Listener;
@@ -141,8 +158,8 @@ export class Server extends EventEmitter {
         if (slot.worker === w) slot.worker = null;
         if (this.#closing || !ready) return;
         const replace = this.#opts.restart ?? true;
-        this.emit('workerExit', { worker: slot.index, code, error, replaced: replace } satisfies WorkerExit);
-        if (replace) { slot.restarts++; this.#spawn(slot).catch((e) => this.emit('error', e)); }
+        this.emit('workerExit', { worker: slot.index, code, error, replaced: replace });
+        if (replace) { slot.restarts++; this.#spawn(slot).catch((e: Error) => this.emit('error', e)); }
       });
     });
   }
@@ -178,6 +195,16 @@ export class Server extends EventEmitter {
 /** Starts a multi-worker server (see ServeOptions). Resolves once every worker is accepting. */
 export async function serve(options: ServeOptions): Promise<Server> {
   if (typeof options !== 'object' || options === null) throw argError('options', 'an object', options);
+  checkOptions(options, SERVE_OPTIONS);
+  for (const k of ['partition', 'lwsocket', 'pin', 'restart'] as const) {
+    if (options[k] !== undefined && typeof options[k] !== 'boolean') throw argError(k, 'a boolean', options[k]);
+  }
+  if (options.loadBalance !== undefined && typeof options.loadBalance !== 'boolean' && (typeof options.loadBalance !== 'object' || options.loadBalance === null)) throw argError('loadBalance', 'a boolean or BalanceOptions', options.loadBalance);
+  if (options.batch !== undefined && (!Number.isInteger(options.batch) || options.batch < 1)) throw rangeError('batch', 'a positive integer', options.batch);
+  if (options.maxConnections !== undefined && (!Number.isInteger(options.maxConnections) || options.maxConnections < 1)) throw rangeError('maxConnections', 'a positive integer', options.maxConnections);
+  if (options.endTimeoutMs !== undefined && (!Number.isInteger(options.endTimeoutMs) || options.endTimeoutMs < 0)) throw rangeError('endTimeoutMs', 'a non-negative integer (ms)', options.endTimeoutMs);
+  if (options.backend !== undefined) requestedBackend(options.backend);
+  if (options.limits !== undefined) resolveLimits(options.limits);
   if (typeof options.module !== 'string' && !(options.module instanceof URL)) throw argError('module', 'a path or URL of the worker module', options.module);
   const cpus = availableParallelism();
   const workers = options.workers ?? cpus;

@@ -9,12 +9,23 @@ export interface Conn {
   /** Index of the worker (channel) serving this connection: 0 when single-threaded. */
   readonly worker: number;
   /**
+   * The peer's address (`'127.0.0.1'`, `'::1'`), port and family, and this end's address and port, as node:net's
+   * socket has them. Read from the kernel at first use, not on accept (Channel.socketAddress), then kept; undefined
+   * when the kernel cannot say (the connection already gone before the first use).
+   */
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
+  readonly remoteFamily: 'IPv4' | 'IPv6' | undefined;
+  readonly localAddress: string | undefined;
+  readonly localPort: number | undefined;
+  /**
    * Queue bytes for sending, in order. The bytes are copied before `write` returns: the caller may reuse its
    * buffer at once. Returns false when the connection's queued bytes are above its high-water mark; the
    * session's `drain` is called when they fall below the low-water mark. Writing after `end`/`destroy` is
-   * ignored and returns false.
+   * ignored and returns false. A string is sent UTF-8 encoded, as node:net's `socket.write(string)` does.
    */
   write(data: Uint8Array, offset?: number, length?: number): boolean;
+  write(text: string): boolean;
   /** Latin-1/ASCII string write without an intermediate Buffer (protocol text). Same contract as `write`. */
   writeAscii(text: string): boolean;
   /**

@@ -8,10 +8,10 @@
 import { native, kernelProbe, type NativeChannel } from '../native.js';
 import { ChannelCore, type BackendOptions } from '../channel-core.js';
 import { Kind, St } from '../handle-table.js';
-import { MegapipeError, MpCode, argError, errnoError, rangeError } from '../errors.js';
+import { MegapipeError, MpCode, argError, errnoError, fromAddon, rangeError, systemError } from '../errors.js';
 import { SOCKADDR_SLOT_BYTES, type Limits } from '../limits.js';
 import type { Listener } from '../listener.js';
-import type { Channel, ChannelStats, Features, RegisterOptions } from '../channel.js';
+import type { Channel, ChannelStats, Features, RegisterOptions, SocketAddress } from '../channel.js';
 import { Op, Tag, RowFlag, Stat, Ud, Kernel } from './abi.js';
 import { Batch, type BatchHost } from './batch.js';
 import { SendQueue } from './send-queue.js';
@@ -53,12 +53,15 @@ export class UringChannel extends ChannelCore implements Channel, BatchHost {
     // one reference slot per send chunk (a no-copy write's marker chunk names its slot); chunks count from the limit
     // itself, not from the arena the addon page-rounded (its tail beyond the last whole chunk is never used)
     const chunks = limits.sendArenaBytes / limits.sendChunkBytes;
-    const nat: NativeChannel = native.channelCreate({
-      sqEntries: limits.sqEntries, cqEntries: limits.cqEntries, files: limits.files,
-      recvBuffers: limits.recvBuffers, recvBufferSize: limits.recvBufferSize, sendArenaBytes: limits.sendArenaBytes,
-      requestRows: limits.requestRows, eventRows: limits.eventRows, addressBytes: limits.maxPendingConnects * SOCKADDR_SLOT_BYTES,
-      refSlots: chunks,
-    }, (n: number) => this.batch.onBatch(n), this);   // (called from the event loop: the channel is whole by then)
+    let nat: NativeChannel;
+    try {
+      nat = native.channelCreate({
+        sqEntries: limits.sqEntries, cqEntries: limits.cqEntries, files: limits.files,
+        recvBuffers: limits.recvBuffers, recvBufferSize: limits.recvBufferSize, sendArenaBytes: limits.sendArenaBytes,
+        requestRows: limits.requestRows, eventRows: limits.eventRows, addressBytes: limits.maxPendingConnects * SOCKADDR_SLOT_BYTES,
+        refSlots: chunks,
+      }, (n: number) => this.batch.onBatch(n), this);   // (called from the event loop: the channel is whole by then)
+    } catch (e) { throw fromAddon(e); }
     const L = nat.layout;
     this.nativeHandle = nat.channel;
     this.nstats = new Float64Array(nat.ctl, L.stats, Stat.F64);
@@ -194,6 +197,7 @@ export class UringChannel extends ChannelCore implements Channel, BatchHost {
   // ---- handles ----------------------------------------------------------------------------------------------------
   register(target: Listener | number, cookie?: unknown, options: RegisterOptions = {}): number {
     if (this.closed) throw new MegapipeError(MpCode.CLOSED, 'register: the channel is closed');
+    ChannelCore.registerOptionsArg(options);
     if (typeof target === 'number') {
       if (!Number.isInteger(target) || target < 0) throw argError('target', 'a Listener or a socket fd (non-negative integer)', target);
       const h = this.allocHandle(Kind.Fd, cookie);
@@ -211,7 +215,7 @@ export class UringChannel extends ChannelCore implements Channel, BatchHost {
     // the channel's own descriptor for the member (closed when the handle goes): accepts are armed on a number that
     // stays this listening socket's, whatever the Listener's owner does with its own (closing it, its number reused)
     const fd = native!.dupFd(l.fds[member]!);
-    if (fd < 0) { this.freeHandle(h); throw errnoError(fd, 'register: dup'); }
+    if (fd < 0) { this.freeHandle(h); throw systemError(fd, 'dup'); }
     this.fd[h] = fd;
     return h;
   }
@@ -406,7 +410,8 @@ export class UringChannel extends ChannelCore implements Channel, BatchHost {
   // ---- clients and conversion -----------------------------------------------------------------------------------------
   protected openConnection(host: string, port: number, cookie: unknown, localAddress: string | undefined): number {
     if (this.aTop === 0) throw new MegapipeError(MpCode.LIMIT, `connect: maxPendingConnects (${this.limits.maxPendingConnects}) connects are in flight`);
-    const fd = native!.clientSocket(host, localAddress);
+    let fd: number;
+    try { fd = native!.clientSocket(host, localAddress); } catch (e) { throw fromAddon(e, localAddress); }
     const h = this.allocHandle(Kind.Fd, cookie);
     if (h < 0) { native!.closeFd(fd); throw new MegapipeError(MpCode.LIMIT, `connect: maxHandles (${this.limits.maxHandles}) handles are open`); }
     const slot = this.aFree[--this.aTop]!;
@@ -460,6 +465,11 @@ export class UringChannel extends ChannelCore implements Channel, BatchHost {
       p?.reject(errnoError(res, 'toFd'));
       if (this.state[h]! & St.Closing) this.maybeRelease(h); else this.receiver.sync(h);
     }
+  }
+
+  protected endAddress(h: number, peer: boolean): SocketAddress | undefined {
+    const r = this.kind[h] === Kind.Direct ? native!.channelSockName(this.nativeHandle, this.fd[h]!, peer) : native!.sockName(this.fd[h]!, peer);
+    return typeof r === 'number' ? undefined : { address: r.address, port: r.port, family: r.family === 6 ? 'IPv6' : 'IPv4' };
   }
 
   incomingCpu(h: number): number {
