@@ -225,3 +225,24 @@ async function compare(refPort: number, ourPort: number, c: Case): Promise<strin
   assert.equal(b.closed, a.closed, `connection closed: memcached ${a.closed}, ours ${b.closed}`);
   return rb;
 }
+
+// -o track_sizes: `stats sizes` as a histogram of item sizes (memcached's item size rounded up to 32 bytes)
+for (const transport of TRANSPORTS) describe(`memcached -o track_sizes, Debian memcached vs ours (${transportLabel(transport)})`, { skip: transportSkip(transport) }, () => {
+  let ref: RefServer | null = null;
+  let ours: ServerHandle;
+  before(async () => {
+    ref = await startReferenceMemcached(['-m', '64', '-o', 'track_sizes']);
+    ours = await startOn(transport, { port: 0, memoryMb: 64, threads: 1, trackSizes: true });
+  });
+  after(async () => {
+    const closed = await Promise.allSettled([ours?.close(), ref?.close()]);
+    for (const c of closed) if (c.status === 'rejected') throw c.reason;
+  });
+  it('stats sizes after sets, overwrites, appends and deletes', async (t) => {
+    if (!ref) { t.skip('no /usr/bin/memcached'); return; }
+    let script = 'stats sizes\r\n';
+    for (let i = 0; i < 40; i++) script += `set k${i} ${i % 3} 0 ${i * 7}\r\n${'v'.repeat(i * 7)}\r\n`;
+    script += 'set k1 0 0 500\r\n' + 'w'.repeat(500) + '\r\nappend k2 0 0 100\r\n' + 'a'.repeat(100) + '\r\ndelete k3\r\ndelete k4\r\nms ' + 'K'.repeat(200) + ' 3 F1\r\nabc\r\nstats sizes\r\n';
+    await compare(ref.port, ours.port, { name: 'stats sizes', chunks: [script] });
+  });
+});

@@ -26,6 +26,8 @@ export interface McSettings {
   idleTimeout?: number;
   /** memcached's -B: which protocol a connection speaks; 'auto' (default) decides by its first byte. */
   protocol?: McProtocol;
+  /** memcached's `-o track_sizes`: `stats sizes` reports the item size histogram. Default false. */
+  trackSizes?: boolean;
   /** memcached's -F off: false makes flush_all (and binary flush) answer an error. Default true. */
   flushEnabled?: boolean;
   /** memcached's -A: `shutdown` stops the server (SIGINT to this process). Default false. */

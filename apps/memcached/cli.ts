@@ -22,7 +22,8 @@ const USAGE = `megapipe-memcached ${VERSION} (memcached text, meta & binary prot
 -F, --disable-flush-all   disable flush_all (text: CLIENT_ERROR; binary: Auth failure)
 -A, --enable-shutdown     enable the ascii "shutdown" command (stops the server)
 -o, --extended=<opts>     comma-separated extended options; supported: idle_timeout=<secs> (close connections
-                          waiting for a command longer than this; 0: never, the default)
+                          waiting for a command longer than this; 0: never, the default), track_sizes
+                          ("stats sizes" reports the item size histogram)
 -v, --verbose             verbose (print errors/warnings); -vv: also client commands and responses
 -u, --user=<user>         accepted for compatibility, ignored
 -h, --help                print this help and exit
@@ -57,8 +58,11 @@ function parseExtended(v: string, o: ServerOptions): void {
         if (!/^\d+$/.test(val) || Number(val) > 0xffffffff) throw new UsageError(`Invalid numeric argument for idle_timeout: ${val}`);
         o.idleTimeout = Number(val);
         break;
+      case 'track_sizes':
+        o.trackSizes = true;
+        break;
       default:
-        throw new UsageError(`unsupported -o option: ${key} (supported: idle_timeout)`);
+        throw new UsageError(`unsupported -o option: ${key} (supported: idle_timeout, track_sizes)`);
     }
   }
 }

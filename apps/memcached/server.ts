@@ -33,6 +33,8 @@ export interface ServerOptions {
   idleTimeout?: number;
   /** `-B`: 'auto' (default: each connection by its first byte), 'ascii' or 'binary'. */
   protocol?: McProtocol;
+  /** `-o track_sizes`: `stats sizes` reports the item size histogram. Default false. */
+  trackSizes?: boolean;
   /** `-F` sets this false: flush_all is refused. Default true. */
   flushEnabled?: boolean;
   /** `-A`: the `shutdown` command stops the process (SIGINT to itself; for the CLI). Default false. */
@@ -72,7 +74,7 @@ export function resolveOptions(o: ServerOptions): Required<Omit<ServerOptions, '
     throw new RangeError(`protocol (-B) must be auto, ascii or binary, got ${String(protocol)}`);
   }
   return {
-    protocol, flushEnabled: o.flushEnabled ?? true, shutdownEnabled: o.shutdownEnabled ?? false,
+    protocol, flushEnabled: o.flushEnabled ?? true, trackSizes: o.trackSizes ?? false, shutdownEnabled: o.shutdownEnabled ?? false,
     port: o.port ?? 11211, host: o.host ?? '127.0.0.1', threads, memoryMb, maxConns: o.maxConns ?? 1024,
     itemSizeMax, factor: o.factor ?? 1.25, chunkSize: o.chunkSize ?? 48, verbosity: o.verbosity ?? 0, idleTimeout,
     store: o.store,
@@ -86,7 +88,7 @@ export function createWorkerData(o: ReturnType<typeof resolveOptions>, port: num
   });
   const settings: McSettings = {
     host: o.host, port, maxConns: o.maxConns, threads: o.threads, verbosity: o.verbosity, idleTimeout: o.idleTimeout,
-    protocol: o.protocol, flushEnabled: o.flushEnabled, shutdownEnabled: o.shutdownEnabled, startedAt: Date.now(),
+    protocol: o.protocol, flushEnabled: o.flushEnabled, trackSizes: o.trackSizes, shutdownEnabled: o.shutdownEnabled, startedAt: Date.now(),
   };
   return { store, settings };
 }

@@ -66,8 +66,12 @@ export function itemsStats(s: McSession, stat: Emit): void {
   }
 }
 
-/** `stats sizes`: not tracked (memcached's default without -o track_sizes). */
-export function sizesStats(_s: McSession, stat: Emit): void { stat('sizes_status', 'disabled'); }
+/** `stats sizes`: with -o track_sizes, items per 32-byte size bucket (ascending); else memcached's "disabled". */
+export function sizesStats(s: McSession, stat: Emit): void {
+  if (!s.app.settings.trackSizes) { stat('sizes_status', 'disabled'); return; }
+  const hist = s.store.sizeHistogram();
+  for (const bucket of [...hist.keys()].sort((a, b) => a - b)) stat(String(bucket * 32), hist.get(bucket)!);
+}
 
 /** `stats`: the general statistics, in memcached's order. */
 export function generalStats(s: McSession, stat: Emit): void {
@@ -143,5 +147,6 @@ export function settingsStats(s: McSession, stat: Emit): void {
   stat('hash_algorithm', 'murmur3');
   stat('lru_segmented', 'no');
   stat('idle_timeout', settings.idleTimeout ?? 0);
+  stat('track_sizes', settings.trackSizes ? 'yes' : 'no');
   stat('backend', 'megapipe');
 }

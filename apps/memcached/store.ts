@@ -324,6 +324,29 @@ export class Store {
     for (let i = 0; i < NSTRIPES; i++) n += (Atomics.load(this.sp, i << 1) + 1) / NSTRIPES;
     return n;
   }
+  /**
+   * memcached's `stats sizes` histogram (-o track_sizes): the linked items by memcached's item size (its 48-byte header
+   * + key + 1 + value + 8 for the CAS [+ 4 for nonzero flags], as item_size_ok counts) rounded up to 32 bytes, as
+   * bucket (size / 32) → count. Walks every chain, one stripe locked at a time (memcached keeps it updated on link and
+   * unlink instead; the counts are the same, the cost is paid by `stats sizes`, not by every store).
+   */
+  sizeHistogram(): Map<number, number> {
+    const hist = new Map<number, number>(), h = this.h;
+    for (let s = 0; s < NSTRIPES; s++) {
+      this.lockKey(s);
+      try {
+        const mask = this.sp[s << 1];
+        for (let bi = s; bi <= mask; bi += NSTRIPES) {
+          for (let ref = this.buckets[bi]; ref !== -1; ref = h[(ref << 1) + H_HNEXT]) {
+            const ntotal = 48 + this.nkey(ref) + 1 + this.nbytes(ref) + 8 + (this.clientFlags(ref) !== 0 ? 4 : 0);
+            const bucket = Math.ceil(ntotal / 32);
+            hist.set(bucket, (hist.get(bucket) ?? 0) + 1);
+          }
+        }
+      } finally { this.unlockKey(s); }
+    }
+    return hist;
+  }
   lockKey(hv: number): void { this.lock(this.stripeOf(hv)); }
   unlockKey(hv: number): void { this.unlock(this.stripeOf(hv)); }
   private cls(id: number): number { return C_CLS_BASE + id * CLS_STRIDE; }
