@@ -182,7 +182,7 @@ export interface BinRequest {
   bodylen?: number;
 }
 
-/** Binary opcodes (memcached's protocol_binary.h). */
+/** Binary opcodes (as memcached's binary protocol header defines them). */
 export const BinOp = {
   GET: 0x00, SET: 0x01, ADD: 0x02, REPLACE: 0x03, DELETE: 0x04, INCR: 0x05, DECR: 0x06, QUIT: 0x07, FLUSH: 0x08,
   GETQ: 0x09, NOOP: 0x0a, VERSION: 0x0b, GETK: 0x0c, GETKQ: 0x0d, APPEND: 0x0e, PREPEND: 0x0f, STAT: 0x10,
