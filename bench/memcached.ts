@@ -48,8 +48,9 @@ get/set mix over a pre-populated key space; ops/s and server-core CPU µs per op
   --keys K            key space, all set before measuring (default 100000)
   --value-size V      value bytes (default 100)
   --set-ratio R       fraction of sets (default 0.1)
-  --protocol P        text (default) or binary: memcached's binary GET/SET packets, pipelined like the text
-                      requests (both servers detect the protocol by the first byte, as memcached's -B auto)
+  --protocol P        text (default); binary: memcached's binary GET/SET packets, pipelined like the text
+                      requests; binary-quiet: GETQ/SET with a NOOP ending each batch, as memjs pipelines
+                      (pipelines of at least 2). Both servers detect the protocol by the first byte (-B auto)
   --memory MB         -m of both servers (default 1024)
   --servers LIST      memcached,megapipe (default both)
   --megapipe-baseline DIR
@@ -116,7 +117,8 @@ const keys = num('keys', values.keys!, 1, 10_000_000);
 const valueSize = num('value-size', values['value-size']!, 1, 16384);
 const setRatio = num('set-ratio', values['set-ratio']!, 0, 1, false);
 const protocol = values.protocol!;
-if (protocol !== 'text' && protocol !== 'binary') die(`--protocol must be text or binary (got ${protocol})`);
+if (protocol !== 'text' && protocol !== 'binary' && protocol !== 'binary-quiet') die(`--protocol must be text, binary or binary-quiet (got ${protocol})`);
+if (protocol === 'binary-quiet' && Math.min(...pipelines, ...t2Pipelines) < 2) die('--protocol binary-quiet needs pipelines of at least 2 (one slot is the NOOP)');
 const memoryMb = num('memory', values.memory!, 64, 65536);
 const retries = num('retries', values.retries!, 0, 10);
 const foreignMaxCores = num('foreign-max', values['foreign-max']!, 0, 64, false);

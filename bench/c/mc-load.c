@@ -14,6 +14,9 @@
  * field, which is skipped (header bytes 16..23); every other byte is compared:
  *   GET key:N            ->  81 00 0000 04 00 0000 <4+V> 00000000 <cas> 00000000 <value(N)>
  *   SET key:N flags 0    ->  81 01 0000 00 00 0000 00000000 00000000 <cas>
+ * --protocol binary-quiet: as memjs pipelines, gets are GETQ (every key hits, so each still gets its reply, but the
+ * server may hold the replies back) and every batch of requests ends with a NOOP, which flushes them (the NOOP takes
+ * one of the --pipeline slots and is not counted as an operation; --pipeline must be at least 2).
  * A mismatch is printed (the first few), counted, drops the connection and makes the exit code 1.
  *
  * Phases: populate (unbounded by --warmup, at most --populate-timeout seconds), warm-up, measured window.
@@ -44,7 +47,7 @@ static const char usage[] =
     "  --warmup SEC          unmeasured time after populating (default 1)\n"
     "  --populate-timeout S  give up if populating takes longer (default 60)\n"
     "  --seed N              random seed (default 1)\n"
-    "  --protocol P          text (default) or binary (GET/SET packets)\n"
+    "  --protocol P          text (default), binary (GET/SET packets) or binary-quiet (GETQ/SET, NOOP per batch)\n"
     "Prints {\"ops\",\"seconds\",\"ops_per_s\",\"gets\",\"sets\",\"p50_us\",\"p99_us\",\"errors\",\"mismatches\",...}.\n"
     "Exit code 1 if any reply mismatched, 3 if nothing could be done (or populating failed), 0 otherwise.\n";
 
@@ -52,7 +55,7 @@ struct opts {
   const char *host;
   long port, conns, pipeline, keys, value_size, seed;
   double set_ratio, duration, warmup, populate_timeout;
-  int binary; /* --protocol binary */
+  int binary; /* --protocol binary: 1, binary-quiet: 2 */
 };
 
 /* ---- keys and values ------------------------------------------------------------------------ */
@@ -90,7 +93,7 @@ enum conn_state { IDLE, CONNECTING, ACTIVE };
 struct slot {            /* one outstanding request */
   uint64_t start_ns;
   uint32_t exp_len;
-  unsigned char is_set, counted;
+  unsigned char is_set, counted, is_noop;
   unsigned char *exp;    /* expected reply bytes */
 };
 
@@ -192,7 +195,7 @@ static int gen_request(struct conn *c) {
     unsigned char *h = (unsigned char *)p, *e = s->exp;
     memset(h, 0, 24);
     h[0] = 0x80;
-    h[1] = is_set ? 0x01 : 0x00;
+    h[1] = is_set ? 0x01 : o.binary == 2 ? 0x09 : 0x00;
     h[3] = KEY_LEN;
     memset(e, 0, 24);
     e[0] = 0x81;
@@ -243,9 +246,29 @@ static int gen_request(struct conn *c) {
   }
   s->is_set = (unsigned char)is_set;
   s->counted = (unsigned char)counted;
+  s->is_noop = 0;
   s->start_ns = now;
   c->sent++;
   return 1;
+}
+
+/* binary-quiet: a NOOP ending a batch (its reply flushes the GETQ replies held back before it). */
+static void gen_noop(struct conn *c) {
+  struct slot *s = &c->slots[c->sent % (uint64_t)o.pipeline];
+  unsigned char *h = (unsigned char *)c->sbuf + c->slen;
+  memset(h, 0, 24);
+  h[0] = 0x80;
+  h[1] = 0x0a;
+  c->slen += 24;
+  memset(s->exp, 0, 24);
+  s->exp[0] = 0x81;
+  s->exp[1] = 0x0a;
+  s->exp_len = 24;
+  s->is_set = 0;
+  s->counted = 0;
+  s->is_noop = 1;
+  s->start_ns = now;
+  c->sent++;
 }
 
 /* Writes pending requests, then generates and writes new ones until `pipeline` are outstanding. */
@@ -254,7 +277,14 @@ static void pump_send(int i) {
   while (!stopping) {
     if (c->soff == c->slen) {
       c->soff = c->slen = 0;
-      while (c->sent - c->recvd < (uint64_t)o.pipeline && gen_request(c)) {}
+      if (o.binary == 2) {
+        /* a batch of GETQ/SET and its NOOP */
+        int n = 0;
+        while (c->sent - c->recvd < (uint64_t)o.pipeline - 1 && gen_request(c)) n++;
+        if (n > 0) gen_noop(c);
+      } else {
+        while (c->sent - c->recvd < (uint64_t)o.pipeline && gen_request(c)) {}
+      }
       if (c->slen == 0) return;
     }
     ssize_t w = write(c->fd, c->sbuf + c->soff, c->slen - c->soff);
@@ -313,7 +343,7 @@ static int consume(int i, const unsigned char *p, size_t n) {
     if (c->recv_off == s->exp_len) {
       consecutive_failures = 0;
       if (s->counted) populated++;
-      else {
+      else if (!s->is_noop) {
         all_ops++;
         if (measuring) {
           ops++;
@@ -396,8 +426,9 @@ static struct opts parse_opts(int argc, char **argv) {
     else if (strcmp(a, "--seed") == 0) r.seed = parse_long(a, v, 0, 1L << 62);
     else if (strcmp(a, "--protocol") == 0) {
       if (strcmp(v, "binary") == 0) r.binary = 1;
+      else if (strcmp(v, "binary-quiet") == 0) r.binary = 2;
       else if (strcmp(v, "text") == 0) r.binary = 0;
-      else die("--protocol: text or binary (got %s)", v);
+      else die("--protocol: text, binary or binary-quiet (got %s)", v);
     }
     else die("unknown flag %s (try --help)", a);
   }
@@ -406,6 +437,7 @@ static struct opts parse_opts(int argc, char **argv) {
 
 int main(int argc, char **argv) {
   o = parse_opts(argc, argv);
+  if (o.binary == 2 && o.pipeline < 2) die("--protocol binary-quiet needs --pipeline 2 or more (one slot is the NOOP)");
   install_stop_signals();
   long nofile = raise_nofile_limit();
   if (o.conns > nofile - 16) die("--conns %ld exceeds the open-file limit %ld (minus 16)", o.conns, nofile);
