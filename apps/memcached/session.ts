@@ -1,9 +1,9 @@
 // A memcached connection as a library `Session`: buffering and flow control. It frames the input — command lines
-// (in the receive buffer when the whole line is there, else in a line buffer), values read straight into an item's
-// chunk in shared memory, rejected values swallowed — and dispatches each command line to a command set (classic
-// or meta) or each binary packet to the binary command set. Replies are gathered in one output buffer written once per received chunk (or
-// sooner when large). When `conn.write` reports the queue above its high-water mark, parsing stops (`conn.pause()`)
-// and input is kept until `drain`.
+// (in the receive buffer when the whole line is there, else in a line buffer) or binary packets (the protocol is
+// chosen by the first byte, memcached's -B), values read straight into an item's chunk in shared memory, rejected
+// values swallowed — and dispatches each command to a command set (classic, meta or binary). Replies are gathered
+// in one output buffer written once per received chunk (or sooner when large). When `conn.write` reports the queue
+// above its high-water mark, parsing stops (`conn.pause()`) and input is kept until `drain`.
 //
 // Connection memory, as memcached bounds it: every buffer a connection keeps has a cap (the line at the multi-get
 // cap, the unparsed input while paused at MAX_BACKLOG, the output at about OUT_FLUSH + DIRECT_VALUE), and between
@@ -230,8 +230,9 @@ export class McSession implements Session {
   /** memcached's out_errstring: errors are sent even under noreply. */
   outErr(s: string): void { this.noreply = false; this.outString(s); }
   /**
-   * An item's value (its data, CRLF included unless `withCrlf` is false) as the next reply bytes: copied into `out`, or when large written
-   * straight from shared memory (conn.write copies before returning). Call with the item's key locked.
+   * An item's value (its data, with its CRLF unless `withCrlf` is false) as the next reply bytes: copied into `out`,
+   * or when large written straight from shared memory (conn.write copies before returning). Call with the item's
+   * key locked.
    */
   outValue(ref: number, withCrlf = true): void {
     const st = this.store, nb = st.nbytes(ref) - (withCrlf ? 0 : 2);
