@@ -48,6 +48,9 @@ get/set mix over a pre-populated key space; ops/s and server-core CPU µs per op
   --keys K            key space, all set before measuring (default 100000)
   --value-size V      value bytes (default 100)
   --set-ratio R       fraction of sets (default 0.1)
+  --protocol P        text (default); binary: memcached's binary GET/SET packets, pipelined like the text
+                      requests; binary-quiet: GETQ/SET with a NOOP ending each batch, as memjs pipelines
+                      (pipelines of at least 2). Both servers detect the protocol by the first byte (-B auto)
   --memory MB         -m of both servers (default 1024)
   --servers LIST      memcached,megapipe (default both)
   --megapipe-baseline DIR
@@ -83,7 +86,7 @@ try {
       warmup: { type: 'string', default: '1' }, conns: { type: 'string', default: '4,64' },
       pipelines: { type: 'string', default: '1,16' }, threads2: { type: 'string', default: '1,16' },
       keys: { type: 'string', default: '100000' }, 'value-size': { type: 'string', default: '100' },
-      'set-ratio': { type: 'string', default: '0.1' }, memory: { type: 'string', default: '1024' },
+      'set-ratio': { type: 'string', default: '0.1' }, protocol: { type: 'string', default: 'text' }, memory: { type: 'string', default: '1024' },
       servers: { type: 'string', default: 'memcached,megapipe' }, 'megapipe-baseline': { type: 'string' },
       'server-cpu': { type: 'string', default: '0' }, 'client-cpu': { type: 'string', default: '1' },
       out: { type: 'string' }, retries: { type: 'string', default: '2' }, 'foreign-max': { type: 'string', default: String(FOREIGN_MAX_CORES) },
@@ -113,6 +116,9 @@ const t2Pipelines = values.threads2 === 'none' ? [] : numList('threads2', values
 const keys = num('keys', values.keys!, 1, 10_000_000);
 const valueSize = num('value-size', values['value-size']!, 1, 16384);
 const setRatio = num('set-ratio', values['set-ratio']!, 0, 1, false);
+const protocol = values.protocol!;
+if (protocol !== 'text' && protocol !== 'binary' && protocol !== 'binary-quiet') die(`--protocol must be text, binary or binary-quiet (got ${protocol})`);
+if (protocol === 'binary-quiet' && Math.min(...pipelines, ...t2Pipelines) < 2) die('--protocol binary-quiet needs pipelines of at least 2 (one slot is the NOOP)');
 const memoryMb = num('memory', values.memory!, 64, 65536);
 const retries = num('retries', values.retries!, 0, 10);
 const foreignMaxCores = num('foreign-max', values['foreign-max']!, 0, 64, false);
@@ -241,7 +247,7 @@ async function runOnce(spec: ServerSpec, p: Point, rep: number): Promise<RunReco
   const pids = processTree(server.pid);
   const argv = [join(C_BIN, 'mc-load'), '--host', host, '--port', String(server.port), '--conns', String(p.conns),
     '--pipeline', String(p.pipeline), '--keys', String(keys), '--value-size', String(valueSize), '--set-ratio', String(setRatio),
-    '--duration', String(durationS), '--warmup', String(warmupS), '--seed', String(rep)];
+    '--duration', String(durationS), '--warmup', String(warmupS), '--seed', String(rep), '--protocol', protocol];
   rec.loadArgv = argv;
   let a: Sample | undefined, b: Sample | undefined;
   const load = await runLoad(argv, p.clientCpu, { start: () => { a = sample(pids); }, end: () => { b = sample(pids); } });
@@ -337,7 +343,7 @@ const perRun = warmupS + durationS + 2.5;
 process.stderr.write(`memcached-bench: ${points.length} points × ${servers.length} servers × ${reps} reps ≈ ` +
   `${Math.ceil((points.length * servers.length * reps * perRun) / 60)} min\n`);
 const meta = { command, started: new Date().toISOString(), git: gitInfo(), machine: machine(), idleCheck: idle,
-  options: { reps, durationS, warmupS, keys, valueSize, setRatio, memoryMb, connsList, pipelines, t2Pipelines, serverCpu1, clientCpu1, retries, foreignMaxCores, stealMax },
+  options: { reps, durationS, warmupS, keys, valueSize, setRatio, protocol, memoryMb, connsList, pipelines, t2Pipelines, serverCpu1, clientCpu1, retries, foreignMaxCores, stealMax },
   servers: servers.map((s) => ({ name: s.name, cmd: s.cmd, description: s.description })), points };
 const rows: RunRecord[] = [];
 const save = () => writeFileSync(join(outDir, 'results.json'), JSON.stringify({ ...meta, runs: rows }, null, 1) + '\n');
@@ -373,7 +379,7 @@ const md = `# megapipe-memcached vs memcached, ${meta.started}\n\n` +
     repetitions: `${reps} requested per server and point, interleaved (order alternating per repetition); disturbed runs re-run up to ${retries} times`,
     runs: runsLine(states), idleCheck: idle.message,
     extra: [`memcached ${meta.machine.memcachedVersion}`, rulesText({ foreignMaxCores, stealMax })] }) + '\n' +
-  `${keys} keys, ${valueSize} B values, ${Math.round(setRatio * 100)}% sets, ${warmupS}+${durationS} s per run. ` +
+  `${protocol} protocol, ${keys} keys, ${valueSize} B values, ${Math.round(setRatio * 100)}% sets, ${warmupS}+${durationS} s per run. ` +
   `t1: servers on CPU ${serverCpu1}, mc-load on CPU ${clientCpu1}; t2: servers and mc-load share CPUs 0-1 ` +
   `(server-core µs/op then counts both cores, client included). Cells: median (min–max) of clean runs; steal is never counted as busy.\n\n` +
   markdownTable(r.table) +

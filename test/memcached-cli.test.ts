@@ -48,6 +48,28 @@ describe('megapipe-memcached CLI', () => {
       { verbosity: 0, port: 7, memoryMb: 8, itemSizeMax: 512 * 1024 });
     assert.deepEqual(parseArgs(['-o', 'idle_timeout=30']), { verbosity: 0, idleTimeout: 30 });
     assert.deepEqual(parseArgs(['--extended=idle_timeout=0', '-oidle_timeout=7']), { verbosity: 0, idleTimeout: 7 });
+    assert.deepEqual(parseArgs(['-B', 'binary', '-F', '-A']), { verbosity: 0, protocol: 'binary', flushEnabled: false, shutdownEnabled: true });
+    assert.deepEqual(parseArgs(['--protocol=ascii', '--disable-flush-all', '--enable-shutdown']), { verbosity: 0, protocol: 'ascii', flushEnabled: false, shutdownEnabled: true });
+    assert.throws(() => parseArgs(['-B', 'json']), /Invalid value for binding protocol/);
+  });
+
+  it('-A: the shutdown command stops the server (exit 0); without -A it is refused; -F refuses flush_all', async () => {
+    const r = await run(['-p', '0', '-t', '1', '-A', '-F'], async (p) => {
+      const c = await RawClient.connect(p);
+      assert.equal(await c.call('flush_all\r\n'), 'CLIENT_ERROR flush_all not allowed\r\n');
+      assert.match(await c.call('stats settings\r\n', 'END\r\n'), /^STAT flush_enabled no\r$/m);
+      assert.equal(await c.call('shutdown now\r\n'), 'CLIENT_ERROR invalid shutdown mode\r\n');
+      c.send('shutdown\r\n');
+      assert.equal(await c.waitClosed(10_000), true, 'the connection closes');
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const off = await run(['-p', '0', '-t', '1'], async (p, proc) => {
+      const c = await RawClient.connect(p);
+      assert.equal(await c.call('shutdown\r\n'), 'ERROR: shutdown not enabled\r\n');
+      c.close();
+      proc.kill('SIGTERM');
+    });
+    assert.equal(off.code, 0, off.stderr);
   });
 
   it('closes idle connections with -o idle_timeout and reports it in stats settings', async () => {

@@ -10,6 +10,9 @@ export { VERSION } from './version.js';
 /** idle_timeout's resolution is memcached's clock: seconds. */
 const IDLE_SWEEP_MS = 1000;
 
+/** memcached's -B values. */
+export type McProtocol = 'auto' | 'ascii' | 'binary';
+
 /** Server settings every worker sees (plain data: travels in workerData). */
 export interface McSettings {
   host: string;
@@ -21,6 +24,14 @@ export interface McSettings {
   maxGetLine?: number;
   /** memcached's `-o idle_timeout`: close a connection waiting for a command more than this many seconds (0: off). */
   idleTimeout?: number;
+  /** memcached's -B: which protocol a connection speaks; 'auto' (default) decides by its first byte. */
+  protocol?: McProtocol;
+  /** memcached's `-o track_sizes`: `stats sizes` reports the item size histogram. Default false. */
+  trackSizes?: boolean;
+  /** memcached's -F off: false makes flush_all (and binary flush) answer an error. Default true. */
+  flushEnabled?: boolean;
+  /** memcached's -A: `shutdown` stops the server (SIGINT to this process). Default false. */
+  shutdownEnabled?: boolean;
   /** Process start (ms), for uptime. */
   startedAt?: number;
 }

@@ -59,7 +59,7 @@ export class ClassicCommands implements CommandSet, SuspendedCommand {
     if (t.is(0, 'quit')) { s.closeConn(); return; }
     if (t.is(0, 'verbosity')) { if (this.wantOr(3, 4)) this.verbosity(); return; }
     if (t.is(0, 'bget')) { if (nt < 3) s.outString('ERROR'); else this.get(false, false); return; }
-    if (t.is(0, 'shutdown')) { s.outString('ERROR: shutdown not enabled'); return; }
+    if (t.is(0, 'shutdown')) { this.shutdown(); return; }
     if (t.is(0, 'cache_memlimit')) { if (this.wantOr(3, 4)) this.memlimit(); return; }
     // memcached dispatches on the first letter: an unknown word in its s a c i d t groups (as in g, and two-letter
     // m words, above) is an ERROR, never taken for an HTTP request line
@@ -291,6 +291,7 @@ export class ClassicCommands implements CommandSet, SuspendedCommand {
     const s = this.s, st = this.st;
     this.setNoreplyMaybe();
     st.stat(S.cmd_flush);
+    if (s.app.settings.flushEnabled === false) { s.outString('CLIENT_ERROR flush_all not allowed'); return; }
     let exptime = 0;
     if (this.t.count !== (s.noreply ? 3 : 2)) {
       const ttl = this.t.int32(1);
@@ -299,6 +300,18 @@ export class ClassicCommands implements CommandSet, SuspendedCommand {
     }
     st.flushAll(exptime);
     s.outString('OK');
+  }
+
+  /** memcached's process_shutdown_command: with -A, `shutdown [graceful]` closes this connection and stops the server. */
+  private shutdown(): void {
+    const s = this.s, t = this.t;
+    if (!s.app.settings.shutdownEnabled) { s.outString('ERROR: shutdown not enabled'); return; }
+    if (t.count === 2 || (t.count === 3 && t.is(1, 'graceful'))) {
+      s.abort();
+      process.kill(process.pid, 'SIGINT'); // the CLI stops gracefully on SIGINT (memcached: SIGINT / SIGUSR1)
+      return;
+    }
+    s.outString('CLIENT_ERROR invalid shutdown mode');
   }
 
   private verbosity(): void {

@@ -8,7 +8,7 @@ import { VERSION } from './app.js';
 
 const EX_USAGE = 64;
 
-const USAGE = `megapipe-memcached ${VERSION} (memcached text & meta protocol on megapipe)
+const USAGE = `megapipe-memcached ${VERSION} (memcached text, meta & binary protocol on megapipe)
 -p, --port=<num>          TCP port to listen on (default: 11211)
 -U, --udp-port=<num>      UDP port (only 0 is accepted: UDP is not supported)
 -l, --listen=<addr>       interface to listen on (default: 127.0.0.1)
@@ -18,8 +18,12 @@ const USAGE = `megapipe-memcached ${VERSION} (memcached text & meta protocol on 
 -I, --max-item-size=<num> max item size, k/m suffixes (default: 1m, min: 1k, max: 1024m)
 -f, --slab-growth-factor=<num> chunk size growth factor (default: 1.25)
 -n, --slab-min-size=<num> min space for key+value+flags (default: 48)
+-B, --protocol=<name>     protocol: auto (default: each connection by its first byte), ascii, binary
+-F, --disable-flush-all   disable flush_all (text: CLIENT_ERROR; binary: Auth failure)
+-A, --enable-shutdown     enable the ascii "shutdown" command (stops the server)
 -o, --extended=<opts>     comma-separated extended options; supported: idle_timeout=<secs> (close connections
-                          waiting for a command longer than this; 0: never, the default)
+                          waiting for a command longer than this; 0: never, the default), track_sizes
+                          ("stats sizes" reports the item size histogram)
 -v, --verbose             verbose (print errors/warnings); -vv: also client commands and responses
 -u, --user=<user>         accepted for compatibility, ignored
 -h, --help                print this help and exit
@@ -54,8 +58,11 @@ function parseExtended(v: string, o: ServerOptions): void {
         if (!/^\d+$/.test(val) || Number(val) > 0xffffffff) throw new UsageError(`Invalid numeric argument for idle_timeout: ${val}`);
         o.idleTimeout = Number(val);
         break;
+      case 'track_sizes':
+        o.trackSizes = true;
+        break;
       default:
-        throw new UsageError(`unsupported -o option: ${key} (supported: idle_timeout)`);
+        throw new UsageError(`unsupported -o option: ${key} (supported: idle_timeout, track_sizes)`);
     }
   }
 }
@@ -65,9 +72,9 @@ export function parseArgs(argv: string[]): ServerOptions & { help?: boolean; ver
   const long: Record<string, string> = {
     port: 'p', 'udp-port': 'U', listen: 'l', threads: 't', 'memory-limit': 'm', 'conn-limit': 'c',
     'max-item-size': 'I', 'slab-growth-factor': 'f', 'slab-min-size': 'n', verbose: 'v', user: 'u', help: 'h', version: 'V',
-    extended: 'o',
+    extended: 'o', protocol: 'B', 'disable-flush-all': 'F', 'enable-shutdown': 'A',
   };
-  const takesValue = new Set(['p', 'U', 'l', 't', 'm', 'c', 'I', 'f', 'n', 'u', 'o']);
+  const takesValue = new Set(['p', 'U', 'l', 't', 'm', 'c', 'I', 'f', 'n', 'u', 'o', 'B']);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     let flag: string;
@@ -99,6 +106,12 @@ export function parseArgs(argv: string[]): ServerOptions & { help?: boolean; ver
       case 'n': o.chunkSize = parseIntArg(value, '-n', 1); break;
       case 'v': o.verbosity = Math.min(2, (o.verbosity ?? 0) + 1); break;
       case 'o': parseExtended(value!, o); break;
+      case 'B':
+        if (value !== 'auto' && value !== 'ascii' && value !== 'binary') throw new UsageError(`Invalid value for binding protocol: ${value}\n -- should be one of auto, binary, or ascii`);
+        o.protocol = value;
+        break;
+      case 'F': o.flushEnabled = false; break;
+      case 'A': o.shutdownEnabled = true; break;
       case 'u': break;
       case 'h': o.help = true; break;
       case 'V': o.version = true; break;

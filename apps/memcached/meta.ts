@@ -1,6 +1,8 @@
 // memcached's meta commands — mg ms md ma mn me — with their flags (b c f h k l O q s t T u v N R I M J D C F and the
-// win / stale / token-sent replies W X Z), answered as memcached 1.6.18 answers them. A command set of the session:
-// `execute()` runs the line in `session.tokens`; replies go to the session's output.
+// win / stale / token-sent replies W X Z), answered as memcached 1.6.18 answers them; and what today's memcached
+// (1.6.4x, doc/protocol.txt) added since: E(token) (the CAS a changed item gets, on mg ms md ma), ms's s (the stored
+// size) and N(token) in append mode (vivify on miss), md's x (drop the value, keep the item). A command set of the
+// session: `execute()` runs the line in `session.tokens`; replies go to the session's output.
 
 import { base64Decode, base64Encode } from './base64.js';
 import { Out } from './out.js';
@@ -19,13 +21,16 @@ const enum Ch { SP = 32, CR = 13, LF = 10 }
 /** Parsed meta flags (memcached's struct _meta_flags). */
 class MetaFlags {
   noUpdate = false; locked = false; vivify = false; la = false; value = false; setStale = false;
-  noReply = false; hasCas = false; newTtl = false; keyBinary = false; hasError = false;
+  noReply = false; hasCas = false; newTtl = false; keyBinary = false; hasError = false; removeVal = false;
+  /** E(token): the new CAS (0: none). */
+  casIn: U64 = 0;
   mode = 0; exptime = 0; autovivExptime = 0; recacheTime = 0; clientFlags = 0;
   reqCas: U64 = 0; delta: U64 = 1; initial: U64 = 0;
   readonly seen = new Uint8Array(128);
   reset(): void {
     this.noUpdate = this.locked = this.vivify = this.la = this.value = this.setStale = false;
-    this.noReply = this.hasCas = this.newTtl = this.keyBinary = this.hasError = false;
+    this.noReply = this.hasCas = this.newTtl = this.keyBinary = this.hasError = this.removeVal = false;
+    this.casIn = 0;
     this.mode = 0; this.exptime = 0; this.autovivExptime = 0; this.recacheTime = 0; this.clientFlags = 0;
     this.reqCas = 0; this.delta = 1; this.initial = 0;
     this.seen.fill(0);
@@ -46,6 +51,7 @@ export class MetaCommands implements CommandSet {
   private msKeyBinary = false;
   private msComm = StoreCmd.SET;
   private msSetStale = false;
+  private msCasIn: U64 = 0;
   /** ma's result (addDelta's out-parameter). */
   private readonly delta = { ref: -1, value: '' };
 
@@ -146,6 +152,13 @@ export class MetaCommands implements CommandSet {
           break;
         }
         case 73: f.setStale = true; break; // I
+        case 69: { // E (1.6.4x)
+          const v = strtoull(b, fs + 1, fe);
+          if (v === null) { this.errstr = 'CLIENT_ERROR bad token in command line format'; f.hasError = true; }
+          else f.casIn = v;
+          break;
+        }
+        case 120: f.removeVal = true; break; // x (1.6.4x)
         default:
           this.errstr = 'CLIENT_ERROR invalid flag';
           return false;
@@ -201,7 +214,9 @@ export class MetaCommands implements CommandSet {
         const r = st.alloc(t.key, t.keyStart, t.keyLength, 0, 0, 2);
         if (r >= 0) {
           st.mem[st.dataOffset(r)] = Ch.CR; st.mem[st.dataOffset(r) + 1] = Ch.LF;
+          st.casIn = f.casIn;
           st.linkNew(r, hv);
+          st.casIn = 0;
           ref = r; created = true;
         }
       }
@@ -281,6 +296,7 @@ export class MetaCommands implements CommandSet {
           break;
         case 107: stash.str(' k'); break;
         case 99: stash.str(' c'); break;
+        case 115: stash.str(' s'); break;
       }
     }
     let comm: StoreCmd;
@@ -293,8 +309,14 @@ export class MetaCommands implements CommandSet {
       default: this.errstr = 'CLIENT_ERROR invalid mode for ms M token'; this.metaSetError(vlen); return;
     }
     if (f.hasCas && (comm === StoreCmd.SET || comm === StoreCmd.REPLACE)) comm = StoreCmd.CAS;
+    // N(token) in append mode: a miss stores the value as a new item with N's TTL
+    let exptime = f.exptime;
+    if (f.vivify && (comm === StoreCmd.APPEND || comm === StoreCmd.PREPEND)) {
+      comm = comm === StoreCmd.APPEND ? StoreCmd.APPEND_VIV : StoreCmd.PREPEND_VIV;
+      exptime = f.autovivExptime;
+    }
     if (hasError) { this.metaSetError(vlen); return; }
-    const ref = st.alloc(t.key, t.keyStart, t.keyLength, f.clientFlags, f.exptime, vlen);
+    const ref = st.alloc(t.key, t.keyStart, t.keyLength, f.clientFlags, exptime, vlen);
     if (ref < 0) {
       if (ref === ALLOC_TOO_LARGE) { this.errstr = 'SERVER_ERROR object too large for cache'; st.stat(S.store_too_large); }
       else { this.errstr = 'SERVER_ERROR out of memory storing object'; st.stat(S.store_no_memory); }
@@ -309,6 +331,7 @@ export class MetaCommands implements CommandSet {
     this.msKeyBinary = f.keyBinary;
     this.msComm = comm;
     this.msSetStale = f.setStale && comm === StoreCmd.CAS;
+    this.msCasIn = f.casIn;
     s.receiveValue(ref, vlen, this);
   }
 
@@ -327,7 +350,10 @@ export class MetaCommands implements CommandSet {
       return;
     }
     st.lastCas = 0;
-    const res = st.storeItem(ref, this.msComm, this.msSetStale);
+    const reqSize = st.nbytes(ref) - 2;
+    st.casIn = this.msCasIn;
+    let res: StoreResult;
+    try { res = st.storeItem(ref, this.msComm, this.msSetStale); } finally { st.casIn = 0; }
     const out = s.out;
     const mark = out.pos;
     switch (res) {
@@ -346,6 +372,8 @@ export class MetaCommands implements CommandSet {
         this.echoKey(this.msKey, 0, this.msKeyLen, this.msKeyBinary);
       } else if (c === 99) {
         out.str(' c'); out.num(st.lastCas);
+      } else if (c === 115) { // the stored item's size (after an append: the whole), else the value's
+        out.str(' s'); out.num(res === StoreResult.STORED ? st.lastNbytes - 2 : reqSize);
       }
     }
     out.crlf();
@@ -378,9 +406,21 @@ export class MetaCommands implements CommandSet {
         st.setIflag(ref, IF_STALE);
         st.clearIflag(ref, IF_TOKEN_SENT);
         const wasHeld = s.isHeld(ref);
-        st.setCas(ref, st.nextCas());
+        st.setCas(ref, f.casIn !== 0 ? f.casIn : st.nextCas());
         if (wasHeld) s.hold(ref);
         skip = s.noreply; code = 'HD';
+      } else if (f.removeVal) {
+        // x: the item stays (key, flags, TTL) with an empty value and a new CAS
+        const neu = st.alloc(st.mem, st.keyOffset(ref), st.nkey(ref), st.clientFlags(ref), st.exptime(ref), 2);
+        if (neu < 0) code = 'SE';
+        else {
+          st.mem[st.dataOffset(neu)] = Ch.CR; st.mem[st.dataOffset(neu) + 1] = Ch.LF;
+          if (st.iflags(ref) & IF_KEY_BINARY) st.setIflag(neu, IF_KEY_BINARY);
+          st.casIn = f.casIn;
+          st.replace(ref, neu, hv);
+          st.casIn = 0;
+          skip = s.noreply; code = 'HD';
+        }
       } else {
         st.stat(S.delete_hits);
         st.unlink(ref, hv);
@@ -388,6 +428,7 @@ export class MetaCommands implements CommandSet {
       }
     } else st.stat(S.delete_misses);
     st.unlockKey(hv);
+    if (code === 'SE') { out.pos = mark; s.outErr('SERVER_ERROR out of memory'); return; }
     out.buf[mark] = code.charCodeAt(0); out.buf[mark + 1] = code.charCodeAt(1);
     if (skip) out.pos = mark;
   }
@@ -416,6 +457,7 @@ export class MetaCommands implements CommandSet {
       let ref = -1;
       let value = '';
       let skip = false;
+      st.casIn = f.casIn;
       const r = st.addDelta(hv, t.key, t.keyStart, t.keyLength, incr, f.delta, f.reqCas, this.delta, s.isHeld);
       switch (r) {
         case DeltaResult.OK: skip = s.noreply; ref = this.delta.ref; value = this.delta.value; break;
@@ -466,6 +508,7 @@ export class MetaCommands implements CommandSet {
       out.crlf();
       if (skip) out.pos = mark;
     } finally {
+      st.casIn = 0;
       st.unlockKey(hv);
     }
   }

@@ -7,7 +7,7 @@
 import { availableParallelism } from 'node:os';
 import { MpCode, checkOptions, optionKeys, serve, serveNet, type BackendName } from '../../src/index.js';
 import { createStoreShared, type StoreShared } from './store.js';
-import type { McSettings, McWorkerData } from './app.js';
+import type { McProtocol, McSettings, McWorkerData } from './app.js';
 import setup from './worker.js';
 
 export interface ServerOptions {
@@ -31,6 +31,14 @@ export interface ServerOptions {
   verbosity?: number;
   /** `-o idle_timeout`: close connections waiting for a command longer than this, seconds; default 0 (off). */
   idleTimeout?: number;
+  /** `-B`: 'auto' (default: each connection by its first byte), 'ascii' or 'binary'. */
+  protocol?: McProtocol;
+  /** `-o track_sizes`: `stats sizes` reports the item size histogram. Default false. */
+  trackSizes?: boolean;
+  /** `-F` sets this false: flush_all is refused. Default true. */
+  flushEnabled?: boolean;
+  /** `-A`: the `shutdown` command stops the process (SIGINT to itself; for the CLI). Default false. */
+  shutdownEnabled?: boolean;
   /** Use an existing store (tests: several servers over one keyspace). */
   store?: StoreShared;
   /** Transport (default 'channels'): `serve()`, one worker thread and channel per thread; 'net' = node:net in this thread. */
@@ -84,7 +92,12 @@ export function resolveOptions(o: ServerOptions): Required<Omit<ServerOptions, '
   if (!Number.isInteger(idleTimeout) || idleTimeout < 0 || idleTimeout > 0xffffffff) {
     throw new RangeError(`idle_timeout must be an integer number of seconds in 0..4294967295, got ${idleTimeout}`);
   }
+  const protocol = o.protocol ?? 'auto';
+  if (protocol !== 'auto' && protocol !== 'ascii' && protocol !== 'binary') {
+    throw new RangeError(`protocol (-B) must be auto, ascii or binary, got ${String(protocol)}`);
+  }
   return {
+    protocol, flushEnabled: o.flushEnabled ?? true, trackSizes: o.trackSizes ?? false, shutdownEnabled: o.shutdownEnabled ?? false,
     port: o.port ?? 11211, host: o.host ?? '127.0.0.1', threads, memoryMb, maxConns: o.maxConns ?? 1024,
     itemSizeMax, factor: o.factor ?? 1.25, chunkSize: o.chunkSize ?? 48, verbosity: o.verbosity ?? 0, idleTimeout,
     store: o.store,
@@ -98,7 +111,7 @@ export function createWorkerData(o: ReturnType<typeof resolveOptions>, port: num
   });
   const settings: McSettings = {
     host: o.host, port, maxConns: o.maxConns, threads: o.threads, verbosity: o.verbosity, idleTimeout: o.idleTimeout,
-    startedAt: Date.now(),
+    protocol: o.protocol, flushEnabled: o.flushEnabled, trackSizes: o.trackSizes, shutdownEnabled: o.shutdownEnabled, startedAt: Date.now(),
   };
   return { store, settings };
 }

@@ -1,9 +1,9 @@
 // A memcached connection as a library `Session`: buffering and flow control. It frames the input — command lines
-// (in the receive buffer when the whole line is there, else in a line buffer), values read straight into an item's
-// chunk in shared memory, rejected values swallowed — and dispatches each command line to a command set (classic
-// or meta; binary will be a third). Replies are gathered in one output buffer written once per received chunk (or
-// sooner when large). When `conn.write` reports the queue above its high-water mark, parsing stops (`conn.pause()`)
-// and input is kept until `drain`.
+// (in the receive buffer when the whole line is there, else in a line buffer) or binary packets (the protocol is
+// chosen by the first byte, memcached's -B), values read straight into an item's chunk in shared memory, rejected
+// values swallowed — and dispatches each command to a command set (classic, meta or binary). Replies are gathered
+// in one output buffer written once per received chunk (or sooner when large). When `conn.write` reports the queue
+// above its high-water mark, parsing stops (`conn.pause()`) and input is kept until `drain`.
 //
 // Connection memory, as memcached bounds it: every buffer a connection keeps has a cap (the line at the multi-get
 // cap, the unparsed input while paused at MAX_BACKLOG, the output at about OUT_FLUSH + DIRECT_VALUE), and between
@@ -12,6 +12,7 @@
 
 import type { Conn, Session } from '../../src/index.js';
 import type { McApp } from './app.js';
+import { BIN_MAGIC_REQ, BIN_PACKET_MAX, BinaryCommands, binPacketLength } from './binary.js';
 import { ClassicCommands } from './classic.js';
 import { MetaCommands } from './meta.js';
 import { Out } from './out.js';
@@ -29,14 +30,16 @@ const MAX_BACKLOG = 8 * 1024 * 1024; // input kept while paused; more means the 
 /** memcached's reqs_per_event: it writes out every 20 commands of one read. */
 const REQS_PER_EVENT = 20;
 
-/** What the session is reading. */
-const enum Mode { Line, Value, Swallow, Closed }
+/** What the session is reading: a text command line, a binary packet's header (+ extras + key), a value, … */
+const enum Mode { Line, Bin, Value, Swallow, Closed }
 
 const enum Ch { SP = 32, CR = 13, LF = 10 }
+const EMPTY = new Uint8Array(0);
 
 /**
- * A family of commands the session dispatches to (the classic and meta text commands; the binary protocol's next).
- * The session frames a command — for text, a complete line tokenized into `session.tokens` — and calls `execute`;
+ * A family of commands the session dispatches to (the classic and meta text commands, the binary protocol's).
+ * The session frames a command — for text, a complete line tokenized into `session.tokens`; for binary, a packet's
+ * header, extras and key in `session.packet` — and calls `execute`;
  * replies go to the session's output (`outString`, `out`). A command followed by a value (set, ms) calls
  * `session.receiveValue` before returning; the session reads the value into the item, then calls `valueReceived`.
  */
@@ -67,7 +70,13 @@ export class McSession implements Session {
   noreply = false;
   private readonly classic: ClassicCommands;
   private readonly meta: MetaCommands;
+  private binary: BinaryCommands | null = null;
+  /** The current binary packet (header, extras, key) is packet[packetOff, …): valid during `execute` only. */
+  packet: Uint8Array = EMPTY;
+  packetOff = 0;
   private mode = Mode.Line;
+  /** The mode a command starts in: Line (text) or Bin, decided by the first byte (memcached's -B). */
+  private cmdMode = Mode.Line;
   // a partial command line
   private line = new Uint8Array(LINE_INITIAL);
   private lineLen = 0;
@@ -150,7 +159,9 @@ export class McSession implements Session {
     this.reqsLeft = REQS_PER_EVENT;
     const used = this.process(buf, offset, offset + length);
     if (used < offset + length && !this.closed()) this.toBacklog(buf, used, offset + length - used);
-    this.flush();
+    // memcached writes at the end of a read, except while it waits for the rest of a value (conn_nread, conn_swallow):
+    // then the items its pending replies reference stay referenced (see isHeld) until the next write
+    this.flush(this.mode === Mode.Value || this.mode === Mode.Swallow);
     this.shrink();
   }
 
@@ -204,7 +215,7 @@ export class McSession implements Session {
    * `now` and it is waiting for a command — not inside a value, not held back by a full output queue.
    */
   kickIfIdle(now: number, limit: number): void {
-    if (limit <= 0 || this.mode !== Mode.Line || this.blocked || now - this.lastCmd <= limit) return;
+    if (limit <= 0 || this.mode !== this.cmdMode || this.blocked || now - this.lastCmd <= limit) return;
     this.store.stat(S.idle_kicks);
     if (this.app.settings.verbosity > 1) console.error(`Closing idle fd ${this.id}`);
     this.closeConn();
@@ -219,11 +230,12 @@ export class McSession implements Session {
   /** memcached's out_errstring: errors are sent even under noreply. */
   outErr(s: string): void { this.noreply = false; this.outString(s); }
   /**
-   * An item's value (its data, CRLF included) as the next reply bytes: copied into `out`, or when large written
-   * straight from shared memory (conn.write copies before returning). Call with the item's key locked.
+   * An item's value (its data, with its CRLF unless `withCrlf` is false) as the next reply bytes: copied into `out`,
+   * or when large written straight from shared memory (conn.write copies before returning). Call with the item's
+   * key locked.
    */
-  outValue(ref: number): void {
-    const st = this.store, nb = st.nbytes(ref);
+  outValue(ref: number, withCrlf = true): void {
+    const st = this.store, nb = st.nbytes(ref) - (withCrlf ? 0 : 2);
     if (nb > DIRECT_VALUE) {
       this.flush();
       st.stat(S.bytes_written, nb);
@@ -246,9 +258,9 @@ export class McSession implements Session {
     this.out.pos = this.sentMark;
     this.heldCount = 0;
   }
-  /** Write out everything gathered. */
-  flush(): void {
-    this.heldCount = 0;
+  /** Write out everything gathered (`keepHeld`: the items its replies reference stay referenced, see isHeld). */
+  flush(keepHeld = false): void {
+    if (!keepHeld) this.heldCount = 0;
     const o = this.out;
     if (o.pos > 0 && this.mode !== Mode.Closed) {
       this.store.stat(S.bytes_written, o.pos);
@@ -341,8 +353,13 @@ export class McSession implements Session {
   /** Consume bytes [off, end); returns where it stopped (end, or earlier when blocked / closed). */
   private process(b: Uint8Array, off: number, end: number): number {
     if (this.firstByte && off < end) {
+      // memcached's -B: auto-negotiated by the first byte (the binary request magic), or one protocol for all
       this.firstByte = false;
-      if (b[off] === 0x80) { this.abort(); return end; } // binary protocol: not supported
+      const p = this.app.settings.protocol ?? 'auto';
+      if (p === 'binary' || (p === 'auto' && b[off] === BIN_MAGIC_REQ)) {
+        this.mode = this.cmdMode = Mode.Bin;
+        this.binary = new BinaryCommands(this);
+      }
     }
     while (off < end && !this.blocked) {
       switch (this.mode) {
@@ -352,7 +369,7 @@ export class McSession implements Session {
           const n = Math.min(this.swallowLeft, end - off);
           off += n;
           this.swallowLeft -= n;
-          if (this.swallowLeft === 0) { this.mode = Mode.Line; this.commandDone(); }
+          if (this.swallowLeft === 0) { this.mode = this.cmdMode; this.commandDone(); }
           break;
         }
         case Mode.Value: {
@@ -361,7 +378,7 @@ export class McSession implements Session {
           this.valueGot += n;
           off += n;
           if (this.valueGot === this.valueNeed) {
-            this.mode = Mode.Line;
+            this.mode = this.cmdMode;
             const ref = this.valueItem, owner = this.valueOwner!;
             this.valueItem = -1;
             this.valueOwner = null;
@@ -372,6 +389,11 @@ export class McSession implements Session {
           }
           break;
         }
+        case Mode.Bin:
+          off = this.frameBinary(b, off, end);
+          if (this.mode === Mode.Bin && this.lineLen === 0) this.commandDone();
+          this.flushIfBig();
+          break;
         case Mode.Line: {
           let nl = off;
           while (nl < end && b[nl] !== Ch.LF) nl++;
@@ -397,6 +419,68 @@ export class McSession implements Session {
       }
     }
     return off;
+  }
+
+  /**
+   * One binary packet's header, extras and key from b[off, end): run when complete (straight from `b` when it holds
+   * them all, else gathered in the line buffer). Returns where it stopped. memcached reads a packet's header, extras
+   * and key into its 16 KiB read buffer: a packet whose header, extras and key need more closes the connection
+   * (after what was answered before it is written), as does a bad magic byte (dropping what was not written yet).
+   */
+  private frameBinary(b: Uint8Array, off: number, end: number): number {
+    if (this.lineLen === 0 && end - off >= 24) {
+      const need = this.binaryNeed(b, off);
+      if (need < 0) return end;
+      if (end - off >= need) {
+        this.runBinary(b, off);
+        return off + need;
+      }
+    }
+    // gather: the header first, then what it says follows
+    let have = this.lineLen;
+    let need = have >= 24 ? binPacketLength(this.line, 0) : 24;
+    while (off < end) {
+      const n = Math.min(need - have, end - off);
+      if (have + n > this.line.length) {
+        const nb = new Uint8Array(Math.min(BIN_PACKET_MAX, Math.max(have + n, this.line.length * 2)));
+        nb.set(this.line.subarray(0, have));
+        this.line = nb;
+      }
+      this.line.set(b.subarray(off, off + n), have);
+      have += n;
+      off += n;
+      this.lineLen = have;
+      if (have === 24 && need === 24) {
+        need = this.binaryNeed(this.line, 0);
+        if (need < 0) return end;
+        if (need > 24) continue;
+      }
+      if (have === need) {
+        this.lineLen = 0;
+        this.runBinary(this.line, 0);
+        break;
+      }
+    }
+    return off;
+  }
+  /** The packet at b[off] (24 header bytes there) needs this many bytes before it runs; -1: the connection closed. */
+  private binaryNeed(b: Uint8Array, off: number): number {
+    if (b[off] !== BIN_MAGIC_REQ) {
+      if (this.app.settings.verbosity > 0) console.error(`Invalid magic:  ${b[off].toString(16)}`);
+      this.abort();
+      return -1;
+    }
+    const need = binPacketLength(b, off);
+    if (need > BIN_PACKET_MAX) { this.writePoint(); this.abort(); return -1; }
+    return need;
+  }
+  private runBinary(b: Uint8Array, off: number): void {
+    this.noreply = false;
+    this.lastCmd = this.store.now;
+    this.packet = b;
+    this.packetOff = off;
+    this.binary!.execute();
+    this.packet = EMPTY;
   }
 
   /** Keep a partial line; enforce memcached's 2048-byte rule (multi-gets may be longer, up to a cap). */

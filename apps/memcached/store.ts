@@ -182,7 +182,8 @@ function align8(n: number): number { return (n + 7) & ~7; }
 export const ALLOC_TOO_LARGE = -2;
 export const ALLOC_NO_MEMORY = -3;
 
-export const enum StoreCmd { SET = 1, ADD, REPLACE, APPEND, PREPEND, CAS }
+/** APPEND_VIV / PREPEND_VIV: append / prepend, and on a miss store the value as the item (meta's ms MA/MP with N). */
+export const enum StoreCmd { SET = 1, ADD, REPLACE, APPEND, PREPEND, CAS, APPEND_VIV, PREPEND_VIV }
 export const enum StoreResult { STORED = 1, EXISTS, NOT_FOUND, NOT_STORED }
 export const enum DeltaResult { OK = 1, NON_NUMERIC, EOM, NOT_FOUND, CAS_MISMATCH }
 
@@ -240,6 +241,10 @@ export class Store {
   clock: () => number = Date.now;
   /** CAS of the item last stored / changed by this thread (memcached's c->cas). */
   lastCas: U64 = 0;
+  /** Value length (CRLF included) of the item the last storeItem stored. */
+  lastNbytes = 0;
+  /** meta's E(token): the CAS the next link or in-place update gives its item instead of the next counter value (0: none). */
+  casIn: U64 = 0;
 
   constructor(shared: StoreShared, worker = 0) {
     this.shared = shared;
@@ -318,6 +323,29 @@ export class Store {
     let n = 0;
     for (let i = 0; i < NSTRIPES; i++) n += (Atomics.load(this.sp, i << 1) + 1) / NSTRIPES;
     return n;
+  }
+  /**
+   * memcached's `stats sizes` histogram (-o track_sizes): the linked items by memcached's item size (its 48-byte header
+   * + key + 1 + value + 8 for the CAS [+ 4 for nonzero flags], as item_size_ok counts) rounded up to 32 bytes, as
+   * bucket (size / 32) → count. Walks every chain, one stripe locked at a time (memcached keeps it updated on link and
+   * unlink instead; the counts are the same, the cost is paid by `stats sizes`, not by every store).
+   */
+  sizeHistogram(): Map<number, number> {
+    const hist = new Map<number, number>(), h = this.h;
+    for (let s = 0; s < NSTRIPES; s++) {
+      this.lockKey(s);
+      try {
+        const mask = this.sp[s << 1];
+        for (let bi = s; bi <= mask; bi += NSTRIPES) {
+          for (let ref = this.buckets[bi]; ref !== -1; ref = h[(ref << 1) + H_HNEXT]) {
+            const ntotal = 48 + this.nkey(ref) + 1 + this.nbytes(ref) + 8 + (this.clientFlags(ref) !== 0 ? 4 : 0);
+            const bucket = Math.ceil(ntotal / 32);
+            hist.set(bucket, (hist.get(bucket) ?? 0) + 1);
+          }
+        }
+      } finally { this.unlockKey(s); }
+    }
+    return hist;
   }
   lockKey(hv: number): void { this.lock(this.stripeOf(hv)); }
   unlockKey(hv: number): void { this.unlock(this.stripeOf(hv)); }
@@ -636,7 +664,7 @@ export class Store {
   /** memcached's do_item_link: new CAS, into the hash chain and LRU head. Stripe lock held. */
   link(ref: number, hv: number): void {
     const h = this.h, b = ref << 1;
-    const cas = this.nextCas();
+    const cas = this.casIn !== 0 ? this.casIn : this.nextCas();
     this.setCas(ref, cas);
     h[b + H_TIME] = this.now;
     const bi = this.bucketOf(hv);
@@ -741,6 +769,8 @@ export class Store {
               this.stat(S.cas_hits); doStore = true;
             } else { this.stat(S.cas_badval); result = StoreResult.EXISTS; }
             break;
+          case StoreCmd.APPEND_VIV:
+          case StoreCmd.PREPEND_VIV:
           case StoreCmd.APPEND:
           case StoreCmd.PREPEND: {
             if (!casNone && !casMatch) { result = StoreResult.EXISTS; break; }
@@ -748,7 +778,7 @@ export class Store {
             const neu = this.alloc(this.mem, koff, nkey, this.clientFlags(old), this.exptime(old), oldN + addN - 2);
             if (neu < 0) { result = StoreResult.NOT_STORED; break; }
             const d = this.dataOffset(neu), od = this.dataOffset(old), ad = this.dataOffset(ref);
-            if (comm === StoreCmd.APPEND) {
+            if (comm === StoreCmd.APPEND || comm === StoreCmd.APPEND_VIV) {
               this.mem.copyWithin(d, od, od + oldN - 2);
               this.mem.copyWithin(d + oldN - 2, ad, ad + addN);
             } else {
@@ -769,6 +799,8 @@ export class Store {
         switch (comm) {
           case StoreCmd.ADD:
           case StoreCmd.SET:
+          case StoreCmd.APPEND_VIV:
+          case StoreCmd.PREPEND_VIV:
             this.link(ref, hv); stored = ref; result = StoreResult.STORED;
             break;
           case StoreCmd.CAS:
@@ -778,7 +810,7 @@ export class Store {
             break;
         }
       }
-      if (stored !== -1) this.lastCas = this.cas(stored);
+      if (stored !== -1) { this.lastCas = this.cas(stored); this.lastNbytes = this.nbytes(stored); }
     } finally {
       if (stored === -1) this.free(ref);
       this.unlockKey(hv);
@@ -822,7 +854,7 @@ export class Store {
     res.value = s;
     if (s.length + 2 <= nb && !(held !== null && held(ref))) {
       // in place, padded with spaces (memcached does exactly this, when no reply in flight references the item)
-      this.setCas(ref, this.nextCas());
+      this.setCas(ref, this.casIn !== 0 ? this.casIn : this.nextCas());
       const m = this.mem;
       for (let i = 0; i < s.length; i++) m[d + i] = s.charCodeAt(i);
       m.fill(0x20, d + s.length, d + nb - 2);

@@ -165,3 +165,87 @@ export function show(b: Buffer | string): string {
   const s = typeof b === 'string' ? b : b.toString('latin1');
   return JSON.stringify(s.length > 600 ? s.slice(0, 300) + ' … ' + s.slice(-200) : s);
 }
+
+// ---- the binary protocol
+
+/** One binary request; lengths default to what the parts add up to (override them to build broken packets). */
+export interface BinRequest {
+  opcode: number;
+  key?: string | Uint8Array;
+  extras?: Uint8Array;
+  value?: string | Uint8Array;
+  opaque?: number;
+  cas?: bigint;
+  magic?: number;
+  keylen?: number;
+  extlen?: number;
+  bodylen?: number;
+}
+
+/** Binary opcodes (as memcached's binary protocol header defines them). */
+export const BinOp = {
+  GET: 0x00, SET: 0x01, ADD: 0x02, REPLACE: 0x03, DELETE: 0x04, INCR: 0x05, DECR: 0x06, QUIT: 0x07, FLUSH: 0x08,
+  GETQ: 0x09, NOOP: 0x0a, VERSION: 0x0b, GETK: 0x0c, GETKQ: 0x0d, APPEND: 0x0e, PREPEND: 0x0f, STAT: 0x10,
+  SETQ: 0x11, ADDQ: 0x12, REPLACEQ: 0x13, DELETEQ: 0x14, INCRQ: 0x15, DECRQ: 0x16, QUITQ: 0x17, FLUSHQ: 0x18,
+  APPENDQ: 0x19, PREPENDQ: 0x1a, VERBOSITY: 0x1b, TOUCH: 0x1c, GAT: 0x1d, GATQ: 0x1e, SASL_LIST_MECHS: 0x20,
+  SASL_AUTH: 0x21, SASL_STEP: 0x22, GATK: 0x23, GATKQ: 0x24,
+} as const;
+
+const bytesOf = (v: string | Uint8Array | undefined): Buffer => (v === undefined ? Buffer.alloc(0) : typeof v === 'string' ? Buffer.from(v, 'latin1') : Buffer.from(v));
+
+/** The bytes of a binary request. */
+export function binRequest(r: BinRequest): Buffer {
+  const key = bytesOf(r.key), ext = bytesOf(r.extras), val = bytesOf(r.value);
+  const h = Buffer.alloc(24);
+  h[0] = r.magic ?? 0x80;
+  h[1] = r.opcode;
+  h.writeUInt16BE(r.keylen ?? key.length, 2);
+  h[4] = r.extlen ?? ext.length;
+  h.writeUInt32BE(r.bodylen ?? key.length + ext.length + val.length, 8);
+  h.writeUInt32BE((r.opaque ?? 0) >>> 0, 12);
+  h.writeBigUInt64BE(r.cas ?? 0n, 16);
+  return Buffer.concat([h, ext, key, val]);
+}
+
+/** Extras of set/add/replace: flags, exptime. */
+export function setExtras(flags: number, exptime: number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeUInt32BE(flags >>> 0, 0); b.writeUInt32BE(exptime >>> 0, 4);
+  return b;
+}
+/** Extras of incr/decr: delta, initial, expiration (0xffffffff: no vivify). */
+export function incrExtras(delta: bigint, initial: bigint, exptime: number): Buffer {
+  const b = Buffer.alloc(20);
+  b.writeBigUInt64BE(delta, 0); b.writeBigUInt64BE(initial, 8); b.writeUInt32BE(exptime >>> 0, 16);
+  return b;
+}
+/** Extras of touch/gat/flush: one 32-bit time. */
+export function timeExtras(t: number): Buffer { const b = Buffer.alloc(4); b.writeUInt32BE(t >>> 0, 0); return b; }
+
+/** One binary response as parsed (for assertions and readable differences). */
+export interface BinResponse { opcode: number; status: number; opaque: number; cas: bigint; extras: Buffer; key: Buffer; value: Buffer }
+
+/** Splits binary responses; a trailing partial packet is returned as `rest`. */
+export function parseBinResponses(b: Buffer): { packets: BinResponse[]; rest: Buffer } {
+  const packets: BinResponse[] = [];
+  let p = 0;
+  while (b.length - p >= 24) {
+    const keylen = b.readUInt16BE(p + 2), extlen = b[p + 4], bodylen = b.readUInt32BE(p + 8);
+    if (b.length - p < 24 + bodylen) break;
+    const body = b.subarray(p + 24, p + 24 + bodylen);
+    packets.push({
+      opcode: b[p + 1], status: b.readUInt16BE(p + 6), opaque: b.readUInt32BE(p + 12), cas: b.readBigUInt64BE(p + 16),
+      extras: body.subarray(0, extlen), key: body.subarray(extlen, extlen + keylen), value: body.subarray(extlen + keylen),
+    });
+    p += 24 + bodylen;
+  }
+  return { packets, rest: b.subarray(p) };
+}
+
+/** A readable line per response packet. */
+export function showBin(b: Buffer): string {
+  const { packets, rest } = parseBinResponses(b);
+  const lines = packets.map((r) => `op=${r.opcode.toString(16)} st=${r.status.toString(16)} opq=${r.opaque.toString(16)} cas=${r.cas} ext=${r.extras.toString('hex')} key=${JSON.stringify(r.key.toString('latin1'))} val=${JSON.stringify(r.value.toString('latin1').slice(0, 60))}`);
+  if (rest.length) lines.push(`(partial: ${rest.toString('hex')})`);
+  return lines.join('\n');
+}

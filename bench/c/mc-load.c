@@ -1,4 +1,5 @@
-/* mc-load: a pipelined, verifying memcached text-protocol load generator (get/set mix over a fixed key space).
+/* mc-load: a pipelined, verifying memcached load generator (get/set mix over a fixed key space), text protocol or
+ * (--protocol binary) memcached's binary protocol.
  * C persistent connections, each with D requests outstanding (D = 1: one request per segment, like memcaslap;
  * D > 1: requests written together, the way pipelining clients batch). One thread, edge-triggered epoll.
  *
@@ -9,6 +10,13 @@
  * every request is known exactly and every reply byte is compared:
  *   get key:N            ->  "VALUE key:N 0 <V>\r\n" <value(N)> "\r\nEND\r\n"   (a miss is a mismatch)
  *   set key:N 0 0 <V>    ->  "STORED\r\n"
+ * Binary (--protocol binary): GET and SET packets (opaque 0, no CAS); the replies are known except their CAS
+ * field, which is skipped (header bytes 16..23); every other byte is compared:
+ *   GET key:N            ->  81 00 0000 04 00 0000 <4+V> 00000000 <cas> 00000000 <value(N)>
+ *   SET key:N flags 0    ->  81 01 0000 00 00 0000 00000000 00000000 <cas>
+ * --protocol binary-quiet: as memjs pipelines, gets are GETQ (every key hits, so each still gets its reply, but the
+ * server may hold the replies back) and every batch of requests ends with a NOOP, which flushes them (the NOOP takes
+ * one of the --pipeline slots and is not counted as an operation; --pipeline must be at least 2).
  * A mismatch is printed (the first few), counted, drops the connection and makes the exit code 1.
  *
  * Phases: populate (unbounded by --warmup, at most --populate-timeout seconds), warm-up, measured window.
@@ -39,6 +47,7 @@ static const char usage[] =
     "  --warmup SEC          unmeasured time after populating (default 1)\n"
     "  --populate-timeout S  give up if populating takes longer (default 60)\n"
     "  --seed N              random seed (default 1)\n"
+    "  --protocol P          text (default), binary (GET/SET packets) or binary-quiet (GETQ/SET, NOOP per batch)\n"
     "Prints {\"ops\",\"seconds\",\"ops_per_s\",\"gets\",\"sets\",\"p50_us\",\"p99_us\",\"errors\",\"mismatches\",...}.\n"
     "Exit code 1 if any reply mismatched, 3 if nothing could be done (or populating failed), 0 otherwise.\n";
 
@@ -46,6 +55,7 @@ struct opts {
   const char *host;
   long port, conns, pipeline, keys, value_size, seed;
   double set_ratio, duration, warmup, populate_timeout;
+  int binary; /* --protocol binary: 1, binary-quiet: 2 */
 };
 
 /* ---- keys and values ------------------------------------------------------------------------ */
@@ -59,6 +69,13 @@ static inline void put_key(char *p, uint64_t k) {
     p[i] = (char)('0' + k % 10);
     k /= 10;
   }
+}
+
+static inline void put_be32(unsigned char *p, uint32_t v) {
+  p[0] = (unsigned char)(v >> 24);
+  p[1] = (unsigned char)(v >> 16);
+  p[2] = (unsigned char)(v >> 8);
+  p[3] = (unsigned char)v;
 }
 
 static inline uint64_t xorshift(uint64_t *s) {
@@ -76,7 +93,7 @@ enum conn_state { IDLE, CONNECTING, ACTIVE };
 struct slot {            /* one outstanding request */
   uint64_t start_ns;
   uint32_t exp_len;
-  unsigned char is_set, counted;
+  unsigned char is_set, counted, is_noop;
   unsigned char *exp;    /* expected reply bytes */
 };
 
@@ -174,7 +191,34 @@ static int gen_request(struct conn *c) {
   char *p = c->sbuf + c->slen;
   const unsigned char *val = value_of(key);
   const uint32_t V = (uint32_t)o.value_size;
-  if (is_set) {
+  if (o.binary) {
+    unsigned char *h = (unsigned char *)p, *e = s->exp;
+    memset(h, 0, 24);
+    h[0] = 0x80;
+    h[1] = is_set ? 0x01 : o.binary == 2 ? 0x09 : 0x00;
+    h[3] = KEY_LEN;
+    memset(e, 0, 24);
+    e[0] = 0x81;
+    e[1] = h[1];
+    if (is_set) {
+      h[4] = 8;
+      put_be32(h + 8, 8 + KEY_LEN + V);
+      memset(h + 24, 0, 8); /* flags 0, exptime 0 */
+      put_key(p + 32, key);
+      memcpy(p + 32 + KEY_LEN, val, V);
+      c->slen += 32 + KEY_LEN + V;
+      s->exp_len = 24;
+    } else {
+      put_be32(h + 8, KEY_LEN);
+      put_key(p + 24, key);
+      c->slen += 24 + KEY_LEN;
+      e[4] = 4;
+      put_be32(e + 8, 4 + V);
+      memset(e + 24, 0, 4); /* flags */
+      memcpy(e + 28, val, V);
+      s->exp_len = 28 + V;
+    }
+  } else if (is_set) {
     memcpy(p, "set ", 4);
     put_key(p + 4, key);
     int n = 4 + KEY_LEN;
@@ -202,9 +246,29 @@ static int gen_request(struct conn *c) {
   }
   s->is_set = (unsigned char)is_set;
   s->counted = (unsigned char)counted;
+  s->is_noop = 0;
   s->start_ns = now;
   c->sent++;
   return 1;
+}
+
+/* binary-quiet: a NOOP ending a batch (its reply flushes the GETQ replies held back before it). */
+static void gen_noop(struct conn *c) {
+  struct slot *s = &c->slots[c->sent % (uint64_t)o.pipeline];
+  unsigned char *h = (unsigned char *)c->sbuf + c->slen;
+  memset(h, 0, 24);
+  h[0] = 0x80;
+  h[1] = 0x0a;
+  c->slen += 24;
+  memset(s->exp, 0, 24);
+  s->exp[0] = 0x81;
+  s->exp[1] = 0x0a;
+  s->exp_len = 24;
+  s->is_set = 0;
+  s->counted = 0;
+  s->is_noop = 1;
+  s->start_ns = now;
+  c->sent++;
 }
 
 /* Writes pending requests, then generates and writes new ones until `pipeline` are outstanding. */
@@ -213,7 +277,14 @@ static void pump_send(int i) {
   while (!stopping) {
     if (c->soff == c->slen) {
       c->soff = c->slen = 0;
-      while (c->sent - c->recvd < (uint64_t)o.pipeline && gen_request(c)) {}
+      if (o.binary == 2) {
+        /* a batch of GETQ/SET and its NOOP */
+        int n = 0;
+        while (c->sent - c->recvd < (uint64_t)o.pipeline - 1 && gen_request(c)) n++;
+        if (n > 0) gen_noop(c);
+      } else {
+        while (c->sent - c->recvd < (uint64_t)o.pipeline && gen_request(c)) {}
+      }
       if (c->slen == 0) return;
     }
     ssize_t w = write(c->fd, c->sbuf + c->soff, c->slen - c->soff);
@@ -240,6 +311,17 @@ static void report_mismatch(const struct conn *c, const struct slot *s, const un
           from, want, have);
 }
 
+/* Compares reply bytes with the expected ones from offset `off` of the reply; in binary mode the CAS field (header
+ * bytes 16..23), which the client cannot know, is not compared. */
+static int reply_differs(const unsigned char *got, const unsigned char *exp, uint32_t off, uint32_t n) {
+  if (!o.binary || off >= 24 || off + n <= 16) return memcmp(got, exp + off, n) != 0;
+  for (uint32_t k = 0; k < n; k++) {
+    uint32_t at = off + k;
+    if ((at < 16 || at >= 24) && got[k] != exp[at]) return 1;
+  }
+  return 0;
+}
+
 /* Checks n reply bytes; returns 0, or -1 if the connection must be dropped. */
 static int consume(int i, const unsigned char *p, size_t n) {
   struct conn *c = &conns[i];
@@ -251,7 +333,7 @@ static int consume(int i, const unsigned char *p, size_t n) {
     struct slot *s = &c->slots[c->recvd % (uint64_t)o.pipeline];
     uint32_t take = s->exp_len - c->recv_off;
     if (take > n) take = (uint32_t)n;
-    if (memcmp(p, s->exp + c->recv_off, take) != 0) {
+    if (reply_differs(p, s->exp, c->recv_off, take)) {
       report_mismatch(c, s, p, take);
       return -1;
     }
@@ -261,7 +343,7 @@ static int consume(int i, const unsigned char *p, size_t n) {
     if (c->recv_off == s->exp_len) {
       consecutive_failures = 0;
       if (s->counted) populated++;
-      else {
+      else if (!s->is_noop) {
         all_ops++;
         if (measuring) {
           ops++;
@@ -322,7 +404,7 @@ static void on_event(int i, uint32_t events) {
 }
 
 static struct opts parse_opts(int argc, char **argv) {
-  struct opts r = {"127.0.0.1", 11211, 64, 1, 100000, 100, 1, 0.1, 5.0, 1.0, 60.0};
+  struct opts r = {"127.0.0.1", 11211, 64, 1, 100000, 100, 1, 0.1, 5.0, 1.0, 60.0, 0};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -342,6 +424,12 @@ static struct opts parse_opts(int argc, char **argv) {
     else if (strcmp(a, "--warmup") == 0) r.warmup = parse_double(a, v, 0, 3600);
     else if (strcmp(a, "--populate-timeout") == 0) r.populate_timeout = parse_double(a, v, 0.1, 3600);
     else if (strcmp(a, "--seed") == 0) r.seed = parse_long(a, v, 0, 1L << 62);
+    else if (strcmp(a, "--protocol") == 0) {
+      if (strcmp(v, "binary") == 0) r.binary = 1;
+      else if (strcmp(v, "binary-quiet") == 0) r.binary = 2;
+      else if (strcmp(v, "text") == 0) r.binary = 0;
+      else die("--protocol: text, binary or binary-quiet (got %s)", v);
+    }
     else die("unknown flag %s (try --help)", a);
   }
   return r;
@@ -349,6 +437,7 @@ static struct opts parse_opts(int argc, char **argv) {
 
 int main(int argc, char **argv) {
   o = parse_opts(argc, argv);
+  if (o.binary == 2 && o.pipeline < 2) die("--protocol binary-quiet needs --pipeline 2 or more (one slot is the NOOP)");
   install_stop_signals();
   long nofile = raise_nofile_limit();
   if (o.conns > nofile - 16) die("--conns %ld exceeds the open-file limit %ld (minus 16)", o.conns, nofile);
