@@ -72,13 +72,24 @@ class ListenHandle implements Endpoint {
     return 0;
   }
 
-  /** Stops accepting (connections already accepted stay open) and closes the listening socket if this owns it. */
+  /**
+   * Stops accepting (connections already accepted stay open) and closes the listening socket if this owns it. The
+   * channel lets go of its descriptor of the socket only at the listener's disconnect event: the server's 'close'
+   * waits for it, so that once 'close' is emitted the port refuses connections, as with node:net.
+   */
   close(cb?: () => void): void {
     if (!this.#closed) {
       this.#closed = true;
       if (this.#unrefd) { this.#unrefd = false; loopUse(this.#ch, 1); }
-      try { if (this.#ch.isOpen(this.#lh)) this.#ch.unregister(this.#lh); } catch { /* the channel is closed */ }
+      let pending = false;
+      try {
+        if (this.#ch.isOpen(this.#lh)) { this.#ch.unregister(this.#lh); this.#ch.flush(); pending = this.#ch.isOpen(this.#lh); }
+      } catch { /* the channel is closed */ }
       if (this.#owns) this.#listener.close();
+      if (pending) {
+        // shadows net.Server.prototype._emitCloseIfDrained until the disconnect event
+        (this.#server as unknown as { _emitCloseIfDrained(): void })._emitCloseIfDrained = () => {};
+      }
     }
     if (cb !== undefined) process.nextTick(cb);
   }
@@ -91,6 +102,13 @@ class ListenHandle implements Endpoint {
   [kMpEvent](ev: MpEvent): void {
     // listener-error (table full, EMFILE): the channel falls back or resumes by itself; disconnect: unregistered
     if (ev.type === 'accept') this.#accept(ev.handle);
+    else if (ev.type === 'disconnect' && this.#closed) {
+      const server = this.#server as unknown as { _emitCloseIfDrained(): void };
+      if (Object.hasOwn(server, '_emitCloseIfDrained')) {
+        delete (server as { _emitCloseIfDrained?: unknown })._emitCloseIfDrained;
+        server._emitCloseIfDrained();
+      }
+    }
   }
 
   #accept(h: number): void {

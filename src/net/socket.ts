@@ -65,6 +65,7 @@ export class Socket extends Duplex implements Endpoint {
   #remote: SocketAddress | undefined = undefined;
   #local: SocketAddress | undefined = undefined;
   #timeoutMs = 0;
+  #timeoutSet = false;
   #timer: NodeJS.Timeout | null = null;
   #lastActive = 0;
   #unrefd = false;
@@ -93,7 +94,8 @@ export class Socket extends Duplex implements Endpoint {
     switch (ev.type) {
       case 'read': {
         const n = ev.result;
-        if (n === 0) { this.push(null); return; }
+        // read(0): 'end' even when nothing consumes the stream, once its buffer is empty (as node:net)
+        if (n === 0) { this.push(null); this.read(0); return; }
         // the pool's bytes are valid only now: one copy into the Buffer the stream keeps
         const b = Buffer.allocUnsafe(n);
         b.set(ev.buffer!.subarray(ev.offset, ev.offset + n));
@@ -246,8 +248,8 @@ export class Socket extends Duplex implements Endpoint {
     if (!this.readable && this.writable) return 'writeOnly';
     return 'closed';
   }
-  /** The idle timeout set by setTimeout (undefined: none). */
-  get timeout(): number | undefined { return this.#timeoutMs > 0 ? this.#timeoutMs : undefined; }
+  /** The idle timeout set by setTimeout (0: turned off; undefined: never set), as node:net's. */
+  get timeout(): number | undefined { return this.#timeoutSet ? this.#timeoutMs : undefined; }
   /** Whether this socket's connection is an lwsocket (an io_uring direct descriptor, not in the process fd table). */
   get lwsocket(): boolean { return this.#h >= 0 && this.#ch!.isLwsocket(this.#h); }
 
@@ -261,6 +263,7 @@ export class Socket extends Duplex implements Endpoint {
     if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) throw new RangeError(`The value of "msecs" is out of range. It must be a non-negative finite number. Received ${String(ms)}`);
     if (cb !== undefined) { if (ms === 0) this.removeListener('timeout', cb); else this.once('timeout', cb); }
     this.#timeoutMs = Math.floor(ms);
+    this.#timeoutSet = true;
     this.#clearTimer();
     if (this.#timeoutMs > 0 && !this.destroyed) { this.#lastActive = performance.now(); this.#arm(this.#timeoutMs); }
     return this;
