@@ -12,7 +12,7 @@ export function startEcho(ch: Channel, listener: Listener, options: EchoOptions 
     switch (ev.type) {
       case 'accept': open++; accepted++; ch.read(ev.handle); break;                       // mp_accept → mp_read
       case 'read':
-        if (ev.result > 0) ch.write(ev.handle, ev.buffer!, ev.offset, ev.result);         // mp_write (copied; batched)
+        if (ev.result > 0) ch.write(ev.handle, ev.buffer, ev.offset, ev.result);         // mp_write (copied; batched)
         else ch.disconnect(ev.handle);                                                    // EOF → mp_disconnect
         break;
       case 'error': if (ch.isOpen(ev.handle)) ch.disconnect(ev.handle, true); break;            // a connection failed

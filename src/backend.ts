@@ -4,7 +4,7 @@ import { kernelProbe, nativeLoadError } from './native.js';
 import { pinThread, socketsAvailable } from './sockets.js';
 import { cpus as osCpus } from 'node:os';
 import { MegapipeError, MpCode, argError, errnoCode, rangeError, systemError } from './errors.js';
-import { resolveLimits } from './limits.js';
+import { bounds, resolveLimits } from './limits.js';
 import { UringChannel } from './uring/channel.js';
 import { PortableChannel } from './portable/channel.js';
 import type { BackendName, Channel, ChannelOptions } from './channel.js';
@@ -80,13 +80,14 @@ export function createChannel(options: ChannelOptions = {}): Channel {
   const limits = resolveLimits(limitsIn, probe?.nofileHard ?? Infinity, probe?.nofileSoft ?? Infinity);
   let cpu = -1;
   if (options.cpu !== undefined) {
-    const cpus = cpuCount();
-    if (!Number.isInteger(options.cpu) || options.cpu < 0 || options.cpu >= cpus) throw rangeError('cpu', `a CPU number in 0..${cpus - 1}`, options.cpu);
+    if (!Number.isInteger(options.cpu) || options.cpu < 0 || options.cpu > bounds.cpuMax) throw rangeError('cpu', `a CPU number in 0..${bounds.cpuMax}`, options.cpu);
     if (socketsAvailable) {
       const r = pinThread(options.cpu);
-      // EINVAL: the CPU is outside the set this process may run on (a cpuset, taskset): the argument's fault
-      if (r === -22) throw rangeError('cpu', 'a CPU this process may run on (see taskset, cpusets)', options.cpu);
+      // EINVAL: no such CPU, or one outside the set this process may run on (a cpuset, taskset): the argument's fault
+      if (r === -22) throw rangeError('cpu', `a CPU this process may run on (this machine has ${cpuCount()}; see also taskset, cpusets)`, options.cpu);
       if (r < 0) throw systemError(r, 'sched_setaffinity');
+    } else if (options.cpu >= cpuCount()) {
+      throw rangeError('cpu', `a CPU number in 0..${cpuCount() - 1}`, options.cpu);
     }
     cpu = options.cpu;
   }

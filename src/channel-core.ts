@@ -3,12 +3,17 @@
 // implements the primitives below (queue bytes, arm or stop reading, end writes, accept, connect, files) and the
 // operations that are its own (register, disconnect, unregister, toFd, stats, close). The contracts are in channel.ts.
 import { isIP } from 'node:net';
-import { MpEvent, type EventHandler, type EventType } from './event.js';
+import { EventRecord, type EventHandler, type EventType, type MpEvent } from './event.js';
 import { MegapipeError, MpCode, argError, errnoCode, rangeError } from './errors.js';
 import { HandleTable, Kind, St } from './handle-table.js';
 import { bounds, type Limits } from './limits.js';
+import { checkOptions, optionKeys } from './options.js';
 import type { Listener } from './listener.js';
 import type { AcceptOptions, ChannelStats, ConnectOptions, Features, RegisterOptions, SocketAddress } from './channel.js';
+
+const ACCEPT_OPTIONS = optionKeys<AcceptOptions>({ count: true, lwsocket: true });
+const CONNECT_OPTIONS = optionKeys<ConnectOptions>({ localAddress: true });
+const REGISTER_OPTIONS = optionKeys<RegisterOptions>({ cpuMask: true, member: true });
 
 /** ChannelCore.holdable once the read event's buffer was held. */
 const HELD = -2;
@@ -39,7 +44,7 @@ export abstract class ChannelCore {
   // the handlers onEvent added, in order, and what emit calls: the one handler itself, or a fan-out over all of them
   private handlers: readonly EventHandler[] = [];
   protected handler: EventHandler | null = null;
-  protected readonly ev = new MpEvent();
+  protected readonly ev = new EventRecord();
   /** @internal Reasons to keep the event loop alive: open handles, and operations tied to none (readFile). */
   private loopUsers = 0;
   // holdBuffer(): the token the read event being delivered can be held under (-1: none; HELD: it was held), and the
@@ -178,7 +183,7 @@ export abstract class ChannelCore {
   accept(h: number, options: AcceptOptions = {}): void {
     this.check(h, 'accept');
     if (this.kind[h] !== Kind.Listener) throw new MegapipeError(MpCode.BAD_HANDLE, `accept: handle ${h} is not a listener`);
-    if (options === null || typeof options !== 'object') throw argError('options', 'an object', options);
+    checkOptions(options, ACCEPT_OPTIONS);
     const count = options.count ?? Infinity;
     if (count !== Infinity && (!Number.isInteger(count) || count < 1 || count > bounds.acceptCount)) throw rangeError('count', `Infinity or an integer in 1..${bounds.acceptCount}`, count);
     const lw = options.lwsocket ?? true;
@@ -307,10 +312,7 @@ export abstract class ChannelCore {
   /** @internal Delivers an event (nothing once the channel is closed: also not for a batch being delivered). */
   emit(type: EventType, h: number, result: number, buffer?: Uint8Array, offset = 0, cookieOf = h): void {
     if (this.closed) return;
-    const ev = this.ev;
-    ev.type = type; ev.handle = h; ev.cookie = this.cookies[cookieOf]; ev.result = result;
-    ev.code = result < 0 ? errnoCode(result) : undefined;
-    ev.buffer = buffer; ev.offset = offset;
+    const ev = this.ev.set(type, h, this.cookies[cookieOf], result, result < 0 ? errnoCode(result) : undefined, buffer, offset);
     if (this.handler !== null && this.queueHead === this.evQueue.length) { this.handler(ev); return; }
     this.enqueue(ev.copy());
   }
@@ -318,9 +320,7 @@ export abstract class ChannelCore {
   /** @internal An event whose code is not the errno's name (MP_ERR_*). */
   emitCode(type: EventType, h: number, result: number, code: string, cookieOf = h): void {
     if (this.closed) return;
-    const ev = this.ev;
-    ev.type = type; ev.handle = h; ev.cookie = this.cookies[cookieOf]; ev.result = result; ev.code = code;
-    ev.buffer = undefined; ev.offset = 0;
+    const ev = this.ev.set(type, h, this.cookies[cookieOf], result, code, undefined, 0);
     if (this.handler !== null && this.queueHead === this.evQueue.length) { this.handler(ev); return; }
     this.enqueue(ev.copy());
   }
@@ -459,10 +459,15 @@ export abstract class ChannelCore {
     if (host === 'localhost') host = '127.0.0.1';
     if (isIP(host as string) === 0) throw argError('host', 'an IPv4 or IPv6 address literal or "localhost"', host);
     if (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535) throw rangeError('port', 'an integer in 1..65535', port);
-    if (options === null || typeof options !== 'object') throw argError('options', 'an object', options);
+    checkOptions(options as ConnectOptions, CONNECT_OPTIONS);
     const la = (options as ConnectOptions).localAddress;
     if (la !== undefined && (typeof la !== 'string' || isIP(la) === 0)) throw argError('localAddress', 'an IPv4 or IPv6 address literal', la);
     return [host as string, port as number, la];
+  }
+
+  /** register's options: known keys only (the values are checked where the target is known). */
+  protected static registerOptionsArg(options: unknown): void {
+    checkOptions(options as RegisterOptions, REGISTER_OPTIONS);
   }
 
   protected static listenerArg(target: unknown): Listener {

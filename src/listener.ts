@@ -127,12 +127,11 @@ export function listen(options: ListenOptions = {}): Listener {
 
 /**
  * A listener over node:net, for platforms without the addon (one member: `partitions`, `members` and `deferAccept`
- * are ignored). Rejects as `listen` throws.
+ * are ignored). Bad arguments throw at once, as `listen`'s do; an address that cannot be bound rejects with
+ * `listen`'s error.
  */
 export function listenPortable(options: ListenOptions = {}): Promise<Listener> {
-  let args: { host: string; port: number; backlog: number };
-  try { args = addressArgs(options); } catch (e) { return Promise.reject(e); }
-  const { host, port, backlog } = args;
+  const { host, port, backlog } = addressArgs(options);
   const server = net.createServer({ noDelay: true, pauseOnConnect: true } as net.ServerOpts);
   return new Promise((resolve, reject) => {
     const failed = (e: NodeJS.ErrnoException): void => reject(fromNode(e, host, port));

@@ -217,7 +217,7 @@ for (const backend of BACKENDS) {
           if (ev.type === 'accept') { open++; later(() => ch.read(h)); }
           else if (ev.type === 'read') {
             if (ev.result === 0) { later(() => ch.disconnect(h)); return; }
-            const copy = Buffer.from(ev.buffer!.subarray(ev.offset, ev.offset + ev.result));
+            const copy = Buffer.from(ev.buffer.subarray(ev.offset, ev.offset + ev.result));
             later(() => { if (ch.isOpen(h)) ch.write(h, copy); });
           } else if (ev.type === 'disconnect') open--;
         });

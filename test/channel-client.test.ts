@@ -40,7 +40,7 @@ for (const backend of BACKENDS) {
             break;
           case 'read': {
             if (ev.result === 0) { c.bad ??= `EOF after ${c.got}`; break; }
-            const chunk = ev.buffer!.subarray(ev.offset, ev.offset + ev.result);
+            const chunk = ev.buffer.subarray(ev.offset, ev.offset + ev.result);
             if (c.got + ev.result > c.payload.byteLength || Buffer.compare(chunk, c.payload.subarray(c.got, c.got + ev.result)) !== 0) c.bad ??= `bytes differ at ${c.got}`;
             c.got += ev.result;
             if (c.got === c.payload.byteLength) ch.disconnect(ev.handle);

@@ -83,7 +83,7 @@ for (const backend of BACKENDS) {
         if (closed) { after.push(ev.type); return; }
         if (ev.type === 'accept') { srv.ch.read(ev.handle); return; }
         if (ev.type === 'read' && ev.result > 0) {
-          srv.ch.write(ev.handle, ev.buffer!, ev.offset, ev.result);
+          srv.ch.write(ev.handle, ev.buffer, ev.offset, ev.result);
           closed = true;
           srv.ch.close();
         }

@@ -53,7 +53,7 @@ function echoStep(ch: Channel, lh: number, ev: MpEvent, kept?: Map<number, Uint8
       if (ev.result > 0) {
         assert.ok(ev.data !== null && ev.data.byteLength === ev.result);
         if (kept) { const id = ev.cookie as number; const parts = kept.get(id); if (parts) parts.push(ev.data!); else kept.set(id, [ev.data!]); }
-        ch.write(h, ev.buffer!, ev.offset, ev.result);
+        ch.write(h, ev.buffer, ev.offset, ev.result);
       } else ch.disconnect(h);
       break;
     case 'disconnect': if (h === lh) return false; break;

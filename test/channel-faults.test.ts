@@ -216,8 +216,8 @@ describe('fault: the receive-buffer ring runs dry (ENOBUFS), uring', { skip: uri
           let q = later.get(h);
           if (q === undefined) { later.set(h, q = []); setImmediate(answer, h); }
           if (ev.result === 0) q.push([null, 0, 0, undefined]);
-          else if (ch.heldBuffers < 1) { holds++; q.push([ev.buffer!, ev.offset, ev.result, ch.holdBuffer()]); }
-          else q.push([Buffer.from(ev.buffer!.subarray(ev.offset, ev.offset + ev.result)), 0, ev.result, undefined]);
+          else if (ch.heldBuffers < 1) { holds++; q.push([ev.buffer, ev.offset, ev.result, ch.holdBuffer()]); }
+          else q.push([Buffer.from(ev.buffer.subarray(ev.offset, ev.offset + ev.result)), 0, ev.result, undefined]);
           break;
         }
         case 'error': server.errors.push(ev.code!); if (ch.isOpen(h)) ch.disconnect(h, true); break;

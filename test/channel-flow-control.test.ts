@@ -157,7 +157,7 @@ for (const backend of BACKENDS) {
         if (paused) violations.push(`read event (${ev.result}) while paused`);
         if (inResume) violations.push('read event delivered inside resume()');
         if (ev.result === 0) { eofAt = received; ch.disconnect(conn); return; }
-        got.push(Buffer.from(ev.buffer!.subarray(ev.offset, ev.offset + ev.result)));
+        got.push(Buffer.from(ev.buffer.subarray(ev.offset, ev.offset + ev.result)));
         received += ev.result;
         if (received >= 100_000 && !paused && !resumed) { ch.pause(conn); paused = true; }
       });
@@ -215,7 +215,7 @@ for (const backend of BACKENDS) {
             if (ev.result === 0) { ch.disconnect(h); break; }
             read.set(h, read.get(h)! + ev.result);
             maxRead = Math.max(maxRead, ev.result);
-            if (!ch.write(h, ev.buffer!, ev.offset, ev.result)) falses++;   // keeps writing whatever it reads
+            if (!ch.write(h, ev.buffer, ev.offset, ev.result)) falses++;   // keeps writing whatever it reads
             maxPending = Math.max(maxPending, ch.pendingBytes(h));
             break;
           case 'error': errors.push(ev.code!); break;

@@ -31,12 +31,12 @@ for (const backend of BACKENDS) {
         switch (ev.type) {
           case 'accept': ch.read(ev.handle); break;
           case 'read':
-            if (ev.result > 0) { received.update(ev.buffer!.subarray(ev.offset, ev.offset + ev.result)); receivedBytes += ev.result; break; }
+            if (ev.result > 0) { received.update(ev.buffer.subarray(ev.offset, ev.offset + ev.result)); receivedBytes += ev.result; break; }
             eofAt = receivedBytes;
             // the peer's side is closed; ours is not: reply in pieces, then close (queued bytes go first)
             if (later) { const h = ev.handle; setTimeout(() => respond(h), 20); } else respond(ev.handle);
             break;
-          case 'error': errors.push(ev.code ?? String(ev.result)); break;
+          case 'error': errors.push(ev.code); break;
           case 'disconnect': gone = true; break;
           default: break;
         }
@@ -86,10 +86,10 @@ for (const backend of BACKENDS) {
             try { ch.write(ev.handle, reply, 0, 1); afterEnd = 'write after end() succeeded'; } catch (e) { afterEnd = (e as { code?: string }).code ?? String(e); }
             break;
           case 'read':
-            if (ev.result > 0) { received.update(ev.buffer!.subarray(ev.offset, ev.offset + ev.result)); receivedBytes += ev.result; }
+            if (ev.result > 0) { received.update(ev.buffer.subarray(ev.offset, ev.offset + ev.result)); receivedBytes += ev.result; }
             else { eof = true; ch.disconnect(ev.handle); }
             break;
-          case 'error': errors.push(ev.code ?? String(ev.result)); break;
+          case 'error': errors.push(ev.code); break;
           case 'disconnect': gone = true; break;
           default: break;
         }

@@ -34,7 +34,7 @@ for (const backend of BACKENDS) {
           if (ev.type !== 'read' || ev.result <= 0 || !holding) return;
           if (held.length < ch.limits.heldBuffersMax) {
             const token = ch.holdBuffer();
-            const view = ev.buffer!.subarray(ev.offset, ev.offset + ev.result);
+            const view = ev.buffer.subarray(ev.offset, ev.offset + ev.result);
             held.push({ token, view, copy: Buffer.from(view) });
           } else {
             try { ch.holdBuffer(); failures.push('a hold beyond heldBuffersMax succeeded'); }
@@ -95,7 +95,7 @@ for (const backend of BACKENDS) {
             return;
           }
           if (ev.handle === aHandle) {
-            const view = ev.buffer!.subarray(ev.offset, ev.offset + ev.result);
+            const view = ev.buffer.subarray(ev.offset, ev.offset + ev.result);
             held.push({ token, view, copy: Buffer.from(view) });
             // A holds at most heldBuffersMax - 1 (B needs one for its hold-and-release)
             if (held.length === ch.limits.heldBuffersMax) ch.releaseBuffer(held.shift()!.token);

@@ -40,7 +40,7 @@ async function harness(backend: 'uring' | 'portable', autoRead = true, limits?: 
       if (autoRead) ch.read(h);
     } else if (gone.has(h)) violations.push(`${ev.type} on handle ${h} after its disconnect event`);
     else if (ev.type === 'read') {   // echo
-      if (ev.result > 0) ch.write(h, ev.buffer!, ev.offset, ev.result); else ch.disconnect(h);
+      if (ev.result > 0) ch.write(h, ev.buffer, ev.offset, ev.result); else ch.disconnect(h);
     }
     if (ev.type === 'disconnect') gone.add(h);
     if (ev.type === 'error') errors.push(`${h}:${ev.code}`);
@@ -192,7 +192,7 @@ for (const backend of BACKENDS) {
       const reads = new Map<number, string>();
       ch.onEvent((ev) => {
         if (ev.type === 'accept') { accepted.push(ev.handle); ch.read(ev.handle); }
-        else if (ev.type === 'read' && ev.result > 0) reads.set(ev.handle, (reads.get(ev.handle) ?? '') + Buffer.from(ev.buffer!.subarray(ev.offset, ev.offset + ev.result)).toString());
+        else if (ev.type === 'read' && ev.result > 0) reads.set(ev.handle, (reads.get(ev.handle) ?? '') + Buffer.from(ev.buffer.subarray(ev.offset, ev.offset + ev.result)).toString());
       });
       ch.accept(lh);
       const socks: net.Socket[] = [];

@@ -26,7 +26,7 @@ for (const backend of BACKENDS) {
         if (ev.handle === lh) { if (ev.type === 'disconnect') listenerGone = true; return; }
         if (ev.type === 'accept') { ch.read(ev.handle); return; }
         if (ev.type === 'read' && ev.result > 0) { ch.write(ev.handle, block); ch.disconnect(ev.handle); closedGracefully++; return; }
-        if (ev.type === 'error') errors.push(ev.code ?? String(ev.result));
+        if (ev.type === 'error') errors.push(ev.code);
         if (ev.type === 'disconnect') gone++;
       });
       ch.accept(lh);
@@ -78,16 +78,16 @@ for (const backend of BACKENDS) {
             break;
           case 'read':
             if (w) break;   // the victim sends nothing
-            if (ev.result > 0) ch.write(h, ev.buffer!, ev.offset, ev.result); else ch.disconnect(h);
+            if (ev.result > 0) ch.write(h, ev.buffer, ev.offset, ev.result); else ch.disconnect(h);
             break;
           case 'write':
             if (w && w.errors.length === 0 && ch.pendingBytes(h) <= ch.limits.lowWaterMark) pump(h);
             break;
           case 'error':
             if (w) {
-              w.errors.push(ev.code ?? String(ev.result));
+              w.errors.push(ev.code);
               try { ch.disconnect(h, true); } catch { /* already closing */ }
-            } else echoErrors.push(ev.code ?? String(ev.result));
+            } else echoErrors.push(ev.code);
             break;
           case 'disconnect':
             if (w) { w.gone = true; writers.delete(h); } else echoGone++;

@@ -63,7 +63,7 @@ for (const backend of BACKENDS) {
               case 'connect': client.read(h); break;
               case 'read':
                 if (ev.result === 0) { failures.push(`#${String(ev.cookie)}: EOF after ${c.got} B`); client.disconnect(h); break; }
-                if (Buffer.compare(ev.buffer!.subarray(ev.offset, ev.offset + ev.result), c.msg.subarray(c.got, c.got + ev.result)) !== 0) failures.push(`#${String(ev.cookie)}: bytes differ`);
+                if (Buffer.compare(ev.buffer.subarray(ev.offset, ev.offset + ev.result), c.msg.subarray(c.got, c.got + ev.result)) !== 0) failures.push(`#${String(ev.cookie)}: bytes differ`);
                 c.got += ev.result;
                 if (c.got === c.msg.byteLength) client.disconnect(h);   // verified: close (the client closes first)
                 break;

@@ -11,8 +11,8 @@ import { BACKENDS, skipFor, uringSkip, type BackendKind } from './helpers.js';
 const EADDRINUSE = constants.errno.EADDRINUSE;
 const EADDRNOTAVAIL = constants.errno.EADDRNOTAVAIL;
 
-function open(backend: BackendKind, options: Parameters<typeof listen>[0]): Promise<Listener> {
-  return backend === 'uring' ? Promise.resolve().then(() => listen(options)) : listenPortable(options);
+async function open(backend: BackendKind, options: Parameters<typeof listen>[0]): Promise<Listener> {
+  return backend === 'uring' ? listen(options) : listenPortable(options);
 }
 
 /** A node:net server holding a loopback port. */
@@ -51,8 +51,17 @@ describe('errors like node\'s', () => {
         await assert.rejects(open(backend, { host: '127.0.0.1', port: 80 }), (e) => assertSystemError(e, 'EACCES', constants.errno.EACCES, '127.0.0.1', 80));
       });
 
-      it('an unknown option key is a TypeError naming it', async () => {
-        await assert.rejects(open(backend, { prot: 80 } as never), (e: Error) => e instanceof TypeError && /prot/.test(e.message) && (e as { code?: string }).code === MpCode.INVALID_ARG);
+      it('an unknown option key is a TypeError naming it: listen, register, accept, connect', async () => {
+        const named = (key: string) => (e: Error) => e instanceof TypeError && e.message.includes(`'${key}'`) && (e as { code?: string }).code === MpCode.INVALID_ARG;
+        await assert.rejects(open(backend, { prot: 80 } as never), named('prot'));
+        const ch = createChannel({ backend });
+        const l = await open(backend, { port: 0 });
+        try {
+          assert.throws(() => ch.register(l, 'L', { cpumask: [0] } as never), named('cpumask'));
+          const lh = ch.register(l, 'L');
+          assert.throws(() => ch.accept(lh, { cout: 1 } as never), named('cout'));
+          assert.throws(() => ch.connect('127.0.0.1', l.port, null, { localAdress: '127.0.0.1' } as never), named('localAdress'));
+        } finally { ch.close(); l.close(); }
       });
     });
   }

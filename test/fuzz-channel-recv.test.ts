@@ -183,7 +183,7 @@ async function runCase(backend: BackendKind, c: Case): Promise<void> {
       case 'read': {
         if (ev.result === 0) { k.eof = true; flush(k, Infinity, chance(6)); return; }
         seen.reads++;
-        const view = ev.buffer!.subarray(ev.offset, ev.offset + ev.result);
+        const view = ev.buffer.subarray(ev.offset, ev.offset + ev.result);
         let token = -1;
         if (chance(c.hold)) {
           if (held.size >= L.heldBuffersMax) {
@@ -192,13 +192,13 @@ async function runCase(backend: BackendKind, c: Case): Promise<void> {
             catch (e) {
               const code = (e as { code?: string }).code;
               if (code === 'MP_ERR_LIMIT') seen.limitRefused++;
-              else if (!(code === 'MP_ERR_STATE' && isCopy(ev.buffer!, ev.offset, ev.result))) fail(`beyond the limit: ${String(e)}`);
+              else if (!(code === 'MP_ERR_STATE' && isCopy(ev.buffer, ev.offset, ev.result))) fail(`beyond the limit: ${String(e)}`);
             }
           } else {
             try { token = ch.holdBuffer(); }
             catch (e) {
               // io_uring: bytes that arrived while the connection was paused come as a private copy (not the pool)
-              if ((e as { code?: string }).code === 'MP_ERR_STATE' && isCopy(ev.buffer!, ev.offset, ev.result)) seen.copiesUnholdable++;
+              if ((e as { code?: string }).code === 'MP_ERR_STATE' && isCopy(ev.buffer, ev.offset, ev.result)) seen.copiesUnholdable++;
               else fail(`holdBuffer: ${String(e)}`);
             }
           }

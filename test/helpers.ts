@@ -156,7 +156,7 @@ export async function startEchoServer(backend: BackendKind, opts: EchoOptions = 
       case 'read':
         if (ev.result > 0) {
           counts.bytes += ev.result;
-          ch.write(h, ev.buffer!, ev.offset, ev.result);
+          ch.write(h, ev.buffer, ev.offset, ev.result);
           const p = ch.pendingBytes(h);
           if (p > counts.maxPending) counts.maxPending = p;
         } else {
@@ -166,11 +166,11 @@ export async function startEchoServer(backend: BackendKind, opts: EchoOptions = 
         break;
       case 'listener-error':
         assert.equal(h, lh, 'listener-error names the listener');
-        listenerErrors.push(ev.code ?? String(ev.result));
+        listenerErrors.push(ev.code);
         break;
       case 'error':
         assert.notEqual(h, lh, 'error events are for connections only');
-        errors.push(ev.code ?? String(ev.result));
+        errors.push(ev.code);
         try { ch.disconnect(h, true); } catch { /* already closing */ }
         break;
       case 'disconnect':
@@ -264,7 +264,7 @@ export async function startChannelServer(backend: BackendKind, onConn: (ch: Chan
       case 'accept': ch.read(ev.handle); onConn(ch, ev.handle); break;
       case 'error': {
         const l = errors.get(ev.handle) ?? [];
-        l.push(ev.code ?? String(ev.result));
+        l.push(ev.code);
         errors.set(ev.handle, l);
         if (ch.isOpen(ev.handle)) ch.disconnect(ev.handle, true);
         break;

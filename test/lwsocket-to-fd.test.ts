@@ -64,7 +64,7 @@ for (const backend of BACKENDS) {
       ch.onEvent((ev) => {
         if (ev.handle === lh) { if (ev.type === 'disconnect') listenerGone = true; return; }
         if (ev.type === 'accept') { conn = ev.handle; wasLw = ch.isLwsocket(conn); ch.read(conn); }
-        else if (ev.type === 'read' && ev.result > 0) { got.push(Buffer.from(ev.buffer!.subarray(ev.offset, ev.offset + ev.result))); received += ev.result; }
+        else if (ev.type === 'read' && ev.result > 0) { got.push(Buffer.from(ev.buffer.subarray(ev.offset, ev.offset + ev.result))); received += ev.result; }
         else if (ev.type === 'disconnect') connGone = true;
         else if (ev.type === 'error') errors.push(ev.code!);
       });
@@ -125,7 +125,7 @@ for (const backend of BACKENDS) {
         if (ev.handle === lh) { if (ev.type === 'disconnect') listenerGone = true; return; }
         if (ev.type === 'accept') { conn = ev.handle; ch.read(conn); }
         else if (ev.type === 'read' && ev.result > 0) {
-          parts.push(Buffer.from(ev.buffer!.subarray(ev.offset, ev.offset + ev.result)));
+          parts.push(Buffer.from(ev.buffer.subarray(ev.offset, ev.offset + ev.result)));
           viaChannel += ev.result;
           if (!paused && viaChannel >= 100_000) { paused = true; ch.pause(conn); }
         } else if (ev.type === 'disconnect') connGone = true;

@@ -63,7 +63,7 @@ export class HttpConnection implements Session, ParserEvents, BodyHost {
   readonly deadlines: Deadlines;
   private readonly counted: boolean;
 
-  /** @internal BodyHost: the client's address. */
+  /** BodyHost: the client's address. */
   get remoteAddress(): string | undefined { return this.conn.remoteAddress; }
 
   constructor(readonly app: AppState, readonly conn: Conn, reject: boolean) {

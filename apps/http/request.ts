@@ -5,7 +5,7 @@ import type { Fields } from './headers.js';
 import type { RequestHead } from './parser.js';
 import { HttpError } from './status.js';
 
-/** @internal What the connection provides to a request's body reader. */
+/** (Internal to megapipe-http.) What the connection provides to a request's body reader. */
 export interface BodyHost {
   /** The handler starts reading the body (send `100 Continue` when it was expected). */
   bodyWanted(req: HttpRequest): void;

@@ -6,7 +6,7 @@ import { httpDate } from './date.js';
 import type { HttpRequest } from './request.js';
 import { HttpError, reasonPhrase } from './status.js';
 
-/** @internal The exchange (one request's slot in its connection's pipeline) a response writes through. */
+/** (Internal to megapipe-http.) The exchange (one request's slot in its connection's pipeline) a response writes through. */
 export interface ResponseTarget {
   readonly req: HttpRequest;
   readonly headOnly: boolean;

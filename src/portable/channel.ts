@@ -60,6 +60,7 @@ export class PortableChannel extends ChannelCore implements Channel {
 
   register(target: Listener | number, cookie?: unknown, options: RegisterOptions = {}): number {
     if (this.closed) throw new MegapipeError(MpCode.CLOSED, 'register: the channel is closed');
+    ChannelCore.registerOptionsArg(options);
     if (typeof target === 'number') {
       if (!Number.isInteger(target) || target < 0) throw argError('target', 'a Listener or a socket fd (non-negative integer)', target);
       const h = this.allocHandle(Kind.Fd, cookie);

@@ -153,7 +153,7 @@ export function serveChannel(channel: Channel, listener: Listener, factory: Sess
       case 'read': {
         const c = conns[h];
         if (c === undefined) return;
-        if (ev.result > 0) c.session.data(ev.buffer!, ev.offset, ev.result);
+        if (ev.result > 0) c.session.data(ev.buffer, ev.offset, ev.result);
         else if (c.session.end) c.session.end(); else c.end();
         return;
       }
@@ -170,7 +170,7 @@ export function serveChannel(channel: Channel, listener: Listener, factory: Sess
       case 'error': {
         const c = conns[h];
         if (c === undefined) return;
-        c.error ??= new MegapipeError(ev.code ?? 'EIO', `connection ${h}: ${ev.code}`, ev.result);
+        c.error ??= new MegapipeError(ev.code, `connection ${h}: ${ev.code}`, ev.result);
         if (!c.ending) { c.ending = true; channel.disconnect(h, true); }
         return;
       }

@@ -98,8 +98,17 @@ export interface WorkerExit { worker: number; code: number; error?: Error; repla
 
 interface Slot { index: number; cpu: number; member: number; worker: Worker | null; restarts: number; last: WorkerStats | null }
 
-/** A running multi-worker server. Events: 'workerExit' (WorkerExit) when a worker dies unexpectedly. */
-export class Server extends EventEmitter {
+/** The events of a Server and their arguments. */
+export type ServerEvents = {
+  /** A worker died unexpectedly (and is replaced, unless `restart: false`). */
+  workerExit: [exit: WorkerExit];
+  /** A replacement worker failed to start. */
+  error: [error: Error];
+};
+
+/** A running multi-worker server. Events (typed: ServerEvents): 'workerExit' when a worker dies unexpectedly, 'error'
+ * when its replacement fails to start. */
+export class Server extends EventEmitter<ServerEvents> {
   readonly host: string;
   readonly port: number;
   readonly listener: Listener;
@@ -149,8 +158,8 @@ export class Server extends EventEmitter {
         if (slot.worker === w) slot.worker = null;
         if (this.#closing || !ready) return;
         const replace = this.#opts.restart ?? true;
-        this.emit('workerExit', { worker: slot.index, code, error, replaced: replace } satisfies WorkerExit);
-        if (replace) { slot.restarts++; this.#spawn(slot).catch((e) => this.emit('error', e)); }
+        this.emit('workerExit', { worker: slot.index, code, error, replaced: replace });
+        if (replace) { slot.restarts++; this.#spawn(slot).catch((e: Error) => this.emit('error', e)); }
       });
     });
   }
