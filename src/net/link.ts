@@ -1,0 +1,84 @@
+// megapipe/net's link to the channel: one channel per thread for node:net-style servers and sockets (or a channel
+// given by serve()), one event handler on it that hands each event to the object named by its cookie, and errors
+// shaped as node:net's.
+import { getSystemErrorMap } from 'node:util';
+import type { Channel } from '../channel.js';
+import type { MpEvent } from '../event.js';
+import { createChannel, selectBackend } from '../backend.js';
+
+/** The method a listener's or connection's cookie has: called with each of its events (the event object is reused). */
+export const kMpEvent: unique symbol = Symbol('megapipe.net.event');
+
+export interface Endpoint {
+  [kMpEvent](ev: MpEvent): void;
+}
+
+const routed = new WeakSet<Channel>();
+
+function dispatch(ev: MpEvent): void {
+  const target = ev.cookie as Partial<Endpoint> | null | undefined;
+  if (target != null && typeof target[kMpEvent] === 'function') target[kMpEvent]!(ev);
+}
+
+/** Makes `channel` hand its events to megapipe/net's endpoints (once per channel; other handlers keep working). */
+export function route(channel: Channel): Channel {
+  if (!routed.has(channel)) {
+    routed.add(channel);
+    channel.onEvent(dispatch);
+  }
+  return channel;
+}
+
+let own: Channel | undefined;
+
+/**
+ * This thread's channel for megapipe/net (created at first use). Reads are not paused while a connection's writes are
+ * queued above the high-water mark (node:net keeps reading too: back-pressure is the application's, through write()'s
+ * return value).
+ */
+export function threadChannel(): Channel {
+  if (own === undefined || (own as unknown as { isClosed?: boolean }).isClosed === true) {
+    own = route(createChannel({ pauseReadsAboveHighWater: false }));
+  }
+  return own;
+}
+
+/** Whether this thread's megapipe/net servers accept through io_uring (false: they stay on node:net). */
+export function uringUsable(): boolean {
+  try { return selectBackend(undefined) === 'uring'; } catch { return false; }
+}
+
+/** One more (+1) or one fewer (-1) reason for `channel` to keep the event loop alive (ref/unref). */
+export function loopUse(channel: Channel, delta: 1 | -1): void {
+  (channel as unknown as { loopUse?(d: 1 | -1): void }).loopUse?.(delta);
+}
+
+const systemErrors = getSystemErrorMap();
+
+/** The negative errno of an error code (`'ECONNRESET'` → -104), or undefined for megapipe's own codes. */
+export function errnoOf(code: string): number | undefined {
+  for (const [n, [name]] of systemErrors) if (name === code) return n;
+  return undefined;
+}
+
+/**
+ * A system error as node:net reports one: `read ECONNRESET`, `write EPIPE`, `connect ECONNREFUSED 127.0.0.1:9`, or
+ * with its description, `listen EADDRINUSE: address already in use :::8080`; code, errno, syscall, address, port.
+ */
+export function netError(code: string, syscall: string, options: { errno?: number; address?: string; port?: number; describe?: boolean } = {}): NodeJS.ErrnoException {
+  const errno = options.errno ?? errnoOf(code);
+  const where = options.address === undefined ? '' : options.port !== undefined ? ` ${options.address}:${options.port}` : ` ${options.address}`;
+  const desc = options.describe && errno !== undefined ? systemErrors.get(errno)?.[1] : undefined;
+  const e = new Error(desc !== undefined ? `${syscall} ${code}: ${desc}${where}` : `${syscall} ${code}${where}`) as NodeJS.ErrnoException & { address?: string; port?: number };
+  e.errno = errno;
+  e.code = code;
+  e.syscall = syscall;
+  if (options.address !== undefined) e.address = options.address;
+  if (options.port !== undefined) e.port = options.port;
+  return e;
+}
+
+/** The system call node:net names for an error of a connection's reads and writes. */
+export function syscallOf(code: string): string {
+  return code === 'EPIPE' ? 'write' : code === 'ECONNREFUSED' || code === 'ETIMEDOUT' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' ? 'connect' : 'read';
+}

@@ -1,0 +1,373 @@
+// megapipe/net's Socket: node:net's socket API as a stream.Duplex over one connection (an lwsocket) of a channel.
+// Received bytes are copied once out of the channel's receive-buffer pool into the Buffer pushed (the pool's bytes
+// are valid only during the event); written bytes are copied once into the channel's send arena, and every write of
+// one event-loop turn goes out in the channel's batch. Back-pressure: the channel's high-water mark holds a write's
+// callback (so write() returns false and 'drain' follows), a full Readable pauses the connection (TCP flow control).
+import { Duplex } from 'node:stream';
+import { lookup } from 'node:dns';
+import { isIP } from 'node:net';
+import type * as net from 'node:net';
+import type { Channel, SocketAddress } from '../channel.js';
+import type { MpEvent } from '../event.js';
+import { kMpEvent, loopUse, netError, syscallOf, threadChannel, type Endpoint } from './link.js';
+
+export interface SocketOptions {
+  /** Keep the writable side open after the peer's FIN (default false, as node:net). */
+  allowHalfOpen?: boolean;
+  /** The Readable's and Writable's high-water marks (node's defaults). */
+  readableHighWaterMark?: number;
+  writableHighWaterMark?: number;
+  highWaterMark?: number;
+}
+
+export interface TcpConnectOptions {
+  port: number;
+  host?: string;
+  localAddress?: string;
+  timeout?: number;
+  noDelay?: boolean;
+  keepAlive?: boolean;
+  keepAliveInitialDelay?: number;
+}
+
+/** @internal What a server hands an accepted connection (see server.ts). */
+export interface AcceptedOptions extends SocketOptions {
+  pauseOnConnect?: boolean;
+  server?: net.Server;
+}
+
+const kServer = Symbol('megapipe.net.server');
+
+/** A TCP connection over a channel, with node:net.Socket's API. Events: connect, ready, data, end, drain, timeout, error, close(hadError). */
+export class Socket extends Duplex implements Endpoint {
+  /** True from connect() until the connection is established. */
+  connecting = false;
+  /** Bytes received. */
+  bytesRead = 0;
+  /** The server that accepted this socket (node:net sets both names). */
+  server: net.Server | undefined = undefined;
+  _server: net.Server | undefined = undefined;
+  #ch: Channel | null = null;
+  #h = -1;
+  #written = 0;
+  // the connection is paused because the Readable is full (push returned false); _read resumes it
+  #readPaused = false;
+  // a write callback held while the channel's queue is above its high-water mark (Writable passes one write at a time)
+  #heldWrite: ((err?: Error | null) => void) | null = null;
+  // the writable side's end, waiting for every queued byte to reach the kernel
+  #finalCb: ((err?: Error | null) => void) | null = null;
+  // a write or end made before connect() has a handle
+  #beforeHandle: (() => void) | null = null;
+  // _destroy's callback, until the channel's disconnect event
+  #destroyCb: ((err: Error | null) => void) | null = null;
+  #destroyErr: Error | null = null;
+  #error: Error | null = null;
+  #remote: SocketAddress | undefined = undefined;
+  #local: SocketAddress | undefined = undefined;
+  #timeoutMs = 0;
+  #timeoutSet = false;
+  #timer: NodeJS.Timeout | null = null;
+  #lastActive = 0;
+  #unrefd = false;
+  #connectTo: { address: string; port: number } | null = null;
+
+  constructor(options: SocketOptions = {}) {
+    // emitClose: false — 'close' carries hadError and comes after the channel has let go of the handle (as node:net)
+    // (Duplex ends the writable side after the readable one unless allowHalfOpen, as node:net does)
+    super({ ...options, allowHalfOpen: Boolean(options.allowHalfOpen), emitClose: false, autoDestroy: true });
+  }
+
+  /** @internal Adopts accepted connection `handle` of `channel` and starts receiving. */
+  static accepted(channel: Channel, handle: number, options: AcceptedOptions): Socket {
+    const s = new Socket(options);
+    s.#ch = channel; s.#h = handle;
+    s.server = s._server = options.server;
+    channel.setCookie(handle, s);
+    channel.read(handle);
+    if (options.pauseOnConnect) { channel.pause(handle); s.#readPaused = true; s.pause(); }
+    return s;
+  }
+
+  // ---- the channel's events ----------------------------------------------------------------------------------
+  /** @internal */
+  [kMpEvent](ev: MpEvent): void {
+    switch (ev.type) {
+      case 'read': {
+        const n = ev.result;
+        // read(0): 'end' even when nothing consumes the stream, once its buffer is empty (as node:net)
+        if (n === 0) { this.push(null); this.read(0); return; }
+        // the pool's bytes are valid only now: one copy into the Buffer the stream keeps
+        const b = Buffer.allocUnsafe(n);
+        b.set(ev.buffer!.subarray(ev.offset, ev.offset + n));
+        this.bytesRead += n;
+        this.#touch();
+        if (!this.push(b) && !this.#readPaused && this.#h >= 0) { this.#readPaused = true; this.#ch!.pause(this.#h); }
+        return;
+      }
+      case 'write': {
+        this.#touch();
+        const ch = this.#ch!;
+        if (this.#heldWrite !== null && ch.pendingBytes(this.#h) <= ch.limits.lowWaterMark) {
+          const cb = this.#heldWrite; this.#heldWrite = null; cb();
+        }
+        if (this.#finalCb !== null && ch.pendingBytes(this.#h) === 0) { const cb = this.#finalCb; this.#finalCb = null; cb(); }
+        return;
+      }
+      case 'connect': this.#connected(); return;
+      case 'error': {
+        const code = ev.code ?? 'EIO';
+        const syscall = syscallOf(code);
+        this.#error ??= syscall === 'connect' && this.#connectTo !== null
+          ? netError(code, 'connect', { errno: ev.result < 0 ? ev.result : undefined, address: this.#connectTo.address, port: this.#connectTo.port })
+          : netError(code, syscall, { errno: ev.result < 0 ? ev.result : undefined });
+        this.destroy(this.#error);
+        return;
+      }
+      case 'disconnect': this.#gone(); return;
+      default:
+    }
+  }
+
+  #connected(): void {
+    this.connecting = false;
+    const h = this.#h, ch = this.#ch!;
+    ch.read(h);
+    if (this.#readPaused || this.isPaused()) { if (!this.#readPaused) { this.#readPaused = true; ch.pause(h); } }
+    this.#touch();
+    this.emit('connect');
+    this.emit('ready');
+  }
+
+  // The handle is gone (its final event): nothing more is sent or received; a pending destroy completes.
+  #gone(): void {
+    const ch = this.#ch!;
+    this.#h = -1;
+    if (this.#unrefd) { this.#unrefd = false; loopUse(ch, 1); }
+    const held = this.#heldWrite ?? this.#finalCb;
+    this.#heldWrite = this.#finalCb = null;
+    if (held !== null) held(this.#error ?? netError('EPIPE', 'write'));
+    if (this.#destroyCb !== null) { const cb = this.#destroyCb; this.#destroyCb = null; this.#closed(cb, this.#destroyErr); return; }
+    // closed under us (the channel closed it after an error, or is closing): node's socket is destroyed too
+    if (!this.destroyed) this.destroy(this.#error ?? undefined);
+  }
+
+  #closed(cb: (err: Error | null) => void, err: Error | null): void {
+    this.#clearTimer();
+    const server = this._server as (net.Server & { _connections: number; _emitCloseIfDrained?(): void }) | undefined;
+    if (server !== undefined && !(this as { [kServer]?: true })[kServer]) {
+      (this as { [kServer]?: true })[kServer] = true;
+      server._connections--;
+      server._emitCloseIfDrained?.();
+    }
+    cb(err);
+    // after 'error' (which cb(err) emits on the next tick), as node:net
+    process.nextTick(() => this.emit('close', err !== null));
+  }
+
+  // ---- stream.Duplex -------------------------------------------------------------------------------------------
+  override _read(): void {
+    if (this.#readPaused && this.#h >= 0 && !this.connecting) { this.#readPaused = false; this.#ch!.resume(this.#h); }
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this._writev([{ chunk }], cb);
+  }
+
+  override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
+    if (this.#h < 0) {
+      if (this.connecting) { this.#beforeHandle = () => this._writev(chunks, cb); return; }
+      cb(this.#error ?? netError('EPIPE', 'write'));
+      return;
+    }
+    const ch = this.#ch!;
+    let ok: boolean;
+    try {
+      if (chunks.length === 1) ok = ch.write(this.#h, chunks[0]!.chunk);
+      else ok = ch.writev(this.#h, chunks.map((c) => c.chunk));
+    } catch (e) {
+      cb(this.#error ?? netError('EPIPE', 'write'));
+      return;
+    }
+    for (const c of chunks) this.#written += c.chunk.length;
+    this.#touch();
+    if (ok) cb(); else this.#heldWrite = cb;
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    if (this.#h < 0) {
+      if (this.connecting) { this.#beforeHandle = () => this._final(cb); return; }
+      cb(); return;
+    }
+    try { this.#ch!.end(this.#h); } catch { /* closing already */ }
+    // 'finish' once every byte reached the kernel (as node:net's shutdown)
+    if (this.#ch!.pendingBytes(this.#h) === 0) cb(); else this.#finalCb = cb;
+  }
+
+  override _destroy(err: Error | null, cb: (err: Error | null) => void): void {
+    this.connecting = false;
+    this.#beforeHandle = null;
+    const ch = this.#ch, h = this.#h;
+    if (ch === null || h < 0 || !ch.isOpen(h)) { this.#closed(cb, err); return; }
+    this.#destroyCb = cb; this.#destroyErr = err;
+    // an error, or bytes still queued (destroy() before end() finished), closes at once; otherwise FIN
+    const abort = err !== null || ch.pendingBytes(h) > 0;
+    try { ch.disconnect(h, abort); } catch { /* closing already: its disconnect event comes */ }
+  }
+
+  // ---- node:net.Socket's API ---------------------------------------------------------------------------------
+  /** The peer's address, port and family (read from the kernel at first use, then kept). */
+  get remoteAddress(): string | undefined { return this.#end(true)?.address; }
+  get remotePort(): number | undefined { return this.#end(true)?.port; }
+  get remoteFamily(): string | undefined { return this.#end(true)?.family; }
+  get localAddress(): string | undefined { return this.#end(false)?.address; }
+  get localPort(): number | undefined { return this.#end(false)?.port; }
+  get localFamily(): string | undefined { return this.#end(false)?.family; }
+  /** This end's `{ address, family, port }`, as node:net's (an empty object once closed). */
+  address(): net.AddressInfo | Record<string, never> {
+    const a = this.#end(false);
+    return a === undefined ? {} : { address: a.address, family: a.family, port: a.port };
+  }
+
+  #end(peer: boolean): SocketAddress | undefined {
+    const known = peer ? this.#remote : this.#local;
+    if (known !== undefined || this.#h < 0 || this.connecting) return known;
+    let a: SocketAddress | undefined;
+    try { a = this.#ch!.socketAddress(this.#h, peer ? 'remote' : 'local'); } catch { a = undefined; }
+    if (peer) this.#remote = a; else this.#local = a;
+    return a;
+  }
+
+  get bytesWritten(): number { return this.#written + this.writableLength; }
+  /** Bytes queued by write() and not yet handed to the channel (node:net's bufferSize). */
+  get bufferSize(): number { return this.writableLength; }
+  get pending(): boolean { return this.#h < 0 || this.connecting; }
+  get readyState(): 'opening' | 'open' | 'readOnly' | 'writeOnly' | 'closed' {
+    if (this.connecting) return 'opening';
+    if (this.readable && this.writable) return 'open';
+    if (this.readable && !this.writable) return 'readOnly';
+    if (!this.readable && this.writable) return 'writeOnly';
+    return 'closed';
+  }
+  /** The idle timeout set by setTimeout (0: turned off; undefined: never set), as node:net's. */
+  get timeout(): number | undefined { return this.#timeoutSet ? this.#timeoutMs : undefined; }
+  /** Whether this socket's connection is an lwsocket (an io_uring direct descriptor, not in the process fd table). */
+  get lwsocket(): boolean { return this.#h >= 0 && this.#ch!.isLwsocket(this.#h); }
+
+  /** TCP_NODELAY is always on for megapipe's sockets (set on the listener, inherited): accepted and ignored. */
+  setNoDelay(_noDelay?: boolean): this { return this; }
+  /** Accepted and ignored: SO_KEEPALIVE cannot be set on an lwsocket by this version (see README). */
+  setKeepAlive(_enable?: boolean, _initialDelay?: number): this { return this; }
+
+  /** Emits 'timeout' after `ms` without activity (reads or writes); 0 turns it off. `cb` listens once. */
+  setTimeout(ms: number, cb?: () => void): this {
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) throw new RangeError(`The value of "msecs" is out of range. It must be a non-negative finite number. Received ${String(ms)}`);
+    if (cb !== undefined) { if (ms === 0) this.removeListener('timeout', cb); else this.once('timeout', cb); }
+    this.#timeoutMs = Math.floor(ms);
+    this.#timeoutSet = true;
+    this.#clearTimer();
+    if (this.#timeoutMs > 0 && !this.destroyed) { this.#lastActive = performance.now(); this.#arm(this.#timeoutMs); }
+    return this;
+  }
+
+  #touch(): void {
+    if (this.#timeoutMs === 0) return;
+    this.#lastActive = performance.now();
+    if (this.#timer === null) this.#arm(this.#timeoutMs);
+  }
+
+  // One timer per socket, re-armed for the rest of the idle time when activity moved it (not on every byte).
+  #arm(ms: number): void {
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      if (this.#timeoutMs === 0 || this.destroyed) return;
+      const idle = performance.now() - this.#lastActive;
+      if (idle + 1 >= this.#timeoutMs) this.emit('timeout');
+      else this.#arm(this.#timeoutMs - idle);
+    }, ms);
+    this.#timer.unref();
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== null) { clearTimeout(this.#timer); this.#timer = null; }
+  }
+
+  /** Ends the writable side once queued bytes are written, then destroys the socket. */
+  destroySoon(): void {
+    if (this.writable) this.end();
+    if (this.writableFinished) this.destroy();
+    else this.once('finish', () => this.destroy());
+  }
+
+  /** Closes now. node:net sends a TCP RST; here the close discards queued bytes (the peer sees a reset only if it
+   * had sent unread bytes), and the error is ECONNRESET-free. */
+  resetAndDestroy(): this {
+    if (this.#h >= 0 && this.#ch!.isOpen(this.#h)) {
+      try { this.#ch!.disconnect(this.#h, true); } catch { /* closing already */ }
+    }
+    return this.destroy();
+  }
+
+  /** Lets the event loop exit while this socket is open (ref() undoes it). */
+  unref(): this {
+    if (!this.#unrefd && this.#h >= 0) { this.#unrefd = true; loopUse(this.#ch!, -1); }
+    return this;
+  }
+
+  ref(): this {
+    if (this.#unrefd && this.#h >= 0) { this.#unrefd = false; loopUse(this.#ch!, 1); }
+    return this;
+  }
+
+  /**
+   * Opens a connection through this thread's channel: `connect(port[, host][, cb])` or `connect(options[, cb])`.
+   * 'connect' (and cb) follow, or 'error' (ECONNREFUSED…). A host name is resolved with dns.lookup first.
+   */
+  connect(...args: unknown[]): this {
+    const { options, cb } = connectArgs(args);
+    if (this.#h >= 0 || this.connecting) throw Object.assign(new Error('Socket is already connected or connecting'), { code: 'ERR_SOCKET_CONNECTION_IN_PROGRESS' });
+    if (cb !== undefined) this.once('connect', cb);
+    if (options.timeout !== undefined) this.setTimeout(options.timeout);
+    this.connecting = true;
+    const host = options.host ?? 'localhost';
+    const go = (address: string): void => {
+      if (this.destroyed) return;
+      this.#connectTo = { address, port: options.port };
+      const ch = threadChannel();
+      this.#ch = ch;
+      try { this.#h = ch.connect(address, options.port, this, { localAddress: options.localAddress }); } catch (e) { this.destroy(e as Error); return; }
+      const pending = this.#beforeHandle;
+      this.#beforeHandle = null;
+      pending?.();
+    };
+    if (isIP(host) !== 0) go(host);
+    else {
+      lookup(host, (err, address) => {
+        if (err) { this.destroy(err); return; }
+        go(address);
+      });
+    }
+    return this;
+  }
+}
+
+function connectArgs(args: unknown[]): { options: TcpConnectOptions; cb: (() => void) | undefined } {
+  const cb = typeof args[args.length - 1] === 'function' ? args.pop() as () => void : undefined;
+  const [a, b] = args;
+  let options: TcpConnectOptions;
+  if (a !== null && typeof a === 'object') options = { ...(a as TcpConnectOptions) };
+  else options = { port: Number(a), host: typeof b === 'string' ? b : undefined };
+  if ((options as { path?: unknown }).path !== undefined) throw new TypeError('megapipe/net connects over TCP only (no IPC path)');
+  const port = Number(options.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`Port should be >= 0 and < 65536. Received ${String(options.port)}.`);
+  options.port = port;
+  return { options, cb };
+}
+
+/** A connected Socket (net.connect): `connect(port[, host][, cb])` or `connect(options[, cb])`. */
+export function connect(...args: unknown[]): Socket {
+  const last = args[0];
+  const s = new Socket(last !== null && typeof last === 'object' ? last as SocketOptions : {});
+  return s.connect(...args);
+}
+
+export { connect as createConnection };

@@ -1,0 +1,368 @@
+// megapipe/net against node:net: one behaviour suite, the same assertions run on both (server and client from the
+// module under test). Event order, half-close, back-pressure and drain, timeouts, resets, pause/resume, large
+// transfers byte for byte, server close with open connections, addresses and error details.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as net from 'node:net';
+import { once } from 'node:events';
+import { pipeline } from 'node:stream/promises';
+import { setImmediate as immediate, setTimeout as sleep } from 'node:timers/promises';
+import * as mnet from '../src/net/index.js';
+import { prng, randomBytes, uringSkip, waitFor, withTimeout } from './helpers.js';
+
+interface Impl {
+  name: string;
+  createServer(options?: net.ServerOpts, listener?: (s: net.Socket) => void): net.Server;
+  connect(port: number, host: string): net.Socket;
+  skip: string | false;
+}
+
+const IMPLS: Impl[] = [
+  { name: 'node:net', createServer: (o, l) => net.createServer(o ?? {}, l), connect: (p, h) => net.connect(p, h), skip: false },
+  // the megapipe client too: both ends of each connection are megapipe Sockets
+  { name: 'megapipe/net', createServer: (o, l) => mnet.createServer(o ?? {}, l), connect: (p, h) => mnet.connect(p, h) as unknown as net.Socket, skip: uringSkip },
+];
+
+const T = 20_000;
+
+async function listening(server: net.Server, host = '127.0.0.1'): Promise<number> {
+  server.listen(0, host);
+  await once(server, 'listening');
+  return (server.address() as net.AddressInfo).port;
+}
+
+async function closeServer(server: net.Server): Promise<void> {
+  if (!server.listening) return;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+function collect(s: net.Socket): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  s.on('data', (d: Buffer) => parts.push(d));
+  return new Promise((resolve, reject) => { s.once('end', () => resolve(Buffer.concat(parts))); s.once('error', reject); });
+}
+
+function record(s: net.Socket, names: string[], into: string[]): void {
+  for (const n of names) s.on(n, (x: unknown) => into.push(n === 'close' ? `close:${String(x)}` : n === 'error' ? `error:${(x as NodeJS.ErrnoException).code}` : n));
+}
+
+for (const impl of IMPLS) {
+  describe(`net behaviour: ${impl.name}`, { skip: impl.skip }, () => {
+    it('event order: connection, data, end, finish, close(false) on the server; connect, ready, data, end, close(false) on the client', async () => {
+      const serverEvents: string[] = [];
+      const server = impl.createServer({}, (s) => {
+        record(s, ['end', 'finish', 'close'], serverEvents);
+        let got = '';
+        s.setEncoding('latin1');
+        s.on('data', (d: string) => { if (got === '') serverEvents.push('data'); got += d; });
+        s.on('end', () => s.write(`pong:${got}`));
+      });
+      const port = await listening(server);
+      const c = impl.connect(port, '127.0.0.1');
+      const clientEvents: string[] = [];
+      record(c, ['connect', 'ready', 'end', 'close'], clientEvents);
+      c.once('connect', () => c.end('ping'));
+      const body = await withTimeout(collect(c), T, 'the reply');
+      await withTimeout(once(c, 'close'), T, 'client close');
+      await waitFor(() => serverEvents.includes('close:false'), 'server close');
+      assert.equal(body.toString('latin1'), 'pong:ping');
+      assert.deepEqual(serverEvents, ['data', 'end', 'finish', 'close:false']);
+      assert.deepEqual(clientEvents, ['connect', 'ready', 'end', 'close:false']);
+      await closeServer(server);
+    });
+
+    it('half-close: with allowHalfOpen the server writes after the peer\'s FIN, then ends', async () => {
+      const server = impl.createServer({ allowHalfOpen: true }, (s) => {
+        s.resume();
+        s.on('end', () => {
+          setImmediate(() => {
+            assert.equal(s.writable, true);
+            assert.equal(s.readyState, 'writeOnly');
+            s.write('after ');
+            s.end('end');
+          });
+        });
+      });
+      const port = await listening(server);
+      const c = impl.connect(port, '127.0.0.1');
+      c.end('bye');
+      const body = await withTimeout(collect(c), T, 'data after half-close');
+      assert.equal(body.toString(), 'after end');
+      await withTimeout(once(c, 'close'), T, 'close');
+      await closeServer(server);
+    });
+
+    it('back-pressure: write() returns false while the peer does not read, writes wait for \'drain\', every byte arrives', async () => {
+      // more than the kernel's buffers on both ends can hold (net.ipv4.tcp_rmem/wmem maxima): a writer that honours
+      // write()'s return value cannot finish while the peer does not read
+      const chunk = randomBytes(prng(7), 4 * 1024);
+      const total = 96 * 1024 * 1024;
+      let written = 0, falses = 0, drains = 0, done = false;
+      let serverSocket: net.Socket | undefined;
+      const server = impl.createServer({}, (s) => {
+        serverSocket = s;
+        const pump = (): void => {
+          while (written < total) {
+            written += chunk.length;
+            if (!s.write(chunk)) { falses++; s.once('drain', () => { drains++; pump(); }); return; }
+          }
+          done = true;
+          s.end();
+        };
+        pump();
+      });
+      const port = await listening(server);
+      const c = impl.connect(port, '127.0.0.1');
+      c.pause();
+      await waitFor(() => falses > 0, 'write() returning false');
+      for (let i = 0; i < 20; i++) await immediate();
+      await sleep(50);
+      assert.equal(done, false, 'the writer finished although the peer read nothing');
+      assert.ok(written < total);
+      assert.equal(serverSocket!.writableNeedDrain, true);
+      // now read: every byte, in order, compared as it arrives
+      let got = 0, same = true;
+      c.on('data', (d: Buffer) => {
+        for (let i = 0; i < d.length; i++) if (d[i] !== chunk[(got + i) % chunk.length]) { same = false; break; }
+        got += d.length;
+      });
+      c.resume();
+      await withTimeout(once(c, 'end'), 60_000, 'every byte');
+      assert.equal(got, total);
+      assert.ok(same, 'the bytes differ');
+      assert.ok(drains > 0 && drains <= falses);
+      await closeServer(server);
+    });
+
+    it('timeouts: setTimeout emits \'timeout\' on an idle socket (timeout property), 0 turns it off', async () => {
+      let timeouts = 0;
+      let serverSocket: net.Socket | undefined;
+      const server = impl.createServer({}, (s) => {
+        serverSocket = s;
+        s.resume();
+        s.setTimeout(30, () => {
+          timeouts++;
+          assert.equal(s.timeout, 30);
+          s.setTimeout(0);
+          assert.equal(s.timeout, 0);
+          s.end('timed out');
+        });
+      });
+      const port = await listening(server);
+      const c = impl.connect(port, '127.0.0.1');
+      const body = await withTimeout(collect(c), T, 'the timeout');
+      assert.equal(body.toString(), 'timed out');
+      assert.equal(timeouts, 1);
+      assert.equal(serverSocket!.timeout, 0);
+      c.end();
+      await closeServer(server);
+    });
+
+    it('resets: a peer\'s RST is \'error\' ECONNRESET (syscall read), then close(true)', async () => {
+      const events: string[] = [];
+      let err: NodeJS.ErrnoException | undefined;
+      const server = impl.createServer({}, (s) => {
+        record(s, ['end', 'close'], events);
+        s.on('error', (e: NodeJS.ErrnoException) => { err = e; events.push(`error:${e.code}`); });
+        s.resume();
+        s.write('x');
+      });
+      const port = await listening(server);
+      // the resetting client is node's (a real RST, SO_LINGER 0) for both implementations
+      const c = net.connect(port, '127.0.0.1');
+      await withTimeout(once(c, 'data'), T, 'first byte');
+      c.resetAndDestroy();
+      await waitFor(() => events.some((e) => e.startsWith('close:')), 'server close');
+      assert.deepEqual(events, ['error:ECONNRESET', 'close:true']);
+      assert.equal(err!.syscall, 'read');
+      assert.equal(err!.errno, -104);
+      assert.equal(err!.message, 'read ECONNRESET');
+      await closeServer(server);
+    });
+
+    it('writes to a reset peer fail with EPIPE or ECONNRESET, never throw', async () => {
+      let err: NodeJS.ErrnoException | undefined;
+      let closed = false;
+      const server = impl.createServer({}, (s) => {
+        s.on('error', (e: NodeJS.ErrnoException) => { err = e; });
+        s.on('close', () => { closed = true; });
+        s.once('data', () => {
+          // keep writing until the reset is seen (bounded)
+          let n = 0;
+          const more = (): void => { if (!s.destroyed && n++ < 2000) { s.write(Buffer.alloc(16 * 1024)); setImmediate(more); } };
+          more();
+        });
+      });
+      const port = await listening(server);
+      const c = net.connect(port, '127.0.0.1');
+      c.write('go');
+      await withTimeout(once(c, 'data'), T, 'first bytes');
+      c.resetAndDestroy();
+      await waitFor(() => closed, 'server close');
+      assert.ok(err !== undefined && ['EPIPE', 'ECONNRESET'].includes(err.code!), String(err?.code));
+      await closeServer(server);
+    });
+
+    it('pause/resume: a paused socket emits no data until resumed; then every byte, in order', async () => {
+      const rand = prng(11);
+      const payload = randomBytes(rand, 2 * 1024 * 1024);
+      let dataWhilePaused = 0;
+      let release: () => void = () => {};
+      const released = new Promise<void>((r) => { release = r; });
+      let received: Promise<Buffer> | undefined;
+      const server = impl.createServer({}, (s) => {
+        s.pause();
+        s.on('data', () => { if (s.isPaused()) dataWhilePaused++; });
+        received = new Promise((resolve) => {
+          void released.then(async () => {
+            const parts: Buffer[] = [];
+            for await (const chunk of s) parts.push(chunk as Buffer);
+            resolve(Buffer.concat(parts));
+          });
+        });
+      });
+      const port = await listening(server);
+      const c = impl.connect(port, '127.0.0.1');
+      c.end(payload);
+      await waitFor(() => received !== undefined, 'connection');
+      for (let i = 0; i < 20; i++) await immediate();
+      await sleep(20);
+      assert.equal(dataWhilePaused, 0);
+      release();
+      const body = await withTimeout(received!, T, 'every byte');
+      assert.ok(body.equals(payload), `received ${body.length} of ${payload.length} bytes`);
+      c.destroy();
+      await closeServer(server);
+    });
+
+    it('large transfer: 24 MiB echoed through pipeline(), byte for byte; bytesRead/bytesWritten count them', async () => {
+      const rand = prng(3);
+      const payload = randomBytes(rand, 24 * 1024 * 1024);
+      let serverSocket: net.Socket | undefined;
+      const server = impl.createServer({}, (s) => { serverSocket = s; void pipeline(s, s).catch(() => {}); });
+      const port = await listening(server);
+      const c = impl.connect(port, '127.0.0.1');
+      const got = collect(c);
+      // random chunk sizes, written with back-pressure
+      let off = 0;
+      while (off < payload.length) {
+        const n = Math.min(payload.length - off, 1 + Math.floor(rand() * 200_000));
+        if (!c.write(payload.subarray(off, off + n))) await once(c, 'drain');
+        off += n;
+      }
+      c.end();
+      const body = await withTimeout(got, 60_000, 'the echo');
+      assert.equal(body.length, payload.length);
+      assert.ok(body.equals(payload));
+      await withTimeout(once(c, 'close'), T, 'close');
+      assert.equal(serverSocket!.bytesRead, payload.length);
+      assert.equal(serverSocket!.bytesWritten, payload.length);
+      assert.equal(c.bytesWritten, payload.length);
+      assert.equal(c.bytesRead, payload.length);
+      await closeServer(server);
+    });
+
+    it('server close with an open connection: not listening at once, \'close\' once the connection ends, then connects are refused', async () => {
+      let conn: net.Socket | undefined;
+      const server = impl.createServer({}, (s) => { conn = s; s.resume(); s.on('end', () => s.end()); });
+      const port = await listening(server);
+      const c = impl.connect(port, '127.0.0.1');
+      await waitFor(() => conn !== undefined, 'connection');
+      let closed = false;
+      server.close(() => { closed = true; });
+      assert.equal(server.listening, false);
+      assert.equal(server.address(), null);
+      const n = await new Promise<number>((resolve, reject) => server.getConnections((e, k) => (e ? reject(e) : resolve(k))));
+      assert.equal(n, 1);
+      for (let i = 0; i < 10; i++) await immediate();
+      assert.equal(closed, false);
+      c.end();
+      await waitFor(() => closed, 'server close');
+      // closed: the port refuses connections
+      const refused = impl.connect(port, '127.0.0.1');
+      const e = await withTimeout(once(refused, 'error'), T, 'refusal') as [NodeJS.ErrnoException];
+      assert.equal(e[0].code, 'ECONNREFUSED');
+    });
+
+    it('addresses: server.address(), the sockets\' remote and local ends, socket.address()', async () => {
+      let s1: net.Socket | undefined;
+      const server = impl.createServer({}, (s) => { s1 = s; s.resume(); });
+      const port = await listening(server);
+      assert.deepEqual(server.address(), { address: '127.0.0.1', family: 'IPv4', port });
+      const c = impl.connect(port, '127.0.0.1');
+      await withTimeout(once(c, 'connect'), T, 'connect');
+      await waitFor(() => s1 !== undefined, 'connection');
+      assert.equal(s1!.remoteAddress, '127.0.0.1');
+      assert.equal(s1!.remoteFamily, 'IPv4');
+      assert.equal(s1!.remotePort, c.localPort);
+      assert.equal(s1!.localAddress, '127.0.0.1');
+      assert.equal(s1!.localPort, port);
+      assert.deepEqual(s1!.address(), { address: '127.0.0.1', family: 'IPv4', port });
+      assert.equal(c.remotePort, port);
+      assert.equal(c.remoteAddress, '127.0.0.1');
+      assert.equal(s1!.readyState, 'open');
+      assert.equal(s1!.pending, false);
+      assert.equal(c.connecting, false);
+      c.destroy();
+      await closeServer(server);
+    });
+
+    it('errors: EADDRINUSE and ECONNREFUSED with node\'s code, errno, syscall, address, port and message', async () => {
+      const a = impl.createServer();
+      const port = await listening(a);
+      const b = impl.createServer();
+      b.listen(port, '127.0.0.1');
+      const [e] = await withTimeout(once(b, 'error'), T, 'EADDRINUSE') as [NodeJS.ErrnoException & { address: string; port: number }];
+      assert.equal(e.code, 'EADDRINUSE');
+      assert.equal(e.errno, -98);
+      assert.equal(e.syscall, 'listen');
+      assert.equal(e.address, '127.0.0.1');
+      assert.equal(e.port, port);
+      assert.equal(e.message, `listen EADDRINUSE: address already in use 127.0.0.1:${port}`);
+      assert.equal(b.listening, false);
+      await closeServer(a);
+      const c = impl.connect(port, '127.0.0.1');
+      const events: string[] = [];
+      record(c, ['connect', 'error', 'close'], events);
+      const [r] = await withTimeout(once(c, 'error'), T, 'ECONNREFUSED') as [NodeJS.ErrnoException & { address: string; port: number }];
+      assert.equal(r.code, 'ECONNREFUSED');
+      assert.equal(r.errno, -111);
+      assert.equal(r.syscall, 'connect');
+      assert.equal(r.address, '127.0.0.1');
+      assert.equal(r.port, port);
+      assert.equal(r.message, `connect ECONNREFUSED 127.0.0.1:${port}`);
+      await waitFor(() => events.length === 2, 'close');
+      assert.deepEqual(events, ['error:ECONNREFUSED', 'close:true']);
+    });
+
+    it('maxConnections: connections beyond it are closed at once; getConnections counts the open ones', async () => {
+      const open: net.Socket[] = [];
+      const server = impl.createServer({}, (s) => { open.push(s); s.resume(); });
+      server.maxConnections = 2;
+      const port = await listening(server);
+      const clients = [0, 1, 2].map(() => impl.connect(port, '127.0.0.1'));
+      await waitFor(() => open.length === 2, 'two connections');
+      const third = clients[2]!;
+      third.resume();
+      await withTimeout(once(third, 'close'), T, 'the third closed');
+      const n = await new Promise<number>((resolve) => server.getConnections((_, k) => resolve(k)));
+      assert.equal(n, 2);
+      assert.equal(open.length, 2);
+      for (const c of clients) c.destroy();
+      await closeServer(server);
+    });
+
+    it('cork/uncork: corked writes arrive together and in order; destroySoon sends them first', async () => {
+      const server = impl.createServer({}, (s) => {
+        s.cork();
+        for (let i = 0; i < 100; i++) s.write(`${i},`);
+        process.nextTick(() => { s.uncork(); s.destroySoon(); });
+      });
+      const port = await listening(server);
+      const c = impl.connect(port, '127.0.0.1');
+      const body = await withTimeout(collect(c), T, 'corked writes');
+      assert.equal(body.toString(), Array.from({ length: 100 }, (_, i) => `${i},`).join(''));
+      await closeServer(server);
+    });
+  });
+}

@@ -1,0 +1,41 @@
+// ref/unref on megapipe/net, as node:net: an unref'd server, and unref'd sockets, let the process exit; a ref'd one
+// keeps it alive. Each case runs in a child process, for node:net and megapipe/net alike.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+
+import { uringSkip, withTimeout } from './helpers.js';
+
+const mnetUrl = new URL('../src/net/index.js', import.meta.url).href;
+
+/** Runs `body` (with `net` bound to the module under test) in a child; its exit code, or 'alive' if still running after it printed 'ready' and `graceMs`. */
+async function run(mod: string, body: string): Promise<number | 'alive'> {
+  const code = `import * as net from ${JSON.stringify(mod)};\n${body}\nconsole.log('ready');`;
+  const p = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  p.stdout!.setEncoding('utf8');
+  p.stdout!.on('data', (d: string) => { out += d; });
+  const exited = once(p, 'exit').then(([c]) => c as number);
+  // 'alive' is decided after the child said ready and 3 s passed without its exit (a child that should exit does so at once)
+  const alive = new Promise<'alive'>((resolve) => { const t = setInterval(() => { if (out.includes('ready')) { clearInterval(t); setTimeout(() => resolve('alive'), 3000); } }, 20); });
+  const r = await withTimeout(Promise.race([exited, alive]), 30_000, 'the child');
+  if (r === 'alive') { p.kill(); await exited; }
+  return r;
+}
+
+const LISTEN = `const s = net.createServer(() => {}); s.listen(0, '127.0.0.1');`;
+const PAIR = `const s = net.createServer((c) => { c.unref(); c.resume(); }); s.listen(0, '127.0.0.1', () => { const c = net.connect(s.address().port, '127.0.0.1', () => { c.unref(); }); s.unref(); });`;
+
+for (const [name, mod, skip] of [['node:net', 'node:net', false], ['megapipe/net', mnetUrl, uringSkip]] as const) {
+  describe(`net ref/unref: ${name}`, { skip }, () => {
+    it('a listening server keeps the process alive; unref() lets it exit; ref() again keeps it', async () => {
+      assert.equal(await run(mod, LISTEN), 'alive');
+      assert.equal(await run(mod, `${LISTEN} s.unref();`), 0);
+      assert.equal(await run(mod, `${LISTEN} s.unref(); s.ref();`), 'alive');
+    });
+    it('unref\'d sockets and server: the process exits with a connection open', async () => {
+      assert.equal(await run(mod, PAIR), 0);
+    });
+  });
+}
