@@ -269,20 +269,15 @@ static void withdraw_sq(channel_t *ch, int err) {
 }
 
 // Enters the kernel with every SQE between the kernel's head and our tail (including any a failed enter left), and with
-// GETEVENTS when asked or when the kernel has deferred work or overflowed completions. Asked for completions alone
-// (nothing to submit) on a DEFER_TASKRUN ring set up with TASKRUN_FLAG, it enters only when IORING_SQ_TASKRUN says
-// deferred work waits: the kernel sets that flag before it signals the eventfd, and again after a pass that left work
-// behind (from 6.13 a pass runs at most 20 items) — liburing's peek relies on the same contract — so an enter without
-// it would find nothing (it was the last enter of nearly every turn). Returns 0 or -errno; after a lasting refusal (not
-// enter_transient) nothing is left in the SQ: those requests complete with the error.
+// GETEVENTS when asked or when the kernel has deferred work or overflowed completions. Returns 0 or -errno; after a
+// lasting refusal (not enter_transient) nothing is left in the SQ: those requests complete with the error.
 static int submit_queued(channel_t *ch, int getevents) {
   unsigned flags = 0;
-  unsigned queued = sq_queued(ch);
   int need_events = getevents && (ch->setup_flags & IORING_SETUP_DEFER_TASKRUN);
-  unsigned sqf = atomic_load_explicit((_Atomic unsigned *)ch->sq.flags, memory_order_acquire);
-  if (need_events && queued == 0 && (ch->setup_flags & IORING_SETUP_TASKRUN_FLAG)) need_events = 0;   // unless flagged:
+  unsigned sqf = atomic_load_explicit((_Atomic unsigned *)ch->sq.flags, memory_order_relaxed);
   if (sqf & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)) { need_events = 1; ch->stats[MP_ST_OVERFLOW_FLUSH] += (sqf & IORING_SQ_CQ_OVERFLOW) ? 1 : 0; }
   if (need_events) flags |= IORING_ENTER_GETEVENTS;
+  unsigned queued = sq_queued(ch);
   if (queued == 0 && !need_events) return 0;
   if (queued) ch->stats[MP_ST_FLUSHES] += 1;
   for (int intr = 0;;) {
