@@ -126,6 +126,7 @@ for (const p of points) {
       fmtSummary(u, 3),
       fmt(pick(s.name, (r) => r.load?.p99_us).median, 3),
       fmt(pick(s.name, (r) => r.entersPerTxn).median, 2),
+      fmt(pick(s.name, (r) => r.wakeupsPerTxn).median, 2),
       u.n ? fmt(pick(s.name, (r) => r.cost?.clientCoreBusy).median * 100, 2) + '%' : '–',
       u.n ? `${fmt(Math.max(...at(s.name).filter((r) => r.state === 'clean').map((r) => r.cost?.maxCoreSteal ?? 0)) * 100, 2)}%` : '–',
       s.name === 'node:net' ? '1.00×' : v.status === 'not measured' ? 'not measured' : `${fmt(base / u.median, 3)}×`,
@@ -133,7 +134,7 @@ for (const p of points) {
   }
 }
 const table = {
-  headers: ['connections', 'server', 'runs clean/all', 'transactions/s', 'server-core µs/txn', 'p99 µs', 'enters/txn', 'client core busy', 'steal max', 'CPU saving vs node:net'],
+  headers: ['connections', 'server', 'runs clean/all', 'transactions/s', 'server-core µs/txn', 'p99 µs', 'enters/txn', 'wake-ups/txn', 'client core busy', 'steal max', 'CPU saving vs node:net'],
   rows,
 };
 const title = `megapipe vs node:net — 64 B echo RPC, ${conns} connections, server on CPU 0, rpc-load on CPU 1, ${reps} reps × ${duration} s (median, min–max of clean runs)`;

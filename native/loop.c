@@ -1,6 +1,11 @@
 // The ring inside Node's event loop: the ring signals an eventfd (IORING_REGISTER_EVENTFD), libuv watches it
 // (uv_poll), and each wake-up runs one turn: flush what JavaScript staged, drain completions in bounded batches, call
 // JavaScript once per batch (never while the CQ is being read), and flush what the batch staged (flush rule ii).
+// Why an eventfd and not the ring fd itself (which is pollable): on a DEFER_TASKRUN ring a completion is first queued
+// as deferred work, and queueing it wakes the eventfd but not the ring fd's poll queue (only posting a CQE does, which
+// needs our own GETEVENTS enter): measured on 6.18, an epoll_wait on the ring fd, whether asleep when the completion
+// was deferred or called after it, sees nothing for 200 ms while IORING_SQ_TASKRUN is set and the eventfd is readable.
+// Waiting on the ring fd would mean giving up DEFER_TASKRUN.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdatomic.h>

@@ -44,6 +44,8 @@ export interface RunRecord {
   serverJson: Record<string, unknown>[];
   /** io_uring_enter calls per transaction, when the server reports `enters`. */
   entersPerTxn?: number;
+  /** Event-loop wake-ups of the channels (eventfd readiness) per transaction, when the server reports `wakeups`. */
+  wakeupsPerTxn?: number;
   /** All system calls per transaction (perf), when counted. */
   syscallsPerTxn?: number;
 }
@@ -113,6 +115,7 @@ export async function runOnce(spec: ServerSpec, o: RunOptions): Promise<RunRecor
     rec.cost = windowCost(a, b, txns, parseCpuList(o.serverCpu), parseCpuList(o.clientCpu));
     const all = load.result.all_txns;
     if (rec.serverCounters.enters !== undefined && all > 0) rec.entersPerTxn = rec.serverCounters.enters / all;
+    if (rec.serverCounters.wakeups !== undefined && all > 0) rec.wakeupsPerTxn = rec.serverCounters.wakeups / all;
     if (syscalls !== undefined && all > 0) rec.syscallsPerTxn = syscalls / all;
     if (rec.cost.clientCoreBusy > 0.95) rec.problems.push(SATURATED);
     const d = disturbance(rec.cost, { foreignMaxCores: o.foreignMaxCores ?? FOREIGN_MAX_CORES, stealMax: o.stealMax ?? STEAL_MAX });
