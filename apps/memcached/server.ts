@@ -59,12 +59,17 @@ export interface ServerHandle {
 const SERVER_OPTIONS = optionKeys<ServerOptions>({
   port: true, host: true, threads: true, memoryMb: true, maxConns: true, itemSizeMax: true, factor: true,
   chunkSize: true, verbosity: true, idleTimeout: true, store: true, transport: true, backend: true,
+  protocol: true, trackSizes: true, flushEnabled: true, shutdownEnabled: true,
 });
 
 /** Checks the options' keys and types (TypeError naming the option); the ranges are resolveOptions'. */
 export function checkServerOptions(o: ServerOptions): void {
   checkOptions(o, SERVER_OPTIONS, 'memcached server options');
   const bad = (k: string, want: string): never => { throw Object.assign(new TypeError(`${k} must be ${want} (got ${JSON.stringify((o as Record<string, unknown>)[k])})`), { code: MpCode.INVALID_ARG }); };
+  for (const k of ['trackSizes', 'flushEnabled', 'shutdownEnabled'] as const) {
+    const v = o[k];
+    if (v !== undefined && typeof v !== 'boolean') bad(k, 'a boolean');
+  }
   for (const k of ['port', 'threads', 'memoryMb', 'maxConns', 'itemSizeMax', 'factor', 'chunkSize', 'verbosity', 'idleTimeout'] as const) {
     const v = o[k];
     if (v !== undefined && (typeof v !== 'number' || Number.isNaN(v))) bad(k, 'a number');
