@@ -7,13 +7,16 @@
 // (test/memcached-fakeconn.ts), a fresh store per run, its clock fixed.
 //
 // Where memcached itself answers differently by read boundaries, so does this server on purpose, and the property
-// allows exactly that:
-//  - closing on bad input drops the replies not yet written (memcached writes at the end of each read, after a get,
-//    after mn, every 20 commands): one run's replies are then another's less a tail, and the store is the same;
+// allows exactly that. memcached writes out what it gathered at the end of each read, after a get, after mn and every
+// 20 commands of one read; two places drop the replies gathered since the last such write point:
+//  - a multi-get with a key over 250 bytes (conn_release_items: its `CLIENT_ERROR bad command line format` follows);
+//  - closing on bad input (the connection ends there).
+// Which replies are dropped depends on where the write points fell, so on the read boundaries, in either run. Each
+// run records every drop (the bytes and where in its output they would have been): its *logical* replies — the output
+// with every drop put back — must be the same in both runs, every drop must sit right before a multi-get's error or at
+// the very end of a run that closed on bad input. Beyond that:
 //  - a line over 2048 bytes (not a get) is closed only when it arrives without its newline in one read: when the input
 //    has such a run of bytes and a run closed the connection, the runs are not compared (only each store's consistency);
-//  - a multi-get with a key over 250 bytes drops the replies not yet written before its error (a stretch right before
-//    that error, see `dropped`);
 //  - incr/decr/ma on an item a pending mg reply still references makes a new item instead of updating in place: when
 //    the runs disagree on whether such an item was referenced, they are compared again with that emulation off;
 //  - `stats` counters of connection buffers and of bytes moved so far (read_buf_*, bytes_read, bytes_written,
@@ -198,6 +201,8 @@ const testCase: fc.Arbitrary<Case> = fc
 interface Run {
   /** replies, with the stats that depend on read boundaries masked */
   out: string;
+  /** the replies with every dropped stretch put back where it was dropped (masked the same way) */
+  logical: string;
   /** the session closed the connection (bad input, quit) before the peer's EOF */
   closedBySession: boolean;
   /** every byte of the store's shared memory, and its counters but those that depend on read boundaries */
@@ -246,12 +251,14 @@ function drainAll(conn: FakeConn, s: McSession): void {
   assert.ok(!conn.paused || conn.ended, 'the session resumes once its output is consumed');
 }
 
-function run(c: Case, splits: number[], flow: { hwm: number; drains: boolean[] } | null, neutral: boolean): Run {
+function run(c: Case, splits: number[], flow: { hwm: number; drains: boolean[] } | null, neutral: boolean, tamper?: (s: McSession) => void): Run {
   const app = freshApp(c);
   const log: string[] = [];
   instrument(app.store, log, neutral);
   const conn = new FakeConn(flow?.hwm ?? Infinity);
   const s = app.factory()(conn) as McSession;
+  const drops = recordDrops(s, conn);
+  tamper?.(s);
   let prev = 0;
   const cuts = [...splits, c.input.length];
   for (let i = 0; i < cuts.length; i++) {
@@ -267,8 +274,10 @@ function run(c: Case, splits: number[], flow: { hwm: number; drains: boolean[] }
   const st = app.store;
   const stats = Array.from(st.stats.subarray(0, 48), (v, i) => (SPLIT_STATS.has(i) ? 0 : v));
   const sh = st.shared;
+  const out = conn.text();
   return {
-    out: conn.text().replace(MASK, 'STAT $1 *'),
+    out: out.replace(MASK, 'STAT $1 *'),
+    logical: putBack(out, drops, closedBySession).replace(MASK, 'STAT $1 *'),
     closedBySession,
     mem: [sh.ctl, sh.hash, sh.arena, sh.stripes].map((b) => Buffer.from(b)),
     stats,
@@ -304,28 +313,45 @@ function sameMem(a: Run, b: Run): string | null {
 }
 
 const BAD_KEY = 'CLIENT_ERROR bad command line format\r\n';
-/**
- * True when `short` is `long` with replies dropped as memcached drops them: a stretch of replies not yet written right
- * before a multi-get's "bad command line format" (a key over 250 bytes: memcached releases the pending responses), and,
- * if `cut` (the connection was closed on bad input), a tail of them.
- */
-function dropped(long: string, short: string, cut: boolean): boolean {
-  const failed = new Set<string>();
-  const from = (i: number, j: number): boolean => {
-    for (;;) {
-      if (short.startsWith(BAD_KEY, i)) {
-        // this error may follow a dropped stretch of `long`: match it with any of long's from j on
-        if (failed.has(`${i},${j}`)) return false;
-        for (let k = long.indexOf(BAD_KEY, j); k >= 0; k = long.indexOf(BAD_KEY, k + 1)) if (from(i + BAD_KEY.length, k + BAD_KEY.length)) return true;
-        failed.add(`${i},${j}`);
-        return false;
-      }
-      if (i === short.length) return j === long.length || cut;
-      if (j === long.length || short.charCodeAt(i) !== long.charCodeAt(j)) return false;
-      i++; j++;
-    }
+
+/** A stretch of replies the session dropped: `text`, which would have been at `at` in its output. */
+interface Drop { at: number; text: string; close: boolean }
+/** The session's write-point bookkeeping (private: read here only to record what it drops). */
+interface SessionOut { out: { buf: Uint8Array; pos: number }; sentMark: number }
+
+/** Records every stretch of replies `s` drops (a bad multi-get's dropUnsent, a close on bad input's abort). */
+function recordDrops(s: McSession, conn: FakeConn): Drop[] {
+  const drops: Drop[] = [];
+  const so = s as unknown as SessionOut;
+  const record = (close: boolean) => {
+    const from = so.sentMark, to = so.out.pos;
+    const at = conn.out.reduce((n, b) => n + b.length, 0) + from;
+    if (to > from) drops.push({ at, text: Buffer.from(so.out.buf.subarray(from, to)).toString('latin1'), close });
   };
-  return from(0, 0);
+  const dropUnsent = s.dropUnsent.bind(s), abort = s.abort.bind(s);
+  s.dropUnsent = () => { record(false); dropUnsent(); };
+  s.abort = () => { record(true); abort(); };
+  return drops;
+}
+
+/**
+ * `out` with every dropped stretch put back: the replies as if nothing had been dropped. Checks each drop is one
+ * memcached makes: right before a multi-get's error, or the tail of a run that closed on bad input.
+ */
+function putBack(out: string, drops: Drop[], closed: boolean): string {
+  let logical = '', prev = 0;
+  const before: number[] = []; // where, in the logical replies, each multi-get drop ends
+  for (const d of drops) {
+    assert.ok(d.at >= prev && d.at <= out.length, `a drop at ${d.at} outside the output (${prev}…${out.length})`);
+    if (d.close) assert.ok(closed && d.at === out.length, `a close dropped ${show(d.text)} but the output goes on: ${show(out.slice(d.at))}`);
+    logical += out.slice(prev, d.at) + d.text;
+    if (!d.close) before.push(logical.length);
+    prev = d.at;
+  }
+  logical += out.slice(prev);
+  // (a multi-get's error may itself be dropped later, by a close: so look in the logical replies)
+  for (const at of before) assert.ok(logical.startsWith(BAD_KEY, at), `a drop not right before a multi-get's error but before ${show(logical.slice(at, at + 80))}`);
+  return logical;
 }
 
 /** `r` (fed as `how`) against the whole-input run `w`: equal, or different only as memcached's read boundaries allow. */
@@ -338,10 +364,11 @@ function compare(w: Run, r: Run, how: string, longRun: boolean, input: Buffer): 
   // a line over the limit may close one run and not the other, and commands after it (a multi-get's error among them,
   // dropping replies) ran in one only: nothing more to compare than the store's consistency
   if (longRun && (w.closedBySession || r.closedBySession)) return 'limit';
-  // else the same commands ran, and replies not yet written may have been dropped (see the top of the file)
+  // else the same commands ran, and replies not yet written may have been dropped: with every drop put back, the
+  // replies are the same (see the top of the file)
   assert.equal(r.closedBySession, w.closedBySession, `${label}: one closed the connection, the other did not${replies}`);
   assert.equal(mem, null, `${label}: the store differs (${mem})${replies}`);
-  assert.ok(dropped(w.out, r.out, r.closedBySession) || dropped(r.out, w.out, w.closedBySession), `${label}: the replies differ beyond what memcached drops${replies}`);
+  assert.equal(r.logical, w.logical, `${label}: the replies differ beyond what memcached drops (logical replies compared)${replies}`);
   return 'dropped';
 }
 
@@ -382,4 +409,38 @@ test('memcached protocol: the same replies and store whatever the split (whole, 
   const n = seen.cases;
   assert.ok(seen.stored > n / 4 && seen.values > n / 10 && seen.meta > n / 4 && seen.clientError > n / 10 && seen.closed > n / 100, JSON.stringify(seen));
   assert.ok(seen.same > seen.dropped + seen.limit, JSON.stringify(seen));
+});
+
+// The case the long run found (seed 20261202, case 130,593), which the earlier check (one run's replies = the other's
+// less a stretch before a multi-get's error, less a tail) rejected although both runs answer as memcached does: whole,
+// the multi-get's error drops the first `set`'s STORED (not written yet); split after that set, STORED was written at
+// the end of the first read, and the second read's 20 commands end at an HTTP request line whose close drops them all
+// (no write point within them: memcached writes every 20 commands of one read, and here the 21st is the close).
+test('memcached split: drops on either side are put back and compared; a reply lost without a drop is caught', () => {
+  const cycle = 'set n 0 0 3\r\n100\r\nmg n v\r\ndecr n 1\r\nmg n v s\r\n';
+  const input = Buffer.from(`set a 0 0 0\r\n\r\nset ${'k'.repeat(250)} 0 -1 0 norepl\n\ndelete a\r\ngat 0 ${'x'.repeat(300)} a\n` +
+    `set a 0 0 0\r\n\r\nset a 0 0 1\r\n0\r\n${cycle}version\r\n${cycle}${cycle}set a 0 0 0\r\n\r\nversion\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n`, 'latin1');
+  const c: Case = { input, splits: [15], hwm: 1, flowSplits: [1, 15], drains: [false, true, ...Array<boolean>(11).fill(false)], memoryMb: 2, maxGetLine: undefined };
+  const whole = run(c, [], null, false);
+  const split = run(c, c.splits, null, false);
+  const flow = run(c, c.flowSplits, { hwm: c.hwm, drains: c.drains }, false);
+  assert.ok(whole.out.startsWith(BAD_KEY) && whole.closedBySession, whole.out);
+  assert.equal(split.out, 'STORED\r\n');
+  assert.equal(flow.out, 'STORED\r\n');
+  assert.equal(compare(whole, split, 'split', false, input), 'dropped');
+  assert.equal(compare(whole, flow, 'flow', false, input), 'dropped');
+  // a session that loses one reply (the first VERSION) without dropping it is caught, split or not
+  const loseVersion = (s: McSession) => {
+    const outString = s.outString.bind(s);
+    let lost = false;
+    s.outString = (x: string) => { if (!lost && x.startsWith('VERSION')) { lost = true; return; } outString(x); };
+  };
+  assert.throws(() => compare(whole, run(c, [], null, false, loseVersion), 'whole, a reply lost', false, input), /replies differ/);
+  assert.throws(() => compare(whole, run(c, c.splits, null, false, loseVersion), 'split, a reply lost', false, input), /replies differ/);
+  // a session that drops replies where memcached does not (before a reply other than a multi-get's error) is caught
+  const dropEarly = (s: McSession) => {
+    const outString = s.outString.bind(s);
+    s.outString = (x: string) => { if (x.startsWith('VERSION')) s.dropUnsent(); outString(x); };
+  };
+  assert.throws(() => run(c, c.splits, null, false, dropEarly), /not right before a multi-get's error/);
 });
