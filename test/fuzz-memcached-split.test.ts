@@ -98,7 +98,7 @@ function commands(dirty: boolean) {
     { weight: 2, arbitrary: fc.tuple(key, pick(fc.constantFrom('', '', ' noreply', ' 0'), fc.constantFrom(' 1', ' 0 noreply', ' x y z')), eol).map(([k, x, e]) => `delete ${k}${x}${e}`) },
     { weight: 1, arbitrary: fc.tuple(pick(fc.constantFrom('', '', ' 0', ' 10', ' noreply', ' 0 noreply'), fc.constantFrom(' -1', ' x', ' 1 2 3')), eol).map(([x, e]) => `flush_all${x}${e}`) },
     { weight: 1, arbitrary: fc.tuple(pick(fc.constantFrom(' 0', ' 1', ' 5', ' 1 noreply'), fc.constantFrom('', ' x')), eol).map(([x, e]) => `verbosity${x}${e}`) },
-    { weight: 1, arbitrary: fc.tuple(pick(fc.constantFrom('', '', ' settings', ' slabs', ' items', ' reset', ' sizes', ' conns'), fc.constantFrom(' detail on', ' detail dump', ' detail', ' cachedump 1 1', ' cachedump 99 1', ' bogus')), eol).map(([x, e]) => `stats${x}${e}`) },
+    { weight: 1, arbitrary: fc.tuple(pick(fc.constantFrom('', '', ' settings', ' slabs', ' items', ' reset', ' sizes', ' sizes_enable', ' sizes_disable', ' conns'), fc.constantFrom(' detail on', ' detail dump', ' detail', ' cachedump 1 1', ' cachedump 99 1', ' bogus')), eol).map(([x, e]) => `stats${x}${e}`) },
     { weight: 2, arbitrary: fc.tuple(pick(fc.constantFrom('version', 'mn', 'mn'), fc.constantFrom('shutdown', 'cache_memlimit 8', 'cache_memlimit 1', 'cache_memlimit x', 'lru_crawler', 'watch', 'lru x noreply', 'refresh_certs', 'quit', 'misbehave', 'sx', 'ax', 'mz k')), eol).map(([c, e]) => c + e) },
   );
 
