@@ -336,19 +336,20 @@ static napi_value ChannelIncomingCpu(napi_env env, napi_callback_info info) {
 }
 
 // ---- sockets (listeners and client sockets; not on the hot path) ----------------------------------------------
-// listenGroup(host, port, count, backlog, reusePort, cpuToMember: Int32Array | null, deferAcceptSecs) -> {fds, port}
+// listenGroup(host, port, count, backlog, reusePort, cpuToMember: Int32Array | null, deferAcceptSecs, ipv6Only) -> {fds, port}
 // (see listen_group).
 static napi_value ListenGroup(napi_env env, napi_callback_info info) {
-  size_t argc = 7; napi_value argv[7];
+  size_t argc = 8; napi_value argv[8];
   NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   char host[128]; size_t hl;
   if (napi_get_value_string_utf8(env, argv[0], host, sizeof host, &hl) != napi_ok) { napi_throw_type_error(env, "MP_ERR_INVALID_ARG", "host must be a string"); return NULL; }
-  uint32_t port = 0, count = 1, backlog = 511; bool reuse = true;
+  uint32_t port = 0, count = 1, backlog = 511; bool reuse = true, v6only = false;
   napi_get_value_uint32(env, argv[1], &port);
   napi_get_value_uint32(env, argv[2], &count);
   napi_get_value_uint32(env, argv[3], &backlog);
   napi_get_value_bool(env, argv[4], &reuse);
   uint32_t defer = 0; napi_get_value_uint32(env, argv[6], &defer);   // absent: 0
+  napi_get_value_bool(env, argv[7], &v6only);                         // absent: false
   int32_t *map = NULL; size_t mapn = 0;
   napi_valuetype t; napi_typeof(env, argv[5], &t);
   if (t == napi_object) {
@@ -358,7 +359,7 @@ static napi_value ListenGroup(napi_env env, napi_callback_info info) {
   if (count < 1 || count > MP_BOUND_LISTEN_MEMBERS) { napi_throw_range_error(env, "MP_ERR_OUT_OF_RANGE", "count must be in 1..256"); return NULL; }
   int fds[MP_BOUND_LISTEN_MEMBERS];
   const char *step = "socket";
-  int r = listen_group(host, port, count, backlog, reuse, map, mapn, defer, fds, &step);
+  int r = listen_group(host, port, count, backlog, reuse, map, mapn, defer, v6only, fds, &step);
   if (r == -EINVAL && !strcmp(step, "address")) { napi_throw_type_error(env, "MP_ERR_INVALID_ARG", "host must be an IPv4 or IPv6 address literal"); return NULL; }
   if (r < 0) return throw_errno(env, step, r);
   napi_value out, arr; napi_create_object(env, &out); napi_create_array(env, &arr);

@@ -59,10 +59,10 @@ static int attach_cpu_bpf(int fd, const int32_t *cpu_to_member, unsigned ncpu) {
 // member binds the port the first one got), all joined to one reuseport group in index order: the cBPF result is an
 // index in join order, so the group is built in one go and closed as a whole. `cpu_to_member` (`ncpu` entries, -1: no
 // member) steers each CPU's SYNs to its member. TCP_NODELAY is set (accepted sockets inherit it); `defer` seconds of
-// TCP_DEFER_ACCEPT when non-zero. Fills fds[0..count) and returns the bound port, or -errno with *step naming the
-// call that failed (nothing left open).
+// TCP_DEFER_ACCEPT when non-zero; `v6only`: IPV6_V6ONLY on an IPv6 address (else the system's default, dual-stack).
+// Fills fds[0..count) and returns the bound port, or -errno with *step naming the call that failed (nothing left open).
 int listen_group(const char *host, unsigned port, unsigned count, unsigned backlog, int reuse, const int32_t *map,
-                 size_t mapn, unsigned defer, int *fds, const char **step) {
+                 size_t mapn, unsigned defer, int v6only, int *fds, const char **step) {
   struct sockaddr_storage ss; socklen_t sl;
   int fam = parse_addr(host, port, &ss, &sl);
   if (fam < 0) { *step = "address"; return fam; }
@@ -76,6 +76,7 @@ int listen_group(const char *host, unsigned port, unsigned count, unsigned backl
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (reuse || count > 1) { *step = "SO_REUSEPORT"; if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) { r = -errno; goto fail; } }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // inherited by accepted sockets
+    if (v6only && fam == AF_INET6) { *step = "IPV6_V6ONLY"; if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0) { r = -errno; goto fail; } }
     if (defer) { *step = "TCP_DEFER_ACCEPT"; if (setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof defer) < 0) { r = -errno; goto fail; } }
     if (fam == AF_INET6) ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)bport);
     else ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)bport);

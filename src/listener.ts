@@ -27,6 +27,17 @@ export interface ListenOptions {
    * this long. Only for protocols where the client speaks first (HTTP). Ignored by the portable backend.
    */
   deferAccept?: number;
+  /**
+   * With an IPv6 host (`::`), accept IPv6 only (IPV6_V6ONLY), as node's `ipv6Only`; default false: `::` also accepts
+   * IPv4 (dual-stack, the system's default).
+   */
+  ipv6Only?: boolean;
+  /**
+   * SO_REUSEPORT on a one-member listener, so that other sockets (other processes) may bind the same address and
+   * port and the kernel spreads connections among them, as node's `reusePort` (node 22.12+); default false: a second
+   * bind fails with EADDRINUSE. Listeners of more than one member always set it (it is what joins them).
+   */
+  reusePort?: boolean;
 }
 
 /** A bound, listening address: one or more members, each registered by one channel. Close it when done. */
@@ -78,10 +89,10 @@ function resolveHost(host: string): string {
   return host;
 }
 
-const LISTEN_OPTIONS = optionKeys<ListenOptions>({ host: true, port: true, backlog: true, partitions: true, members: true, deferAccept: true });
+const LISTEN_OPTIONS = optionKeys<ListenOptions>({ host: true, port: true, backlog: true, partitions: true, members: true, deferAccept: true, ipv6Only: true, reusePort: true });
 
 // The options both listen functions take: checked, with their defaults.
-function addressArgs(options: ListenOptions): { host: string; port: number; backlog: number } {
+function addressArgs(options: ListenOptions): { host: string; port: number; backlog: number; ipv6Only: boolean; reusePort: boolean } {
   checkOptions(options, LISTEN_OPTIONS);
   if (options.host !== undefined && typeof options.host !== 'string') throw argError('host', 'a string (an IPv4 or IPv6 address literal or "localhost")', options.host);
   const host = resolveHost(options.host ?? '127.0.0.1');
@@ -89,7 +100,8 @@ function addressArgs(options: ListenOptions): { host: string; port: number; back
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw rangeError('port', 'an integer in 0..65535', port);
   const backlog = options.backlog ?? bounds.backlogDefault;
   if (!Number.isInteger(backlog) || backlog < 1 || backlog > bounds.backlogMax) throw rangeError('backlog', `an integer in 1..${bounds.backlogMax}`, backlog);
-  return { host, port, backlog };
+  for (const k of ['ipv6Only', 'reusePort'] as const) if (options[k] !== undefined && typeof options[k] !== 'boolean') throw argError(k, 'a boolean', options[k]);
+  return { host, port, backlog, ipv6Only: options.ipv6Only ?? false, reusePort: options.reusePort ?? false };
 }
 
 /**
@@ -98,7 +110,7 @@ function addressArgs(options: ListenOptions): { host: string; port: number; back
  * address and port).
  */
 export function listen(options: ListenOptions = {}): Listener {
-  const { host, port, backlog } = addressArgs(options);
+  const { host, port, backlog, ipv6Only, reusePort } = addressArgs(options);
   const partitions = options.partitions ?? [];
   if (!Array.isArray(partitions)) throw argError('partitions', 'an array of CPU lists', partitions);
   const seen = new Set<number>();
@@ -120,23 +132,23 @@ export function listen(options: ListenOptions = {}): Listener {
     cpuToMember = new Int32Array(Math.max(...seen) + 1).fill(-1);
     partitions.forEach((p, i) => { for (const cpu of p) cpuToMember![cpu] = i; });
   }
-  const r = listenGroup(host, port, members, backlog, members > 1, cpuToMember, deferAccept);
+  const r = listenGroup(host, port, members, backlog, members > 1 || reusePort, cpuToMember, deferAccept, ipv6Only);
   const parts = partitions.length > 0 ? partitions.map((p) => [...p]) : Array.from({ length: members }, () => [] as number[]);
   return new Listener(host, r.port, r.fds, parts, undefined);
 }
 
 /**
  * A listener over node:net, for platforms without the addon (one member: `partitions`, `members` and `deferAccept`
- * are ignored). Bad arguments throw at once, as `listen`'s do; an address that cannot be bound rejects with
- * `listen`'s error.
+ * are ignored; node honours `reusePort` from 22.12 on). Bad arguments throw at once, as `listen`'s do; an address that
+ * cannot be bound rejects with `listen`'s error.
  */
 export function listenPortable(options: ListenOptions = {}): Promise<Listener> {
-  const { host, port, backlog } = addressArgs(options);
+  const { host, port, backlog, ipv6Only, reusePort } = addressArgs(options);
   const server = net.createServer({ noDelay: true, pauseOnConnect: true } as net.ServerOpts);
   return new Promise((resolve, reject) => {
     const failed = (e: NodeJS.ErrnoException): void => reject(fromNode(e, host, port));
     server.once('error', failed);
-    server.listen({ host, port, backlog }, () => {
+    server.listen({ host, port, backlog, ipv6Only, reusePort } as net.ListenOptions, () => {
       server.off('error', failed);
       resolve(new Listener(host, (server.address() as net.AddressInfo).port, [], [[]], server));
     });

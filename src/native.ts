@@ -47,7 +47,7 @@ export interface NativeAddon {
   /** Records `bytes`'s memory as reference slot `slot` (sends with RowFlag.Ref): 0, or -EINVAL. */
   channelRefSet(channel: object, slot: number, bytes: Uint8Array): number;
   encodeSockaddr(channel: object, offset: number, host: string, port: number): number;
-  listenGroup(host: string, port: number, count: number, backlog: number, reusePort: boolean, cpuToMember: Int32Array | null, deferAcceptSecs: number): { fds: number[]; port: number };
+  listenGroup(host: string, port: number, count: number, backlog: number, reusePort: boolean, cpuToMember: Int32Array | null, deferAcceptSecs: number, ipv6Only: boolean): { fds: number[]; port: number };
   clientSocket(host: string, localAddress?: string): number;
   closeFd(fd: number): number;
   /** A socket's local (peer false) or remote address, or -errno. */

@@ -34,6 +34,10 @@ export interface TcpListen {
   host: string | undefined;
   backlog: number;
   signal?: AbortSignal;
+  /** IPV6_V6ONLY on '::' (node's ipv6Only). */
+  ipv6Only?: boolean;
+  /** SO_REUSEPORT: other sockets may bind the same port (node's reusePort, node 22.12+). */
+  reusePort?: boolean;
 }
 
 /** node:net's original Server.prototype.listen (before megapipe/register replaces it). */
@@ -149,9 +153,10 @@ export function tcpListenArgs(args: unknown[]): { tcp: TcpListen | null; cb: (()
   const cb = typeof a[a.length - 1] === 'function' ? a.pop() as () => void : undefined;
   const first = a[0];
   if (first !== null && typeof first === 'object') {
-    const o = first as { port?: unknown; host?: unknown; backlog?: unknown; path?: unknown; fd?: unknown; handle?: unknown; _handle?: unknown; signal?: AbortSignal };
+    const o = first as { port?: unknown; host?: unknown; backlog?: unknown; path?: unknown; fd?: unknown; handle?: unknown; _handle?: unknown; signal?: AbortSignal; ipv6Only?: unknown; reusePort?: unknown };
     if (o.path !== undefined || o.fd !== undefined || o.handle !== undefined || o._handle !== undefined) return { tcp: null, cb };
-    return { tcp: { port: portArg(o.port), host: typeof o.host === 'string' ? o.host : undefined, backlog: toNumber(o.backlog) ?? 511, signal: o.signal }, cb };
+    // (`exclusive` needs nothing: a megapipe listener is never shared with cluster workers)
+    return { tcp: { port: portArg(o.port), host: typeof o.host === 'string' ? o.host : undefined, backlog: toNumber(o.backlog) ?? 511, signal: o.signal, ipv6Only: o.ipv6Only === true, reusePort: o.reusePort === true }, cb };
   }
   if (typeof first === 'string' && toNumber(first) === undefined) return { tcp: null, cb };   // an IPC path
   const host = typeof a[1] === 'string' ? a[1] : undefined;
@@ -185,7 +190,7 @@ export function listenTcp(server: net.Server, tcp: TcpListen, cb?: () => void): 
   const bind = (address: string, fallback: boolean): void => {
     let listener: Listener;
     try {
-      listener = listenGroup({ host: address, port: tcp.port, backlog: Math.max(1, Math.min(tcp.backlog, 65535)) });
+      listener = listenGroup({ host: address, port: tcp.port, backlog: Math.max(1, Math.min(tcp.backlog, 65535)), ipv6Only: tcp.ipv6Only === true, reusePort: tcp.reusePort === true });
     } catch (e) {
       const x = e as { code?: string; errno?: number };
       if (fallback && (x.code === 'EAFNOSUPPORT' || x.code === 'EADDRNOTAVAIL')) { bind('0.0.0.0', false); return; }
@@ -197,7 +202,7 @@ export function listenTcp(server: net.Server, tcp: TcpListen, cb?: () => void): 
     }
     adopt(server, threadChannel(), listener, { owns: true });
   };
-  if (tcp.host === undefined) bind('::', true);
+  if (tcp.host === undefined) bind('::', tcp.ipv6Only !== true);
   else if (net.isIP(tcp.host) !== 0) bind(tcp.host, false);
   else {
     lookup(tcp.host, (err, address) => {
