@@ -84,10 +84,12 @@ enum mp_stat {
 #define MP_UD_GEN_MASK 0xffffff
 #define MP_UD_ORPHAN 0x7fffffff   // a request of no handle (the close of a connection refused at accept)
 #define MP_UD_READ 0x40000000     // a file read into send chunk n: MP_UD_READ | n
-#define MP_UD_NATIVE -1           // a request the native side made for itself (JavaScript skips its completion)
+#define MP_UD_NATIVE -1           // a request the native side made for itself (JavaScript skips its completion: see below)
 
 // tags: which of a handle's requests completed. MP_TAG_FD_RESULT in a tag: a non-negative result is a new regular fd,
-// owned by whoever takes the completion — closed by the native side if it is never delivered (a closing channel)
+// owned by whoever takes the completion — closed by the native side if it is never delivered (a closing channel), and
+// by JavaScript when it belongs to no handle (stale, MP_UD_ORPHAN, or MP_UD_NATIVE: the native side's fd install whose
+// synchronous caller gave up waiting for it)
 #define MP_TAG_FD_RESULT 0x80
 enum mp_tag {
   MP_TAG_NOP = 0,

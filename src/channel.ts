@@ -224,7 +224,9 @@ export interface Channel {
    * The `'remote'` (peer) or `'local'` address of connection `handle`, read from the kernel at this call (not on the
    * accept path: nothing is spent on connections that never ask); undefined once the peer is gone (ENOTCONN) or when
    * the kernel cannot say (an lwsocket needs Linux 6.8, whose fd install this uses). Throws for a handle that is not
-   * an open connection, as other calls do.
+   * an open connection, as other calls do; and, for an lwsocket, throws a MegapipeError with code `EAGAIN` when the
+   * kernel's answer did not arrive within the call (the completion queue is full, in a burst of completions): nothing
+   * is wrong with the connection, and a later call (from a later batch) reads the address.
    */
   socketAddress(handle: number, side: 'local' | 'remote'): SocketAddress | undefined;
   /** Sets the cookie every later event of `handle` carries. */

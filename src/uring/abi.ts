@@ -43,7 +43,10 @@ export const enum Stat {
  */
 export const enum Ud { TagShift = 24, GenMask = 0xffffff, Orphan = 0x7fffffff, Read = 0x40000000, Native = -1 }
 
-/** Tags (MP_TAG_*): which of a handle's requests completed. FdResult in a tag: a non-negative result is a new fd. */
+/**
+ * Tags (MP_TAG_*): which of a handle's requests completed. FdResult in a tag: a non-negative result is a new fd, closed
+ * by whoever meets it when it belongs to no handle (stale, Orphan, or Native: an fd install the native side gave up on).
+ */
 export const enum Tag {
   FdResult = 0x80,
   Nop = 0,

@@ -19,7 +19,7 @@ import { Files } from './files.js';
 import { Receiver } from './receive.js';
 import { Acceptor } from './accept.js';
 
-const EBADF = -9;
+const EBADF = -9, EAGAIN = -11;
 /** Times a close that failed (its submission refused) is issued again before the handle goes anyway. */
 const CLOSE_TRIES = 3;
 /** Buffers that no-copy sends of a closed channel may still read: kept alive for good (see close). */
@@ -469,6 +469,8 @@ export class UringChannel extends ChannelCore implements Channel, BatchHost {
 
   protected endAddress(h: number, peer: boolean): SocketAddress | undefined {
     const r = this.kind[h] === Kind.Direct ? native!.channelSockName(this.nativeHandle, this.fd[h]!, peer) : native!.sockName(this.fd[h]!, peer);
+    // an lwsocket's fd install that did not complete within the call (the completion queue full): not an answer
+    if (r === EAGAIN) throw new MegapipeError('EAGAIN', `socketAddress: the kernel's answer did not arrive within the call (the completion queue is full); try again later`, EAGAIN, { syscall: peer ? 'getpeername' : 'getsockname' });
     return typeof r === 'number' ? undefined : { address: r.address, port: r.port, family: r.family === 6 ? 'IPv6' : 'IPv4' };
   }
 
