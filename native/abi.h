@@ -125,6 +125,14 @@ enum mp_tag {
 #define MP_POLLOUT 4                  // POLLOUT
 #define MP_SHUT_WR 1                  // shutdown(2)'s SHUT_WR
 
+// ---- socket options a connection can set (channelSetSockOpt / setSockOpt) and read back (…GetSockOpt) ------------
+enum mp_sockopt {
+  MP_SOCKOPT_NODELAY = 1,    // TCP_NODELAY: value 0 or 1 (megapipe's sockets start with 1, set on the listener)
+  MP_SOCKOPT_KEEPALIVE = 2,  // SO_KEEPALIVE: value 0 or 1
+  MP_SOCKOPT_KEEPIDLE = 3,   // TCP_KEEPIDLE: seconds, 1..32767
+  MP_SOCKOPT_LINGER0 = 4,    // SO_LINGER {on, 0 s}: the close that follows resets the connection (RST); set only
+};
+
 // ---- fixed bounds: not configurable; src/limits.ts (`bounds`) states them for TypeScript and how they relate -------
 #define MP_BOUND_DRAIN_ROUNDS 16     // event batches delivered per wake-up before the rest of Node's loop runs
 #define MP_BOUND_LISTEN_MEMBERS 256  // listening sockets in one partitioned listener

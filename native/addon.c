@@ -335,6 +335,42 @@ static napi_value ChannelIncomingCpu(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// channelSetSockOpt(channel, slot, which, value) -> 0 | -errno; channelGetSockOpt(channel, slot, which) -> value | -errno:
+// an mp_sockopt on an lwsocket (ring_setsockopt; read back through an fd installed for the call, as channelSockName). setSockOpt(fd, which, value), getSockOpt(fd, which):
+// the same on a regular socket fd.
+static napi_value ChannelSockOpt(napi_env env, napi_callback_info info) {
+  size_t argc = 4; napi_value argv[4];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  channel_t *ch = get_channel(env, argv[0]);
+  if (!ch) return NULL;
+  int32_t slot = -1, which = 0, value = 0;
+  napi_get_value_int32(env, argv[1], &slot);
+  napi_get_value_int32(env, argv[2], &which);
+  int set = argc >= 4 && napi_get_value_int32(env, argv[3], &value) == napi_ok;
+  int r;
+  if (ch->closed) r = -EBADF;
+  else if (set) r = ring_setsockopt(ch, slot, which, value);
+  else {
+    // read back through a regular fd for the socket (the socket command getsockopt takes SOL_SOCKET only)
+    int fd = ring_install_fd(ch, slot);
+    r = fd < 0 ? fd : get_sock_opt(fd, which);
+    if (fd >= 0) close(fd);
+  }
+  if (!ch->closed) wake_if_posted(ch);
+  napi_value out; napi_create_int32(env, r, &out);
+  return out;
+}
+static napi_value FdSockOpt(napi_env env, napi_callback_info info) {
+  size_t argc = 3; napi_value argv[3];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd = -1, which = 0, value = 0;
+  napi_get_value_int32(env, argv[0], &fd);
+  napi_get_value_int32(env, argv[1], &which);
+  int set = argc >= 3 && napi_get_value_int32(env, argv[2], &value) == napi_ok;
+  napi_value out; napi_create_int32(env, set ? set_sock_opt(fd, which, value) : get_sock_opt(fd, which), &out);
+  return out;
+}
+
 // ---- sockets (listeners and client sockets; not on the hot path) ----------------------------------------------
 // listenGroup(host, port, count, backlog, reusePort, cpuToMember: Int32Array | null, deferAcceptSecs, ipv6Only) -> {fds, port}
 // (see listen_group).
@@ -485,6 +521,10 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     { "dupFd", NULL, DupFd, NULL, NULL, NULL, napi_enumerable, NULL },
     { "incomingCpu", NULL, IncomingCpu, NULL, NULL, NULL, napi_enumerable, NULL },
     { "channelIncomingCpu", NULL, ChannelIncomingCpu, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "channelSetSockOpt", NULL, ChannelSockOpt, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "channelGetSockOpt", NULL, ChannelSockOpt, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "setSockOpt", NULL, FdSockOpt, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "getSockOpt", NULL, FdSockOpt, NULL, NULL, NULL, napi_enumerable, NULL },
     { "pinThread", NULL, PinThread, NULL, NULL, NULL, napi_enumerable, NULL },
     { "acceptQueueLength", NULL, AcceptQueueLength, NULL, NULL, NULL, napi_enumerable, NULL },
     { "acceptNow", NULL, AcceptNow, NULL, NULL, NULL, napi_enumerable, NULL },

@@ -16,6 +16,7 @@
 #include "abi.h"
 #include "channel.h"
 #include "kernel.h"
+#include "sockets.h"
 
 // user_data of requests the ring makes for itself (low word MP_UD_NATIVE: the JavaScript drain skips them)
 #define UD_NATIVE_CMD(seq) (0xffffffffULL | ((uint64_t)((seq) & MP_UD_GEN_MASK) << 32))
@@ -623,19 +624,41 @@ static int sync_submit(channel_t *ch, const struct io_uring_sqe *sq) {
 // SO_INCOMING_CPU of the lwsocket in direct-descriptor `slot`, or -errno (-EOPNOTSUPP before Linux 6.7, which added
 // socket getsockopt as an io_uring command; -EAGAIN as sync_submit says). A direct descriptor has no fd to call
 // getsockopt on, so this submits one IORING_OP_URING_CMD (SOCKET_URING_OP_GETSOCKOPT), which never blocks.
-int ring_incoming_cpu(channel_t *ch, int32_t slot) {
+static int getsockopt_int(channel_t *ch, int32_t slot, int level, int name) {
   int r;
   struct io_uring_sqe *sq = sync_sqe(ch, slot, &r);
   if (!sq) return r;
   ch->sync_val = -1;
   sq->opcode = IORING_OP_URING_CMD;
-  sq->off = MP_SOCKET_URING_OP_GETSOCKOPT;                               // cmd_op
-  sq->addr = (uint64_t)SOL_SOCKET | ((uint64_t)SO_INCOMING_CPU << 32);   // level, optname
-  sq->file_index = sizeof ch->sync_val;                                  // optlen
-  sq->addr3 = (uint64_t)(uintptr_t)&ch->sync_val;                        // optval
+  sq->off = MP_SOCKET_URING_OP_GETSOCKOPT;                     // cmd_op
+  sq->addr = (uint64_t)(uint32_t)level | ((uint64_t)(uint32_t)name << 32);   // level, optname
+  sq->file_index = sizeof ch->sync_val;                        // optlen
+  sq->addr3 = (uint64_t)(uintptr_t)&ch->sync_val;              // optval
   r = sync_submit(ch, sq);
   return r < 0 ? r : ch->sync_val;
 }
+
+int ring_incoming_cpu(channel_t *ch, int32_t slot) { return getsockopt_int(ch, slot, SOL_SOCKET, SO_INCOMING_CPU); }
+
+// As set_sock_opt, through IORING_OP_URING_CMD (SOCKET_URING_OP_SETSOCKOPT, Linux 6.7), which never blocks. The value
+// is read by the kernel when the request runs, which may be after this call (the request left in the SQ): so it lives
+// in static storage, or in this slot's entry of slot_val (a later value for the same slot may replace it: the last
+// one set wins).
+int ring_setsockopt(channel_t *ch, int32_t slot, int which, int value) {
+  if (!ch->slot_val && !(ch->slot_val = calloc(ch->files ? ch->files : 1, sizeof *ch->slot_val))) return -ENOMEM;
+  if (slot < 0 || (unsigned)slot >= ch->files) return -EINVAL;
+  int level, name, r; const void *val; unsigned len;
+  if ((r = sockopt_spec(which, value, &level, &name, &val, &len, &ch->slot_val[slot])) < 0) return r;
+  struct io_uring_sqe *sq = sync_sqe(ch, slot, &r);
+  if (!sq) return r;
+  sq->opcode = IORING_OP_URING_CMD;
+  sq->off = MP_SOCKET_URING_OP_SETSOCKOPT;
+  sq->addr = (uint64_t)(uint32_t)level | ((uint64_t)(uint32_t)name << 32);
+  sq->file_index = len;
+  sq->addr3 = (uint64_t)(uintptr_t)val;
+  return sync_submit(ch, sq);
+}
+
 
 // A regular fd (close-on-exec) for the lwsocket in direct-descriptor `slot`, installed by IORING_OP_FIXED_FD_INSTALL
 // (Linux 6.8; -EINVAL before), which completes inline; or -errno: -EAGAIN when its completion did not arrive within
@@ -655,6 +678,7 @@ int ring_install_fd(channel_t *ch, int32_t slot) {
 void ring_free(channel_t *ch) {
   mem_unref(ch->mem);
   ch->mem = NULL;
+  free(ch->slot_val); ch->slot_val = NULL;
   free(ch->ref_ptr); free(ch->ref_len); free(ch->rej_ud); free(ch->rej_res); free(ch->in_ring); free(ch->sq_ts);
   ch->ref_ptr = NULL; ch->ref_len = NULL; ch->rej_ud = NULL; ch->rej_res = NULL; ch->in_ring = NULL; ch->sq_ts = NULL;
 }

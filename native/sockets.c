@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "abi.h"
 #include "kernel.h"
 #include "sockets.h"
 
@@ -156,6 +157,43 @@ int close_fd(int32_t fd) { return fd >= 0 && close(fd) < 0 ? -errno : 0; }
 int dup_fd(int32_t fd) { int r = fcntl(fd, F_DUPFD_CLOEXEC, 3); return r < 0 ? -errno : r; }
 
 // incomingCpu(fd) -> the CPU that processed the socket's packets (SO_INCOMING_CPU), or -errno.
+static const int k_off = 0, k_on = 1;
+static const struct linger k_linger0 = { 1, 0 };
+
+int sockopt_spec(int which, int value, int *level, int *name, const void **val, unsigned *len, int32_t *slot_val) {
+  *len = sizeof(int);
+  switch (which) {
+  case MP_SOCKOPT_NODELAY: *level = IPPROTO_TCP; *name = TCP_NODELAY; break;
+  case MP_SOCKOPT_KEEPALIVE: *level = SOL_SOCKET; *name = SO_KEEPALIVE; break;
+  case MP_SOCKOPT_KEEPIDLE:
+    if (value < 1 || value > 32767) return -EINVAL;
+    *level = IPPROTO_TCP; *name = TCP_KEEPIDLE;
+    *slot_val = value; *val = slot_val;
+    return 0;
+  case MP_SOCKOPT_LINGER0: *level = SOL_SOCKET; *name = SO_LINGER; *val = &k_linger0; *len = sizeof k_linger0; return 0;
+  default: return -EINVAL;
+  }
+  if (value != 0 && value != 1) return -EINVAL;
+  *val = value ? &k_on : &k_off;
+  return 0;
+}
+
+int set_sock_opt(int32_t fd, int which, int value) {
+  int level, name; const void *val; unsigned len; int32_t v;
+  int r = sockopt_spec(which, value, &level, &name, &val, &len, &v);
+  if (r < 0) return r;
+  return setsockopt(fd, level, name, val, len) < 0 ? -errno : 0;
+}
+
+int get_sock_opt(int32_t fd, int which) {
+  int level, name; const void *val; unsigned len; int32_t v;
+  if (which == MP_SOCKOPT_LINGER0) return -EINVAL;
+  int r = sockopt_spec(which, which == MP_SOCKOPT_KEEPIDLE ? 1 : 0, &level, &name, &val, &len, &v);
+  if (r < 0) return r;
+  int out = 0; socklen_t ol = sizeof out;
+  return getsockopt(fd, level, name, &out, &ol) < 0 ? -errno : out;
+}
+
 int incoming_cpu(int32_t fd) {
   int cpu = -1; socklen_t l = sizeof cpu;
   return getsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &cpu, &l) < 0 ? -errno : cpu;

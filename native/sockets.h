@@ -17,6 +17,13 @@ int close_fd(int32_t fd);
 int dup_fd(int32_t fd);
 // SO_INCOMING_CPU of a socket: the CPU that processed its packets.
 int incoming_cpu(int32_t fd);
+// An mp_sockopt (abi.h) as setsockopt's level and name, and the bytes of `value` to set (`*val` points to storage that
+// outlives any request: static, or `*slot_val` when the value is not 0 or 1 — the caller then keeps it), or -EINVAL
+// for an unknown option or a value out of its range.
+int sockopt_spec(int which, int value, int *level, int *name, const void **val, unsigned *len, int32_t *slot_val);
+// Sets / reads back an mp_sockopt on a regular socket fd (0 or the value read, or -errno).
+int set_sock_opt(int32_t fd, int which, int value);
+int get_sock_opt(int32_t fd, int which);
 // Connections waiting in a listening socket's accept queue (TCP_INFO's tcpi_unacked holds sk_ack_backlog in LISTEN).
 int accept_queue_length(int32_t fd);
 // A connection taken from a listening socket's queue without waiting (nonblocking, close-on-exec), or -EAGAIN.

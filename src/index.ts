@@ -1,5 +1,5 @@
 // megapipe: MegaPipe's channel, lwsockets, partitioned listeners and batching for Node.js.
-export { type BackendName, type Channel, type ChannelOptions, type ChannelStats, type Features, type AcceptOptions, type ConnectOptions, type RegisterOptions, type SocketAddress } from './channel.js';
+export { type BackendName, type Channel, type ChannelOptions, type ChannelStats, type Features, type AcceptOptions, type ConnectOptions, type RegisterOptions, type SocketAddress, type SocketOption } from './channel.js';
 export { createChannel, uringAvailability, selectBackend } from './backend.js';
 export { listen, listenPortable, Listener, type ListenOptions } from './listener.js';
 export { type MpEvent, type ReadEvent, type AcceptEvent, type WriteEvent, type ConnectEvent, type DisconnectEvent, type ErrorEvent, type ListenerErrorEvent, type EventType, type EventHandler } from './event.js';

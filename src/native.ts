@@ -58,6 +58,12 @@ export interface NativeAddon {
   dupFd(fd: number): number;
   incomingCpu(fd: number): number;
   channelIncomingCpu(channel: object, slot: number): number;
+  /** An MP_SOCKOPT_* on an lwsocket: 0 or -errno (-EAGAIN: set when the request runs). */
+  channelSetSockOpt(channel: object, slot: number, which: number, value: number): number;
+  /** Reads an MP_SOCKOPT_* (not Linger0) of an lwsocket back (through an fd installed for the call): the value or -errno. */
+  channelGetSockOpt(channel: object, slot: number, which: number): number;
+  setSockOpt(fd: number, which: number, value: number): number;
+  getSockOpt(fd: number, which: number): number;
   pinThread(cpu: number): number;
   acceptQueueLength(fd: number): number;
   acceptNow(fd: number): number;

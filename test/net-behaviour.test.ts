@@ -335,6 +335,38 @@ for (const impl of IMPLS) {
       assert.deepEqual(events, ['error:ECONNREFUSED', 'close:true']);
     });
 
+    it('resetAndDestroy: the peer sees ECONNRESET (not a clean end); setNoDelay/setKeepAlive are taken on an open socket', async () => {
+      let serverSocket: net.Socket | undefined;
+      const server = impl.createServer({}, (s) => { serverSocket = s; s.on('data', () => {}); });
+      const port = await listening(server);
+      const c = impl.connect(port, '127.0.0.1');
+      try {
+        await withTimeout(once(c, 'connect'), T, 'connect');
+        await waitFor(() => serverSocket !== undefined, 'the connection');
+        const s = serverSocket!;
+        assert.equal(s.setNoDelay(false), s);
+        assert.equal(s.setKeepAlive(true, 30_000), s);
+        assert.equal(s.setNoDelay(true), s);
+        assert.equal(s.setKeepAlive(false), s);
+        // the connection still carries bytes after the options
+        s.write('after options');
+        const [d] = await withTimeout(once(c, 'data'), T, 'bytes') as [Buffer];
+        assert.equal(d.toString(), 'after options');
+        const seen = withTimeout(new Promise<string>((resolve) => {
+          c.once('error', (e: NodeJS.ErrnoException) => resolve(`error:${e.code}`));
+          c.once('end', () => resolve('end'));
+        }), T, 'the peer to see the reset');
+        const closed = once(s, 'close');
+        s.resetAndDestroy();
+        assert.equal(await seen, 'error:ECONNRESET');
+        await withTimeout(closed, T, 'close');
+        assert.equal(s.destroyed, true);
+      } finally {
+        c.destroy();
+        await closeServer(server);
+      }
+    });
+
     it('ipv6Only: a server on :: with ipv6Only refuses IPv4 and serves ::1; without it, :: serves both', async () => {
       const echo = (s: net.Socket) => { s.on('data', (d: Buffer) => s.write(d)); s.on('end', () => s.end()); };
       const ping = (port: number, host: string): Promise<string> => withTimeout(new Promise<string>((resolve) => {

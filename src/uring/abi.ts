@@ -31,6 +31,9 @@ export const enum Ev { UdLo = 0, UdHi = 1, Res = 2, Flags = 3, I32 = 4 }
 /** Header fields (MP_HDR_*). */
 export const enum Hdr { Rows = 0, Recycle = 1, Err = 2, I32 = 8 }
 
+/** Socket options a connection can set and read back (MP_SOCKOPT_*). */
+export const enum SockOpt { Nodelay = 1, Keepalive = 2, Keepidle = 3, Linger0 = 4 }
+
 /** Slots of the native counters (MP_ST_*): a Float64Array over the control region. */
 export const enum Stat {
   Enters = 0, Sqes = 1, Cqes = 2, Batches = 3, OverflowFlush = 4, Wakeups = 5, EmptyWakeups = 6, JsCalls = 7,
