@@ -2,7 +2,6 @@
 // program that picks the member owning the CPU that received the SYN (MegaPipe's partitioned listening socket).
 import * as net from 'node:net';
 import { closeFd, listenGroup, socketsAvailable } from './sockets.js';
-import { reportFallback, requestedBackend, uringAvailability } from './backend.js';
 import { bindTcp, type TcpHandle } from './portable/tcp-bind.js';
 import { MegapipeError, MpCode, argError, fromNode, rangeError } from './errors.js';
 import { bounds } from './limits.js';
@@ -121,8 +120,7 @@ function addressArgs(options: ListenOptions): { host: string; port: number; back
  * Opens a listening address (see ListenOptions). Synchronous. An unknown option is a TypeError; an address that cannot
  * be bound throws as node does (code `EADDRINUSE`, `EACCES`, `EADDRNOTAVAIL`, with syscall, address and port).
  * Without the addon the address is bound by node's own TCP handle (one member: `partitions`, `members` and
- * `deferAccept` are ignored; the portable backend's warning says so once) and listens from the moment a channel
- * registers it.
+ * `deferAccept` are ignored) and listens from the moment a channel registers it.
  */
 export function listen(options: ListenOptions = {}): Listener {
   const { host, port, backlog } = addressArgs(options);
@@ -147,8 +145,8 @@ export function listen(options: ListenOptions = {}): Listener {
     cpuToMember = new Int32Array(Math.max(...seen) + 1).fill(-1);
     partitions.forEach((p, i) => { for (const cpu of p) cpuToMember![cpu] = i; });
   }
+  // (the channel that registers it is portable, and createChannel gives the fallback's one warning)
   if (!socketsAvailable) {
-    if (requestedBackend(undefined) !== 'portable') reportFallback(uringAvailability().reason);
     return Listener.fromHandle(host, bindTcp(host, port, net.isIPv6(host)), backlog);
   }
   const r = listenGroup(host, port, members, backlog, members > 1, cpuToMember, deferAccept);

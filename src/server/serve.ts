@@ -59,7 +59,8 @@ export interface ServeOptions {
   backlog?: number;
   /** TCP_DEFER_ACCEPT on the listener, seconds (default 0: off); see ListenOptions.deferAccept. */
   deferAccept?: number;
-  /** Partitioned listener: each worker accepts the connections its CPU received (default true when workers ≤ CPUs). */
+  /** Partitioned listener: each worker accepts the connections its CPU received (default true when workers ≤ CPUs;
+   * always false without the addon: one accept queue for every worker). */
   partition?: boolean;
   /** lwsockets (direct descriptors) for accepted connections (default true). */
   lwsocket?: boolean;
