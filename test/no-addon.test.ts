@@ -159,6 +159,18 @@ describe('no addon (MEGAPIPE_NO_ADDON=1): the library on node:net, one warning',
     assertOneWarning(r);
   });
 
+  it('megapipe/register: an unchanged node:net server stays on node:net, said once (the warning, no second notice)', async () => {
+    const r = await runChild(script(`
+      await import(${JSON.stringify(dist('src/register.js'))});
+      const server = net.createServer((s) => s.pipe(s));
+      await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+      out.got = sha(await echo(server.address().port, payload));
+      await new Promise((resolve) => server.close(resolve));`));
+    assert.equal(r.json.got, r.json.sent);
+    assertOneWarning(r);
+    assert.doesNotMatch(r.stderr, /megapipe\/net: /, 'no notice beside the warning');
+  });
+
   it("megapipe/http's startServer() with 2 workers serves a file", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'megapipe-no-addon-http-'));
     try {
