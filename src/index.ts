@@ -6,6 +6,7 @@ export { type MpEvent, type ReadEvent, type AcceptEvent, type WriteEvent, type C
 export { bounds, defaultLimits, resolveLimits, type Limits } from './limits.js';
 export { MegapipeError, MpCode, errnoCode, type MpCodeValue } from './errors.js';
 export { currentCpu } from './sockets.js';
+export { version } from './version.js';
 export { type Conn, type Session, type SessionFactory } from './server/session.js';
 export { serveNet, type ServeNetOptions, type NetServerHandle } from './server/serve-net.js';
 export { serveChannel, type ServeChannelOptions, type ChannelServer } from './server/serve-channel.js';

@@ -1,7 +1,8 @@
 // Listening sockets, optionally partitioned: one address, one reuseport group of N members, a classic-BPF
 // program that picks the member owning the CPU that received the SYN (MegaPipe's partitioned listening socket).
 import * as net from 'node:net';
-import { closeFd, listenGroup } from './sockets.js';
+import { closeFd, listenGroup, socketsAvailable } from './sockets.js';
+import { bindTcp, type TcpHandle } from './portable/tcp-bind.js';
 import { MegapipeError, MpCode, argError, fromNode, rangeError } from './errors.js';
 import { bounds } from './limits.js';
 import { checkOptions, optionKeys } from './options.js';
@@ -35,7 +36,8 @@ export interface ListenOptions {
   /**
    * SO_REUSEPORT on a one-member listener, so that other sockets (other processes) may bind the same address and
    * port and the kernel spreads connections among them, as node's `reusePort` (node 22.12+); default false: a second
-   * bind fails with EADDRINUSE. Listeners of more than one member always set it (it is what joins them).
+   * bind fails with EADDRINUSE. Listeners of more than one member always set it (it is what joins them). Without the
+   * addon (node's own TCP handle) it is not set.
    */
   reusePort?: boolean;
 }
@@ -51,9 +53,31 @@ export class Listener {
   /** A node:net server, when the addon is unavailable (portable backend only). */
   readonly server: net.Server | undefined;
   #closed = false;
+  // without the addon: node's TCP handle of the bound socket (fds[0]); a channel of this thread may take it once
+  #handle: TcpHandle | undefined;
+  #backlog = 0;
+  #handleTaken = false;
 
   constructor(host: string, port: number, fds: number[], partitions: number[][], server?: net.Server) {
     this.host = host; this.port = port; this.fds = fds; this.partitions = partitions; this.server = server;
+  }
+
+  /** @internal A listener bound by node's own TCP handle (listen() without the addon): one member, not yet listening. */
+  static fromHandle(host: string, bound: { handle: TcpHandle; fd: number; port: number }, backlog: number): Listener {
+    const l = new Listener(host, bound.port, [bound.fd], [[]]);
+    l.#handle = bound.handle;
+    l.#backlog = backlog;
+    return l;
+  }
+
+  /**
+   * @internal The bound socket's TCP handle, for the portable channel to listen on (once: the server that takes it owns
+   * it), or undefined (native members, another thread's view, or taken already).
+   */
+  takeHandle(): { handle: TcpHandle; backlog: number } | undefined {
+    if (this.#handleTaken || this.#handle === undefined) return undefined;
+    this.#handleTaken = true;
+    return { handle: this.#handle, backlog: this.#backlog };
   }
 
   get closed(): boolean { return this.#closed; }
@@ -78,7 +102,8 @@ export class Listener {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const fd of this.fds) closeFd(fd);
+    if (this.#handle) this.#handle.close();   // (a no-op when the server that took it has closed it already)
+    else for (const fd of this.fds) closeFd(fd);
     this.server?.close();
   }
 }
@@ -105,9 +130,10 @@ function addressArgs(options: ListenOptions): { host: string; port: number; back
 }
 
 /**
- * Opens a listening address (see ListenOptions). Synchronous for native listeners. An unknown option is a TypeError;
- * an address that cannot be bound throws as node does (code `EADDRINUSE`, `EACCES`, `EADDRNOTAVAIL`, with syscall,
- * address and port).
+ * Opens a listening address (see ListenOptions). Synchronous. An unknown option is a TypeError; an address that cannot
+ * be bound throws as node does (code `EADDRINUSE`, `EACCES`, `EADDRNOTAVAIL`, with syscall, address and port).
+ * Without the addon the address is bound by node's own TCP handle (one member: `partitions`, `members` and
+ * `deferAccept` are ignored) and listens from the moment a channel registers it.
  */
 export function listen(options: ListenOptions = {}): Listener {
   const { host, port, backlog, ipv6Only, reusePort } = addressArgs(options);
@@ -131,6 +157,10 @@ export function listen(options: ListenOptions = {}): Listener {
   if (partitions.length > 0) {
     cpuToMember = new Int32Array(Math.max(...seen) + 1).fill(-1);
     partitions.forEach((p, i) => { for (const cpu of p) cpuToMember![cpu] = i; });
+  }
+  // (the channel that registers it is portable, and createChannel gives the fallback's one warning)
+  if (!socketsAvailable) {
+    return Listener.fromHandle(host, bindTcp(host, port, net.isIPv6(host), ipv6Only), backlog);
   }
   const r = listenGroup(host, port, members, backlog, members > 1 || reusePort, cpuToMember, deferAccept, ipv6Only);
   const parts = partitions.length > 0 ? partitions.map((p) => [...p]) : Array.from({ length: members }, () => [] as number[]);

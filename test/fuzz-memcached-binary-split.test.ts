@@ -16,7 +16,7 @@ import fc from 'fast-check';
 import { McApp } from '../apps/memcached/app.js';
 import type { McSession } from '../apps/memcached/session.js';
 import { createStoreShared } from '../apps/memcached/store.js';
-import { BinOp, binRequest as R, incrExtras, setExtras, timeExtras } from '../apps/memcached/testkit.js';
+import { BinOp, binRequest as R, incrExtras, setExtras, timeExtras } from './memcached-testkit.js';
 import { FakeConn } from './memcached-fakeconn.js';
 import { check } from './fixtures/fuzz-common.js';
 

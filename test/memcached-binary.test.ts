@@ -10,7 +10,7 @@ import type { ServerHandle } from '../apps/memcached/server.js';
 import {
   BinOp, binRequest, exchange, incrExtras, parseBinResponses, setExtras, showBin, startReferenceMemcached, timeExtras,
   type Chunk, type RefServer,
-} from '../apps/memcached/testkit.js';
+} from './memcached-testkit.js';
 import { TRANSPORTS, startOn, transportLabel, transportSkip } from './memcached-transports.js';
 import { SEED, fuzzRuns } from './fixtures/fuzz-common.js';
 

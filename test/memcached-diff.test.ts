@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ServerHandle } from '../apps/memcached/server.js';
 import { VERSION } from '../apps/memcached/app.js';
-import { exchange, show, startReferenceMemcached, type Chunk, type ExchangeOptions, type RefServer } from '../apps/memcached/testkit.js';
+import { exchange, show, startReferenceMemcached, type Chunk, type ExchangeOptions, type RefServer } from './memcached-testkit.js';
 import { TRANSPORTS, startOn, transportLabel, transportSkip } from './memcached-transports.js';
 
 interface Case {

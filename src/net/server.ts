@@ -12,7 +12,7 @@ import type { MpEvent } from '../event.js';
 import { listen as listenGroup, type Listener } from '../listener.js';
 import type { ChannelServer } from '../server/serve-channel.js';
 import type { WorkerContext, WorkerSetup } from '../server/serve.js';
-import { kMpEvent, loopUse, netError, route, threadChannel, uringUsable, type Endpoint } from './link.js';
+import { fallbackWarned, kMpEvent, loopUse, netError, route, threadChannel, uringUsable, type Endpoint } from './link.js';
 import { Socket } from './socket.js';
 
 /** node:net.Server's fields this module reads and sets (internal to node, stable since v0.x). */
@@ -221,16 +221,18 @@ function notice(why: string): void {
 
 /**
  * listen() for any net.Server: TCP through megapipe when io_uring is usable; anything else (an IPC path, a handle, an
- * fd, a cluster worker, no io_uring) through node:net's own listen(), with a one-line notice when `quiet` is false.
+ * fd, a cluster worker, no io_uring) through node:net's own listen(), with a one-line notice when `quiet` is false
+ * (none when the portable backend's process warning has given the reason).
  */
 export function listenAny(server: net.Server, args: unknown[], quiet: boolean): net.Server {
   const { tcp, cb } = tcpListenArgs(args);
   let why: string | null = null;
   if (tcp === null) why = 'an IPC path, a handle or an fd is not a TCP address';
   else if (cluster.isWorker) why = 'cluster workers listen through the primary';
-  else if (!uringUsable()) why = 'io_uring is not available';
+  else if (!uringUsable()) why = fallbackWarned() ? '' : 'io_uring is not available';
   if (why !== null) {
-    if (!quiet) notice(why);
+    // ('': the process warning of the portable backend has said why already)
+    if (!quiet && why !== '') notice(why);
     return Reflect.apply(nodeListen, server, args) as net.Server;
   }
   listenTcp(server, tcp!, cb);

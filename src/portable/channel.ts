@@ -79,7 +79,10 @@ export class PortableChannel extends ChannelCore implements Channel {
       if (!Number.isInteger(member) || member < 0 || member >= l.fds.length) throw rangeError('member', `an integer in 0..${l.fds.length - 1}`, member);
       server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true } as net.ServerOpts);
       fd = l.fds[member]!;
-      server.listen({ fd });
+      // listen() without the addon: this thread's first registration listens on the bound socket's own handle
+      const bound = l.takeHandle();
+      if (bound !== undefined) server.listen(bound.handle, bound.backlog);
+      else server.listen({ fd });
       own = true;
     }
     const h = this.allocHandle(Kind.Listener, cookie);
