@@ -17,7 +17,8 @@ import { NO_PROGRESS_MS } from './soak/peer.js';
 import { KNOWN_BUGS } from './soak/known-bugs.js';
 
 const USAGE = `usage: npm run soak -- [--minutes N] [--seed S] [options]
-  --minutes N           load duration (default 10; fractions allowed)
+  --minutes N           load duration (default 30: shorter runs may fail megapipe-http's RSS slope while glibc's
+                        arenas still grow to their plateau, about 9 minutes here; fractions allowed)
   --reload-minutes R    a second load after the first one's idle, judged against the first (default minutes/5; 0: none)
   --idle-s S            seconds sampled after each load once every connection has closed, 1 s apart (default 30)
   --seed S              seed of every random choice (default: from the clock; printed, and in the JSON)
@@ -47,7 +48,7 @@ function fail(msg: string): never { process.stderr.write(`soak: ${msg}\n${USAGE}
 let a;
 try {
   a = parseArgs({ options: {
-    minutes: { type: 'string', default: '10' }, 'reload-minutes': { type: 'string' }, 'idle-s': { type: 'string', default: '30' }, seed: { type: 'string' }, clients: { type: 'string', default: '3' }, lanes: { type: 'string', default: '2,2,2' },
+    minutes: { type: 'string', default: '30' }, 'reload-minutes': { type: 'string' }, 'idle-s': { type: 'string', default: '30' }, seed: { type: 'string' }, clients: { type: 'string', default: '3' }, lanes: { type: 'string', default: '2,2,2' },
     kinds: { type: 'string', default: KINDS.join(',') }, workers: { type: 'string', default: '2' }, 'sample-s': { type: 'string', default: '10' },
     'stall-max-s': { type: 'string', default: '6' }, warmup: { type: 'string', default: '0.3' }, 'rss-slope-max': { type: 'string', default: '1' },
     'heap-slope-max': { type: 'string', default: '0.25' }, 'end-growth-max': { type: 'string', default: '10' }, 'end-growth-min': { type: 'string' },
