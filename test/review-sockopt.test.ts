@@ -9,7 +9,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as net from 'node:net';
 import { uringSkip } from './helpers.js';
+import { createChannel, MegapipeError } from '../src/index.js';
+import { native } from '../src/native.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 
@@ -74,5 +77,31 @@ describe('review: socket options and reset with the submission queue full (uring
     assert.equal(res.reset, 'EAGAIN', JSON.stringify(res));
     assert.equal(res.peer, 'open', JSON.stringify(res));
     assert.ok(res.open0, JSON.stringify(res));
+  });
+});
+
+describe('review: socket options of a registered fd that is not TCP (uring)', { skip: uringSkip }, () => {
+  it('setsockopt(2)\'s own EOPNOTSUPP is reported as such, not as a kernel without socket commands for lwsockets', async () => {
+    const sockPath = path.join(mkdtempSync(path.join(tmpdir(), 'megapipe-review-unix-')), 's');
+    const srv = net.createServer((s) => { s.on('error', () => {}); });
+    await new Promise<void>((r) => srv.listen(sockPath, r));
+    const c = net.connect(sockPath);
+    await new Promise((r) => c.once('connect', r));
+    const fd = native!.dupFd((c as unknown as { _handle: { fd: number } })._handle.fd);
+    const ch = createChannel({ backend: 'uring' });
+    try {
+      const h = ch.register(fd);
+      assert.equal(ch.isLwsocket(h), false);
+      ch.setSocketOption(h, 'keepAlive', true);   // SOL_SOCKET: a Unix socket has it
+      assert.equal(ch.socketOption(h, 'keepAlive'), 1);
+      for (const f of [() => ch.setSocketOption(h, 'noDelay', false), () => ch.socketOption(h, 'keepAliveDelay')]) {
+        assert.throws(f, (e: unknown) => e instanceof MegapipeError && (e.code === 'EOPNOTSUPP' || e.code === 'ENOTSUP') && !/lwsockets/.test(e.message), 'TCP options of a Unix socket');
+      }
+    } finally {
+      ch.close();
+      c.destroy();
+      await new Promise<void>((r) => srv.close(() => r()));
+      rmSync(path.dirname(sockPath), { recursive: true, force: true });
+    }
   });
 });
