@@ -95,8 +95,9 @@ int cq_nonempty(channel_t *ch);
 int work_pending(channel_t *ch);
 int ring_incoming_cpu(channel_t *ch, int32_t slot);
 // Sets an mp_sockopt on the lwsocket in `slot`: 0, or -errno (-EAGAIN when the command's completion did not arrive
-// within the call: the option is then set when the request runs). (Reading one back needs an fd: the socket command
-// getsockopt takes SOL_SOCKET only.)
+// within the call: the option is then set when the request runs; -EBUSY when the command could not be queued at all,
+// the SQ full and the kernel refusing submissions for now: the option is not set). (Reading one back needs an fd: the
+// socket command getsockopt takes SOL_SOCKET only.)
 int ring_setsockopt(channel_t *ch, int32_t slot, int which, int value);
 // A temporary regular fd for the lwsocket in `slot` (the caller closes it), or -errno.
 int ring_install_fd(channel_t *ch, int32_t slot);

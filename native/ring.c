@@ -585,12 +585,14 @@ int ring_create(channel_t *ch, const ring_opts_t *o, const char **step) {
 }
 
 // A native SQE for direct descriptor `slot` (fixed file, user_data a native command's: JavaScript skips its CQE), or
-// NULL with *r set: -EBADF once closed, -EINVAL for a slot out of range, -EAGAIN when the SQ is full.
+// NULL with *r set: -EBADF once closed, -EINVAL for a slot out of range, -EBUSY when the SQ is full (an earlier enter
+// refused for now left it so) and entering again did not make room: nothing was queued (unlike sync_submit's -EAGAIN,
+// which means the request is queued and runs later).
 static struct io_uring_sqe *sync_sqe(channel_t *ch, int32_t slot, int *r) {
   struct io_uring_sqe *sq = NULL;
   if (ch->closed) *r = -EBADF;
   else if (slot < 0 || (unsigned)slot >= ch->files) *r = -EINVAL;
-  else if (!(sq = sqe_get(ch))) *r = -EAGAIN;
+  else if (!(sq = sqe_get(ch)) && (submit_queued(ch, 0), !(sq = sqe_get(ch)))) *r = -EBUSY;
   else {
     sq->fd = slot;
     sq->flags = IOSQE_FIXED_FILE;
@@ -622,12 +624,12 @@ static int sync_submit(channel_t *ch, const struct io_uring_sqe *sq) {
 }
 
 // SO_INCOMING_CPU of the lwsocket in direct-descriptor `slot`, or -errno (-EOPNOTSUPP before Linux 6.7, which added
-// socket getsockopt as an io_uring command; -EAGAIN as sync_submit says). A direct descriptor has no fd to call
+// socket getsockopt as an io_uring command; -EAGAIN as sync_submit says, or as sync_sqe's -EBUSY). A direct descriptor has no fd to call
 // getsockopt on, so this submits one IORING_OP_URING_CMD (SOCKET_URING_OP_GETSOCKOPT), which never blocks.
 static int getsockopt_int(channel_t *ch, int32_t slot, int level, int name) {
   int r;
   struct io_uring_sqe *sq = sync_sqe(ch, slot, &r);
-  if (!sq) return r;
+  if (!sq) return r == -EBUSY ? -EAGAIN : r;
   ch->sync_val = -1;
   sq->opcode = IORING_OP_URING_CMD;
   sq->off = MP_SOCKET_URING_OP_GETSOCKOPT;                     // cmd_op
@@ -643,7 +645,7 @@ int ring_incoming_cpu(channel_t *ch, int32_t slot) { return getsockopt_int(ch, s
 // As set_sock_opt, through IORING_OP_URING_CMD (SOCKET_URING_OP_SETSOCKOPT, Linux 6.7), which never blocks. The value
 // is read by the kernel when the request runs, which may be after this call (the request left in the SQ): so it lives
 // in static storage, or in this slot's entry of slot_val (a later value for the same slot may replace it: the last
-// one set wins).
+// one set wins). -EBUSY: not queued at all (the SQ full, see sync_sqe): the option is not set.
 int ring_setsockopt(channel_t *ch, int32_t slot, int which, int value) {
   if (!ch->slot_val && !(ch->slot_val = calloc(ch->files ? ch->files : 1, sizeof *ch->slot_val))) return -ENOMEM;
   if (slot < 0 || (unsigned)slot >= ch->files) return -EINVAL;
@@ -667,7 +669,7 @@ int ring_setsockopt(channel_t *ch, int32_t slot, int which, int value) {
 int ring_install_fd(channel_t *ch, int32_t slot) {
   int r;
   struct io_uring_sqe *sq = sync_sqe(ch, slot, &r);
-  if (!sq) return r;
+  if (!sq) return r == -EBUSY ? -EAGAIN : r;
   sq->user_data |= UD_FD_RESULT;
   sq->opcode = IORING_OP_FIXED_FD_INSTALL;
   sq->rw_flags = 0;  // install_fd_flags: O_CLOEXEC on the new fd

@@ -59,7 +59,8 @@ static int attach_cpu_bpf(int fd, const int32_t *cpu_to_member, unsigned ncpu) {
 // Opens `count` (1..256) listeners on `host`:`port` (an address literal; port 0: the kernel picks one, and every
 // member binds the port the first one got), all joined to one reuseport group in index order: the cBPF result is an
 // index in join order, so the group is built in one go and closed as a whole. `cpu_to_member` (`ncpu` entries, -1: no
-// member) steers each CPU's SYNs to its member. TCP_NODELAY is set (accepted sockets inherit it); `defer` seconds of
+// member) steers each CPU's SYNs to its member. SO_REUSEPORT is set when `reuse` (other sockets may join) or count > 1;
+// without `reuse` a port already listened on fails with EADDRINUSE whatever the count. TCP_NODELAY is set (accepted sockets inherit it); `defer` seconds of
 // TCP_DEFER_ACCEPT when non-zero; `v6only`: IPV6_V6ONLY on an IPv6 address (else the system's default, dual-stack).
 // Fills fds[0..count) and returns the bound port, or -errno with *step naming the call that failed (nothing left open).
 int listen_group(const char *host, unsigned port, unsigned count, unsigned backlog, int reuse, const int32_t *map,
@@ -68,12 +69,28 @@ int listen_group(const char *host, unsigned port, unsigned count, unsigned backl
   int fam = parse_addr(host, port, &ss, &sl);
   if (fam < 0) { *step = "address"; return fam; }
   int n = 0, r = 0, bport = (int)port;
+  int one = 1;
   *step = "socket";
+  if (count > 1 && !reuse && port != 0) {
+    // several members share the port through SO_REUSEPORT, which would also join them to a group already listening
+    // there (another listener of several members, one with reusePort): unless asked to share, the port must be free,
+    // as a lone socket's bind says (EADDRINUSE). (Port 0: the kernel picks a port no group holds.)
+    int p = socket(fam, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (p < 0) return -errno;
+    setsockopt(p, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (v6only && fam == AF_INET6) setsockopt(p, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (fam == AF_INET6) ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
+    else ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
+    *step = "bind";
+    r = bind(p, (struct sockaddr *)&ss, sl) < 0 ? -errno : 0;
+    close(p);
+    if (r < 0) return r;
+    *step = "socket";
+  }
   for (unsigned i = 0; i < count; i++) {
     int fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) { r = -errno; goto fail; }
     fds[n++] = fd;
-    int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (reuse || count > 1) { *step = "SO_REUSEPORT"; if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) { r = -errno; goto fail; } }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // inherited by accepted sockets

@@ -237,7 +237,9 @@ export interface Channel {
    * listener), `keepAlive` (SO_KEEPALIVE), `keepAliveDelay` (TCP_KEEPIDLE: idle seconds before the first probe,
    * 1..32767). On an lwsocket it goes through the ring (a socket command: Linux 6.7, MP_ERR_UNSUPPORTED before); when
    * the command's completion does not arrive within the call (a full completion queue) it is set when the request
-   * runs, which is before any request staged after this call. A bad value is a TypeError/RangeError.
+   * runs, which is before any request staged after this call; when the command cannot be queued at all (the kernel
+   * refusing submissions for now, the submission queue full) it throws a MegapipeError `EAGAIN` and the option is not
+   * set. A bad value is a TypeError/RangeError.
    */
   setSocketOption(handle: number, option: SocketOption, value: boolean | number): void;
   /**
@@ -249,7 +251,9 @@ export interface Channel {
   socketOption(handle: number, option: SocketOption): number;
   /**
    * Closes connection `handle` with a TCP reset (RST, as node's `socket.resetAndDestroy()`): queued bytes are
-   * discarded, the peer's reads fail with ECONNRESET. As `disconnect(handle, true)` otherwise.
+   * discarded, the peer's reads fail with ECONNRESET. As `disconnect(handle, true)` otherwise. On an lwsocket, when
+   * the kernel refuses submissions for now (see setSocketOption) it throws a MegapipeError `EAGAIN` and leaves the
+   * connection open (a close then would be a clean end, not a reset).
    */
   reset(handle: number): void;
   /** Sets the cookie every later event of `handle` carries. */

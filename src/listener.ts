@@ -36,8 +36,9 @@ export interface ListenOptions {
   /**
    * SO_REUSEPORT on a one-member listener, so that other sockets (other processes) may bind the same address and
    * port and the kernel spreads connections among them, as node's `reusePort` (node 22.12+); default false: a second
-   * bind fails with EADDRINUSE. Listeners of more than one member always set it (it is what joins them). Without the
-   * addon (node's own TCP handle) it is not set.
+   * bind fails with EADDRINUSE. Listeners of more than one member always set it (it is what joins them), but without
+   * reusePort they too fail with EADDRINUSE on a port already listened on. Not with `partitions` (a TypeError: their
+   * CPU steering cannot be shared). Without the addon (node's own TCP handle) it is not set.
    */
   reusePort?: boolean;
 }
@@ -153,6 +154,9 @@ export function listen(options: ListenOptions = {}): Listener {
   const members = partitions.length > 0 ? partitions.length : options.members ?? 1;
   if (partitions.length > bounds.listenerMembers) throw rangeError('partitions', `at most ${bounds.listenerMembers} CPU lists`, partitions.length);
   if (!Number.isInteger(members) || members < 1 || members > bounds.listenerMembers) throw rangeError('members', `an integer in 1..${bounds.listenerMembers}`, members);
+  // the CPU steering is one program per SO_REUSEPORT group, numbering its members in join order: another listener
+  // joining the group would replace it, or be steered to members not its own
+  if (reusePort && partitions.length > 0) throw argError('reusePort', 'false with partitions (their CPU steering cannot be shared with another listener)', reusePort);
   let cpuToMember: Int32Array | null = null;
   if (partitions.length > 0) {
     cpuToMember = new Int32Array(Math.max(...seen) + 1).fill(-1);
@@ -162,7 +166,7 @@ export function listen(options: ListenOptions = {}): Listener {
   if (!socketsAvailable) {
     return Listener.fromHandle(host, bindTcp(host, port, net.isIPv6(host), ipv6Only), backlog);
   }
-  const r = listenGroup(host, port, members, backlog, members > 1 || reusePort, cpuToMember, deferAccept, ipv6Only);
+  const r = listenGroup(host, port, members, backlog, reusePort, cpuToMember, deferAccept, ipv6Only);
   const parts = partitions.length > 0 ? partitions.map((p) => [...p]) : Array.from({ length: members }, () => [] as number[]);
   return new Listener(host, r.port, r.fds, parts, undefined);
 }

@@ -360,15 +360,21 @@ export class Store {
    * already on: nothing changes. Store-wide (every worker).
    */
   sizesEnable(): void {
-    if (Atomics.compareExchange(this.ctl, C_SIZES, 0, 2) !== 0) return;
+    // another thread turning it on (2): its answer is ours, once it is on (memcached's stats_sizes_lock)
+    if (Atomics.compareExchange(this.ctl, C_SIZES, 0, 2) !== 0) { this.sizesSettled(); return; }
     const cas = this.nextCas();
     const n = typeof cas === 'bigint' ? cas : BigInt(cas);
     Atomics.store(this.ctl, C_SIZES_CAS_LO, Number(n & 0xffffffffn) | 0);
     Atomics.store(this.ctl, C_SIZES_CAS_HI, Number(n >> 32n) | 0);
     Atomics.store(this.ctl, C_SIZES, 1);
+    Atomics.notify(this.ctl, C_SIZES);
   }
   /** `stats sizes_disable`: the histogram off (turned on again, it counts from then on). */
-  sizesDisable(): void { Atomics.compareExchange(this.ctl, C_SIZES, 1, 0); }
+  sizesDisable(): void { this.sizesSettled(); Atomics.compareExchange(this.ctl, C_SIZES, 1, 0); }
+  /** Waits while another thread is turning the histogram on (a few atomic operations; the wait is bounded). */
+  private sizesSettled(): void {
+    for (let i = 0; i < 1000 && Atomics.load(this.ctl, C_SIZES) === 2; i++) Atomics.wait(this.ctl, C_SIZES, 2, 1);
+  }
   /** The histogram is on (`stats settings`' track_sizes, and whether `stats sizes` reports it). */
   sizesEnabled(): boolean { return Atomics.load(this.ctl, C_SIZES) === 1; }
   /** `-o track_sizes`: turns the histogram on once per store, when the first worker starts (not again after a disable). */

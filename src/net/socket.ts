@@ -287,11 +287,13 @@ export class Socket extends Duplex implements Endpoint {
     return this;
   }
 
-  // Sets an option on the open connection (a socket still connecting gets it in #connected).
+  // Sets an option on the open connection (a socket still connecting gets it in #connected). As node's, a failure to
+  // set it is not thrown (EAGAIN: the kernel refused submissions for now)
   #sockOpt(option: SocketOption, value: boolean | number): void {
     if (this.#h < 0 || this.connecting || this.destroyed) return;
     try { this.#ch!.setSocketOption(this.#h, option, value); } catch (e) {
-      if ((e as { code?: string }).code !== MpCode.UNSUPPORTED && (e as { code?: string }).code !== MpCode.BAD_HANDLE) throw e;
+      const code = (e as { code?: string }).code;
+      if (code !== MpCode.UNSUPPORTED && code !== MpCode.BAD_HANDLE && code !== 'EAGAIN') throw e;
     }
   }
 
