@@ -263,6 +263,8 @@ export interface LoadReport {
   failed: number;
   p50Us?: number;
   p99Us?: number;
+  /** wrk: every field of the script's WRKJSON line (a script may add its own, e.g. a count of wrong bodies). */
+  json?: Record<string, number>;
   stderrTail: string;
 }
 
@@ -289,6 +291,7 @@ export async function runWrk(o: WrkOptions): Promise<LoadReport> {
   const rep: LoadReport = { tool: 'wrk', argv, exitCode: r.code, requests: 0, seconds: 0, rps: 0, bytes: 0, socketErrors: 0, badStatus: 0, failed: 0, stderrTail: (r.stderr + (line ? '' : r.stdout)).slice(-2000) };
   if (!line) return rep;
   const j = JSON.parse(line) as Record<string, number>;
+  rep.json = j;
   rep.requests = j.requests!;
   rep.seconds = j.duration_us! / 1e6;
   rep.rps = rep.seconds > 0 ? rep.requests / rep.seconds : 0;
