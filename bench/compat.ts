@@ -329,7 +329,7 @@ const multi = points.find((p) => p.kind === 'multi');
 if (multi) {
   const t: Table = {
     headers: ['server', 'runs clean/all', 'k req/s', 'req/s vs node:cluster', 'server CPU µs/req (all processes)', 'k req per server CPU-s', 'per CPU-s vs node:cluster',
-      'machine µs/req', 'errors (all runs)'],
+      'machine µs/req', 'accepted per worker, each clean run', 'errors (all runs)'],
     rows: [],
   };
   const base = cleanSummary(of(multi.name, CLUSTER.name), perCpuS).median;
@@ -340,14 +340,17 @@ if (multi) {
     t.rows.push([
       side === SERVE ? `**${side.name}**` : side.name, fmtRuns(tally(rs.map((r) => r.state))), fmtSummary(k(rate)), ratio(rate.median, baseRate),
       fmtSummary(cleanSummary(rs, (r) => r.procUs)), fmtSummary(k(per)), ratio(per.median, base),
-      fmtSummary(cleanSummary(rs, (r) => r.cost?.machineUsPerTxn)), String(errorsOf(rs)),
+      fmtSummary(cleanSummary(rs, (r) => r.cost?.machineUsPerTxn)),
+      rs.filter((r) => r.state === 'clean').map((r) => r.accepted?.join('/') ?? '–').join(', '), String(errorsOf(rs)),
     ]);
   }
   const title = `node:http on ${workers} cores: serve() + serveServer against cluster (${workers} workers each, unpinned; wrk keep-alive, ${workers} threads)`;
   text += `\n${title}\n${formatTable(t)}`;
   md += `## ${title}\n\n${markdownTable(t)}\n` +
     `"server CPU": utime + stime of every server process and thread (cluster: the primary and its workers; serve(): one process, its worker ` +
-    `threads). "machine µs/req": every core's busy time per request, wrk included (server and client share the ${allCpus.length} cores).\n\n`;
+    `threads). "machine µs/req": every core's busy time per request, wrk included (server and client share the ${allCpus.length} cores). ` +
+    `"accepted per worker": connections each serve() worker accepted over the warm-up and the measured run (${conns} each; the partitioned ` +
+    `listener gives a connection to the worker of the CPU that processed its SYN; cluster's primary hands them out round-robin).\n\n`;
 }
 
 if (profile) {
@@ -413,7 +416,7 @@ const head = `# Legacy servers on megapipe (issue 17), ${meta.started}\n\n` +
   `${wsSize}-byte binary messages, ${wsPipeline} in flight per connection, every byte checked. ${warmupS} s warm-up + ${durationS} s measured; ` +
   `median (min–max) of clean runs.\n\n`;
 md = head + md;
-md += `## Against the goals (≥ ${MIN_CLEAN_RUNS} clean runs of both sides)\n\n${verdictLines.map((v) => `- ${v}`).join('\n')}\n\n${appLine ? `By application: ${appLine}.\n` : ''}`;
+if (verdictLines.length) md += `## Against the goals (≥ ${MIN_CLEAN_RUNS} clean runs of both sides)\n\n${verdictLines.map((v) => `- ${v}`).join('\n')}\n\n${appLine ? `By application: ${appLine}.\n` : ''}`;
 md += `\n## Every run\n\n` + runsMarkdown(runs.filter((r) => r.mem === undefined && r.point !== 'ws-idle').map((r) => ({
   rep: r.rep, point: r.point, server: r.server, state: r.state, us: r.procUs, rate: r.rate, cost: r.cost, problems: r.problems,
 })), 'server CPU µs/req', 'req/s');
@@ -425,7 +428,7 @@ if (idleRuns.length) {
 }
 writeFileSync(join(outDir, 'summary.md'), md);
 writeFileSync(join(outDir, 'results.json'), JSON.stringify({ ...meta, finished, runs }, null, 1) + '\n');
-process.stdout.write(text + `\nAgainst the goals (≥ ${MIN_CLEAN_RUNS} clean runs of both sides):\n${verdictLines.join('\n')}\n${appLine ? `By application: ${appLine}\n` : ''}`);
+process.stdout.write(text + (verdictLines.length ? `\nAgainst the goals (≥ ${MIN_CLEAN_RUNS} clean runs of both sides):\n${verdictLines.join('\n')}\n${appLine ? `By application: ${appLine}\n` : ''}` : ''));
 process.stdout.write(`\n${runsLine(states)}. Results: ${relative(process.cwd(), outDir) || outDir}/ (results.json, summary.md)\n`);
 if (recordDir) process.stdout.write(`Summary recorded in ${recordSummary(recordDir, outDir)}/ (commit it)\n`);
 process.stdout.write(`Reproduce: ${command}\n`);

@@ -19,7 +19,7 @@ export function heapCensus(path: string): Map<string, { count: number; bytes: nu
   for (let i = 0; i < s.nodes.length; i += width) {
     const type = types[s.nodes[i + iType]!]!;
     const name = s.strings[s.nodes[i + iName]!]!;
-    const key = type === 'object' || type === 'closure' ? `${type}: ${name}` : type === 'native' ? `native: ${name.slice(0, 60)}` : type;
+    const key = type === 'object' || type === 'closure' ? `${type}: ${name}` : type === 'native' || type === 'synthetic' ? `${type}: ${name.slice(0, 60)}` : type;
     const e = out.get(key) ?? { count: 0, bytes: 0 };
     e.count++;
     e.bytes += s.nodes[i + iSize]!;

@@ -95,6 +95,8 @@ export interface CompatRun {
   perf?: PerfBreakdown;
   /** With --profile, at the idle point: what each connection added to the JavaScript heap, by constructor or kind. */
   heap?: PerConnection[];
+  /** Multi-worker servers that say so: the connections each worker accepted (warm-up included). */
+  accepted?: number[];
 }
 
 function record(point: string, server: string, rep: number): CompatRun {
@@ -253,6 +255,8 @@ export async function wrkRun(cfg: Config, t: WrkTarget, rep: number): Promise<Co
     if (st.killed) rec.problems.push('server ignored SIGTERM and was killed');
     else if (st.exitCode !== 0) rec.problems.push(`server exit ${st.exitCode ?? st.signal}: ${st.stderrTail.trim().slice(-300)}`);
     if (/stays on node:net/.test(st.stderrTail) && t.side?.register) rec.problems.push(`megapipe/register fell back: ${st.stderrTail.trim().slice(-200)}`);
+    const perWorker = [...st.stdoutTail.matchAll(/^\{"worker":(\d+),.*"accepted":(\d+)\}$/gm)];
+    if (perWorker.length > 0) rec.accepted = perWorker.map((m) => Number(m[2]));
   }
   return finish(rec);
 }

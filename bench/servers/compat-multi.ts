@@ -3,7 +3,7 @@
 // each, a partitioned listener), the server built in every worker by megapipe/net's serveServer. `--mode cluster`:
 // node's cluster, N worker processes, each calling listen() (the primary accepts and hands connections round-robin,
 // node's default on Linux; NODE_CLUSTER_SCHED_POLICY is respected). Prints "listening on HOST:PORT" once every
-// worker serves; exits 0 on SIGTERM.
+// worker serves; exits 0 on SIGTERM (serve: after one line {"worker","cpu","accepted"} per worker).
 //
 //   node dist/bench/servers/compat-multi.js --mode serve|cluster [--workers N] [--host H] [--port P]
 import cluster from 'node:cluster';
@@ -35,7 +35,13 @@ if (!isMainThread) {
   if (values.mode === 'serve') {
     const server = await serve({ module: new URL(import.meta.url), workers, host, port });
     process.stdout.write(`listening on ${host}:${server.port}\n`);
-    process.once('SIGTERM', () => { void server.close(2000).then(() => process.exit(0)); });
+    // each worker's accepted connections, one JSON line each (how the partitioned listener spread them)
+    process.once('SIGTERM', () => {
+      void server.close(2000).then((stats) => {
+        for (const w of stats) process.stdout.write(JSON.stringify({ worker: w.worker, cpu: w.cpu, accepted: w.accepted }) + '\n');
+        process.exit(0);
+      });
+    });
   } else {
     if (port === 0) { process.stderr.write('compat-multi: --mode cluster needs a port (workers listen on it)\n'); process.exit(64); }
     let listening = 0;
