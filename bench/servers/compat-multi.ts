@@ -50,9 +50,13 @@ if (!isMainThread) {
         if (m.listening && ++listening === workers) process.stdout.write(`listening on ${host}:${port}\n`);
       });
     }
+    // the workers are reaped here before the primary exits (orphans reaped by init would bill their CPU to init, which
+    // the next run's foreign-load check would see)
     process.once('SIGTERM', () => {
-      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
-      process.exit(0);
+      const ws = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
+      let left = ws.length;
+      if (left === 0) process.exit(0);
+      for (const w of ws) { w.once('exit', () => { if (--left === 0) process.exit(0); }); w.process.kill('SIGKILL'); }
     });
   }
 }
