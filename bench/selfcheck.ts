@@ -5,7 +5,7 @@
 //
 // It lives here and not in test/ because it checks the benchmarks, not the library.
 import assert from 'node:assert/strict';
-import { headlineGoal, httpGoal, memcachedGoal, rpcGoal, type RunFigures } from './lib/goals.js';
+import { compatCpuGoal, compatMemoryGoal, headlineGoal, httpGoal, memcachedGoal, rpcGoal, type RunFigures } from './lib/goals.js';
 import { parseCoreTicks, windowCost, type Sample } from './lib/procfs.js';
 import {
   disturbance, fatalProblems, fmtRuns, judge, overall, SATURATED, stateOf, STEAL_MAX, tally, verdictText, type RunState,
@@ -172,6 +172,29 @@ check('steal below the limit on every core: not disturbed', () => {
   const c = windowCost(a, b, 1000, [0], [1]);
   assert.equal(c.maxCoreSteal, 0.04);
   assert.equal(disturbance(c, { foreignMaxCores: 0.1, stealMax: STEAL_MAX }).steal, false);
+});
+
+// ---- the legacy-server goals (issue 17): ratios of server CPU per request, and of memory per connection ----------
+
+check('compat CPU goal: node:net 13 µs/req, megapipe 10 → 1.30× the work per CPU-second: met at 1.3, missed at 1.35', () => {
+  const runs = { 'node:net': three(13, 70_000), megapipe: three(10, 90_000) };
+  assert.equal(compatCpuGoal(runs, 1.3).status, 'met');
+  assert.equal(compatCpuGoal(runs, 1.35).status, 'missed');
+  assert.match(compatCpuGoal(runs, 1.3).reason, /^1\.30× node:net's work per server CPU-second/);
+});
+
+check('compat CPU goal: a failed megapipe run (errors) is not counted; two clean runs are not enough', () => {
+  const runs = { 'node:net': three(13, 70_000), megapipe: [clean(10, 90_000), clean(10, 90_000), { state: 'failed', us: 5, rate: 200_000 } as RunFigures] };
+  const v = compatCpuGoal(runs, 1.3);
+  assert.equal(v.status, 'not measured');
+  assert.match(v.reason, /megapipe has 2 clean runs of 3 \(1 failed\)/);
+});
+
+check('compat memory goal: at most half of node:net\'s bytes per idle connection', () => {
+  const mem = (bytes: number): RunFigures[] => [0, 1, 2].map(() => ({ state: 'clean', bytes }));
+  assert.equal(compatMemoryGoal({ 'node:net': mem(4000), megapipe: mem(2000) }).status, 'met');
+  assert.equal(compatMemoryGoal({ 'node:net': mem(4000), megapipe: mem(2100) }).status, 'missed');
+  assert.equal(compatMemoryGoal({ 'node:net': mem(4000) }).status, 'not measured');
 });
 
 process.stdout.write(`selfcheck: ${checks} checks passed (verdicts from clean runs only, run states, steal accounting)\n`);

@@ -141,7 +141,7 @@ export interface HttpServerProc {
   pid: number;
   argv: string[];
   /** SIGTERM, up to `graceMs` (then SIGKILL); resolves with the exit status and the tail of stderr. */
-  stop(graceMs?: number): Promise<{ exitCode: number | null; signal: string | null; killed: boolean; stderrTail: string }>;
+  stop(graceMs?: number): Promise<{ exitCode: number | null; signal: string | null; killed: boolean; stderrTail: string; stdoutTail: string }>;
 }
 
 function accepts(host: string, port: number): Promise<boolean> {
@@ -161,7 +161,8 @@ export async function startPinned(argv: string[], cpu: string, host: string, por
   const child: ChildProcess = spawn('taskset', ['-c', cpu, ...argv], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr = (stderr + d).slice(-4000); });
-  child.stdout!.resume(); // drain (listening lines, counters): unused
+  let stdout = '';   // its tail (listening lines, counters)
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => { stdout = (stdout + d).slice(-4000); });
   let exited = false;
   const exit = new Promise<void>((res) => child.once('exit', () => { exited = true; res(); }));
   child.once('error', (e) => { stderr += String(e); });
@@ -186,7 +187,13 @@ export async function startPinned(argv: string[], cpu: string, host: string, por
         await exit;
         clearTimeout(t);
       }
-      return { exitCode: child.exitCode, signal: child.signalCode, killed, stderrTail: stderr };
+      // its last lines (a process that outlives it may hold the pipe open: not waited for long)
+      await new Promise<void>((r) => {
+        if (child.stdout!.readableEnded || child.stdout!.destroyed) { r(); return; }
+        const t = setTimeout(r, 2000);
+        child.stdout!.once('close', () => { clearTimeout(t); r(); });
+      });
+      return { exitCode: child.exitCode, signal: child.signalCode, killed, stderrTail: stderr, stdoutTail: stdout };
     },
   };
 }
@@ -263,6 +270,8 @@ export interface LoadReport {
   failed: number;
   p50Us?: number;
   p99Us?: number;
+  /** wrk: every field of the script's WRKJSON line (a script may add its own, e.g. a count of wrong bodies). */
+  json?: Record<string, number>;
   stderrTail: string;
 }
 
@@ -289,6 +298,7 @@ export async function runWrk(o: WrkOptions): Promise<LoadReport> {
   const rep: LoadReport = { tool: 'wrk', argv, exitCode: r.code, requests: 0, seconds: 0, rps: 0, bytes: 0, socketErrors: 0, badStatus: 0, failed: 0, stderrTail: (r.stderr + (line ? '' : r.stdout)).slice(-2000) };
   if (!line) return rep;
   const j = JSON.parse(line) as Record<string, number>;
+  rep.json = j;
   rep.requests = j.requests!;
   rep.seconds = j.duration_us! / 1e6;
   rep.rps = rep.seconds > 0 ? rep.requests / rep.seconds : 0;

@@ -3,8 +3,9 @@
 import { fmt } from './stats.js';
 import { cleanSummary, judge, type RunState, type Verdict } from './verdict.js';
 
-/** What a goal reads from one run: its state, the server-core CPU per transaction/request/operation, and its rate. */
-export interface RunFigures { state: RunState; us?: number; rate?: number }
+/** What a goal reads from one run: its state, the server-core CPU per transaction/request/operation, and its rate
+ *  (and, for a memory goal, the bytes per connection). */
+export interface RunFigures { state: RunState; us?: number; rate?: number; bytes?: number }
 
 /** The runs of each server at one point; a server absent from the run is absent (or undefined) here. */
 export type RunsByServer = Readonly<Record<string, readonly RunFigures[] | undefined>>;
@@ -12,6 +13,7 @@ export type RunsByServer = Readonly<Record<string, readonly RunFigures[] | undef
 const side = (runs: RunsByServer, name: string) => ({ name, states: runs[name]?.map((r) => r.state) });
 const us = (runs: RunsByServer, name: string) => cleanSummary(runs[name] ?? [], (r) => r.us).median;
 const rate = (runs: RunsByServer, name: string) => cleanSummary(runs[name] ?? [], (r) => r.rate).median;
+const bytes = (runs: RunsByServer, name: string) => cleanSummary(runs[name] ?? [], (r) => r.bytes).median;
 
 /** HTTP (issue 6): ahead of Bun and node:http (more req/s and less server-core CPU per request) and at least
  *  nginx's requests per core (server-core µs/req at most nginx's). Needs all four servers. */
@@ -55,5 +57,23 @@ export function headlineGoal(runs: RunsByServer, subject = 'megapipe', baseline 
   return judge([side(runs, subject), side(runs, baseline)], () => {
     const saving = us(runs, baseline) / us(runs, subject);
     return { met: saving > 1, reason: `${fmt(saving)}× less server-core CPU per transaction than ${baseline} (${fmt(us(runs, subject))} against ${fmt(us(runs, baseline))} µs)` };
+  }, minClean);
+}
+
+/** Legacy servers (issue 17): the same application on megapipe does at least `factor` × node:net's work per server
+ *  CPU-second. `us` is the server process's CPU (utime + stime) per request or message, so the ratio is node:net's
+ *  µs over megapipe's. */
+export function compatCpuGoal(runs: RunsByServer, factor: number, subject = 'megapipe', baseline = 'node:net', minClean?: number): Verdict {
+  return judge([side(runs, subject), side(runs, baseline)], () => {
+    const ratio = us(runs, baseline) / us(runs, subject);
+    return { met: ratio >= factor, reason: `${fmt(ratio)}× ${baseline}'s work per server CPU-second (${fmt(us(runs, subject))} against ${fmt(us(runs, baseline))} µs of server CPU each; goal ≥ ${factor}×)` };
+  }, minClean);
+}
+
+/** Legacy servers (issue 17): memory per idle connection (`bytes`) at most `factor` × node:net's. */
+export function compatMemoryGoal(runs: RunsByServer, factor = 0.5, subject = 'megapipe', baseline = 'node:net', minClean?: number): Verdict {
+  return judge([side(runs, subject), side(runs, baseline)], () => {
+    const ratio = bytes(runs, subject) / bytes(runs, baseline);
+    return { met: ratio <= factor, reason: `${fmt(ratio)}× ${baseline}'s memory per idle connection (${fmt(bytes(runs, subject))} against ${fmt(bytes(runs, baseline))} B; goal ≤ ${factor}×)` };
   }, minClean);
 }

@@ -46,6 +46,8 @@ export interface RunningServer {
   host: string;
   port: number;
   argv: string[];
+  /** The JSON lines printed so far (growing while it runs), e.g. replies to a signal. */
+  readonly json: readonly Record<string, unknown>[];
   /** Sends SIGTERM, waits up to `graceMs` for the exit (then SIGKILL), and returns what it printed. */
   stop(graceMs?: number): Promise<StopResult>;
 }
@@ -107,6 +109,7 @@ export async function startServer(spec: ServerSpec, opts: { cpu: string; host: s
     host: listening!.host,
     port: listening!.port,
     argv,
+    json,
     async stop(graceMs = 5000): Promise<StopResult> {
       let killed = false;
       if (child.exitCode === null && child.signalCode === null) {
@@ -137,6 +140,8 @@ export interface LoadOptions {
   maxTxns?: number;
   /** taskset CPU list for the load generator. */
   cpu: string;
+  /** The load generator in bench/c/bin/ (default rpc-load; ws-load takes the same flags and prints the same JSON). */
+  program?: 'rpc-load' | 'ws-load';
 }
 
 /** rpc-load's JSON line. */
@@ -166,7 +171,7 @@ export interface LoadRun {
 }
 
 export function loadArgv(o: LoadOptions): string[] {
-  const a = [join(C_BIN, 'rpc-load'), '--host', o.host, '--port', String(o.port), '--conns', String(o.conns),
+  const a = [join(C_BIN, o.program ?? 'rpc-load'), '--host', o.host, '--port', String(o.port), '--conns', String(o.conns),
     '--txns', String(o.txns), '--size', String(o.size), '--duration', String(o.durationS), '--warmup', String(o.warmupS),
     '--pipeline', String(o.pipeline ?? 1)];
   if (o.srcIps) a.push('--src-ips', String(o.srcIps));

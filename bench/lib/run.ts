@@ -19,9 +19,10 @@ export interface RunOptions {
   /** Steal of any server or client core (fraction of its time) above which a run is marked stolen (default 0.05). */
   stealMax?: number;
   load: Omit<LoadOptions, 'host' | 'port' | 'cpu'>;
-  /** Called at rpc-load's phase marks, after the CPU sample (e.g. to start and stop a profiler). */
-  onMeasureStart?: () => void;
-  onMeasureEnd?: () => void;
+  /** Called at rpc-load's phase marks, after the CPU sample, with the server's pid (e.g. to start and stop a
+   *  profiler, or to look at the server while it is loaded). */
+  onMeasureStart?: (serverPid: number) => void;
+  onMeasureEnd?: (serverPid: number) => void;
 }
 
 export interface RunRecord {
@@ -89,8 +90,8 @@ export async function runOnce(spec: ServerSpec, o: RunOptions): Promise<RunRecor
   let loadPids: number[] | undefined;
   const load = await runLoad({ ...o.load, host: server.host, port: server.port, cpu: o.clientCpu }, {
     onSpawn: (pid) => { loadPids = [pid]; },
-    onMeasureStart: () => { a = sample(pids, loadPids); o.onMeasureStart?.(); },
-    onMeasureEnd: () => { b = sample(pids, loadPids); o.onMeasureEnd?.(); },
+    onMeasureStart: () => { a = sample(pids, loadPids); o.onMeasureStart?.(server.pid); },
+    onMeasureEnd: () => { b = sample(pids, loadPids); o.onMeasureEnd?.(server.pid); },
   });
   const syscalls = counter ? await counter.stop() : undefined;
   const stopped = await server.stop();
