@@ -35,6 +35,7 @@ import { PERF_CATEGORIES, perfRecordAvailable } from './compat/perf.js';
 import {
   appCommand, idleRun, MEGAPIPE, MULTI, NODE_NET, REQUIRED, writeWrkScripts, wrkRun, wsEchoRun, type App, type CompatRun, type Config, type Side,
 } from './compat/runs.js';
+import { numberFlags } from './lib/flags.js';
 
 const HELLO = 'hello world';   // what compat-app.ts and compat-multi.ts answer
 
@@ -127,11 +128,7 @@ const values = (() => {
 })();
 if (values.help) { process.stdout.write(usage + '\n'); process.exit(0); }
 
-const num = (name: string, v: string, lo: number, hi: number, integer = true): number => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < lo || n > hi) die(`--${name} must be ${integer ? 'an integer' : 'a number'} in ${lo}..${hi} (got ${v})`);
-  return n;
-};
+const num = numberFlags(die);
 const quick = values.quick!;
 // whole seconds: wrk takes no fractions
 const durationS = num('duration', values.duration ?? (quick ? '1' : '4'), 1, 120);

@@ -30,6 +30,7 @@ import {
   APT_PACKAGE, haveTool, LARGE_FILE, MIX_FILES, mixMeanBody, nginxConfig, probeSite, runH2load, runWrk, SMALL_FILE, startPinned,
   writeScripts, writeSite, type LoadReport,
 } from './http/tools.js';
+import { numberFlags } from './lib/flags.js';
 
 const SCENARIOS = ['keepalive', 'pipelined', 'close', 'mix', 'large'] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
@@ -115,11 +116,7 @@ const values = (() => {
 })();
 if (values.help) { process.stdout.write(usage + '\n'); process.exit(0); }
 
-const num = (name: string, v: string, lo: number, hi: number, integer = true): number => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < lo || n > hi) die(`--${name} must be ${integer ? 'an integer' : 'a number'} in ${lo}..${hi} (got ${v})`);
-  return n;
-};
+const num = numberFlags(die);
 const quick = values.quick!;
 const conns = num('conns', values.conns!, 1, 10000);
 const pipeline = num('pipeline', values.pipeline!, 1, 256);

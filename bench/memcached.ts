@@ -32,6 +32,7 @@ import { formatTable, markdownTable, type Table } from './lib/table.js';
 import {
   disturbance, disturbed, fatalProblems, FOREIGN_MAX_CORES, SATURATED, fmtRuns, MIN_CLEAN_RUNS, overall, rulesText, statusText, stateOf, STEAL_MAX, tally, verdictText, type RunState, type Verdict,
 } from './lib/verdict.js';
+import { numberFlags } from './lib/flags.js';
 
 const usage = `usage: node dist/bench/memcached.js [options]
 megapipe-memcached against Debian's memcached 1.6: same threads, same core(s), same client (bench/c/mc-load),
@@ -99,11 +100,7 @@ try {
 }
 if (values.help) { process.stdout.write(usage + '\n'); process.exit(0); }
 
-const num = (name: string, v: string, lo: number, hi: number, integer = true): number => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < lo || n > hi) die(`--${name} must be ${integer ? 'an integer' : 'a number'} in ${lo}..${hi} (got ${v})`);
-  return n;
-};
+const num = numberFlags(die);
 const numList = (name: string, v: string, lo: number, hi: number) => v.split(',').map((s) => num(name, s.trim(), lo, hi));
 
 const quick = values.quick!;

@@ -26,6 +26,7 @@ import { rowState, writeReport, type Point, type Row, type RpcResults } from './
 import { perfAvailable } from './lib/syscalls.js';
 import { disturbed, FOREIGN_MAX_CORES, STEAL_MAX } from './lib/verdict.js';
 import { batchServers, BREAKDOWN_SERVERS, CORES_SERVERS, DEFAULT_SERVERS, ECHO_SERVERS, variantServer } from './servers/registry.js';
+import { numberFlags } from './lib/flags.js';
 
 const usage = `usage: node dist/bench/rpc.js [options]
 Runs the MegaPipe RPC microbenchmark against echo servers, side by side, on pinned cores.
@@ -135,11 +136,7 @@ if (values.list) {
   process.exit(0);
 }
 
-const num = (name: string, v: string, lo: number, hi: number, integer = true): number => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < lo || n > hi) die(`--${name} must be ${integer ? 'an integer' : 'a number'} in ${lo}..${hi} (got ${v})`);
-  return n;
-};
+const num = numberFlags(die);
 const numList = (name: string, v: string, lo: number, hi: number) => v.split(',').map((s) => num(name, s.trim(), lo, hi));
 
 const quick = values.quick;

@@ -32,7 +32,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Channel, ChannelStats, SocketAddress } from '../src/index.js';
 import { createChannel, listen, serveChannel } from '../src/index.js';
-import { connectSocket, echoClient, fdCount, prng, randomBytes, readAll, startEchoServer, uringSkip, waitFor, withTimeout, type EchoServer } from './helpers.js';
+import { connectSocket, echoClient, fdCount, prng, randomBytes, readAll, seccompLauncher, startEchoServer, uringSkip, waitFor, withTimeout, type EchoServer } from './helpers.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 
@@ -88,18 +88,7 @@ async function burst(port: number, conns: number, bytes: number, seed: number): 
 }
 
 // ---- child processes ---------------------------------------------------------------------------------------------
-/** Builds test/fixtures/seccomp-run.c into a temporary directory; a reason to skip when this machine cannot. */
-function buildLauncher(): { bin: string; skip: string | false } {
-  const dir = mkdtempSync(path.join(tmpdir(), 'megapipe-faults-'));
-  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-  const bin = path.join(dir, 'seccomp-run');
-  const cc = spawnSync('cc', ['-O2', '-o', bin, path.resolve(here, '../../test/fixtures/seccomp-run.c')], { encoding: 'utf8' });
-  if (cc.error || cc.status !== 0) return { bin, skip: `no C compiler to build the seccomp launcher (${cc.error?.message ?? cc.stderr})` };
-  const probe = spawnSync(bin, ['--deny', 'io_uring_setup=EPERM', '--', 'true'], { encoding: 'utf8' });
-  if (probe.status !== 0) return { bin, skip: `seccomp filters are not available here: ${probe.stderr}` };
-  return { bin, skip: false };
-}
-const launcher = uringSkip ? { bin: '', skip: uringSkip } : buildLauncher();
+const launcher = seccompLauncher();
 const prlimitSkip: string | false = uringSkip || (spawnSync('prlimit', ['--nofile=64:64', '--', 'true']).status === 0 ? false : 'prlimit (util-linux) is not available');
 
 /** A fixtures/faults-server child: its port, and a way to send it a command and read its one-line JSON answer. */

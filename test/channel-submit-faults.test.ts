@@ -6,29 +6,14 @@
 // Plus, white-box: a request row the native side refuses completes with EINVAL, not as a success.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import * as path from 'node:path';
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { connectSocket, startEchoServer, uringSkip, waitFor, withTimeout } from './helpers.js';
+import { connectSocket, seccompLauncher, startEchoServer, uringSkip, waitFor, withTimeout } from './helpers.js';
 import { native } from '../src/native.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const source = path.resolve(here, '../../test/fixtures/seccomp-run.c');
 
-/** Builds seccomp-run into a temporary directory; a reason to skip when this machine cannot. */
-function buildLauncher(): { bin: string; skip: string | false } {
-  const dir = mkdtempSync(path.join(tmpdir(), 'megapipe-seccomp-'));
-  const bin = path.join(dir, 'seccomp-run');
-  const cc = spawnSync('cc', ['-O2', '-o', bin, source], { encoding: 'utf8' });
-  if (cc.error || cc.status !== 0) return { bin, skip: `no C compiler to build the seccomp launcher (${cc.error?.message ?? cc.stderr})` };
-  const probe = spawnSync(bin, ['--deny', 'io_uring_setup=EPERM', '--', 'true'], { encoding: 'utf8' });
-  if (probe.status !== 0) return { bin, skip: `seccomp filters are not available here: ${probe.stderr}` };
-  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-  return { bin, skip: false };
-}
-const launcher = uringSkip ? { bin: '', skip: uringSkip } : buildLauncher();
+const launcher = seccompLauncher();
 
 /** Runs `node <args>` under seccomp-run with `rules` (bounded in time); resolves with exit code and output. */
 function runUnder(rules: string[], args: string[], ms = 120_000): Promise<{ code: number | null; out: string; err: string }> {

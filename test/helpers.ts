@@ -3,7 +3,11 @@
 // time; no helper asserts on timing.
 import * as net from 'node:net';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setImmediate as immediate, setTimeout as sleep } from 'node:timers/promises';
 import { createChannel, listen, listenPortable, uringAvailability, type Channel, type Limits, type Listener, type MpEvent } from '../src/index.js';
 import { uringExpectation } from './uring-expected.js';
@@ -320,4 +324,24 @@ export function netEchoServer(): Promise<{ port: number; server: net.Server; clo
       close: () => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
     }));
   });
+}
+
+let launcherBuilt: { bin: string; skip: string | false } | undefined;
+/**
+ * seccomp-run (test/fixtures/seccomp-run.c: runs a command under a seccomp filter that answers chosen syscalls with an
+ * errno), built once per process into a temporary directory removed at exit; `skip` is why a test cannot use it here
+ * (no io_uring, no C compiler, no seccomp filters).
+ */
+export function seccompLauncher(): { bin: string; skip: string | false } {
+  if (launcherBuilt !== undefined) return launcherBuilt;
+  if (uringSkip) return (launcherBuilt = { bin: '', skip: uringSkip });
+  const dir = mkdtempSync(path.join(tmpdir(), 'megapipe-seccomp-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const bin = path.join(dir, 'seccomp-run');
+  const source = fileURLToPath(new URL('../../test/fixtures/seccomp-run.c', import.meta.url));
+  const cc = spawnSync('cc', ['-O2', '-o', bin, source], { encoding: 'utf8' });
+  if (cc.error || cc.status !== 0) return (launcherBuilt = { bin, skip: `no C compiler to build the seccomp launcher (${cc.error?.message ?? cc.stderr})` });
+  const probe = spawnSync(bin, ['--deny', 'io_uring_setup=EPERM', '--', 'true'], { encoding: 'utf8' });
+  if (probe.status !== 0) return (launcherBuilt = { bin, skip: `seccomp filters are not available here: ${probe.stderr}` });
+  return (launcherBuilt = { bin, skip: false });
 }

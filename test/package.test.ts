@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { uringExpectation } from './uring-expected.js';
+import { echoProgram } from './fixtures/echo-program.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
@@ -61,31 +62,7 @@ function install(name: string, tgz: string, flags: string[], allowScripts: boole
 }
 
 // The user's program: an echo server on megapipe, 64 KB through it, then its backend and the warnings it saw.
-const PROGRAM = `
-const warnings = [];
-process.on('warning', (w) => warnings.push(w.code + ': ' + w.message));
-const { createChannel, listen } = await import('megapipe');
-const net = await import('node:net');
-const ch = createChannel();
-const l = listen({ port: 0 });
-const lh = ch.register(l);
-ch.onEvent((ev) => {
-  if (ev.type === 'accept') ch.read(ev.handle);
-  else if (ev.type === 'read') { if (ev.result > 0) ch.write(ev.handle, ev.buffer, ev.offset, ev.result); else ch.disconnect(ev.handle); }
-});
-ch.accept(lh);
-const sent = (await import('node:crypto')).randomBytes(65536);
-const got = await new Promise((resolve, reject) => {
-  const c = net.connect(l.port, '127.0.0.1'), parts = [];
-  const timer = setTimeout(() => { c.destroy(); reject(new Error('echo timed out')); }, 30000);
-  c.on('data', (d) => { parts.push(d); if (Buffer.concat(parts).length >= sent.length) c.end(); });
-  c.on('close', () => { clearTimeout(timer); resolve(Buffer.concat(parts)); });
-  c.on('error', reject);
-  c.write(sent);
-});
-console.log(JSON.stringify({ backend: ch.backend, same: got.equals(sent), warnings }));
-ch.close(); l.close();
-`;
+const PROGRAM = echoProgram({ megapipe: 'megapipe', bytes: 65536 });
 
 function serveOnce(dir: string): { backend: string; same: boolean; warnings: string[] } {
   const r = run(process.execPath, ['main.mjs'], { cwd: dir, env: userEnv(), timeoutMs: 60_000 });

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { uringExpectation } from './uring-expected.js';
+import { echoProgram } from './fixtures/echo-program.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const dir = join(root, 'prebuilds', 'linux-x64');
@@ -46,32 +47,12 @@ function child(script: string, env: NodeJS.ProcessEnv): { report: Record<string,
   } finally { rmSync(tmp, { recursive: true, force: true }); }
 }
 
-const echoScript = `
-  const warnings = [];
-  process.on('warning', (w) => warnings.push(w.code + ': ' + w.message));
-  const net = await import('node:net');
-  const native = await import(${JSON.stringify(pathToFileURL(join(root, 'dist/src/native.js')).href)});
-  const m = await import(${JSON.stringify(pathToFileURL(join(root, 'dist/src/index.js')).href)});
-  const ch = m.createChannel();
-  const l = m.listen({ port: 0 });
-  const lh = ch.register(l);
-  ch.onEvent((ev) => {
-    if (ev.type === 'accept') ch.read(ev.handle);
-    else if (ev.type === 'read') { if (ev.result > 0) ch.write(ev.handle, ev.buffer, ev.offset, ev.result); else ch.disconnect(ev.handle); }
-  });
-  ch.accept(lh);
-  const sent = (await import('node:crypto')).randomBytes(100000);
-  const got = await new Promise((resolve, reject) => {
-    const c = net.connect(l.port, '127.0.0.1'), parts = [];
-    const timer = setTimeout(() => { c.destroy(); reject(new Error('echo timed out')); }, 30000);
-    c.on('data', (d) => { parts.push(d); if (Buffer.concat(parts).length >= sent.length) c.end(); });
-    c.on('close', () => { clearTimeout(timer); resolve(Buffer.concat(parts)); });
-    c.on('error', reject);
-    c.write(sent);
-  });
-  const report = { file: native.nativeFile, error: native.nativeLoadError, backend: ch.backend, same: got.equals(sent), warnings };
-  ch.close(); l.close();
-  console.log(JSON.stringify(report));`;
+const echoScript = echoProgram({
+  megapipe: pathToFileURL(join(root, 'dist/src/index.js')).href,
+  bytes: 100000,
+  preamble: `const native = await import(${JSON.stringify(pathToFileURL(join(root, 'dist/src/native.js')).href)});`,
+  report: 'file: native.nativeFile, error: native.nativeLoadError, ',
+});
 
 describe('prebuilt addons (prebuilds/linux-x64)', { skip }, () => {
   it('the glibc prebuild: the loader picks it (build/ ignored: PREBUILDS_ONLY=1), and an echo runs through it', () => {

@@ -4,30 +4,19 @@
 // channel-submit-faults.test.ts does.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as net from 'node:net';
-import { uringSkip } from './helpers.js';
+import { seccompLauncher, uringSkip } from './helpers.js';
 import { createChannel, MegapipeError } from '../src/index.js';
 import { native } from '../src/native.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 
-function buildLauncher(): { bin: string; skip: string | false } {
-  if (uringSkip) return { bin: '', skip: uringSkip };
-  const dir = mkdtempSync(path.join(tmpdir(), 'megapipe-review-sockopt-'));
-  const bin = path.join(dir, 'seccomp-run');
-  const cc = spawnSync('cc', ['-O2', '-o', bin, path.resolve(here, '../../test/fixtures/seccomp-run.c')], { encoding: 'utf8' });
-  if (cc.error || cc.status !== 0) return { bin, skip: `no C compiler (${cc.error?.message ?? cc.stderr})` };
-  const probe = spawnSync(bin, ['--deny', 'io_uring_setup=EPERM', '--', 'true'], { encoding: 'utf8' });
-  if (probe.status !== 0) return { bin, skip: `seccomp filters are not available here: ${probe.stderr}` };
-  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-  return { bin, skip: false };
-}
-const launcher = buildLauncher();
+const launcher = seccompLauncher();
 
 function run(args: string[], ms = 60_000): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {

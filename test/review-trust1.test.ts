@@ -3,13 +3,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
-import { openSync, closeSync, fstatSync, mkdtempSync, rmSync } from 'node:fs';
-import { spawn, spawnSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
+import { openSync, closeSync, fstatSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BACKENDS, connectSocket, fdCount, openListener, skipFor, uringSkip, waitFor, withTimeout } from './helpers.js';
+import { BACKENDS, connectSocket, fdCount, openListener, seccompLauncher, skipFor, uringSkip, waitFor, withTimeout } from './helpers.js';
 import { createChannel, listen, type Channel, type MpEvent } from '../src/index.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -245,19 +244,8 @@ describe('review: native failure paths (uring)', { skip: uringSkip }, () => {
   });
 });
 
-// seccomp-run (test/fixtures/seccomp-run.c), built here as channel-submit-faults.test.ts does
-function buildLauncher(): { bin: string; skip: string | false } {
-  if (uringSkip) return { bin: '', skip: uringSkip };
-  const dir = mkdtempSync(path.join(tmpdir(), 'megapipe-review-seccomp-'));
-  const bin = path.join(dir, 'seccomp-run');
-  const cc = spawnSync('cc', ['-O2', '-o', bin, path.resolve(here, '../../test/fixtures/seccomp-run.c')], { encoding: 'utf8' });
-  if (cc.error || cc.status !== 0) return { bin, skip: `no C compiler (${cc.error?.message ?? cc.stderr})` };
-  const probe = spawnSync(bin, ['--deny', 'io_uring_setup=EPERM', '--', 'true'], { encoding: 'utf8' });
-  if (probe.status !== 0) return { bin, skip: `seccomp filters are not available here: ${probe.stderr}` };
-  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-  return { bin, skip: false };
-}
-const launcher = buildLauncher();
+// seccomp-run (test/fixtures/seccomp-run.c)
+const launcher = seccompLauncher();
 
 describe('review: lasting submission refusal (uring, seccomp)', { skip: launcher.skip }, () => {
   it('every request refused for good completes with the error, however many flushes come before the next turn', async () => {
