@@ -17,7 +17,10 @@ import { NO_PROGRESS_MS } from './soak/peer.js';
 import { KNOWN_BUGS } from './soak/known-bugs.js';
 
 const USAGE = `usage: npm run soak -- [--minutes N] [--seed S] [options]
-  --minutes N           load duration (default 10; fractions allowed)
+  --minutes N           load duration (default 30: shorter runs may fail megapipe-http's RSS slope while glibc's
+                        arenas still grow to their plateau, about 9 minutes here; fractions allowed)
+  --reload-minutes R    a second load after the first one's idle, judged against the first (default minutes/5; 0: none)
+  --idle-s S            seconds sampled after each load once every connection has closed, 1 s apart (default 30)
   --seed S              seed of every random choice (default: from the clock; printed, and in the JSON)
   --clients N           client processes (default 3)
   --lanes E,M,H         concurrent scenario loops per client for echo, memcached, http (default 2,2,2)
@@ -45,7 +48,7 @@ function fail(msg: string): never { process.stderr.write(`soak: ${msg}\n${USAGE}
 let a;
 try {
   a = parseArgs({ options: {
-    minutes: { type: 'string', default: '10' }, seed: { type: 'string' }, clients: { type: 'string', default: '3' }, lanes: { type: 'string', default: '2,2,2' },
+    minutes: { type: 'string', default: '30' }, 'reload-minutes': { type: 'string' }, 'idle-s': { type: 'string', default: '30' }, seed: { type: 'string' }, clients: { type: 'string', default: '3' }, lanes: { type: 'string', default: '2,2,2' },
     kinds: { type: 'string', default: KINDS.join(',') }, workers: { type: 'string', default: '2' }, 'sample-s': { type: 'string', default: '10' },
     'stall-max-s': { type: 'string', default: '6' }, warmup: { type: 'string', default: '0.3' }, 'rss-slope-max': { type: 'string', default: '1' },
     'heap-slope-max': { type: 'string', default: '0.25' }, 'end-growth-max': { type: 'string', default: '10' }, 'end-growth-min': { type: 'string' },
@@ -60,6 +63,8 @@ const num = (name: string, v: string, lo: number, hi: number): number => {
   return n;
 };
 const minutes = num('minutes', a.minutes!, 0.1, 24 * 60);
+const reloadMinutes = a['reload-minutes'] !== undefined ? num('reload-minutes', a['reload-minutes'], 0, 24 * 60) : minutes / 5;
+const idleMs = num('idle-s', a['idle-s']!, 0, 600) * 1000;
 const seed = a.seed !== undefined ? num('seed', a.seed, 0, 2 ** 32 - 1) >>> 0 : (Date.now() % 2 ** 32) >>> 0;
 const clients = num('clients', a.clients!, 1, 32);
 const laneList = a.lanes!.split(',').map((x) => num('lanes', x, 0, 64));
@@ -75,9 +80,9 @@ const corruptEvery = num('corrupt-every', a['corrupt-every']!, 0, 1e9);
 const endMin = a['end-growth-min'] !== undefined ? num('end-growth-min', a['end-growth-min'], 0, 1e6) : undefined;
 const rssLimits: MemoryLimits = {
   warmupFrac: num('warmup', a.warmup!, 0, 0.9), slopeMaxMiBPerMin: num('rss-slope-max', a['rss-slope-max']!, 0, 1e6), endGrowthMaxPct: num('end-growth-max', a['end-growth-max']!, 0, 1e6), endGrowthMinMiB: endMin ?? 8,
-  perConnMaxBytes: a['rss-per-conn-max'] !== undefined ? num('rss-per-conn-max', a['rss-per-conn-max'], 0, 1e9) : undefined,
+  perConnMaxBytes: a['rss-per-conn-max'] !== undefined ? num('rss-per-conn-max', a['rss-per-conn-max'], 0, 1e9) : undefined, idleAgainst: 'peak',
 };
-const heapLimits: MemoryLimits = { ...rssLimits, slopeMaxMiBPerMin: num('heap-slope-max', a['heap-slope-max']!, 0, 1e6), endGrowthMinMiB: endMin ?? 2, perConnMaxBytes: num('heap-per-conn-max', a['heap-per-conn-max']!, 0, 1e9) };
+const heapLimits: MemoryLimits = { ...rssLimits, slopeMaxMiBPerMin: num('heap-slope-max', a['heap-slope-max']!, 0, 1e6), endGrowthMinMiB: endMin ?? 2, perConnMaxBytes: num('heap-per-conn-max', a['heap-per-conn-max']!, 0, 1e9), idleAgainst: 'post-warm-up' };
 const durationMs = minutes * 60_000;
 const startedAt = new Date();
 const jsonPath = a.json ?? join(RESULTS_DIR, `soak-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
@@ -88,36 +93,60 @@ const log = (s: string) => process.stdout.write(s + '\n');
 const mib = (b: number) => (b / MIB).toFixed(1);
 const elapsed = (t0: number) => `${((Date.now() - t0) / 1000).toFixed(0)} s`;
 
-/** One server's memory criterion: RSS (memcached's without its item memory) and the heap, with the idle sample. */
-function judgeMemory(samples: readonly ServerSample[], idle: ServerSample | undefined, idleItemBytes: number, loadMs: number): { rss: TrendResult; heap: TrendResult; ok: boolean; detail: string } {
+/** What follows a load: samples while the connections close, then --idle-s of them once they have. */
+interface AfterLoad {
+  samples: ServerSample[];
+  /** Index of the first sample with every connection closed (-1: they never all closed). */
+  settledAt: number;
+}
+
+/** A server's memory over the run: the first load, what followed it, the second load (if any) and what followed it. */
+interface MemoryRecord { samples: readonly ServerSample[]; after: readonly AfterLoad[]; reload: readonly ServerSample[] }
+
+/** The idle samples after a load (without a settled one: the last sample). */
+const idleOf = (x: AfterLoad | undefined): ServerSample[] => (!x ? [] : x.settledAt >= 0 ? x.samples.slice(x.settledAt) : x.samples.slice(-1));
+
+/** One server's memory criterion: RSS (memcached's without its item memory) and the heap, with the idle samples and
+ * the second load. */
+function judgeMemory(m: MemoryRecord, loadMs: number): { rss: TrendResult; heap: TrendResult; ok: boolean; detail: string } {
+  const { samples } = m;
   const t = samples.map((x) => x.t), accepted = samples.map((x) => x.serve.reduce((n, w) => n + w.accepted, 0));
   // a sample without the item figure counts all of RSS
-  const rss = memoryTrend(t, samples.map((x) => x.rss - (Number.isFinite(x.itemBytes) ? x.itemBytes! : 0)), loadMs, rssLimits, accepted, idle ? idle.rss - idleItemBytes : NaN);
-  const heap = memoryTrend(t, samples.map((x) => x.heapUsed), loadMs, heapLimits, accepted, idle?.heapUsed ?? NaN);
+  const rssOf = (x: ServerSample) => x.rss - (Number.isFinite(x.itemBytes) ? x.itemBytes! : 0);
+  const max = (v: number[]) => (v.length ? Math.max(...v) : NaN);
+  const idle = idleOf(m.after[0]), again = [...m.reload, ...idleOf(m.after[1])];
+  const rss = memoryTrend(t, samples.map(rssOf), loadMs, rssLimits, accepted, max(idle.map(rssOf)), again.map(rssOf));
+  const heap = memoryTrend(t, samples.map((x) => x.heapUsed), loadMs, heapLimits, accepted, max(idle.map((x) => x.heapUsed)), again.map((x) => x.heapUsed));
   const pct = (x: number, base: number) => { const p = (x - base) / base * 100; return `${p >= 0 ? '+' : ''}${p.toFixed(1)}%`; };
+  const again2 = (r: TrendResult, base: number) => (Number.isNaN(r.reloadMax) ? '' : `, second load ${pct(r.reloadMax, base)}`);
   const detail = [rss.ok ? '' : `RSS: ${rss.why}`, heap.ok ? '' : `heap: ${heap.why}`].filter(Boolean).join('; ') ||
-    `RSS slope ${rss.slopeMiBPerMin.toFixed(2)} MiB/min, end ${pct(rss.end, rss.postWarmup)}, idle ${pct(rss.idle, rss.postWarmup)}, ${rss.perConnBytes.toFixed(0)} B/conn; ` +
-    `heap slope ${heap.slopeMiBPerMin.toFixed(2)} MiB/min, end ${pct(heap.end, heap.postWarmup)}, idle ${pct(heap.idle, heap.postWarmup)}, ${heap.perConnBytes.toFixed(0)} B/conn`;
+    `RSS slope ${rss.slopeMiBPerMin.toFixed(2)} MiB/min, end ${pct(rss.end, rss.postWarmup)}, peak ${pct(rss.peak, rss.postWarmup)}; against the peak: idle ${pct(rss.idle, rss.peak)}${again2(rss, rss.peak)}; ${rss.perConnBytes.toFixed(0)} B/conn; ` +
+    `heap slope ${heap.slopeMiBPerMin.toFixed(2)} MiB/min, end ${pct(heap.end, heap.postWarmup)}, idle ${pct(heap.idle, heap.postWarmup)}${again2(heap, heap.postWarmup)}, ${heap.perConnBytes.toFixed(0)} B/conn`;
   return { rss, heap, ok: rss.ok && heap.ok, detail };
 }
 
-/** The memory table: the judged series at start, after warm-up, at the end and idle after the load. */
+/** The memory table: the judged series at start, after warm-up, its peak, at the end, idle after the load (the highest
+ * idle sample) and the highest value of the second load and its idle. */
 function memoryTable(rows: { kind: string; pid: number; accepted: string; items: number | undefined; rss: TrendResult; heap: TrendResult }[]): string {
+  const m = (x: number) => (Number.isNaN(x) ? '–' : mib(x));
   return formatTable({
-    headers: ['server', 'pid', 'accepted', 'RSS start', 'post-warm-up', 'end', 'idle', 'slope/min', 'items', 'heap start', 'post-warm-up', 'end', 'idle', 'slope/min', 'heap B/conn'],
-    rows: rows.map((r) => [r.kind, String(r.pid), r.accepted, mib(r.rss.start), mib(r.rss.postWarmup), mib(r.rss.end), mib(r.rss.idle), r.rss.slopeMiBPerMin.toFixed(2), r.items !== undefined ? mib(r.items) : '–',
-      mib(r.heap.start), mib(r.heap.postWarmup), mib(r.heap.end), mib(r.heap.idle), r.heap.slopeMiBPerMin.toFixed(2), r.heap.perConnBytes.toFixed(0)]),
-  }).replace(/\n/, `  (MiB; slopes after the ${(rssLimits.warmupFrac * 100).toFixed(0)}% warm-up; memcached's RSS without its item memory)\n`);
+    headers: ['server', 'pid', 'accepted', 'RSS start', 'post-warm-up', 'peak', 'end', 'idle', '2nd load', 'slope/min', 'items', 'heap start', 'post-warm-up', 'end', 'idle', '2nd load', 'slope/min', 'heap B/conn'],
+    rows: rows.map((r) => [r.kind, String(r.pid), r.accepted, m(r.rss.start), m(r.rss.postWarmup), m(r.rss.peak), m(r.rss.end), m(r.rss.idle), m(r.rss.reloadMax), r.rss.slopeMiBPerMin.toFixed(2), r.items !== undefined ? mib(r.items) : '–',
+      m(r.heap.start), m(r.heap.postWarmup), m(r.heap.end), m(r.heap.idle), m(r.heap.reloadMax), r.heap.slopeMiBPerMin.toFixed(2), r.heap.perConnBytes.toFixed(0)]),
+  }).replace(/\n/, `  (MiB; slopes after the ${(rssLimits.warmupFrac * 100).toFixed(0)}% warm-up; memcached's RSS without its item memory; RSS after the load judged against its peak, the heap against post-warm-up)\n`);
 }
 
 if (a.rejudge !== undefined) {
   // a saved run judged again (other limits): its samples, the idle sample, memcached's item memory at the end
-  const saved = JSON.parse(readFileSync(a.rejudge, 'utf8')) as { loadMs: number; seed: number; memcachedStats: Record<string, string> | null; servers: { kind: string; pid: number; samples: ServerSample[]; settle: ServerSample[] }[] };
+  // (a summary from before the second load and the idle samples has only `settle`, the last sample after the load)
+  const saved = JSON.parse(readFileSync(a.rejudge, 'utf8')) as { loadMs: number; seed: number; memcachedStats: Record<string, string> | null; servers: { kind: string; pid: number; samples: ServerSample[]; after?: AfterLoad[]; reload?: ServerSample[]; settle?: ServerSample[] }[] };
   log(`memory of ${a.rejudge} (seed ${saved.seed}, load ${(saved.loadMs / 60_000).toFixed(2)} min), judged with RSS ${JSON.stringify(rssLimits)}, heap ${JSON.stringify(heapLimits)}`);
   const rows = [], verdicts: string[][] = [];
   for (const s of saved.servers) {
-    const j = judgeMemory(s.samples, s.settle.at(-1), s.kind === 'memcached' ? Number(saved.memcachedStats?.total_malloced ?? 0) : 0, saved.loadMs);
-    rows.push({ kind: s.kind, pid: s.pid, accepted: String(s.settle.at(-1)?.serve.reduce((n, w) => n + w.accepted, 0) ?? '?'), items: s.samples.at(-1)?.itemBytes, rss: j.rss, heap: j.heap });
+    const items = s.kind === 'memcached' ? Number(saved.memcachedStats?.total_malloced ?? 0) : undefined;
+    const after = s.after ?? [{ samples: (s.settle ?? []).map((x) => ({ ...x, ...(items !== undefined ? { itemBytes: items } : {}) })), settledAt: 0 }];
+    const j = judgeMemory({ samples: s.samples, after, reload: s.reload ?? [] }, saved.loadMs);
+    rows.push({ kind: s.kind, pid: s.pid, accepted: String(after.at(-1)?.samples.at(-1)?.serve.reduce((n, w) => n + w.accepted, 0) ?? '?'), items: s.samples.at(-1)?.itemBytes, rss: j.rss, heap: j.heap });
     verdicts.push([`${s.kind}: memory flat after warm-up`, j.ok ? 'pass' : 'FAIL', j.detail]);
   }
   log(memoryTable(rows));
@@ -132,9 +161,12 @@ interface ServerProc {
   child: ChildProcess;
   port: number;
   pid: number;
+  /** Samples of the first load. */
   samples: ServerSample[];
-  /** Samples after the load, while waiting for connections to close; the last one is the settled state. */
-  settle: ServerSample[];
+  /** After each load: samples while its connections close, then the idle ones. */
+  after: AfterLoad[];
+  /** Samples of the second load. */
+  reload: ServerSample[];
   workerExits: string[];
   stderr: string;
   exitCode: number | null;
@@ -147,7 +179,7 @@ let nextSampleId = 1;
 async function startServer(kind: Kind, root: string): Promise<ServerProc> {
   const init: ServerInit = { kind, workers, host: HOST, httpRoot: root, httpHandler: join(here, 'soak', 'http-handler.js'), leakPerConn, corruptEvery };
   const child = fork(join(here, 'soak', 'server.js'), [JSON.stringify(init)], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
-  const s: ServerProc = { kind, child, port: 0, pid: child.pid ?? -1, samples: [], settle: [], workerExits: [], stderr: '', exitCode: null, closed: null, pending: new Map() };
+  const s: ServerProc = { kind, child, port: 0, pid: child.pid ?? -1, samples: [], after: [], reload: [], workerExits: [], stderr: '', exitCode: null, closed: null, pending: new Map() };
   child.stderr!.on('data', (b: Buffer) => { if (s.stderr.length < 64 * 1024) s.stderr += b.toString(); });
   const ready = new Promise<void>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`${kind} server: not ready in 60 s`)), 60_000);
@@ -188,6 +220,7 @@ async function closeServer(s: ServerProc): Promise<void> {
 interface ClientProc { index: number; child: ChildProcess; counters: Record<Kind, KindCounters> | null; final: boolean; exitCode: number | null; stderr: string }
 
 function startClient(index: number, ports: Partial<Record<Kind, number>>, deadline: number): ClientProc {
+  // (the second load's clients have indexes of their own: other random choices, the same seed and files)
   const lanes: Partial<Record<Kind, number>> = {};
   KINDS.forEach((k, i) => { if (ports[k] !== undefined) lanes[k] = laneList[i]!; });
   const init: ClientInit = { index, seed, deadline, host: HOST, ports, lanes, stallMaxS };
@@ -228,36 +261,18 @@ async function memcachedStats(port: number): Promise<Record<string, string> | nu
 // ---- the run -------------------------------------------------------------------------------------------------
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const root = mkdtempSync(join(tmpdir(), 'megapipe-soak-'));
-for (const f of FILES) { mkdirSync(dirname(join(root, f.name)), { recursive: true }); writeFileSync(join(root, f.name), fileBytes(seed, f)); }
 
-log(`soak: ${minutes} min, seed ${seed}, ${clients} client processes × lanes ${laneList.join(',')} (echo,memcached,http), servers ${kinds.join(', ')} × ${workers} workers`);
-log(`  reproduce: ${command}`);
-const servers: ServerProc[] = [];
-const clientProcs: ClientProc[] = [];
-let interrupted = false;
-process.once('SIGINT', () => { interrupted = true; log('soak: SIGINT — stopping the clients early'); for (const c of clientProcs) if (c.child.connected) c.child.send({ type: 'stop' }); });
-
-const notes: string[] = [];
-let loadStart = 0, loadEnd = 0;
-try {
-  for (const k of kinds) servers.push(await startServer(k, root));
-  log(`  servers: ${servers.map((s) => `${s.kind} pid ${s.pid} port ${s.port}`).join(', ')}`);
-  const ports = Object.fromEntries(servers.map((s) => [s.kind, s.port])) as Partial<Record<Kind, number>>;
-  loadStart = Date.now();
-  const deadline = loadStart + durationMs;
-  for (const s of servers) {
-    const x = await sampleServer(s);
-    const items = s.kind === 'memcached' ? await memcachedStats(s.port) : null;
-    if (x) s.samples.push({ ...x, t: x.t - loadStart, ...(items ? { itemBytes: Number(items.total_malloced ?? NaN) } : {}) });
-  }
-  for (let i = 0; i < clients; i++) clientProcs.push(startClient(i, ports, deadline));
-
-  // load: sample every period until the clients have all reported their final counters
+/** One load: `clients` client processes (indexes from `indexBase`) until `ms` from now, every server sampled every
+ * --sample-s (memcached with its item memory) into `into(server)` until they have all reported. */
+async function load(name: string, ms: number, indexBase: number, into: (s: ServerProc) => ServerSample[], ports: Partial<Record<Kind, number>>): Promise<void> {
+  const t0 = Date.now(), deadline = t0 + ms;
+  const procs: ClientProc[] = [];
+  for (let i = 0; i < clients; i++) procs.push(startClient(indexBase + i, ports, deadline));
+  clientProcs.push(...procs);
   const hardEnd = deadline + 2 * NO_PROGRESS_MS + 30_000;
-  let nextSample = loadStart + sampleMs;
-  while (!clientProcs.every((c) => c.final || c.exitCode !== null)) {
-    if (Date.now() > hardEnd) { notes.push('clients still running 150 s after the deadline: killed'); for (const c of clientProcs) if (c.exitCode === null) c.child.kill('SIGKILL'); break; }
+  let nextSample = t0 + sampleMs;
+  while (!procs.every((c) => c.final || c.exitCode !== null)) {
+    if (Date.now() > hardEnd) { notes.push(`${name}: clients still running 150 s after the deadline: killed`); for (const c of procs) if (c.exitCode === null) c.child.kill('SIGKILL'); break; }
     await sleep(Math.max(50, Math.min(500, nextSample - Date.now())));
     if (Date.now() < nextSample) continue;
     nextSample += sampleMs;
@@ -267,29 +282,79 @@ try {
     got.forEach((x, i) => {
       if (!x) return;
       const itemBytes = servers[i]!.kind === 'memcached' ? Number(items?.total_malloced ?? NaN) : undefined;
-      servers[i]!.samples.push({ ...x, t: x.t - loadStart, ...(itemBytes !== undefined ? { itemBytes } : {}) });
+      into(servers[i]!).push({ ...x, t: x.t - loadStart, ...(itemBytes !== undefined ? { itemBytes } : {}) });
     });
     const t = totals(clientProcs);
-    log(`  ${elapsed(loadStart).padStart(6)}  ${KINDS.filter((k) => ports[k]).map((k) => `${k} ${t[k].connections} conns ${mib(t[k].bytesVerified)} MiB ok${t[k].failures ? ` ${t[k].failures} FAILED` : ''}`).join(' | ')}  | rss ${servers.map((s) => `${s.kind} ${mib(s.samples.at(-1)?.rss ?? 0)}`).join(' ')} MiB`);
+    log(`  ${name === 'load' ? '' : `${name} `}${elapsed(loadStart).padStart(6)}  ${KINDS.filter((k) => ports[k]).map((k) => `${k} ${t[k].connections} conns ${mib(t[k].bytesVerified)} MiB ok${t[k].failures ? ` ${t[k].failures} FAILED` : ''}`).join(' | ')}  | rss ${servers.map((s) => `${s.kind} ${mib(into(s).at(-1)?.rss ?? 0)}`).join(' ')} MiB`);
   }
-  loadEnd = Date.now();
-  await Promise.all(clientProcs.map((c) => (c.exitCode !== null ? undefined : new Promise<void>((r) => { c.child.once('exit', () => r()); setTimeout(r, 10_000); }))));
+  await Promise.all(procs.map((c) => (c.exitCode !== null ? undefined : new Promise<void>((r) => { c.child.once('exit', () => r()); setTimeout(r, 10_000); }))));
+}
 
-  // settle: the clients are gone; every connection must close, every worker's channel hold only its listener
+/** After a load: the clients are gone; every connection must close, every worker's channel hold only its listener
+ * (within --settle-s); then --idle-s of samples, 1 s apart, with nothing connected. memcached's samples get the item
+ * memory of a `stats` taken at the end (none while connections are counted: the stats connection is one). */
+async function afterLoad(): Promise<void> {
+  mcStats = null;
+  const phase = servers.map((s) => { const x: AfterLoad = { samples: [], settledAt: -1 }; s.after.push(x); return x; });
   const settleEnd = Date.now() + settleMs;
   for (;;) {
     const got = await Promise.all(servers.map(sampleServer));
-    got.forEach((x, i) => { if (x) servers[i]!.settle.push({ ...x, t: x.t - loadStart }); });
+    got.forEach((x, i) => { if (x) phase[i]!.samples.push({ ...x, t: x.t - loadStart }); });
     const settled = got.every((x) => x !== null && x.serve.every((w) => w.connections === 0 && w.handles === 1) && x.workers.every((w) => !w.appConnections));
-    if (settled || Date.now() > settleEnd) break;
+    if (settled) { phase.forEach((p) => { p.settledAt = p.samples.length - 1; }); break; }
+    if (Date.now() > settleEnd) return;
     await sleep(500);
+  }
+  for (let end = Date.now() + idleMs; Date.now() < end;) {
+    await sleep(1000);
+    const got = await Promise.all(servers.map(sampleServer));
+    got.forEach((x, i) => { if (x) phase[i]!.samples.push({ ...x, t: x.t - loadStart }); });
+  }
+  const mc = servers.findIndex((s) => s.kind === 'memcached');
+  if (mc >= 0) {
+    mcStats = await memcachedStats(servers[mc]!.port);
+    for (const x of phase[mc]!.samples) x.itemBytes = Number(mcStats?.total_malloced ?? NaN);
+  }
+}
+
+const root = mkdtempSync(join(tmpdir(), 'megapipe-soak-'));
+for (const f of FILES) { mkdirSync(dirname(join(root, f.name)), { recursive: true }); writeFileSync(join(root, f.name), fileBytes(seed, f)); }
+
+log(`soak: ${minutes} min${reloadMinutes > 0 ? ` then a second load of ${reloadMinutes} min` : ''} (each followed by ${idleMs / 1000} s idle), seed ${seed}, ${clients} client processes × lanes ${laneList.join(',')} (echo,memcached,http), servers ${kinds.join(', ')} × ${workers} workers`);
+log(`  reproduce: ${command}`);
+const servers: ServerProc[] = [];
+const clientProcs: ClientProc[] = [];
+let interrupted = false;
+process.once('SIGINT', () => { interrupted = true; log('soak: SIGINT — stopping the clients early'); for (const c of clientProcs) if (c.child.connected) c.child.send({ type: 'stop' }); });
+
+const notes: string[] = [];
+let loadStart = 0, loadEnd = 0;
+/** memcached's `stats` at the end of the last idle (null: not taken). */
+let mcStats: Record<string, string> | null = null;
+try {
+  for (const k of kinds) servers.push(await startServer(k, root));
+  log(`  servers: ${servers.map((s) => `${s.kind} pid ${s.pid} port ${s.port}`).join(', ')}`);
+  const ports = Object.fromEntries(servers.map((s) => [s.kind, s.port])) as Partial<Record<Kind, number>>;
+  loadStart = Date.now();
+  for (const s of servers) {
+    const x = await sampleServer(s);
+    const items = s.kind === 'memcached' ? await memcachedStats(s.port) : null;
+    if (x) s.samples.push({ ...x, t: x.t - loadStart, ...(items ? { itemBytes: Number(items.total_malloced ?? NaN) } : {}) });
+  }
+  await load('load', durationMs, 0, (s) => s.samples, ports);
+  loadEnd = Date.now();
+  await afterLoad();
+  if (reloadMinutes > 0 && !interrupted && notes.length === 0) {
+    log(`  second load: ${reloadMinutes} min (memory judged against the first load's)`);
+    await load('2nd load', reloadMinutes * 60_000, clients, (s) => s.reload, ports);
+    await afterLoad();
   }
 } catch (e) {
   notes.push(`soak error: ${(e as Error).stack ?? String(e)}`);
 }
 
 const mcServer = servers.find((s) => s.kind === 'memcached');
-const mcStats = mcServer && mcServer.exitCode === null ? await memcachedStats(mcServer.port) : null;
+if (!mcStats && mcServer && mcServer.exitCode === null) mcStats = await memcachedStats(mcServer.port);
 for (const c of clientProcs) if (c.exitCode === null) c.child.kill('SIGKILL');
 await Promise.all(servers.map(closeServer));
 rmSync(root, { recursive: true, force: true });
@@ -304,7 +369,8 @@ const crit = (name: string, ok: boolean, detail: string, knownBugsOnly = false) 
 const traffic = totals(clientProcs);
 const loadMs = loadEnd > loadStart ? Math.min(durationMs, loadEnd - loadStart) : durationMs;
 
-crit('run completed', notes.length === 0 && !interrupted && clientProcs.length === clients && clientProcs.every((c) => c.final),
+const loads = reloadMinutes > 0 ? 2 : 1;
+crit('run completed', notes.length === 0 && !interrupted && clientProcs.length === clients * loads && clientProcs.every((c) => c.final),
   [...notes, interrupted ? 'interrupted' : '', ...clientProcs.filter((c) => !c.final).map((c) => `client ${c.index} did not report (exit ${c.exitCode}): ${c.stderr.slice(0, 300)}`)].filter(Boolean).join('; ') || `${clientProcs.length} clients reported`);
 for (const k of kinds) {
   const t = traffic[k];
@@ -315,12 +381,14 @@ for (const k of kinds) {
     t.failures > 0 && known === t.failures);
 }
 for (const s of servers) {
-  const last = s.settle.at(-1) ?? null;
+  // the state at the end of the last idle; and every load's connections closed within --settle-s
+  const last = s.after.at(-1)?.samples.at(-1) ?? null;
+  const unsettled = s.after.map((x, i) => (x.settledAt < 0 ? i + 1 : 0)).filter(Boolean);
   const conns = last ? last.serve.map((w) => w.connections) : [];
   const handles = last ? last.serve.map((w) => w.handles) : [];
   const app = last ? last.workers.map((w) => w.appConnections) : [];
-  let ok = last !== null && conns.every((c) => c === 0) && handles.every((h) => h === 1) && app.every((c) => !c) && last.serve.length === workers && last.workers.length === workers;
-  let detail = last ? `per worker: connections ${conns.join(',')}, handles ${handles.join(',')} (want 0 and 1: the listener), app connections ${app.map((x) => x ?? '–').join(',')}, requests in the kernel ${last.serve.map((w) => w.inKernel).join(',')}` : 'no sample after the load';
+  let ok = last !== null && s.after.length === loads && unsettled.length === 0 && conns.every((c) => c === 0) && handles.every((h) => h === 1) && app.every((c) => !c) && last.serve.length === workers && last.workers.length === workers;
+  let detail = last ? `per worker: connections ${conns.join(',')}, handles ${handles.join(',')} (want 0 and 1: the listener), app connections ${app.map((x) => x ?? '–').join(',')}, requests in the kernel ${last.serve.map((w) => w.inKernel).join(',')}${unsettled.length ? `; connections still open ${settleMs / 1000} s after load ${unsettled.join(', ')}` : ''}` : 'no sample after the load';
   if (s.kind === 'memcached') {
     const cur = mcStats ? Number(mcStats.curr_connections) : NaN;
     if (cur !== 1) ok = false;
@@ -333,7 +401,7 @@ for (const s of servers) {
 }
 const trends: Record<string, { rss: TrendResult; heap: TrendResult }> = {};
 for (const s of servers) {
-  const j = judgeMemory(s.samples, s.settle.at(-1), s.kind === 'memcached' ? Number(mcStats?.total_malloced ?? 0) : 0, loadMs);
+  const j = judgeMemory(s, loadMs);
   trends[s.kind] = { rss: j.rss, heap: j.heap };
   crit(`${s.kind}: memory flat after warm-up`, j.ok, j.detail);
 }
@@ -361,7 +429,7 @@ log(formatTable({
 }));
 for (const k of kinds) log(`  ${k} scenarios: ${Object.entries(traffic[k].scenarios).map(([n, v]) => `${n} ${v}`).join(', ')}`);
 log('');
-log(memoryTable(servers.map((s) => ({ kind: s.kind, pid: s.pid, accepted: String(s.settle.at(-1)?.serve.reduce((n, w) => n + w.accepted, 0) ?? '?'), items: s.samples.at(-1)?.itemBytes, ...trends[s.kind]! }))));
+log(memoryTable(servers.map((s) => ({ kind: s.kind, pid: s.pid, accepted: String(s.after.at(-1)?.samples.at(-1)?.serve.reduce((n, w) => n + w.accepted, 0) ?? '?'), items: s.samples.at(-1)?.itemBytes, ...trends[s.kind]! }))));
 log(formatTable({ headers: ['criterion', 'result', 'detail'], rows: criteria.map((c) => [c.name, c.ok ? 'pass' : c.knownBugsOnly ? 'FAIL (known bug)' : 'FAIL', c.detail]), align: ['left', 'left', 'left'] }));
 for (const s of servers) {
   const m = stderrMessages(s.stderr);
@@ -370,10 +438,10 @@ for (const s of servers) {
 
 const summary = {
   command, seed, pass, startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), loadMs,
-  options: { minutes, clients, lanes: laneList, kinds, workers, sampleMs, stallMaxS, settleMs, leakPerConn, corruptEvery },
+  options: { minutes, reloadMinutes, idleMs, clients, lanes: laneList, kinds, workers, sampleMs, stallMaxS, settleMs, leakPerConn, corruptEvery },
   limits: { rss: rssLimits, heap: heapLimits },
   criteria, traffic, trends, memcachedStats: mcStats,
-  servers: servers.map((s) => ({ kind: s.kind, pid: s.pid, exitCode: s.exitCode, workerExits: s.workerExits, stderrMessages: stderrMessages(s.stderr), stderr: s.stderr.slice(0, 4000), samples: s.samples, settle: s.settle.slice(-1), closed: s.closed })),
+  servers: servers.map((s) => ({ kind: s.kind, pid: s.pid, exitCode: s.exitCode, workerExits: s.workerExits, stderrMessages: stderrMessages(s.stderr), stderr: s.stderr.slice(0, 4000), samples: s.samples, after: s.after, reload: s.reload, closed: s.closed })),
 };
 mkdirSync(dirname(jsonPath), { recursive: true });
 writeFileSync(jsonPath, JSON.stringify(summary, null, 1));

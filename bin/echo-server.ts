@@ -5,7 +5,7 @@
 // --expose-gc) and keeps serving: bench/idle.ts measures memory per idle connection with it. The heap figures are
 // the main thread's isolate; with --workers > 1 the workers' heaps are not included and "connections" is null.
 import { parseArgs } from 'node:util';
-import { createChannel, currentCpu, listen, listenPortable, serve, MpCode, type BackendName, type ChannelStats, type Listener } from '../src/index.js';
+import { createChannel, currentCpu, listen, listenPortable, serve, version, MpCode, type BackendName, type ChannelStats, type Listener } from '../src/index.js';
 import { startEcho } from './echo.js';
 
 const usage = `usage: megapipe-echo-server --port P [--host H] [--workers N] [--backend uring|portable|auto]
@@ -18,7 +18,8 @@ const usage = `usage: megapipe-echo-server --port P [--host H] [--workers N] [--
   --no-partition    one shared accept queue for all workers instead of one per CPU
   --load-balance    idle workers take connections from other workers' backed-up accept queues (serve's loadBalance)
   --batch N         batch threshold (1 = no batching)
-  --cpu C           pin the (single-worker) channel's thread to CPU C`;
+  --cpu C           pin the (single-worker) channel's thread to CPU C
+  --version         print megapipe's version and exit`;
 
 function fail(msg: string): never { process.stderr.write(`megapipe-echo-server: ${msg}\n${usage}\n`); process.exit(64); }
 
@@ -27,10 +28,11 @@ try {
   args = parseArgs({ options: {
     port: { type: 'string' }, host: { type: 'string', default: '127.0.0.1' }, workers: { type: 'string', default: '1' },
     backend: { type: 'string', default: process.env.MEGAPIPE_BACKEND ?? 'auto' }, 'no-lwsocket': { type: 'boolean', default: false },
-    'no-partition': { type: 'boolean', default: false }, 'load-balance': { type: 'boolean', default: false }, batch: { type: 'string' }, cpu: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    'no-partition': { type: 'boolean', default: false }, 'load-balance': { type: 'boolean', default: false }, batch: { type: 'string' }, cpu: { type: 'string' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'V' },
   } }).values;
 } catch (e) { fail((e as Error).message); }
 if (args.help) { process.stdout.write(usage + '\n'); process.exit(0); }
+if (args.version) { process.stdout.write(`megapipe-echo-server ${version}\n`); process.exit(0); }
 const int = (name: string, v: string | undefined, lo: number, hi: number): number | undefined => {
   if (v === undefined) return undefined;
   const n = Number(v);

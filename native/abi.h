@@ -84,10 +84,12 @@ enum mp_stat {
 #define MP_UD_GEN_MASK 0xffffff
 #define MP_UD_ORPHAN 0x7fffffff   // a request of no handle (the close of a connection refused at accept)
 #define MP_UD_READ 0x40000000     // a file read into send chunk n: MP_UD_READ | n
-#define MP_UD_NATIVE -1           // a request the native side made for itself (JavaScript skips its completion)
+#define MP_UD_NATIVE -1           // a request the native side made for itself (JavaScript skips its completion: see below)
 
 // tags: which of a handle's requests completed. MP_TAG_FD_RESULT in a tag: a non-negative result is a new regular fd,
-// owned by whoever takes the completion — closed by the native side if it is never delivered (a closing channel)
+// owned by whoever takes the completion — closed by the native side if it is never delivered (a closing channel), and
+// by JavaScript when it belongs to no handle (stale, MP_UD_ORPHAN, or MP_UD_NATIVE: the native side's fd install whose
+// synchronous caller gave up waiting for it)
 #define MP_TAG_FD_RESULT 0x80
 enum mp_tag {
   MP_TAG_NOP = 0,
@@ -122,6 +124,14 @@ enum mp_tag {
 #define MP_CQE_BUFFER_SHIFT 16        // IORING_CQE_BUFFER_SHIFT
 #define MP_POLLOUT 4                  // POLLOUT
 #define MP_SHUT_WR 1                  // shutdown(2)'s SHUT_WR
+
+// ---- socket options a connection can set (channelSetSockOpt / setSockOpt) and read back (…GetSockOpt) ------------
+enum mp_sockopt {
+  MP_SOCKOPT_NODELAY = 1,    // TCP_NODELAY: value 0 or 1 (megapipe's sockets start with 1, set on the listener)
+  MP_SOCKOPT_KEEPALIVE = 2,  // SO_KEEPALIVE: value 0 or 1
+  MP_SOCKOPT_KEEPIDLE = 3,   // TCP_KEEPIDLE: seconds, 1..32767
+  MP_SOCKOPT_LINGER0 = 4,    // SO_LINGER {on, 0 s}: the close that follows resets the connection (RST); set only
+};
 
 // ---- fixed bounds: not configurable; src/limits.ts (`bounds`) states them for TypeScript and how they relate -------
 #define MP_BOUND_DRAIN_ROUNDS 16     // event batches delivered per wake-up before the rest of Node's loop runs

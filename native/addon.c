@@ -335,20 +335,57 @@ static napi_value ChannelIncomingCpu(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// channelSetSockOpt(channel, slot, which, value) -> 0 | -errno; channelGetSockOpt(channel, slot, which) -> value | -errno:
+// an mp_sockopt on an lwsocket (ring_setsockopt; read back through an fd installed for the call, as channelSockName). setSockOpt(fd, which, value), getSockOpt(fd, which):
+// the same on a regular socket fd.
+static napi_value ChannelSockOpt(napi_env env, napi_callback_info info) {
+  size_t argc = 4; napi_value argv[4];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  channel_t *ch = get_channel(env, argv[0]);
+  if (!ch) return NULL;
+  int32_t slot = -1, which = 0, value = 0;
+  napi_get_value_int32(env, argv[1], &slot);
+  napi_get_value_int32(env, argv[2], &which);
+  int set = argc >= 4 && napi_get_value_int32(env, argv[3], &value) == napi_ok;
+  int r;
+  if (ch->closed) r = -EBADF;
+  else if (set) r = ring_setsockopt(ch, slot, which, value);
+  else {
+    // read back through a regular fd for the socket (the socket command getsockopt takes SOL_SOCKET only)
+    int fd = ring_install_fd(ch, slot);
+    r = fd < 0 ? fd : get_sock_opt(fd, which);
+    if (fd >= 0) close(fd);
+  }
+  if (!ch->closed) wake_if_posted(ch);
+  napi_value out; napi_create_int32(env, r, &out);
+  return out;
+}
+static napi_value FdSockOpt(napi_env env, napi_callback_info info) {
+  size_t argc = 3; napi_value argv[3];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd = -1, which = 0, value = 0;
+  napi_get_value_int32(env, argv[0], &fd);
+  napi_get_value_int32(env, argv[1], &which);
+  int set = argc >= 3 && napi_get_value_int32(env, argv[2], &value) == napi_ok;
+  napi_value out; napi_create_int32(env, set ? set_sock_opt(fd, which, value) : get_sock_opt(fd, which), &out);
+  return out;
+}
+
 // ---- sockets (listeners and client sockets; not on the hot path) ----------------------------------------------
-// listenGroup(host, port, count, backlog, reusePort, cpuToMember: Int32Array | null, deferAcceptSecs) -> {fds, port}
+// listenGroup(host, port, count, backlog, reusePort, cpuToMember: Int32Array | null, deferAcceptSecs, ipv6Only) -> {fds, port}
 // (see listen_group).
 static napi_value ListenGroup(napi_env env, napi_callback_info info) {
-  size_t argc = 7; napi_value argv[7];
+  size_t argc = 8; napi_value argv[8];
   NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   char host[128]; size_t hl;
   if (napi_get_value_string_utf8(env, argv[0], host, sizeof host, &hl) != napi_ok) { napi_throw_type_error(env, "MP_ERR_INVALID_ARG", "host must be a string"); return NULL; }
-  uint32_t port = 0, count = 1, backlog = 511; bool reuse = true;
+  uint32_t port = 0, count = 1, backlog = 511; bool reuse = true, v6only = false;
   napi_get_value_uint32(env, argv[1], &port);
   napi_get_value_uint32(env, argv[2], &count);
   napi_get_value_uint32(env, argv[3], &backlog);
   napi_get_value_bool(env, argv[4], &reuse);
   uint32_t defer = 0; napi_get_value_uint32(env, argv[6], &defer);   // absent: 0
+  napi_get_value_bool(env, argv[7], &v6only);                         // absent: false
   int32_t *map = NULL; size_t mapn = 0;
   napi_valuetype t; napi_typeof(env, argv[5], &t);
   if (t == napi_object) {
@@ -358,7 +395,7 @@ static napi_value ListenGroup(napi_env env, napi_callback_info info) {
   if (count < 1 || count > MP_BOUND_LISTEN_MEMBERS) { napi_throw_range_error(env, "MP_ERR_OUT_OF_RANGE", "count must be in 1..256"); return NULL; }
   int fds[MP_BOUND_LISTEN_MEMBERS];
   const char *step = "socket";
-  int r = listen_group(host, port, count, backlog, reuse, map, mapn, defer, fds, &step);
+  int r = listen_group(host, port, count, backlog, reuse, map, mapn, defer, v6only, fds, &step);
   if (r == -EINVAL && !strcmp(step, "address")) { napi_throw_type_error(env, "MP_ERR_INVALID_ARG", "host must be an IPv4 or IPv6 address literal"); return NULL; }
   if (r < 0) return throw_errno(env, step, r);
   napi_value out, arr; napi_create_object(env, &out); napi_create_array(env, &arr);
@@ -484,6 +521,10 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     { "dupFd", NULL, DupFd, NULL, NULL, NULL, napi_enumerable, NULL },
     { "incomingCpu", NULL, IncomingCpu, NULL, NULL, NULL, napi_enumerable, NULL },
     { "channelIncomingCpu", NULL, ChannelIncomingCpu, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "channelSetSockOpt", NULL, ChannelSockOpt, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "channelGetSockOpt", NULL, ChannelSockOpt, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "setSockOpt", NULL, FdSockOpt, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "getSockOpt", NULL, FdSockOpt, NULL, NULL, NULL, napi_enumerable, NULL },
     { "pinThread", NULL, PinThread, NULL, NULL, NULL, napi_enumerable, NULL },
     { "acceptQueueLength", NULL, AcceptQueueLength, NULL, NULL, NULL, napi_enumerable, NULL },
     { "acceptNow", NULL, AcceptNow, NULL, NULL, NULL, napi_enumerable, NULL },

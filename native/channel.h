@@ -68,6 +68,7 @@ typedef struct channel {
   const uint8_t **ref_ptr; uint32_t *ref_len; unsigned ref_max;
   unsigned files;
   int32_t sync_val;   // optval of ring_incoming_cpu's getsockopt command
+  int32_t *slot_val;  // per slot: a setsockopt value other than 0 or 1 (TCP_KEEPIDLE), kept until the request runs
   uint32_t sync_seq;
   // ---- Node's loop (loop.c)
   int efd;                 // the eventfd the ring signals, watched by uv_poll
@@ -93,6 +94,11 @@ unsigned drain_cq(channel_t *ch);
 int cq_nonempty(channel_t *ch);
 int work_pending(channel_t *ch);
 int ring_incoming_cpu(channel_t *ch, int32_t slot);
+// Sets an mp_sockopt on the lwsocket in `slot`: 0, or -errno (-EAGAIN when the command's completion did not arrive
+// within the call: the option is then set when the request runs; -EBUSY when the command could not be queued at all,
+// the SQ full and the kernel refusing submissions for now: the option is not set). (Reading one back needs an fd: the
+// socket command getsockopt takes SOL_SOCKET only.)
+int ring_setsockopt(channel_t *ch, int32_t slot, int which, int value);
 // A temporary regular fd for the lwsocket in `slot` (the caller closes it), or -errno.
 int ring_install_fd(channel_t *ch, int32_t slot);
 int ring_teardown(channel_t *ch);

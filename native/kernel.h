@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #define MP_SOCKET_URING_OP_GETSOCKOPT 2   // enum io_uring_socket_op (Linux 6.7)
+#define MP_SOCKET_URING_OP_SETSOCKOPT 3
 #ifndef IORING_OP_FIXED_FD_INSTALL
 #define IORING_OP_FIXED_FD_INSTALL 54
 #endif

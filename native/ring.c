@@ -16,6 +16,7 @@
 #include "abi.h"
 #include "channel.h"
 #include "kernel.h"
+#include "sockets.h"
 
 // user_data of requests the ring makes for itself (low word MP_UD_NATIVE: the JavaScript drain skips them)
 #define UD_NATIVE_CMD(seq) (0xffffffffULL | ((uint64_t)((seq) & MP_UD_GEN_MASK) << 32))
@@ -406,7 +407,8 @@ int work_pending(channel_t *ch) {
 
 // Reaps completions without delivering them (the channel is closing): only the in-flight count matters now.
 // A completion that will never be delivered may carry a new regular fd (an accept without a direct descriptor, an fd
-// install: MP_UD_FD_RESULT in its user_data): nobody else will close it.
+// install — JavaScript's, or ring_install_fd's that its caller gave up on: UD_FD_RESULT in its user_data): nobody else
+// will close it.
 static void reap_discard(channel_t *ch) {
   unsigned head = *ch->cq.head;
   unsigned tail = atomic_load_explicit((_Atomic unsigned *)ch->cq.tail, memory_order_acquire);
@@ -582,18 +584,15 @@ int ring_create(channel_t *ch, const ring_opts_t *o, const char **step) {
   return 0;
 }
 
-// SO_INCOMING_CPU of the lwsocket in direct-descriptor `slot`, or -errno (-EOPNOTSUPP before Linux 6.7, which added
-// socket getsockopt as an io_uring command). A direct descriptor has no fd to call getsockopt on, so this submits one
-// IORING_OP_URING_CMD (SOCKET_URING_OP_GETSOCKOPT) by itself. The command never blocks, so it completes inline and its
-// CQE is in the CQ when io_uring_enter returns; it is read here and left in place (its handle MP_UD_NATIVE: JavaScript
-// skips it) for the next drain.
 // A native SQE for direct descriptor `slot` (fixed file, user_data a native command's: JavaScript skips its CQE), or
-// NULL with *r set: -EBADF once closed, -EINVAL for a slot out of range, -EBUSY when the SQ is full.
+// NULL with *r set: -EBADF once closed, -EINVAL for a slot out of range, -EBUSY when the SQ is full (an earlier enter
+// refused for now left it so) and entering again did not make room: nothing was queued (unlike sync_submit's -EAGAIN,
+// which means the request is queued and runs later).
 static struct io_uring_sqe *sync_sqe(channel_t *ch, int32_t slot, int *r) {
   struct io_uring_sqe *sq = NULL;
   if (ch->closed) *r = -EBADF;
   else if (slot < 0 || (unsigned)slot >= ch->files) *r = -EINVAL;
-  else if (!(sq = sqe_get(ch))) *r = -EBUSY;
+  else if (!(sq = sqe_get(ch)) && (submit_queued(ch, 0), !(sq = sqe_get(ch)))) *r = -EBUSY;
   else {
     sq->fd = slot;
     sq->flags = IOSQE_FIXED_FILE;
@@ -602,45 +601,76 @@ static struct io_uring_sqe *sync_sqe(channel_t *ch, int32_t slot, int *r) {
   return sq;
 }
 
-// Submits `sq` (from sync_sqe, filled in) for a request that completes inline, and returns its result (-EAGAIN if it
-// did not complete in the enter). Its CQE is read here and left in place for the next drain.
+// Submits `sq` (from sync_sqe, filled in) for a request that completes inline, and returns its result, read from the CQ
+// right after the enter; the CQE stays in place for the next drain. -EAGAIN when the result is not there: the kernel
+// did not take the request now (it stays in the SQ), or its CQE went to the overflow list (the CQ was full). The
+// request still completes later, delivered to nobody; so a request whose result is a new fd carries UD_FD_RESULT in
+// its user_data, and that fd is closed by whoever meets the CQE (JavaScript's drain; reap_discard at the teardown).
+// Taken here, the fd is the caller's: the tag is cleared in the CQE so that the drain leaves it alone.
 static int sync_submit(channel_t *ch, const struct io_uring_sqe *sq) {
   uint64_t ud = sq->user_data;
   sqe_commit(ch);
   int r = submit_queued(ch, 0);   // with any SQE an earlier failed enter left in the SQ
-  if (r < 0) return r;
+  if (r < 0) return enter_transient(r) ? -EAGAIN : r;
   r = -EAGAIN;
   unsigned head = *ch->cq.head, tail = atomic_load_explicit((_Atomic unsigned *)ch->cq.tail, memory_order_acquire);
   for (unsigned i = head; i != tail; i++) {
-    const struct io_uring_cqe *c = &ch->cq.cqes[i & ch->cq.mask];
-    if (c->user_data == ud) { r = c->res; break; }
+    struct io_uring_cqe *c = &ch->cq.cqes[i & ch->cq.mask];
+    if (c->user_data == ud) { r = c->res; c->user_data &= ~UD_FD_RESULT; break; }
   }
   // the CQE (and any other the enter posted) is drained by the next turn
   wake_if_posted(ch);
   return r;
 }
 
-int ring_incoming_cpu(channel_t *ch, int32_t slot) {
+// SO_INCOMING_CPU of the lwsocket in direct-descriptor `slot`, or -errno (-EOPNOTSUPP before Linux 6.7, which added
+// socket getsockopt as an io_uring command; -EAGAIN as sync_submit says, or as sync_sqe's -EBUSY). A direct descriptor has no fd to call
+// getsockopt on, so this submits one IORING_OP_URING_CMD (SOCKET_URING_OP_GETSOCKOPT), which never blocks.
+static int getsockopt_int(channel_t *ch, int32_t slot, int level, int name) {
   int r;
   struct io_uring_sqe *sq = sync_sqe(ch, slot, &r);
-  if (!sq) return r;
+  if (!sq) return r == -EBUSY ? -EAGAIN : r;
   ch->sync_val = -1;
   sq->opcode = IORING_OP_URING_CMD;
-  sq->off = MP_SOCKET_URING_OP_GETSOCKOPT;                               // cmd_op
-  sq->addr = (uint64_t)SOL_SOCKET | ((uint64_t)SO_INCOMING_CPU << 32);   // level, optname
-  sq->file_index = sizeof ch->sync_val;                                  // optlen
-  sq->addr3 = (uint64_t)(uintptr_t)&ch->sync_val;                        // optval
+  sq->off = MP_SOCKET_URING_OP_GETSOCKOPT;                     // cmd_op
+  sq->addr = (uint64_t)(uint32_t)level | ((uint64_t)(uint32_t)name << 32);   // level, optname
+  sq->file_index = sizeof ch->sync_val;                        // optlen
+  sq->addr3 = (uint64_t)(uintptr_t)&ch->sync_val;              // optval
   r = sync_submit(ch, sq);
   return r < 0 ? r : ch->sync_val;
 }
 
+int ring_incoming_cpu(channel_t *ch, int32_t slot) { return getsockopt_int(ch, slot, SOL_SOCKET, SO_INCOMING_CPU); }
+
+// As set_sock_opt, through IORING_OP_URING_CMD (SOCKET_URING_OP_SETSOCKOPT, Linux 6.7), which never blocks. The value
+// is read by the kernel when the request runs, which may be after this call (the request left in the SQ): so it lives
+// in static storage, or in this slot's entry of slot_val (a later value for the same slot may replace it: the last
+// one set wins). -EBUSY: not queued at all (the SQ full, see sync_sqe): the option is not set.
+int ring_setsockopt(channel_t *ch, int32_t slot, int which, int value) {
+  if (!ch->slot_val && !(ch->slot_val = calloc(ch->files ? ch->files : 1, sizeof *ch->slot_val))) return -ENOMEM;
+  if (slot < 0 || (unsigned)slot >= ch->files) return -EINVAL;
+  int level, name, r; const void *val; unsigned len;
+  if ((r = sockopt_spec(which, value, &level, &name, &val, &len, &ch->slot_val[slot])) < 0) return r;
+  struct io_uring_sqe *sq = sync_sqe(ch, slot, &r);
+  if (!sq) return r;
+  sq->opcode = IORING_OP_URING_CMD;
+  sq->off = MP_SOCKET_URING_OP_SETSOCKOPT;
+  sq->addr = (uint64_t)(uint32_t)level | ((uint64_t)(uint32_t)name << 32);
+  sq->file_index = len;
+  sq->addr3 = (uint64_t)(uintptr_t)val;
+  return sync_submit(ch, sq);
+}
+
+
 // A regular fd (close-on-exec) for the lwsocket in direct-descriptor `slot`, installed by IORING_OP_FIXED_FD_INSTALL
-// (Linux 6.8; -EINVAL before), which completes inline like ring_incoming_cpu's command; or -errno. The slot stays; the
-// caller closes the fd.
+// (Linux 6.8; -EINVAL before), which completes inline; or -errno: -EAGAIN when its completion did not arrive within
+// the call (sync_submit: the fd it brings later is closed by the drain, never leaked). The slot stays; the caller
+// closes the fd.
 int ring_install_fd(channel_t *ch, int32_t slot) {
   int r;
   struct io_uring_sqe *sq = sync_sqe(ch, slot, &r);
-  if (!sq) return r;
+  if (!sq) return r == -EBUSY ? -EAGAIN : r;
+  sq->user_data |= UD_FD_RESULT;
   sq->opcode = IORING_OP_FIXED_FD_INSTALL;
   sq->rw_flags = 0;  // install_fd_flags: O_CLOEXEC on the new fd
   return sync_submit(ch, sq);
@@ -650,6 +680,7 @@ int ring_install_fd(channel_t *ch, int32_t slot) {
 void ring_free(channel_t *ch) {
   mem_unref(ch->mem);
   ch->mem = NULL;
+  free(ch->slot_val); ch->slot_val = NULL;
   free(ch->ref_ptr); free(ch->ref_len); free(ch->rej_ud); free(ch->rej_res); free(ch->in_ring); free(ch->sq_ts);
   ch->ref_ptr = NULL; ch->ref_len = NULL; ch->rej_ud = NULL; ch->rej_res = NULL; ch->in_ring = NULL; ch->sq_ts = NULL;
 }

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "abi.h"
 #include "kernel.h"
 #include "sockets.h"
 
@@ -58,24 +59,42 @@ static int attach_cpu_bpf(int fd, const int32_t *cpu_to_member, unsigned ncpu) {
 // Opens `count` (1..256) listeners on `host`:`port` (an address literal; port 0: the kernel picks one, and every
 // member binds the port the first one got), all joined to one reuseport group in index order: the cBPF result is an
 // index in join order, so the group is built in one go and closed as a whole. `cpu_to_member` (`ncpu` entries, -1: no
-// member) steers each CPU's SYNs to its member. TCP_NODELAY is set (accepted sockets inherit it); `defer` seconds of
-// TCP_DEFER_ACCEPT when non-zero. Fills fds[0..count) and returns the bound port, or -errno with *step naming the
-// call that failed (nothing left open).
+// member) steers each CPU's SYNs to its member. SO_REUSEPORT is set when `reuse` (other sockets may join) or count > 1;
+// without `reuse` a port already listened on fails with EADDRINUSE whatever the count. TCP_NODELAY is set (accepted sockets inherit it); `defer` seconds of
+// TCP_DEFER_ACCEPT when non-zero; `v6only`: IPV6_V6ONLY on an IPv6 address (else the system's default, dual-stack).
+// Fills fds[0..count) and returns the bound port, or -errno with *step naming the call that failed (nothing left open).
 int listen_group(const char *host, unsigned port, unsigned count, unsigned backlog, int reuse, const int32_t *map,
-                 size_t mapn, unsigned defer, int *fds, const char **step) {
+                 size_t mapn, unsigned defer, int v6only, int *fds, const char **step) {
   struct sockaddr_storage ss; socklen_t sl;
   int fam = parse_addr(host, port, &ss, &sl);
   if (fam < 0) { *step = "address"; return fam; }
   int n = 0, r = 0, bport = (int)port;
+  int one = 1;
   *step = "socket";
+  if (count > 1 && !reuse && port != 0) {
+    // several members share the port through SO_REUSEPORT, which would also join them to a group already listening
+    // there (another listener of several members, one with reusePort): unless asked to share, the port must be free,
+    // as a lone socket's bind says (EADDRINUSE). (Port 0: the kernel picks a port no group holds.)
+    int p = socket(fam, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (p < 0) return -errno;
+    setsockopt(p, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (v6only && fam == AF_INET6) setsockopt(p, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (fam == AF_INET6) ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
+    else ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
+    *step = "bind";
+    r = bind(p, (struct sockaddr *)&ss, sl) < 0 ? -errno : 0;
+    close(p);
+    if (r < 0) return r;
+    *step = "socket";
+  }
   for (unsigned i = 0; i < count; i++) {
     int fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) { r = -errno; goto fail; }
     fds[n++] = fd;
-    int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (reuse || count > 1) { *step = "SO_REUSEPORT"; if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) { r = -errno; goto fail; } }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // inherited by accepted sockets
+    if (v6only && fam == AF_INET6) { *step = "IPV6_V6ONLY"; if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0) { r = -errno; goto fail; } }
     if (defer) { *step = "TCP_DEFER_ACCEPT"; if (setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof defer) < 0) { r = -errno; goto fail; } }
     if (fam == AF_INET6) ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)bport);
     else ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)bport);
@@ -155,6 +174,43 @@ int close_fd(int32_t fd) { return fd >= 0 && close(fd) < 0 ? -errno : 0; }
 int dup_fd(int32_t fd) { int r = fcntl(fd, F_DUPFD_CLOEXEC, 3); return r < 0 ? -errno : r; }
 
 // incomingCpu(fd) -> the CPU that processed the socket's packets (SO_INCOMING_CPU), or -errno.
+static const int k_off = 0, k_on = 1;
+static const struct linger k_linger0 = { 1, 0 };
+
+int sockopt_spec(int which, int value, int *level, int *name, const void **val, unsigned *len, int32_t *slot_val) {
+  *len = sizeof(int);
+  switch (which) {
+  case MP_SOCKOPT_NODELAY: *level = IPPROTO_TCP; *name = TCP_NODELAY; break;
+  case MP_SOCKOPT_KEEPALIVE: *level = SOL_SOCKET; *name = SO_KEEPALIVE; break;
+  case MP_SOCKOPT_KEEPIDLE:
+    if (value < 1 || value > 32767) return -EINVAL;
+    *level = IPPROTO_TCP; *name = TCP_KEEPIDLE;
+    *slot_val = value; *val = slot_val;
+    return 0;
+  case MP_SOCKOPT_LINGER0: *level = SOL_SOCKET; *name = SO_LINGER; *val = &k_linger0; *len = sizeof k_linger0; return 0;
+  default: return -EINVAL;
+  }
+  if (value != 0 && value != 1) return -EINVAL;
+  *val = value ? &k_on : &k_off;
+  return 0;
+}
+
+int set_sock_opt(int32_t fd, int which, int value) {
+  int level, name; const void *val; unsigned len; int32_t v;
+  int r = sockopt_spec(which, value, &level, &name, &val, &len, &v);
+  if (r < 0) return r;
+  return setsockopt(fd, level, name, val, len) < 0 ? -errno : 0;
+}
+
+int get_sock_opt(int32_t fd, int which) {
+  int level, name; const void *val; unsigned len; int32_t v;
+  if (which == MP_SOCKOPT_LINGER0) return -EINVAL;
+  int r = sockopt_spec(which, which == MP_SOCKOPT_KEEPIDLE ? 1 : 0, &level, &name, &val, &len, &v);
+  if (r < 0) return r;
+  int out = 0; socklen_t ol = sizeof out;
+  return getsockopt(fd, level, name, &out, &ol) < 0 ? -errno : out;
+}
+
 int incoming_cpu(int32_t fd) {
   int cpu = -1; socklen_t l = sizeof cpu;
   return getsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &cpu, &l) < 0 ? -errno : cpu;

@@ -8,7 +8,7 @@
 // An IPv4 or IPv6 address literal and a port into *ss (*len its size): the family, or -EINVAL.
 int parse_addr(const char *host, unsigned port, struct sockaddr_storage *ss, socklen_t *len);
 int listen_group(const char *host, unsigned port, unsigned count, unsigned backlog, int reuse, const int32_t *map,
-                 size_t mapn, unsigned defer, int *fds, const char **step);
+                 size_t mapn, unsigned defer, int v6only, int *fds, const char **step);
 int client_socket(const char *host, const char *src, const char **step);
 int pipe_open(int32_t want, int32_t out[3]);
 // The local (peer 0) or remote (peer 1) address of socket `fd` as text and port: 4 or 6 (the family), or -errno.
@@ -17,6 +17,13 @@ int close_fd(int32_t fd);
 int dup_fd(int32_t fd);
 // SO_INCOMING_CPU of a socket: the CPU that processed its packets.
 int incoming_cpu(int32_t fd);
+// An mp_sockopt (abi.h) as setsockopt's level and name, and the bytes of `value` to set (`*val` points to storage that
+// outlives any request: static, or `*slot_val` when the value is not 0 or 1 — the caller then keeps it), or -EINVAL
+// for an unknown option or a value out of its range.
+int sockopt_spec(int which, int value, int *level, int *name, const void **val, unsigned *len, int32_t *slot_val);
+// Sets / reads back an mp_sockopt on a regular socket fd (0 or the value read, or -errno).
+int set_sock_opt(int32_t fd, int which, int value);
+int get_sock_opt(int32_t fd, int which);
 // Connections waiting in a listening socket's accept queue (TCP_INFO's tcpi_unacked holds sk_ack_backlog in LISTEN).
 int accept_queue_length(int32_t fd);
 // A connection taken from a listening socket's queue without waiting (nonblocking, close-on-exec), or -EAGAIN.

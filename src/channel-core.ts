@@ -9,7 +9,7 @@ import { HandleTable, Kind, St } from './handle-table.js';
 import { bounds, type Limits } from './limits.js';
 import { checkOptions, optionKeys } from './options.js';
 import type { Listener } from './listener.js';
-import type { AcceptOptions, ChannelStats, ConnectOptions, Features, RegisterOptions, SocketAddress } from './channel.js';
+import type { AcceptOptions, ChannelStats, ConnectOptions, Features, RegisterOptions, SocketAddress, SocketOption } from './channel.js';
 
 const ACCEPT_OPTIONS = optionKeys<AcceptOptions>({ count: true, lwsocket: true });
 const CONNECT_OPTIONS = optionKeys<ConnectOptions>({ localAddress: true });
@@ -174,6 +174,28 @@ export abstract class ChannelCore {
     if (side !== 'local' && side !== 'remote') throw argError('side', '"local" or "remote"', side);
     return this.endAddress(h, side === 'remote');
   }
+
+  setSocketOption(h: number, option: SocketOption, value: boolean | number): void {
+    this.checkConn(h, 'setSocketOption');
+    this.applySocketOption(h, option, socketOptionValue(option, value));
+  }
+
+  socketOption(h: number, option: SocketOption): number {
+    this.checkConn(h, 'socketOption');
+    if (!SOCKET_OPTIONS.has(option)) throw argError('option', '"noDelay", "keepAlive" or "keepAliveDelay"', option);
+    return this.readSocketOption(h, option);
+  }
+
+  reset(h: number): void {
+    this.checkConn(h, 'reset');
+    this.resetConn(h);
+  }
+
+  /** Sets `option` (checked) on open connection `h`. */
+  protected abstract applySocketOption(h: number, option: SocketOption, value: number): void;
+  protected abstract readSocketOption(h: number, option: SocketOption): number;
+  /** Closes open connection `h` with an RST. */
+  protected abstract resetConn(h: number): void;
 
   isLwsocket(h: number): boolean { return this.kind[h] === Kind.Direct; }
 
@@ -474,4 +496,19 @@ export abstract class ChannelCore {
     if (target === null || typeof target !== 'object' || !('fds' in target) || !('memberFor' in target)) throw argError('target', 'a Listener (from listen()) or a socket fd number', target);
     return target as Listener;
   }
+}
+
+const SOCKET_OPTIONS = new Set<string>(['noDelay', 'keepAlive', 'keepAliveDelay']);
+
+/** setSocketOption's value for `option`, checked: 0/1 for the switches, whole seconds 1..32767 for keepAliveDelay. */
+function socketOptionValue(option: SocketOption, value: boolean | number): number {
+  if (option === 'noDelay' || option === 'keepAlive') {
+    if (typeof value !== 'boolean') throw argError(option, 'a boolean', value);
+    return value ? 1 : 0;
+  }
+  if (option === 'keepAliveDelay') {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 32767) throw rangeError('keepAliveDelay', 'an integer number of seconds in 1..32767', value);
+    return value;
+  }
+  throw argError('option', '"noDelay", "keepAlive" or "keepAliveDelay"', option);
 }

@@ -41,6 +41,9 @@ export interface ChannelOptions {
   pauseReadsAboveHighWater?: boolean;
 }
 
+/** The TCP options `setSocketOption` sets and `socketOption` reads. */
+export type SocketOption = 'noDelay' | 'keepAlive' | 'keepAliveDelay';
+
 /** One end of a connection, as node:net's `socket.address()` gives it. */
 export interface SocketAddress {
   readonly address: string;
@@ -224,9 +227,35 @@ export interface Channel {
    * The `'remote'` (peer) or `'local'` address of connection `handle`, read from the kernel at this call (not on the
    * accept path: nothing is spent on connections that never ask); undefined once the peer is gone (ENOTCONN) or when
    * the kernel cannot say (an lwsocket needs Linux 6.8, whose fd install this uses). Throws for a handle that is not
-   * an open connection, as other calls do.
+   * an open connection, as other calls do; and, for an lwsocket, throws a MegapipeError with code `EAGAIN` when the
+   * kernel's answer did not arrive within the call (the completion queue is full, in a burst of completions): nothing
+   * is wrong with the connection, and a later call (from a later batch) reads the address.
    */
   socketAddress(handle: number, side: 'local' | 'remote'): SocketAddress | undefined;
+  /**
+   * Sets a TCP option of connection `handle`: `noDelay` (TCP_NODELAY; megapipe's sockets start with it on, set on the
+   * listener), `keepAlive` (SO_KEEPALIVE), `keepAliveDelay` (TCP_KEEPIDLE: idle seconds before the first probe,
+   * 1..32767). On an lwsocket it goes through the ring (a socket command: Linux 6.7, MP_ERR_UNSUPPORTED before); when
+   * the command's completion does not arrive within the call (a full completion queue) it is set when the request
+   * runs, which is before any request staged after this call; when the command cannot be queued at all (the kernel
+   * refusing submissions for now, the submission queue full) it throws a MegapipeError `EAGAIN` and the option is not
+   * set. A bad value is a TypeError/RangeError.
+   */
+  setSocketOption(handle: number, option: SocketOption, value: boolean | number): void;
+  /**
+   * Reads a TCP option of connection `handle` back from the kernel (as setSocketOption names them): 0/1, or seconds.
+   * Throws MP_ERR_UNSUPPORTED where it cannot be read (the portable backend; an lwsocket before Linux 6.8, whose fd
+   * install this uses, as socketAddress), and, for
+   * an lwsocket, a MegapipeError `EAGAIN` when the kernel's answer did not arrive within the call (see socketAddress).
+   */
+  socketOption(handle: number, option: SocketOption): number;
+  /**
+   * Closes connection `handle` with a TCP reset (RST, as node's `socket.resetAndDestroy()`): queued bytes are
+   * discarded, the peer's reads fail with ECONNRESET. As `disconnect(handle, true)` otherwise. On an lwsocket, when
+   * the kernel refuses submissions for now (see setSocketOption) it throws a MegapipeError `EAGAIN` and leaves the
+   * connection open (a close then would be a clean end, not a reset).
+   */
+  reset(handle: number): void;
   /** Sets the cookie every later event of `handle` carries. */
   setCookie(handle: number, cookie: unknown): void;
   /** The cookie of `handle` (an accepted connection's: undefined until setCookie). */

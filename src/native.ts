@@ -1,6 +1,7 @@
-// Loads the C addon once per thread. Absent (not built, non-Linux) → `native` is null and the portable backend is used.
+// Loads the C addon once per thread. Absent (no prebuild for this platform and none built, MEGAPIPE_NO_ADDON=1,
+// non-Linux) → `native` is null and the portable backend is used.
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as path from 'node:path';
 
@@ -47,7 +48,7 @@ export interface NativeAddon {
   /** Records `bytes`'s memory as reference slot `slot` (sends with RowFlag.Ref): 0, or -EINVAL. */
   channelRefSet(channel: object, slot: number, bytes: Uint8Array): number;
   encodeSockaddr(channel: object, offset: number, host: string, port: number): number;
-  listenGroup(host: string, port: number, count: number, backlog: number, reusePort: boolean, cpuToMember: Int32Array | null, deferAcceptSecs: number): { fds: number[]; port: number };
+  listenGroup(host: string, port: number, count: number, backlog: number, reusePort: boolean, cpuToMember: Int32Array | null, deferAcceptSecs: number, ipv6Only: boolean): { fds: number[]; port: number };
   clientSocket(host: string, localAddress?: string): number;
   closeFd(fd: number): number;
   /** A socket's local (peer false) or remote address, or -errno. */
@@ -58,6 +59,12 @@ export interface NativeAddon {
   dupFd(fd: number): number;
   incomingCpu(fd: number): number;
   channelIncomingCpu(channel: object, slot: number): number;
+  /** An MP_SOCKOPT_* on an lwsocket: 0 or -errno (-EAGAIN: set when the request runs). */
+  channelSetSockOpt(channel: object, slot: number, which: number, value: number): number;
+  /** Reads an MP_SOCKOPT_* (not Linger0) of an lwsocket back (through an fd installed for the call): the value or -errno. */
+  channelGetSockOpt(channel: object, slot: number, which: number): number;
+  setSockOpt(fd: number, which: number, value: number): number;
+  getSockOpt(fd: number, which: number): number;
   pinThread(cpu: number): number;
   acceptQueueLength(fd: number): number;
   acceptNow(fd: number): number;
@@ -66,26 +73,80 @@ export interface NativeAddon {
   pipeOpen(bytes: number): [number, number, number] | number;
 }
 
-function load(): { addon: NativeAddon | null; error: string | null } {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  // dist/src/native.js → ../../build/Release; src/native.ts run directly → ../build/Release
-  const candidates = [path.resolve(here, '../../build/Release/megapipe.node'), path.resolve(here, '../build/Release/megapipe.node')];
-  const require = createRequire(import.meta.url);
-  let lastError = 'addon not built (npm install builds it)';
-  for (const file of candidates) {
-    if (!existsSync(file)) continue;
-    try {
-      return { addon: require(file) as NativeAddon, error: null };
-    } catch (e) {
-      lastError = (e as Error).message;
+/** The C library this node binary runs on, read from its ELF interpreter (PT_INTERP): 'musl', 'glibc', or null when
+ * not a dynamically linked Linux ELF (then node-gyp-build's own guess stands). */
+function nodeLibc(): 'musl' | 'glibc' | null {
+  if (process.platform !== 'linux') return null;
+  let fd = -1;
+  try {
+    fd = openSync(process.execPath, 'r');
+    const b = Buffer.alloc(4096);
+    const n = readSync(fd, b, 0, b.length, 0);
+    if (n < 64 || b.readUInt32BE(0) !== 0x7f454c46 || b[4] !== 2) return null;   // an ELF64 file
+    const phoff = Number(b.readBigUInt64LE(0x20)), phentsize = b.readUInt16LE(0x36), phnum = b.readUInt16LE(0x38);
+    for (let i = 0; i < phnum && phoff + (i + 1) * phentsize <= n; i++) {
+      const ph = phoff + i * phentsize;
+      if (b.readUInt32LE(ph) !== 3) continue;   // PT_INTERP: the dynamic loader's path
+      const off = Number(b.readBigUInt64LE(ph + 8)), size = Number(b.readBigUInt64LE(ph + 32));
+      const interp = Buffer.alloc(Math.min(size, 256));
+      readSync(fd, interp, 0, interp.length, off);
+      return interp.toString('latin1').includes('musl') ? 'musl' : 'glibc';
     }
+    return null;
+  } catch {
+    return null;
+  } finally {
+    if (fd >= 0) closeSync(fd);
   }
-  return { addon: null, error: lastError };
+}
+
+/** The package's root (where package.json, build/ and prebuilds/ are): dist/src/native.js → ../.., src/native.ts → .. */
+function packageRoot(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  for (const dir of [path.resolve(here, '../..'), path.resolve(here, '..')]) {
+    if (existsSync(path.join(dir, 'binding.gyp'))) return dir;
+  }
+  return path.resolve(here, '../..');
+}
+
+/**
+ * Finds and loads the addon with node-gyp-build: a local build (build/Release) first, then the prebuilt one for this
+ * platform, architecture and C library (prebuilds/linux-x64/megapipe.{glibc,musl}.node); MEGAPIPE_PREBUILD=dir
+ * points it at another package directory. MEGAPIPE_NO_ADDON=1 loads nothing (as on a machine without the addon).
+ */
+function load(): { addon: NativeAddon | null; error: string | null; file?: string } {
+  if (process.env.MEGAPIPE_NO_ADDON === '1') return { addon: null, error: 'MEGAPIPE_NO_ADDON=1' };
+  const require = createRequire(import.meta.url);
+  const root = packageRoot();
+  // node-gyp-build reads LIBC once, when it is first loaded; it only knows musl from /etc/alpine-release
+  const libc = process.env.LIBC === undefined ? nodeLibc() : null;
+  let gypBuild: { path(dir: string): string };
+  try {
+    if (libc !== null) process.env.LIBC = libc;
+    gypBuild = require('node-gyp-build') as { path(dir: string): string };
+  } catch (e) {
+    return { addon: null, error: `node-gyp-build (the addon's loader) is missing: ${(e as Error).message.split('\n')[0]}` };
+  } finally {
+    if (libc !== null) delete process.env.LIBC;
+  }
+  let file: string;
+  try {
+    file = gypBuild.path(root);
+  } catch {
+    return { addon: null, error: `no addon built for ${process.platform}-${process.arch}${libc ? ` (${libc})` : ''} and none prebuilt for it (npm rebuild megapipe builds one, with a C compiler)` };
+  }
+  try {
+    return { addon: require(file) as NativeAddon, error: null, file };
+  } catch (e) {
+    return { addon: null, error: `${path.relative(root, file)} did not load: ${(e as Error).message.split('\n')[0]}` };
+  }
 }
 
 const loaded = load();
 export const native: NativeAddon | null = loaded.addon;
 export const nativeLoadError: string | null = loaded.error;
+/** The addon file loaded (a local build or a prebuild), or null. */
+export const nativeFile: string | null = loaded.file ?? null;
 
 let probed: ProbeResult | null | undefined;
 /** What this kernel offers (a throw-away ring, set up once per thread), or null without the addon. */

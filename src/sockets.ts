@@ -34,9 +34,9 @@ export function pinThread(cpu: number): number { return native ? native.pinThrea
 
 /** Opens `count` listening sockets on one address, joined to one reuseport group in order (see native listenGroup).
  * A failed system call throws node's way (`EADDRINUSE`, with syscall, address and port). */
-export function listenGroup(host: string, port: number, count: number, backlog: number, reusePort: boolean, cpuToMember: Int32Array | null, deferAcceptSecs: number): { fds: number[]; port: number } {
+export function listenGroup(host: string, port: number, count: number, backlog: number, reusePort: boolean, cpuToMember: Int32Array | null, deferAcceptSecs: number, ipv6Only = false): { fds: number[]; port: number } {
   if (!native) throw new MegapipeError(MpCode.BACKEND_UNAVAILABLE, 'native listeners need the addon; use listenPortable() with the portable backend');
   try {
-    return native.listenGroup(host, port, count, backlog, reusePort, cpuToMember, deferAcceptSecs);
+    return native.listenGroup(host, port, count, backlog, reusePort, cpuToMember, deferAcceptSecs, ipv6Only);
   } catch (e) { throw fromAddon(e, host, port); }
 }

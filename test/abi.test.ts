@@ -12,7 +12,7 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 const GROUPS: readonly [string, string, string][] = [
   ['MP_OP_', 'Op', ''], ['MP_ROW_', 'Row', ''], ['MP_F_', 'RowFlag', ''], ['MP_EV_', 'Ev', ''], ['MP_HDR_', 'Hdr', ''],
   ['MP_ST_', 'Stat', ''], ['MP_UD_', 'Ud', ''], ['MP_TAG_', 'Tag', ''], ['MP_KOP_', 'Kernel', 'Op'], ['MP_CQE_', 'Kernel', 'Cqe'],
-  ['MP_BOUND_', 'Bound', ''], ['MP_POLLOUT', 'Kernel', 'PollOut'], ['MP_SHUT_WR', 'Kernel', 'ShutWr'],
+  ['MP_BOUND_', 'Bound', ''], ['MP_SOCKOPT_', 'SockOpt', ''], ['MP_POLLOUT', 'Kernel', 'PollOut'], ['MP_SHUT_WR', 'Kernel', 'ShutWr'],
 ];
 
 /** Every constant of native/abi.h (#define NAME VALUE, and enum members NAME = VALUE): name → value. */

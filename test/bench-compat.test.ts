@@ -200,7 +200,9 @@ describe('bench:compat --quick', { skip: uringSkip || (haveWrk ? false : 'wrk is
     const { runs } = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as { runs: CompatRun[] };
     assert.equal(runs.length, 8);
     for (const r of runs) {
-      assert.equal(r.state, 'clean', `${r.point} ${r.server}: ${r.problems.join('; ')}`);
+      // a run disturbed by other processes ('foreign', 'steal') is about the machine, not the behaviour: only a run
+      // that failed (errors, mismatches, a non-zero exit) fails the test
+      assert.ok(r.state !== 'failed', `${r.point} ${r.server}: ${r.problems.join('; ')}`);
       assert.equal(r.errors, 0);
       assert.ok((r.units ?? 0) > 0);
     }

@@ -5,7 +5,8 @@
 //   1. receive-buffer ring exhaustion (-ENOBUFS) with a ring of 2 buffers and 64 connections;
 //   2. completion-queue overflow: a 4-entry CQ and a burst (200 connections, and their bytes, queued in the kernel
 //      while the server's thread is blocked, then accepted and received in one go), as lwsockets and as regular fds;
-//      and closing a channel whose completions are not all delivered;
+//      and closing a channel whose completions are not all delivered; an lwsocket's address read in the middle of
+//      that burst (its fd install's completion overflowed), and the channel closed while such an install is pending;
 //   3. the direct-descriptor table full (MP_ERR_TABLE_FULL, regular fds, back to lwsockets), twice in a row; and a
 //      burst into a multishot direct accept;
 //   4. submission back-pressure: a 2-entry SQ and 2 request rows, one handler staging hundreds of writes, no-copy
@@ -29,9 +30,9 @@ import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { ChannelStats } from '../src/index.js';
-import { createChannel, listen } from '../src/index.js';
-import { connectSocket, echoClient, prng, randomBytes, readAll, startEchoServer, uringSkip, waitFor, withTimeout, type EchoServer } from './helpers.js';
+import type { Channel, ChannelStats, SocketAddress } from '../src/index.js';
+import { createChannel, listen, serveChannel } from '../src/index.js';
+import { connectSocket, echoClient, fdCount, prng, randomBytes, readAll, startEchoServer, uringSkip, waitFor, withTimeout, type EchoServer } from './helpers.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 
@@ -68,7 +69,7 @@ async function closeAndCount(server: EchoServer): Promise<void> {
   assert.equal(server.ch.handles, 0, 'no handle left after close');
 }
 
-interface BurstResult { blocked: string; verified: number; failures: string[]; endings: Record<string, number> }
+interface BurstResult { blocked: string; verified: number; failures: string[]; endings: Record<string, number>; ports: number[] }
 
 /**
  * Blocks this thread (its event loop, and so the server's channel) until `conns` node:net clients in a worker thread
@@ -307,6 +308,157 @@ describe('closing a channel with completions not yet delivered, uring', { skip: 
       assert.equal(await installed, 'MP_ERR_CLOSED');
       assert.notEqual(await ending(c), 'hung', 'the connection was closed');
     } finally { c.destroy(); listener.close(); }
+  });
+});
+
+describe('fault: an lwsocket\'s address read while the completion queue overflows, uring', { skip: uringSkip }, () => {
+  // (regression tests: the address of an lwsocket is read through a temporary fd, installed by a request that completes
+  // inline; its result was looked for only in the CQ right after that enter. With the CQ full the completion went to
+  // the overflow list, the read gave up (undefined), and the new fd the completion carried, delivered later to nobody,
+  // was never closed: the process's fds leaked and the peer never saw its connection close.)
+  const limits = { sqEntries: 2, cqEntries: 4, requestRows: 2, eventRows: 4, recvBufferSize: 256 };
+  /** One end's address of `h`, or why it was not read: the error's code ('undefined': no error, no address). */
+  function readEnd(ch: Channel, h: number, side: 'local' | 'remote'): SocketAddress | string {
+    try { return ch.socketAddress(h, side) ?? 'undefined'; } catch (e) { return String((e as { code?: unknown }).code ?? e); }
+  }
+  /** Waits (bounded) until this process has no more fds open than `before`; returns how many more it has. */
+  async function fdsAbove(before: number): Promise<number> {
+    await waitFor(() => fdCount() <= before, 'the fds to return to the baseline', { ms: 5_000 }).catch(() => undefined);
+    return fdCount() - before;
+  }
+
+  it('a 4-entry CQ, 100 connections and their bytes at once, every connection\'s addresses read from its handlers until known: each read is right or fails with EAGAIN; no fd left behind', async (t) => {
+    const N = 100;
+    const before = fdCount();
+    // per connection (numbered in accept order): the addresses once read; every read's outcome
+    const connOf = new Map<number, number>();
+    const remote: (SocketAddress | undefined)[] = [], local: (SocketAddress | undefined)[] = [];
+    const outcomes = new Map<string, number>();
+    let accepted = 0;
+    const tap = (ev: { type: string; handle: number }, ch: Channel) => {
+      if (ev.type === 'accept') connOf.set(ev.handle, accepted++);
+      if (ev.type !== 'accept' && ev.type !== 'read') return;
+      const c = connOf.get(ev.handle);
+      if (c === undefined || (remote[c] && local[c])) return;
+      for (const side of ['remote', 'local'] as const) {
+        if ((side === 'remote' ? remote : local)[c]) continue;
+        const r = readEnd(ch, ev.handle, side);
+        const key = typeof r === 'string' ? r : 'read';
+        outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+        if (typeof r !== 'string') { if (side === 'remote') remote[c] = r; else local[c] = r; }
+      }
+    };
+    const server = await startEchoServer('uring', { limits, lwsocket: true, tap });
+    let r: BurstResult, cqOverflows = 0;
+    try {
+      assert.equal(server.ch.features.cqEntries, 4);
+      await new Promise((res) => setImmediate(res));   // the multishot accept is in the kernel
+      r = await burst(server.port, N, 8_000, 143);
+      cqOverflows = server.ch.stats().cqOverflows;
+    } finally { await closeAndCount(server); }
+    const left = await fdsAbove(before);
+    const seen = Object.fromEntries(outcomes);
+    t.diagnostic(JSON.stringify({ connections: N, reads: seen, fdsLeft: left, cqOverflows }));
+    assert.equal(left, 0, `fds left open after every connection and the channel closed (reads: ${JSON.stringify(seen)})`);
+    assert.equal(r.blocked, 'ok', 'every client connected and wrote while the server was blocked');
+    assert.deepEqual(r.failures, [], 'every client got its bytes back and saw its connection close');
+    assert.equal(r.verified, N);
+    // the fault was forced: some installs did not complete within their enter
+    assert.ok((outcomes.get('EAGAIN') ?? 0) > 0, `some reads found the completion queue overflowing: ${JSON.stringify(seen)}`);
+    for (const k of outcomes.keys()) assert.ok(k === 'read' || k === 'EAGAIN', `a read either gives the address or fails with EAGAIN: ${JSON.stringify(seen)}`);
+    // every address read is the one its connection has: a client's own port (each for one connection only), the server's
+    const ports = new Set(r.ports);
+    const owner = new Map<number, number>();
+    for (let c = 0; c < accepted; c++) {
+      const a = remote[c], b = local[c];
+      if (a) {
+        assert.equal(a.address, '127.0.0.1'); assert.equal(a.family, 'IPv4');
+        assert.ok(ports.has(a.port), `connection ${c}: remote port ${a.port} is a client's`);
+        assert.equal(owner.get(a.port) ?? c, c, `remote port ${a.port} read for connections ${owner.get(a.port)} and ${c}`);
+        owner.set(a.port, c);
+      }
+      if (b) { assert.equal(b.address, '127.0.0.1'); assert.equal(b.port, server.port); }
+    }
+    assert.ok(owner.size > 0, 'some addresses were read');
+  });
+
+  it('serveChannel: Conn.remoteAddress/remotePort/localPort read in every data() until known: each value right, or undefined for that read only; no fd left behind', async (t) => {
+    const N = 100;
+    const before = fdCount();
+    const listener = listen({ host: '127.0.0.1', port: 0 });
+    const ch = createChannel({ backend: 'uring', limits });
+    // per connection: its values once read; reads that left one undefined; whether one was read after such a miss
+    const got: { address?: string; port?: number; localPort?: number; misses: number; readAfterMiss: boolean }[] = [];
+    let r: BurstResult;
+    try {
+      const srv = serveChannel(ch, listener, (conn) => {
+        const seen: (typeof got)[number] = { misses: 0, readAfterMiss: false };
+        got.push(seen);
+        return {
+          data(buf, offset, length) {
+            const missing = [seen.address, seen.port, seen.localPort].filter((v) => v === undefined).length;
+            if (seen.address === undefined) seen.address = conn.remoteAddress;
+            if (seen.port === undefined) seen.port = conn.remotePort;
+            if (seen.localPort === undefined) seen.localPort = conn.localPort;
+            const still = [seen.address, seen.port, seen.localPort].filter((v) => v === undefined).length;
+            if (seen.misses > 0 && still < missing) seen.readAfterMiss = true;
+            if (still > 0) seen.misses++;
+            conn.write(buf, offset, length);
+          },
+        };
+      }, { lwsocket: true });
+      await new Promise((res) => setImmediate(res));
+      r = await burst(listener.port, N, 8_000, 145);
+      await srv.close(2_000);
+    } finally { ch.close(); listener.close(); }
+    const left = await fdsAbove(before);
+    const known = got.filter((g) => g.address !== undefined && g.port !== undefined && g.localPort !== undefined).length;
+    const missed = got.filter((g) => g.misses > 0).length;
+    t.diagnostic(JSON.stringify({ connections: got.length, addressesKnown: known, connectionsWithMisses: missed, readAfterAMiss: got.filter((g) => g.readAfterMiss).length, fdsLeft: left }));
+    assert.equal(left, 0, 'fds left open after every connection and the channel closed');
+    assert.equal(r.blocked, 'ok');
+    assert.deepEqual(r.failures, [], 'every client got its bytes back and saw its connection close');
+    assert.equal(got.length, N);
+    assert.ok(missed > 0, 'some reads found the completion queue overflowing');
+    const ports = new Set(r.ports), owners = new Set<number>();
+    for (const g of got) {
+      if (g.address !== undefined) assert.equal(g.address, '127.0.0.1');
+      if (g.localPort !== undefined) assert.equal(g.localPort, listener.port);
+      if (g.port === undefined) continue;
+      assert.ok(ports.has(g.port) && !owners.has(g.port), `remote port ${g.port}: a client's, and one connection's only`);
+      owners.add(g.port);
+    }
+  });
+
+  it('the channel closed in a handler right after a read that could not be made (its install still pending): no fd left behind', async (t) => {
+    const N = 60;
+    const before = fdCount();
+    const listener = listen({ host: '127.0.0.1', port: 0 });
+    const ch = createChannel({ backend: 'uring', limits });
+    const outcomes: string[] = [];
+    let r: BurstResult;
+    try {
+      const lh = ch.register(listener);
+      ch.onEvent((ev) => {
+        if (ev.type !== 'accept' || outcomes.length > 0) return;
+        ch.read(ev.handle);
+        // read until a read cannot be made (each read made keeps its completion in the 4-entry CQ until the next
+        // drain: a few reads fill it), then close with that install's completion still to come
+        for (let i = 0; i < 64; i++) {
+          const a = readEnd(ch, ev.handle, 'remote');
+          if (typeof a === 'string') { outcomes.push(a); ch.close(); listener.close(); return; }   // (the backlog too)
+        }
+        outcomes.push('every read made');
+      });
+      ch.accept(lh);
+      await new Promise((res) => setImmediate(res));
+      r = await burst(listener.port, N, 8_000, 144);
+    } finally { ch.close(); listener.close(); }
+    const left = await fdsAbove(before);
+    t.diagnostic(JSON.stringify({ outcomes, fdsLeft: left, clientEndings: r.endings }));
+    assert.equal(left, 0, `fds left open after close() (the read: ${outcomes.join()})`);
+    assert.deepEqual(outcomes, ['EAGAIN'], 'a read could not be made, and said so');
+    assert.ok(!Object.keys(r.endings).some((e) => e.startsWith('timed out')), `no client was left hanging: ${JSON.stringify(r.endings)}`);
   });
 });
 

@@ -16,7 +16,7 @@ import fc from 'fast-check';
 import { McApp } from '../apps/memcached/app.js';
 import type { McSession } from '../apps/memcached/session.js';
 import { createStoreShared } from '../apps/memcached/store.js';
-import { BinOp, binRequest as R, incrExtras, setExtras, timeExtras } from '../apps/memcached/testkit.js';
+import { BinOp, binRequest as R, incrExtras, setExtras, timeExtras } from './memcached-testkit.js';
 import { FakeConn } from './memcached-fakeconn.js';
 import { check } from './fixtures/fuzz-common.js';
 
@@ -45,7 +45,7 @@ const valid: fc.Arbitrary<Buffer> = fc.oneof(
   fc.record({ op: fc.constantFrom(BinOp.TOUCH, BinOp.GAT, BinOp.GATQ, BinOp.GATK, BinOp.GATKQ, BinOp.FLUSH, BinOp.FLUSHQ), key, t: u32 })
     .map((r) => R({ opcode: r.op, key: r.op === BinOp.FLUSH || r.op === BinOp.FLUSHQ ? '' : r.key, extras: timeExtras(r.t) })),
   fc.constantFrom(BinOp.NOOP, BinOp.VERSION, BinOp.NOOP).map((op) => R({ opcode: op })),
-  fc.constantFrom('reset', 'detail on', 'detail dump', 'bogus', 'sizes').map((g) => R({ opcode: BinOp.STAT, key: g })),
+  fc.constantFrom('reset', 'detail on', 'detail dump', 'bogus', 'sizes', 'sizes_enable', 'sizes_disable').map((g) => R({ opcode: BinOp.STAT, key: g })),
 );
 const broken: fc.Arbitrary<Buffer> = fc.oneof(
   fc.record({ op: anyOp, key, value, ext: fc.integer({ min: 0, max: 24 }), dk: fc.integer({ min: -3, max: 3 }), db: fc.integer({ min: -4, max: 4 }) })

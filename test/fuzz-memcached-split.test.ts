@@ -98,7 +98,7 @@ function commands(dirty: boolean) {
     { weight: 2, arbitrary: fc.tuple(key, pick(fc.constantFrom('', '', ' noreply', ' 0'), fc.constantFrom(' 1', ' 0 noreply', ' x y z')), eol).map(([k, x, e]) => `delete ${k}${x}${e}`) },
     { weight: 1, arbitrary: fc.tuple(pick(fc.constantFrom('', '', ' 0', ' 10', ' noreply', ' 0 noreply'), fc.constantFrom(' -1', ' x', ' 1 2 3')), eol).map(([x, e]) => `flush_all${x}${e}`) },
     { weight: 1, arbitrary: fc.tuple(pick(fc.constantFrom(' 0', ' 1', ' 5', ' 1 noreply'), fc.constantFrom('', ' x')), eol).map(([x, e]) => `verbosity${x}${e}`) },
-    { weight: 1, arbitrary: fc.tuple(pick(fc.constantFrom('', '', ' settings', ' slabs', ' items', ' reset', ' sizes', ' conns'), fc.constantFrom(' detail on', ' detail dump', ' detail', ' cachedump 1 1', ' cachedump 99 1', ' bogus')), eol).map(([x, e]) => `stats${x}${e}`) },
+    { weight: 1, arbitrary: fc.tuple(pick(fc.constantFrom('', '', ' settings', ' slabs', ' items', ' reset', ' sizes', ' sizes_enable', ' sizes_disable', ' conns'), fc.constantFrom(' detail on', ' detail dump', ' detail', ' cachedump 1 1', ' cachedump 99 1', ' bogus')), eol).map(([x, e]) => `stats${x}${e}`) },
     { weight: 2, arbitrary: fc.tuple(pick(fc.constantFrom('version', 'mn', 'mn'), fc.constantFrom('shutdown', 'cache_memlimit 8', 'cache_memlimit 1', 'cache_memlimit x', 'lru_crawler', 'watch', 'lru x noreply', 'refresh_certs', 'quit', 'misbehave', 'sx', 'ax', 'mz k')), eol).map(([c, e]) => c + e) },
   );
 
@@ -314,8 +314,11 @@ function sameMem(a: Run, b: Run): string | null {
 
 const BAD_KEY = 'CLIENT_ERROR bad command line format\r\n';
 
-/** A stretch of replies the session dropped: `text`, which would have been at `at` in its output. */
-interface Drop { at: number; text: string; close: boolean }
+/** A stretch of replies the session dropped: `text`, which would have been at `at` in its output; `command`: the
+ * first token of the command line that dropped it (a multi-get's drop). */
+interface Drop { at: number; text: string; close: boolean; command: string }
+/** The commands whose key over 250 bytes drops the replies not yet written (memcached's conn_release_items). */
+const MULTI_GETS = ['get', 'gets', 'gat', 'gats', 'bget'];
 /** The session's write-point bookkeeping (private: read here only to record what it drops). */
 interface SessionOut { out: { buf: Uint8Array; pos: number }; sentMark: number }
 
@@ -326,7 +329,9 @@ function recordDrops(s: McSession, conn: FakeConn): Drop[] {
   const record = (close: boolean) => {
     const from = so.sentMark, to = so.out.pos;
     const at = conn.out.reduce((n, b) => n + b.length, 0) + from;
-    if (to > from) drops.push({ at, text: Buffer.from(so.out.buf.subarray(from, to)).toString('latin1'), close });
+    const t = s.tokens;
+    const command = close ? '' : MULTI_GETS.find((c) => t.count > 0 && t.is(0, c)) ?? Buffer.from(t.buf.subarray(t.start[0], t.end[0])).toString('latin1');
+    if (to > from) drops.push({ at, text: Buffer.from(so.out.buf.subarray(from, to)).toString('latin1'), close, command });
   };
   const dropUnsent = s.dropUnsent.bind(s), abort = s.abort.bind(s);
   s.dropUnsent = () => { record(false); dropUnsent(); };
@@ -344,6 +349,8 @@ function putBack(out: string, drops: Drop[], closed: boolean): string {
   for (const d of drops) {
     assert.ok(d.at >= prev && d.at <= out.length, `a drop at ${d.at} outside the output (${prev}…${out.length})`);
     if (d.close) assert.ok(closed && d.at === out.length, `a close dropped ${show(d.text)} but the output goes on: ${show(out.slice(d.at))}`);
+    // (the reply that follows is not enough: set, incr, touch… answer the same error for a key over 250 bytes)
+    else assert.ok(MULTI_GETS.includes(d.command), `a drop by a command other than a multi-get (${show(d.command, 20)}): ${show(d.text)}`);
     logical += out.slice(prev, d.at) + d.text;
     if (!d.close) before.push(logical.length);
     prev = d.at;
@@ -442,5 +449,15 @@ test('memcached split: drops on either side are put back and compared; a reply l
     const outString = s.outString.bind(s);
     s.outString = (x: string) => { if (x.startsWith('VERSION')) s.dropUnsent(); outString(x); };
   };
-  assert.throws(() => run(c, c.splits, null, false, dropEarly), /not right before a multi-get's error/);
+  assert.throws(() => run(c, c.splits, null, false, dropEarly), /a drop by a command other than a multi-get/);
+  // … even right before the same error text: a set (incr, touch…) with a key over 250 bytes answers it too, and
+  // memcached drops nothing there
+  const setInput = Buffer.from(`set a 0 0 1\r\n1\r\nset ${'k'.repeat(251)} 0 0 1\r\n2\r\nget a\r\n`, 'latin1');
+  const setCase: Case = { ...c, input: setInput, splits: [5] };
+  const dropAtSet = (s: McSession) => {
+    const outString = s.outString.bind(s);
+    s.outString = (x: string) => { if (x === 'CLIENT_ERROR bad command line format' && s.tokens.is(0, 'set')) s.dropUnsent(); outString(x); };
+  };
+  assert.equal(run(setCase, [], null, false).out, `STORED\r\n${BAD_KEY}ERROR\r\nVALUE a 0 1\r\n1\r\nEND\r\n`);
+  assert.throws(() => run(setCase, [], null, false, dropAtSet), /a drop by a command other than a multi-get \("set"\)/);
 });

@@ -10,7 +10,7 @@ import type { ServerHandle } from '../apps/memcached/server.js';
 import {
   BinOp, binRequest, exchange, incrExtras, parseBinResponses, setExtras, showBin, startReferenceMemcached, timeExtras,
   type Chunk, type RefServer,
-} from '../apps/memcached/testkit.js';
+} from './memcached-testkit.js';
 import { TRANSPORTS, startOn, transportLabel, transportSkip } from './memcached-transports.js';
 import { SEED, fuzzRuns } from './fixtures/fuzz-common.js';
 
@@ -48,7 +48,7 @@ const cases: Case[] = [
   { name: 'touch/gat/gatk', chunks: [cat(set('th', 'val', { flags: 3 }), R({ opcode: BinOp.TOUCH, key: 'th', extras: timeExtras(100) }), R({ opcode: BinOp.TOUCH, key: 'nosuch', extras: timeExtras(100) }), R({ opcode: BinOp.GAT, key: 'th', extras: timeExtras(0) }), R({ opcode: BinOp.GATK, key: 'th', extras: timeExtras(0) }), R({ opcode: BinOp.GATQ, key: 'nosuch', extras: timeExtras(0) }), R({ opcode: BinOp.GATKQ, key: 'th', extras: timeExtras(0) }), R({ opcode: BinOp.GATK, key: 'nosuch', extras: timeExtras(0) }), R({ opcode: BinOp.NOOP }))] },
   { name: 'expiry in the past', chunks: [cat(set('ex', 'a', { exptime: 2592001 }), get('ex'), set('ex2', 'b', { exptime: 0xffffffff }), get('ex2'), R({ opcode: BinOp.TOUCH, key: 'ex2', extras: timeExtras(2592001) }), get('ex2'))] },
   { name: 'flush', chunks: [cat(set('fa', 'a'), R({ opcode: BinOp.FLUSH }), get('fa'), set('fa', 'b'), R({ opcode: BinOp.FLUSHQ }), get('fa'), R({ opcode: BinOp.FLUSH, extras: timeExtras(0) }))] },
-  { name: 'stat groups', chunks: [cat(R({ opcode: BinOp.STAT, key: 'reset', opaque: 1 }), R({ opcode: BinOp.STAT, key: 'detail on' }), R({ opcode: BinOp.STAT, key: 'detail off' }), R({ opcode: BinOp.STAT, key: 'detail dump' }), R({ opcode: BinOp.STAT, key: 'detail bogus' }), R({ opcode: BinOp.STAT, key: 'bogus' }), R({ opcode: BinOp.STAT, key: 'conns' }), R({ opcode: BinOp.STAT, key: 'sizes' }))] },
+  { name: 'stat groups', chunks: [cat(R({ opcode: BinOp.STAT, key: 'reset', opaque: 1 }), R({ opcode: BinOp.STAT, key: 'detail on' }), R({ opcode: BinOp.STAT, key: 'detail off' }), R({ opcode: BinOp.STAT, key: 'detail dump' }), R({ opcode: BinOp.STAT, key: 'detail bogus' }), R({ opcode: BinOp.STAT, key: 'bogus' }), R({ opcode: BinOp.STAT, key: 'conns' }), R({ opcode: BinOp.STAT, key: 'sizes' }), R({ opcode: BinOp.STAT, key: 'sizes_enable', opaque: 5 }), R({ opcode: BinOp.STAT, key: 'sizes', opaque: 6 }), R({ opcode: BinOp.STAT, key: 'sizes_disable', opaque: 7 }), R({ opcode: BinOp.STAT, key: 'sizes_disablez', opaque: 8 }), R({ opcode: BinOp.STAT, key: 'sizes', opaque: 9 }))] },
   { name: 'key lengths', chunks: [cat(set(K250, 'a'), get(K250), R({ opcode: BinOp.DELETE, key: K250 }))] },
   { name: 'value exactly at limit, and one over (swallowed)', chunks: [set('L', 'v'.repeat(maxVal(1))), get('L', BinOp.GETK, 1), set('L', 'w'.repeat(maxVal(1) + 1)), get('L', BinOp.GET, 2)] },
   { name: 'huge body: too large, value swallowed', chunks: [set('big', 'x'.repeat(2_000_000)), get('big')] },
@@ -91,7 +91,7 @@ const requestArb: fc.Arbitrary<Buffer> = fc.oneof(
     .map((r) => R({ opcode: r.op, key: r.key, extras: incrExtras(r.delta, r.initial, r.exptime), cas: r.cas, opaque: r.opaque })) },
   { weight: 2, arbitrary: fc.record({ op: fc.constantFrom(BinOp.TOUCH, BinOp.GAT, BinOp.GATQ, BinOp.GATK, BinOp.GATKQ), key: keyArb, exptime: exptimeArb, opaque: opaqueArb }).map((r) => R({ opcode: r.op, key: r.key, extras: timeExtras(r.exptime), opaque: r.opaque })) },
   { weight: 2, arbitrary: fc.record({ op: fc.constantFrom(BinOp.NOOP, BinOp.VERSION, BinOp.FLUSH, BinOp.FLUSHQ), opaque: opaqueArb }).map((r) => R({ opcode: r.op, opaque: r.opaque })) },
-  { weight: 1, arbitrary: fc.record({ group: fc.constantFrom('reset', 'detail on', 'detail off', 'bogus', 'conns', 'sizes'), opaque: opaqueArb }).map((r) => R({ opcode: BinOp.STAT, key: r.group, opaque: r.opaque })) },
+  { weight: 1, arbitrary: fc.record({ group: fc.constantFrom('reset', 'detail on', 'detail off', 'bogus', 'conns', 'sizes', 'sizes_enable', 'sizes_disable'), opaque: opaqueArb }).map((r) => R({ opcode: BinOp.STAT, key: r.group, opaque: r.opaque })) },
   { weight: 1, arbitrary: fc.record({ op: fc.constantFrom(BinOp.VERBOSITY, 0x25, 0x30, 0x99), n: fc.constantFrom(0, 4), opaque: opaqueArb }).map((r) => R({ opcode: r.op, extras: Buffer.alloc(r.n), opaque: r.opaque })) },
 );
 /** Requests that close the connection (at most one, last). */

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { ServerHandle } from '../apps/memcached/server.js';
-import { MEMCCAPABLE_BIN } from '../apps/memcached/testkit.js';
+import { MEMCCAPABLE_BIN } from './memcached-testkit.js';
 import { TRANSPORTS, startOn, transportLabel, transportSkip } from './memcached-transports.js';
 
 for (const transport of TRANSPORTS) describe(`memccapable -a (${transportLabel(transport)})`, { skip: transportSkip(transport) }, () => {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import Memcached from 'memcached';
 import type { ServerHandle } from '../apps/memcached/server.js';
 import { Store } from '../apps/memcached/store.js';
-import { RawClient } from '../apps/memcached/testkit.js';
+import { RawClient } from './memcached-testkit.js';
 import { TRANSPORTS, startOn, transportLabel, transportSkip } from './memcached-transports.js';
 
 type Cb<T> = (err: unknown, r: T) => void;

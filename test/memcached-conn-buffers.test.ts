@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import type { ServerHandle } from '../apps/memcached/server.js';
-import { RawClient, show } from '../apps/memcached/testkit.js';
+import { RawClient, show } from './memcached-testkit.js';
 import type { Session } from '../src/index.js';
 import { FakeConn, feed, newApp } from './memcached-fakeconn.js';
 import { TRANSPORTS, startOn, transportLabel, transportSkip } from './memcached-transports.js';

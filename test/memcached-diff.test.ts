@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ServerHandle } from '../apps/memcached/server.js';
 import { VERSION } from '../apps/memcached/app.js';
-import { exchange, show, startReferenceMemcached, type Chunk, type ExchangeOptions, type RefServer } from '../apps/memcached/testkit.js';
+import { exchange, show, startReferenceMemcached, type Chunk, type ExchangeOptions, type RefServer } from './memcached-testkit.js';
 import { TRANSPORTS, startOn, transportLabel, transportSkip } from './memcached-transports.js';
 
 interface Case {
@@ -69,6 +69,8 @@ const cases: Case[] = [
   { name: 'flush_all', chunks: ['set fa 0 0 1\r\na\r\nflush_all\r\nget fa\r\nset fa 0 0 1\r\nb\r\nget fa\r\nflush_all 0\r\nget fa\r\nflush_all x\r\nflush_all -1\r\nflush_all noreply\r\nflush_all 1 noreply\r\nflush_all 1 2\r\nflush_all 0 noreply 5\r\nflush_all 0\r\n'] },
   { name: 'shutdown', chunks: ['shutdown\r\n'] },
   { name: 'stats errors', chunks: ['stats nonsense\r\nstats detail\r\nstats detail on\r\nstats detail off\r\nstats detail bogus\r\nstats cachedump\r\nstats cachedump 1\r\nstats cachedump x y\r\nstats cachedump 99 1\r\nstats reset\r\n'] },
+  // the histogram turned on at run time counts from then on and uses up a CAS id (gets shows it); no END after on/off
+  { name: 'stats sizes on and off', chunks: ['stats sizes\r\nset sz0 0 0 1\r\na\r\nstats sizes_enable\r\nset sz 0 0 3\r\nabc\r\ngets sz sz0\r\nstats sizes\r\nstats sizes_enable\r\ngets sz\r\nstats sizes_disable\r\nstats sizes\r\nstats sizes_enable x\r\nstats sizes\r\nset sz 0 0 5\r\nabcde\r\nstats sizes\r\nstats sizes_bogus\r\nstats sizes_disable\r\nstats sizes_disable\r\n'] },
   { name: 'pipelined mixed', chunks: ['set p1 0 0 2\r\np1\r\nset p2 0 0 2\r\np2\r\nget p1 p2\r\nincr p1 1\r\nappend p1 0 0 1\r\n!\r\ngets p1\r\ndelete p2\r\nget p2\r\n'] },
   { name: 'split in pieces', gapMs: 5, chunks: ['se', 't sp 0', ' 0 5\r', '\nhel', 'lo', '\r', '\nge', 't sp\r\n'] },
   { name: 'value exactly at limit', chunks: [`set L 0 0 ${maxVal(1, false)}\r\n`, 'v'.repeat(maxVal(1, false)), '\r\nmg L s\r\n'] },
@@ -244,5 +246,11 @@ for (const transport of TRANSPORTS) describe(`memcached -o track_sizes, Debian m
     for (let i = 0; i < 40; i++) script += `set k${i} ${i % 3} 0 ${i * 7}\r\n${'v'.repeat(i * 7)}\r\n`;
     script += 'set k1 0 0 500\r\n' + 'w'.repeat(500) + '\r\nappend k2 0 0 100\r\n' + 'a'.repeat(100) + '\r\ndelete k3\r\ndelete k4\r\nms ' + 'K'.repeat(200) + ' 3 F1\r\nabc\r\nstats sizes\r\n';
     await compare(ref.port, ours.port, { name: 'stats sizes', chunks: [script] });
+  });
+  it('with -o track_sizes: on from the start (the first CAS is 2), off and on again at run time', async (t) => {
+    if (!ref) { t.skip('no /usr/bin/memcached'); return; }
+    const script = 'gets k0 k1\r\nstats sizes_disable\r\nstats sizes\r\nset off 0 0 9\r\n123456789\r\nstats sizes_enable\r\nset on 0 0 2\r\nab\r\n' +
+      'gets off on\r\nstats sizes\r\nstats sizes_enable\r\nstats sizes\r\ndelete on\r\nstats sizes\r\n';
+    await compare(ref.port, ours.port, { name: 'sizes at run time', chunks: [script] });
   });
 });

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ServerHandle } from '../apps/memcached/server.js';
 import { Store } from '../apps/memcached/store.js';
-import { RawClient } from '../apps/memcached/testkit.js';
+import { RawClient } from './memcached-testkit.js';
 import { TRANSPORTS, startOn, transportLabel, transportSkip } from './memcached-transports.js';
 
 function stat(text: string, name: string): number {

@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ServerHandle } from '../apps/memcached/server.js';
-import { RawClient } from '../apps/memcached/testkit.js';
+import { RawClient } from './memcached-testkit.js';
 import { TRANSPORTS, startOn, transportLabel, transportSkip } from './memcached-transports.js';
 
 for (const transport of TRANSPORTS) describe(`meta protocol since 1.6.18 (${transportLabel(transport)})`, { skip: transportSkip(transport) }, () => {

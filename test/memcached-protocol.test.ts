@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ServerHandle } from '../apps/memcached/server.js';
 import { Store } from '../apps/memcached/store.js';
-import { RawClient, exchange, show } from '../apps/memcached/testkit.js';
+import { RawClient, exchange, show } from './memcached-testkit.js';
 import { FakeConn, feed, newApp } from './memcached-fakeconn.js';
 import { TRANSPORTS, startOn, transportLabel, transportSkip } from './memcached-transports.js';
 

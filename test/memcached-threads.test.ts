@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { createStoreShared, Store } from '../apps/memcached/store.js';
 import type { McWorkerData } from '../apps/memcached/app.js';
-import { RawClient, show } from '../apps/memcached/testkit.js';
+import { RawClient, show } from './memcached-testkit.js';
 
 const workerUrl = new URL('./fixtures/memcached-thread-worker.js', import.meta.url);
 

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as net from 'node:net';
 import type { ServerHandle } from '../apps/memcached/server.js';
-import { RawClient, freePort } from '../apps/memcached/testkit.js';
+import { RawClient, freePort } from './memcached-testkit.js';
 import { startOn } from './memcached-transports.js';
 
 const NUTCRACKER = '/usr/sbin/nutcracker';

@@ -8,7 +8,7 @@
 
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { MpCode, checkOptions, optionKeys, serve, serveNet, type Limits } from '../../src/index.js';
+import { MpCode, checkOptions, optionKeys, serve, serveNet, version, type Limits } from '../../src/index.js';
 import { checkHttpOptions, type HttpServerOptions } from './app.js';
 import { checkStaticOptions, checkStaticRoot, type StaticOptions } from './static.js';
 import setup, { type HttpWorkerData } from './worker.js';
@@ -157,7 +157,8 @@ const USAGE = `usage: megapipe-http --root DIR --port P [--host H] [--workers N]
   --cache-max BYTES       total memory of the file cache (default 33554432)
   --open-files N          larger files kept open between requests (default 256; 0: open per request)
   --defer-accept S        accept a connection once its request begins to arrive, or after S seconds (TCP_DEFER_ACCEPT;
-                          default 1, 0: at once)`;
+                          default 1, 0: at once)
+  -V, --version           print megapipe's version and exit`;
 
 function fail(msg: string): never {
   process.stderr.write(`megapipe-http: ${msg}\n${USAGE}\n`);
@@ -200,6 +201,8 @@ export function parseArgs(argv: readonly string[]): StartOptions & { shutdownTim
       case '--open-files': (o.static ??= {}).maxOpenFiles = int(flag, val(), 0, 1_000_000); break;
       case '--defer-accept': o.deferAccept = int(flag, val(), 0, 3600); break;
       case '-h': case '--help': process.stdout.write(USAGE + '\n'); process.exit(0);
+      // falls through (unreachable)
+      case '-V': case '--version': process.stdout.write(`megapipe-http ${version}\n`); process.exit(0);
       // falls through (unreachable)
       default: fail(`unknown argument ${a}`);
     }

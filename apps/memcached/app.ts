@@ -26,7 +26,8 @@ export interface McSettings {
   idleTimeout?: number;
   /** memcached's -B: which protocol a connection speaks; 'auto' (default) decides by its first byte. */
   protocol?: McProtocol;
-  /** memcached's `-o track_sizes`: `stats sizes` reports the item size histogram. Default false. */
+  /** memcached's `-o track_sizes`: the item size histogram (`stats sizes`) on from the start (`stats sizes_enable` and
+   * `sizes_disable` turn it on and off at run time). Default false. */
   trackSizes?: boolean;
   /** memcached's -F off: false makes flush_all (and binary flush) answer an error. Default true. */
   flushEnabled?: boolean;
@@ -57,6 +58,7 @@ export class McApp {
     this.worker = worker;
     this.workers = workers;
     this.settings = data.settings;
+    if (this.settings.trackSizes) this.store.sizesAtStart();
   }
   /** The factory of this thread's connection sessions. */
   factory(): SessionFactory {

@@ -391,6 +391,9 @@ export class BinaryCommands implements CommandSet {
     } else if (group === 'items') itemsStats(s, emit);
     else if (group === 'slabs') slabsStats(s, emit);
     else if (group === 'sizes') sizesStats(s, emit);
+    // (these two: one packet and no terminating one, as memcached's item_stats_sizes_enable/disable append none)
+    else if (group === 'sizes_enable') { s.store.sizesEnable(); emit('sizes_status', 'enabled'); return; }
+    else if (group === 'sizes_disable') { s.store.sizesDisable(); emit('sizes_status', 'disabled'); return; }
     else { this.error(BinStatus.KEY_ENOENT, 0); return; }
     this.header(BinStatus.OK, 0, 0, 0, 0); // the terminating empty packet
   }

@@ -5,10 +5,11 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { startServer, type ServerOptions } from './server.js';
 import { VERSION } from './app.js';
+import { version } from '../../src/index.js';
 
 const EX_USAGE = 64;
 
-const USAGE = `megapipe-memcached ${VERSION} (memcached text, meta & binary protocol on megapipe)
+const USAGE = `megapipe-memcached ${version} (memcached ${VERSION}'s text, meta & binary protocols on megapipe)
 -p, --port=<num>          TCP port to listen on (default: 11211)
 -U, --udp-port=<num>      UDP port (only 0 is accepted: UDP is not supported)
 -l, --listen=<addr>       interface to listen on (default: 127.0.0.1)
@@ -27,7 +28,7 @@ const USAGE = `megapipe-memcached ${VERSION} (memcached text, meta & binary prot
 -v, --verbose             verbose (print errors/warnings); -vv: also client commands and responses
 -u, --user=<user>         accepted for compatibility, ignored
 -h, --help                print this help and exit
--V, --version             print version and exit`;
+-V, --version             print megapipe's version and exit`;
 
 class UsageError extends Error {}
 
@@ -131,7 +132,7 @@ export async function main(argv: string[]): Promise<void> {
     process.exit(EX_USAGE);
   }
   if (opts.help) { process.stdout.write(USAGE + '\n'); return; }
-  if (opts.version) { process.stdout.write(`megapipe-memcached ${VERSION}\n`); return; }
+  if (opts.version) { process.stdout.write(`megapipe-memcached ${version}\n`); return; }
   if (opts.threads !== undefined && opts.threads > availableParallelism() && opts.verbosity) {
     process.stderr.write(`WARNING: -t ${opts.threads} capped at ${availableParallelism()} (CPU count)\n`);
   }

@@ -1,5 +1,5 @@
 // memcached's `stats` command: the general statistics (summed over the workers' rows of the shared store), the
-// groups (settings, reset, slabs, items, sizes, detail, cachedump, conns) with memcached's replies, and
+// groups (settings, reset, slabs, items, sizes, sizes_enable, sizes_disable, detail, cachedump, conns) with memcached's replies, and
 // `stats settings`. Each statistic goes to an `Emit` sink: a `STAT name value` line for the text protocol, a packet
 // for the binary one (binary.ts); a group this server does not keep answers as memcached's does when it has nothing
 // to report.
@@ -36,6 +36,9 @@ export function stats(s: McSession): void {
   if (t.is(1, 'slabs')) { slabsStats(s, emit); out.str('END\r\n'); return; }
   if (t.is(1, 'items')) { itemsStats(s, emit); out.str('END\r\n'); return; }
   if (t.is(1, 'sizes')) { sizesStats(s, emit); out.str('END\r\n'); return; }
+  // memcached answers these two with one line and no END (item_stats_sizes_enable/disable append no terminator)
+  if (t.is(1, 'sizes_enable')) { s.store.sizesEnable(); emit('sizes_status', 'enabled'); return; }
+  if (t.is(1, 'sizes_disable')) { s.store.sizesDisable(); emit('sizes_status', 'disabled'); return; }
   if (t.is(1, 'conns')) { out.str('END\r\n'); return; }
   s.outString('ERROR');
 }
@@ -66,9 +69,12 @@ export function itemsStats(s: McSession, stat: Emit): void {
   }
 }
 
-/** `stats sizes`: with -o track_sizes, items per 32-byte size bucket (ascending); else memcached's "disabled". */
+/**
+ * `stats sizes`: while the histogram is on (-o track_sizes, stats sizes_enable), the items stored since it was turned
+ * on per 32-byte size bucket (ascending); else memcached's "disabled".
+ */
 export function sizesStats(s: McSession, stat: Emit): void {
-  if (!s.app.settings.trackSizes) { stat('sizes_status', 'disabled'); return; }
+  if (!s.store.sizesEnabled()) { stat('sizes_status', 'disabled'); return; }
   const hist = s.store.sizeHistogram();
   for (const bucket of [...hist.keys()].sort((a, b) => a - b)) stat(String(bucket * 32), hist.get(bucket)!);
 }
@@ -147,6 +153,6 @@ export function settingsStats(s: McSession, stat: Emit): void {
   stat('hash_algorithm', 'murmur3');
   stat('lru_segmented', 'no');
   stat('idle_timeout', settings.idleTimeout ?? 0);
-  stat('track_sizes', settings.trackSizes ? 'yes' : 'no');
+  stat('track_sizes', st.sizesEnabled() ? 'yes' : 'no');
   stat('backend', 'megapipe');
 }

@@ -71,6 +71,11 @@ const C_OLDEST_CAS_HI = 5;
 const C_TIME_OFFSET = 6; // seconds added to the wall clock (tests move time with it)
 const C_VERBOSITY = 7;
 const C_NCLASSES = 8;
+// the item size histogram (stats sizes): 0 off, 1 on, 2 being turned on; the CAS it counts from; set up once at start
+const C_SIZES = 9;
+const C_SIZES_CAS_LO = 10;
+const C_SIZES_CAS_HI = 11;
+const C_SIZES_INIT = 12;
 const C_CLS_BASE = 16;
 const CLS_STRIDE = 16;
 const K_LOCK = 0, K_HEAD = 1, K_TAIL = 2, K_FREE = 3, K_NITEMS = 4, K_NPAGES = 5, K_SIZE = 6, K_PERPAGE = 7, K_NFREE = 8;
@@ -332,12 +337,14 @@ export class Store {
    */
   sizeHistogram(): Map<number, number> {
     const hist = new Map<number, number>(), h = this.h;
+    const min = Atomics.load(this.ctl, C_SIZES_CAS_HI) * 0x1_0000_0000 + (Atomics.load(this.ctl, C_SIZES_CAS_LO) >>> 0);
     for (let s = 0; s < NSTRIPES; s++) {
       this.lockKey(s);
       try {
         const mask = this.sp[s << 1];
         for (let bi = s; bi <= mask; bi += NSTRIPES) {
           for (let ref = this.buckets[bi]; ref !== -1; ref = h[(ref << 1) + H_HNEXT]) {
+            if (Number(this.cas(ref)) < min) continue; // linked before the histogram was turned on
             const ntotal = 48 + this.nkey(ref) + 1 + this.nbytes(ref) + 8 + (this.clientFlags(ref) !== 0 ? 4 : 0);
             const bucket = Math.ceil(ntotal / 32);
             hist.set(bucket, (hist.get(bucket) ?? 0) + 1);
@@ -347,6 +354,31 @@ export class Store {
     }
     return hist;
   }
+  /**
+   * memcached's item_stats_sizes_enable (`stats sizes_enable`, and `-o track_sizes` at start): the histogram counts
+   * the items whose CAS is at least a CAS id taken now (so turning it on uses up one, as memcached's get_cas_id());
+   * already on: nothing changes. Store-wide (every worker).
+   */
+  sizesEnable(): void {
+    // another thread turning it on (2): its answer is ours, once it is on (memcached's stats_sizes_lock)
+    if (Atomics.compareExchange(this.ctl, C_SIZES, 0, 2) !== 0) { this.sizesSettled(); return; }
+    const cas = this.nextCas();
+    const n = typeof cas === 'bigint' ? cas : BigInt(cas);
+    Atomics.store(this.ctl, C_SIZES_CAS_LO, Number(n & 0xffffffffn) | 0);
+    Atomics.store(this.ctl, C_SIZES_CAS_HI, Number(n >> 32n) | 0);
+    Atomics.store(this.ctl, C_SIZES, 1);
+    Atomics.notify(this.ctl, C_SIZES);
+  }
+  /** `stats sizes_disable`: the histogram off (turned on again, it counts from then on). */
+  sizesDisable(): void { this.sizesSettled(); Atomics.compareExchange(this.ctl, C_SIZES, 1, 0); }
+  /** Waits while another thread is turning the histogram on (a few atomic operations; the wait is bounded). */
+  private sizesSettled(): void {
+    for (let i = 0; i < 1000 && Atomics.load(this.ctl, C_SIZES) === 2; i++) Atomics.wait(this.ctl, C_SIZES, 2, 1);
+  }
+  /** The histogram is on (`stats settings`' track_sizes, and whether `stats sizes` reports it). */
+  sizesEnabled(): boolean { return Atomics.load(this.ctl, C_SIZES) === 1; }
+  /** `-o track_sizes`: turns the histogram on once per store, when the first worker starts (not again after a disable). */
+  sizesAtStart(): void { if (Atomics.compareExchange(this.ctl, C_SIZES_INIT, 0, 1) === 0) this.sizesEnable(); }
   lockKey(hv: number): void { this.lock(this.stripeOf(hv)); }
   unlockKey(hv: number): void { this.unlock(this.stripeOf(hv)); }
   private cls(id: number): number { return C_CLS_BASE + id * CLS_STRIDE; }

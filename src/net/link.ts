@@ -4,7 +4,7 @@
 import { getSystemErrorMap } from 'node:util';
 import type { Channel } from '../channel.js';
 import type { MpEvent } from '../event.js';
-import { createChannel, selectBackend } from '../backend.js';
+import { createChannel, requestedBackend, selectBackend } from '../backend.js';
 
 /** The method a listener's or connection's cookie has: called with each of its events (the event object is reused). */
 export const kMpEvent: unique symbol = Symbol('megapipe.net.event');
@@ -46,6 +46,11 @@ export function threadChannel(): Channel {
 /** Whether this thread's megapipe/net servers accept through io_uring (false: they stay on node:net). */
 export function uringUsable(): boolean {
   try { return selectBackend(undefined) === 'uring'; } catch { return false; }
+}
+
+/** Whether staying on node:net was the 'auto' fallback, which the process warning (MP_ERR_BACKEND_UNAVAILABLE) reports. */
+export function fallbackWarned(): boolean {
+  try { return requestedBackend(undefined) === 'auto'; } catch { return false; }
 }
 
 /** One more (+1) or one fewer (-1) reason for `channel` to keep the event loop alive (ref/unref). */

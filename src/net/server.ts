@@ -12,7 +12,7 @@ import type { MpEvent } from '../event.js';
 import { listen as listenGroup, type Listener } from '../listener.js';
 import type { ChannelServer } from '../server/serve-channel.js';
 import type { WorkerContext, WorkerSetup } from '../server/serve.js';
-import { kMpEvent, loopUse, netError, route, threadChannel, uringUsable, type Endpoint } from './link.js';
+import { fallbackWarned, kMpEvent, loopUse, netError, route, threadChannel, uringUsable, type Endpoint } from './link.js';
 import { Socket } from './socket.js';
 
 /** node:net.Server's fields this module reads and sets (internal to node, stable since v0.x). */
@@ -34,6 +34,10 @@ export interface TcpListen {
   host: string | undefined;
   backlog: number;
   signal?: AbortSignal;
+  /** IPV6_V6ONLY on '::' (node's ipv6Only). */
+  ipv6Only?: boolean;
+  /** SO_REUSEPORT: other sockets may bind the same port (node's reusePort, node 22.12+). */
+  reusePort?: boolean;
 }
 
 /** node:net's original Server.prototype.listen (before megapipe/register replaces it). */
@@ -149,9 +153,10 @@ export function tcpListenArgs(args: unknown[]): { tcp: TcpListen | null; cb: (()
   const cb = typeof a[a.length - 1] === 'function' ? a.pop() as () => void : undefined;
   const first = a[0];
   if (first !== null && typeof first === 'object') {
-    const o = first as { port?: unknown; host?: unknown; backlog?: unknown; path?: unknown; fd?: unknown; handle?: unknown; _handle?: unknown; signal?: AbortSignal };
+    const o = first as { port?: unknown; host?: unknown; backlog?: unknown; path?: unknown; fd?: unknown; handle?: unknown; _handle?: unknown; signal?: AbortSignal; ipv6Only?: unknown; reusePort?: unknown };
     if (o.path !== undefined || o.fd !== undefined || o.handle !== undefined || o._handle !== undefined) return { tcp: null, cb };
-    return { tcp: { port: portArg(o.port), host: typeof o.host === 'string' ? o.host : undefined, backlog: toNumber(o.backlog) ?? 511, signal: o.signal }, cb };
+    // (`exclusive` needs nothing: a megapipe listener is never shared with cluster workers)
+    return { tcp: { port: portArg(o.port), host: typeof o.host === 'string' ? o.host : undefined, backlog: toNumber(o.backlog) ?? 511, signal: o.signal, ipv6Only: o.ipv6Only === true, reusePort: o.reusePort === true }, cb };
   }
   if (typeof first === 'string' && toNumber(first) === undefined) return { tcp: null, cb };   // an IPC path
   const host = typeof a[1] === 'string' ? a[1] : undefined;
@@ -185,7 +190,7 @@ export function listenTcp(server: net.Server, tcp: TcpListen, cb?: () => void): 
   const bind = (address: string, fallback: boolean): void => {
     let listener: Listener;
     try {
-      listener = listenGroup({ host: address, port: tcp.port, backlog: Math.max(1, Math.min(tcp.backlog, 65535)) });
+      listener = listenGroup({ host: address, port: tcp.port, backlog: Math.max(1, Math.min(tcp.backlog, 65535)), ipv6Only: tcp.ipv6Only === true, reusePort: tcp.reusePort === true });
     } catch (e) {
       const x = e as { code?: string; errno?: number };
       if (fallback && (x.code === 'EAFNOSUPPORT' || x.code === 'EADDRNOTAVAIL')) { bind('0.0.0.0', false); return; }
@@ -197,7 +202,7 @@ export function listenTcp(server: net.Server, tcp: TcpListen, cb?: () => void): 
     }
     adopt(server, threadChannel(), listener, { owns: true });
   };
-  if (tcp.host === undefined) bind('::', true);
+  if (tcp.host === undefined) bind('::', tcp.ipv6Only !== true);
   else if (net.isIP(tcp.host) !== 0) bind(tcp.host, false);
   else {
     lookup(tcp.host, (err, address) => {
@@ -216,16 +221,18 @@ function notice(why: string): void {
 
 /**
  * listen() for any net.Server: TCP through megapipe when io_uring is usable; anything else (an IPC path, a handle, an
- * fd, a cluster worker, no io_uring) through node:net's own listen(), with a one-line notice when `quiet` is false.
+ * fd, a cluster worker, no io_uring) through node:net's own listen(), with a one-line notice when `quiet` is false
+ * (none when the portable backend's process warning has given the reason).
  */
 export function listenAny(server: net.Server, args: unknown[], quiet: boolean): net.Server {
   const { tcp, cb } = tcpListenArgs(args);
   let why: string | null = null;
   if (tcp === null) why = 'an IPC path, a handle or an fd is not a TCP address';
   else if (cluster.isWorker) why = 'cluster workers listen through the primary';
-  else if (!uringUsable()) why = 'io_uring is not available';
+  else if (!uringUsable()) why = fallbackWarned() ? '' : 'io_uring is not available';
   if (why !== null) {
-    if (!quiet) notice(why);
+    // ('': the process warning of the portable backend has said why already)
+    if (!quiet && why !== '') notice(why);
     return Reflect.apply(nodeListen, server, args) as net.Server;
   }
   listenTcp(server, tcp!, cb);

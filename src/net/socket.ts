@@ -7,7 +7,8 @@ import { Duplex } from 'node:stream';
 import { lookup } from 'node:dns';
 import { isIP } from 'node:net';
 import type * as net from 'node:net';
-import type { Channel, SocketAddress } from '../channel.js';
+import type { Channel, SocketAddress, SocketOption } from '../channel.js';
+import { MpCode } from '../errors.js';
 import type { MpEvent } from '../event.js';
 import { kMpEvent, loopUse, netError, syscallOf, threadChannel, type Endpoint } from './link.js';
 
@@ -49,6 +50,10 @@ export class Socket extends Duplex implements Endpoint {
   _server: net.Server | undefined = undefined;
   #ch: Channel | null = null;
   #h = -1;
+  // TCP options as set by setNoDelay / setKeepAlive (the kernel's state once the connection is open)
+  #noDelay = true;
+  #keepAlive = false;
+  #keepAliveSecs = 0;
   #written = 0;
   // the connection is paused because the Readable is full (push returned false); _read resumes it
   #readPaused = false;
@@ -131,6 +136,10 @@ export class Socket extends Duplex implements Endpoint {
   #connected(): void {
     this.connecting = false;
     const h = this.#h, ch = this.#ch!;
+    // options set while connecting (megapipe's client sockets start with TCP_NODELAY on)
+    if (!this.#noDelay) this.#sockOpt('noDelay', false);
+    if (this.#keepAliveSecs > 0 && this.#keepAlive) this.#sockOpt('keepAliveDelay', this.#keepAliveSecs);
+    if (this.#keepAlive) this.#sockOpt('keepAlive', true);
     ch.read(h);
     if (this.#readPaused || this.isPaused()) { if (!this.#readPaused) { this.#readPaused = true; ch.pause(h); } }
     this.#touch();
@@ -253,10 +262,40 @@ export class Socket extends Duplex implements Endpoint {
   /** Whether this socket's connection is an lwsocket (an io_uring direct descriptor, not in the process fd table). */
   get lwsocket(): boolean { return this.#h >= 0 && this.#ch!.isLwsocket(this.#h); }
 
-  /** TCP_NODELAY is always on for megapipe's sockets (set on the listener, inherited): accepted and ignored. */
-  setNoDelay(_noDelay?: boolean): this { return this; }
-  /** Accepted and ignored: SO_KEEPALIVE cannot be set on an lwsocket by this version (see README). */
-  setKeepAlive(_enable?: boolean, _initialDelay?: number): this { return this; }
+  /**
+   * TCP_NODELAY, as node:net's (default true: megapipe's sockets start with it on). Before the connection is open, it
+   * is set once it is. Where the kernel cannot set it on an lwsocket (before Linux 6.7) it is ignored, as node
+   * ignores an option its handle cannot take.
+   */
+  setNoDelay(noDelay = true): this {
+    const on = Boolean(noDelay);
+    if (on === this.#noDelay) return this;
+    this.#noDelay = on;
+    this.#sockOpt('noDelay', on);
+    return this;
+  }
+
+  /**
+   * SO_KEEPALIVE and, enabled with `initialDelay` ≥ 1000 ms, TCP_KEEPIDLE (whole seconds, as node's), as node:net's.
+   * Before the connection is open, set once it is.
+   */
+  setKeepAlive(enable = false, initialDelay = 0): this {
+    const on = Boolean(enable);
+    const secs = Math.min(32767, Math.floor((Number(initialDelay) || 0) / 1000));
+    if (on && secs >= 1 && secs !== this.#keepAliveSecs) { this.#keepAliveSecs = secs; this.#sockOpt('keepAliveDelay', secs); }
+    if (on !== this.#keepAlive) { this.#keepAlive = on; this.#sockOpt('keepAlive', on); }
+    return this;
+  }
+
+  // Sets an option on the open connection (a socket still connecting gets it in #connected). As node's, a failure to
+  // set it is not thrown (EAGAIN: the kernel refused submissions for now)
+  #sockOpt(option: SocketOption, value: boolean | number): void {
+    if (this.#h < 0 || this.connecting || this.destroyed) return;
+    try { this.#ch!.setSocketOption(this.#h, option, value); } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code !== MpCode.UNSUPPORTED && code !== MpCode.BAD_HANDLE && code !== 'EAGAIN') throw e;
+    }
+  }
 
   /** Emits 'timeout' after `ms` without activity (reads or writes); 0 turns it off. `cb` listens once. */
   setTimeout(ms: number, cb?: () => void): this {
@@ -298,11 +337,13 @@ export class Socket extends Duplex implements Endpoint {
     else this.once('finish', () => this.destroy());
   }
 
-  /** Closes now. node:net sends a TCP RST; here the close discards queued bytes (the peer sees a reset only if it
-   * had sent unread bytes), and the error is ECONNRESET-free. */
+  /**
+   * Closes now with a TCP reset (RST), as node:net's: queued bytes are discarded, the peer's reads fail with
+   * ECONNRESET. (An lwsocket before Linux 6.7 cannot take SO_LINGER: there the close only discards queued bytes.)
+   */
   resetAndDestroy(): this {
     if (this.#h >= 0 && this.#ch!.isOpen(this.#h)) {
-      try { this.#ch!.disconnect(this.#h, true); } catch { /* closing already */ }
+      try { this.#ch!.reset(this.#h); } catch { /* closing already */ }
     }
     return this.destroy();
   }

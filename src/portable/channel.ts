@@ -9,7 +9,7 @@ import { FileQueue, preadAll, progressWatch } from './file-queue.js';
 import type { Limits } from '../limits.js';
 import type { Listener } from '../listener.js';
 import { acceptNow, socketIncomingCpu } from '../sockets.js';
-import type { Channel, ChannelStats, Features, RegisterOptions, SocketAddress } from '../channel.js';
+import type { Channel, ChannelStats, Features, RegisterOptions, SocketAddress, SocketOption } from '../channel.js';
 
 const FEATURES: Features = Object.freeze({
   lwsocket: false, batching: false, fixedFdInstall: false, splice: false, deferTaskrun: false, singleIssuer: false,
@@ -25,6 +25,8 @@ export class PortableChannel extends ChannelCore implements Channel {
   private batch: number;
   private token = 0;
   private readonly sockets: (net.Socket | undefined)[];
+  /** setSocketOption's keepAlive and keepAliveDelay (ms) of a socket: node's setKeepAlive takes both at once. */
+  private readonly keepAlives = new WeakMap<net.Socket, { on: boolean; delayMs: number }>();
   private readonly listeners: (ListenState | undefined)[];
   private readonly files: (FileQueue | undefined)[];   // per connection, once it has used sendFile
   // bytes handed to node:net whose write callback has not run yet: what write()'s return value and the 'write' events
@@ -77,7 +79,10 @@ export class PortableChannel extends ChannelCore implements Channel {
       if (!Number.isInteger(member) || member < 0 || member >= l.fds.length) throw rangeError('member', `an integer in 0..${l.fds.length - 1}`, member);
       server = net.createServer({ pauseOnConnect: true, allowHalfOpen: true, noDelay: true } as net.ServerOpts);
       fd = l.fds[member]!;
-      server.listen({ fd });
+      // listen() without the addon: this thread's first registration listens on the bound socket's own handle
+      const bound = l.takeHandle();
+      if (bound !== undefined) server.listen(bound.handle, bound.backlog);
+      else server.listen({ fd });
       own = true;
     }
     const h = this.allocHandle(Kind.Listener, cookie);
@@ -317,6 +322,26 @@ export class PortableChannel extends ChannelCore implements Channel {
     const port = peer ? s.remotePort : s.localPort;
     const family = peer ? s.remoteFamily : net.isIPv6(address ?? '') ? 'IPv6' : 'IPv4';
     return address === undefined || port === undefined ? undefined : { address, port, family: family === 'IPv6' ? 'IPv6' : 'IPv4' };
+  }
+
+  protected applySocketOption(h: number, option: SocketOption, value: number): void {
+    const s = this.sockets[h];
+    if (s === undefined) return;
+    if (option === 'noDelay') { s.setNoDelay(value === 1); return; }
+    const ka = this.keepAlives.get(s) ?? { on: false, delayMs: 0 };
+    this.keepAlives.set(s, ka);
+    if (option === 'keepAlive') ka.on = value === 1; else ka.delayMs = value * 1000;
+    if (option === 'keepAlive' || ka.on) s.setKeepAlive(ka.on, ka.delayMs);
+  }
+
+  protected readSocketOption(_h: number, option: SocketOption): number {
+    throw new MegapipeError(MpCode.UNSUPPORTED, `socketOption(${option}): node:net cannot read socket options back (portable backend)`);
+  }
+
+  protected resetConn(h: number): void {
+    const s = this.sockets[h];
+    if (s !== undefined && typeof s.resetAndDestroy === 'function' && !s.destroyed) s.resetAndDestroy();
+    this.disconnect(h, true);
   }
 
   incomingCpu(h: number): number {

@@ -65,7 +65,10 @@ class ChannelConn implements Conn, Draining {
   private end_(peer: boolean): SocketAddress | null {
     let a = peer ? this.remote : this.local;
     if (a === undefined) {
-      try { a = this.gone ? null : this.ch.socketAddress(this.id, peer ? 'remote' : 'local') ?? null; } catch { a = null; }
+      try { a = this.gone ? null : this.ch.socketAddress(this.id, peer ? 'remote' : 'local') ?? null; } catch (e) {
+        if ((e as { code?: unknown }).code === 'EAGAIN') return null;   // the completion queue full: not kept, asked again
+        a = null;
+      }
       if (peer) this.remote = a; else this.local = a;
     }
     return a;

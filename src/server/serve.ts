@@ -5,6 +5,7 @@ import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { listen, type Listener } from '../listener.js';
+import { socketsAvailable } from '../sockets.js';
 import type { Limits } from '../limits.js';
 import { requestedBackend, selectBackend } from '../backend.js';
 import type { BackendName } from '../channel.js';
@@ -58,7 +59,8 @@ export interface ServeOptions {
   backlog?: number;
   /** TCP_DEFER_ACCEPT on the listener, seconds (default 0: off); see ListenOptions.deferAccept. */
   deferAccept?: number;
-  /** Partitioned listener: each worker accepts the connections its CPU received (default true when workers ≤ CPUs). */
+  /** Partitioned listener: each worker accepts the connections its CPU received (default true when workers ≤ CPUs;
+   * always false without the addon: one accept queue for every worker). */
   partition?: boolean;
   /** lwsockets (direct descriptors) for accepted connections (default true). */
   lwsocket?: boolean;
@@ -210,7 +212,8 @@ export async function serve(options: ServeOptions): Promise<Server> {
   const workers = options.workers ?? cpus;
   if (!Number.isInteger(workers) || workers < 1 || workers > 256) throw rangeError('workers', 'an integer in 1..256', workers);
   const pin = options.pin ?? true;
-  const partitioned = (options.partition ?? workers <= cpus) && workers > 1;
+  // without the addon the listener has one member (node's TCP handle): every worker accepts from it
+  const partitioned = (options.partition ?? workers <= cpus) && workers > 1 && socketsAvailable;
   if (partitioned && workers > cpus) throw rangeError('workers', `at most the CPU count (${cpus}) with partition: true`, workers);
   const cpuOf = (i: number) => (pin ? i % cpus : -1);
   // partitioned: one member per worker, steered by CPU; shared: one member (one accept queue) for all workers

@@ -11,7 +11,9 @@ export interface Conn {
   /**
    * The peer's address (`'127.0.0.1'`, `'::1'`), port and family, and this end's address and port, as node:net's
    * socket has them. Read from the kernel at first use, not on accept (Channel.socketAddress), then kept; undefined
-   * when the kernel cannot say (the connection already gone before the first use).
+   * when the kernel cannot say (the connection already gone before the first use), and for that one read when an
+   * lwsocket's channel has its completion queue full (Channel.socketAddress's `EAGAIN`: not kept, a later read asks
+   * again). Never another connection's address.
    */
   readonly remoteAddress: string | undefined;
   readonly remotePort: number | undefined;

@@ -31,6 +31,9 @@ export const enum Ev { UdLo = 0, UdHi = 1, Res = 2, Flags = 3, I32 = 4 }
 /** Header fields (MP_HDR_*). */
 export const enum Hdr { Rows = 0, Recycle = 1, Err = 2, I32 = 8 }
 
+/** Socket options a connection can set and read back (MP_SOCKOPT_*). */
+export const enum SockOpt { Nodelay = 1, Keepalive = 2, Keepidle = 3, Linger0 = 4 }
+
 /** Slots of the native counters (MP_ST_*): a Float64Array over the control region. */
 export const enum Stat {
   Enters = 0, Sqes = 1, Cqes = 2, Batches = 3, OverflowFlush = 4, Wakeups = 5, EmptyWakeups = 6, JsCalls = 7,
@@ -43,7 +46,10 @@ export const enum Stat {
  */
 export const enum Ud { TagShift = 24, GenMask = 0xffffff, Orphan = 0x7fffffff, Read = 0x40000000, Native = -1 }
 
-/** Tags (MP_TAG_*): which of a handle's requests completed. FdResult in a tag: a non-negative result is a new fd. */
+/**
+ * Tags (MP_TAG_*): which of a handle's requests completed. FdResult in a tag: a non-negative result is a new fd, closed
+ * by whoever meets it when it belongs to no handle (stale, Orphan, or Native: an fd install the native side gave up on).
+ */
 export const enum Tag {
   FdResult = 0x80,
   Nop = 0,

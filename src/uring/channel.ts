@@ -11,15 +11,16 @@ import { Kind, St } from '../handle-table.js';
 import { MegapipeError, MpCode, argError, errnoError, fromAddon, rangeError, systemError } from '../errors.js';
 import { SOCKADDR_SLOT_BYTES, type Limits } from '../limits.js';
 import type { Listener } from '../listener.js';
-import type { Channel, ChannelStats, Features, RegisterOptions, SocketAddress } from '../channel.js';
-import { Op, Tag, RowFlag, Stat, Ud, Kernel } from './abi.js';
+import type { Channel, ChannelStats, Features, RegisterOptions, SocketAddress, SocketOption } from '../channel.js';
+import { Op, Tag, RowFlag, Stat, Ud, Kernel, SockOpt } from './abi.js';
 import { Batch, type BatchHost } from './batch.js';
 import { SendQueue } from './send-queue.js';
 import { Files } from './files.js';
 import { Receiver } from './receive.js';
 import { Acceptor } from './accept.js';
 
-const EBADF = -9;
+const EBADF = -9, EAGAIN = -11, EBUSY = -16, EOPNOTSUPP = -95;
+const SOCKOPT: Record<SocketOption, SockOpt> = { noDelay: SockOpt.Nodelay, keepAlive: SockOpt.Keepalive, keepAliveDelay: SockOpt.Keepidle };
 /** Times a close that failed (its submission refused) is issued again before the handle goes anyway. */
 const CLOSE_TRIES = 3;
 /** Buffers that no-copy sends of a closed channel may still read: kept alive for good (see close). */
@@ -469,7 +470,49 @@ export class UringChannel extends ChannelCore implements Channel, BatchHost {
 
   protected endAddress(h: number, peer: boolean): SocketAddress | undefined {
     const r = this.kind[h] === Kind.Direct ? native!.channelSockName(this.nativeHandle, this.fd[h]!, peer) : native!.sockName(this.fd[h]!, peer);
+    // an lwsocket's fd install that did not complete within the call (the completion queue full): not an answer
+    if (r === EAGAIN) throw new MegapipeError('EAGAIN', `socketAddress: the kernel's answer did not arrive within the call (the completion queue is full); try again later`, EAGAIN, { syscall: peer ? 'getpeername' : 'getsockname' });
     return typeof r === 'number' ? undefined : { address: r.address, port: r.port, family: r.family === 6 ? 'IPv6' : 'IPv4' };
+  }
+
+  // A socket option: an lwsocket's through the ring (a socket command), a regular fd's by setsockopt/getsockopt.
+  private sockOpt(h: number, which: SockOpt, value?: number): number {
+    const slot = this.fd[h]!;
+    if (this.kind[h] === Kind.Direct) {
+      return value === undefined ? native!.channelGetSockOpt(this.nativeHandle, slot, which) : native!.channelSetSockOpt(this.nativeHandle, slot, which, value);
+    }
+    return value === undefined ? native!.getSockOpt(slot, which) : native!.setSockOpt(slot, which, value);
+  }
+
+  private sockOptError(h: number, r: number, what: string): MegapipeError {
+    // (on a regular fd, EOPNOTSUPP is setsockopt(2)'s own answer: an option this socket does not have, a Unix socket's)
+    if (r === EOPNOTSUPP && this.kind[h] === Kind.Direct) return new MegapipeError(MpCode.UNSUPPORTED, `${what}: this kernel has no socket commands for lwsockets (Linux 6.7)`);
+    // (channelSetSockOpt: the command could not even be queued, the kernel refusing submissions for now: not set)
+    if (r === EBUSY) return new MegapipeError('EAGAIN', `${what}: the kernel refuses submissions for now (the submission queue is full): not set; try again later`, EAGAIN, { syscall: 'setsockopt' });
+    if (r === EAGAIN) return new MegapipeError('EAGAIN', `${what}: the kernel's answer did not arrive within the call (the completion queue is full); try again later`, EAGAIN, { syscall: 'getsockopt' });
+    return errnoError(r, what);
+  }
+
+  protected applySocketOption(h: number, option: SocketOption, value: number): void {
+    const r = this.sockOpt(h, SOCKOPT[option], value);
+    // EAGAIN: the command's completion did not arrive within the call; it is set when the request runs
+    if (r < 0 && r !== EAGAIN) throw this.sockOptError(h, r, `setSocketOption(${option})`);
+  }
+
+  protected readSocketOption(h: number, option: SocketOption): number {
+    if (this.kind[h] === Kind.Direct && !this.features.fixedFdInstall) throw new MegapipeError(MpCode.UNSUPPORTED, `socketOption(${option}): reading an lwsocket's options needs Linux 6.8 (an fd installed for the call)`);
+    const r = this.sockOpt(h, SOCKOPT[option]);
+    if (r < 0) throw this.sockOptError(h, r, `socketOption(${option})`);
+    return r;
+  }
+
+  protected resetConn(h: number): void {
+    // SO_LINGER {on, 0}: the close resets the connection. Where it cannot be set (no socket commands), a plain
+    // abortive close: the peer sees a reset only if it had sent bytes not yet read. Not queued at all (EBUSY: the
+    // kernel refuses submissions for now): nothing is done, the caller may try again (a close now would be a clean end)
+    const r = this.sockOpt(h, SockOpt.Linger0, 0);
+    if (r === EBUSY) throw this.sockOptError(h, r, 'reset');
+    this.disconnect(h, true);
   }
 
   incomingCpu(h: number): number {

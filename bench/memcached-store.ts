@@ -3,10 +3,10 @@
 //   shared      — on one shared store (SharedArrayBuffer hash + slabs, striped Atomics locks), or
 //   partitioned — each thread owning half the keys in its own store, handing requests for the other half to the
 //                 owner thread in batches of 64 over a MessagePort and waiting for the answers.
-// Prints operations per second for each. Run: node dist/apps/memcached/microbench.js [seconds]
+// Prints operations per second for each. Run: node dist/bench/memcached-store.js [seconds]
 import { MessageChannel, Worker, isMainThread, parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { ALLOC_TOO_LARGE, Store, StoreCmd, createStoreShared, hashKey, type StoreShared } from './store.js';
-import { Out } from './out.js';
+import { ALLOC_TOO_LARGE, Store, StoreCmd, createStoreShared, hashKey, type StoreShared } from '../apps/memcached/store.js';
+import { Out } from '../apps/memcached/out.js';
 
 const KEYS = 100_000;
 const VALUE = 32;
