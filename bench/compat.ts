@@ -33,7 +33,7 @@ import {
 } from './lib/verdict.js';
 import { PERF_CATEGORIES, perfRecordAvailable } from './compat/perf.js';
 import {
-  appCommand, idleRun, MEGAPIPE, MULTI, NODE_NET, REQUIRED, writeWrkScripts, wrkRun, wsEchoRun, type App, type CompatRun, type Config, type Side,
+  appCommand, idleRun, MEGAPIPE, MULTI, NODE_NET, PROFILE_FLAGS, REQUIRED, writeWrkScripts, wrkRun, wsEchoRun, type App, type CompatRun, type Config, type Side,
 } from './compat/runs.js';
 import { numberFlags } from './lib/flags.js';
 
@@ -92,7 +92,7 @@ the node:net side), side by side, repetitions interleaved; the servers pinned to
   --foreign-max C     foreign CPU, in cores, that makes a run disturbed (default ${FOREIGN_MAX_CORES})
   --steal-max F       steal of one core, as a fraction of the window, that makes a run disturbed (default ${STEAL_MAX})
   --profile           also record the server core with perf over every measured window (the servers run with
-                      --perf-basic-prof, both sides) and report where its time goes, per point; at the idle
+                      --perf-basic-prof --interpreted-frames-native-stack, both sides) and report where its time goes, per point; at the idle
                       point, heap snapshots (what each connection adds to the JavaScript heap). Not the
                       serve-cluster point. Both add overhead: quote a profile run's shares, a plain run's figures
   --out DIR           results directory (default bench/results/compat-<time>)
@@ -189,7 +189,7 @@ const scripts = writeWrkScripts(work, HELLO);
 function runPoint(p: Point, side: Side, rep: number): Promise<CompatRun> {
   switch (p.kind) {
     case 'wrk': {
-      const c = appCommand(p.app!, side, '0.0.0.0', '{PORT}', profile ? ['--perf-basic-prof'] : []);
+      const c = appCommand(p.app!, side, '0.0.0.0', '{PORT}', profile ? PROFILE_FLAGS : []);
       return wrkRun(cfg, {
         point: p.name, server: side.name, argv: c.argv, env: c.env, side, serverCpu, serverCpus, clientCpu, clientCpus, conns,
         threads: p.close ? closeThreads : 1, script: p.close ? scripts.spread : scripts.keepalive, headers: p.close ? ['Connection: close'] : undefined,
@@ -376,10 +376,13 @@ if (profile) {
     }
   }
   md += `## Where the server core's time goes (perf, --profile)\n\n` +
-    `\`perf record -C ${serverCpu} -F 1999\` over each measured window; the servers ran with --perf-basic-prof (both sides). Each category: the ` +
-    `server core's busy µs per request (as measured in that run) times the category's share of the core's busy samples; the server's threads' ` +
-    `samples (softirq work that interrupted them included) by the code they landed in. **perf and --perf-basic-prof add overhead: the totals ` +
-    `here are above a plain run's; compare shares and differences.**\n\n${section}`;
+    `\`perf record -C ${serverCpu} -F 1999 -g\` over each measured window; the servers ran with ${PROFILE_FLAGS.join(' ')} (both sides). ` +
+    `Each category: the server core's busy µs per request (as measured in that run) times the category's share of the core's busy samples. ` +
+    `The server's threads' samples (softirq work that interrupted them included) go by their stacks (bench/compat/perf.ts): kernel samples by ` +
+    `the kernel part (any network function: TCP/IP, which on loopback includes delivering the packet to the peer; else io_uring; else epoll ` +
+    `and wake-ups), garbage collection and compilation by the leaf, the rest — V8's builtins and runtime, libc — to the first owner up the ` +
+    `stack: a JavaScript function by its source, node's C++, or megapipe's addon. **perf and the flags add overhead: the totals here are ` +
+    `above a plain run's; compare shares and differences.**\n\n${section}`;
 }
 
 if (profile && idlePoint) {

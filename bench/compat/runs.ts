@@ -15,7 +15,7 @@ import { processTree, sample, windowCost, type WindowCost } from '../lib/procfs.
 import { runOnce } from '../lib/run.js';
 import { disturbance, fatalProblems, SATURATED, stateOf, type Limits, type RunState } from '../lib/verdict.js';
 import { heapCensus, perConnection, type PerConnection } from './heap.js';
-import { perfBreakdown, recordCpus, threadsOf, type PerfBreakdown, type PerfRecording } from './perf.js';
+import { cleanPerfMap, perfBreakdown, recordCpus, threadsOf, type PerfBreakdown, type PerfRecording } from './perf.js';
 import type { ClientCmd, ClientReply } from './ws-client.js';
 
 const APP = join(ROOT, 'dist', 'bench', 'servers', 'compat-app.js');
@@ -26,6 +26,9 @@ const WS_CLIENT = fileURLToPath(new URL('./ws-client.js', import.meta.url));
 export const REQUIRED = [APP, MULTI, WS_CLIENT, fileURLToPath(HOOK)];
 
 export type App = 'http' | 'express' | 'fastify' | 'ws';
+
+/** Node flags of a profiled server (both sides): perf sees JIT-compiled and interpreted JavaScript by name and source. */
+export const PROFILE_FLAGS = ['--perf-basic-prof', '--interpreted-frames-native-stack'];
 
 /** A single-process server: the application on node:net or on megapipe (the only difference: MEGAPIPE_REGISTER). */
 export interface Side { name: string; register: boolean }
@@ -134,6 +137,7 @@ function startProfile(cfg: Config, rec: CompatRun, pid: number, cpus: string): {
   return {
     async stop() {
       if (!(await recording.stop())) { rec.problems.push('perf record failed'); return; }
+      cleanPerfMap(`/tmp/perf-${pid}.map`);
       rec.perf = perfBreakdown(file, tids);
       if (rec.perf === undefined) rec.problems.push('perf report failed');
       rmSync(file, { force: true });
@@ -268,7 +272,7 @@ export interface WsEchoOptions { conns: number; size: number; pipeline: number }
 /** The ws echo app under ws-load, through bench/lib/run.ts (CPU sampled at ws-load's phase marks). */
 export async function wsEchoRun(cfg: Config, point: string, side: Side, rep: number, o: WsEchoOptions): Promise<CompatRun> {
   const rec = record(point, side.name, rep);
-  const cmd = appCommand('ws', side, '{HOST}', '{PORT}', cfg.profileDir !== undefined ? ['--perf-basic-prof'] : []);
+  const cmd = appCommand('ws', side, '{HOST}', '{PORT}', cfg.profileDir !== undefined ? PROFILE_FLAGS : []);
   let fds: number | undefined;
   let profile: { stop(): Promise<void> } | undefined, stopped: Promise<void> | undefined;
   const r = await runOnce({ name: side.name, cmd: cmd.argv, env: cmd.env }, {
