@@ -5,7 +5,7 @@
 import { native } from './native.js';
 import { MegapipeError, MpCode, fromAddon } from './errors.js';
 
-const ENOSYS = -38;
+export const ENOSYS = -38;
 
 /** Whether the addon (and with it these calls) is here. */
 export const socketsAvailable = native !== null;
@@ -22,6 +22,9 @@ export function socketIncomingCpu(fd: number): number {
   const r = native ? native.incomingCpu(fd) : -1;
   return r < 0 ? -1 : r;
 }
+
+/** A new descriptor (close-on-exec, ≥ 3) for the same open socket or file as `fd`, or -errno. */
+export function dupFd(fd: number): number { return native ? native.dupFd(fd) : ENOSYS; }
 
 /** Closes descriptor `fd`: 0 or -errno. */
 export function closeFd(fd: number): number { return native ? native.closeFd(fd) : ENOSYS; }

@@ -4,11 +4,11 @@
 import * as net from 'node:net';
 import { ChannelCore, type BackendOptions } from '../channel-core.js';
 import { Kind, St } from '../handle-table.js';
-import { MegapipeError, MpCode, argError, rangeError } from '../errors.js';
+import { MegapipeError, MpCode, argError, rangeError, systemError } from '../errors.js';
 import { FileQueue, preadAll, progressWatch } from './file-queue.js';
 import type { Limits } from '../limits.js';
 import type { Listener } from '../listener.js';
-import { acceptNow, socketIncomingCpu } from '../sockets.js';
+import { ENOSYS, acceptNow, dupFd, socketIncomingCpu } from '../sockets.js';
 import type { Channel, ChannelStats, Features, RegisterOptions, SocketAddress, SocketOption } from '../channel.js';
 
 const FEATURES: Features = Object.freeze({
@@ -82,7 +82,14 @@ export class PortableChannel extends ChannelCore implements Channel {
       // listen() without the addon: this thread's first registration listens on the bound socket's own handle
       const bound = l.takeHandle();
       if (bound !== undefined) server.listen(bound.handle, bound.backlog);
-      else server.listen({ fd });
+      else {
+        // node's server closes the descriptor it listens on: with the addon each server gets its own duplicate, so
+        // that closing one channel neither stops the others nor closes a number the listener (or anything) reuses
+        const copy = dupFd(fd);
+        if (copy === ENOSYS) server.listen({ fd });   // no addon: one shared descriptor (README: the fallback's limits)
+        else if (copy < 0) throw systemError(copy, 'dup');   // EMFILE: like the io_uring channel's register
+        else server.listen({ fd: copy });
+      }
       own = true;
     }
     const h = this.allocHandle(Kind.Listener, cookie);
