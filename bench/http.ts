@@ -13,7 +13,7 @@ import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { httpGoal } from './lib/goals.js';
 import {
-  checkRecordName, gitInfo, machineInfo, makeResultsDir, provenanceMarkdown, recordSummary, reproduceCommand, runsLine, runsMarkdown, summaryDir,
+  buildOf, checkRecordName, gitInfo, machineInfo, makeResultsDir, provenanceMarkdown, recordSummary, reproduceCommand, runsLine, runsMarkdown, summaryDir,
 } from './lib/results.js';
 import { refuseIfBusy, waitForIdle } from './lib/guard.js';
 import { freePort, pinSelf, ROOT } from './lib/paths.js';
@@ -162,7 +162,7 @@ function megapipeDef(name: string, cli: string, extra: string[] = []): ServerDef
     name,
     // --shutdown-timeout: bounded stop (see the report: sessions whose peer vanished mid-pipeline linger until it)
     argv: (docroot, port) => [process.execPath, cli, '--root', docroot, '--host', host, '--port', String(port), '--workers', '1', '--shutdown-timeout', '2000', ...extra],
-    description: `megapipe-http (${relative(ROOT, cli) || cli}${extra.length ? ' ' + extra.join(' ') : ''}, --workers 1: one worker thread, io_uring channel)`,
+    description: `megapipe-http (${relative(ROOT, cli) || cli}${extra.length ? ' ' + extra.join(' ') : ''}, --workers 1: one worker thread, io_uring channel; ${buildOf(cli).text})`,
   };
 }
 

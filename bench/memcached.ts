@@ -19,7 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { memcachedGoal } from './lib/goals.js';
 import {
-  checkRecordName, gitInfo, machineInfo, makeResultsDir, provenanceMarkdown, recordSummary, reproduceCommand, runsLine, runsMarkdown, summaryDir,
+  buildOf, checkRecordName, gitInfo, machineInfo, makeResultsDir, provenanceMarkdown, recordSummary, reproduceCommand, runsLine, runsMarkdown, summaryDir,
 } from './lib/results.js';
 import { refuseIfBusy, waitForIdle } from './lib/guard.js';
 import { C_BIN, ensureCPrograms, freePort, pinSelf, ROOT } from './lib/paths.js';
@@ -142,7 +142,7 @@ const memcachedSpec: ServerSpec = {
 };
 const megapipeSpec = (name: string, cli: string): ServerSpec => ({
   name,
-  description: `megapipe-memcached (${relative(ROOT, cli) || cli}): serve(), one io_uring channel per worker thread`,
+  description: `megapipe-memcached (${relative(ROOT, cli) || cli}): serve(), one io_uring channel per worker thread; ${buildOf(cli).text}`,
   cmd: ['node', cli, '-t', '{WORKERS}', '-p', '{PORT}', '-l', '{HOST}', '-m', String(memoryMb), '-U', '0', '-c', '4096'],
 });
 

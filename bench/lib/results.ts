@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
-import { basename, join, relative } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { RESULTS_DIR, ROOT, SUMMARIES_DIR } from './paths.js';
 
 /** The command line of this process as typed (script path relative to the working directory). */
@@ -43,9 +43,32 @@ export function gitInfo(): GitInfo {
   if (head.status !== 0) return { commit: 'unknown (not a git checkout)', branch: '', dirty: [] };
   const branch = git('rev-parse', '--abbrev-ref', 'HEAD').stdout.trim();
   // (summaries recorded by earlier runs, not yet committed, are not part of the measured code)
-  const dirty = git('status', '--porcelain').stdout.split('\n').filter((l) => l.trim() !== '').map((l) => l.slice(3))
+  const dirty = git('status', '--porcelain', '--untracked-files=all').stdout.split('\n').filter((l) => l.trim() !== '').map((l) => l.slice(3))
     .filter((f) => !f.startsWith('bench/summaries/'));
   return { commit: head.stdout.trim(), branch, dirty };
+}
+
+/**
+ * Where the compiled code under `path` (a file or directory inside some checkout's dist/) comes from: its
+ * dist/build.json, written by scripts/build-stamp.mjs after each build. "compiled from COMMIT", with the files that
+ * differed from it, or a note that the build has no stamp (built before stamps, or by hand).
+ */
+export function buildOf(path: string): { commit: string | null; text: string } {
+  let dir = resolve(path);
+  while (basename(dir) !== 'dist' && dirname(dir) !== dir) dir = dirname(dir);
+  let stamp: { commit?: string | null; dirty?: string[] } | undefined;
+  try { stamp = JSON.parse(readFileSync(join(dir, 'build.json'), 'utf8')) as typeof stamp; } catch { /* none */ }
+  if (basename(dir) !== 'dist' || stamp === undefined) return { commit: null, text: 'no build stamp (dist/build.json)' };
+  if (!stamp.commit) return { commit: null, text: 'compiled outside a git checkout' };
+  const d = stamp.dirty ?? [];
+  return { commit: stamp.commit, text: `compiled from ${stamp.commit.slice(0, 12)}${d.length ? ` with ${d.length} file${d.length === 1 ? '' : 's'} changed (${d.slice(0, 4).join(', ')}${d.length > 4 ? ', …' : ''})` : ''}` };
+}
+
+/** The provenance line of this checkout's own dist/: a build from another commit than HEAD is said in bold. */
+function buildLine(g: GitInfo): string {
+  const b = buildOf(join(ROOT, 'dist'));
+  const stale = b.commit !== null && b.commit !== g.commit;
+  return `- Build: dist/ ${b.text}${stale ? ' — **not the commit above: the measured code is that build\'s**' : ''}`;
 }
 
 /** What every summary states about the run it summarises. */
@@ -71,6 +94,7 @@ export function provenanceMarkdown(p: Provenance): string {
   return [
     `- Command: \`${p.command}\``,
     `- Commit: ${g.commit}${g.branch ? ` (${g.branch})` : ''}, ${tree}`,
+    buildLine(g),
     `- Date: ${p.started} – ${p.finished} (UTC)`,
     `- Machine: ${p.machine.cpuModel}, ${p.machine.cpus} CPUs, Linux ${p.machine.kernel}, Node ${p.machine.node}`,
     `- Repetitions: ${p.repetitions}`,

@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { ServerSpec } from '../lib/proc.js';
+import { buildOf } from '../lib/results.js';
 
 /**
  * `--variant NAME=PATH`: the megapipe echo server of another build (PATH: its compiled dist/bin/echo-server.js, e.g.
@@ -19,7 +20,7 @@ export function variantServer(spec: string): ServerSpec | string {
   if (!existsSync(path)) return `--variant ${spec}: ${path} does not exist`;
   return {
     name, cmd: [process.execPath, path, '--port', '{PORT}', '--host', '{HOST}', '--backend', 'uring', '--workers', '{WORKERS}'],
-    description: `megapipe echo server of another build (${path})`,
+    description: `megapipe echo server of another build (${path}: ${buildOf(path).text})`,
   };
 }
 

@@ -1,0 +1,99 @@
+// The two steps `npm install`/`npm run build` run around tsc, each on a scratch project laid out like this one:
+// scripts/clean-dist.mjs sweeps dist/ of outputs whose source is gone (tsc never deletes: a renamed module would ship
+// in `npm pack`, a deleted test would still run under `npm test`); scripts/build-stamp.mjs writes dist/build.json,
+// the commit the build comes from, which the benchmark summaries quote (bench/lib/results.ts buildOf).
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { buildOf } from '../bench/lib/results.js';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+
+function put(dir: string, rel: string, text = ''): void {
+  mkdirSync(dirname(join(dir, rel)), { recursive: true });
+  writeFileSync(join(dir, rel), text);
+}
+
+describe('scripts/clean-dist.mjs', () => {
+  it('removes outputs whose TypeScript source is gone, and nothing else', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'megapipe-clean-dist-'));
+    try {
+      put(dir, 'tsconfig.json', JSON.stringify({ include: ['src', 'test'] }));
+      const kept = ['src/a.ts', 'src/deep/b.ts', 'test/t.test.ts'];
+      for (const s of kept) put(dir, s, '// source');
+      const outputs = (rel: string): string[] => {
+        const base = rel.replace(/\.ts$/, '');
+        return [`dist/${base}.js`, `dist/${base}.d.ts`, `dist/${base}.js.map`, `dist/${base}.d.ts.map`];
+      };
+      const live = kept.flatMap(outputs);
+      const stale = ['src/gone.ts', 'src/deep/old.ts', 'test/deleted.test.ts'].flatMap(outputs);
+      const foreign = ['dist/readme/example.js', 'dist/readme/example.ts', 'dist/other/x.js', 'dist/src/data.json'];
+      for (const f of [...live, ...stale, ...foreign]) put(dir, f, 'output');
+
+      const r = spawnSync(process.execPath, [join(root, 'scripts/clean-dist.mjs'), dir], { encoding: 'utf8', timeout: 30_000 });
+      assert.equal(r.status, 0, r.stderr);
+      assert.deepEqual(stale.filter((f) => existsSync(join(dir, f))), [], 'stale outputs left');
+      assert.deepEqual([...live, ...foreign].filter((f) => !existsSync(join(dir, f))), [], 'live or foreign files removed');
+      assert.match(r.stdout, /removed 12 stale file\(s\)/);
+      for (const s of kept) assert.equal(readFileSync(join(dir, s), 'utf8'), '// source');
+
+      // a second run has nothing to do and says nothing
+      const again = spawnSync(process.execPath, [join(root, 'scripts/clean-dist.mjs'), dir], { encoding: 'utf8', timeout: 30_000 });
+      assert.equal(again.status, 0, again.stderr);
+      assert.equal(again.stdout, '');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+});
+
+describe('scripts/build-stamp.mjs and the summaries\' build line', () => {
+  const git = (dir: string, ...args: string[]): string => {
+    const r = spawnSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout.trim();
+  };
+  const stamp = (dir: string): void => {
+    const r = spawnSync(process.execPath, [join(root, 'scripts/build-stamp.mjs'), dir], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 0, r.stderr);
+  };
+
+  it('records the commit and the files that differed from it; buildOf reads it from any file under dist/', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'megapipe-build-stamp-'));
+    try {
+      const variant = join(dir, 'dist/apps/http/cli.js');
+      assert.equal(buildOf(variant).commit, null);
+      assert.match(buildOf(variant).text, /no build stamp/);
+      git(dir, 'init', '-q');
+      put(dir, 'src/a.ts', 'one');
+      put(dir, '.gitignore', 'dist/\n');
+      git(dir, 'add', '-A');
+      git(dir, 'commit', '-qm', 'first');
+      const head = git(dir, 'rev-parse', 'HEAD');
+      stamp(dir);
+      const clean = JSON.parse(readFileSync(join(dir, 'dist/build.json'), 'utf8')) as { commit: string; dirty: string[] };
+      assert.equal(clean.commit, head);
+      assert.deepEqual(clean.dirty, []);
+      put(dir, 'dist/apps/http/cli.js', '');
+      assert.deepEqual(buildOf(variant), { commit: head, text: `compiled from ${head.slice(0, 12)}` });
+
+      put(dir, 'src/a.ts', 'two');                       // a change not committed: built into dist/ all the same
+      put(dir, 'bench/summaries/x/summary.md', 'r');     // a recorded summary is not code
+      stamp(dir);
+      assert.deepEqual(buildOf(variant), { commit: head, text: `compiled from ${head.slice(0, 12)} with 1 file changed (src/a.ts)` });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+it('prepare and build run the clean before tsc and the stamp after it', () => {
+  const { scripts } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  assert.match(scripts.prepare!, /^node scripts\/clean-dist\.mjs && tsc -p tsconfig\.json && node scripts\/build-stamp\.mjs$/);
+  assert.match(scripts.build!, /node scripts\/clean-dist\.mjs && tsc -p tsconfig\.json && node scripts\/build-stamp\.mjs$/);
+});
