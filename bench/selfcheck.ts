@@ -174,6 +174,22 @@ check('steal below the limit on every core: not disturbed', () => {
   assert.equal(disturbance(c, { foreignMaxCores: 0.1, stealMax: STEAL_MAX }).steal, false);
 });
 
+check('foreign load is bounded by the machine\'s busy time less our own: a reaped child\'s old CPU is not this window\'s', () => {
+  // 5 s, 2 cores (1000 ticks): 700 busy; the server used 300, the client 350 → others can have used 50 ticks at most
+  const a = { ...sampleOf(stat([0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0]), 0), client: { cpu: 0, voluntary: 0, nonvoluntary: 0 } };
+  const b = { ...sampleOf(stat([300, 0, 0, 200, 0, 0, 0, 0], [400, 0, 0, 100, 0, 0, 0, 0]), 5), client: { cpu: 350, voluntary: 0, nonvoluntary: 0 } };
+  b.proc = { cpu: 300, voluntary: 0, nonvoluntary: 0 };
+  a.foreign = new Map([[42, { comm: 'sh', ticks: 10 }]]);
+  b.foreign = new Map([[42, { comm: 'sh', ticks: 200_010 }], [43, { comm: 'cc1', ticks: 30 }]]);   // sh reaped a child
+  const c = windowCost(a, b, 1000, [0], [1]);
+  assert.equal(c.foreignCores, 50 / 100 / 5);            // 50 ticks: 0.1 of a core, not 400
+  assert.deepEqual(c.foreignTop, ['sh(42) 10%', 'cc1(43) 6%']);
+  assert.equal(disturbance(c, { foreignMaxCores: 0.05, stealMax: STEAL_MAX }).foreign, true);   // still a disturbance
+  // a machine with nothing else running: no room, no foreign load, whatever the counters say
+  b.proc = { cpu: 350, voluntary: 0, nonvoluntary: 0 };
+  assert.equal(windowCost(a, b, 1000, [0], [1]).foreignCores, 0);
+});
+
 // ---- the legacy-server goals (issue 17): ratios of server CPU per request, and of memory per connection ----------
 
 check('compat CPU goal: node:net 13 µs/req, megapipe 10 → 1.30× the work per CPU-second: met at 1.3, missed at 1.35', () => {
