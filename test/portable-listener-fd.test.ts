@@ -9,6 +9,7 @@ import { readdirSync, readlinkSync } from 'node:fs';
 import { connectSocket, readAll, waitFor } from './helpers.js';
 import { createChannel, listen, type Channel } from '../src/index.js';
 import { native } from '../src/native.js';
+import { acceptQueueLength } from '../src/sockets.js';
 
 const noAddon = native ? false : 'needs the addon: a native listener (listen() binds through it)';
 
@@ -65,6 +66,34 @@ describe('a native listener on portable channels', { skip: noAddon }, () => {
       assert.deepEqual(fdsOf(link), [], 'no descriptor of the listening socket is left');
     } finally {
       a.close(); b.close(); listener.close();
+    }
+  });
+
+  it('acceptQueued takes from the channel\'s own duplicate, not from a number the listener closed and another socket got', async () => {
+    const first = listen({ host: '127.0.0.1', port: 0 });
+    const ch = createChannel({ backend: 'portable' });
+    let other: ReturnType<typeof listen> | undefined;
+    const spare: ReturnType<typeof listen>[] = [];
+    const clients: import('node:net').Socket[] = [];
+    try {
+      echoOn(ch);
+      const h = ch.register(first);
+      const number = first.fds[0]!;
+      first.close();   // the channel's registration keeps the socket (its duplicate); the number is free again
+      // new sockets take the lowest free number: the closed member's, once any lower one freed meanwhile is taken
+      for (let i = 0; i < 32 && other === undefined; i++) {
+        const l = listen({ host: '127.0.0.1', port: 0 });
+        if (l.fds[0] === number) other = l; else spare.push(l);
+      }
+      assert.ok(other !== undefined, 'a listening socket on the closed member\'s number');
+      clients.push(await connectSocket(other.port));
+      await waitFor(() => acceptQueueLength(other!.fds[0]!) === 1, 'the connection to wait in the other listener\'s queue');
+      assert.deepEqual(ch.acceptQueued(h), [], 'nothing queued on the registered listener');
+      assert.equal(acceptQueueLength(other.fds[0]!), 1, 'the other listener\'s connection is still its own');
+    } finally {
+      for (const s of clients) s.destroy();
+      ch.close(); first.close(); other?.close();
+      for (const l of spare) l.close();
     }
   });
 });

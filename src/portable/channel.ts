@@ -88,7 +88,10 @@ export class PortableChannel extends ChannelCore implements Channel {
         const copy = dupFd(fd);
         if (copy === ENOSYS) server.listen({ fd });   // no addon: one shared descriptor (README: the fallback's limits)
         else if (copy < 0) throw systemError(copy, 'dup');   // EMFILE: like the io_uring channel's register
-        else server.listen({ fd: copy });
+        else {
+          server.listen({ fd: copy });
+          fd = copy;   // acceptQueued takes from this channel's descriptor too: the member's number may be closed, reused
+        }
       }
       own = true;
     }
