@@ -49,6 +49,20 @@ describe('scripts/clean-dist.mjs', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('reads tsconfig.json as tsc does: comments and trailing commas do not stop the build', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'megapipe-clean-dist-'));
+    try {
+      put(dir, 'tsconfig.json', '{\n  // what tsc compiles\n  "compilerOptions": { "outDir": "dist", },\n  /* sources */ "include": ["src", "test",],\n}\n');
+      put(dir, 'src/a.ts', '// source');
+      for (const f of ['dist/src/a.js', 'dist/src/gone.js', 'dist/src/gone.d.ts']) put(dir, f, 'output');
+      const r = spawnSync(process.execPath, [join(root, 'scripts/clean-dist.mjs'), dir], { encoding: 'utf8', timeout: 30_000 });
+      assert.equal(r.status, 0, r.stderr);
+      assert.deepEqual(['dist/src/a.js', 'dist/src/gone.js', 'dist/src/gone.d.ts'].filter((f) => existsSync(join(dir, f))), ['dist/src/a.js']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('scripts/build-stamp.mjs and the summaries\' build line', () => {
