@@ -6,6 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readlinkSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { connectSocket, readAll, waitFor } from './helpers.js';
 import { createChannel, listen, type Channel } from '../src/index.js';
 import { native } from '../src/native.js';
@@ -94,6 +95,23 @@ describe('a native listener on portable channels', { skip: noAddon }, () => {
       for (const s of clients) s.destroy();
       ch.close(); first.close(); other?.close();
       for (const l of spare) l.close();
+    }
+  });
+
+  it('acceptQueued with no handle free closes the connection it accepted (as the io_uring channel does)', () => {
+    const listener = listen({ host: '127.0.0.1', port: 0 });
+    const ch = createChannel({ backend: 'portable', limits: { maxHandles: 2 } });   // the listener and one connection
+    const sockets = (): number => readdirSync('/proc/self/fd').filter((n) => { try { return readlinkSync(`/proc/self/fd/${n}`).startsWith('socket:'); } catch { return false; } }).length;
+    try {
+      const h = ch.register(listener);
+      // two connections queued while this thread is blocked (node's server cannot take them first)
+      const c = spawnSync(process.execPath, ['-e', `let n = 0; for (let i = 0; i < 2; i++) require('node:net').connect(${listener.port}, '127.0.0.1', function () { if (++n === 2) process.exit(0); });`], { timeout: 10_000 });
+      assert.equal(c.status, 0, String(c.stderr));
+      const before = sockets();
+      assert.equal(ch.acceptQueued(h).length, 1, 'one handle was free');
+      assert.equal(sockets(), before + 1, 'the connection without a handle is closed, not left open');
+    } finally {
+      ch.close(); listener.close();
     }
   });
 });
