@@ -5,12 +5,15 @@
 //   node scripts/clean-dist.mjs [ROOT]     (ROOT: the project directory, default the current one)
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import ts from 'typescript';
 
 const root = process.argv[2] ?? process.cwd();
 const OUTPUT = /(\.d)?\.ts\.map$|\.js\.map$|\.d\.ts$|\.js$/;
 
 function compiledDirs() {
-  const config = JSON.parse(readFileSync(join(root, 'tsconfig.json'), 'utf8'));
+  // as tsc reads it: comments and trailing commas are allowed (JSON.parse would stop `npm install` on them)
+  const { config, error } = ts.parseConfigFileTextToJson('tsconfig.json', readFileSync(join(root, 'tsconfig.json'), 'utf8'));
+  if (error !== undefined) throw new Error(`clean-dist: tsconfig.json: ${ts.flattenDiagnosticMessageText(error.messageText, '\n')}`);
   return (config.include ?? []).filter((d) => /^[\w.-]+$/.test(d));
 }
 

@@ -5,7 +5,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { buildOf } from '../bench/lib/results.js';
 import { dirname, join } from 'node:path';
@@ -50,6 +50,19 @@ describe('scripts/clean-dist.mjs', () => {
     }
   });
 
+  it('reads tsconfig.json as tsc does: comments and trailing commas do not stop the build', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'megapipe-clean-dist-'));
+    try {
+      put(dir, 'tsconfig.json', '{\n  // what tsc compiles\n  "compilerOptions": { "outDir": "dist", },\n  /* sources */ "include": ["src", "test",],\n}\n');
+      put(dir, 'src/a.ts', '// source');
+      for (const f of ['dist/src/a.js', 'dist/src/gone.js', 'dist/src/gone.d.ts']) put(dir, f, 'output');
+      const r = spawnSync(process.execPath, [join(root, 'scripts/clean-dist.mjs'), dir], { encoding: 'utf8', timeout: 30_000 });
+      assert.equal(r.status, 0, r.stderr);
+      assert.deepEqual(['dist/src/a.js', 'dist/src/gone.js', 'dist/src/gone.d.ts'].filter((f) => existsSync(join(dir, f))), ['dist/src/a.js']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('scripts/build-stamp.mjs and the summaries\' build line', () => {
@@ -86,6 +99,36 @@ describe('scripts/build-stamp.mjs and the summaries\' build line', () => {
       put(dir, 'bench/summaries/x/summary.md', 'r');     // a recorded summary is not code
       stamp(dir);
       assert.deepEqual(buildOf(variant), { commit: head, text: `compiled from ${head.slice(0, 12)} with 1 file changed (src/a.ts)` });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a stamp older than the compiled files (tsc run alone afterwards, or a failed build that emitted) names no commit', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'megapipe-build-stamp-'));
+    try {
+      git(dir, 'init', '-q');
+      put(dir, 'src/a.ts', 'one');
+      put(dir, '.gitignore', 'dist/\n');
+      git(dir, 'add', '-A');
+      git(dir, 'commit', '-qm', 'first');
+      const head = git(dir, 'rev-parse', 'HEAD');
+      put(dir, 'dist/src/index.js', '');
+      put(dir, 'dist/apps/http/cli.js', '');
+      stamp(dir);
+      const variant = join(dir, 'dist/apps/http/cli.js');
+      assert.equal(buildOf(variant).commit, head);
+      assert.equal(buildOf(join(dir, 'dist')).commit, head);
+      // `npx tsc -p tsconfig.json` a minute later (another commit checked out, files edited): every output rewritten,
+      // the stamp left as it was
+      const later = new Date(Date.now() + 60_000);
+      utimesSync(join(dir, 'dist/src/index.js'), later, later);
+      utimesSync(variant, later, later);
+      for (const p of [variant, join(dir, 'dist')]) {
+        const b = buildOf(p);
+        assert.equal(b.commit, null, `${p}: the stamp does not describe these files`);
+        assert.match(b.text, /compiled after its build stamp/);
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

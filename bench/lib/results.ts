@@ -2,7 +2,7 @@
 // it measured, the machine it ran on, and — with --record NAME — a copy of its summary under bench/summaries/
 // to commit, so every figure quoted in BENCHMARKS.md leads back to the run it came from. Shared by every harness.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { RESULTS_DIR, ROOT, SUMMARIES_DIR } from './paths.js';
@@ -48,10 +48,17 @@ export function gitInfo(): GitInfo {
   return { commit: head.stdout.trim(), branch, dirty };
 }
 
+/** How much later than dist/build.json a compiled file may be written and still count as that build's (a copy
+ *  of dist/ made without -p rewrites every file within moments; tsc alone takes seconds to type-check first). */
+const STAMP_SLACK_MS = 1000;
+
 /**
  * Where the compiled code under `path` (a file or directory inside some checkout's dist/) comes from: its
  * dist/build.json, written by scripts/build-stamp.mjs after each build. "compiled from COMMIT", with the files that
- * differed from it, or a note that the build has no stamp (built before stamps, or by hand).
+ * differed from it, or a note that the build has no stamp (built before stamps, or by hand). tsc rewrites every
+ * output each time it runs, and only `npm run build`/`prepare` write the stamp: a compiled file newer than the stamp
+ * (`npx tsc -p tsconfig.json` afterwards, or a build whose tsc failed after emitting) means the stamp no longer says
+ * where the code comes from.
  */
 export function buildOf(path: string): { commit: string | null; text: string } {
   let dir = resolve(path);
@@ -59,6 +66,12 @@ export function buildOf(path: string): { commit: string | null; text: string } {
   let stamp: { commit?: string | null; dirty?: string[] } | undefined;
   try { stamp = JSON.parse(readFileSync(join(dir, 'build.json'), 'utf8')) as typeof stamp; } catch { /* none */ }
   if (basename(dir) !== 'dist' || stamp === undefined) return { commit: null, text: 'no build stamp (dist/build.json)' };
+  const mtime = (p: string): number => { try { return statSync(p).mtimeMs; } catch { return 0; } };
+  const stampedAt = mtime(join(dir, 'build.json'));
+  const compiled = [resolve(path), join(dir, 'src', 'index.js')].filter((p) => p.endsWith('.js'));
+  if (compiled.some((p) => mtime(p) > stampedAt + STAMP_SLACK_MS)) {
+    return { commit: null, text: 'compiled after its build stamp (dist/build.json; tsc run alone?): origin unknown' };
+  }
   if (!stamp.commit) return { commit: null, text: 'compiled outside a git checkout' };
   const d = stamp.dirty ?? [];
   return { commit: stamp.commit, text: `compiled from ${stamp.commit.slice(0, 12)}${d.length ? ` with ${d.length} file${d.length === 1 ? '' : 's'} changed (${d.slice(0, 4).join(', ')}${d.length > 4 ? ', …' : ''})` : ''}` };

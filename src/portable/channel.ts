@@ -8,7 +8,7 @@ import { MegapipeError, MpCode, argError, rangeError, systemError } from '../err
 import { FileQueue, preadAll, progressWatch } from './file-queue.js';
 import type { Limits } from '../limits.js';
 import type { Listener } from '../listener.js';
-import { ENOSYS, acceptNow, dupFd, socketIncomingCpu } from '../sockets.js';
+import { ENOSYS, acceptNow, closeFd, dupFd, socketIncomingCpu } from '../sockets.js';
 import type { Channel, ChannelStats, Features, RegisterOptions, SocketAddress, SocketOption } from '../channel.js';
 
 const FEATURES: Features = Object.freeze({
@@ -88,7 +88,10 @@ export class PortableChannel extends ChannelCore implements Channel {
         const copy = dupFd(fd);
         if (copy === ENOSYS) server.listen({ fd });   // no addon: one shared descriptor (README: the fallback's limits)
         else if (copy < 0) throw systemError(copy, 'dup');   // EMFILE: like the io_uring channel's register
-        else server.listen({ fd: copy });
+        else {
+          server.listen({ fd: copy });
+          fd = copy;   // acceptQueued takes from this channel's descriptor too: the member's number may be closed, reused
+        }
       }
       own = true;
     }
@@ -309,7 +312,7 @@ export class PortableChannel extends ChannelCore implements Channel {
       const fd = acceptNow(ls.fd);
       if (fd < 0) break;
       const nh = this.allocHandle(Kind.Fd, undefined);
-      if (nh < 0) { break; }
+      if (nh < 0) { closeFd(fd); break; }   // taken from the queue with nowhere to go: closed, as the io_uring channel does
       this.attach(nh, new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true }));
       this.counters.accepted++;
       out.push(nh);
