@@ -119,8 +119,11 @@ class ListenHandle implements Endpoint {
     const server = this.#server;
     if (this.#closed) { this.#ch.disconnect(h, true); return; }
     if (server.maxConnections != null && server._connections >= server.maxConnections) {
+      // as node:net: 'drop' names the refused connection's ends, and the connection is closed (the client reads EOF,
+      // or a reset if it had sent bytes). The addresses are read only for a listener (a syscall each on an lwsocket)
+      const data = server.listenerCount('drop') > 0 ? this.#dropData(h) : undefined;
       this.#ch.disconnect(h, true);
-      server.emit('drop', {});
+      server.emit('drop', data);
       return;
     }
     const socket = Socket.accepted(this.#ch, h, { allowHalfOpen: server.allowHalfOpen, pauseOnConnect: server.pauseOnConnect, highWaterMark: server.highWaterMark, server });
@@ -129,6 +132,17 @@ class ListenHandle implements Endpoint {
     this.open.add(socket);
     socket.once('close', () => this.open.delete(socket));
     server.emit('connection', socket);
+  }
+
+  // node:net's 'drop' argument: { localAddress, localPort, localFamily, remoteAddress, remotePort, remoteFamily } (a
+  // side the kernel cannot tell now is left undefined, as node leaves what getsockname/getpeername did not fill in)
+  #dropData(h: number): net.DropArgument {
+    const side = (which: 'local' | 'remote') => { try { return this.#ch.socketAddress(h, which); } catch { return undefined; } };
+    const local = side('local'), remote = side('remote');
+    return {
+      localAddress: local?.address, localPort: local?.port, localFamily: local?.family,
+      remoteAddress: remote?.address, remotePort: remote?.port, remoteFamily: remote?.family,
+    } as net.DropArgument;
   }
 }
 
