@@ -13,9 +13,11 @@
 // (/proc/PID/stat, every thread and process), beside requests per second and the server core's busy time.
 //
 //   node dist/bench/compat.js --help          (npm run bench:compat)
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { compatCpuGoal, compatMemoryGoal, type RunFigures } from './lib/goals.js';
 import { refuseIfBusy, waitForIdle } from './lib/guard.js';
@@ -63,7 +65,9 @@ const POINTS: Point[] = [
 ];
 const CLUSTER: Side = { name: 'node:cluster', register: false };
 const SERVE: Side = { name: 'megapipe serve()', register: true };
-const sidesOf = (p: Point): Side[] => (p.kind === 'multi' ? [CLUSTER, SERVE] : [NODE_NET, MEGAPIPE]);
+/** --megapipe-base DIR: the same applications on the build of DIR (its dist/src/register.js), a third server. */
+let BASE: Side | undefined;
+const sidesOf = (p: Point): Side[] => (p.kind === 'multi' ? [CLUSTER, SERVE] : BASE ? [NODE_NET, MEGAPIPE, BASE] : [NODE_NET, MEGAPIPE]);
 
 const usage = `usage: node dist/bench/compat.js [options]        (npm run bench:compat -- [options])
 The same unmodified applications on node:net and on megapipe (\`--import megapipe/register\`; MEGAPIPE_REGISTER=0 on
@@ -91,6 +95,9 @@ the node:net side), side by side, repetitions interleaved; the servers pinned to
   --retries N         re-runs of a run disturbed by foreign load or steal (default 2; --quick 0)
   --foreign-max C     foreign CPU, in cores, that makes a run disturbed (default ${FOREIGN_MAX_CORES})
   --steal-max F       steal of one core, as a fraction of the window, that makes a run disturbed (default ${STEAL_MAX})
+  --megapipe-base DIR also run every point but serve-cluster on the megapipe build of checkout DIR (its compiled
+                      dist/src/register.js, imported instead of this checkout's) as a third server, megapipe@base,
+                      interleaved with the others: this build against another, side by side
   --profile           also record the server core with perf over every measured window (the servers run with
                       --perf-basic-prof --interpreted-frames-native-stack, both sides) and report where its time goes, per point; at the idle
                       point, heap snapshots (what each connection adds to the JavaScript heap). Not the
@@ -121,7 +128,7 @@ const values = (() => {
         'idle-conns': { type: 'string' }, 'idle-clients': { type: 'string', default: '2' }, workers: { type: 'string', default: '2' },
         'server-cpu': { type: 'string', default: '0' }, 'client-cpu': { type: 'string', default: '1' }, retries: { type: 'string' },
         'foreign-max': { type: 'string', default: String(FOREIGN_MAX_CORES) }, 'steal-max': { type: 'string', default: String(STEAL_MAX) },
-        out: { type: 'string' }, record: { type: 'string' }, profile: { type: 'boolean', default: false }, force: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
+        out: { type: 'string' }, record: { type: 'string' }, 'megapipe-base': { type: 'string' }, profile: { type: 'boolean', default: false }, force: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
       },
     }).values;
   } catch (e) { return die(`${(e as Error).message}\n${usage}`); }
@@ -154,6 +161,18 @@ if (values.record !== undefined) {
   const bad = checkRecordName(values.record);
   if (bad) die(bad);
   if (existsSync(recordDir!)) die(`--record: ${relative(process.cwd(), recordDir!)} exists already; choose another name`);
+}
+
+/** The base build's checkout: its directory, commit and uncommitted changes (what megapipe@base ran). */
+let baseInfo: { dir: string; commit: string; dirty: number } | undefined;
+if (values['megapipe-base'] !== undefined) {
+  const dir = resolve(values['megapipe-base']);
+  const register = join(dir, 'dist', 'src', 'register.js');
+  if (!existsSync(register)) die(`--megapipe-base: ${register} does not exist (build that checkout: npm install, or npx tsc -p tsconfig.json)`);
+  BASE = { name: 'megapipe@base', register: true, registerModule: pathToFileURL(register).href };
+  const git = (...args: string[]) => spawnSync('git', ['-C', dir, ...args], { encoding: 'utf8' });
+  const head = git('rev-parse', 'HEAD');
+  baseInfo = { dir, commit: head.status === 0 ? head.stdout.trim() : 'unknown (not a git checkout)', dirty: git('status', '--porcelain').stdout.split('\n').filter((l) => l.trim() !== '').length };
 }
 
 const profile = values.profile!;
@@ -212,11 +231,12 @@ if (!values.force) await waitForIdle(60);
 const idle = await refuseIfBusy(values.force!);
 if (!pinSelf(clientCpu)) process.stderr.write(`compat: could not pin the harness to CPU ${clientCpu}\n`);
 const total = reps * points.reduce((n, p) => n + sidesOf(p).length, 0);
-process.stderr.write(`compat: ${points.length} points × 2 servers × ${reps} reps, ${warmupS}+${durationS} s each; servers on CPU ${serverCpu}, load on CPU ${clientCpu}\n`);
+process.stderr.write(`compat: ${points.length} points × ${BASE ? '2–3' : 2} servers × ${reps} reps, ${warmupS}+${durationS} s each; servers on CPU ${serverCpu}, load on CPU ${clientCpu}\n`);
 const progress = new Progress(total);
 const runs: CompatRun[] = [];
 const meta = {
   command, started: new Date().toISOString(), git: gitInfo(), machine: machineInfo(), idleCheck: idle,
+  megapipeBase: baseInfo,
   options: { profile, durationS, warmupS, reps, conns, closeThreads, wsConns, wsSize, wsPipeline, idleConns, idleClients, workers, serverCpu, clientCpu, retries, foreignMaxCores: foreignMax, stealMax },
 };
 const save = () => writeFileSync(join(outDir, 'results.json'), JSON.stringify({ ...meta, runs }, null, 1) + '\n');
@@ -295,6 +315,25 @@ if (pinned.length) {
     `(req/s then measures the load generator). "server fds": descriptors the server held while loaded (megapipe's lwsockets are none).\n\n`;
 }
 
+if (BASE && baseInfo && pinned.length) {
+  // this build against the base build, point by point: the same figures, and their ratio
+  const t: Table = {
+    headers: ['point', 'megapipe server CPU µs/req', 'megapipe@base server CPU µs/req', 'megapipe ÷ base (CPU per req)', 'megapipe per CPU-s vs node:net', 'megapipe@base per CPU-s vs node:net'],
+    rows: [],
+  };
+  for (const p of pinned) {
+    const base = cleanSummary(of(p.name, NODE_NET.name), perCpuS).median;
+    const cur = cleanSummary(of(p.name, MEGAPIPE.name), (r) => r.procUs), old = cleanSummary(of(p.name, BASE.name), (r) => r.procUs);
+    t.rows.push([TITLES[p.name] ?? p.name, fmtSummary(cur), fmtSummary(old), ratio(cur.median, old.median),
+      ratio(cleanSummary(of(p.name, MEGAPIPE.name), perCpuS).median, base), ratio(cleanSummary(of(p.name, BASE.name), perCpuS).median, base)]);
+  }
+  const title = `This build against megapipe@base (${baseInfo.commit.slice(0, 12)}${baseInfo.dirty ? `, ${baseInfo.dirty} files changed` : ''}, ${baseInfo.dir})`;
+  text += `\n${title}\n${formatTable(t)}`;
+  md += `## ${title}\n\n${markdownTable(t)}\n` +
+    `megapipe@base: the same application and harness, with \`--import\` of that checkout's dist/src/register.js instead of this one's; ` +
+    `its runs interleaved with the other two servers'. "megapipe ÷ base" < 1: this build spends less server CPU per request.\n\n`;
+}
+
 const idlePoint = points.find((p) => p.kind === 'ws-idle');
 if (idlePoint) {
   const t: Table = { headers: ['server', 'runs ok/all', 'RSS before → at N, MiB', 'RSS B/conn', 'vs node:net', 'JS heap B/conn', 'external B/conn', 'server fds at N', 'open s'], rows: [] };
@@ -354,7 +393,7 @@ if (profile) {
   // per category: the server core's busy µs per request times the category's share of the core's busy samples
   let section = '';
   for (const p of pinned) {
-    const t: Table = { headers: ['where the server core\'s time goes', ...sidesOf(p).map((x) => `${x.name} µs/req`), 'megapipe − node:net'], rows: [], align: ['left', 'right', 'right', 'right'] };
+    const t: Table = { headers: ['where the server core\'s time goes', ...sidesOf(p).map((x) => `${x.name} µs/req`), 'megapipe − node:net'], rows: [], align: ['left', ...sidesOf(p).map(() => 'right' as const), 'right'] };
     const usOf = (side: Side, cat: string | null) => cleanSummary(of(p.name, side.name), (r) => {
       if (!r.perf || !r.coreUs || r.perf.busySamples === 0) return undefined;
       const n = cat === null ? r.perf.otherSamples : r.perf.categories[cat as keyof typeof r.perf.categories] ?? 0;
@@ -414,7 +453,9 @@ const head = `# Legacy servers on megapipe (issue 17), ${meta.started}\n\n` +
   `with MEGAPIPE_REGISTER=1 (megapipe) or 0 (node:net). wrk: ${conns} connections, 1 thread for keep-alive, ${closeThreads} for Connection: close ` +
   `(thread k to 127.0.0.k, the servers listening on 0.0.0.0); a Lua check of every response. ws-load (bench/c/ws-load.c): ${wsConns} connections, ` +
   `${wsSize}-byte binary messages, ${wsPipeline} in flight per connection, every byte checked. ${warmupS} s warm-up + ${durationS} s measured; ` +
-  `median (min–max) of clean runs.\n\n`;
+  `median (min–max) of clean runs.` +
+  (baseInfo ? ` A third server, megapipe@base, ran every point but serve-cluster with \`--import ${join(baseInfo.dir, 'dist', 'src', 'register.js')}\` ` +
+    `(the build of ${baseInfo.commit}${baseInfo.dirty ? `, ${baseInfo.dirty} files changed` : ''}) instead of this checkout's megapipe/register.` : '') + `\n\n`;
 md = head + md;
 if (verdictLines.length) md += `## Against the goals (≥ ${MIN_CLEAN_RUNS} clean runs of both sides)\n\n${verdictLines.map((v) => `- ${v}`).join('\n')}\n\n${appLine ? `By application: ${appLine}.\n` : ''}`;
 md += `\n## Every run\n\n` + runsMarkdown(runs.filter((r) => r.mem === undefined && r.point !== 'ws-idle').map((r) => ({

@@ -214,3 +214,35 @@ describe('bench:compat --quick', { skip: uringSkip || (haveWrk ? false : 'wrk is
     assert.match(readFileSync(join(out, 'summary.md'), 'utf8'), /## Against the goals/);
   });
 });
+
+// --megapipe-base DIR: a third server runs the same application on another checkout's build. Here the base is this
+// checkout itself (a built checkout is all the flag needs): its runs must be megapipe's (lwsockets), reported apart.
+describe('bench:compat --megapipe-base', { skip: uringSkip || (haveWrk ? false : 'wrk is not installed') }, () => {
+  const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+  it('runs megapipe@base as a third server whose connections are lwsockets, and reports it against this build', { timeout: 120_000 }, async () => {
+    const out = join(tmp, 'base');
+    const child = spawn(process.execPath, [COMPAT, '--quick', '--force', '--foreign-max', '64', '--steal-max', '1',
+      '--scenarios', 'http-keepalive', '--megapipe-base', ROOT, '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    child.stdout.on('data', (d: Buffer) => { text += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { text += d.toString(); });
+    const [code] = await withTimeout(once(child, 'exit'), 100_000, 'bench:compat --megapipe-base') as [number];
+    assert.equal(code, 0, text);
+    const { runs, megapipeBase } = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as { runs: CompatRun[]; megapipeBase: { dir: string } };
+    assert.deepEqual(runs.map((r) => r.server).sort(), ['megapipe', 'megapipe@base', 'node:net']);
+    const base = runs.find((r) => r.server === 'megapipe@base')!;
+    assert.ok(base.state !== 'failed', base.problems.join('; '));
+    assert.equal(base.errors, 0);
+    assert.ok(base.serverFds! < 40, 'megapipe@base: 64 connections, no descriptor each (its register took effect)');
+    assert.ok(base.serverArgv.some((a) => a.startsWith('file://') && a.endsWith('/dist/src/register.js')), base.serverArgv.join(' '));
+    assert.equal(megapipeBase.dir, ROOT.replace(/\/$/, ''));
+    assert.match(readFileSync(join(out, 'summary.md'), 'utf8'), /## This build against megapipe@base/);
+  });
+
+  it('refuses a directory without a build', () => {
+    const r = spawnSync(process.execPath, [COMPAT, '--megapipe-base', join(tmp, 'nothing-here')], { encoding: 'utf8' });
+    assert.equal(r.status, 64);
+    assert.match(r.stderr, /--megapipe-base: .*dist\/src\/register\.js does not exist/);
+  });
+});

@@ -421,6 +421,99 @@ for (const impl of IMPLS) {
       }
     });
 
+    it('strings in every encoding arrive as node:net encodes them; bytesWritten counts bytes, not characters', async () => {
+      // written one by one and corked together (writev), from the Latin-1/ASCII path and the encoded one
+      const parts: [string, BufferEncoding | undefined][] = [
+        ['plain ascii ', undefined], ['utf8 é€😀 ', 'utf8'], ['latin1 \u00e9\u00ff ', 'latin1'], ['binary \u00fe ', 'binary'],
+        ['ascii ', 'ascii'], ['ucs2 é ', 'ucs2'], ['68657820', 'hex'], ['YjY0IA==', 'base64'], ['', undefined], ['utf-8 ü', 'utf-8'],
+      ];
+      const expected = Buffer.concat([...parts, ...parts].map(([t, e]) => Buffer.from(t, e)));
+      let serverSocket: net.Socket | undefined;
+      const server = impl.createServer({}, (s) => {
+        serverSocket = s;
+        for (const [t, e] of parts) s.write(t, e as BufferEncoding);
+        s.cork();
+        for (const [t, e] of parts) s.write(t, e as BufferEncoding);
+        process.nextTick(() => { s.uncork(); s.end(); });
+      });
+      const port = await listening(server);
+      const c = impl.connect(port, '127.0.0.1');
+      const body = await withTimeout(collect(c), T, 'the strings');
+      assert.ok(body.equals(expected), `got ${body.toString('hex')}\nwant ${expected.toString('hex')}`);
+      await withTimeout(once(c, 'close'), T, 'close');
+      assert.equal(serverSocket!.bytesWritten, expected.length);
+      await closeServer(server);
+    });
+
+    it('bytesWritten counts the bytes of writes still buffered (strings by their encoding) before they are sent', async () => {
+      let counted: number[] = [];
+      const server = impl.createServer({}, (s) => {
+        s.cork();
+        s.write('é€', 'utf8');
+        s.write(Buffer.from('abc'));
+        s.write('ff00', 'hex');
+        counted = [s.bytesWritten];
+        s.uncork();
+        s.end(() => { counted.push(s.bytesWritten); });
+      });
+      const port = await listening(server);
+      const c = impl.connect(port, '127.0.0.1');
+      const body = await withTimeout(collect(c), T, 'the bytes');
+      assert.equal(body.length, 5 + 3 + 2);
+      await waitFor(() => counted.length === 2, 'the end callback');
+      assert.deepEqual(counted, [10, 10]);
+      c.destroy();
+      await closeServer(server);
+    });
+
+    it('a destroyed socket emits no more \'data\' and no \'end\', though the peer\'s bytes and FIN follow', async () => {
+      const events: string[] = [];
+      const server = impl.createServer({}, (s) => {
+        s.on('data', () => { events.push('data'); s.destroy(); });
+        record(s, ['end', 'close'], events);
+      });
+      const port = await listening(server);
+      const c = impl.connect(port, '127.0.0.1');
+      c.on('error', () => {});
+      // the first bytes, more bytes and the FIN in quick succession: what follows the first read arrives while the
+      // server's socket is being destroyed
+      c.once('connect', () => { c.write('first'); setImmediate(() => c.end('more')); });
+      await waitFor(() => events.some((e) => e.startsWith('close:')), 'server close');
+      for (let i = 0; i < 10; i++) await immediate();
+      assert.deepEqual(events, ['data', 'close:false']);
+      c.destroy();
+      await closeServer(server);
+    });
+
+    it('timeouts turned off and on again (as node:http does per request): no \'timeout\' while off, one once idle after', async () => {
+      let timeouts = 0;
+      let serverSocket: net.Socket | undefined;
+      const server = impl.createServer({}, (s) => {
+        serverSocket = s;
+        s.resume();
+        s.on('timeout', () => { timeouts++; });
+        for (let i = 0; i < 5; i++) { s.setTimeout(20); s.setTimeout(0); }
+      });
+      const port = await listening(server);
+      const c = impl.connect(port, '127.0.0.1');
+      await waitFor(() => serverSocket !== undefined, 'connection');
+      // off: the timers armed before must not fire
+      await sleep(120);
+      assert.equal(timeouts, 0);
+      assert.equal(serverSocket!.timeout, 0);
+      // a long timeout then a short one: the short one counts
+      serverSocket!.setTimeout(60_000);
+      serverSocket!.setTimeout(30);
+      await waitFor(() => timeouts === 1, 'the timeout');
+      assert.equal(serverSocket!.timeout, 30);
+      // after it, activity and idleness again: another 'timeout' (as node:net's refreshed timer)
+      c.write('x');
+      await waitFor(() => timeouts === 2, 'the second timeout');
+      serverSocket!.setTimeout(0);
+      c.destroy();
+      await closeServer(server);
+    });
+
     it('cork/uncork: corked writes arrive together and in order; destroySoon sends them first', async () => {
       const server = impl.createServer({}, (s) => {
         s.cork();

@@ -30,15 +30,20 @@ export type App = 'http' | 'express' | 'fastify' | 'ws';
 /** Node flags of a profiled server (both sides): perf sees JIT-compiled and interpreted JavaScript by name and source. */
 export const PROFILE_FLAGS = ['--perf-basic-prof', '--interpreted-frames-native-stack'];
 
-/** A single-process server: the application on node:net or on megapipe (the only difference: MEGAPIPE_REGISTER). */
-export interface Side { name: string; register: boolean }
+/**
+ * A single-process server: the application on node:net or on megapipe (the only difference: MEGAPIPE_REGISTER).
+ * `registerModule`: megapipe/register of another build (--megapipe-base: DIR/dist/src/register.js, as a file URL)
+ * imported instead of this checkout's, so two builds of megapipe run the same application side by side.
+ */
+export interface Side { name: string; register: boolean; registerModule?: string }
 export const NODE_NET: Side = { name: 'node:net', register: false };
 export const MEGAPIPE: Side = { name: 'megapipe', register: true };
 
-/** The application's command line: identical for both sides, `--import megapipe/register` included. */
+/** The application's command line: identical for both sides, `--import megapipe/register` included (another build's
+ * for a side with `registerModule`). */
 export function appCommand(app: App, side: Side, host: string, port: number | string, nodeFlags: string[] = []): { argv: string[]; env: Record<string, string> } {
   return {
-    argv: [process.execPath, ...nodeFlags, '--import', 'megapipe/register', '--import', HOOK, APP, '--app', app, '--host', host, '--port', String(port)],
+    argv: [process.execPath, ...nodeFlags, '--import', side.registerModule ?? 'megapipe/register', '--import', HOOK, APP, '--app', app, '--host', host, '--port', String(port)],
     env: { MEGAPIPE_REGISTER: side.register ? '1' : '0' },
   };
 }

@@ -53,17 +53,20 @@ class ListenHandle implements Endpoint {
   readonly #listener: Listener;
   readonly #owns: boolean;
   readonly #lh: number;
+  readonly #track: boolean;
   #unrefd = false;
   #closed = false;
-  /** Connections accepted through this handle, and those still open (serve()'s deadline destroys them). */
+  /** Connections accepted through this handle, and (with `track`: serve()'s, whose deadline destroys them) those
+   * still open. */
   accepted = 0;
   readonly open = new Set<Socket>();
 
-  constructor(server: net.Server, ch: Channel, listener: Listener, owns: boolean, member: number, lwsocket: boolean) {
+  constructor(server: net.Server, ch: Channel, listener: Listener, owns: boolean, member: number, lwsocket: boolean, track: boolean) {
     this.#server = server as net.Server & ServerInternals;
     this.#ch = route(ch);
     this.#listener = listener;
     this.#owns = owns;
+    this.#track = track;
     this.#lh = ch.register(listener, this, { member });
     ch.accept(this.#lh, { lwsocket });
   }
@@ -126,11 +129,13 @@ class ListenHandle implements Endpoint {
       server.emit('drop', data);
       return;
     }
-    const socket = Socket.accepted(this.#ch, h, { allowHalfOpen: server.allowHalfOpen, pauseOnConnect: server.pauseOnConnect, highWaterMark: server.highWaterMark, server });
+    const socket = Socket.accepted(this.#ch, h, server.allowHalfOpen, server.pauseOnConnect, server.highWaterMark, server);
     server._connections++;
     this.accepted++;
-    this.open.add(socket);
-    socket.once('close', () => this.open.delete(socket));
+    if (this.#track) {
+      this.open.add(socket);
+      socket.once('close', () => this.open.delete(socket));
+    }
     server.emit('connection', socket);
   }
 
@@ -150,10 +155,10 @@ class ListenHandle implements Endpoint {
  * Makes `server` accept `listener`'s connections (member `member`) through `channel`: the server is listening from
  * now on ('listening' follows on the next tick). `owns`: close() closes the listener too.
  */
-export function adopt(server: net.Server, channel: Channel, listener: Listener, options: { member?: number; lwsocket?: boolean; owns: boolean }): ListenHandle {
+export function adopt(server: net.Server, channel: Channel, listener: Listener, options: { member?: number; lwsocket?: boolean; owns: boolean; track?: boolean }): ListenHandle {
   const s = server as net.Server & ServerInternals;
   if (s._handle) throw Object.assign(new Error('Listen method has been called more than once without closing.'), { code: 'ERR_SERVER_ALREADY_LISTEN' });
-  const handle = new ListenHandle(server, channel, listener, options.owns, options.member ?? 0, options.lwsocket ?? true);
+  const handle = new ListenHandle(server, channel, listener, options.owns, options.member ?? 0, options.lwsocket ?? true, options.track === true);
   s._handle = handle;
   s._connectionKey = `${net.isIPv6(listener.host) ? 6 : 4}:${listener.host}:${listener.port}`;
   if (s._unref) handle.unref();
@@ -297,7 +302,7 @@ export function serveServer(make: (ctx: WorkerContext) => net.Server | Promise<n
   return async (ctx: WorkerContext): Promise<ChannelServer> => {
     const server = await make(ctx);
     if (!(server instanceof net.Server)) throw new TypeError('serveServer: make() must return a net.Server (http, https, tls, net)');
-    const handle = adopt(server, ctx.channel, ctx.listener, { member: ctx.member, lwsocket: ctx.lwsocket, owns: false });
+    const handle = adopt(server, ctx.channel, ctx.listener, { member: ctx.member, lwsocket: ctx.lwsocket, owns: false, track: true });
     return {
       channel: ctx.channel,
       get connections() { return handle.open.size; },

@@ -1,7 +1,8 @@
 // megapipe/net's Socket: node:net's socket API as a stream.Duplex over one connection (an lwsocket) of a channel.
 // Received bytes are copied once out of the channel's receive-buffer pool into the Buffer pushed (the pool's bytes
-// are valid only during the event); written bytes are copied once into the channel's send arena, and every write of
-// one event-loop turn goes out in the channel's batch. Back-pressure: the channel's high-water mark holds a write's
+// are valid only during the event); written bytes are copied once into the channel's send arena (a Latin-1 or ASCII
+// string straight from the string, as node:net writes strings without a Buffer in between), and every write of one
+// event-loop turn goes out in the channel's batch. Back-pressure: the channel's high-water mark holds a write's
 // callback (so write() returns false and 'drain' follows), a full Readable pauses the connection (TCP flow control).
 import { Duplex } from 'node:stream';
 import { lookup } from 'node:dns';
@@ -10,6 +11,7 @@ import type * as net from 'node:net';
 import type { Channel, SocketAddress, SocketOption } from '../channel.js';
 import { MpCode } from '../errors.js';
 import type { MpEvent } from '../event.js';
+import { copyInto } from '../uring/copy.js';
 import { kMpEvent, loopUse, netError, syscallOf, threadChannel, type Endpoint } from './link.js';
 
 export interface SocketOptions {
@@ -31,13 +33,18 @@ export interface TcpConnectOptions {
   keepAliveInitialDelay?: number;
 }
 
-/** @internal What a server hands an accepted connection (see server.ts). */
-export interface AcceptedOptions extends SocketOptions {
-  pauseOnConnect?: boolean;
-  server?: net.Server;
-}
+// #flags: the socket's switches in one field (a Socket per connection: its size is the connection's memory)
+const NO_DELAY = 1;          // TCP_NODELAY as set by setNoDelay (megapipe's sockets start with it on)
+const KEEP_ALIVE = 2;        // SO_KEEPALIVE as set by setKeepAlive
+const READ_PAUSED = 4;       // the connection is paused because the Readable is full (push returned false); _read resumes it
+const TIMEOUT_SET = 8;       // setTimeout was called (the timeout property is defined)
+const UNREFD = 16;           // unref(): the socket does not keep the event loop alive
+const COUNTED_OUT = 32;      // the server's connection count has been decremented for this socket
 
-const kServer = Symbol('megapipe.net.server');
+/** A zero-length write (node:http ends a response with one): the channel's answer without bytes. */
+const EMPTY = Buffer.alloc(0);
+
+function emitClose(s: Socket, hadError: boolean): void { s.emit('close', hadError); }
 
 /** A TCP connection over a channel, with node:net.Socket's API. Events: connect, ready, data, end, drain, timeout, error, close(hadError). */
 export class Socket extends Duplex implements Endpoint {
@@ -50,13 +57,11 @@ export class Socket extends Duplex implements Endpoint {
   _server: net.Server | undefined = undefined;
   #ch: Channel | null = null;
   #h = -1;
-  // TCP options as set by setNoDelay / setKeepAlive (the kernel's state once the connection is open)
-  #noDelay = true;
-  #keepAlive = false;
+  #flags = NO_DELAY;
+  // TCP_KEEPIDLE as set by setKeepAlive (the kernel's once the connection is open)
   #keepAliveSecs = 0;
+  // bytes handed to the channel
   #written = 0;
-  // the connection is paused because the Readable is full (push returned false); _read resumes it
-  #readPaused = false;
   // a write callback held while the channel's queue is above its high-water mark (Writable passes one write at a time)
   #heldWrite: ((err?: Error | null) => void) | null = null;
   // the writable side's end, waiting for every queued byte to reach the kernel
@@ -69,27 +74,29 @@ export class Socket extends Duplex implements Endpoint {
   #error: Error | null = null;
   #remote: SocketAddress | undefined = undefined;
   #local: SocketAddress | undefined = undefined;
+  // the idle timeout: its length (0: off), the one timer (pending until #timerDue), the last activity
   #timeoutMs = 0;
-  #timeoutSet = false;
   #timer: NodeJS.Timeout | null = null;
+  #timerDue = 0;
   #lastActive = 0;
-  #unrefd = false;
   #connectTo: { address: string; port: number } | null = null;
 
-  constructor(options: SocketOptions = {}) {
+  /** `duplex` (internal): `options` are the Duplex's options already (an accepted connection's). */
+  constructor(options: SocketOptions = {}, duplex = false) {
     // emitClose: false — 'close' carries hadError and comes after the channel has let go of the handle (as node:net)
-    // (Duplex ends the writable side after the readable one unless allowHalfOpen, as node:net does)
-    super({ ...options, allowHalfOpen: Boolean(options.allowHalfOpen), emitClose: false, autoDestroy: true });
+    // (Duplex ends the writable side after the readable one unless allowHalfOpen, as node:net does); decodeStrings:
+    // false — strings reach _write as they are (as node:net's), so that their bytes are written without a Buffer
+    super(duplex ? options : { ...options, allowHalfOpen: Boolean(options.allowHalfOpen), emitClose: false, autoDestroy: true, decodeStrings: false });
   }
 
   /** @internal Adopts accepted connection `handle` of `channel` and starts receiving. */
-  static accepted(channel: Channel, handle: number, options: AcceptedOptions): Socket {
-    const s = new Socket(options);
+  static accepted(channel: Channel, handle: number, allowHalfOpen: boolean, pauseOnConnect: boolean, highWaterMark: number | undefined, server: net.Server): Socket {
+    const s = new Socket({ allowHalfOpen, highWaterMark, emitClose: false, autoDestroy: true, decodeStrings: false } as SocketOptions, true);
     s.#ch = channel; s.#h = handle;
-    s.server = s._server = options.server;
+    s.server = s._server = server;
     channel.setCookie(handle, s);
     channel.read(handle);
-    if (options.pauseOnConnect) { channel.pause(handle); s.#readPaused = true; s.pause(); }
+    if (pauseOnConnect) { channel.pause(handle); s.#flags |= READ_PAUSED; s.pause(); }
     return s;
   }
 
@@ -98,15 +105,17 @@ export class Socket extends Duplex implements Endpoint {
   [kMpEvent](ev: MpEvent): void {
     switch (ev.type) {
       case 'read': {
+        // a destroyed socket reads nothing more (as node:net's, whose handle is closed by then): no 'data', no 'end'
+        if (this.destroyed) return;
         const n = ev.result;
         // read(0): 'end' even when nothing consumes the stream, once its buffer is empty (as node:net)
         if (n === 0) { this.push(null); this.read(0); return; }
         // the pool's bytes are valid only now: one copy into the Buffer the stream keeps
         const b = Buffer.allocUnsafe(n);
-        b.set(ev.buffer!.subarray(ev.offset, ev.offset + n));
+        copyInto(b, 0, ev.buffer!, ev.offset, n);
         this.bytesRead += n;
         this.#touch();
-        if (!this.push(b) && !this.#readPaused && this.#h >= 0) { this.#readPaused = true; this.#ch!.pause(this.#h); }
+        if (!this.push(b) && !(this.#flags & READ_PAUSED) && this.#h >= 0) { this.#flags |= READ_PAUSED; this.#ch!.pause(this.#h); }
         return;
       }
       case 'write': {
@@ -137,11 +146,11 @@ export class Socket extends Duplex implements Endpoint {
     this.connecting = false;
     const h = this.#h, ch = this.#ch!;
     // options set while connecting (megapipe's client sockets start with TCP_NODELAY on)
-    if (!this.#noDelay) this.#sockOpt('noDelay', false);
-    if (this.#keepAliveSecs > 0 && this.#keepAlive) this.#sockOpt('keepAliveDelay', this.#keepAliveSecs);
-    if (this.#keepAlive) this.#sockOpt('keepAlive', true);
+    if (!(this.#flags & NO_DELAY)) this.#sockOpt('noDelay', false);
+    if (this.#keepAliveSecs > 0 && (this.#flags & KEEP_ALIVE)) this.#sockOpt('keepAliveDelay', this.#keepAliveSecs);
+    if (this.#flags & KEEP_ALIVE) this.#sockOpt('keepAlive', true);
     ch.read(h);
-    if (this.#readPaused || this.isPaused()) { if (!this.#readPaused) { this.#readPaused = true; ch.pause(h); } }
+    if (!(this.#flags & READ_PAUSED) && this.isPaused()) { this.#flags |= READ_PAUSED; ch.pause(h); }
     this.#touch();
     this.emit('connect');
     this.emit('ready');
@@ -151,7 +160,7 @@ export class Socket extends Duplex implements Endpoint {
   #gone(): void {
     const ch = this.#ch!;
     this.#h = -1;
-    if (this.#unrefd) { this.#unrefd = false; loopUse(ch, 1); }
+    if (this.#flags & UNREFD) { this.#flags &= ~UNREFD; loopUse(ch, 1); }
     const held = this.#heldWrite ?? this.#finalCb;
     this.#heldWrite = this.#finalCb = null;
     if (held !== null) held(this.#error ?? netError('EPIPE', 'write'));
@@ -163,43 +172,74 @@ export class Socket extends Duplex implements Endpoint {
   #closed(cb: (err: Error | null) => void, err: Error | null): void {
     this.#clearTimer();
     const server = this._server as (net.Server & { _connections: number; _emitCloseIfDrained?(): void }) | undefined;
-    if (server !== undefined && !(this as { [kServer]?: true })[kServer]) {
-      (this as { [kServer]?: true })[kServer] = true;
+    if (server !== undefined && !(this.#flags & COUNTED_OUT)) {
+      this.#flags |= COUNTED_OUT;
       server._connections--;
       server._emitCloseIfDrained?.();
     }
     cb(err);
     // after 'error' (which cb(err) emits on the next tick), as node:net
-    process.nextTick(() => this.emit('close', err !== null));
+    process.nextTick(emitClose, this, err !== null);
   }
 
   // ---- stream.Duplex -------------------------------------------------------------------------------------------
   override _read(): void {
-    if (this.#readPaused && this.#h >= 0 && !this.connecting) { this.#readPaused = false; this.#ch!.resume(this.#h); }
+    if ((this.#flags & READ_PAUSED) && this.#h >= 0 && !this.connecting) { this.#flags &= ~READ_PAUSED; this.#ch!.resume(this.#h); }
   }
 
-  override _write(chunk: Buffer, _encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this._writev([{ chunk }], cb);
+  override _write(chunk: Buffer | string, encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
+    if (this.#h < 0) {
+      if (this.connecting) { this.#beforeHandle = () => this._write(chunk, encoding, cb); return; }
+      cb(this.#error ?? netError('EPIPE', 'write'));
+      return;
+    }
+    let ok: boolean;
+    try { ok = this.#send(chunk, encoding); } catch {
+      cb(this.#error ?? netError('EPIPE', 'write'));
+      return;
+    }
+    this.#touch();
+    if (ok) cb(); else this.#heldWrite = cb;
   }
 
-  override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
+  // corked writes (node:http's head and body, then its empty end): each chunk queued in order, one answer
+  override _writev(chunks: { chunk: Buffer | string; encoding: BufferEncoding }[], cb: (err?: Error | null) => void): void {
     if (this.#h < 0) {
       if (this.connecting) { this.#beforeHandle = () => this._writev(chunks, cb); return; }
       cb(this.#error ?? netError('EPIPE', 'write'));
       return;
     }
-    const ch = this.#ch!;
-    let ok: boolean;
+    let ok = true, sent = false;
     try {
-      if (chunks.length === 1) ok = ch.write(this.#h, chunks[0]!.chunk);
-      else ok = ch.writev(this.#h, chunks.map((c) => c.chunk));
-    } catch (e) {
+      for (let i = 0; i < chunks.length; i++) {
+        const c = chunks[i]!;
+        if (c.chunk.length === 0) continue;
+        ok = this.#send(c.chunk, c.encoding);
+        sent = true;
+      }
+      if (!sent) ok = this.#send(EMPTY, 'buffer');
+    } catch {
       cb(this.#error ?? netError('EPIPE', 'write'));
       return;
     }
-    for (const c of chunks) this.#written += c.chunk.length;
     this.#touch();
     if (ok) cb(); else this.#heldWrite = cb;
+  }
+
+  // Queues one chunk on the connection: write()'s answer. A string in Latin-1 (or ASCII: UTF-8 whose every character
+  // is one byte) goes into the send arena as it is; another is encoded first.
+  #send(chunk: Buffer | string, encoding: BufferEncoding | 'buffer'): boolean {
+    if (typeof chunk === 'string') {
+      const n = chunk.length;
+      if (encoding === 'latin1' || encoding === 'binary' || encoding === 'ascii'
+        || ((encoding === 'utf8' || encoding === 'utf-8') && Buffer.byteLength(chunk, 'utf8') === n)) {
+        this.#written += n;
+        return this.#ch!.writeAscii(this.#h, chunk);
+      }
+      chunk = Buffer.from(chunk, encoding as BufferEncoding);
+    }
+    this.#written += chunk.length;
+    return this.#ch!.write(this.#h, chunk);
   }
 
   override _final(cb: (err?: Error | null) => void): void {
@@ -246,7 +286,15 @@ export class Socket extends Duplex implements Endpoint {
     return a;
   }
 
-  get bytesWritten(): number { return this.#written + this.writableLength; }
+  /** Bytes written: handed to the channel, and waiting in the Writable's buffer (as node:net counts them). */
+  get bytesWritten(): number {
+    let n = this.#written;
+    // (node's Writable has writableBuffer, its buffered writes; node's types do not)
+    for (const { chunk, encoding } of (this as unknown as { writableBuffer: { chunk: Buffer | string; encoding: BufferEncoding }[] }).writableBuffer) {
+      n += typeof chunk === 'string' ? Buffer.byteLength(chunk, encoding) : chunk.length;
+    }
+    return n;
+  }
   /** Bytes queued by write() and not yet handed to the channel (node:net's bufferSize). */
   get bufferSize(): number { return this.writableLength; }
   get pending(): boolean { return this.#h < 0 || this.connecting; }
@@ -258,7 +306,7 @@ export class Socket extends Duplex implements Endpoint {
     return 'closed';
   }
   /** The idle timeout set by setTimeout (0: turned off; undefined: never set), as node:net's. */
-  get timeout(): number | undefined { return this.#timeoutSet ? this.#timeoutMs : undefined; }
+  get timeout(): number | undefined { return this.#flags & TIMEOUT_SET ? this.#timeoutMs : undefined; }
   /** Whether this socket's connection is an lwsocket (an io_uring direct descriptor, not in the process fd table). */
   get lwsocket(): boolean { return this.#h >= 0 && this.#ch!.isLwsocket(this.#h); }
 
@@ -269,8 +317,8 @@ export class Socket extends Duplex implements Endpoint {
    */
   setNoDelay(noDelay = true): this {
     const on = Boolean(noDelay);
-    if (on === this.#noDelay) return this;
-    this.#noDelay = on;
+    if (on === ((this.#flags & NO_DELAY) !== 0)) return this;
+    this.#flags ^= NO_DELAY;
     this.#sockOpt('noDelay', on);
     return this;
   }
@@ -283,7 +331,7 @@ export class Socket extends Duplex implements Endpoint {
     const on = Boolean(enable);
     const secs = Math.min(32767, Math.floor((Number(initialDelay) || 0) / 1000));
     if (on && secs >= 1 && secs !== this.#keepAliveSecs) { this.#keepAliveSecs = secs; this.#sockOpt('keepAliveDelay', secs); }
-    if (on !== this.#keepAlive) { this.#keepAlive = on; this.#sockOpt('keepAlive', on); }
+    if (on !== ((this.#flags & KEEP_ALIVE) !== 0)) { this.#flags ^= KEEP_ALIVE; this.#sockOpt('keepAlive', on); }
     return this;
   }
 
@@ -302,26 +350,34 @@ export class Socket extends Duplex implements Endpoint {
     if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) throw new RangeError(`The value of "msecs" is out of range. It must be a non-negative finite number. Received ${String(ms)}`);
     if (cb !== undefined) { if (ms === 0) this.removeListener('timeout', cb); else this.once('timeout', cb); }
     this.#timeoutMs = Math.floor(ms);
-    this.#timeoutSet = true;
-    this.#clearTimer();
-    if (this.#timeoutMs > 0 && !this.destroyed) { this.#lastActive = performance.now(); this.#arm(this.#timeoutMs); }
+    this.#flags |= TIMEOUT_SET;
+    // Off: a pending timer stays and does nothing when it fires. On: a pending timer due by the new deadline stays
+    // (it re-arms itself for the rest of the idle time); one due later is replaced. (node:http turns the timeout off
+    // at each request and on again after its response: no timer is made or cleared per request.)
+    if (this.#timeoutMs > 0 && !this.destroyed) {
+      const now = performance.now();
+      this.#lastActive = now;
+      if (this.#timer !== null && this.#timerDue > now + this.#timeoutMs) this.#clearTimer();
+      if (this.#timer === null) this.#arm(this.#timeoutMs, now);
+    }
     return this;
   }
 
   #touch(): void {
     if (this.#timeoutMs === 0) return;
     this.#lastActive = performance.now();
-    if (this.#timer === null) this.#arm(this.#timeoutMs);
+    if (this.#timer === null) this.#arm(this.#timeoutMs, this.#lastActive);
   }
 
   // One timer per socket, re-armed for the rest of the idle time when activity moved it (not on every byte).
-  #arm(ms: number): void {
+  #arm(ms: number, now: number): void {
+    this.#timerDue = now + ms;
     this.#timer = setTimeout(() => {
       this.#timer = null;
       if (this.#timeoutMs === 0 || this.destroyed) return;
       const idle = performance.now() - this.#lastActive;
       if (idle + 1 >= this.#timeoutMs) this.emit('timeout');
-      else this.#arm(this.#timeoutMs - idle);
+      else this.#arm(this.#timeoutMs - idle, this.#lastActive + idle);
     }, ms);
     this.#timer.unref();
   }
@@ -350,12 +406,12 @@ export class Socket extends Duplex implements Endpoint {
 
   /** Lets the event loop exit while this socket is open (ref() undoes it). */
   unref(): this {
-    if (!this.#unrefd && this.#h >= 0) { this.#unrefd = true; loopUse(this.#ch!, -1); }
+    if (!(this.#flags & UNREFD) && this.#h >= 0) { this.#flags |= UNREFD; loopUse(this.#ch!, -1); }
     return this;
   }
 
   ref(): this {
-    if (this.#unrefd && this.#h >= 0) { this.#unrefd = false; loopUse(this.#ch!, 1); }
+    if ((this.#flags & UNREFD) && this.#h >= 0) { this.#flags &= ~UNREFD; loopUse(this.#ch!, 1); }
     return this;
   }
 
