@@ -31,7 +31,7 @@ for spec in "$@"; do
       "mc-load: phase end") [ -n "$perf_pid" ] && kill -INT "$perf_pid" ;;
       "{"*) echo "$line" > "$out" ;;
     esac
-  done < <(taskset -c 1 bench/c/bin/mc-load --port $port --conns 4 --pipeline 1 --protocol binary --keys 10000 --duration "$secs" --warmup 1)
+  done < <(taskset -c 1 bench/c/bin/mc-load --port $port --conns 4 --pipeline 1 --protocol binary --keys 10000 --duration "$secs" --warmup 1 2>&1)
   [ -n "$perf_pid" ] && wait "$perf_pid"
   kill "$srv"; wait "$srv" 2>/dev/null
   ops=$(sed -n 's/.*"ops":\([0-9]*\).*/\1/p' "$out")
