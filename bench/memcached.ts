@@ -53,8 +53,7 @@ get/set mix over a pre-populated key space; ops/s and server-core CPU µs per op
                       requests; binary-quiet: GETQ/SET with a NOOP ending each batch, as memjs pipelines
                       (pipelines of at least 2). Both servers detect the protocol by the first byte (-B auto)
   --memory MB         -m of both servers (default 1024)
-  --servers LIST      memcached,megapipe (default both); megapipe-eventfd, megapipe-ringfd: megapipe woken
-                      by its eventfd or by its ring fd (MEGAPIPE_WAKE), whatever the default
+  --servers LIST      memcached,megapipe (default both)
   --megapipe-baseline DIR
                       also run DIR/apps/memcached/cli.js as "megapipe@base" (a copy of an earlier build, for
                       measuring a change against its baseline in the same run)
@@ -141,11 +140,10 @@ const memcachedSpec: ServerSpec = {
   // memcached prints nothing when it is up: announce the port, then the harness polls it until it connects.
   cmd: ['sh', '-c', `echo "listening on {HOST}:{PORT}"; exec ${MEMCACHED} -t {WORKERS} -p {PORT} -l {HOST} -m ${memoryMb} -U 0 -c 4096${asRoot ? ' -u nobody' : ''}`],
 };
-const megapipeSpec = (name: string, cli: string, wake?: string): ServerSpec => ({
+const megapipeSpec = (name: string, cli: string): ServerSpec => ({
   name,
-  description: `megapipe-memcached (${relative(ROOT, cli) || cli}): serve(), one io_uring channel per worker thread${wake ? `, woken by the ${wake === 'ringfd' ? 'ring fd' : 'eventfd'} (MEGAPIPE_WAKE=${wake})` : ''}`,
+  description: `megapipe-memcached (${relative(ROOT, cli) || cli}): serve(), one io_uring channel per worker thread`,
   cmd: ['node', cli, '-t', '{WORKERS}', '-p', '{PORT}', '-l', '{HOST}', '-m', String(memoryMb), '-U', '0', '-c', '4096'],
-  ...(wake ? { env: { MEGAPIPE_WAKE: wake } } : {}),
 });
 
 const servers: ServerSpec[] = [];
@@ -153,11 +151,11 @@ for (const name of values.servers!.split(',').map((s) => s.trim())) {
   if (name === 'memcached') {
     if (!existsSync(MEMCACHED)) die(`${MEMCACHED} is missing (apt-get install memcached)`);
     servers.push(memcachedSpec);
-  } else if (name === 'megapipe' || name === 'megapipe-eventfd' || name === 'megapipe-ringfd') {
+  } else if (name === 'megapipe') {
     const cli = join(ROOT, 'dist', 'apps', 'memcached', 'cli.js');
     if (!existsSync(cli)) die(`${cli} is missing: npx tsc -p tsconfig.json`);
-    servers.push(megapipeSpec(name, cli, name === 'megapipe' ? undefined : name.slice('megapipe-'.length)));
-  } else die(`unknown server ${name} (memcached, megapipe, megapipe-eventfd, megapipe-ringfd)`);
+    servers.push(megapipeSpec('megapipe', cli));
+  } else die(`unknown server ${name} (memcached, megapipe)`);
 }
 if (values['megapipe-baseline']) {
   const cli = join(resolve(values['megapipe-baseline']), 'apps', 'memcached', 'cli.js');

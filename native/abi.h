@@ -65,7 +65,7 @@ enum mp_stat {
   MP_ST_CQES = 2,            // CQEs drained
   MP_ST_BATCHES = 3,         // event batches handed to JavaScript
   MP_ST_OVERFLOW_FLUSH = 4,  // enters made to flush an overflowed completion queue
-  MP_ST_WAKEUPS = 5,         // wake-ups (the eventfd, or the ring fd: loop.c)
+  MP_ST_WAKEUPS = 5,         // eventfd wake-ups
   MP_ST_EMPTY_WAKEUPS = 6,   // wake-ups that found nothing
   MP_ST_JS_CALLS = 7,        // calls into JavaScript
   MP_ST_RECYCLE_REFUSED = 8, // recycled buffer ids refused: out of range, or in the ring already

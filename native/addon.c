@@ -86,7 +86,6 @@ static int ch_close(channel_t *ch) {
   ch->closed = 1;
   napi_env env = ch->env;
   if (ch->cleanup) { napi_remove_async_cleanup_hook(ch->cleanup); ch->cleanup = NULL; }
-  loop_stop(ch);   // before the ring fd is closed (it may be watched)
   int r = ring_teardown(ch);
   if (ch->cb_ref) { napi_delete_reference(env, ch->cb_ref); ch->cb_ref = NULL; }
   if (ch->resource_ref) { napi_delete_reference(env, ch->resource_ref); ch->resource_ref = NULL; }
@@ -102,9 +101,8 @@ static void on_env_cleanup(napi_async_cleanup_hook_handle handle, void *arg) {
   ch->cleanup = NULL;
   if (ch->closed) { napi_remove_async_cleanup_hook(handle); return; }
   ch->closed = 1;
-  loop_stop(ch);
   ring_teardown(ch);
-  if (ch->poll_open || ch->self_open) ch->env_closing = handle; else napi_remove_async_cleanup_hook(handle);
+  if (ch->poll_started) ch->env_closing = handle; else napi_remove_async_cleanup_hook(handle);
   loop_detach(ch);
 }
 
@@ -206,7 +204,6 @@ static napi_value ChannelCreate(napi_env env, napi_callback_info info) {
   channel_t *ch = calloc(1, sizeof *ch);
   if (!ch) return throw_errno(env, "calloc", -ENOMEM);
   ch->efd = -1; ch->env = env; ch->refs = 2;
-  ch->wake_ringfd = loop_wake_ringfd();   // before the ring is set up: the ring-fd wake-up needs no DEFER_TASKRUN
   const char *step = "allocate";
   int r = ring_create(ch, &ro, &step);
   uv_loop_t *loop;
@@ -214,7 +211,6 @@ static napi_value ChannelCreate(napi_env env, napi_callback_info info) {
   if (r == 0) { step = "eventfd"; r = loop_attach(ch, loop); }
   if (r < 0) {
     // nothing was submitted yet, so the ring holds no request: the teardown releases what was set up
-    loop_stop(ch);
     ring_teardown(ch);
     ch->refs = 1;        // no external will hold it: the loop's reference only
     ch->closed = 1;
@@ -261,8 +257,6 @@ static napi_value ChannelCreate(napi_env env, napi_callback_info info) {
   set_bool(env, layout, "deferTaskrun", ch->setup_flags & IORING_SETUP_DEFER_TASKRUN);
   set_bool(env, layout, "singleIssuer", ch->setup_flags & IORING_SETUP_SINGLE_ISSUER);
   set_bool(env, layout, "registeredRing", ch->ring_index >= 0);
-  napi_value wake; napi_create_string_utf8(env, ch->wake_ringfd ? "ringfd" : "eventfd", NAPI_AUTO_LENGTH, &wake);
-  napi_set_named_property(env, layout, "wake", wake);
   napi_set_named_property(env, out, "layout", layout);
   return out;
 
@@ -291,7 +285,7 @@ static napi_value ChannelRef(napi_env env, napi_callback_info info) {
   channel_t *ch = get_channel(env, argv[0]);
   if (!ch) return NULL;
   bool on = false; napi_get_value_bool(env, argv[1], &on);
-  if (!ch->closed && ch->poll_open) { if (on) uv_ref((uv_handle_t *)&ch->poll); else uv_unref((uv_handle_t *)&ch->poll); }
+  if (!ch->closed && ch->poll_started) { if (on) uv_ref((uv_handle_t *)&ch->poll); else uv_unref((uv_handle_t *)&ch->poll); }
   return NULL;
 }
 

@@ -71,11 +71,9 @@ typedef struct channel {
   int32_t *slot_val;  // per slot: a setsockopt value other than 0 or 1 (TCP_KEEPIDLE), kept until the request runs
   uint32_t sync_seq;
   // ---- Node's loop (loop.c)
-  int wake_ringfd;         // 1: libuv watches the ring fd itself (a ring without DEFER_TASKRUN); 0: the eventfd
-  int efd;                 // the eventfd: registered with the ring (wake_ringfd 0), or only for self-wakes (1)
-  uv_poll_t poll;          // the wake-up: on the eventfd, or on the ring fd (JavaScript refs/unrefs this one)
-  uv_poll_t self_poll;     // wake_ringfd only: on the eventfd, for self-wakes (always unreferenced)
-  int poll_open, self_open, in_callback;   // uv_poll_init done (uv_close owed) for poll, self_poll
+  int efd;                 // the eventfd the ring signals, watched by uv_poll
+  uv_poll_t poll;
+  int poll_started, in_callback;
   // ---- the JavaScript side (addon.c)
   int refs;                // the JS external + the uv handle: freed when both are gone
   napi_env env;
@@ -104,7 +102,6 @@ int ring_setsockopt(channel_t *ch, int32_t slot, int which, int value);
 // A temporary regular fd for the lwsocket in `slot` (the caller closes it), or -errno.
 int ring_install_fd(channel_t *ch, int32_t slot);
 int ring_teardown(channel_t *ch);
-int ring_fd_pollable(void);
 void ring_free(channel_t *ch);
 
 typedef struct {
@@ -116,11 +113,9 @@ typedef struct {
 } ring_probe_t;
 void ring_probe(ring_probe_t *out);
 
-// loop.c: the ring inside Node's event loop — the ring fd or an eventfd watched by uv_poll; one turn per wake-up;
-// JavaScript called once per drained batch.
-int loop_wake_ringfd(void);
+// loop.c: the ring inside Node's event loop — an eventfd watched by uv_poll; one turn per wake-up; JavaScript called
+// once per drained batch.
 int loop_attach(channel_t *ch, uv_loop_t *loop);
-void loop_stop(channel_t *ch);
 void loop_detach(channel_t *ch);
 void wake_if_posted(channel_t *ch);
 void call_js(channel_t *ch, unsigned n);

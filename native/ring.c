@@ -8,7 +8,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -33,9 +32,8 @@ static void *map_anon(size_t sz) {
 static size_t page_round(size_t n) { size_t pg = 4096; return (n + pg - 1) & ~(pg - 1); }
 
 // ---- ring setup and teardown -----------------------------------------------------------------------------
-// Tries the best flag set first and steps down on EINVAL (older kernels). `no_defer`: start below DEFER_TASKRUN (a
-// ring whose own fd wakes Node's loop: loop.c). Returns the ring fd or -errno.
-static int ring_setup(unsigned entries, unsigned cq_entries, int no_defer, struct io_uring_params *out) {
+// Tries the best flag set first and steps down on EINVAL (older kernels). Returns the ring fd or -errno.
+static int ring_setup(unsigned entries, unsigned cq_entries, struct io_uring_params *out) {
   static const unsigned wanted[] = {
     IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
     IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
@@ -48,7 +46,6 @@ static int ring_setup(unsigned entries, unsigned cq_entries, int no_defer, struc
   size_t first = 0;
   const char *force = getenv("MEGAPIPE_RING_SETUP");
   if (force && *force >= '0' && *force <= '4' && force[1] == 0) first = (size_t)(*force - '0');
-  if (no_defer && first == 0) first = 1;
   for (size_t i = first; i < sizeof wanted / sizeof wanted[0]; i++) {
     memset(out, 0, sizeof *out);
     out->flags = wanted[i] | IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
@@ -513,7 +510,7 @@ int ring_create(channel_t *ch, const ring_opts_t *o, const char **step) {
 
   *step = "io_uring_setup";
   struct io_uring_params p;
-  if ((r = ring_setup(o->sq_entries, o->cq_entries, ch->wake_ringfd, &p)) < 0) return r;
+  if ((r = ring_setup(o->sq_entries, o->cq_entries, &p)) < 0) return r;
   ch->ring_fd = r; ch->setup_flags = p.flags; ch->features = p.features;
   *step = "mmap ring";
   if ((r = ring_map(ch, &p)) < 0) return r;
@@ -694,7 +691,7 @@ void ring_probe(ring_probe_t *out) {
   memset(out, 0, sizeof *out);
   out->last_op = -1;
   struct io_uring_params p;
-  int fd = ring_setup(8, 16, 0, &p);
+  int fd = ring_setup(8, 16, &p);
   if (fd < 0) { out->err = fd; return; }
   out->setup_flags = p.flags; out->features = p.features;
   size_t psz = sizeof(struct io_uring_probe) + 256 * sizeof(struct io_uring_probe_op);
@@ -717,45 +714,4 @@ void ring_probe(ring_probe_t *out) {
   out->sparse_files = sys_register(fd, IORING_REGISTER_FILES2, &rr, sizeof rr) >= 0;
   close(fd);
   if (br) munmap(br, 4096);
-}
-
-// Whether a ring without DEFER_TASKRUN, set up as a channel's, makes its own fd readable for epoll when a completion
-// is posted (what loop.c's ring-fd wake-up relies on): a throw-away ring in a throw-away epoll set, one NOP posted by
-// the submitting enter, then a non-blocking epoll_wait. 1 yes, 0 no (or the probe could not run). Asked once per
-// process (the answer is a property of the kernel); threads asking at once may both probe, with the same answer.
-int ring_fd_pollable(void) {
-  static _Atomic int known;   // 0: not probed; 1: pollable; -1: not
-  int k = atomic_load_explicit(&known, memory_order_relaxed);
-  if (k) return k > 0;
-  struct io_uring_params p;
-  int fd = ring_setup(4, 8, 1, &p), ep = -1, ok = 0;
-  void *sq = MAP_FAILED, *sqes = MAP_FAILED;
-  size_t sq_sz = 0, sqes_sz = 0;
-  if (fd < 0 || (p.flags & IORING_SETUP_DEFER_TASKRUN) || !(p.features & IORING_FEAT_SINGLE_MMAP)) goto out;
-  sq_sz = p.sq_off.array + p.sq_entries * sizeof(unsigned);
-  size_t cq_sz = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
-  if (cq_sz > sq_sz) sq_sz = cq_sz;
-  sqes_sz = p.sq_entries * sizeof(struct io_uring_sqe);
-  sq = mmap(NULL, sq_sz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQ_RING);
-  sqes = mmap(NULL, sqes_sz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQES);
-  if (sq == MAP_FAILED || sqes == MAP_FAILED) goto out;
-  if ((ep = epoll_create1(EPOLL_CLOEXEC)) < 0) goto out;
-  struct epoll_event ev = { .events = EPOLLIN };
-  if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) goto out;
-  uint8_t *s = sq;
-  unsigned *tail = (unsigned *)(s + p.sq_off.tail), mask = *(unsigned *)(s + p.sq_off.ring_mask);
-  ((unsigned *)(s + p.sq_off.array))[*tail & mask] = *tail & mask;
-  struct io_uring_sqe *e = &((struct io_uring_sqe *)sqes)[*tail & mask];
-  memset(e, 0, sizeof *e);
-  e->opcode = IORING_OP_NOP;
-  atomic_store_explicit((_Atomic unsigned *)tail, *tail + 1, memory_order_release);
-  if (sys_enter(fd, 1, 0, 0) != 1) goto out;
-  ok = epoll_wait(ep, &ev, 1, 0) == 1 && (ev.events & EPOLLIN);
-out:
-  if (ep >= 0) close(ep);
-  if (sqes != MAP_FAILED) munmap(sqes, sqes_sz);
-  if (sq != MAP_FAILED) munmap(sq, sq_sz);
-  if (fd >= 0) close(fd);
-  atomic_store_explicit(&known, ok ? 1 : -1, memory_order_relaxed);
-  return ok;
 }

@@ -66,10 +66,6 @@ export interface Features {
   readonly singleIssuer: boolean;
   readonly registeredRing: boolean;
   readonly bundles: boolean;
-  /** How the channel's loop is woken: 'eventfd' (an eventfd the ring signals; the ring has DEFER_TASKRUN), 'ringfd'
-   * (libuv watches the ring fd itself; no DEFER_TASKRUN), chosen at creation (MEGAPIPE_WAKE=ringfd|eventfd);
-   * 'none' on the portable backend. */
-  readonly wake: 'ringfd' | 'eventfd' | 'none';
   /** Submission and completion queue entries, and the set-up flags the kernel accepted (0 on the portable backend). */
   readonly sqEntries: number;
   readonly cqEntries: number;
@@ -90,7 +86,7 @@ export interface ChannelStats {
   completions: number;
   /** Completion batches handed to JavaScript (one native→JS call each). */
   batches: number;
-  /** Wake-ups of the channel (its eventfd's or its ring fd's), and those that found nothing to do. */
+  /** eventfd wake-ups of the channel, and those that found nothing to do. */
   wakeups: number;
   emptyWakeups: number;
   /** Connections accepted. */

@@ -26,7 +26,6 @@ export interface NativeLayout {
   requestRows: number; eventRows: number; recvBuffers: number; recvBufferSize: number;
   sendArenaBytes: number; addressBytes: number; sqEntries: number; cqEntries: number; files: number;
   setupFlags: number; features: number; deferTaskrun: boolean; singleIssuer: boolean; registeredRing: boolean;
-  wake: 'ringfd' | 'eventfd';
 }
 
 export interface NativeChannel {

@@ -5,9 +5,7 @@
 // asks for — the channel's features.deferTaskrun/singleIssuer true only on the steps that request them, the full set
 // (COOP_TASKRUN, TASKRUN_FLAG, SUBMIT_ALL too) from the addon's probe — and echo random sizes byte for byte, answering
 // both from the event handler and from a timer. A step this kernel refuses (it would step further down by itself)
-// is skipped, saying so. Each step runs twice: woken by the eventfd (MEGAPIPE_WAKE=eventfd), and woken by the ring fd
-// itself (MEGAPIPE_WAKE=ringfd), which asks for a ring without DEFER_TASKRUN: from step 0 the channel then takes
-// step 1, and every step must still echo every byte, from the handler and from a timer.
+// is skipped, saying so.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -37,9 +35,9 @@ function naturalStep(): number {
 
 interface ChildResult { features: Record<string, unknown>; setupFlags: number; bytes: number; fromTimer: number }
 
-function runChild(level: number, wake: 'eventfd' | 'ringfd'): Promise<ChildResult> {
+function runChild(level: number): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [child], { env: { ...process.env, MEGAPIPE_RING_SETUP: String(level), MEGAPIPE_WAKE: wake }, timeout: 60000 },
+    execFile(process.execPath, [child], { env: { ...process.env, MEGAPIPE_RING_SETUP: String(level) }, timeout: 60000 },
       (err, stdout, stderr) => (err ? reject(new Error(`level ${level}: ${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout) as ChildResult)));
   });
 }
@@ -50,19 +48,10 @@ describe('io_uring set-up step-down', { skip: uringSkip }, () => {
   steps.forEach((s, level) => {
     const skip = level < natural ? `this kernel refuses step ${level} (it steps down to ${natural} by itself)` : false;
     it(`step ${level}: ${s.what}`, { skip }, async () => {
-      const r = await runChild(level, 'eventfd');
+      const r = await runChild(level);
       assert.equal(r.setupFlags, s.flags | CQSIZE | CLAMP, `step ${level} set up with exactly its flags (0x${r.setupFlags.toString(16)})`);
       assert.equal(r.features.deferTaskrun, (s.flags & DEFER_TASKRUN) !== 0, 'the channel\'s ring: DEFER_TASKRUN only where asked');
       assert.equal(r.features.singleIssuer, (s.flags & SINGLE_ISSUER) !== 0, 'the channel\'s ring: SINGLE_ISSUER only where asked');
-      assert.equal(r.features.wake, 'eventfd');
-      assert.ok(r.bytes > 0 && r.fromTimer > 0, `echoed ${r.bytes} B, ${r.fromTimer} B of it from a timer`);
-    });
-    const ringStep = Math.max(level, 1);
-    it(`step ${level}, woken by the ring fd: the channel takes step ${ringStep}`, { skip: level < natural ? skip : ringStep < natural ? `this kernel refuses step ${ringStep}` : false }, async () => {
-      const r = await runChild(level, 'ringfd');
-      assert.equal(r.features.wake, 'ringfd', 'the ring fd wakes the loop (the kernel makes it readable on a completion)');
-      assert.equal(r.features.setupFlags, steps[ringStep]!.flags | CQSIZE | CLAMP, `the channel's ring set up with step ${ringStep}'s flags (0x${Number(r.features.setupFlags).toString(16)})`);
-      assert.equal(r.features.deferTaskrun, false, 'no DEFER_TASKRUN on a ring whose fd wakes the loop');
       assert.ok(r.bytes > 0 && r.fromTimer > 0, `echoed ${r.bytes} B, ${r.fromTimer} B of it from a timer`);
     });
   });

@@ -16,9 +16,9 @@ const here = fileURLToPath(new URL('.', import.meta.url));
 const launcher = seccompLauncher();
 
 /** Runs `node <args>` under seccomp-run with `rules` (bounded in time); resolves with exit code and output. */
-function runUnder(rules: string[], args: string[], ms = 120_000, env: Record<string, string> = {}): Promise<{ code: number | null; out: string; err: string }> {
+function runUnder(rules: string[], args: string[], ms = 120_000): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
-    const child = spawn(launcher.bin, [...rules, '--', process.execPath, ...args], { cwd: here, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const child = spawn(launcher.bin, [...rules, '--', process.execPath, ...args], { cwd: here, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '', err = '';
     child.stdout.on('data', (d) => { out += String(d); });
     child.stderr.on('data', (d) => { err += String(d); });
@@ -79,7 +79,6 @@ describe('submission refused by the kernel (uring, seccomp)', { skip: launcher.s
 });
 
 describe("io_uring refused when the channel is created (seccomp)", { skip: launcher.skip }, () => {
-  const EVENTFD = { MEGAPIPE_WAKE: 'eventfd' };   // the wake-up that registers an eventfd with the ring
   const script = (backend: string) => `
     import('./../src/index.js').then((m) => {
       const warnings = [];
@@ -91,8 +90,8 @@ describe("io_uring refused when the channel is created (seccomp)", { skip: launc
     });`;
 
   it("a registration refused after the probe succeeded: 'auto' falls back to the portable backend and says why, once", async () => {
-    // IORING_REGISTER_EVENTFD (4) refused: the probe never registers an eventfd, a channel woken by its eventfd does
-    const r = await runUnder(['--deny', 'io_uring_register:ARG1=4=EPERM'], ['--input-type=module', '-e', script('auto')], undefined, EVENTFD);
+    // IORING_REGISTER_EVENTFD (4) refused: the probe never registers an eventfd, a channel does
+    const r = await runUnder(['--deny', 'io_uring_register:ARG1=4=EPERM'], ['--input-type=module', '-e', script('auto')]);
     const res = JSON.parse(r.out) as { backend?: string; warnings: string[] };
     assert.equal(res.backend, 'portable', r.out + r.err);
     assert.equal(res.warnings.length, 1);
@@ -100,7 +99,7 @@ describe("io_uring refused when the channel is created (seccomp)", { skip: launc
   });
 
   it("the same with backend 'uring': a clear error, no fallback", async () => {
-    const r = await runUnder(['--deny', 'io_uring_register:ARG1=4=EPERM'], ['--input-type=module', '-e', script('uring')], undefined, EVENTFD);
+    const r = await runUnder(['--deny', 'io_uring_register:ARG1=4=EPERM'], ['--input-type=module', '-e', script('uring')]);
     const res = JSON.parse(r.out) as { code?: string; message?: string; warnings: string[] };
     assert.equal(res.code, 'EPERM', r.out);
     assert.match(res.message!, /eventfd.*not permitted/i);
@@ -146,7 +145,7 @@ describe('a request the native side refuses completes with EINVAL (uring, white-
 
   it('the same from a timer, outside any turn, on an idle channel: the refusal wakes the loop by itself', async () => {
     // nothing else will complete (the connection's receive waits for bytes that never come): only the native side's own
-    // wake-up can deliver the refused row's completion (loop.c: wake_if_posted, for both wake-ups)
+    // wake-up can deliver the refused row's completion (loop.c: wake_if_posted)
     let target = -1;
     const server = await startEchoServer('uring', { limits: { noCopyMinBytes: 0 }, tap(ev) { if (ev.type === 'accept' && target < 0) target = ev.handle; } });
     try {

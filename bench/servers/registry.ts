@@ -61,21 +61,6 @@ export const ECHO_SERVERS: ServerSpec[] = [
     requires: 'dist/bin/echo-server.js',
     description: 'megapipe echo server, io_uring backend, lwsockets',
   },
-  // the two ways a channel is woken (native/loop.c), each forced whatever the default: MEGAPIPE_WAKE
-  {
-    name: 'megapipe-eventfd',
-    cmd: [process.execPath, 'dist/bin/echo-server.js', '--port', '{PORT}', '--host', '{HOST}', '--backend', 'uring', '--workers', '{WORKERS}'],
-    env: { MEGAPIPE_WAKE: 'eventfd' },
-    requires: 'dist/bin/echo-server.js',
-    description: 'megapipe echo server woken by an eventfd the ring signals (DEFER_TASKRUN ring)',
-  },
-  {
-    name: 'megapipe-ringfd',
-    cmd: [process.execPath, 'dist/bin/echo-server.js', '--port', '{PORT}', '--host', '{HOST}', '--backend', 'uring', '--workers', '{WORKERS}'],
-    env: { MEGAPIPE_WAKE: 'ringfd' },
-    requires: 'dist/bin/echo-server.js',
-    description: 'megapipe echo server woken by its ring fd (ring without DEFER_TASKRUN)',
-  },
   {
     name: 'megapipe-lb',
     cmd: [process.execPath, 'dist/bin/echo-server.js', '--port', '{PORT}', '--host', '{HOST}', '--backend', 'uring', '--workers', '{WORKERS}', '--load-balance'],

@@ -83,7 +83,6 @@ export class UringChannel extends ChannelCore implements Channel, BatchHost {
     this.features = Object.freeze({
       lwsocket: L.files > 0, batching: true, fixedFdInstall: ops.includes(Kernel.OpFixedFdInstall), splice: this.files.spliceOk,
       deferTaskrun: L.deferTaskrun, singleIssuer: L.singleIssuer, registeredRing: L.registeredRing, bundles: kernelProbe()?.bundles ?? false,
-      wake: L.wake,
       sqEntries: L.sqEntries, cqEntries: L.cqEntries, setupFlags: L.setupFlags,
     });
   }
