@@ -309,9 +309,13 @@ describe('spliced sendFile (uring)', { skip: spliceSkip }, () => {
   it('a peer that resets mid-file fails its own connection; the next one is served', async () => {
     const outcomes: string[] = [];
     let n = 0;
+    // the reset connection's file: 256 MiB of the sparse file's zeros, more than loopback buffers between the two
+    // sockets (tcp_wmem's and tcp_rmem's maxima: 4 + 32 MiB by default), so the reset always meets it mid-file (the
+    // 700 kB file may be in the client's receive queue whole before the client reads its first bytes)
     const srv = await startServer('uring', (ch, h) => {
       const k = n++;
-      ch.sendFile(h, fd, 0, FILE_BYTES).then(() => { outcomes[k] = 'resolved'; ch.disconnect(h); }, (e: { code?: string }) => { outcomes[k] = e.code ?? '?'; });
+      const [file, len] = k === 0 ? [sparseFd, 256 * 2 ** 20] : [fd, FILE_BYTES];
+      ch.sendFile(h, file, 0, len).then(() => { outcomes[k] = 'resolved'; ch.disconnect(h); }, (e: { code?: string }) => { outcomes[k] = e.code ?? '?'; });
     }, { ...SPLICE_ALL, splicePipeBytes: 64 * 1024 });
     try {
       const s = await connectSocket(srv.listener.port);

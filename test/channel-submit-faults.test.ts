@@ -142,4 +142,28 @@ describe('a request the native side refuses completes with EINVAL (uring, white-
       await server.close();
     }
   });
+
+  it('the same from a timer, outside any turn, on an idle channel: the refusal wakes the loop by itself', async () => {
+    // nothing else will complete (the connection's receive waits for bytes that never come): only the native side's own
+    // wake-up can deliver the refused row's completion (loop.c: wake_if_posted)
+    let target = -1;
+    const server = await startEchoServer('uring', { limits: { noCopyMinBytes: 0 }, tap(ev) { if (ev.type === 'accept' && target < 0) target = ev.handle; } });
+    try {
+      const s = await connectSocket(server.port);
+      s.on('error', () => { /* reset by the abort */ });
+      await waitFor(() => target >= 0, 'the connection to be accepted');
+      const ch = server.ch;
+      setTimeout(() => {
+        ch.writeNoCopy(target, Buffer.alloc(4096, 7));   // flushed by the microtask flush after this callback
+        const internals = ch as unknown as { nativeHandle: object; sendQueue: { tailChunk: Int32Array } };
+        assert.equal(native!.channelRefSet(internals.nativeHandle, internals.sendQueue.tailChunk[target]!, new Uint8Array(16)), 0);
+      }, 0);
+      await waitFor(() => server.errors.length > 0, 'the refused send to fail its connection');
+      assert.deepEqual(server.errors, ['EINVAL']);
+      assert.equal(server.ch.stats().requestsRefused, 1);
+      await withTimeout(new Promise<void>((r) => { if (s.destroyed) r(); else s.once('close', () => r()); }), 10_000, 'the aborted connection to close');
+    } finally {
+      await server.close();
+    }
+  });
 });
