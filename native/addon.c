@@ -454,6 +454,48 @@ static napi_value PipeOpen(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// sendFileTo(socketFd, fileFd, position, length) -> bytes sent now | -errno (see send_file): a resident file region
+// straight to a nonblocking socket, page-cache pages without a copy and without an io-wq worker.
+static napi_value SendFileTo(napi_env env, napi_callback_info info) {
+  size_t argc = 4; napi_value argv[4];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t out = -1, in = -1; int64_t pos = 0, len = 0;
+  napi_get_value_int32(env, argv[0], &out);
+  napi_get_value_int32(env, argv[1], &in);
+  napi_get_value_int64(env, argv[2], &pos);
+  napi_get_value_int64(env, argv[3], &len);
+  napi_value r;
+  napi_create_double(env, (double)(pos < 0 || len < 0 ? -EINVAL : send_file(out, in, pos, len)), &r);
+  return r;
+}
+
+// fileCached(fd, position, length) -> 1 | 0 | -errno (see file_cached).
+static napi_value FileCached(napi_env env, napi_callback_info info) {
+  size_t argc = 3; napi_value argv[3];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd = -1; int64_t pos = 0, len = 0;
+  napi_get_value_int32(env, argv[0], &fd);
+  napi_get_value_int64(env, argv[1], &pos);
+  napi_get_value_int64(env, argv[2], &len);
+  napi_value r;
+  napi_create_int32(env, pos < 0 ? -EINVAL : file_cached(fd, pos, len), &r);
+  return r;
+}
+
+// channelInstallFd(channel, slot) -> a regular fd (close-on-exec) for the lwsocket in direct-descriptor `slot`, which
+// the caller closes, or -errno (see ring_install_fd).
+static napi_value ChannelInstallFd(napi_env env, napi_callback_info info) {
+  size_t argc = 2; napi_value argv[2];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  channel_t *ch = get_channel(env, argv[0]);
+  if (!ch) return NULL;
+  int32_t slot = -1; napi_get_value_int32(env, argv[1], &slot);
+  int r = ch->closed ? -EBADF : ring_install_fd(ch, slot);
+  if (!ch->closed) wake_if_posted(ch);
+  napi_value out; napi_create_int32(env, r, &out);
+  return out;
+}
+
 // The {address, port, family} object of sock_name's result, or its -errno as a number.
 static napi_value name_result(napi_env env, int fam, const char *host, int port) {
   napi_value out;
@@ -494,6 +536,7 @@ static napi_value ChannelSockName(napi_env env, napi_callback_info info) {
 
 static napi_value CloseFd(napi_env env, napi_callback_info info) { return int_call(env, info, close_fd); }
 static napi_value DupFd(napi_env env, napi_callback_info info) { return int_call(env, info, dup_fd); }
+static napi_value FdNonblocking(napi_env env, napi_callback_info info) { return int_call(env, info, fd_nonblocking); }
 static napi_value IncomingCpu(napi_env env, napi_callback_info info) { return int_call(env, info, incoming_cpu); }
 static napi_value AcceptQueueLength(napi_env env, napi_callback_info info) { return int_call(env, info, accept_queue_length); }
 static napi_value AcceptNow(napi_env env, napi_callback_info info) { return int_call(env, info, accept_now); }
@@ -530,6 +573,10 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     { "acceptNow", NULL, AcceptNow, NULL, NULL, NULL, napi_enumerable, NULL },
     { "pipeOpen", NULL, PipeOpen, NULL, NULL, NULL, napi_enumerable, NULL },
     { "currentCpu", NULL, CurrentCpu, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "sendFileTo", NULL, SendFileTo, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "fdNonblocking", NULL, FdNonblocking, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "fileCached", NULL, FileCached, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "channelInstallFd", NULL, ChannelInstallFd, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   napi_define_properties(env, exports, sizeof d / sizeof d[0], d);
   return exports;

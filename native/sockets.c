@@ -11,7 +11,9 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "abi.h"
@@ -232,4 +234,33 @@ int pin_thread(int32_t cpu) {
   if (cpu < 0 || cpu >= CPU_SETSIZE) return -EINVAL;
   cpu_set_t set; CPU_ZERO(&set); CPU_SET(cpu, &set);
   return sched_setaffinity(0, sizeof set, &set) < 0 ? -errno : 0;
+}
+
+int64_t send_file(int32_t out, int32_t in, int64_t pos, int64_t len) {
+  off_t off = (off_t)pos;
+  ssize_t n = sendfile(out, in, &off, (size_t)len);
+  return n < 0 ? -errno : (int64_t)n;
+}
+
+// cachestat(2) (Linux 6.5): the 6.1 headers define neither the number nor the structures.
+#ifndef __NR_cachestat
+#define __NR_cachestat 451
+#endif
+struct mp_cachestat_range { uint64_t off, len; };
+struct mp_cachestat { uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted; };
+
+int file_cached(int32_t fd, int64_t pos, int64_t len) {
+  if (len <= 0) return 1;
+  long page = sysconf(_SC_PAGESIZE);
+  if (page <= 0) page = 4096;
+  struct mp_cachestat_range r = { (uint64_t)pos, (uint64_t)len };
+  struct mp_cachestat cs = { 0 };
+  if (syscall(__NR_cachestat, fd, &r, &cs, 0) < 0) return -errno;
+  uint64_t first = (uint64_t)pos / (uint64_t)page, last = ((uint64_t)pos + (uint64_t)len - 1) / (uint64_t)page;
+  return cs.nr_cache >= last - first + 1 ? 1 : 0;
+}
+
+int fd_nonblocking(int32_t fd) {
+  int f = fcntl(fd, F_GETFL);
+  return f < 0 ? -errno : (f & O_NONBLOCK) != 0;
 }

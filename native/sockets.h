@@ -28,6 +28,14 @@ int get_sock_opt(int32_t fd, int which);
 int accept_queue_length(int32_t fd);
 // A connection taken from a listening socket's queue without waiting (nonblocking, close-on-exec), or -EAGAIN.
 int accept_now(int32_t fd);
+// sendfile(2) of up to `len` bytes of file `in` from `pos` to socket `out` (nonblocking: it moves what the send buffer
+// takes now): bytes sent (0: the file ended), or -errno (-EAGAIN: no room).
+int64_t send_file(int32_t out, int32_t in, int64_t pos, int64_t len);
+// Whether every page of file `fd` in [pos, pos+len) is in the page cache (cachestat(2), Linux 6.5): 1 yes, 0 no, or
+// -errno (-ENOSYS before 6.5), so that a sendfile of the region does not wait for the disk.
+int file_cached(int32_t fd, int64_t pos, int64_t len);
+// Whether `fd` is in nonblocking mode (O_NONBLOCK): 1, 0, or -errno.
+int fd_nonblocking(int32_t fd);
 // Pins the calling thread (the channel's event-loop thread) to one CPU.
 int pin_thread(int32_t cpu);
 

@@ -102,6 +102,8 @@ export interface ChannelStats {
   /** sendFile calls sent by splice (page-cache pages to the socket, no copy; io_uring), and those that wanted to but
    * found no pipe free (limits.splicePipes) and read into the send arena instead. */
   filesSpliced: number;
+  /** sendFile calls sent with sendfile(2) (their whole region in the page cache: limits.sendfileMinBytes; io_uring). */
+  filesSentfile: number;
   spliceNoPipe: number;
   /** Writes sent from the caller's (or an overflow copy's) memory without a copy into the send arena (io_uring). */
   writesNoCopy: number;

@@ -44,6 +44,13 @@ export interface Limits {
   splicePipeBytes: number;
   /** Shortest sendFile that is spliced; shorter ones are read into the send arena (cheaper below this size). */
   spliceMinBytes: number;
+  /**
+   * io_uring: shortest sendFile sent with sendfile(2) from the channel's thread when its whole region is in the page
+   * cache (checked with cachestat, Linux 6.5) — the pages go to the socket without a copy and without the io-wq
+   * worker a splice needs; a region not all resident is spliced or read as above (a sendfile must not wait for the
+   * disk). 0 = never.
+   */
+  sendfileMinBytes: number;
   /** Shortest `writeNoCopy` sent from the caller's buffer itself; shorter ones are copied into the send arena like
    * `write` (a copy this small costs less than a send of its own, and coalesces with neighbouring writes). */
   noCopyMinBytes: number;
@@ -69,6 +76,7 @@ export const defaultLimits: Readonly<Limits> = Object.freeze({
   splicePipes: 16,
   splicePipeBytes: 1024 * 1024,
   spliceMinBytes: 128 * 1024,
+  sendfileMinBytes: 128 * 1024,
   noCopyMinBytes: 8 * 1024,
 });
 
@@ -141,6 +149,7 @@ const RANGES: Readonly<Record<keyof Limits, readonly [number, number]>> = {
   splicePipes: [0, 4096],
   splicePipeBytes: [4096, 1 << 30],
   spliceMinBytes: [0, 2 ** 31 - 1],
+  sendfileMinBytes: [0, 2 ** 31 - 1],
   noCopyMinBytes: [0, 2 ** 31 - 1],
 };
 

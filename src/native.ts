@@ -71,6 +71,14 @@ export interface NativeAddon {
   currentCpu(): number;
   /** A nonblocking pipe for spliced sends: [readFd, writeFd, capacity], or -errno. */
   pipeOpen(bytes: number): [number, number, number] | number;
+  /** sendfile(2) of a file region to a nonblocking socket: the bytes it took now (0: the file ended), or -errno. */
+  sendFileTo(socketFd: number, fileFd: number, position: number, length: number): number;
+  /** Whether the file region is all in the page cache (cachestat, Linux 6.5): 1, 0, or -errno (-ENOSYS before). */
+  fileCached(fd: number, position: number, length: number): number;
+  /** Whether the fd is nonblocking: 1, 0, or -errno. */
+  fdNonblocking(fd: number): number;
+  /** A regular fd (close-on-exec) for the lwsocket in direct-descriptor `slot`, which the caller closes, or -errno. */
+  channelInstallFd(channel: object, slot: number): number;
 }
 
 /** The C library this node binary runs on, read from its ELF interpreter (PT_INTERP): 'musl', 'glibc', or null when

@@ -17,10 +17,15 @@ import { native } from '../src/native.js';
 /** IORING_OP_SPLICE (30) and IORING_OP_POLL_ADD (6) in the kernel's op list, or why not. */
 const spliceSkip: string | false = uringSkip || (native?.probe().ops?.includes(30) && native.probe().ops?.includes(6) ? false : 'the kernel has no IORING_OP_SPLICE or IORING_OP_POLL_ADD');
 
-/** Each way a sendFile is carried out: io_uring reading into the arena, io_uring splicing, the portable backend. */
+/** sendfile(2) of resident regions needs cachestat (Linux 6.5) and, for lwsockets, IORING_OP_FIXED_FD_INSTALL (54, 6.8). */
+const sendfileSkip: string | false = uringSkip || (native?.probe().ops?.includes(54) && native.fileCached(0, 0, 1) !== -38 ? false : 'the kernel has no cachestat or IORING_OP_FIXED_FD_INSTALL');
+
+/** Each way a sendFile is carried out: io_uring reading into the arena, io_uring splicing, io_uring with sendfile(2)
+ * (resident regions), the portable backend. */
 const VARIANTS = [
-  { name: 'uring, read into the send arena', backend: 'uring', limits: { splicePipes: 0 }, skip: false },
-  { name: 'uring, spliced', backend: 'uring', limits: { spliceMinBytes: 0 }, skip: spliceSkip },
+  { name: 'uring, read into the send arena', backend: 'uring', limits: { splicePipes: 0, sendfileMinBytes: 0 }, skip: false },
+  { name: 'uring, spliced', backend: 'uring', limits: { spliceMinBytes: 0, sendfileMinBytes: 0 }, skip: spliceSkip },
+  { name: 'uring, sendfile', backend: 'uring', limits: { sendfileMinBytes: 1 }, skip: sendfileSkip },
   { name: 'portable', backend: 'portable', limits: {}, skip: false },
 ] as const;
 
@@ -113,6 +118,9 @@ for (const variant of VARIANTS) {
         // the way the variant names was taken: one spliced file per connection at a time (a pipe each), so the first
         // file of each (10 non-empty ranges), or the second where the first was empty (2); the rest were read
         assert.equal(srv.ch.stats().filesSpliced, variant.name === 'uring, spliced' ? 12 : 0);
+        // sendfile: every non-empty region (24 of 12 × 2) whose pages are in the page cache (a file just written is)
+        if (variant.name === 'uring, sendfile') assert.ok(srv.ch.stats().filesSentfile > 0, 'regions sent with sendfile');
+        else assert.equal(srv.ch.stats().filesSentfile, 0);
       } finally { await srv.stop(); }
     });
 
@@ -239,7 +247,7 @@ for (const variant of VARIANTS) {
 }
 
 describe('spliced sendFile (uring)', { skip: spliceSkip }, () => {
-  const SPLICE_ALL = { spliceMinBytes: 0 };
+  const SPLICE_ALL = { spliceMinBytes: 0, sendfileMinBytes: 0 };
 
   it('uses at most limits.splicePipes pipes: connections beyond them read into the arena, every byte arrives', async () => {
     const done: string[] = [];
@@ -327,5 +335,88 @@ describe('spliced sendFile (uring)', { skip: spliceSkip }, () => {
       await waitFor(() => outcomes[1] !== undefined, 'the second sendFile to settle');
       assert.equal(outcomes[1], 'resolved');
     } finally { await srv.stop(); }
+  });
+});
+
+describe('sendFile with sendfile(2) (uring: regions in the page cache)', { skip: sendfileSkip }, () => {
+  const SENDFILE = { sendfileMinBytes: 1 };
+
+  it('a peer that stops reading stalls only its own connection; an abort cancels the waiting poll and closes the fd installed for it', async () => {
+    const fdsBefore = fdCount();
+    const big = join(dir, 'big-resident');
+    writeFileSync(big, Buffer.alloc(48 * 1024 * 1024, 0x5a));   // just written: in the page cache; more than the socket buffers take
+    const bigFd = openSync(big, 'r');
+    const outcomes: string[] = [];
+    let stalled = -1;
+    const srv = await startServer('uring', (ch, h) => {
+      if (stalled < 0) {
+        stalled = h;
+        ch.sendFile(h, bigFd, 0, 48 * 1024 * 1024).then(() => outcomes.push('resolved'), (e: { code?: string }) => outcomes.push(e.code ?? '?'));
+      } else {
+        void ch.sendFile(h, fd, 0, FILE_BYTES).then(() => ch.disconnect(h));
+      }
+    }, SENDFILE);
+    try {
+      const idle = await connectSocket(srv.listener.port);   // never reads
+      idle.pause();
+      await waitFor(() => {
+        if (stalled < 0) return false;
+        const server = tcpQueues(srv.listener.port, idle.localPort!), peer = tcpQueues(idle.localPort!, srv.listener.port);
+        return server !== undefined && server.tx > 0 && peer !== undefined && peer.rx > 0 && srv.ch.pendingBytes(stalled) > 0;
+      }, 'the idle peer to stop the sendfile (socket buffers full)');
+      const got = await readAll(await connectSocket(srv.listener.port), 30000);
+      assert.ok(got.equals(content), 'the other connection gets its file meanwhile');
+      assert.equal(srv.ch.stats().filesSentfile, 2, 'both sent with sendfile');
+      assert.equal(srv.ch.stats().filesSpliced, 0);
+      srv.ch.disconnect(stalled, true);
+      await waitFor(() => outcomes.length === 1, 'the stalled sendFile to settle');
+      assert.equal(outcomes[0], 'MP_ERR_CLOSED');
+      await waitFor(() => srv.closed.has(stalled), 'the aborted connection to be released (its poll cancelled)');
+      idle.destroy();
+    } finally {
+      await srv.stop();
+      closeSync(bigFd);
+      rmSync(big, { force: true });
+    }
+    assert.equal(fdCount(), fdsBefore, 'no installed socket fd left open');
+  });
+
+  it('a peer that resets mid-file fails its own connection; the next one is served', async () => {
+    const outcomes: string[] = [];
+    let n = 0;
+    const srv = await startServer('uring', (ch, h) => {
+      const k = n++;
+      ch.sendFile(h, fd, 0, FILE_BYTES).then(() => { outcomes[k] = 'resolved'; ch.disconnect(h); }, (e: { code?: string }) => { outcomes[k] = e.code ?? '?'; });
+    }, SENDFILE);
+    try {
+      const s = await connectSocket(srv.listener.port);
+      await new Promise<void>((resolve) => s.once('data', () => { s.resetAndDestroy(); resolve(); }));
+      await waitFor(() => outcomes[0] !== undefined, 'the reset connection\'s sendFile to settle');
+      assert.match(outcomes[0]!, /^(ECONNRESET|EPIPE|MP_ERR_CLOSED|resolved)$/);
+      const got = await readAll(await connectSocket(srv.listener.port), 30000);
+      assert.ok(got.equals(content), 'the next connection gets its file');
+      await waitFor(() => outcomes[1] !== undefined, 'the second sendFile to settle');
+      assert.equal(outcomes[1], 'resolved');
+      assert.ok(srv.ch.stats().filesSentfile >= 1);
+    } finally { await srv.stop(); }
+  });
+
+  it('a region not in the page cache (never read: a sparse file\'s hole) is spliced instead, so the thread never waits for the disk', async () => {
+    const sp = join(dir, 'cold-sparse');
+    const w = openSync(sp, 'w');
+    ftruncateSync(w, 1024 * 1024);
+    closeSync(w);
+    const coldFd = openSync(sp, 'r');
+    const srv = await startServer('uring', (ch, h) => { void ch.sendFile(h, coldFd, 0, 1024 * 1024).then(() => ch.disconnect(h)); }, { ...SENDFILE, spliceMinBytes: 0 });
+    try {
+      assert.equal(native!.fileCached(coldFd, 0, 1024 * 1024), 0, 'not resident before');
+      const got = await readAll(await connectSocket(srv.listener.port), 30000);
+      assert.ok(got.equals(Buffer.alloc(1024 * 1024)), 'the zeros of the hole');
+      assert.equal(srv.ch.stats().filesSentfile, 0);
+      assert.equal(srv.ch.stats().filesSpliced, 1);
+    } finally {
+      await srv.stop();
+      closeSync(coldFd);
+    }
   });
 });

@@ -159,11 +159,13 @@ test('--cache-file-max 0 serves every file from disk (through the connection), s
   const { parseArgs } = await import('../apps/http/cli.js');
   assert.deepEqual(parseArgs(['--root', tmp, '--cache-file-max', '0', '--cache-max', '4096', '--open-files', '0']).static, { maxCachedFileSize: 0, maxCacheSize: 4096, maxOpenFiles: 0 });
   assert.deepEqual(parseArgs(['--root', tmp, '--splice-pipes', '0', '--splice-min=4096']).limits, { splicePipes: 0, spliceMinBytes: 4096 });
+  assert.deepEqual(parseArgs(['--root', tmp, '--sendfile-min', '0']).limits, { sendfileMinBytes: 0 });
   const big = Buffer.alloc(3 * 1024 * 1024 + 17);
   for (let i = 0; i < big.length; i++) big[i] = (i * 131 + (i >> 11)) & 0xff;
   fs.writeFileSync(path.join(tmp, 'big.bin'), big);
-  // defaults: big.bin spliced (io_uring), kept open; then read into send memory, opened per request
-  for (const extra of [[], ['--splice-pipes', '0', '--open-files', '0']]) {
+  // defaults: big.bin sent with sendfile (io_uring; it is in the page cache), kept open; spliced; then read into send
+  // memory, opened per request
+  for (const extra of [[], ['--sendfile-min', '0'], ['--splice-pipes', '0', '--sendfile-min', '0', '--open-files', '0']]) {
     const r = await run(['--root', tmp, '--port', '0', '--cache-file-max=0', ...extra]);
     try {
       for (const [p, want] of [['/big.bin', big], ['/index.html', Buffer.from('<p>cli</p>')], ['/big.bin', big]] as const) {

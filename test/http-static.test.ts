@@ -415,4 +415,41 @@ test('files above the content cache stay open between requests (maxOpenFiles), r
   assert.throws(() => serveStatic(dir, { maxOpenFiles: -1 }), /options\.maxOpenFiles must be a non-negative integer/);
   assert.throws(() => serveStatic(dir, { maxCacheSize: 1.5 }), /options\.maxCacheSize/);
 });
+
+test('large files (sendfile on io_uring when resident, else spliced or read) replaced while many downloads are in flight: every response is one version, whole', async () => {
+  const dir = fs.mkdtempSync(path.join(tmp, 'swap-'));
+  const file = path.join(dir, 'big.bin');
+  const v1 = rnd(600_000, 401), v2 = rnd(450_000, 402);
+  fs.writeFileSync(file, v1);
+  const statics = serveStatic(dir, { maxCachedFileSize: 64 * 1024, revalidateInterval: 0 });
+  const s6 = await startApp({ handler: statics }, transport);
+  try {
+    const get = async (extra = '') => {
+      const r = await exchange(s6.port, req('/big.bin', extra));
+      r.client.destroy();
+      return r;
+    };
+    const wave = (n: number) => Promise.all(Array.from({ length: n }, (_, k) => get(k % 5 === 4 ? 'Range: bytes=1000-299999\r\n' : '')));
+    const first = wave(24);
+    await delay(1);
+    fs.writeFileSync(`${file}.new`, v2);
+    fs.renameSync(`${file}.new`, file);   // a new inode: downloads of the old one go on from their descriptor
+    const all = [...(await first), ...(await wave(24))];
+    let newer = 0;
+    for (const r of all) {
+      const v = Number(r.headers['content-range']?.split('/')[1] ?? r.headers['content-length']) === v2.length ? v2 : v1;
+      if (v === v2) newer++;
+      if (r.status === 206) {
+        assert.equal(r.headers['content-range'], `bytes 1000-299999/${v.length}`);
+        assert.ok(r.body.equals(v.subarray(1000, 300_000)), 'a range of one version');
+      } else {
+        assert.equal(r.status, 200);
+        assert.ok(r.body.equals(v), 'one version, whole');
+      }
+    }
+    assert.ok(newer >= 24, 'the requests after the swap get the new file');
+  } finally {
+    await s6.close();
+  }
+});
 });

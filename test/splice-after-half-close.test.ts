@@ -8,8 +8,8 @@
 // failed with the file partly sent. megapipe-http then closes it: a truncated response that ends in a FIN. Any
 // client that half-closes after its request and reads slower than loopback fills the buffer is hit.
 // The fix: a poll that comes back without POLLOUT switches the piece's later rounds to timed waits (IORING_OP_TIMEOUT
-// hard-linked before SpliceOut, 1 ms doubling to 64 ms while nothing moves). The arena path (splicePipes: 0) and the
-// portable backend are the controls.
+// hard-linked before SpliceOut, 1 ms doubling to 64 ms while nothing moves). sendfile rounds (a resident file,
+// limits.sendfileMinBytes) wait the same way. The arena path (splicePipes: 0) and the portable backend are the controls.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
@@ -47,8 +47,10 @@ async function halfCloseAndRead(s: net.Socket, pauseMs: number): Promise<Buffer>
 }
 
 const VARIANTS = [
-  { name: 'uring, spliced', backend: 'uring', limits: {} },
-  { name: 'uring, read into the send arena', backend: 'uring', limits: { splicePipes: 0 } },
+  { name: 'uring, spliced', backend: 'uring', limits: { sendfileMinBytes: 0 } },
+  // sendfile rounds (the file is in the page cache) wait with the same poll: after the FIN, timed waits too
+  { name: 'uring, sendfile', backend: 'uring', limits: {} },
+  { name: 'uring, read into the send arena', backend: 'uring', limits: { splicePipes: 0, sendfileMinBytes: 0 } },
   { name: 'portable', backend: 'portable', limits: {} },
 ] as const;
 

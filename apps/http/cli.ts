@@ -151,6 +151,8 @@ const USAGE = `usage: megapipe-http --root DIR --port P [--host H] [--workers N]
   --splice-pipes N        files sent with splice at once, page cache to socket without a copy (io_uring; default 16,
                           0: read files into send memory)
   --splice-min BYTES      the smallest file body sent with splice (default 131072)
+  --sendfile-min BYTES    the smallest file body sent with sendfile(2) when it is all in the page cache (io_uring;
+                          default 131072, 0: never)
   --nocopy-min BYTES      the shortest cached response sent from the cache's memory itself, not copied into send
                           memory (io_uring; default 8192)
   --cache-file-max BYTES  files up to this size are kept in memory (default 1048576; 0: none)
@@ -195,6 +197,7 @@ export function parseArgs(argv: readonly string[]): StartOptions & { shutdownTim
       case '--high-water': o.limits!.highWaterMark = int(flag, val(), 1024, 2 ** 31 - 1); break;
       case '--splice-pipes': o.limits!.splicePipes = int(flag, val(), 0, 4096); break;
       case '--splice-min': o.limits!.spliceMinBytes = int(flag, val(), 0, 2 ** 31 - 1); break;
+      case '--sendfile-min': o.limits!.sendfileMinBytes = int(flag, val(), 0, 2 ** 31 - 1); break;
       case '--nocopy-min': o.limits!.noCopyMinBytes = int(flag, val(), 0, 2 ** 31 - 1); break;
       case '--cache-file-max': (o.static ??= {}).maxCachedFileSize = int(flag, val(), 0, 2 ** 30); break;
       case '--cache-max': (o.static ??= {}).maxCacheSize = int(flag, val(), 0, Number.MAX_SAFE_INTEGER); break;

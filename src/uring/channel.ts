@@ -347,6 +347,7 @@ export class UringChannel extends ChannelCore implements Channel, BatchHost {
     if ((k !== Kind.Direct && k !== Kind.Fd) || (st & (St.KeepFd | St.Installing | St.Connecting)) || sq.hasOverflow(h) || sq.pend[h] !== sq.inFlight[h]) return false;
     if (!this.batch.flagLastRow(Op.Send, h, (Tag.Send << Ud.TagShift) | this.gen[h]!, RowFlag.Hardlink)) return false;
     this.state[h] = st | St.CloseIssued | St.CloseLinked;
+    this.files.forgetSocket(h);   // (no sendfile is left: only the last send) the socket closes with the slot
     this.stage(Op.Close, h, this.fd[h]!, this.fixed(h), 0, 0, 0, Tag.Close);
     return true;
   }
@@ -382,6 +383,7 @@ export class UringChannel extends ChannelCore implements Channel, BatchHost {
     if (st & St.CloseAfterDrain) return;
     if (!(st & St.CloseIssued)) {
       this.state[h] = st | St.CloseIssued;
+      this.files.forgetSocket(h);   // an fd installed for its sendfiles: the socket closes with the slot
       if (this.kind[h] === Kind.Direct) this.stage(Op.Close, h, this.fd[h]!, RowFlag.Fixed, 0, 0, 0, Tag.Close);
       else if (this.kind[h] === Kind.Fd && !(st & St.KeepFd)) this.stage(Op.Close, h, this.fd[h]!, 0, 0, 0, 0, Tag.Close);
       else this.stage(Op.Nop, h, 0, 0, 0, 0, 0, Tag.Nop);   // a completion to deliver the final event from
@@ -399,6 +401,7 @@ export class UringChannel extends ChannelCore implements Channel, BatchHost {
   private freeConn(h: number, wasDirect: boolean): void {
     if (this.kind[h] === Kind.Listener) native!.closeFd(this.fd[h]!);   // its dup (see register): nothing uses it now
     this.sendQueue.dropQueue(h);
+    this.files.forgetSocket(h);
     this.receiver.forget(h);
     const slot = this.addrSlot[h]!;
     if (slot >= 0) { this.aFree[this.aTop++] = slot; this.addrSlot[h] = -1; }
@@ -532,7 +535,7 @@ export class UringChannel extends ChannelCore implements Channel, BatchHost {
       wakeups: s[Stat.Wakeups]!, emptyWakeups: s[Stat.EmptyWakeups]!, accepted: c.accepted,
       bytesRead: c.bytesRead, bytesWritten: c.bytesWritten, enobufs: c.enobufs,
       cqOverflows: s[Stat.OverflowFlush]!, tableFullFallbacks: c.tableFullFallbacks,
-      filesSpliced: c.filesSpliced, spliceNoPipe: c.spliceNoPipe, writesNoCopy: c.writesNoCopy, handles: this.table.open,
+      filesSpliced: c.filesSpliced, filesSentfile: c.filesSentfile, spliceNoPipe: c.spliceNoPipe, writesNoCopy: c.writesNoCopy, handles: this.table.open,
       submitFailures: s[Stat.SubmitFailed]!, requestsRefused: s[Stat.RowsRefused]!, recycleRefused: s[Stat.RecycleRefused]!,
       inKernel: s[Stat.Inflight]!,
     };

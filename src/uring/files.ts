@@ -5,17 +5,20 @@
 // capacity) → Poll (the socket writable) → SpliceOut (pipe → socket, what fits); while the pipe still holds bytes,
 // Poll → SpliceOut. The kernel runs splices in io-wq workers; both ends are nonblocking (the pipe, the socket), so a
 // worker never waits for a peer: the poll does, in the ring. A marker chunk keeps the piece's place in the send chain;
-// one pipe of the pool per connection at most (a stalled peer holds one, not the pool). readFile reads through free
-// chunks into a Buffer.
+// one pipe of the pool per connection at most (a stalled peer holds one, not the pool). A region of at least
+// limits.sendfileMinBytes that is all in the page cache (cachestat) goes instead with sendfile(2) from this thread,
+// in rounds: Poll (the socket writable) → sendfile of what the socket takes (a regular fd of the socket: an lwsocket's
+// is installed for the piece) — the same zero-copy pages as a splice, without the two io-wq punts per pipe-full. The
+// residency check keeps the thread from waiting for the disk. readFile reads through free chunks into a Buffer.
 import { native } from '../native.js';
 import { MegapipeError, MpCode, errnoError } from '../errors.js';
-import { St } from '../handle-table.js';
+import { Kind, St } from '../handle-table.js';
 import { bounds } from '../limits.js';
 import { Op, Tag, RowFlag, Kernel } from './abi.js';
 import { MARK_SPLICE, type SendQueue } from './send-queue.js';
 import type { UringChannel } from './channel.js';
 
-const EIO = -5, EAGAIN = -11, ECANCELED = -125;
+const EIO = -5, EAGAIN = -11, EINVAL = -22, ENOSYS = -38, ECANCELED = -125;
 
 /**
  * A file region being sent (sendFile: `h` is the connection) or read (readFile: `h` is -1, `out` the result), read by
@@ -46,6 +49,8 @@ export interface FilePiece {
   waitMs: number;
   /** dropped from its connection's queue (abort, failure) while operations were in flight */
   dropped: boolean;
+  /** sent with sendfile: a regular fd of the connection's socket (-1: not) */
+  sock: number;
   /** the errno and code the connection fails with when this piece fails (a send error, or the file's) */
   errRes: number;
   errCode: string | undefined;
@@ -59,6 +64,9 @@ interface Pipe { r: number; w: number; cap: number }
 export class Files {
   /** Whether sendFile may splice (the kernel has splice and poll, and the pool may have pipes). */
   readonly spliceOk: boolean;
+  /** Whether sendFile may use sendfile(2) for resident regions (cleared when the kernel turns out to lack cachestat or
+   * fd installation). */
+  private sendfileOk: boolean;
   private readonly sq: SendQueue;
   private readonly state: Uint32Array;
   private readonly pieces = new Set<FilePiece>();
@@ -69,13 +77,18 @@ export class Files {
   private pipesOpen = 0;
   private readonly splicing: (FilePiece | undefined)[];
   private readonly hasPipe: Uint8Array;
+  // per handle: the regular fd installed for an lwsocket's sendfile (-1: none), kept until the connection closes
+  private readonly sockFd: Int32Array;
 
   constructor(private readonly ch: UringChannel, ops: readonly number[]) {
     this.sq = ch.sendQueue;
     this.state = ch.table.state;
     this.spliceOk = ch.limits.splicePipes > 0 && ops.includes(Kernel.OpSplice) && ops.includes(Kernel.OpPollAdd);
+    this.sendfileOk = ch.limits.sendfileMinBytes > 0 && typeof native?.sendFileTo === 'function' &&
+      ops.includes(Kernel.OpPollAdd);
     this.splicing = new Array(ch.table.size).fill(undefined);
     this.hasPipe = new Uint8Array(ch.table.size);
+    this.sockFd = new Int32Array(ch.table.size).fill(-1);
   }
 
   /** sendFile on connection `h` (arguments checked, length > 0). */
@@ -83,12 +96,38 @@ export class Files {
     return new Promise<void>((resolve, reject) => {
       const p = newPiece(fd, position, length, h, null, () => resolve(), reject);
       this.pieces.add(p);
-      if (length >= this.ch.limits.spliceMinBytes && this.spliceOk && this.hasPipe[h] === 0) {
+      if (this.sendfileOk && length >= this.ch.limits.sendfileMinBytes && this.takeSocket(h, p)) this.ch.counters.filesSentfile++;
+      else if (length >= this.ch.limits.spliceMinBytes && this.spliceOk && this.hasPipe[h] === 0) {
         p.pipe = this.takePipe();
         if (p.pipe !== null) { this.hasPipe[h] = 1; this.ch.counters.filesSpliced++; } else this.ch.counters.spliceNoPipe++;
       }
       this.sq.queuePiece(h, p, length);
     });
+  }
+
+  // Piece `p` of `h` goes with sendfile when its region is all in the page cache and the socket has a nonblocking fd
+  // (an lwsocket's installed once, kept until the connection closes: forgetSocket): then p.sock is set.
+  private takeSocket(h: number, p: FilePiece): boolean {
+    const cached = native!.fileCached(p.fd, p.pos, p.left);
+    if (cached !== 1) {
+      if (cached === ENOSYS) this.sendfileOk = false;   // before Linux 6.5: residency unknown, never sendfile
+      return false;
+    }
+    const ch = this.ch;
+    let fd = ch.fd[h]!;
+    if (ch.table.kind[h] === Kind.Direct) {
+      fd = this.sockFd[h]!;
+      if (fd < 0) {
+        fd = native!.channelInstallFd(ch.nativeHandle, ch.fd[h]!);
+        if (fd < 0) {
+          if (fd === EINVAL) this.sendfileOk = false;   // before Linux 6.8: no fd for an lwsocket
+          return false;
+        }
+        this.sockFd[h] = fd;
+      }
+    } else if (native!.fdNonblocking(fd) !== 1) return false;   // a registered blocking socket: sendfile could wait for the peer
+    p.sock = fd;
+    return true;
   }
 
   /** readFile (arguments checked, length > 0): the ring reads through free send chunks into a new Buffer. */
@@ -106,10 +145,10 @@ export class Files {
 
   /** @internal Gives piece `p` its place in `h`'s send chain; false when the chain has no room for it now. */
   appendPiece(h: number, p: FilePiece): boolean {
-    return p.pipe !== null ? this.appendSplice(h, p) : this.appendFile(h, p);
+    return p.pipe !== null || p.sock >= 0 ? this.appendSplice(h, p) : this.appendFile(h, p);
   }
 
-  // A spliced piece: a chunk of its own marks its place (full, so that later writes go into a new chunk behind it).
+  // A spliced piece (or one sent with sendfile): a chunk of its own marks its place (full, so that later writes go into a new chunk behind it).
   private appendSplice(h: number, p: FilePiece): boolean {
     const sq = this.sq;
     if (!sq.roomFor(h)) return false;
@@ -218,7 +257,7 @@ export class Files {
   /** @internal A piece in `h`'s overflow list is dropped with the queue. */
   dropPiece(h: number, p: FilePiece): void {
     p.failed ??= new MegapipeError(MpCode.CLOSED, `sendFile: connection ${h} closed`);
-    if (p.pipe !== null) this.endSplice(p); else this.settle(p);
+    if (p.pipe !== null || p.sock >= 0) this.endSplice(p); else this.settle(p);
   }
 
   /** @internal The marker chunk of spliced piece `p` left `h`'s chain (its bytes are sent, or the queue was dropped). */
@@ -239,6 +278,17 @@ export class Files {
     const p = sq.fillPiece[c]!;
     if (p.ops > 0) return true;
     if (p.inPipe === 0 && p.left === 0) { sq.popChunk(h); return false; }
+    if (p.sock >= 0) {
+      // sendfile round: wait until the socket is writable (a timed wait once the peer half-closed, as below), then
+      // onSendfileRound sends what it takes
+      if (p.waitMs === 0) ch.stage(Op.Poll, h, ch.fd[h]!, ch.fixed(h), 0, 0, Kernel.PollOut, Tag.SplicePoll);
+      else ch.stage(Op.Timeout, h, -1, 0, p.waitMs, 0, 0, Tag.SpliceWait);
+      p.ops++;
+      this.splicing[h] = p;
+      sq.inFlight[h] = p.left;
+      sq.flightChunk[h] = c;
+      return true;
+    }
     const pipe = p.pipe!;
     ch.batch.beginChain(3);
     let n = p.inPipe;
@@ -274,6 +324,7 @@ export class Files {
     const ch = this.ch, sq = this.sq;
     const p = this.splicing[h]!;
     p.ops--;
+    if (p.sock >= 0) return this.onSendfileRound(h, p, tag, res);
     if (tag === Tag.SplicePoll) {
       // the poll came back without POLLOUT (only POLLRDHUP: the peer half-closed, and io_uring's poll reports it at
       // once every time from now on): later rounds wait on a timer instead (see spliceNext)
@@ -321,6 +372,51 @@ export class Files {
     sq.afterSend(h, wrote);
   }
 
+  // The wait of a sendfile round of `h` is over (its poll, or its timed wait after a half-close): send what the socket
+  // takes now, then account the round like a splice round.
+  private onSendfileRound(h: number, p: FilePiece, tag: number, res: number): void {
+    const ch = this.ch, sq = this.sq;
+    this.splicing[h] = undefined;
+    sq.inFlight[h] = 0; sq.flightChunk[h] = -1;
+    if (p.dropped) {
+      this.endSplice(p);
+      if (this.state[h]! & St.Closing) ch.maybeRelease(h);
+      return;
+    }
+    // only POLLRDHUP (the peer half-closed: io_uring's poll reports it at once from now on): timed waits from now on
+    if (tag === Tag.SplicePoll && res >= 0 && (res & Kernel.PollOut) === 0 && p.waitMs === 0) p.waitMs = 1;
+    let wrote = 0;
+    while (p.left > 0) {
+      const want = p.left;
+      const n = native!.sendFileTo(p.sock, p.fd, p.pos, want);
+      if (n > 0) {
+        p.pos += n; p.left -= n; wrote += n;
+        if (n < want) break;   // the send buffer is full: the next round waits for room
+        continue;
+      }
+      if (n === 0) {
+        p.failed ??= new MegapipeError(MpCode.SHORT_FILE, `sendFile: the file ended ${p.left} bytes early`);
+        p.errRes = EIO; p.errCode = MpCode.SHORT_FILE;
+      } else if (n !== EAGAIN) {
+        p.failed ??= errnoError(n, 'sendFile');
+        p.errRes = n; p.errCode = undefined;
+      }
+      break;
+    }
+    if (wrote > 0) {
+      sq.pend[h]! -= wrote;
+      ch.counters.bytesWritten += wrote;
+    }
+    if (p.waitMs > 0) p.waitMs = wrote > 0 ? 1 : Math.min(p.waitMs * 2, bounds.spliceWaitMaxMs);
+    p.idle = wrote > 0 || p.waitMs > 0 ? 0 : p.idle + 1;
+    if (p.errRes === 0 && p.idle > bounds.spliceIdleRounds) {
+      p.failed ??= errnoError(EIO, 'sendFile');
+      p.errRes = EIO;
+    }
+    if (p.errRes !== 0) return sq.failSends(h, p.errRes, p.errCode);
+    sq.afterSend(h, wrote);
+  }
+
   // A poll of a dropped piece would wait for a peer that may never read again: cancel it (by user_data; if it is not
   // armed yet, the next completion of the round tries again).
   private cancelSplicePoll(h: number): void {
@@ -330,6 +426,7 @@ export class Files {
   // A spliced piece is done, failed or dropped, with nothing in flight: its pipe goes back to the pool (closed instead
   // if bytes are left in it), and its promise settles.
   private endSplice(p: FilePiece): void {
+    this.releaseSocket(p);
     const pipe = p.pipe;
     if (pipe !== null) {
       p.pipe = null;
@@ -339,6 +436,15 @@ export class Files {
     }
     if (p.failed === null) p.left = 0;
     this.settle(p);
+  }
+
+  // A sendfile piece is done with the socket's fd (kept for the connection's next one).
+  private releaseSocket(p: FilePiece): void { p.sock = -1; }
+
+  /** @internal Connection `h` closes (nothing of it in flight): the fd installed for its sendfiles is closed. */
+  forgetSocket(h: number): void {
+    const fd = this.sockFd[h]!;
+    if (fd >= 0) { this.sockFd[h] = -1; native!.closeFd(fd); }
   }
 
   private takePipe(): Pipe | null {
@@ -355,9 +461,11 @@ export class Files {
   close(): void {
     for (const p of this.pieces) {
       if (p.pipe !== null) { closePipe(p.pipe); p.pipe = null; }
+      this.releaseSocket(p);
       p.reject(new MegapipeError(MpCode.CLOSED, 'sendFile/readFile: the channel was closed'));
     }
     this.pieces.clear();
+    for (let h = 0; h < this.sockFd.length; h++) this.forgetSocket(h);
     for (const pipe of this.pipesFree) closePipe(pipe);
     this.pipesFree.length = 0;
     this.pipesOpen = 0;
@@ -377,6 +485,7 @@ function posFlags(pos: number): number { return Math.floor(pos / 0x100000000) <<
 function newPiece(fd: number, pos: number, length: number, h: number, out: Buffer | null, resolve: (v: Buffer | undefined) => void, reject: (e: Error) => void): FilePiece {
   return {
     fd, pos, left: length, reading: 0, h, failed: null, out, outBase: pos, eof: length, resolve, reject,
-    pipe: null, inPipe: 0, ops: 0, wrote: 0, moved: false, idle: 0, waitMs: 0, dropped: false, errRes: 0, errCode: undefined,
+    pipe: null, inPipe: 0, ops: 0, wrote: 0, moved: false, idle: 0, waitMs: 0, dropped: false, sock: -1,
+    errRes: 0, errCode: undefined,
   };
 }
