@@ -421,6 +421,25 @@ for (const impl of IMPLS) {
       }
     });
 
+    // node 20 reads maxConnections = 0 as "no limit" (a falsy check), node 21 and later (nodejs/node#48276) as "refuse
+    // all": the node:net run pins which this node does, and megapipe/net must do the same (it refused all on node 20)
+    it('maxConnections = 0 means what it means to this node: no limit before node 21, refuse every connection from 21', async () => {
+      const zeroRefuses = Number(process.versions.node.split('.')[0]) >= 21;
+      let accepted = 0;
+      const server = impl.createServer({}, (s) => { accepted++; s.end('hello'); });
+      server.maxConnections = 0;
+      let drops = 0;
+      server.on('drop', () => { drops++; });
+      const port = await listening(server);
+      try {
+        const c = impl.connect(port, '127.0.0.1');
+        c.on('error', () => {});
+        const body = await withTimeout(collect(c).catch(() => Buffer.alloc(0)), T, 'the client\'s end');
+        assert.deepEqual([body.toString('latin1'), accepted, drops], zeroRefuses ? ['', 0, 1] : ['hello', 1, 0]);
+        c.destroy();
+      } finally { await closeServer(server); }
+    });
+
     it('strings in every encoding arrive as node:net encodes them; bytesWritten counts bytes, not characters', async () => {
       // written one by one and corked together (writev), from the Latin-1/ASCII path and the encoded one
       const parts: [string, BufferEncoding | undefined][] = [

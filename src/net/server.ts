@@ -43,6 +43,13 @@ export interface TcpListen {
 /** node:net's original Server.prototype.listen (before megapipe/register replaces it). */
 export const nodeListen = net.Server.prototype.listen;
 
+// maxConnections as the running node reads it: node 20 and earlier take 0 (any falsy value) for "no limit"; node 21
+// and later (nodejs/node#48276) refuse every connection at 0. A transparent server must not change what 0 means
+export const MAX_ZERO_REFUSES = Number(process.versions.node.split('.')[0]) >= 21;
+function overLimit(max: number | undefined, open: number): boolean {
+  return (MAX_ZERO_REFUSES ? max != null : !!max) && open >= max!;
+}
+
 /**
  * A server's listening handle on a channel: what node:net's Server finds in `_handle` (getsockname, close, ref,
  * unref), and the endpoint of its listener's events. Accepted connections become Sockets emitted as 'connection'.
@@ -121,7 +128,7 @@ class ListenHandle implements Endpoint {
   #accept(h: number): void {
     const server = this.#server;
     if (this.#closed) { this.#ch.disconnect(h, true); return; }
-    if (server.maxConnections != null && server._connections >= server.maxConnections) {
+    if (overLimit(server.maxConnections, server._connections)) {
       // as node:net: 'drop' names the refused connection's ends, and the connection is closed (the client reads EOF,
       // or a reset if it had sent bytes). The addresses are read only for a listener (a syscall each on an lwsocket)
       const data = server.listenerCount('drop') > 0 ? this.#dropData(h) : undefined;
