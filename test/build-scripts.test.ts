@@ -5,9 +5,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { buildOf } from '../bench/lib/results.js';
+import { ensureCPrograms } from '../bench/lib/paths.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -139,4 +140,26 @@ it('prepare and build run the clean before tsc and the stamp after it', () => {
   const { scripts } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
   assert.match(scripts.prepare!, /^node scripts\/clean-dist\.mjs && tsc -p tsconfig\.json && node scripts\/build-stamp\.mjs$/);
   assert.match(scripts.build!, /node scripts\/clean-dist\.mjs && tsc -p tsconfig\.json && node scripts\/build-stamp\.mjs$/);
+});
+
+describe('bench/lib/paths.ts ensureCPrograms', () => {
+  it('builds the C programs when missing, keeps them when current, rebuilds them when a source is newer', { skip: spawnSync('make', ['--version']).error ? 'no make' : false }, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'megapipe-cprogs-'));
+    try {
+      const src = join(root, 'bench', 'c');
+      for (const f of readdirSync(src)) if (/\.(c|h)$|^Makefile$/.test(f)) copyFileSync(join(src, f), join(dir, f));
+      const bin = join(dir, 'bin', 'epoll-echo');
+      ensureCPrograms(['epoll-echo'], dir);
+      assert.ok(existsSync(bin), 'built when missing');
+      const old = new Date(Date.now() - 3_600_000);
+      utimesSync(bin, old, old);
+      for (const f of readdirSync(dir)) if (/\.(c|h)$|^Makefile$/.test(f)) utimesSync(join(dir, f), new Date(old.getTime() - 60_000), new Date(old.getTime() - 60_000));
+      ensureCPrograms(['epoll-echo'], dir);
+      assert.equal(statSync(bin).mtimeMs, old.getTime(), 'a current program is not rebuilt');
+      const now = new Date();
+      utimesSync(join(dir, 'common.h'), now, now);
+      ensureCPrograms(['epoll-echo'], dir);
+      assert.ok(statSync(bin).mtimeMs > old.getTime(), 'a program older than a header it includes is rebuilt');
+    } finally { rmSync(dir, { recursive: true, force: true }); }
+  });
 });

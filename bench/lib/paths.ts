@@ -22,11 +22,18 @@ export const RESULTS_DIR = join(ROOT, 'bench', 'results');
 /** Committed summaries of the runs BENCHMARKS.md quotes (--record NAME). */
 export const SUMMARIES_DIR = join(ROOT, 'bench', 'summaries');
 
-/** Builds bench/c/bin/* with make when a program is missing; throws with make's output on failure. */
-export function ensureCPrograms(names: string[] = ['epoll-echo', 'uring-echo', 'rpc-load']): void {
-  if (names.every((n) => existsSync(join(C_BIN, n)))) return;
-  const r = spawnSync('make', ['-C', C_DIR], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`make -C ${C_DIR} failed:\n${r.stdout}${r.stderr}`);
+/**
+ * Builds bench/c/bin/* with make when a program is missing or older than its sources (`make -q` says so: a checkout
+ * that changed a generator's C must not measure the old binary); throws with make's output on failure. Without make,
+ * programs that exist are used as they are.
+ */
+export function ensureCPrograms(names: string[] = ['epoll-echo', 'uring-echo', 'rpc-load'], dir = C_DIR): void {
+  if (names.every((n) => existsSync(join(dir, 'bin', n)))) {
+    const q = spawnSync('make', ['-q', '-C', dir], { encoding: 'utf8' });
+    if (q.status === 0 || q.error) return;
+  }
+  const r = spawnSync('make', ['-C', dir], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`make -C ${dir} failed:\n${r.stdout}${r.stderr}${r.error ? String(r.error) : ''}`);
 }
 
 /** A TCP port that was free on `host` a moment ago (servers we do not control cannot be told to use port 0). */
