@@ -120,6 +120,13 @@ try {
 }
 if (values.help) { process.stdout.write(usage + '\n'); process.exit(0); }
 
+const recordDir = values.record === undefined ? undefined : summaryDir(values.record);
+if (values.record !== undefined) {
+  const bad = checkRecordName(values.record);
+  if (bad) die(bad);
+  if (existsSync(recordDir!)) die(`--record: ${relative(process.cwd(), recordDir!)} exists already; choose another name`);
+}
+
 if (values.from) {
   // Redraw the report of an earlier run without measuring again.
   const res = JSON.parse(readFileSync(values.from, 'utf8')) as RpcResults;
@@ -127,6 +134,7 @@ if (values.from) {
   mkdirSync(dir, { recursive: true });
   const report = writeReport(res, dir);
   process.stdout.write(report.text + `\nReport redrawn in ${dir}/ (summary.md, ${report.charts.length} SVG charts). Measured with: ${res.command}\n`);
+  if (recordDir) process.stdout.write(`Summary recorded in ${recordSummary(recordDir, dir, report.charts)}/ (commit it)\n`);
   process.exit(0);
 }
 
@@ -172,12 +180,6 @@ const serverCpu = values['server-cpu']!, clientCpu = values['client-cpu']!;
 const retries = num('retries', values.retries!, 0, 10);
 const foreignMaxCores = num('foreign-max', values['foreign-max']!, 0, 64, false);
 const stealMax = num('steal-max', values['steal-max']!, 0, 1, false);
-const recordDir = values.record === undefined ? undefined : summaryDir(values.record);
-if (values.record !== undefined) {
-  const bad = checkRecordName(values.record);
-  if (bad) die(bad);
-  if (existsSync(recordDir!)) die(`--record: ${relative(process.cwd(), recordDir!)} exists already; choose another name`);
-}
 
 /** The servers of one figure: --servers, or the figure's default list (missing ones skipped with a note). */
 const skipped = new Set<string>();
