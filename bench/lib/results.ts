@@ -72,7 +72,7 @@ export function buildOf(path: string): { commit: string | null; text: string } {
   if (compiled.some((p) => mtime(p) > stampedAt + STAMP_SLACK_MS)) {
     return { commit: null, text: 'compiled after its build stamp (dist/build.json; tsc run alone?): origin unknown' };
   }
-  if (!stamp.commit) return { commit: null, text: 'compiled outside a git checkout' };
+  if (!stamp.commit) return { commit: null, text: 'compiled outside a git checkout of megapipe' };
   const d = stamp.dirty ?? [];
   return { commit: stamp.commit, text: `compiled from ${stamp.commit.slice(0, 12)}${d.length ? ` with ${d.length} file${d.length === 1 ? '' : 's'} changed (${d.slice(0, 4).join(', ')}${d.length > 4 ? ', …' : ''})` : ''}` };
 }
