@@ -14,6 +14,12 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
+/** Runs fn in a new scratch directory, removed afterwards whatever happens. */
+function withScratch(prefix: string, fn: (dir: string) => void): void {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  try { fn(dir); } finally { rmSync(dir, { recursive: true, force: true }); }
+}
+
 function put(dir: string, rel: string, text = ''): void {
   mkdirSync(dirname(join(dir, rel)), { recursive: true });
   writeFileSync(join(dir, rel), text);
@@ -21,8 +27,7 @@ function put(dir: string, rel: string, text = ''): void {
 
 describe('scripts/clean-dist.mjs', () => {
   it('removes outputs whose TypeScript source is gone, and nothing else', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'megapipe-clean-dist-'));
-    try {
+    withScratch('megapipe-clean-dist-', (dir) => {
       put(dir, 'tsconfig.json', JSON.stringify({ include: ['src', 'test'] }));
       const kept = ['src/a.ts', 'src/deep/b.ts', 'test/t.test.ts'];
       for (const s of kept) put(dir, s, '// source');
@@ -46,23 +51,18 @@ describe('scripts/clean-dist.mjs', () => {
       const again = spawnSync(process.execPath, [join(root, 'scripts/clean-dist.mjs'), dir], { encoding: 'utf8', timeout: 30_000 });
       assert.equal(again.status, 0, again.stderr);
       assert.equal(again.stdout, '');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('reads tsconfig.json as tsc does: comments and trailing commas do not stop the build', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'megapipe-clean-dist-'));
-    try {
+    withScratch('megapipe-clean-dist-', (dir) => {
       put(dir, 'tsconfig.json', '{\n  // what tsc compiles\n  "compilerOptions": { "outDir": "dist", },\n  /* sources */ "include": ["src", "test",],\n}\n');
       put(dir, 'src/a.ts', '// source');
       for (const f of ['dist/src/a.js', 'dist/src/gone.js', 'dist/src/gone.d.ts']) put(dir, f, 'output');
       const r = spawnSync(process.execPath, [join(root, 'scripts/clean-dist.mjs'), dir], { encoding: 'utf8', timeout: 30_000 });
       assert.equal(r.status, 0, r.stderr);
       assert.deepEqual(['dist/src/a.js', 'dist/src/gone.js', 'dist/src/gone.d.ts'].filter((f) => existsSync(join(dir, f))), ['dist/src/a.js']);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
 
@@ -78,8 +78,7 @@ describe('scripts/build-stamp.mjs and the summaries\' build line', () => {
   };
 
   it('records the commit and the files that differed from it; buildOf reads it from any file under dist/', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'megapipe-build-stamp-'));
-    try {
+    withScratch('megapipe-build-stamp-', (dir) => {
       const variant = join(dir, 'dist/apps/http/cli.js');
       assert.equal(buildOf(variant).commit, null);
       assert.match(buildOf(variant).text, /no build stamp/);
@@ -100,14 +99,11 @@ describe('scripts/build-stamp.mjs and the summaries\' build line', () => {
       put(dir, 'bench/summaries/x/summary.md', 'r');     // a recorded summary is not code
       stamp(dir);
       assert.deepEqual(buildOf(variant), { commit: head, text: `compiled from ${head.slice(0, 12)} with 1 file changed (src/a.ts)` });
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('a project inside another repository (an application\'s node_modules kept in git) names no commit', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'megapipe-build-stamp-'));
-    try {
+    withScratch('megapipe-build-stamp-', (dir) => {
       git(dir, 'init', '-q');
       put(dir, 'app.js', 'one');
       put(dir, 'node_modules/megapipe/src/a.ts', 'one');
@@ -118,14 +114,11 @@ describe('scripts/build-stamp.mjs and the summaries\' build line', () => {
       const b = JSON.parse(readFileSync(join(pkg, 'dist/build.json'), 'utf8')) as { commit: string | null; dirty: string[] };
       assert.deepEqual([b.commit, b.dirty], [null, []], 'the application\'s HEAD is not the package\'s commit');
       assert.match(buildOf(join(pkg, 'dist')).text, /outside a git checkout/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('a stamp older than the compiled files (tsc run alone afterwards, or a failed build that emitted) names no commit', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'megapipe-build-stamp-'));
-    try {
+    withScratch('megapipe-build-stamp-', (dir) => {
       git(dir, 'init', '-q');
       put(dir, 'src/a.ts', 'one');
       put(dir, '.gitignore', 'dist/\n');
@@ -148,9 +141,7 @@ describe('scripts/build-stamp.mjs and the summaries\' build line', () => {
         assert.equal(b.commit, null, `${p}: the stamp does not describe these files`);
         assert.match(b.text, /compiled after its build stamp/);
       }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
 
@@ -162,8 +153,7 @@ it('prepare and build run the clean before tsc and the stamp after it', () => {
 
 describe('bench/lib/paths.ts ensureCPrograms', () => {
   it('builds the C programs when missing, keeps them when current, rebuilds them when a source is newer', { skip: spawnSync('make', ['--version']).error ? 'no make' : false }, () => {
-    const dir = mkdtempSync(join(tmpdir(), 'megapipe-cprogs-'));
-    try {
+    withScratch('megapipe-cprogs-', (dir) => {
       const src = join(root, 'bench', 'c');
       for (const f of readdirSync(src)) if (/\.(c|h)$|^Makefile$/.test(f)) copyFileSync(join(src, f), join(dir, f));
       const bin = join(dir, 'bin', 'epoll-echo');
@@ -178,6 +168,6 @@ describe('bench/lib/paths.ts ensureCPrograms', () => {
       utimesSync(join(dir, 'common.h'), now, now);
       ensureCPrograms(['epoll-echo'], dir);
       assert.ok(statSync(bin).mtimeMs > old.getTime() + 1000, 'a program older than a header it includes is rebuilt');
-    } finally { rmSync(dir, { recursive: true, force: true }); }
+    });
   });
 });
