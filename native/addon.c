@@ -323,16 +323,22 @@ static napi_value ChannelClose(napi_env env, napi_callback_info info) {
 
 // channelIncomingCpu(channel, slot) -> SO_INCOMING_CPU of the lwsocket in direct-descriptor `slot`, or -errno (see
 // ring_incoming_cpu).
-static napi_value ChannelIncomingCpu(napi_env env, napi_callback_info info) {
+// (channel, slot) -> fn(channel, slot) as an int32, -EBADF on a closed channel: a synchronous ring command on one
+// direct descriptor. The command's CQE (and any other its enter posted) is drained next turn.
+static napi_value slot_command(napi_env env, napi_callback_info info, int (*fn)(channel_t *, int32_t)) {
   size_t argc = 2; napi_value argv[2];
   NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   channel_t *ch = get_channel(env, argv[0]);
   if (!ch) return NULL;
   int32_t slot = -1; napi_get_value_int32(env, argv[1], &slot);
-  int r = ch->closed ? -EBADF : ring_incoming_cpu(ch, slot);
-  if (!ch->closed) wake_if_posted(ch);   // the command's CQE (and any other the enter posted) is drained next turn
+  int r = ch->closed ? -EBADF : fn(ch, slot);
+  if (!ch->closed) wake_if_posted(ch);
   napi_value out; napi_create_int32(env, r, &out);
   return out;
+}
+
+static napi_value ChannelIncomingCpu(napi_env env, napi_callback_info info) {
+  return slot_command(env, info, ring_incoming_cpu);
 }
 
 // channelSetSockOpt(channel, slot, which, value) -> 0 | -errno; channelGetSockOpt(channel, slot, which) -> value | -errno:
@@ -485,15 +491,7 @@ static napi_value FileCached(napi_env env, napi_callback_info info) {
 // channelInstallFd(channel, slot) -> a regular fd (close-on-exec) for the lwsocket in direct-descriptor `slot`, which
 // the caller closes, or -errno (see ring_install_fd).
 static napi_value ChannelInstallFd(napi_env env, napi_callback_info info) {
-  size_t argc = 2; napi_value argv[2];
-  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  channel_t *ch = get_channel(env, argv[0]);
-  if (!ch) return NULL;
-  int32_t slot = -1; napi_get_value_int32(env, argv[1], &slot);
-  int r = ch->closed ? -EBADF : ring_install_fd(ch, slot);
-  if (!ch->closed) wake_if_posted(ch);
-  napi_value out; napi_create_int32(env, r, &out);
-  return out;
+  return slot_command(env, info, ring_install_fd);
 }
 
 // The {address, port, family} object of sock_name's result, or its -errno as a number.
