@@ -27,13 +27,15 @@ const T = 20_000;
 
 async function listening(server: net.Server, host = '127.0.0.1'): Promise<number> {
   server.listen(0, host);
-  await once(server, 'listening');
+  await withTimeout(once(server, 'listening'), T, 'listening');
   return (server.address() as net.AddressInfo).port;
 }
 
+// bounded: a close that never completes fails the test naming what stayed open (a full-suite run once hung here)
 async function closeServer(server: net.Server): Promise<void> {
   if (!server.listening) return;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  const open = await new Promise<number>((resolve) => server.getConnections((_, n) => resolve(n)));
+  await withTimeout(new Promise<void>((resolve) => server.close(() => resolve())), T, `server.close (${open} connection(s) open when it was called)`);
 }
 
 function collect(s: net.Socket): Promise<Buffer> {
