@@ -189,7 +189,13 @@ export class Socket extends Duplex implements Endpoint {
 
   override _write(chunk: Buffer | string, encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
     if (this.#h < 0) {
-      if (this.connecting) { this.#beforeHandle = () => this._write(chunk, encoding, cb); return; }
+      if (this.connecting) {
+        // counted while it waits for the handle, as node:net counts its pending write
+        const n = typeof chunk === 'string' ? Buffer.byteLength(chunk, encoding) : chunk.length;
+        this.#written += n;
+        this.#beforeHandle = () => { this.#written -= n; this._write(chunk, encoding, cb); };
+        return;
+      }
       cb(this.#error ?? netError('EPIPE', 'write'));
       return;
     }
@@ -205,7 +211,13 @@ export class Socket extends Duplex implements Endpoint {
   // corked writes (node:http's head and body, then its empty end): each chunk queued in order, one answer
   override _writev(chunks: { chunk: Buffer | string; encoding: BufferEncoding }[], cb: (err?: Error | null) => void): void {
     if (this.#h < 0) {
-      if (this.connecting) { this.#beforeHandle = () => this._writev(chunks, cb); return; }
+      if (this.connecting) {
+        let n = 0;
+        for (const c of chunks) n += typeof c.chunk === 'string' ? Buffer.byteLength(c.chunk, c.encoding) : c.chunk.length;
+        this.#written += n;
+        this.#beforeHandle = () => { this.#written -= n; this._writev(chunks, cb); };
+        return;
+      }
       cb(this.#error ?? netError('EPIPE', 'write'));
       return;
     }
