@@ -495,6 +495,22 @@ for (const impl of IMPLS) {
       }
     });
 
+    it('destroyed while its host name is resolved: the pending write\'s callback, the next one\'s and end()\'s fail after \'close\'', async () => {
+      const events: string[] = [];
+      const c = impl.connect(1, 'localhost');
+      record(c, ['error', 'close'], events);
+      c.write('x', (e) => events.push(`write1:${(e as NodeJS.ErrnoException | null | undefined)?.code}`));
+      c.write('yz', (e) => events.push(`write2:${(e as NodeJS.ErrnoException | null | undefined)?.code}`));
+      c.end(((e?: NodeJS.ErrnoException | null) => events.push(`end:${e?.code}`)) as () => void);
+      assert.equal(c.connecting, true);
+      c.destroy();
+      await waitFor(() => events.length === 4, 'close and the three callbacks');
+      for (let i = 0; i < 10; i++) await immediate();
+      assert.deepEqual(events, ['close:false', 'write1:ERR_SOCKET_CLOSED_BEFORE_CONNECTION', 'write2:ERR_SOCKET_CLOSED_BEFORE_CONNECTION', 'end:ERR_SOCKET_CLOSED_BEFORE_CONNECTION']);
+      // the pending write's byte stays counted (node:net's _pendingData); the discarded buffered one does not
+      assert.equal(c.bytesWritten, 1);
+    });
+
     it('a destroyed socket emits no more \'data\' and no \'end\', though the peer\'s bytes and FIN follow', async () => {
       const events: string[] = [];
       const server = impl.createServer({}, (s) => {
