@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { once } from 'node:events';
+import { lookup } from 'node:dns/promises';
 import { pipeline } from 'node:stream/promises';
 import { setImmediate as immediate, setTimeout as sleep } from 'node:timers/promises';
 import * as mnet from '../src/net/index.js';
@@ -485,6 +486,50 @@ for (const impl of IMPLS) {
       assert.deepEqual(counted, [10, 10]);
       c.destroy();
       await closeServer(server);
+    });
+
+    it('bytesWritten counts writes made before the connection has a handle (its host name being resolved)', async () => {
+      // the server on the address 'localhost' resolves to first, so that the client's lookup finds it
+      const { address } = await lookup('localhost');
+      const parts: Buffer[] = [];
+      const server = impl.createServer({}, (s) => { s.on('data', (d: Buffer) => parts.push(d)); });
+      const port = await listening(server, address);
+      const c = impl.connect(port, 'localhost');
+      c.on('error', () => {});
+      try {
+        const counted: number[] = [];
+        c.write('hello');
+        counted.push(c.bytesWritten);
+        c.write('w\u00f6rld', 'utf8');
+        counted.push(c.bytesWritten);
+        c.cork(); c.write(Buffer.from('abc')); c.write('ff00', 'hex'); c.uncork();
+        counted.push(c.bytesWritten);
+        assert.equal(c.connecting, true, 'still resolving and connecting');
+        await withTimeout(once(c, 'connect'), T, 'connect');
+        await waitFor(() => parts.reduce((n, p) => n + p.length, 0) >= 16, 'the bytes at the server');
+        counted.push(c.bytesWritten);
+        assert.deepEqual(counted, [5, 11, 16, 16]);
+        assert.ok(Buffer.concat(parts).equals(Buffer.concat([Buffer.from('hello'), Buffer.from('w\u00f6rld', 'utf8'), Buffer.from('abc'), Buffer.from([0xff, 0])])));
+      } finally {
+        c.destroy();
+        await closeServer(server);
+      }
+    });
+
+    it('destroyed while its host name is resolved: the pending write\'s callback, the next one\'s and end()\'s fail after \'close\'', async () => {
+      const events: string[] = [];
+      const c = impl.connect(1, 'localhost');
+      record(c, ['error', 'close'], events);
+      c.write('x', (e) => events.push(`write1:${(e as NodeJS.ErrnoException | null | undefined)?.code}`));
+      c.write('yz', (e) => events.push(`write2:${(e as NodeJS.ErrnoException | null | undefined)?.code}`));
+      c.end(((e?: NodeJS.ErrnoException | null) => events.push(`end:${e?.code}`)) as () => void);
+      assert.equal(c.connecting, true);
+      c.destroy();
+      await waitFor(() => events.length === 4, 'close and the three callbacks');
+      for (let i = 0; i < 10; i++) await immediate();
+      assert.deepEqual(events, ['close:false', 'write1:ERR_SOCKET_CLOSED_BEFORE_CONNECTION', 'write2:ERR_SOCKET_CLOSED_BEFORE_CONNECTION', 'end:ERR_SOCKET_CLOSED_BEFORE_CONNECTION']);
+      // the pending write's byte stays counted (node:net's _pendingData); the discarded buffered one does not
+      assert.equal(c.bytesWritten, 1);
     });
 
     it('a destroyed socket emits no more \'data\' and no \'end\', though the peer\'s bytes and FIN follow', async () => {

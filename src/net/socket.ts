@@ -46,6 +46,11 @@ const EMPTY = Buffer.alloc(0);
 
 function emitClose(s: Socket, hadError: boolean): void { s.emit('close', hadError); }
 
+/** node:net's error for a write whose socket closed before it connected. */
+function closedBeforeConnection(): Error {
+  return Object.assign(new Error('Socket closed before the connection was established'), { code: 'ERR_SOCKET_CLOSED_BEFORE_CONNECTION' });
+}
+
 /** A TCP connection over a channel, with node:net.Socket's API. Events: connect, ready, data, end, drain, timeout, error, close(hadError). */
 export class Socket extends Duplex implements Endpoint {
   /** True from connect() until the connection is established. */
@@ -66,8 +71,8 @@ export class Socket extends Duplex implements Endpoint {
   #heldWrite: ((err?: Error | null) => void) | null = null;
   // the writable side's end, waiting for every queued byte to reach the kernel
   #finalCb: ((err?: Error | null) => void) | null = null;
-  // a write or end made before connect() has a handle
-  #beforeHandle: (() => void) | null = null;
+  // a write or end made before connect() has a handle (called with an error when the socket is destroyed first)
+  #beforeHandle: ((err?: Error) => void) | null = null;
   // _destroy's callback, until the channel's disconnect event
   #destroyCb: ((err: Error | null) => void) | null = null;
   #destroyErr: Error | null = null;
@@ -189,7 +194,13 @@ export class Socket extends Duplex implements Endpoint {
 
   override _write(chunk: Buffer | string, encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
     if (this.#h < 0) {
-      if (this.connecting) { this.#beforeHandle = () => this._write(chunk, encoding, cb); return; }
+      if (this.connecting) {
+        // counted while it waits for the handle, as node:net counts its pending write
+        const n = typeof chunk === 'string' ? Buffer.byteLength(chunk, encoding) : chunk.length;
+        this.#written += n;
+        this.#beforeHandle = (err) => { if (err !== undefined) cb(err); else { this.#written -= n; this._write(chunk, encoding, cb); } };
+        return;
+      }
       cb(this.#error ?? netError('EPIPE', 'write'));
       return;
     }
@@ -205,7 +216,13 @@ export class Socket extends Duplex implements Endpoint {
   // corked writes (node:http's head and body, then its empty end): each chunk queued in order, one answer
   override _writev(chunks: { chunk: Buffer | string; encoding: BufferEncoding }[], cb: (err?: Error | null) => void): void {
     if (this.#h < 0) {
-      if (this.connecting) { this.#beforeHandle = () => this._writev(chunks, cb); return; }
+      if (this.connecting) {
+        let n = 0;
+        for (const c of chunks) n += typeof c.chunk === 'string' ? Buffer.byteLength(c.chunk, c.encoding) : c.chunk.length;
+        this.#written += n;
+        this.#beforeHandle = (err) => { if (err !== undefined) cb(err); else { this.#written -= n; this._writev(chunks, cb); } };
+        return;
+      }
       cb(this.#error ?? netError('EPIPE', 'write'));
       return;
     }
@@ -244,7 +261,7 @@ export class Socket extends Duplex implements Endpoint {
 
   override _final(cb: (err?: Error | null) => void): void {
     if (this.#h < 0) {
-      if (this.connecting) { this.#beforeHandle = () => this._final(cb); return; }
+      if (this.connecting) { this.#beforeHandle = (err) => { if (err === undefined) this._final(cb); }; return; }
       cb(); return;
     }
     try { this.#ch!.end(this.#h); } catch { /* closing already */ }
@@ -254,7 +271,10 @@ export class Socket extends Duplex implements Endpoint {
 
   override _destroy(err: Error | null, cb: (err: Error | null) => void): void {
     this.connecting = false;
+    // a write waiting for the handle fails once closed, as node:net's (which makes the Writable's later callbacks fail)
+    const pending = this.#beforeHandle;
     this.#beforeHandle = null;
+    if (pending !== null) this.once('close', () => pending(closedBeforeConnection()));
     const ch = this.#ch, h = this.#h;
     if (ch === null || h < 0 || !ch.isOpen(h)) { this.#closed(cb, err); return; }
     this.#destroyCb = cb; this.#destroyErr = err;
