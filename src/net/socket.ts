@@ -97,6 +97,11 @@ export class Socket extends Duplex implements Endpoint {
     // (Duplex ends the writable side after the readable one unless allowHalfOpen, as node:net does); decodeStrings:
     // false — strings reach _write as they are (as node:net's), so that their bytes are written without a Buffer
     super(duplex ? options : { ...options, allowHalfOpen: Boolean(options.allowHalfOpen), emitClose: false, autoDestroy: true, decodeStrings: false });
+    // Bytes are pushed as they arrive, not pulled: _read only resumes a connection paused by a full buffer, and
+    // Readable calls it whenever its buffer drains below the high-water mark (read(), flow, resume). Its read-ahead
+    // after each push — a process.nextTick and a read(0) per received chunk, for a source that has nothing more to
+    // give until the kernel does — is turned off by marking it as always running.
+    (this as unknown as { _readableState: { readingMore: boolean } })._readableState.readingMore = true;
   }
 
   // the rare state, made now if it was not
