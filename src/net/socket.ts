@@ -332,7 +332,7 @@ export class Socket extends Duplex implements Endpoint {
     return 'closed';
   }
   /** The idle timeout set by setTimeout (0: turned off; undefined: never set), as node:net's. */
-  get timeout(): number | undefined { return this.#flags & TIMEOUT_SET ? this.#x!.timeoutMs : undefined; }
+  get timeout(): number | undefined { return this.#flags & TIMEOUT_SET ? this.#x?.timeoutMs ?? 0 : undefined; }
   /** Whether this socket's connection is an lwsocket (an io_uring direct descriptor, not in the process fd table). */
   get lwsocket(): boolean { return this.#h >= 0 && this.#ch!.isLwsocket(this.#h); }
 
@@ -375,9 +375,12 @@ export class Socket extends Duplex implements Endpoint {
   setTimeout(ms: number, cb?: () => void): this {
     if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) throw new RangeError(`The value of "msecs" is out of range. It must be a non-negative finite number. Received ${String(ms)}`);
     if (cb !== undefined) { if (ms === 0) this.removeListener('timeout', cb); else this.once('timeout', cb); }
-    const x = this.#rare();
-    x.timeoutMs = Math.floor(ms);
+    const t = Math.floor(ms);
     this.#flags |= TIMEOUT_SET;
+    // off with no timeout ever on (ws turns it off on every connection it takes): nothing to keep
+    if (t === 0 && this.#x === null) return this;
+    const x = this.#rare();
+    x.timeoutMs = t;
     // Off: a pending timer stays and does nothing when it fires. On: a pending timer due by the new deadline stays
     // (it re-arms itself for the rest of the idle time); one due later is replaced. (node:http turns the timeout off
     // at each request and on again after its response: no timer is made or cleared per request.)
