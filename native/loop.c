@@ -29,58 +29,24 @@ static void wake_self(channel_t *ch) { uint64_t one = 1; ssize_t w = write(ch->e
 // not wait for an unrelated wake-up. Inside a turn the drain loop picks them up.
 void wake_if_posted(channel_t *ch) { if (!ch->in_callback && !ch->closed && cq_nonempty(ch)) wake_self(ch); }
 
-// One callback scope per turn (the first batch opens it, the turn's end closes it): the batches of one wake-up run as
-// plain calls inside it, and the scope's close drains nextTicks and microtasks once. `turn` is NULL outside a turn
-// (a call of its own, in a scope of its own).
-typedef struct { napi_handle_scope hs; napi_callback_scope cs; napi_value cb, resource; int open; } turn_scope_t;
-
-static void js_call(channel_t *ch, turn_scope_t *t, unsigned n) {
+void call_js(channel_t *ch, unsigned n) {
   napi_env env = ch->env;
-  napi_value argv[1], result;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value cb, resource, argv[1], result;
+  napi_get_reference_value(env, ch->cb_ref, &cb);
+  napi_get_reference_value(env, ch->resource_ref, &resource);
   napi_create_uint32(env, n, &argv[0]);
   ch->stats[MP_ST_JS_CALLS] += 1;
   ch->in_callback = 1;
-  napi_status st = napi_call_function(env, t->resource, t->cb, 1, argv, &result);
+  napi_status st = napi_make_callback(env, ch->async_ctx, resource, cb, 1, argv, &result);
   ch->in_callback = 0;
   if (st == napi_pending_exception) {
     napi_value err;
     napi_get_and_clear_last_exception(env, &err);
     napi_fatal_exception(env, err);
   }
-}
-
-static void turn_open(channel_t *ch, turn_scope_t *t) {
-  if (t->open) return;
-  napi_env env = ch->env;
-  napi_open_handle_scope(env, &t->hs);
-  napi_get_reference_value(env, ch->cb_ref, &t->cb);
-  napi_get_reference_value(env, ch->resource_ref, &t->resource);
-  ch->in_callback = 1;   // nothing JavaScript runs while the scope opens may enter the ring
-  napi_open_callback_scope(env, t->resource, ch->async_ctx, &t->cs);
-  ch->in_callback = 0;
-  t->open = 1;
-}
-
-static void turn_close(channel_t *ch, turn_scope_t *t) {
-  if (!t->open) return;
-  napi_env env = ch->env;
-  t->open = 0;
-  ch->in_callback = 1;
-  napi_status st = napi_close_callback_scope(env, t->cs);   // runs nextTicks and microtasks
-  ch->in_callback = 0;
-  if (st == napi_pending_exception) {
-    napi_value err;
-    napi_get_and_clear_last_exception(env, &err);
-    napi_fatal_exception(env, err);
-  }
-  napi_close_handle_scope(env, t->hs);
-}
-
-void call_js(channel_t *ch, unsigned n) {
-  turn_scope_t t = {0};
-  turn_open(ch, &t);
-  js_call(ch, &t, n);
-  turn_close(ch, &t);
+  napi_close_handle_scope(env, scope);
 }
 
 // While a turn runs, the ring's eventfd is muted (IORING_CQ_EVENTFD_DISABLED): the turn's own GETEVENTS enters
@@ -97,7 +63,6 @@ static inline void evfd_mute(channel_t *ch, int on) {
 
 static void run_turn(channel_t *ch) {
   int delivered = 0;
-  turn_scope_t t = {0};
   evfd_mute(ch, 1);
   for (int i = 0; i < MP_BOUND_DRAIN_ROUNDS && !ch->closed; i++) {
     flush_staged(ch, 1);   // rows it could not submit stay staged (hdr[0]); JavaScript sees them when it stages next
@@ -105,23 +70,18 @@ static void run_turn(channel_t *ch) {
     if (n == 0) break;
     delivered = 1;
     ch->stats[MP_ST_BATCHES] += 1;
-    turn_open(ch, &t);
-    js_call(ch, &t, n);
+    call_js(ch, n);
   }
+  if (ch->closed) return;
   // the last batch's rows (handed off by JavaScript), and SQEs a refused enter left in the SQ: if the kernel refuses
   // them now, JavaScript is told at once (a call with no events) so that its retry policy runs — nothing is ever left
   // staged with nothing to submit it
-  if (!ch->closed && (ch->hdr[0] || ch->hdr[1] || sq_queued(ch)) && flush_staged(ch, 0) < 0 && !ch->closed) {
-    turn_open(ch, &t);
-    js_call(ch, &t, 0);
-  }
-  // nextTicks and microtasks of the turn's batches run here, once: what they stage is flushed by Batch's own microtask
-  turn_close(ch, &t);
+  if ((ch->hdr[0] || ch->hdr[1] || sq_queued(ch)) && flush_staged(ch, 0) < 0 && !ch->closed) call_js(ch, 0);
   if (ch->closed) return;
   if (!delivered) ch->stats[MP_ST_EMPTY_WAKEUPS] += 1;
   evfd_mute(ch, 0);
-  // completions left over (MP_BOUND_DRAIN_ROUNDS reached, posted inline by the last submit or by a flush from the
-  // turn's microtasks, or deferred work that arrived while the eventfd was muted): wake ourselves again
+  // completions left over (MP_BOUND_DRAIN_ROUNDS reached, posted inline by the last submit, or deferred work that arrived
+  // while the eventfd was muted): wake ourselves again
   if (work_pending(ch)) wake_self(ch);
 }
 
