@@ -1,0 +1,23 @@
+// counts per op at the binary 4-conn depth-1 point: server in this process's worker (serve), mc-load on CPU 1
+import { spawn } from 'node:child_process';
+const dist = process.argv[2] ?? new URL('../../../dist', import.meta.url).pathname;
+const { serve } = await import(`${dist}/src/index.js`);
+const srv = await import(`${dist}/apps/memcached/server.js`);
+const o = srv.resolveOptions({ port: 0, host: '127.0.0.1', threads: 1, memoryMb: 1024, maxConns: 4096 });
+const data = srv.createWorkerData(o, 0);
+const h = await serve({ module: new URL(`file://${dist}/apps/memcached/worker.js`), workers: 1, host: '127.0.0.1', port: 0, workerData: data });
+data.settings.port = h.port;
+const child = spawn('taskset', ['-c', '1', new URL('../../c/bin/mc-load', import.meta.url).pathname, '--port', String(h.port), '--conns', '4', '--pipeline', '1', '--protocol', 'binary', '--duration', '4', '--warmup', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+let a, b, out = '';
+child.stdout.on('data', (d) => out += d);
+let buf = '';
+child.stderr.on('data', async (d) => { buf += d; if (!a && buf.includes('phase measure')) a = (await h.stats())[0].channel; if (!b && buf.includes('phase end')) b = (await h.stats())[0].channel; });
+await new Promise((r) => child.on('exit', r));
+await new Promise((r) => setTimeout(r, 100));
+const res = JSON.parse(out.trim().split('\n').pop());
+const ops = res.ops;
+const per = {};
+for (const k of ['enters', 'submitted', 'completions', 'batches', 'wakeups', 'emptyWakeups', 'flushes', 'requests']) per[k] = ((b[k] - a[k]) / ops).toFixed(3);
+console.log(JSON.stringify({ ops_per_s: res.ops_per_s, per_op: per, ops_per_wakeup: (ops / (b.wakeups - a.wakeups)).toFixed(2) }));
+await h.close(2000);
+process.exit(0);
