@@ -532,6 +532,45 @@ for (const impl of IMPLS) {
       assert.equal(c.bytesWritten, 1);
     });
 
+    // to an IP address the connect starts at once (megapipe/net has a handle while connecting): writes made meanwhile
+    // must still wait for the connection, or a refused connect would have reported them written (it did)
+    it('connect refused: writes and end() made while connecting fail after \'error\' and \'close\', none reported written', async () => {
+      const closed = impl.createServer({}, () => {});
+      const port = await listening(closed);
+      await closeServer(closed);
+      const events: string[] = [];
+      const c = impl.connect(port, '127.0.0.1');
+      record(c, ['error', 'close'], events);
+      c.write('hello', (e) => events.push(`write1:${(e as NodeJS.ErrnoException | null | undefined)?.code ?? 'ok'}`));
+      c.write('world', (e) => events.push(`write2:${(e as NodeJS.ErrnoException | null | undefined)?.code ?? 'ok'}`));
+      c.end(((e?: NodeJS.ErrnoException | null) => events.push(`end:${e?.code ?? 'ok'}`)) as () => void);
+      await waitFor(() => events.length === 5, 'error, close and the three callbacks');
+      for (let i = 0; i < 10; i++) await immediate();
+      assert.deepEqual(events, ['error:ECONNREFUSED', 'close:true', 'write1:ERR_SOCKET_CLOSED_BEFORE_CONNECTION', 'write2:ECONNREFUSED', 'end:ECONNREFUSED']);
+      assert.equal(c.bytesWritten, 5);
+    });
+
+    it('connect accepted: writes and end() made while connecting arrive in order once connected, then the FIN', async () => {
+      // allowHalfOpen: the server answers after the client's FIN
+      const server = impl.createServer({ allowHalfOpen: true }, (s) => { collect(s).then((b) => s.end(`got:${b.toString('latin1')}`), () => {}); });
+      const port = await listening(server);
+      try {
+        const c = impl.connect(port, '127.0.0.1');
+        const order: string[] = [];
+        c.write('one ', () => order.push('write1'));
+        c.write(Buffer.from('two '), () => order.push('write2'));
+        c.end('three', () => order.push('end'));
+        assert.equal(c.connecting, true);
+        c.once('connect', () => order.push('connect'));
+        const reply = await withTimeout(collect(c), T, 'the reply');
+        assert.equal(reply.toString('latin1'), 'got:one two three');
+        await withTimeout(once(c, 'close'), T, 'close');
+        assert.deepEqual(order.filter((e) => e !== 'connect'), ['write1', 'write2', 'end']);
+        assert.ok(order.includes('connect'));
+        assert.equal(c.bytesWritten, 13);
+      } finally { await closeServer(server); }
+    });
+
     it('a destroyed socket emits no more \'data\' and no \'end\', though the peer\'s bytes and FIN follow', async () => {
       const events: string[] = [];
       const server = impl.createServer({}, (s) => {

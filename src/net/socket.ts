@@ -63,7 +63,7 @@ class Rare {
   heldWrite: ((err?: Error | null) => void) | null = null;
   // the writable side's end, waiting for every queued byte to reach the kernel
   finalCb: ((err?: Error | null) => void) | null = null;
-  // a write or end made before connect() has a handle (called with an error when the socket is destroyed first)
+  // a write or end made before the connection is established (called with an error when the socket is destroyed first)
   beforeHandle: ((err?: Error) => void) | null = null;
   // _destroy's callback, until the channel's disconnect event
   destroyCb: ((err: Error | null) => void) | null = null;
@@ -179,6 +179,10 @@ export class Socket extends Duplex implements Endpoint {
     ch.read(h);
     if (!(this.#flags & READ_PAUSED) && this.isPaused()) { this.#flags |= READ_PAUSED; ch.pause(h); }
     this.#touch();
+    // writes and an end made while connecting go now (as node:net's): had they been queued on the handle, a refused
+    // connect would have reported them written
+    const pending = this.#x?.beforeHandle ?? null;
+    if (pending !== null) { this.#x!.beforeHandle = null; pending(); }
     this.emit('connect');
     this.emit('ready');
   }
@@ -218,7 +222,7 @@ export class Socket extends Duplex implements Endpoint {
   }
 
   override _write(chunk: Buffer | string, encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
-    if (this.#h < 0) {
+    if (this.#h < 0 || this.connecting) {
       if (this.connecting) {
         // counted while it waits for the handle, as node:net counts its pending write
         const n = typeof chunk === 'string' ? Buffer.byteLength(chunk, encoding) : chunk.length;
@@ -240,7 +244,7 @@ export class Socket extends Duplex implements Endpoint {
 
   // corked writes (node:http's head and body, then its empty end): each chunk queued in order, one answer
   override _writev(chunks: { chunk: Buffer | string; encoding: BufferEncoding }[], cb: (err?: Error | null) => void): void {
-    if (this.#h < 0) {
+    if (this.#h < 0 || this.connecting) {
       if (this.connecting) {
         let n = 0;
         for (const c of chunks) n += typeof c.chunk === 'string' ? Buffer.byteLength(c.chunk, c.encoding) : c.chunk.length;
@@ -285,7 +289,7 @@ export class Socket extends Duplex implements Endpoint {
   }
 
   override _final(cb: (err?: Error | null) => void): void {
-    if (this.#h < 0) {
+    if (this.#h < 0 || this.connecting) {
       if (this.connecting) { this.#rare().beforeHandle = (err) => { if (err === undefined) this._final(cb); }; return; }
       cb(); return;
     }
@@ -485,9 +489,6 @@ export class Socket extends Duplex implements Endpoint {
       const ch = threadChannel();
       this.#ch = ch;
       try { this.#h = ch.connect(address, options.port, this, { localAddress: options.localAddress }); } catch (e) { this.destroy(e as Error); return; }
-      const x = this.#rare(), pending = x.beforeHandle;
-      x.beforeHandle = null;
-      pending?.();
     };
     if (isIP(host) !== 0) go(host);
     else {
