@@ -72,6 +72,14 @@ describe('scripts/build-stamp.mjs and the summaries\' build line', () => {
     assert.equal(r.status, 0, r.stderr);
     return r.stdout.trim();
   };
+  // a new repository of `files` (path → text), committed; its HEAD
+  const repo = (dir: string, files: Record<string, string>, message: string): string => {
+    git(dir, 'init', '-q');
+    for (const [rel, text] of Object.entries(files)) put(dir, rel, text);
+    git(dir, 'add', '-A');
+    git(dir, 'commit', '-qm', message);
+    return git(dir, 'rev-parse', 'HEAD');
+  };
   const stamp = (dir: string): void => {
     const r = spawnSync(process.execPath, [join(root, 'scripts/build-stamp.mjs'), dir], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(r.status, 0, r.stderr);
@@ -82,12 +90,7 @@ describe('scripts/build-stamp.mjs and the summaries\' build line', () => {
       const variant = join(dir, 'dist/apps/http/cli.js');
       assert.equal(buildOf(variant).commit, null);
       assert.match(buildOf(variant).text, /no build stamp/);
-      git(dir, 'init', '-q');
-      put(dir, 'src/a.ts', 'one');
-      put(dir, '.gitignore', 'dist/\n');
-      git(dir, 'add', '-A');
-      git(dir, 'commit', '-qm', 'first');
-      const head = git(dir, 'rev-parse', 'HEAD');
+      const head = repo(dir, { 'src/a.ts': 'one', '.gitignore': 'dist/\n' }, 'first');
       stamp(dir);
       const clean = JSON.parse(readFileSync(join(dir, 'dist/build.json'), 'utf8')) as { commit: string; dirty: string[] };
       assert.equal(clean.commit, head);
@@ -104,11 +107,7 @@ describe('scripts/build-stamp.mjs and the summaries\' build line', () => {
 
   it('a project inside another repository (an application\'s node_modules kept in git) names no commit', () => {
     withScratch('megapipe-build-stamp-', (dir) => {
-      git(dir, 'init', '-q');
-      put(dir, 'app.js', 'one');
-      put(dir, 'node_modules/megapipe/src/a.ts', 'one');
-      git(dir, 'add', '-A');
-      git(dir, 'commit', '-qm', 'the application');
+      repo(dir, { 'app.js': 'one', 'node_modules/megapipe/src/a.ts': 'one' }, 'the application');
       const pkg = join(dir, 'node_modules/megapipe');
       stamp(pkg);
       const b = JSON.parse(readFileSync(join(pkg, 'dist/build.json'), 'utf8')) as { commit: string | null; dirty: string[] };
@@ -119,12 +118,7 @@ describe('scripts/build-stamp.mjs and the summaries\' build line', () => {
 
   it('a stamp older than the compiled files (tsc run alone afterwards, or a failed build that emitted) names no commit', () => {
     withScratch('megapipe-build-stamp-', (dir) => {
-      git(dir, 'init', '-q');
-      put(dir, 'src/a.ts', 'one');
-      put(dir, '.gitignore', 'dist/\n');
-      git(dir, 'add', '-A');
-      git(dir, 'commit', '-qm', 'first');
-      const head = git(dir, 'rev-parse', 'HEAD');
+      const head = repo(dir, { 'src/a.ts': 'one', '.gitignore': 'dist/\n' }, 'first');
       put(dir, 'dist/src/index.js', '');
       put(dir, 'dist/apps/http/cli.js', '');
       stamp(dir);

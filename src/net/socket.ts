@@ -222,17 +222,11 @@ export class Socket extends Duplex implements Endpoint {
   }
 
   override _write(chunk: Buffer | string, encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
-    if (this.#h < 0 || this.connecting) {
-      if (this.connecting) {
-        // counted while it waits for the handle, as node:net counts its pending write
-        const n = typeof chunk === 'string' ? Buffer.byteLength(chunk, encoding) : chunk.length;
-        this.#written += n;
-        this.#rare().beforeHandle = (err) => { if (err !== undefined) cb(err); else { this.#written -= n; this._write(chunk, encoding, cb); } };
-        return;
-      }
-      cb(this.#x?.error ?? netError('EPIPE', 'write'));
+    if (this.connecting) {
+      this.#holdUntilConnected(typeof chunk === 'string' ? Buffer.byteLength(chunk, encoding) : chunk.length, () => this._write(chunk, encoding, cb), cb);
       return;
     }
+    if (this.#h < 0) { cb(this.#x?.error ?? netError('EPIPE', 'write')); return; }
     let ok: boolean;
     try { ok = this.#send(chunk, encoding); } catch {
       cb(this.#x?.error ?? netError('EPIPE', 'write'));
@@ -244,17 +238,13 @@ export class Socket extends Duplex implements Endpoint {
 
   // corked writes (node:http's head and body, then its empty end): each chunk queued in order, one answer
   override _writev(chunks: { chunk: Buffer | string; encoding: BufferEncoding }[], cb: (err?: Error | null) => void): void {
-    if (this.#h < 0 || this.connecting) {
-      if (this.connecting) {
-        let n = 0;
-        for (const c of chunks) n += typeof c.chunk === 'string' ? Buffer.byteLength(c.chunk, c.encoding) : c.chunk.length;
-        this.#written += n;
-        this.#rare().beforeHandle = (err) => { if (err !== undefined) cb(err); else { this.#written -= n; this._writev(chunks, cb); } };
-        return;
-      }
-      cb(this.#x?.error ?? netError('EPIPE', 'write'));
+    if (this.connecting) {
+      let n = 0;
+      for (const c of chunks) n += typeof c.chunk === 'string' ? Buffer.byteLength(c.chunk, c.encoding) : c.chunk.length;
+      this.#holdUntilConnected(n, () => this._writev(chunks, cb), cb);
       return;
     }
+    if (this.#h < 0) { cb(this.#x?.error ?? netError('EPIPE', 'write')); return; }
     let ok = true, sent = false;
     try {
       for (let i = 0; i < chunks.length; i++) {
@@ -270,6 +260,13 @@ export class Socket extends Duplex implements Endpoint {
     }
     this.#touch();
     if (ok) cb(); else this.#rare().heldWrite = cb;
+  }
+
+  // A write of `n` bytes made while connecting: counted while it waits (as node:net counts its pending write), made
+  // again by `retry` once connected, failed through `cb` if the socket is destroyed first
+  #holdUntilConnected(n: number, retry: () => void, cb: (err?: Error | null) => void): void {
+    this.#written += n;
+    this.#rare().beforeHandle = (err) => { if (err !== undefined) cb(err); else { this.#written -= n; retry(); } };
   }
 
   // Queues one chunk on the connection: write()'s answer. A string in Latin-1 (or ASCII: UTF-8 whose every character
@@ -289,10 +286,8 @@ export class Socket extends Duplex implements Endpoint {
   }
 
   override _final(cb: (err?: Error | null) => void): void {
-    if (this.#h < 0 || this.connecting) {
-      if (this.connecting) { this.#rare().beforeHandle = (err) => { if (err === undefined) this._final(cb); }; return; }
-      cb(); return;
-    }
+    if (this.connecting) { this.#rare().beforeHandle = (err) => { if (err === undefined) this._final(cb); }; return; }
+    if (this.#h < 0) { cb(); return; }
     try { this.#ch!.end(this.#h); } catch { /* closing already */ }
     // 'finish' once every byte reached the kernel (as node:net's shutdown)
     if (this.#ch!.pendingBytes(this.#h) === 0) cb(); else this.#rare().finalCb = cb;

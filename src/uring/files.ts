@@ -350,39 +350,41 @@ export class Files {
       return;
     }
     // the round is over
+    if (this.endRound(h, p)) return;
+    const wrote = p.wrote, moved = p.moved;
+    p.wrote = 0; p.moved = false;
+    this.settleRound(h, p, wrote, moved);
+  }
+
+  // The round of `h` has no operation left: the connection's send slot is free again; a dropped piece ends here
+  // (true), and a closing connection is released once nothing of it is in flight.
+  private endRound(h: number, p: FilePiece): boolean {
     this.splicing[h] = undefined;
-    sq.inFlight[h] = 0; sq.flightChunk[h] = -1;
-    if (p.dropped) {
-      this.endSplice(p);
-      if (this.state[h]! & St.Closing) ch.maybeRelease(h);
-      return;
-    }
-    const wrote = p.wrote;
-    p.wrote = 0;
-    // a round that moved nothing (EAGAIN after the poll; not expected) is retried, a bounded number of times in a row;
-    // on timed waits (after a half-close) it only waits longer: the application's deadlines bound a stalled peer
-    if (p.waitMs > 0) p.waitMs = p.moved ? 1 : Math.min(p.waitMs * 2, bounds.spliceWaitMaxMs);
-    p.idle = p.moved || p.waitMs > 0 ? 0 : p.idle + 1;
-    p.moved = false;
+    this.sq.inFlight[h] = 0; this.sq.flightChunk[h] = -1;
+    if (!p.dropped) return false;
+    this.endSplice(p);
+    if (this.state[h]! & St.Closing) this.ch.maybeRelease(h);
+    return true;
+  }
+
+  // Accounts a finished round that sent `wrote` bytes (`moved`: it moved any) and starts the next or fails the piece.
+  // A round that moved nothing (EAGAIN after the poll; not expected) is retried, a bounded number of times in a row; on
+  // timed waits (after a half-close) it only waits longer: the application's deadlines bound a stalled peer.
+  private settleRound(h: number, p: FilePiece, wrote: number, moved: boolean): void {
+    if (p.waitMs > 0) p.waitMs = moved ? 1 : Math.min(p.waitMs * 2, bounds.spliceWaitMaxMs);
+    p.idle = moved || p.waitMs > 0 ? 0 : p.idle + 1;
     if (p.errRes === 0 && p.idle > bounds.spliceIdleRounds) {
       p.failed ??= errnoError(EIO, 'sendFile');
       p.errRes = EIO;
     }
-    if (p.errRes !== 0) return sq.failSends(h, p.errRes, p.errCode);
-    sq.afterSend(h, wrote);
+    if (p.errRes !== 0) return this.sq.failSends(h, p.errRes, p.errCode);
+    this.sq.afterSend(h, wrote);
   }
 
   // The wait of a sendfile round of `h` is over (its poll, or its timed wait after a half-close): send what the socket
   // takes now, then account the round like a splice round.
   private onSendfileRound(h: number, p: FilePiece, tag: number, res: number): void {
-    const ch = this.ch, sq = this.sq;
-    this.splicing[h] = undefined;
-    sq.inFlight[h] = 0; sq.flightChunk[h] = -1;
-    if (p.dropped) {
-      this.endSplice(p);
-      if (this.state[h]! & St.Closing) ch.maybeRelease(h);
-      return;
-    }
+    if (this.endRound(h, p)) return;
     // only POLLRDHUP (the peer half-closed: io_uring's poll reports it at once from now on): timed waits from now on
     if (tag === Tag.SplicePoll && res >= 0 && (res & Kernel.PollOut) === 0 && p.waitMs === 0) p.waitMs = 1;
     let wrote = 0;
@@ -404,17 +406,10 @@ export class Files {
       break;
     }
     if (wrote > 0) {
-      sq.pend[h]! -= wrote;
-      ch.counters.bytesWritten += wrote;
+      this.sq.pend[h]! -= wrote;
+      this.ch.counters.bytesWritten += wrote;
     }
-    if (p.waitMs > 0) p.waitMs = wrote > 0 ? 1 : Math.min(p.waitMs * 2, bounds.spliceWaitMaxMs);
-    p.idle = wrote > 0 || p.waitMs > 0 ? 0 : p.idle + 1;
-    if (p.errRes === 0 && p.idle > bounds.spliceIdleRounds) {
-      p.failed ??= errnoError(EIO, 'sendFile');
-      p.errRes = EIO;
-    }
-    if (p.errRes !== 0) return sq.failSends(h, p.errRes, p.errCode);
-    sq.afterSend(h, wrote);
+    this.settleRound(h, p, wrote, wrote > 0);
   }
 
   // A poll of a dropped piece would wait for a peer that may never read again: cancel it (by user_data; if it is not
