@@ -27,7 +27,8 @@ counters (one line per worker; "enters" gives io_uring_enter calls per transacti
   --warmup S        unmeasured seconds before (default 1)
   --server-cpu L    taskset CPU list of the server (default 0)
   --client-cpu L    taskset CPU list of rpc-load and this process (default 1)
-  --perf FILE       perf record -C <server CPU> -g -o FILE over exactly the measured window
+  --perf FILE       perf record -C <server CPU> -F 1999 -g -o FILE over exactly the measured window (with --json:
+                    the record adds serverPid and perfHz)
   --foreign-max C   foreign CPU, in cores, that makes the run disturbed (default ${FOREIGN_MAX_CORES})
   --steal-max F     steal of a server or client core, fraction of the window, that makes it disturbed (default ${STEAL_MAX})
   --json            print the whole run record as JSON
@@ -75,11 +76,15 @@ pinSelf(clientCpu);
 
 let perf: ChildProcess | undefined;
 let perfExit: Promise<string | undefined> | undefined;
+let serverPid: number | undefined;
+/** perf's sampling frequency: a sample stands for 1e6 / PERF_HZ µs of a CPU (bench/scripts/rpc-profile). */
+const PERF_HZ = 1999;
 const rec = await runOnce({ name: 'server', cmd: argv, cwd: v.cwd ? resolve(v.cwd) : undefined }, {
   serverCpu, clientCpu, host: '127.0.0.1', workers: 1, syscalls: false, foreignMaxCores, stealMax,
   load: { conns, txns, size, durationS, warmupS, srcIps: 16, pipeline: 1, rstClose: false },
-  onMeasureStart: v.perf ? () => {
-    perf = spawn('taskset', ['-c', clientCpu, 'perf', 'record', '-C', serverCpu, '-g', '-o', v.perf!], { stdio: ['ignore', 'ignore', 'inherit'] });
+  onMeasureStart: v.perf ? (pid) => {
+    serverPid = pid;
+    perf = spawn('taskset', ['-c', clientCpu, 'perf', 'record', '-C', serverCpu, '-F', String(PERF_HZ), '-g', '-o', v.perf!], { stdio: ['ignore', 'ignore', 'inherit'] });
     // perf stops on SIGINT (exit 0, or killed by it); anything else is worth a line
     perfExit = new Promise((res) => {
       perf!.once('error', (e) => res(`perf could not start: ${e.message}`));
@@ -96,7 +101,7 @@ if (perf) {
   if (problem) process.stderr.write(`one-run: ${problem} (the profile in ${v.perf} may be incomplete)\n`);
 }
 
-if (v.json) process.stdout.write(JSON.stringify(rec, null, 1) + '\n');
+if (v.json) process.stdout.write(JSON.stringify(v.perf ? { ...rec, serverPid, perfHz: PERF_HZ } : rec, null, 1) + '\n');
 else {
   const c = rec.cost, l = rec.load;
   process.stdout.write(`server: ${rec.serverArgv.join(' ')}${v.cwd ? ` (in ${v.cwd})` : ''}\nload:   ${rec.loadArgv.join(' ')}\n`);
