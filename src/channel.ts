@@ -104,6 +104,10 @@ export interface ChannelStats {
   filesSpliced: number;
   /** sendFile calls sent with sendfile(2) (their whole region in the page cache: limits.sendfileMinBytes; io_uring). */
   filesSentfile: number;
+  /** cachestat(2) calls made to learn whether a sendFile's region is in the page cache (io_uring; one per sendFile of
+   * at least limits.sendfileMinBytes, one more the first time such a call fails; none once the thread has found that
+   * the kernel or its sandbox refuses cachestat altogether). */
+  fileResidencyProbes: number;
   spliceNoPipe: number;
   /** Writes sent from the caller's (or an overflow copy's) memory without a copy into the send arena (io_uring). */
   writesNoCopy: number;

@@ -18,7 +18,16 @@ import { Op, Tag, RowFlag, Kernel } from './abi.js';
 import { MARK_SPLICE, type SendQueue } from './send-queue.js';
 import type { UringChannel } from './channel.js';
 
-const EIO = -5, EAGAIN = -11, EINVAL = -22, ENOSYS = -38, ECANCELED = -125;
+const EIO = -5, EBADF = -9, EAGAIN = -11, EINVAL = -22, ECANCELED = -125;
+
+// What this thread has learnt of cachestat(2), the residency probe: nothing until a call fails. Then whether the kernel
+// answers at all: a failure may be the file's (EPERM for a file the process may neither write nor own, Linux 6.14+;
+// EOPNOTSUPP on hugetlbfs; EBADF) — that sendFile goes without sendfile, the next one asks again (a file's identity
+// would cost a system call to check: as much as the probe) — or the kernel's (ENOSYS before 6.5) or a sandbox's (a
+// seccomp filter, whatever errno it answers), the same for every call and every channel of the thread: cachestat is
+// then never called again. Told apart by one call with an fd that is not open, which a kernel with cachestat fails
+// with EBADF before any other check.
+let cachestatAnswers = false, cachestatRefused = false;
 
 /**
  * A file region being sent (sendFile: `h` is the connection) or read (readFile: `h` is -1, `out` the result), read by
@@ -64,8 +73,8 @@ interface Pipe { r: number; w: number; cap: number }
 export class Files {
   /** Whether sendFile may splice (the kernel has splice and poll, and the pool may have pipes). */
   readonly spliceOk: boolean;
-  /** Whether sendFile may use sendfile(2) for resident regions (cleared when the kernel turns out to lack cachestat or
-   * fd installation). */
+  /** Whether sendFile may use sendfile(2) for resident regions (cleared when the kernel turns out to lack fd
+   * installation; a kernel or sandbox refusing cachestat is the thread's verdict: cachestatRefused). */
   private sendfileOk: boolean;
   private readonly sq: SendQueue;
   private readonly state: Uint32Array;
@@ -105,14 +114,24 @@ export class Files {
     });
   }
 
+  // Whether the region of piece `p` is all in the page cache (false when that cannot be known: see cachestatRefused).
+  private resident(p: FilePiece): boolean {
+    if (cachestatRefused) return false;
+    const counters = this.ch.counters;
+    const r = native!.fileCached(p.fd, p.pos, p.left);
+    counters.fileResidencyProbes++;
+    if (r >= 0) return r === 1;
+    if (!cachestatAnswers) {
+      counters.fileResidencyProbes++;
+      if (native!.fileCached(-1, 0, 1) === EBADF) cachestatAnswers = true; else cachestatRefused = true;
+    }
+    return false;
+  }
+
   // Piece `p` of `h` goes with sendfile when its region is all in the page cache and the socket has a nonblocking fd
   // (an lwsocket's installed once, kept until the connection closes: forgetSocket): then p.sock is set.
   private takeSocket(h: number, p: FilePiece): boolean {
-    const cached = native!.fileCached(p.fd, p.pos, p.left);
-    if (cached !== 1) {
-      if (cached === ENOSYS) this.sendfileOk = false;   // before Linux 6.5: residency unknown, never sendfile
-      return false;
-    }
+    if (!this.resident(p)) return false;
     const ch = this.ch;
     let fd = ch.fd[h]!;
     if (ch.table.kind[h] === Kind.Direct) {
