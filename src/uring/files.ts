@@ -86,8 +86,18 @@ export class Files {
   private pipesOpen = 0;
   private readonly splicing: (FilePiece | undefined)[];
   private readonly hasPipe: Uint8Array;
-  // per handle: the regular fd installed for an lwsocket's sendfile (-1: none), kept until the connection closes
+  // per handle: the regular fd installed for an lwsocket's sendfile (-1: none) and the pieces that hold it (queued or
+  // being sent: p.sock). When none does, it is closed at the end of the turn (closeIdleSockets; handles in sockIdle):
+  // one process fd per connection that is sending a file, not per connection that ever did, and a sendFile made as
+  // the last one resolves still finds it
   private readonly sockFd: Int32Array;
+  private readonly sockUsers: Int32Array;
+  private readonly sockIdle: number[] = [];
+  private sockIdleTask = false;
+  private readonly closeIdleSockets = (): void => {
+    this.sockIdleTask = false;
+    for (const h of this.sockIdle.splice(0)) if (this.sockUsers[h] === 0) this.forgetSocket(h);
+  };
 
   constructor(private readonly ch: UringChannel, ops: readonly number[]) {
     this.sq = ch.sendQueue;
@@ -98,6 +108,7 @@ export class Files {
     this.splicing = new Array(ch.table.size).fill(undefined);
     this.hasPipe = new Uint8Array(ch.table.size);
     this.sockFd = new Int32Array(ch.table.size).fill(-1);
+    this.sockUsers = new Int32Array(ch.table.size);
   }
 
   /** sendFile on connection `h` (arguments checked, length > 0). */
@@ -129,7 +140,7 @@ export class Files {
   }
 
   // Piece `p` of `h` goes with sendfile when its region is all in the page cache and the socket has a nonblocking fd
-  // (an lwsocket's installed once, kept until the connection closes: forgetSocket): then p.sock is set.
+  // (an lwsocket's installed, shared by its pieces until none is left: releaseSocket): then p.sock is set.
   private takeSocket(h: number, p: FilePiece): boolean {
     if (!this.resident(p)) return false;
     const ch = this.ch;
@@ -144,6 +155,7 @@ export class Files {
         }
         this.sockFd[h] = fd;
       }
+      this.sockUsers[h]!++;
     } else if (native!.fdNonblocking(fd) !== 1) return false;   // a registered blocking socket: sendfile could wait for the peer
     p.sock = fd;
     return true;
@@ -452,12 +464,23 @@ export class Files {
     this.settle(p);
   }
 
-  // A sendfile piece is done with the socket's fd (kept for the connection's next one).
-  private releaseSocket(p: FilePiece): void { p.sock = -1; }
+  // A sendfile piece is done with the socket's fd (nothing of it in flight: a round's sendfile runs on this thread, its
+  // poll waits on the connection's own descriptor). The last piece of an lwsocket to hold its installed fd leaves it
+  // to closeIdleSockets.
+  private releaseSocket(p: FilePiece): void {
+    const h = p.h;
+    // (a piece always ends before its connection is released: the fd it holds is still its connection's)
+    if (p.sock >= 0 && p.sock === this.sockFd[h] && --this.sockUsers[h]! === 0) {
+      this.sockIdle.push(h);
+      if (!this.sockIdleTask) { this.sockIdleTask = true; setImmediate(this.closeIdleSockets); }
+    }
+    p.sock = -1;
+  }
 
-  /** @internal Connection `h` closes (nothing of it in flight): the fd installed for its sendfiles is closed. */
+  /** @internal Connection `h` closes (nothing of it in flight), or no piece holds its installed fd: that fd is closed. */
   forgetSocket(h: number): void {
     const fd = this.sockFd[h]!;
+    this.sockUsers[h] = 0;
     if (fd >= 0) { this.sockFd[h] = -1; native!.closeFd(fd); }
   }
 
