@@ -190,6 +190,15 @@ export interface Channel {
    * bytes count in pendingBytes at once. Resolves once every byte has been read (spliced: sent) — `fd` must stay open
    * until then. A file shorter than asked (MP_ERR_SHORT_FILE) or a failed read rejects and fails the connection with
    * an `error` event (what follows would be misframed); rejects with MP_ERR_CLOSED if the connection closes first.
+   *
+   * The file must not shrink until the promise settles (replace a file by renaming a new one over it: the open `fd`
+   * keeps the old one). If it does, the first read, splice or sendfile past the new end fails the send with
+   * MP_ERR_SHORT_FILE — the peer sees the connection end short of the length promised. Bytes already handed to the
+   * kernel stay sent, and on io_uring a spliced or sendfile(2) region goes by reference to the page cache: bytes of it
+   * past the new end that are already in flight (a pipe, the socket buffers — on loopback even the peer's receive
+   * queue) turn into zeros up to the end of the page, or large folio, that holds the new end, and keep their old
+   * values beyond; nothing reports them, and a region handed over whole before the truncation resolves. Regions read
+   * into the send arena, and the portable backend, send the bytes as they were read.
    */
   sendFile(handle: number, fd: number, position: number, length: number): Promise<void>;
   /** Reads up to `length` bytes (at most 1 GiB) of the regular file `fd` from `position` into a new Buffer (shorter

@@ -11,7 +11,7 @@
 // is installed for the piece) — the same zero-copy pages as a splice, without the two io-wq punts per pipe-full. The
 // residency check keeps the thread from waiting for the disk. readFile reads through free chunks into a Buffer.
 import { native } from '../native.js';
-import { MegapipeError, MpCode, errnoError } from '../errors.js';
+import { MegapipeError, MpCode, errnoError, shortFileError } from '../errors.js';
 import { Kind, St } from '../handle-table.js';
 import { bounds } from '../limits.js';
 import { Op, Tag, RowFlag, Kernel } from './abi.js';
@@ -230,6 +230,7 @@ export class Files {
   private stageRead(c: number, at: number, n: number, p: FilePiece): void {
     const pos = p.pos;
     p.pos += n; p.left -= n; p.reading++;
+    this.sq.fillPos[c] = pos;
     this.ch.stageRead(p.fd, posFlags(pos), c, c * this.sq.chunk + at, n, posLow(pos));
   }
 
@@ -265,7 +266,7 @@ export class Files {
     const h = p.h;
     if (res !== n) {
       // a read error, or the file is shorter than promised: the connection's stream cannot continue in order
-      p.failed ??= res < 0 ? errnoError(res, 'sendFile') : new MegapipeError(MpCode.SHORT_FILE, `sendFile: the file ended ${n - Math.max(res, 0)} bytes early`);
+      p.failed ??= res < 0 ? errnoError(res, 'sendFile') : shortFileError(sq.fillPos[c]! + res, p.pos + p.left);
       sq.chunkEnd[c] = at;   // still in the chain: failSends' dropQueue frees it with the rest
       this.settle(p);
       sq.failSends(h, res < 0 ? res : EIO, res < 0 ? undefined : MpCode.SHORT_FILE);
@@ -363,7 +364,7 @@ export class Files {
     } else if (tag === Tag.SpliceIn) {
       if (res > 0) { p.pos += res; p.left -= res; p.inPipe += res; p.moved = true; }   // short (not the file's end): the round ends, the next reads on
       else if (res !== EAGAIN && p.errRes === 0) {
-        p.failed ??= res < 0 ? errnoError(res, 'sendFile') : new MegapipeError(MpCode.SHORT_FILE, `sendFile: the file ended ${p.left} bytes early`);
+        p.failed ??= res < 0 ? errnoError(res, 'sendFile') : shortFileError(p.pos, p.pos + p.left);
         p.errRes = res < 0 ? res : EIO; p.errCode = res < 0 ? undefined : MpCode.SHORT_FILE;
       }
     } else if (tag === Tag.SpliceOut) {
@@ -428,7 +429,7 @@ export class Files {
         continue;
       }
       if (n === 0) {
-        p.failed ??= new MegapipeError(MpCode.SHORT_FILE, `sendFile: the file ended ${p.left} bytes early`);
+        p.failed ??= shortFileError(p.pos, p.pos + p.left);
         p.errRes = EIO; p.errCode = MpCode.SHORT_FILE;
       } else if (n !== EAGAIN) {
         p.failed ??= errnoError(n, 'sendFile');
