@@ -60,7 +60,7 @@ export abstract class ChannelCore {
   private drainScheduled = false;
   private waiters: { resolve: (e: MpEvent | null) => void; timer: NodeJS.Timeout | undefined }[] = [];
   /** @internal */
-  readonly counters = { requests: 0, flushes: 0, accepted: 0, bytesRead: 0, bytesWritten: 0, enobufs: 0, tableFullFallbacks: 0, filesSpliced: 0, filesSentfile: 0, spliceNoPipe: 0, writesNoCopy: 0 };
+  readonly counters = { requests: 0, flushes: 0, accepted: 0, bytesRead: 0, bytesWritten: 0, enobufs: 0, tableFullFallbacks: 0, filesSpliced: 0, filesSentfile: 0, fileResidencyProbes: 0, spliceNoPipe: 0, writesNoCopy: 0 };
 
   constructor(limits: Limits, options: BackendOptions) {
     this.limits = limits;

@@ -104,6 +104,10 @@ export interface ChannelStats {
   filesSpliced: number;
   /** sendFile calls sent with sendfile(2) (their whole region in the page cache: limits.sendfileMinBytes; io_uring). */
   filesSentfile: number;
+  /** cachestat(2) calls made to learn whether a sendFile's region is in the page cache (io_uring; one per sendFile of
+   * at least limits.sendfileMinBytes, one more the first time such a call fails; none once the thread has found that
+   * the kernel or its sandbox refuses cachestat altogether). */
+  fileResidencyProbes: number;
   spliceNoPipe: number;
   /** Writes sent from the caller's (or an overflow copy's) memory without a copy into the send arena (io_uring). */
   writesNoCopy: number;
@@ -186,6 +190,15 @@ export interface Channel {
    * bytes count in pendingBytes at once. Resolves once every byte has been read (spliced: sent) — `fd` must stay open
    * until then. A file shorter than asked (MP_ERR_SHORT_FILE) or a failed read rejects and fails the connection with
    * an `error` event (what follows would be misframed); rejects with MP_ERR_CLOSED if the connection closes first.
+   *
+   * The file must not shrink until the promise settles (replace a file by renaming a new one over it: the open `fd`
+   * keeps the old one). If it does, the first read, splice or sendfile past the new end fails the send with
+   * MP_ERR_SHORT_FILE — the peer sees the connection end short of the length promised. Bytes already handed to the
+   * kernel stay sent, and on io_uring a spliced or sendfile(2) region goes by reference to the page cache: bytes of it
+   * past the new end that are already in flight (a pipe, the socket buffers — on loopback even the peer's receive
+   * queue) turn into zeros up to the end of the page, or large folio, that holds the new end, and keep their old
+   * values beyond; nothing reports them, and a region handed over whole before the truncation resolves. Regions read
+   * into the send arena, and the portable backend, send the bytes as they were read.
    */
   sendFile(handle: number, fd: number, position: number, length: number): Promise<void>;
   /** Reads up to `length` bytes (at most 1 GiB) of the regular file `fd` from `position` into a new Buffer (shorter

@@ -18,7 +18,8 @@ export const MpCode = {
   BACKEND_UNAVAILABLE: 'MP_ERR_BACKEND_UNAVAILABLE',
   /** A call made where it is not valid (holdBuffer() outside the handler of a read event). */
   STATE: 'MP_ERR_STATE',
-  /** A file ended before the bytes sendFile/readFile were asked for (it shrank): the connection is aborted. */
+  /** sendFile's file ends before the region asked for (it was short, or shrank while being sent): the connection is
+   * failed. (readFile returns the shorter result instead.) */
   SHORT_FILE: 'MP_ERR_SHORT_FILE',
   /**
    * A system call made outside the ring failed with an errno this platform has no name for (rare). Failures with a
@@ -92,6 +93,14 @@ export function fromAddon(e: unknown, address?: string, port?: number): unknown 
   if (x === null || typeof x !== 'object' || x.code !== MpCode.SYSCALL || typeof x.errno !== 'number') return e;
   const syscall = typeof x.syscall === 'string' ? x.syscall : String(x.message).split(':')[0]!;
   return systemError(x.errno, syscall, address, port);
+}
+
+/**
+ * MP_ERR_SHORT_FILE: a read (a splice, a sendfile) of sendFile's region, which ends at `end`, found the file's end —
+ * no byte at position `at` (at or past where the file now ends: reads in flight at once may find it further on).
+ */
+export function shortFileError(at: number, end: number): MegapipeError {
+  return new MegapipeError(MpCode.SHORT_FILE, `sendFile: the file ends before the region asked for: no byte at position ${at} (the region ends at ${end})`);
 }
 
 /** An error for a negative errno result of an operation (`what` names the operation). */

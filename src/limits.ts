@@ -48,7 +48,8 @@ export interface Limits {
    * io_uring: shortest sendFile sent with sendfile(2) from the channel's thread when its whole region is in the page
    * cache (checked with cachestat, Linux 6.5) — the pages go to the socket without a copy and without the io-wq
    * worker a splice needs; a region not all resident is spliced or read as above (a sendfile must not wait for the
-   * disk). 0 = never.
+   * disk), and so is one whose residency cannot be known (cachestat refused: for that file, or by the kernel or a
+   * sandbox, then for the thread's life). 0 = never.
    */
   sendfileMinBytes: number;
   /** Shortest `writeNoCopy` sent from the caller's buffer itself; shorter ones are copied into the send arena like

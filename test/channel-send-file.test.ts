@@ -83,6 +83,26 @@ function receiveUntilClosed(s: net.Socket, ms: number): Promise<Buffer> {
   }), ms, 'the connection to close');
 }
 
+/** What `s` receives, taken in order: `take(n)` the next n bytes (the socket stays open), `end()` the rest until EOF. */
+function collect(s: net.Socket): { take(n: number, what: string): Promise<Buffer>; end(ms: number): Promise<Buffer> } {
+  let buf = Buffer.alloc(0), ended = false;
+  s.on('data', (d: Buffer) => { buf = Buffer.concat([buf, d]); });
+  s.once('end', () => { ended = true; });
+  return {
+    async take(n, what) {
+      await waitFor(() => buf.length >= n || ended, what);
+      assert.ok(buf.length >= n, `${what}: the connection ended after ${buf.length} of ${n} bytes`);
+      const out = buf.subarray(0, n);
+      buf = buf.subarray(n);
+      return out;
+    },
+    async end(ms) {
+      await waitFor(() => ended, 'the EOF', { ms });
+      return buf;
+    },
+  };
+}
+
 for (const variant of VARIANTS) {
   const { backend } = variant;
   const server = (onConn: (ch: Channel, h: number) => void, limits: Partial<Limits> = {}) => startServer(backend, onConn, { ...variant.limits, ...limits });
@@ -398,6 +418,37 @@ describe('sendFile with sendfile(2) (uring: regions in the page cache)', { skip:
       await waitFor(() => outcomes[1] !== undefined, 'the second sendFile to settle');
       assert.equal(outcomes[1], 'resolved');
       assert.ok(srv.ch.stats().filesSentfile >= 1);
+    } finally { await srv.stop(); }
+  });
+
+  it('an lwsocket\'s fd installed for sendfile is closed once the connection has no sendfile left: the fd count is back to its baseline while the connection stays open; later sendFiles, back to back, install one again', async () => {
+    let conn: { ch: Channel; h: number } | undefined;
+    const srv = await startServer('uring', (ch, h) => { conn = { ch, h }; }, SENDFILE);
+    try {
+      const s = await connectSocket(srv.listener.port);
+      const rx = collect(s);
+      await waitFor(() => conn !== undefined, 'the accept');
+      const { ch, h } = conn!;
+      assert.ok(ch.isLwsocket(h), 'an lwsocket: its sendfile needs a regular fd installed for it');
+      const baseline = fdCount();
+      await withTimeout(ch.sendFile(h, fd, 0, FILE_BYTES), 30000, 'the first sendFile');
+      assert.ok((await rx.take(FILE_BYTES, 'the first file')).equals(content), 'the first file, byte for byte');
+      assert.equal(ch.stats().filesSentfile, 1);
+      await waitFor(() => fdCount() === baseline, 'the installed fd to be closed (the connection open, nothing queued)');
+      assert.ok(ch.isOpen(h), 'the connection stays open');
+      // again: two queued at once with a write between them, a third made when the second resolves
+      const a = ch.sendFile(h, fd, 0, FILE_BYTES);
+      ch.writeAscii(h, '|');
+      const b = ch.sendFile(h, fd, 1000, 300_000).then(() => ch.sendFile(h, fd, 5, 200_000));
+      await withTimeout(Promise.all([a, b]), 30000, 'the later sendFiles');
+      const expect = Buffer.concat([content, text('|'), content.subarray(1000, 301_000), content.subarray(5, 200_005)]);
+      assert.ok((await rx.take(expect.length, 'the later files')).equals(expect), 'every byte of the later files, in order');
+      assert.equal(ch.stats().filesSentfile, 4, 'all with sendfile');
+      await waitFor(() => fdCount() === baseline, 'the installed fd to be closed again');
+      assert.ok(ch.isOpen(h));
+      assert.equal(srv.errors.size, 0);
+      ch.disconnect(h);
+      assert.equal((await rx.end(30000)).length, 0, 'nothing more before the EOF');
     } finally { await srv.stop(); }
   });
 

@@ -367,7 +367,7 @@ export class PortableChannel extends ChannelCore implements Channel {
     return {
       backend: 'portable', requests: c.requests, flushes: c.flushes, enters: 0, submitted: 0, completions: 0, batches: 0,
       wakeups: 0, emptyWakeups: 0, accepted: c.accepted, bytesRead: c.bytesRead, bytesWritten: c.bytesWritten, enobufs: 0,
-      cqOverflows: 0, tableFullFallbacks: 0, filesSpliced: 0, filesSentfile: 0, spliceNoPipe: 0, writesNoCopy: 0, handles: this.table.open,
+      cqOverflows: 0, tableFullFallbacks: 0, filesSpliced: 0, filesSentfile: 0, fileResidencyProbes: 0, spliceNoPipe: 0, writesNoCopy: 0, handles: this.table.open,
       submitFailures: 0, requestsRefused: 0, recycleRefused: 0, inKernel: 0,
     };
   }

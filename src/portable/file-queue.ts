@@ -3,7 +3,7 @@
 // writes and closes issued meanwhile wait behind the file, in order. node:net has no such thing of its own.
 import { read as fsRead } from 'node:fs';
 import type * as net from 'node:net';
-import { MegapipeError, MpCode, errnoError } from '../errors.js';
+import { MegapipeError, MpCode, errnoError, shortFileError } from '../errors.js';
 
 const PIECE = 64 * 1024;
 
@@ -111,7 +111,7 @@ export class FileQueue {
         const want = Math.min(f.left, PIECE);
         const buf = Buffer.allocUnsafe(want);
         const n = await pread(f.fd, buf, 0, want, f.pos, 'sendFile');
-        if (n === 0) throw new MegapipeError(MpCode.SHORT_FILE, `sendFile: the file ended ${f.left} bytes early`);
+        if (n === 0) throw shortFileError(f.pos, f.pos + f.left);
         if (s.destroyed) continue;
         f.pos += n; f.left -= n; this.bytes -= n;
         this.write(n === want ? buf : buf.subarray(0, n));

@@ -40,7 +40,8 @@ export interface Conn {
    * on io_uring: no thread pool, no copy in JavaScript; large regions spliced, see Channel.sendFile). Resolves once
    * every byte has been read (spliced: sent) — `fd` must stay open until then. Rejects (and the connection closes
    * with that error) if the file is shorter than asked (`MP_ERR_SHORT_FILE`) or cannot be read; rejects with
-   * `MP_ERR_CLOSED` if the connection closes first.
+   * `MP_ERR_CLOSED` if the connection closes first. The file must not shrink meanwhile: bytes past the new end that a
+   * zero-copy send already handed to the kernel can go out as zeros (see Channel.sendFile).
    */
   sendFile(fd: number, position: number, length: number): Promise<void>;
   /**

@@ -535,7 +535,7 @@ export class UringChannel extends ChannelCore implements Channel, BatchHost {
       wakeups: s[Stat.Wakeups]!, emptyWakeups: s[Stat.EmptyWakeups]!, accepted: c.accepted,
       bytesRead: c.bytesRead, bytesWritten: c.bytesWritten, enobufs: c.enobufs,
       cqOverflows: s[Stat.OverflowFlush]!, tableFullFallbacks: c.tableFullFallbacks,
-      filesSpliced: c.filesSpliced, filesSentfile: c.filesSentfile, spliceNoPipe: c.spliceNoPipe, writesNoCopy: c.writesNoCopy, handles: this.table.open,
+      filesSpliced: c.filesSpliced, filesSentfile: c.filesSentfile, fileResidencyProbes: c.fileResidencyProbes, spliceNoPipe: c.spliceNoPipe, writesNoCopy: c.writesNoCopy, handles: this.table.open,
       submitFailures: s[Stat.SubmitFailed]!, requestsRefused: s[Stat.RowsRefused]!, recycleRefused: s[Stat.RecycleRefused]!,
       inKernel: s[Stat.Inflight]!,
     };

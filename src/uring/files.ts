@@ -11,14 +11,23 @@
 // is installed for the piece) — the same zero-copy pages as a splice, without the two io-wq punts per pipe-full. The
 // residency check keeps the thread from waiting for the disk. readFile reads through free chunks into a Buffer.
 import { native } from '../native.js';
-import { MegapipeError, MpCode, errnoError } from '../errors.js';
+import { MegapipeError, MpCode, errnoError, shortFileError } from '../errors.js';
 import { Kind, St } from '../handle-table.js';
 import { bounds } from '../limits.js';
 import { Op, Tag, RowFlag, Kernel } from './abi.js';
 import { MARK_SPLICE, type SendQueue } from './send-queue.js';
 import type { UringChannel } from './channel.js';
 
-const EIO = -5, EAGAIN = -11, EINVAL = -22, ENOSYS = -38, ECANCELED = -125;
+const EIO = -5, EBADF = -9, EAGAIN = -11, EINVAL = -22, ECANCELED = -125;
+
+// What this thread has learnt of cachestat(2), the residency probe: nothing until a call fails. Then whether the kernel
+// answers at all: a failure may be the file's (EPERM for a file the process may neither write nor own, Linux 6.14+;
+// EOPNOTSUPP on hugetlbfs; EBADF) — that sendFile goes without sendfile, the next one asks again (a file's identity
+// would cost a system call to check: as much as the probe) — or the kernel's (ENOSYS before 6.5) or a sandbox's (a
+// seccomp filter, whatever errno it answers), the same for every call and every channel of the thread: cachestat is
+// then never called again. Told apart by one call with an fd that is not open, which a kernel with cachestat fails
+// with EBADF before any other check.
+let cachestatAnswers = false, cachestatRefused = false;
 
 /**
  * A file region being sent (sendFile: `h` is the connection) or read (readFile: `h` is -1, `out` the result), read by
@@ -64,8 +73,8 @@ interface Pipe { r: number; w: number; cap: number }
 export class Files {
   /** Whether sendFile may splice (the kernel has splice and poll, and the pool may have pipes). */
   readonly spliceOk: boolean;
-  /** Whether sendFile may use sendfile(2) for resident regions (cleared when the kernel turns out to lack cachestat or
-   * fd installation). */
+  /** Whether sendFile may use sendfile(2) for resident regions (cleared when the kernel turns out to lack fd
+   * installation; a kernel or sandbox refusing cachestat is the thread's verdict: cachestatRefused). */
   private sendfileOk: boolean;
   private readonly sq: SendQueue;
   private readonly state: Uint32Array;
@@ -77,8 +86,18 @@ export class Files {
   private pipesOpen = 0;
   private readonly splicing: (FilePiece | undefined)[];
   private readonly hasPipe: Uint8Array;
-  // per handle: the regular fd installed for an lwsocket's sendfile (-1: none), kept until the connection closes
+  // per handle: the regular fd installed for an lwsocket's sendfile (-1: none) and the pieces that hold it (queued or
+  // being sent: p.sock). When none does, it is closed at the end of the turn (closeIdleSockets; handles in sockIdle):
+  // one process fd per connection that is sending a file, not per connection that ever did, and a sendFile made as
+  // the last one resolves still finds it
   private readonly sockFd: Int32Array;
+  private readonly sockUsers: Int32Array;
+  private readonly sockIdle: number[] = [];
+  private sockIdleTask = false;
+  private readonly closeIdleSockets = (): void => {
+    this.sockIdleTask = false;
+    for (const h of this.sockIdle.splice(0)) if (this.sockUsers[h] === 0) this.forgetSocket(h);
+  };
 
   constructor(private readonly ch: UringChannel, ops: readonly number[]) {
     this.sq = ch.sendQueue;
@@ -89,6 +108,7 @@ export class Files {
     this.splicing = new Array(ch.table.size).fill(undefined);
     this.hasPipe = new Uint8Array(ch.table.size);
     this.sockFd = new Int32Array(ch.table.size).fill(-1);
+    this.sockUsers = new Int32Array(ch.table.size);
   }
 
   /** sendFile on connection `h` (arguments checked, length > 0). */
@@ -105,14 +125,24 @@ export class Files {
     });
   }
 
-  // Piece `p` of `h` goes with sendfile when its region is all in the page cache and the socket has a nonblocking fd
-  // (an lwsocket's installed once, kept until the connection closes: forgetSocket): then p.sock is set.
-  private takeSocket(h: number, p: FilePiece): boolean {
-    const cached = native!.fileCached(p.fd, p.pos, p.left);
-    if (cached !== 1) {
-      if (cached === ENOSYS) this.sendfileOk = false;   // before Linux 6.5: residency unknown, never sendfile
-      return false;
+  // Whether the region of piece `p` is all in the page cache (false when that cannot be known: see cachestatRefused).
+  private resident(p: FilePiece): boolean {
+    if (cachestatRefused) return false;
+    const counters = this.ch.counters;
+    const r = native!.fileCached(p.fd, p.pos, p.left);
+    counters.fileResidencyProbes++;
+    if (r >= 0) return r === 1;
+    if (!cachestatAnswers) {
+      counters.fileResidencyProbes++;
+      if (native!.fileCached(-1, 0, 1) === EBADF) cachestatAnswers = true; else cachestatRefused = true;
     }
+    return false;
+  }
+
+  // Piece `p` of `h` goes with sendfile when its region is all in the page cache and the socket has a nonblocking fd
+  // (an lwsocket's installed, shared by its pieces until none is left: releaseSocket): then p.sock is set.
+  private takeSocket(h: number, p: FilePiece): boolean {
+    if (!this.resident(p)) return false;
     const ch = this.ch;
     let fd = ch.fd[h]!;
     if (ch.table.kind[h] === Kind.Direct) {
@@ -125,6 +155,7 @@ export class Files {
         }
         this.sockFd[h] = fd;
       }
+      this.sockUsers[h]!++;
     } else if (native!.fdNonblocking(fd) !== 1) return false;   // a registered blocking socket: sendfile could wait for the peer
     p.sock = fd;
     return true;
@@ -199,6 +230,7 @@ export class Files {
   private stageRead(c: number, at: number, n: number, p: FilePiece): void {
     const pos = p.pos;
     p.pos += n; p.left -= n; p.reading++;
+    this.sq.fillPos[c] = pos;
     this.ch.stageRead(p.fd, posFlags(pos), c, c * this.sq.chunk + at, n, posLow(pos));
   }
 
@@ -234,7 +266,7 @@ export class Files {
     const h = p.h;
     if (res !== n) {
       // a read error, or the file is shorter than promised: the connection's stream cannot continue in order
-      p.failed ??= res < 0 ? errnoError(res, 'sendFile') : new MegapipeError(MpCode.SHORT_FILE, `sendFile: the file ended ${n - Math.max(res, 0)} bytes early`);
+      p.failed ??= res < 0 ? errnoError(res, 'sendFile') : shortFileError(sq.fillPos[c]! + res, p.pos + p.left);
       sq.chunkEnd[c] = at;   // still in the chain: failSends' dropQueue frees it with the rest
       this.settle(p);
       sq.failSends(h, res < 0 ? res : EIO, res < 0 ? undefined : MpCode.SHORT_FILE);
@@ -332,7 +364,7 @@ export class Files {
     } else if (tag === Tag.SpliceIn) {
       if (res > 0) { p.pos += res; p.left -= res; p.inPipe += res; p.moved = true; }   // short (not the file's end): the round ends, the next reads on
       else if (res !== EAGAIN && p.errRes === 0) {
-        p.failed ??= res < 0 ? errnoError(res, 'sendFile') : new MegapipeError(MpCode.SHORT_FILE, `sendFile: the file ended ${p.left} bytes early`);
+        p.failed ??= res < 0 ? errnoError(res, 'sendFile') : shortFileError(p.pos, p.pos + p.left);
         p.errRes = res < 0 ? res : EIO; p.errCode = res < 0 ? undefined : MpCode.SHORT_FILE;
       }
     } else if (tag === Tag.SpliceOut) {
@@ -397,7 +429,7 @@ export class Files {
         continue;
       }
       if (n === 0) {
-        p.failed ??= new MegapipeError(MpCode.SHORT_FILE, `sendFile: the file ended ${p.left} bytes early`);
+        p.failed ??= shortFileError(p.pos, p.pos + p.left);
         p.errRes = EIO; p.errCode = MpCode.SHORT_FILE;
       } else if (n !== EAGAIN) {
         p.failed ??= errnoError(n, 'sendFile');
@@ -433,12 +465,23 @@ export class Files {
     this.settle(p);
   }
 
-  // A sendfile piece is done with the socket's fd (kept for the connection's next one).
-  private releaseSocket(p: FilePiece): void { p.sock = -1; }
+  // A sendfile piece is done with the socket's fd (nothing of it in flight: a round's sendfile runs on this thread, its
+  // poll waits on the connection's own descriptor). The last piece of an lwsocket to hold its installed fd leaves it
+  // to closeIdleSockets.
+  private releaseSocket(p: FilePiece): void {
+    const h = p.h;
+    // (a piece always ends before its connection is released: the fd it holds is still its connection's)
+    if (p.sock >= 0 && p.sock === this.sockFd[h] && --this.sockUsers[h]! === 0) {
+      this.sockIdle.push(h);
+      if (!this.sockIdleTask) { this.sockIdleTask = true; setImmediate(this.closeIdleSockets); }
+    }
+    p.sock = -1;
+  }
 
-  /** @internal Connection `h` closes (nothing of it in flight): the fd installed for its sendfiles is closed. */
+  /** @internal Connection `h` closes (nothing of it in flight), or no piece holds its installed fd: that fd is closed. */
   forgetSocket(h: number): void {
     const fd = this.sockFd[h]!;
+    this.sockUsers[h] = 0;
     if (fd >= 0) { this.sockFd[h] = -1; native!.closeFd(fd); }
   }
 

@@ -53,10 +53,12 @@ export class SendQueue {
   /** @internal The free list (a stack): freeChunks[0, freeCount). */
   readonly freeChunks: Int32Array;
   freeCount: number;
-  /** @internal A file read in flight into the chunk: [fillAt, fillEnd) of it, for piece fillPiece (files.ts). */
+  /** @internal A file read in flight into the chunk: [fillAt, fillEnd) of it, from file position fillPos, for piece
+   * fillPiece (files.ts). */
   readonly filling: Uint8Array;
   readonly fillAt: Int32Array;
   readonly fillEnd: Int32Array;
+  readonly fillPos: Float64Array;
   readonly fillPiece: (FilePiece | undefined)[];
   // a chunk dropped from its connection's queue (abort, failure) while the kernel still uses it — a file read writing
   // into it, a send reading from it — goes back to the free list only when the last of those completes (the count of
@@ -98,6 +100,7 @@ export class SendQueue {
     this.filling = new Uint8Array(chunks);
     this.fillAt = new Int32Array(chunks);
     this.fillEnd = new Int32Array(chunks);
+    this.fillPos = new Float64Array(chunks);
     this.cOrphan = new Uint8Array(chunks);
     this.fillPiece = new Array(chunks).fill(undefined);
     this.cMark = new Uint8Array(chunks);

@@ -1,0 +1,116 @@
+// sendFile's residency probe (io_uring, regions of at least limits.sendfileMinBytes: cachestat(2) says whether the region
+// is all in the page cache, so that sendfile(2) never waits for the disk): a refusal is judged once, by what it means.
+// The kernel or its sandbox refusing cachestat altogether (a seccomp filter answering EPERM, EACCES or ENOSYS; a kernel
+// before 6.5) is a verdict for the thread: cachestat is never called again, every later sendFile is spliced or read. A
+// refusal tied to one file (Linux 6.14+: EPERM for a file the process may neither write nor own; EOPNOTSUPP on
+// hugetlbfs; EBADF) counts for that sendFile only: other files still go with sendfile. Both forced for real, in a
+// child process (test/fixtures/send-file-residency.ts): under seccomp-run, or as another user. Every byte is checked.
+import { describe, it, before, after, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { prng, randomBytes, seccompLauncher, uringSkip } from './helpers.js';
+import { native } from '../src/native.js';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const launcher = seccompLauncher();
+/** sendfile(2) of resident regions needs cachestat (Linux 6.5) and, for lwsockets, IORING_OP_FIXED_FD_INSTALL (6.8). */
+const sendfileSkip: string | false = uringSkip || (native?.probe().ops?.includes(54) && native.fileCached(0, 0, 1) !== -38 ? false : 'the kernel has no cachestat or IORING_OP_FIXED_FD_INSTALL');
+const NOBODY = 65534;
+
+interface ChannelResult { probes: number; sentfile: number; spliced: number; resolved: number; verified: number; mismatches: number; failures: string[] }
+interface Result { direct: number[]; channels: ChannelResult[] }
+
+/** Runs the fixture with `plan` (bounded in time), through `wrap` (a launcher and its arguments) or as user `uid`. */
+function runFixture(plan: object, opts: { wrap?: string[]; uid?: number } = {}): Promise<Result> {
+  const args = ['fixtures/send-file-residency.js', JSON.stringify(plan)];
+  const [cmd, ...rest] = opts.wrap !== undefined ? [...opts.wrap, '--', process.execPath, ...args] : [process.execPath, ...args];
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd!, rest, { cwd: here, stdio: ['ignore', 'pipe', 'pipe'], ...(opts.uid !== undefined ? { uid: opts.uid, gid: opts.uid } : {}) });
+    let out = '', err = '';
+    child.stdout.on('data', (d) => { out += String(d); });
+    child.stderr.on('data', (d) => { err += String(d); });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      if (code !== 0 || line === undefined) reject(new Error(`the fixture failed (exit ${code}): ${out} ${err}`));
+      else resolve(JSON.parse(line) as Result);
+    });
+  });
+}
+
+const FILE_BYTES = 200_000;
+let dir: string, fileA: string, fileB: string;
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'mp-residency-'));
+  chmodSync(dir, 0o755);   // the child may run as another user
+  fileA = join(dir, 'a');
+  fileB = join(dir, 'b');
+  writeFileSync(fileA, randomBytes(prng(31), FILE_BYTES), { mode: 0o644 });   // just written: in the page cache
+  writeFileSync(fileB, randomBytes(prng(32), FILE_BYTES), { mode: 0o644 });
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+// two channels one after another, 2 connections each, 4 sendFiles in a row on each (A, B, A, B): 8 per channel
+const plan = () => ({ files: [fileA, fileB], channels: 2, conns: 2, sendsPerConn: 4 });
+const SENDS = 8;
+
+function assertServed(r: Result): void {
+  for (const c of r.channels) {
+    assert.deepEqual(c.failures, [], 'no sendFile failed');
+    assert.equal(c.resolved, SENDS, 'every sendFile resolved');
+    assert.equal(c.mismatches, 0, 'no connection got bytes that differ');
+    assert.equal(c.verified, SENDS * FILE_BYTES, 'every byte arrived');
+  }
+}
+
+describe('sendFile residency probe (uring, cachestat)', { skip: sendfileSkip }, () => {
+  it('unrestricted: one cachestat per sendFile, every region sent with sendfile (the control)', async () => {
+    const r = await runFixture(plan());
+    assertServed(r);
+    assert.deepEqual(r.direct, [1, 1], 'both files resident');
+    for (const c of r.channels) {
+      assert.equal(c.probes, SENDS);
+      assert.equal(c.sentfile, SENDS);
+    }
+  });
+
+  for (const errno of ['EPERM', 'EACCES', 'ENOSYS']) {
+    it(`cachestat refused for the whole process (seccomp: ${errno}): judged once, never called again, not even by a later channel`, { skip: launcher.skip }, async () => {
+      const r = await runFixture(plan(), { wrap: [launcher.bin, '--deny', `cachestat=${errno}`] });
+      assertServed(r);
+      const e = -(({ EPERM: 1, EACCES: 13, ENOSYS: 38 }) as Record<string, number>)[errno]!;
+      assert.deepEqual(r.direct, [e, e], 'the filter refuses every call');
+      const [first, second] = r.channels as [ChannelResult, ChannelResult];
+      // the first sendFile's call, and the one call that tells the kernel's or a sandbox's refusal from a file's
+      assert.equal(first.probes, 2, "the first channel judged it at its first sendFile");
+      assert.equal(second.probes, 0, 'the verdict outlives the channel: the second never calls cachestat');
+      for (const c of r.channels) {
+        assert.equal(c.sentfile, 0, 'residency unknown: never sendfile');
+        assert.equal(c.spliced, SENDS, 'every region spliced instead');
+      }
+    });
+  }
+
+  it('a file this process may not write (cachestat refuses it, Linux 6.14+) is spliced; other files still go with sendfile', async (t: TestContext) => {
+    if (process.getuid?.() !== 0) { t.skip('needs root, to run the child as another user'); return; }
+    chownSync(fileB, NOBODY, NOBODY);   // B is the child's own; A stays root's (readable, not writable)
+    const r = await runFixture(plan(), { uid: NOBODY });
+    if (r.direct[0] !== -1) { t.skip(`this kernel lets any reader use cachestat (got ${r.direct[0]} for a file not writable): before Linux 6.14`); return; }
+    assertServed(r);
+    assert.equal(r.direct[1], 1, 'the child\'s own file: resident');
+    const [first, second] = r.channels as [ChannelResult, ChannelResult];
+    // every sendFile asks (a file's answer holds for that file only), and the first refusal adds one call that finds the
+    // kernel answering: the process keeps sendfile
+    assert.equal(first.probes, SENDS + 1);
+    assert.equal(second.probes, SENDS);
+    for (const c of r.channels) {
+      assert.equal(c.sentfile, SENDS / 2, 'B, the file it owns, with sendfile');
+      assert.equal(c.spliced, SENDS / 2, 'A, refused, spliced');
+    }
+  });
+});
