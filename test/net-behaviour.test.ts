@@ -1,6 +1,7 @@
 // megapipe/net against node:net: one behaviour suite, the same assertions run on both (server and client from the
 // module under test). Event order, half-close, back-pressure and drain, timeouts, resets, pause/resume, large
-// transfers byte for byte, server close with open connections, addresses and error details.
+// transfers byte for byte, server close with open connections, addresses and error details; write()'s argument errors
+// and every encoding byte for byte (generated strings).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
@@ -8,8 +9,10 @@ import { once } from 'node:events';
 import { lookup } from 'node:dns/promises';
 import { pipeline } from 'node:stream/promises';
 import { setImmediate as immediate, setTimeout as sleep } from 'node:timers/promises';
+import fc from 'fast-check';
 import * as mnet from '../src/net/index.js';
 import { prng, randomBytes, uringSkip, waitFor, withTimeout } from './helpers.js';
+import { checkAsync } from './fixtures/fuzz-common.js';
 
 interface Impl {
   name: string;
@@ -47,6 +50,64 @@ function collect(s: net.Socket): Promise<Buffer> {
 
 function record(s: net.Socket, names: string[], into: string[]): void {
   for (const n of names) s.on(n, (x: unknown) => into.push(n === 'close' ? `close:${String(x)}` : n === 'error' ? `error:${(x as NodeJS.ErrnoException).code}` : n));
+}
+
+// A write of the byte-checked encoding cases: a string in an encoding (undefined: write(text), node's default), or
+// a typed array (written as its bytes)
+type Part = { text: string; encoding: BufferEncoding | undefined } | { words: number[] };
+
+function partBytes(p: Part): Buffer {
+  return 'words' in p ? Buffer.from(new Uint16Array(p.words).buffer) : Buffer.from(p.text, p.encoding ?? 'utf8');
+}
+
+function writePart(c: net.Socket, p: Part): void {
+  // (node's types say Uint8Array; its Writable takes any ArrayBufferView)
+  if ('words' in p) c.write(new Uint16Array(p.words) as unknown as Uint8Array);
+  else if (p.encoding === undefined) c.write(p.text);
+  else c.write(p.text, p.encoding);
+}
+
+/** One connection's writes: `parts`, the first `before` of them made while connecting, `corkLen` from `corkFrom` corked. */
+interface WriteCase { parts: Part[]; before: number; corkFrom: number; corkLen: number }
+
+// node:net's spellings of each encoding it writes strings in (Buffer.isEncoding's, any case)
+const TEXT_ENCODINGS: (BufferEncoding | undefined)[] = [undefined, 'utf8', 'utf-8', 'UTF8' as BufferEncoding, 'latin1', 'binary', 'Latin1' as BufferEncoding, 'ascii', 'ucs2', 'ucs-2', 'utf16le', 'utf-16le'];
+const DIGIT_ENCODINGS: [BufferEncoding, string][] = [
+  ['hex', '0123456789abcdefABCDEF'], ['HEX' as BufferEncoding, '0123456789abcdef'],
+  ['base64', 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/='],
+  ['base64url', 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'],
+];
+const codeUnit = (lo: number, hi: number): fc.Arbitrary<string> => fc.integer({ min: lo, max: hi }).map((c) => String.fromCharCode(c));
+// any UTF-16 code units (lone surrogates too), weighted towards ASCII and Latin-1 (the strings written without a
+// Buffer), and whole astral characters
+const anyText = fc.string({ unit: fc.oneof(codeUnit(0x20, 0x7e), codeUnit(0, 0xff), codeUnit(0, 0xffff), fc.integer({ min: 0x10000, max: 0x10ffff }).map((c) => String.fromCodePoint(c))), maxLength: 40 });
+// digits of the encoding, and now and then a character that is not one (node decodes up to it, or skips it); hex
+// strings of even length (node 20 aborts the process on an odd one that it writes batched, in a writev: a C++
+// assertion in StringBytes::StorageSize; one written alone is a case of its own)
+const digitUnit = (alphabet: string): fc.Arbitrary<string> => fc.oneof({ weight: 15, arbitrary: fc.constantFrom(...alphabet) }, { weight: 1, arbitrary: fc.constantFrom(' ', '\n', '*', 'g', '\u00e9', '=') });
+const digitText = (alphabet: string, pairs: boolean): fc.Arbitrary<string> => pairs
+  ? fc.array(fc.tuple(digitUnit(alphabet), digitUnit(alphabet)).map(([a, b]) => a + b), { maxLength: 20 }).map((p) => p.join(''))
+  : fc.string({ unit: digitUnit(alphabet), maxLength: 40 });
+// a part now and then larger than a send chunk (16 KiB: the Latin-1 path's fallback, the arena's chunk chains)
+const times = fc.oneof({ weight: 12, arbitrary: fc.constant(1) }, { weight: 1, arbitrary: fc.constant(900) });
+const partArb: fc.Arbitrary<Part> = fc.oneof(
+  { weight: 6, arbitrary: fc.tuple(fc.constantFrom(...TEXT_ENCODINGS), anyText, times).map(([encoding, t, k]): Part => ({ text: t.repeat(k), encoding })) },
+  { weight: 3, arbitrary: fc.constantFrom(...DIGIT_ENCODINGS).chain(([encoding, alphabet]) => fc.tuple(digitText(alphabet, encoding.toLowerCase() === 'hex'), times).map(([t, k]): Part => ({ text: t.repeat(k), encoding }))) },
+  { weight: 1, arbitrary: fc.array(fc.integer({ min: 0, max: 0xffff }), { maxLength: 20 }).map((words): Part => ({ words })) },
+);
+const writeCaseArb: fc.Arbitrary<WriteCase> = fc.record({ parts: fc.array(partArb, { minLength: 1, maxLength: 12 }), before: fc.nat(4), corkFrom: fc.nat(12), corkLen: fc.nat(6) });
+
+// Where two byte strings first differ, and the part of `c` that byte belongs to
+function firstDifference(c: WriteCase, got: Buffer, want: Buffer): string {
+  let i = 0;
+  while (i < got.length && i < want.length && got[i] === want[i]) i++;
+  let at = 0;
+  for (const p of c.parts) {
+    const n = partBytes(p).length;
+    if (i < at + n) return `byte ${i} (got ${got.length} bytes, want ${want.length}) is in part ${JSON.stringify(p)}`;
+    at += n;
+  }
+  return `got ${got.length} bytes, want ${want.length}`;
 }
 
 for (const impl of IMPLS) {
@@ -630,6 +691,137 @@ for (const impl of IMPLS) {
       const body = await withTimeout(collect(c), T, 'corked writes');
       assert.equal(body.toString(), Array.from({ length: 100 }, (_, i) => `${i},`).join(''));
       await closeServer(server);
+    });
+
+    // node:net's Writable checks the chunk and the encoding before anything is written (a TypeError, thrown by write()
+    // or end()); a string with encoding 'buffer' passes that check and its handle throws it back as a TypeError from
+    // the same call (ERR_INVALID_ARG_TYPE, 'Second argument must be a buffer'), leaving that chunk as the one being
+    // written: nothing more is written, and the socket is neither destroyed nor errored. megapipe/net made the last
+    // one an EPIPE that destroyed the socket ('error', then close(true)).
+    it('write() and end() with a chunk or an encoding node:net refuses throw at the call, as its (TypeError, code); the socket is not destroyed', async () => {
+      const received: Promise<Buffer>[] = [];
+      const server = impl.createServer({}, (s) => { received.push(collect(s)); s.on('error', () => {}); });
+      const port = await listening(server);
+      type Op = [string, (c: net.Socket) => unknown, string, boolean];
+      const ops: Op[] = [
+        ['write(123)', (c) => c.write(123 as unknown as string), 'ERR_INVALID_ARG_TYPE', true],
+        ['write(null)', (c) => c.write(null as unknown as string), 'ERR_STREAM_NULL_VALUES', true],
+        ['write(\'x\', \'nonsense\')', (c) => c.write('x', 'nonsense' as BufferEncoding), 'ERR_UNKNOWN_ENCODING', true],
+        ['write(Buffer, \'nonsense\')', (c) => c.write(Buffer.from('x'), 'nonsense' as BufferEncoding), 'ERR_UNKNOWN_ENCODING', true],
+        ['end(123)', (c) => c.end(123 as unknown as string), 'ERR_INVALID_ARG_TYPE', true],
+        ['end(\'x\', \'nonsense\')', (c) => c.end('x', 'nonsense' as BufferEncoding), 'ERR_UNKNOWN_ENCODING', true],
+        ['write(\'abc\', \'buffer\')', (c) => c.write('abc', 'buffer' as BufferEncoding), 'ERR_INVALID_ARG_TYPE', false],
+        ['end(\'abc\', \'buffer\')', (c) => c.end('abc', 'buffer' as BufferEncoding), 'ERR_INVALID_ARG_TYPE', false],
+      ];
+      try {
+        for (const [name, op, code, usable] of ops) {
+          const c = impl.connect(port, '127.0.0.1');
+          const events: string[] = [];
+          record(c, ['error', 'close'], events);
+          await withTimeout(once(c, 'connect'), T, 'connect');
+          await waitFor(() => received.length > 0, 'the connection');
+          const got = received.shift()!;
+          let thrown: unknown;
+          try { op(c); } catch (e) { thrown = e; }
+          assert.ok(thrown instanceof TypeError, `${name}: ${String(thrown)}`);
+          assert.equal((thrown as NodeJS.ErrnoException).code, code, name);
+          if (code === 'ERR_INVALID_ARG_TYPE' && !usable) assert.equal((thrown as Error).message, 'Second argument must be a buffer', name);
+          for (let i = 0; i < 10; i++) await immediate();
+          assert.equal(c.destroyed, false, name);
+          assert.deepEqual(events, [], name);
+          if (usable) {
+            // nothing was queued: the next write and the end go as they would have
+            c.end('after');
+            assert.equal((await withTimeout(got, T, `${name}: the bytes after`)).toString('latin1'), 'after', name);
+            await withTimeout(once(c, 'close'), T, 'close');
+            assert.deepEqual(events, ['close:false'], name);
+          } else {
+            // the refused chunk stays the one being written: the socket writes nothing more, until destroyed
+            c.write('more');
+            for (let i = 0; i < 10; i++) await immediate();
+            assert.equal(c.destroyed, false, name);
+            c.destroy();
+            await withTimeout(once(c, 'close'), T, 'close');
+            assert.deepEqual(events, ['close:false'], name);
+            assert.equal((await withTimeout(got, T, `${name}: the peer's end`)).length, 0, `${name}: bytes were written`);
+          }
+        }
+      } finally { await closeServer(server); }
+    });
+
+    // node 20 does not throw these from the call: a corked string with encoding 'buffer' aborts the process (a C++
+    // assertion in StreamBase::Writev) when every other corked chunk is a Buffer and is written as UTF-8 when one is a
+    // string; written while connecting, the TypeError is thrown out of the connect callback, uncaught. megapipe/net
+    // refuses it wherever it is written, with the TypeError of the plain write().
+    it('a string with encoding \'buffer\' written corked or while connecting: the TypeError of a plain write(), from the call that hands it over', {
+      skip: impl.name === 'node:net' ? 'node:net 20 aborts the process (corked among Buffers), writes it as UTF-8 (corked among strings) or throws it uncaught at connect' : false,
+    }, async () => {
+      const server = impl.createServer({}, (s) => { s.resume(); s.on('error', () => {}); });
+      const port = await listening(server);
+      try {
+        const refused = (e: unknown): boolean => e instanceof TypeError && (e as NodeJS.ErrnoException).code === 'ERR_INVALID_ARG_TYPE' && e.message === 'Second argument must be a buffer';
+        const c = impl.connect(port, '127.0.0.1');
+        const events: string[] = [];
+        record(c, ['error', 'close'], events);
+        assert.equal(c.connecting, true);
+        assert.throws(() => c.write('abc', 'buffer' as BufferEncoding), refused, 'while connecting');
+        await withTimeout(once(c, 'connect'), T, 'connect');
+        const d = impl.connect(port, '127.0.0.1');
+        record(d, ['error', 'close'], events);
+        await withTimeout(once(d, 'connect'), T, 'connect');
+        d.cork();
+        d.write(Buffer.from('x'));
+        d.write('abc', 'buffer' as BufferEncoding);
+        assert.throws(() => d.uncork(), refused, 'corked');
+        for (let i = 0; i < 10; i++) await immediate();
+        assert.equal(c.destroyed || d.destroyed, false);
+        assert.deepEqual(events, []);
+        c.destroy(); d.destroy();
+      } finally { await closeServer(server); }
+    });
+
+    // Generated strings in every encoding (any UTF-16 code units for the text encodings, lone surrogates included;
+    // digits and stray characters for hex and base64), and typed arrays, written one by one, corked (writev) and while
+    // connecting: the peer receives Buffer.from(text, encoding) of each, in order — the node:net run pins that this is
+    // what node:net sends. Hand-picked edge cases first.
+    it('writes in every encoding send the bytes node:net sends, byte for byte (generated strings); bytesWritten counts them', async () => {
+      const received: Promise<Buffer>[] = [];
+      const server = impl.createServer({}, (s) => { received.push(collect(s)); s.on('error', () => {}); });
+      const port = await listening(server);
+      const runCase = async (k: WriteCase): Promise<void> => {
+        const c = impl.connect(port, '127.0.0.1');
+        c.on('error', () => {});
+        const closed = once(c, 'close');
+        const want = Buffer.concat(k.parts.map(partBytes));
+        for (let i = 0; i < k.parts.length; i++) {
+          if (i === k.before) await withTimeout(once(c, 'connect'), T, 'connect');
+          if (i === k.corkFrom) c.cork();
+          writePart(c, k.parts[i]!);
+          if (i === k.corkFrom + k.corkLen - 1) c.uncork();
+        }
+        if (c.connecting) await withTimeout(once(c, 'connect'), T, 'connect');
+        c.end();
+        await waitFor(() => received.length > 0, 'the connection');
+        const got = await withTimeout(received.shift()!, T, 'the bytes');
+        assert.ok(got.equals(want), firstDifference(k, got, want));
+        await withTimeout(closed, T, 'close');
+        assert.equal(c.bytesWritten, want.length);
+      };
+      try {
+        await runCase({
+          parts: [
+            { text: 'lone \ud800 surrogates \udfff\ud83d', encoding: 'utf8' }, { text: 'astral \u{1f600}\u{10ffff}', encoding: undefined },
+            { text: 'past Latin-1 \u0100\u20ac\uffff', encoding: 'latin1' }, { text: 'past ASCII \u00e9\u0101', encoding: 'ascii' },
+            { text: 'odd\u00e9\ud800', encoding: 'ucs2' }, { text: 'ab0c', encoding: 'hex' }, { text: 'zz01', encoding: 'hex' },
+            { text: 'YW Jj\nZA=', encoding: 'base64' }, { text: '-_-_a', encoding: 'base64url' }, { text: '', encoding: 'utf8' },
+            { text: '\u00ff'.repeat(40_000), encoding: 'binary' }, { text: 'x'.repeat(40_000), encoding: 'utf-8' }, { words: [0xfeff, 0, 0xffff] },
+          ],
+          before: 2, corkFrom: 5, corkLen: 4,
+        });
+        // odd-length hex, each written alone once connected (see digitText)
+        await runCase({ parts: [{ text: 'abc', encoding: 'hex' }, { text: '0g1', encoding: 'hex' }, { text: 'f', encoding: 'hex' }], before: 0, corkFrom: 99, corkLen: 0 });
+        await checkAsync('dist/test/net-behaviour.test.js', `encodings (${impl.name})`, fc.asyncProperty(writeCaseArb, runCase), { runs: 150, timeLimitMs: 30_000, endOnFailure: true });
+      } finally { await closeServer(server); }
     });
   });
 }

@@ -87,3 +87,11 @@ export function netError(code: string, syscall: string, options: { errno?: numbe
 export function syscallOf(code: string): string {
   return code === 'EPIPE' ? 'write' : code === 'ECONNREFUSED' || code === 'ETIMEDOUT' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' ? 'connect' : 'read';
 }
+
+/**
+ * node:net's error for a string written with encoding 'buffer': Writable lets it through, node's handle refuses it
+ * (writeBuffer), and the call that handed it over throws this.
+ */
+export function stringAsBuffer(): TypeError & { code: string } {
+  return Object.assign(new TypeError('Second argument must be a buffer'), { code: 'ERR_INVALID_ARG_TYPE' });
+}

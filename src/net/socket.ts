@@ -9,10 +9,10 @@ import { lookup } from 'node:dns';
 import { isIP } from 'node:net';
 import type * as net from 'node:net';
 import type { Channel, SocketAddress, SocketOption } from '../channel.js';
-import { MpCode } from '../errors.js';
+import { MegapipeError, MpCode } from '../errors.js';
 import type { MpEvent } from '../event.js';
 import { copyInto } from '../uring/copy.js';
-import { kMpEvent, loopUse, netError, syscallOf, threadChannel, type Endpoint } from './link.js';
+import { kMpEvent, loopUse, netError, stringAsBuffer, syscallOf, threadChannel, type Endpoint } from './link.js';
 
 export interface SocketOptions {
   /** Keep the writable side open after the peer's FIN (default false, as node:net). */
@@ -221,15 +221,20 @@ export class Socket extends Duplex implements Endpoint {
     if ((this.#flags & READ_PAUSED) && this.#h >= 0 && !this.connecting) { this.#flags &= ~READ_PAUSED; this.#ch!.resume(this.#h); }
   }
 
-  override _write(chunk: Buffer | string, encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
+  override _write(chunk: Buffer | string, encoding: BufferEncoding | 'buffer', cb: (err?: Error | null) => void): void {
     if (this.connecting) {
-      this.#holdUntilConnected(typeof chunk === 'string' ? Buffer.byteLength(chunk, encoding) : chunk.length, () => this._write(chunk, encoding, cb), cb);
+      let n = chunk.length;
+      if (typeof chunk === 'string') {
+        if (encoding === 'buffer') throw stringAsBuffer();
+        n = Buffer.byteLength(chunk, encoding);
+      }
+      this.#holdUntilConnected(n, () => this._write(chunk, encoding, cb), cb);
       return;
     }
     if (this.#h < 0) { cb(this.#x?.error ?? netError('EPIPE', 'write')); return; }
     let ok: boolean;
-    try { ok = this.#send(chunk, encoding); } catch {
-      cb(this.#x?.error ?? netError('EPIPE', 'write'));
+    try { ok = this.#send(chunk, encoding); } catch (e) {
+      this.#sendFailed(e, cb);
       return;
     }
     this.#touch();
@@ -237,10 +242,14 @@ export class Socket extends Duplex implements Endpoint {
   }
 
   // corked writes (node:http's head and body, then its empty end): each chunk queued in order, one answer
-  override _writev(chunks: { chunk: Buffer | string; encoding: BufferEncoding }[], cb: (err?: Error | null) => void): void {
+  override _writev(chunks: { chunk: Buffer | string; encoding: BufferEncoding | 'buffer' }[], cb: (err?: Error | null) => void): void {
     if (this.connecting) {
       let n = 0;
-      for (const c of chunks) n += typeof c.chunk === 'string' ? Buffer.byteLength(c.chunk, c.encoding) : c.chunk.length;
+      for (const c of chunks) {
+        if (typeof c.chunk !== 'string') n += c.chunk.length;
+        else if (c.encoding === 'buffer') throw stringAsBuffer();
+        else n += Buffer.byteLength(c.chunk, c.encoding);
+      }
       this.#holdUntilConnected(n, () => this._writev(chunks, cb), cb);
       return;
     }
@@ -254,8 +263,8 @@ export class Socket extends Duplex implements Endpoint {
         sent = true;
       }
       if (!sent) ok = this.#send(EMPTY, 'buffer');
-    } catch {
-      cb(this.#x?.error ?? netError('EPIPE', 'write'));
+    } catch (e) {
+      this.#sendFailed(e, cb);
       return;
     }
     this.#touch();
@@ -269,8 +278,18 @@ export class Socket extends Duplex implements Endpoint {
     this.#rare().beforeHandle = (err) => { if (err !== undefined) cb(err); else { this.#written -= n; retry(); } };
   }
 
+  // #send threw `e`. The channel refuses a connection it is closing (after an error, or a disconnect) with a
+  // MegapipeError: the write fails as node:net's to a closed connection, through `cb`. Anything else is not an I/O
+  // failure — a chunk node:net refuses (a string with encoding 'buffer') — and is thrown from the call that handed the
+  // chunk over, as node:net's handle throws it.
+  #sendFailed(e: unknown, cb: (err?: Error | null) => void): void {
+    if (!(e instanceof MegapipeError)) throw e;
+    cb(this.#x?.error ?? netError('EPIPE', 'write'));
+  }
+
   // Queues one chunk on the connection: write()'s answer. A string in Latin-1 (or ASCII: UTF-8 whose every character
-  // is one byte) goes into the send arena as it is; another is encoded first.
+  // is one byte) goes into the send arena as it is; another is encoded first (node:net's handle refuses a string with
+  // encoding 'buffer': so does this, with its TypeError).
   #send(chunk: Buffer | string, encoding: BufferEncoding | 'buffer'): boolean {
     if (typeof chunk === 'string') {
       const n = chunk.length;
@@ -279,7 +298,8 @@ export class Socket extends Duplex implements Endpoint {
         this.#written += n;
         return this.#ch!.writeAscii(this.#h, chunk);
       }
-      chunk = Buffer.from(chunk, encoding as BufferEncoding);
+      if (encoding === 'buffer') throw stringAsBuffer();
+      chunk = Buffer.from(chunk, encoding);
     }
     this.#written += chunk.length;
     return this.#ch!.write(this.#h, chunk);
