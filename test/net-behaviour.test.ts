@@ -1,7 +1,7 @@
 // megapipe/net against node:net: one behaviour suite, the same assertions run on both (server and client from the
 // module under test). Event order, half-close, back-pressure and drain, timeouts, resets, pause/resume, large
 // transfers byte for byte, server close with open connections, addresses and error details; write()'s argument errors
-// and every encoding byte for byte (generated strings).
+// and every encoding byte for byte (generated strings); setTimeout's edge cases.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
@@ -18,13 +18,21 @@ interface Impl {
   name: string;
   createServer(options?: net.ServerOpts, listener?: (s: net.Socket) => void): net.Server;
   connect(port: number, host: string): net.Socket;
+  /** net.connect(options). */
+  connectWith(options: net.NetConnectOpts): net.Socket;
+  /** A Socket not yet connected (new net.Socket()). */
+  socket(): net.Socket;
   skip: string | false;
 }
 
 const IMPLS: Impl[] = [
-  { name: 'node:net', createServer: (o, l) => net.createServer(o ?? {}, l), connect: (p, h) => net.connect(p, h), skip: false },
+  { name: 'node:net', createServer: (o, l) => net.createServer(o ?? {}, l), connect: (p, h) => net.connect(p, h), connectWith: (o) => net.connect(o), socket: () => new net.Socket(), skip: false },
   // the megapipe client too: both ends of each connection are megapipe Sockets
-  { name: 'megapipe/net', createServer: (o, l) => mnet.createServer(o ?? {}, l), connect: (p, h) => mnet.connect(p, h) as unknown as net.Socket, skip: uringSkip },
+  {
+    name: 'megapipe/net', createServer: (o, l) => mnet.createServer(o ?? {}, l), connect: (p, h) => mnet.connect(p, h) as unknown as net.Socket,
+    connectWith: (o) => mnet.connect(o) as unknown as net.Socket,
+    socket: () => new mnet.Socket() as unknown as net.Socket, skip: uringSkip,
+  },
 ];
 
 const T = 20_000;
@@ -822,6 +830,135 @@ for (const impl of IMPLS) {
         await runCase({ parts: [{ text: 'abc', encoding: 'hex' }, { text: '0g1', encoding: 'hex' }, { text: 'f', encoding: 'hex' }], before: 0, corkFrom: 99, corkLen: 0 });
         await checkAsync('dist/test/net-behaviour.test.js', `encodings (${impl.name})`, fc.asyncProperty(writeCaseArb, runCase), { runs: 150, timeLimitMs: 30_000, endOnFailure: true });
       } finally { await closeServer(server); }
+    });
+
+    // node:net's setTimeout on a destroyed socket returns at once: the timeout property keeps its value, no listener
+    // is added and the arguments are not checked (megapipe/net set the property, added the listener and threw)
+    it('setTimeout on a destroyed socket does nothing: the timeout property keeps its value, no \'timeout\' listener, no argument check', async () => {
+      const server = impl.createServer({}, (s) => { s.resume(); s.on('error', () => {}); });
+      const port = await listening(server);
+      try {
+        const c = impl.connect(port, '127.0.0.1');
+        await withTimeout(once(c, 'connect'), T, 'connect');
+        c.setTimeout(50_000);
+        c.destroy();
+        await withTimeout(once(c, 'close'), T, 'close');
+        for (const ms of [100, 0, -1, NaN, 'x', undefined]) assert.equal(c.setTimeout(ms as number, () => {}), c, String(ms));
+        assert.equal(c.timeout, 50_000);
+        assert.equal(c.listenerCount('timeout'), 0);
+        // one never set stays unset
+        const d = impl.socket();
+        d.destroy();
+        d.setTimeout(100, () => {});
+        assert.equal(d.timeout, undefined);
+        assert.equal(d.listenerCount('timeout'), 0);
+      } finally { await closeServer(server); }
+    });
+
+    // node:net takes a fractional timeout as it is (its timer: at least 1 ms); megapipe/net floored it, so 0.5 turned
+    // the timeout off
+    it('setTimeout with fractional milliseconds: the timeout property keeps them, and \'timeout\' comes (0.5 does not turn it off)', async () => {
+      const server = impl.createServer({}, (s) => { s.resume(); s.on('error', () => {}); });
+      const port = await listening(server);
+      const sockets: net.Socket[] = [];
+      try {
+        for (const ms of [0.5, 1.5, 0.0001]) {
+          const c = impl.connect(port, '127.0.0.1');
+          sockets.push(c);
+          await withTimeout(once(c, 'connect'), T, 'connect');
+          let timeouts = 0;
+          c.setTimeout(ms, () => { timeouts++; });
+          assert.equal(c.timeout, ms);
+          await waitFor(() => timeouts === 1, `'timeout' after setTimeout(${ms})`);
+          c.destroy();
+        }
+      } finally {
+        for (const c of sockets) c.destroy();
+        await closeServer(server);
+      }
+    });
+
+    // node:net's checks (timers' getTimerDuration, then validateFunction): a non-number is a TypeError
+    // ERR_INVALID_ARG_TYPE, a negative or non-finite number a RangeError ERR_OUT_OF_RANGE, a callback that is not a
+    // function a TypeError naming "callback" — thrown after the timeout property took the value (and, for the callback,
+    // after the timer was set). Above 2^31 - 1 ms: one TimeoutOverflowWarning, and the timer is 2^31 - 1 ms.
+    // megapipe/net threw a RangeError without a code for every value, and checked the callback as a listener.
+    it('setTimeout with a bad duration or callback throws node:net\'s errors (class, code, message); a duration above 2^31 - 1 warns as node:net\'s', async () => {
+      const server = impl.createServer({}, (s) => { s.resume(); s.on('error', () => {}); });
+      const port = await listening(server);
+      const c = impl.connect(port, '127.0.0.1');
+      try {
+        await withTimeout(once(c, 'connect'), T, 'connect');
+        const range = (v: string): string => `The value of "msecs" is out of range. It must be a non-negative finite number. Received ${v}`;
+        const type = (name: string, t: string, v: string): string => `The "${name}" argument must be of type ${t}. Received ${v}`;
+        const bad: [unknown, string, string, string][] = [
+          [-1, 'RangeError', 'ERR_OUT_OF_RANGE', range('-1')],
+          [NaN, 'RangeError', 'ERR_OUT_OF_RANGE', range('NaN')],
+          [Infinity, 'RangeError', 'ERR_OUT_OF_RANGE', range('Infinity')],
+          [-(2 ** 40), 'RangeError', 'ERR_OUT_OF_RANGE', range('-1_099_511_627_776')],
+          ['10', 'TypeError', 'ERR_INVALID_ARG_TYPE', type('msecs', 'number', 'type string (\'10\')')],
+          [null, 'TypeError', 'ERR_INVALID_ARG_TYPE', type('msecs', 'number', 'null')],
+          [undefined, 'TypeError', 'ERR_INVALID_ARG_TYPE', type('msecs', 'number', 'undefined')],
+          [{}, 'TypeError', 'ERR_INVALID_ARG_TYPE', type('msecs', 'number', 'an instance of Object')],
+          [10n, 'TypeError', 'ERR_INVALID_ARG_TYPE', type('msecs', 'number', 'type bigint (10n)')],
+        ];
+        for (const [v, cls, code, message] of bad) {
+          assert.throws(() => c.setTimeout(v as number), (e: NodeJS.ErrnoException) => e.name === cls && e.code === code && e.message === message, String(v));
+          assert.equal(c.timeout, v, `the timeout property after setTimeout(${String(v)})`);
+        }
+        let timeouts = 0;
+        c.on('timeout', () => { timeouts++; });
+        assert.throws(() => c.setTimeout(0, 'x' as unknown as () => void), (e: NodeJS.ErrnoException) => e.name === 'TypeError' && e.code === 'ERR_INVALID_ARG_TYPE' && e.message === type('callback', 'function', 'type string (\'x\')'));
+        assert.equal(c.timeout, 0);
+        // the timer was set before the callback was refused: 'timeout' comes
+        assert.throws(() => c.setTimeout(5, null as unknown as () => void), (e: NodeJS.ErrnoException) => e.code === 'ERR_INVALID_ARG_TYPE' && e.message === type('callback', 'function', 'null'));
+        assert.equal(c.timeout, 5);
+        await waitFor(() => timeouts === 1, '\'timeout\' after a refused callback');
+        // above the largest timer: node's warning, once, and no early 'timeout'
+        const warnings: string[] = [];
+        const onWarning = (w: Error): void => { if (w.name === 'TimeoutOverflowWarning') warnings.push(w.message); };
+        process.on('warning', onWarning);
+        try {
+          c.setTimeout(2 ** 31);
+          assert.equal(c.timeout, 2 ** 31);
+          await sleep(50);
+          for (let i = 0; i < 10; i++) await immediate();
+        } finally { process.off('warning', onWarning); }
+        assert.deepEqual(warnings, ['2147483648 does not fit into a 32-bit signed integer.\nTimer duration was truncated to 2147483647.']);
+        assert.equal(timeouts, 1);
+      } finally {
+        c.destroy();
+        await closeServer(server);
+      }
+    });
+
+    // net.connect's timeout option is node:net's setTimeout when it is truthy (0 and null leave the property unset);
+    // socket.connect() does not read it. megapipe/net called setTimeout for any value but undefined, from both.
+    it('connect()\'s timeout option: net.connect() sets it when truthy; socket.connect() ignores it', async () => {
+      const server = impl.createServer({}, (s) => { s.resume(); s.on('error', () => {}); });
+      const port = await listening(server);
+      const sockets: net.Socket[] = [];
+      const connectWith = (timeout: unknown): net.Socket => {
+        const c = impl.connectWith({ port, host: '127.0.0.1', timeout: timeout as number });
+        sockets.push(c);
+        return c;
+      };
+      try {
+        assert.equal(connectWith(0).timeout, undefined);
+        assert.equal(connectWith(null).timeout, undefined);
+        assert.equal(connectWith(0.5).timeout, 0.5);
+        assert.throws(() => connectWith('10'), (e: NodeJS.ErrnoException) => e.code === 'ERR_INVALID_ARG_TYPE');
+        assert.throws(() => connectWith(-1), (e: NodeJS.ErrnoException) => e.code === 'ERR_OUT_OF_RANGE');
+        const s = impl.socket();
+        sockets.push(s);
+        s.connect({ port, host: '127.0.0.1', timeout: 5 } as net.SocketConnectOpts);
+        assert.equal(s.timeout, undefined);
+        await withTimeout(once(s, 'connect'), T, 'connect');
+        assert.equal(s.timeout, undefined);
+      } finally {
+        for (const s of sockets) s.destroy();
+        await closeServer(server);
+      }
     });
   });
 }

@@ -12,7 +12,7 @@ import type { Channel, SocketAddress, SocketOption } from '../channel.js';
 import { MegapipeError, MpCode } from '../errors.js';
 import type { MpEvent } from '../event.js';
 import { copyInto } from '../uring/copy.js';
-import { kMpEvent, loopUse, netError, stringAsBuffer, syscallOf, threadChannel, type Endpoint } from './link.js';
+import { functionArg, kMpEvent, loopUse, netError, stringAsBuffer, syscallOf, threadChannel, timerDuration, type Endpoint } from './link.js';
 
 export interface SocketOptions {
   /** Keep the writable side open after the peer's FIN (default false, as node:net). */
@@ -27,6 +27,7 @@ export interface TcpConnectOptions {
   port: number;
   host?: string;
   localAddress?: string;
+  /** setTimeout's, when truthy: read by connect() (net.connect) only, as node's (socket.connect() ignores it). */
   timeout?: number;
   noDelay?: boolean;
   keepAlive?: boolean;
@@ -71,6 +72,8 @@ class Rare {
   error: Error | null = null;
   remote: SocketAddress | undefined = undefined;
   local: SocketAddress | undefined = undefined;
+  // the timeout property: setTimeout's argument as given (node:net's takes even one it then refuses)
+  timeout: unknown = 0;
   // the idle timeout: its length (0: off), the one timer (pending until timerDue), the last activity
   timeoutMs = 0;
   timer: NodeJS.Timeout | null = null;
@@ -370,8 +373,11 @@ export class Socket extends Duplex implements Endpoint {
     if (!this.readable && this.writable) return 'writeOnly';
     return 'closed';
   }
-  /** The idle timeout set by setTimeout (0: turned off; undefined: never set), as node:net's. */
-  get timeout(): number | undefined { return this.#flags & TIMEOUT_SET ? this.#x?.timeoutMs ?? 0 : undefined; }
+  /** The idle timeout set by setTimeout, as given (0: turned off; undefined: never set), as node:net's. */
+  get timeout(): number | undefined {
+    if (!(this.#flags & TIMEOUT_SET)) return undefined;
+    return this.#x === null ? 0 : this.#x.timeout as number;
+  }
   /** Whether this socket's connection is an lwsocket (an io_uring direct descriptor, not in the process fd table). */
   get lwsocket(): boolean { return this.#h >= 0 && this.#ch!.isLwsocket(this.#h); }
 
@@ -410,24 +416,37 @@ export class Socket extends Duplex implements Endpoint {
     }
   }
 
-  /** Emits 'timeout' after `ms` without activity (reads or writes); 0 turns it off. `cb` listens once. */
-  setTimeout(ms: number, cb?: () => void): this {
-    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) throw new RangeError(`The value of "msecs" is out of range. It must be a non-negative finite number. Received ${String(ms)}`);
-    if (cb !== undefined) { if (ms === 0) this.removeListener('timeout', cb); else this.once('timeout', cb); }
-    const t = Math.floor(ms);
+  /**
+   * Emits 'timeout' after `msecs` without activity (reads or writes); 0 turns it off. `callback` listens once (with 0,
+   * stops listening). As node:net's: a destroyed socket ignores the call; a fraction of a millisecond is kept (the
+   * timer waits at least 1 ms); above 2^31 - 1 ms, a TimeoutOverflowWarning and 2^31 - 1; a duration that is not a
+   * number throws a TypeError, a negative or non-finite one a RangeError, a callback that is not a function a
+   * TypeError — after the timeout property took the value (and the timer was set, for the callback).
+   */
+  setTimeout(msecs: number, callback?: () => void): this {
+    if (this.destroyed) return this;
     this.#flags |= TIMEOUT_SET;
     // off with no timeout ever on (ws turns it off on every connection it takes): nothing to keep
-    if (t === 0 && this.#x === null) return this;
+    if (msecs === 0 && this.#x === null) {
+      if (callback !== undefined) this.removeListener('timeout', functionArg('callback', callback));
+      return this;
+    }
     const x = this.#rare();
-    x.timeoutMs = t;
+    x.timeout = msecs;
+    const ms = timerDuration(msecs);
+    x.timeoutMs = ms;
     // Off: a pending timer stays and does nothing when it fires. On: a pending timer due by the new deadline stays
     // (it re-arms itself for the rest of the idle time); one due later is replaced. (node:http turns the timeout off
     // at each request and on again after its response: no timer is made or cleared per request.)
-    if (x.timeoutMs > 0 && !this.destroyed) {
+    if (ms > 0) {
       const now = performance.now();
       x.lastActive = now;
-      if (x.timer !== null && x.timerDue > now + x.timeoutMs) this.#clearTimer();
-      if (x.timer === null) this.#arm(x.timeoutMs, now);
+      if (x.timer !== null && x.timerDue > now + ms) this.#clearTimer();
+      if (x.timer === null) this.#arm(ms, now);
+    }
+    if (callback !== undefined) {
+      if (ms === 0) this.removeListener('timeout', functionArg('callback', callback));
+      else this.once('timeout', functionArg('callback', callback));
     }
     return this;
   }
@@ -495,7 +514,6 @@ export class Socket extends Duplex implements Endpoint {
     const { options, cb } = connectArgs(args);
     if (this.#h >= 0 || this.connecting) throw Object.assign(new Error('Socket is already connected or connecting'), { code: 'ERR_SOCKET_CONNECTION_IN_PROGRESS' });
     if (cb !== undefined) this.once('connect', cb);
-    if (options.timeout !== undefined) this.setTimeout(options.timeout);
     this.connecting = true;
     const host = options.host ?? 'localhost';
     const go = (address: string): void => {
@@ -529,10 +547,15 @@ function connectArgs(args: unknown[]): { options: TcpConnectOptions; cb: (() => 
   return { options, cb };
 }
 
-/** A connected Socket (net.connect): `connect(port[, host][, cb])` or `connect(options[, cb])`. */
+/**
+ * A connected Socket (net.connect): `connect(port[, host][, cb])` or `connect(options[, cb])`. As node's, a truthy
+ * `options.timeout` is set with setTimeout before connecting (its errors thrown from here).
+ */
 export function connect(...args: unknown[]): Socket {
-  const last = args[0];
-  const s = new Socket(last !== null && typeof last === 'object' ? last as SocketOptions : {});
+  const first = args[0];
+  const options = first !== null && typeof first === 'object' ? first as SocketOptions & { timeout?: number } : undefined;
+  const s = new Socket(options ?? {});
+  if (options?.timeout) s.setTimeout(options.timeout);
   return s.connect(...args);
 }
 
