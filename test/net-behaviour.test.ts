@@ -1,13 +1,15 @@
 // megapipe/net against node:net: one behaviour suite, the same assertions run on both (server and client from the
 // module under test). Event order, half-close, back-pressure and drain, timeouts, resets, pause/resume, large
 // transfers byte for byte, server close with open connections, addresses and error details; write()'s argument errors
-// and every encoding byte for byte (generated strings); setTimeout's edge cases.
+// and every encoding byte for byte (generated strings); setTimeout's edge cases; ref/unref before connecting (clients
+// in child processes).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { once } from 'node:events';
 import { lookup } from 'node:dns/promises';
 import { pipeline } from 'node:stream/promises';
+import { spawn } from 'node:child_process';
 import { setImmediate as immediate, setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
 import * as mnet from '../src/net/index.js';
@@ -22,16 +24,18 @@ interface Impl {
   connectWith(options: net.NetConnectOpts): net.Socket;
   /** A Socket not yet connected (new net.Socket()). */
   socket(): net.Socket;
+  /** The module's specifier, for a child process that imports it. */
+  module: string;
   skip: string | false;
 }
 
 const IMPLS: Impl[] = [
-  { name: 'node:net', createServer: (o, l) => net.createServer(o ?? {}, l), connect: (p, h) => net.connect(p, h), connectWith: (o) => net.connect(o), socket: () => new net.Socket(), skip: false },
+  { name: 'node:net', createServer: (o, l) => net.createServer(o ?? {}, l), connect: (p, h) => net.connect(p, h), connectWith: (o) => net.connect(o), socket: () => new net.Socket(), module: 'node:net', skip: false },
   // the megapipe client too: both ends of each connection are megapipe Sockets
   {
     name: 'megapipe/net', createServer: (o, l) => mnet.createServer(o ?? {}, l), connect: (p, h) => mnet.connect(p, h) as unknown as net.Socket,
     connectWith: (o) => mnet.connect(o) as unknown as net.Socket,
-    socket: () => new mnet.Socket() as unknown as net.Socket, skip: uringSkip,
+    socket: () => new mnet.Socket() as unknown as net.Socket, module: new URL('../src/net/index.js', import.meta.url).href, skip: uringSkip,
   },
 ];
 
@@ -58,6 +62,20 @@ function collect(s: net.Socket): Promise<Buffer> {
 
 function record(s: net.Socket, names: string[], into: string[]): void {
   for (const n of names) s.on(n, (x: unknown) => into.push(n === 'close' ? `close:${String(x)}` : n === 'error' ? `error:${(x as NodeJS.ErrnoException).code}` : n));
+}
+
+/** A child process running `body` with `net` bound to module `mod`: what it printed, and whether and how it exited. */
+interface Child { out: string; exited: boolean; code: number | null; done: Promise<void>; kill(): void }
+
+function runChild(mod: string, body: string): Child {
+  const p = spawn(process.execPath, ['--input-type=module', '-e', `import * as net from ${JSON.stringify(mod)};\n${body}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const c: Child = {
+    out: '', exited: false, code: null, kill: () => { if (!c.exited) p.kill(); },
+    done: once(p, 'close').then(([code]) => { c.exited = true; c.code = code as number | null; }),
+  };
+  p.stdout!.setEncoding('utf8');
+  p.stdout!.on('data', (d: string) => { c.out += d; });
+  return c;
 }
 
 // A write of the byte-checked encoding cases: a string in an encoding (undefined: write(text), node's default), or
@@ -957,6 +975,51 @@ for (const impl of IMPLS) {
         assert.equal(s.timeout, undefined);
       } finally {
         for (const s of sockets) s.destroy();
+        await closeServer(server);
+      }
+    });
+
+    // node:net's unref() and ref() before the socket has a handle wait for 'connect'; with a handle (connecting), the
+    // handle is unref'd at once but the connect request keeps the loop alive until it completes. megapipe/net ignored
+    // both before the connection had a handle (a new Socket, a host name being resolved): the unref'd client kept its
+    // process alive. Each client runs in a child process that must exit by itself (bounded), its connection open.
+    it('unref() and ref() made before connecting take effect once connected: an unref\'d client lets its process exit, a ref\'d one keeps it', async () => {
+      const { address } = await lookup('localhost');
+      const accepted: net.Socket[] = [];
+      const server = impl.createServer({}, (s) => { accepted.push(s); s.resume(); s.on('error', () => {}); });
+      const port = await listening(server, address);
+      const report = `c.on('connect', () => console.log('connected')); c.on('error', (e) => console.log('error ' + e.code));`;
+      const children: Child[] = [];
+      try {
+        const unrefd: [string, string][] = [
+          ['new Socket, unref(), connect()', `const c = new net.Socket(); c.unref(); c.connect(${port}, '${address}');`],
+          ['connect() to an address, unref() while connecting', `const c = net.connect(${port}, '${address}'); c.unref();`],
+          ['connect() to a host name, unref() while it is resolved', `const c = net.connect(${port}, 'localhost'); c.unref();`],
+        ];
+        for (const [name, body] of unrefd) {
+          const n = accepted.length;
+          const child = runChild(impl.module, `${body}\n${report}`);
+          children.push(child);
+          await withTimeout(child.done, T, `${name}: the child to exit by itself`);
+          assert.equal(child.code, 0, name);
+          // connected first: the connect in flight kept the process alive (as node's connect request)
+          assert.equal(child.out, 'connected\n', name);
+          await waitFor(() => accepted.length === n + 1, `${name}: the connection at the server`);
+        }
+        // unref() then ref() before connecting: the client stays until the server ends the connection
+        const n = accepted.length;
+        const child = runChild(impl.module, `const c = new net.Socket(); c.unref(); c.ref(); c.connect(${port}, '${address}'); c.resume();\n${report}`);
+        children.push(child);
+        await waitFor(() => accepted.length === n + 1 && child.out === 'connected\n', 'the ref\'d client connected');
+        // a child that let go would exit now (this wait bounds what the test can see, not whether it passes)
+        await sleep(300);
+        assert.equal(child.exited, false, 'the ref\'d client let its process exit');
+        accepted[n]!.end();
+        await withTimeout(child.done, T, 'the ref\'d client to exit once its connection ended');
+        assert.equal(child.code, 0);
+      } finally {
+        for (const ch of children) ch.kill();
+        for (const s of accepted) s.destroy();
         await closeServer(server);
       }
     });

@@ -39,8 +39,9 @@ const NO_DELAY = 1;          // TCP_NODELAY as set by setNoDelay (megapipe's soc
 const KEEP_ALIVE = 2;        // SO_KEEPALIVE as set by setKeepAlive
 const READ_PAUSED = 4;       // the connection is paused because the Readable is full (push returned false); _read resumes it
 const TIMEOUT_SET = 8;       // setTimeout was called (the timeout property is defined)
-const UNREFD = 16;           // unref(): the socket does not keep the event loop alive
+const UNREFD = 16;           // unref() (ref() clears it): the socket is not to keep the event loop alive once connected
 const COUNTED_OUT = 32;      // the server's connection count has been decremented for this socket
+const LET_GO = 64;           // the channel counts this socket's connection out of what keeps the event loop alive (see #syncLoopUse)
 
 /** A zero-length write (node:http ends a response with one): the channel's answer without bytes. */
 const EMPTY = Buffer.alloc(0);
@@ -173,6 +174,8 @@ export class Socket extends Duplex implements Endpoint {
 
   #connected(): void {
     this.connecting = false;
+    // an unref() made before: the connection no longer keeps the event loop alive
+    this.#syncLoopUse();
     const h = this.#h, ch = this.#ch!;
     // options set while connecting (megapipe's client sockets start with TCP_NODELAY on)
     if (!(this.#flags & NO_DELAY)) this.#sockOpt('noDelay', false);
@@ -194,7 +197,9 @@ export class Socket extends Duplex implements Endpoint {
   #gone(): void {
     const ch = this.#ch!;
     this.#h = -1;
-    if (this.#flags & UNREFD) { this.#flags &= ~UNREFD; loopUse(ch, 1); }
+    // (a later connect() makes a connection that keeps the loop alive, as node's new handle)
+    this.#flags &= ~UNREFD;
+    this.#syncLoopUse();
     const x = this.#x;
     if (x !== null) {
       const held = x.heldWrite ?? x.finalCb;
@@ -495,15 +500,30 @@ export class Socket extends Duplex implements Endpoint {
     return this.destroy();
   }
 
-  /** Lets the event loop exit while this socket is open (ref() undoes it). */
+  /**
+   * Lets the event loop exit while this socket is open (ref() undoes it). Called before the connection is established
+   * (a new Socket, a host name being resolved, a connect in flight), it takes effect once it is: as node's, whose
+   * connect request keeps the loop alive until then.
+   */
   unref(): this {
-    if (!(this.#flags & UNREFD) && this.#h >= 0) { this.#flags |= UNREFD; loopUse(this.#ch!, -1); }
+    this.#flags |= UNREFD;
+    this.#syncLoopUse();
     return this;
   }
 
   ref(): this {
-    if ((this.#flags & UNREFD) && this.#h >= 0) { this.#flags &= ~UNREFD; loopUse(this.#ch!, 1); }
+    this.#flags &= ~UNREFD;
+    this.#syncLoopUse();
     return this;
+  }
+
+  // Tells the channel whether this socket's connection keeps the event loop alive: not once it is established and
+  // unref'd (LET_GO marks that the channel was told so; the handle's own count goes when it is freed).
+  #syncLoopUse(): void {
+    const letGo = (this.#flags & UNREFD) !== 0 && this.#h >= 0 && !this.connecting;
+    if (letGo === ((this.#flags & LET_GO) !== 0)) return;
+    this.#flags ^= LET_GO;
+    loopUse(this.#ch!, letGo ? -1 : 1);
   }
 
   /**
