@@ -1,7 +1,7 @@
 // megapipe/net's link to the channel: one channel per thread for node:net-style servers and sockets (or a channel
 // given by serve()), one event handler on it that hands each event to the object named by its cookie, and errors
 // shaped as node:net's.
-import { getSystemErrorMap } from 'node:util';
+import { getSystemErrorMap, inspect } from 'node:util';
 import type { Channel } from '../channel.js';
 import type { MpEvent } from '../event.js';
 import { createChannel, requestedBackend, selectBackend } from '../backend.js';
@@ -86,4 +86,65 @@ export function netError(code: string, syscall: string, options: { errno?: numbe
 /** The system call node:net names for an error of a connection's reads and writes. */
 export function syscallOf(code: string): string {
   return code === 'EPIPE' ? 'write' : code === 'ECONNREFUSED' || code === 'ETIMEDOUT' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' ? 'connect' : 'read';
+}
+
+// How node's argument errors show the value they refused: `null`, `type string ('10')`, `an instance of Object`
+function received(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === 'function') return `function ${value.name}`;
+  if (typeof value === 'object') {
+    const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+    return typeof name === 'string' && name !== '' ? `an instance of ${name}` : inspect(value, { depth: -1 });
+  }
+  const shown = inspect(value, { colors: false });
+  return `type ${typeof value} (${shown.length > 28 ? `${shown.slice(0, 25)}...` : shown})`;
+}
+
+/** node's ERR_INVALID_ARG_TYPE: `The "msecs" argument must be of type number. Received type string ('10')`. */
+function invalidArgType(name: string, type: string, value: unknown): TypeError & { code: string } {
+  return Object.assign(new TypeError(`The "${name}" argument must be of type ${type}. Received ${received(value)}`), { code: 'ERR_INVALID_ARG_TYPE' });
+}
+
+/** node's ERR_OUT_OF_RANGE for a number: `The value of "msecs" is out of range. It must be … Received -1`. */
+function outOfRange(name: string, range: string, value: number): RangeError & { code: string } {
+  // (node writes an integer beyond 2^32 with separators every three characters from the end: -1_099_511_627_776)
+  let shown = inspect(value);
+  if (Number.isInteger(value) && Math.abs(value) > 2 ** 32) {
+    const text = String(value), start = text[0] === '-' ? 1 : 0;
+    let i = text.length, tail = '';
+    for (; i >= start + 4; i -= 3) tail = `_${text.slice(i - 3, i)}${tail}`;
+    shown = text.slice(0, i) + tail;
+  }
+  return Object.assign(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${shown}`), { code: 'ERR_OUT_OF_RANGE' });
+}
+
+/** `value` checked as node's validateFunction does: it, or a TypeError naming argument `name`. */
+export function functionArg(name: string, value: unknown): (...args: unknown[]) => void {
+  if (typeof value !== 'function') throw invalidArgType(name, 'function', value);
+  return value as (...args: unknown[]) => void;
+}
+
+// node's largest timer: a longer timeout is cut to it
+const TIMEOUT_MAX_MS = 2 ** 31 - 1;
+
+/**
+ * A socket timeout's duration checked as node:net's (timers' getTimerDuration): not a number, a TypeError; negative or
+ * not finite, a RangeError; above 2^31 - 1 ms, node's TimeoutOverflowWarning and 2^31 - 1. A fraction stays.
+ */
+export function timerDuration(msecs: unknown): number {
+  if (typeof msecs !== 'number') throw invalidArgType('msecs', 'number', msecs);
+  if (msecs < 0 || !Number.isFinite(msecs)) throw outOfRange('msecs', 'a non-negative finite number', msecs);
+  if (msecs > TIMEOUT_MAX_MS) {
+    process.emitWarning(`${msecs} does not fit into a 32-bit signed integer.\nTimer duration was truncated to ${TIMEOUT_MAX_MS}.`, 'TimeoutOverflowWarning');
+    return TIMEOUT_MAX_MS;
+  }
+  return msecs;
+}
+
+/**
+ * node:net's error for a string written with encoding 'buffer': Writable lets it through, node's handle refuses it
+ * (writeBuffer), and the call that handed it over throws this.
+ */
+export function stringAsBuffer(): TypeError & { code: string } {
+  return Object.assign(new TypeError('Second argument must be a buffer'), { code: 'ERR_INVALID_ARG_TYPE' });
 }

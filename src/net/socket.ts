@@ -9,10 +9,10 @@ import { lookup } from 'node:dns';
 import { isIP } from 'node:net';
 import type * as net from 'node:net';
 import type { Channel, SocketAddress, SocketOption } from '../channel.js';
-import { MpCode } from '../errors.js';
+import { MegapipeError, MpCode } from '../errors.js';
 import type { MpEvent } from '../event.js';
 import { copyInto } from '../uring/copy.js';
-import { kMpEvent, loopUse, netError, syscallOf, threadChannel, type Endpoint } from './link.js';
+import { functionArg, kMpEvent, loopUse, netError, stringAsBuffer, syscallOf, threadChannel, timerDuration, type Endpoint } from './link.js';
 
 export interface SocketOptions {
   /** Keep the writable side open after the peer's FIN (default false, as node:net). */
@@ -27,6 +27,7 @@ export interface TcpConnectOptions {
   port: number;
   host?: string;
   localAddress?: string;
+  /** setTimeout's, when truthy: read by connect() (net.connect) only, as node's (socket.connect() ignores it). */
   timeout?: number;
   noDelay?: boolean;
   keepAlive?: boolean;
@@ -38,8 +39,9 @@ const NO_DELAY = 1;          // TCP_NODELAY as set by setNoDelay (megapipe's soc
 const KEEP_ALIVE = 2;        // SO_KEEPALIVE as set by setKeepAlive
 const READ_PAUSED = 4;       // the connection is paused because the Readable is full (push returned false); _read resumes it
 const TIMEOUT_SET = 8;       // setTimeout was called (the timeout property is defined)
-const UNREFD = 16;           // unref(): the socket does not keep the event loop alive
+const UNREFD = 16;           // unref() (ref() clears it): the socket is not to keep the event loop alive once connected
 const COUNTED_OUT = 32;      // the server's connection count has been decremented for this socket
+const LET_GO = 64;           // the channel counts this socket's connection out of what keeps the event loop alive (see #syncLoopUse)
 
 /** A zero-length write (node:http ends a response with one): the channel's answer without bytes. */
 const EMPTY = Buffer.alloc(0);
@@ -71,6 +73,8 @@ class Rare {
   error: Error | null = null;
   remote: SocketAddress | undefined = undefined;
   local: SocketAddress | undefined = undefined;
+  // the timeout property: setTimeout's argument as given (node:net's takes even one it then refuses)
+  timeout: unknown = 0;
   // the idle timeout: its length (0: off), the one timer (pending until timerDue), the last activity
   timeoutMs = 0;
   timer: NodeJS.Timeout | null = null;
@@ -170,6 +174,8 @@ export class Socket extends Duplex implements Endpoint {
 
   #connected(): void {
     this.connecting = false;
+    // an unref() made before: the connection no longer keeps the event loop alive
+    this.#syncLoopUse();
     const h = this.#h, ch = this.#ch!;
     // options set while connecting (megapipe's client sockets start with TCP_NODELAY on)
     if (!(this.#flags & NO_DELAY)) this.#sockOpt('noDelay', false);
@@ -191,7 +197,9 @@ export class Socket extends Duplex implements Endpoint {
   #gone(): void {
     const ch = this.#ch!;
     this.#h = -1;
-    if (this.#flags & UNREFD) { this.#flags &= ~UNREFD; loopUse(ch, 1); }
+    // (a later connect() makes a connection that keeps the loop alive, as node's new handle)
+    this.#flags &= ~UNREFD;
+    this.#syncLoopUse();
     const x = this.#x;
     if (x !== null) {
       const held = x.heldWrite ?? x.finalCb;
@@ -221,15 +229,20 @@ export class Socket extends Duplex implements Endpoint {
     if ((this.#flags & READ_PAUSED) && this.#h >= 0 && !this.connecting) { this.#flags &= ~READ_PAUSED; this.#ch!.resume(this.#h); }
   }
 
-  override _write(chunk: Buffer | string, encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
+  override _write(chunk: Buffer | string, encoding: BufferEncoding | 'buffer', cb: (err?: Error | null) => void): void {
     if (this.connecting) {
-      this.#holdUntilConnected(typeof chunk === 'string' ? Buffer.byteLength(chunk, encoding) : chunk.length, () => this._write(chunk, encoding, cb), cb);
+      let n = chunk.length;
+      if (typeof chunk === 'string') {
+        if (encoding === 'buffer') throw stringAsBuffer();
+        n = Buffer.byteLength(chunk, encoding);
+      }
+      this.#holdUntilConnected(n, () => this._write(chunk, encoding, cb), cb);
       return;
     }
     if (this.#h < 0) { cb(this.#x?.error ?? netError('EPIPE', 'write')); return; }
     let ok: boolean;
-    try { ok = this.#send(chunk, encoding); } catch {
-      cb(this.#x?.error ?? netError('EPIPE', 'write'));
+    try { ok = this.#send(chunk, encoding); } catch (e) {
+      this.#sendFailed(e, cb);
       return;
     }
     this.#touch();
@@ -237,10 +250,14 @@ export class Socket extends Duplex implements Endpoint {
   }
 
   // corked writes (node:http's head and body, then its empty end): each chunk queued in order, one answer
-  override _writev(chunks: { chunk: Buffer | string; encoding: BufferEncoding }[], cb: (err?: Error | null) => void): void {
+  override _writev(chunks: { chunk: Buffer | string; encoding: BufferEncoding | 'buffer' }[], cb: (err?: Error | null) => void): void {
     if (this.connecting) {
       let n = 0;
-      for (const c of chunks) n += typeof c.chunk === 'string' ? Buffer.byteLength(c.chunk, c.encoding) : c.chunk.length;
+      for (const c of chunks) {
+        if (typeof c.chunk !== 'string') n += c.chunk.length;
+        else if (c.encoding === 'buffer') throw stringAsBuffer();
+        else n += Buffer.byteLength(c.chunk, c.encoding);
+      }
       this.#holdUntilConnected(n, () => this._writev(chunks, cb), cb);
       return;
     }
@@ -254,8 +271,8 @@ export class Socket extends Duplex implements Endpoint {
         sent = true;
       }
       if (!sent) ok = this.#send(EMPTY, 'buffer');
-    } catch {
-      cb(this.#x?.error ?? netError('EPIPE', 'write'));
+    } catch (e) {
+      this.#sendFailed(e, cb);
       return;
     }
     this.#touch();
@@ -269,8 +286,18 @@ export class Socket extends Duplex implements Endpoint {
     this.#rare().beforeHandle = (err) => { if (err !== undefined) cb(err); else { this.#written -= n; retry(); } };
   }
 
+  // #send threw `e`. The channel refuses a connection it is closing (after an error, or a disconnect) with a
+  // MegapipeError: the write fails as node:net's to a closed connection, through `cb`. Anything else is not an I/O
+  // failure — a chunk node:net refuses (a string with encoding 'buffer') — and is thrown from the call that handed the
+  // chunk over, as node:net's handle throws it.
+  #sendFailed(e: unknown, cb: (err?: Error | null) => void): void {
+    if (!(e instanceof MegapipeError)) throw e;
+    cb(this.#x?.error ?? netError('EPIPE', 'write'));
+  }
+
   // Queues one chunk on the connection: write()'s answer. A string in Latin-1 (or ASCII: UTF-8 whose every character
-  // is one byte) goes into the send arena as it is; another is encoded first.
+  // is one byte) goes into the send arena as it is; another is encoded first (node:net's handle refuses a string with
+  // encoding 'buffer': so does this, with its TypeError).
   #send(chunk: Buffer | string, encoding: BufferEncoding | 'buffer'): boolean {
     if (typeof chunk === 'string') {
       const n = chunk.length;
@@ -279,7 +306,8 @@ export class Socket extends Duplex implements Endpoint {
         this.#written += n;
         return this.#ch!.writeAscii(this.#h, chunk);
       }
-      chunk = Buffer.from(chunk, encoding as BufferEncoding);
+      if (encoding === 'buffer') throw stringAsBuffer();
+      chunk = Buffer.from(chunk, encoding);
     }
     this.#written += chunk.length;
     return this.#ch!.write(this.#h, chunk);
@@ -350,8 +378,11 @@ export class Socket extends Duplex implements Endpoint {
     if (!this.readable && this.writable) return 'writeOnly';
     return 'closed';
   }
-  /** The idle timeout set by setTimeout (0: turned off; undefined: never set), as node:net's. */
-  get timeout(): number | undefined { return this.#flags & TIMEOUT_SET ? this.#x?.timeoutMs ?? 0 : undefined; }
+  /** The idle timeout set by setTimeout, as given (0: turned off; undefined: never set), as node:net's. */
+  get timeout(): number | undefined {
+    if (!(this.#flags & TIMEOUT_SET)) return undefined;
+    return this.#x === null ? 0 : this.#x.timeout as number;
+  }
   /** Whether this socket's connection is an lwsocket (an io_uring direct descriptor, not in the process fd table). */
   get lwsocket(): boolean { return this.#h >= 0 && this.#ch!.isLwsocket(this.#h); }
 
@@ -390,24 +421,37 @@ export class Socket extends Duplex implements Endpoint {
     }
   }
 
-  /** Emits 'timeout' after `ms` without activity (reads or writes); 0 turns it off. `cb` listens once. */
-  setTimeout(ms: number, cb?: () => void): this {
-    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) throw new RangeError(`The value of "msecs" is out of range. It must be a non-negative finite number. Received ${String(ms)}`);
-    if (cb !== undefined) { if (ms === 0) this.removeListener('timeout', cb); else this.once('timeout', cb); }
-    const t = Math.floor(ms);
+  /**
+   * Emits 'timeout' after `msecs` without activity (reads or writes); 0 turns it off. `callback` listens once (with 0,
+   * stops listening). As node:net's: a destroyed socket ignores the call; a fraction of a millisecond is kept (the
+   * timer waits at least 1 ms); above 2^31 - 1 ms, a TimeoutOverflowWarning and 2^31 - 1; a duration that is not a
+   * number throws a TypeError, a negative or non-finite one a RangeError, a callback that is not a function a
+   * TypeError — after the timeout property took the value (and the timer was set, for the callback).
+   */
+  setTimeout(msecs: number, callback?: () => void): this {
+    if (this.destroyed) return this;
     this.#flags |= TIMEOUT_SET;
     // off with no timeout ever on (ws turns it off on every connection it takes): nothing to keep
-    if (t === 0 && this.#x === null) return this;
+    if (msecs === 0 && this.#x === null) {
+      if (callback !== undefined) this.removeListener('timeout', functionArg('callback', callback));
+      return this;
+    }
     const x = this.#rare();
-    x.timeoutMs = t;
+    x.timeout = msecs;
+    const ms = timerDuration(msecs);
+    x.timeoutMs = ms;
     // Off: a pending timer stays and does nothing when it fires. On: a pending timer due by the new deadline stays
     // (it re-arms itself for the rest of the idle time); one due later is replaced. (node:http turns the timeout off
     // at each request and on again after its response: no timer is made or cleared per request.)
-    if (x.timeoutMs > 0 && !this.destroyed) {
+    if (ms > 0) {
       const now = performance.now();
       x.lastActive = now;
-      if (x.timer !== null && x.timerDue > now + x.timeoutMs) this.#clearTimer();
-      if (x.timer === null) this.#arm(x.timeoutMs, now);
+      if (x.timer !== null && x.timerDue > now + ms) this.#clearTimer();
+      if (x.timer === null) this.#arm(ms, now);
+    }
+    if (callback !== undefined) {
+      if (ms === 0) this.removeListener('timeout', functionArg('callback', callback));
+      else this.once('timeout', functionArg('callback', callback));
     }
     return this;
   }
@@ -456,15 +500,30 @@ export class Socket extends Duplex implements Endpoint {
     return this.destroy();
   }
 
-  /** Lets the event loop exit while this socket is open (ref() undoes it). */
+  /**
+   * Lets the event loop exit while this socket is open (ref() undoes it). Called before the connection is established
+   * (a new Socket, a host name being resolved, a connect in flight), it takes effect once it is: as node's, whose
+   * connect request keeps the loop alive until then.
+   */
   unref(): this {
-    if (!(this.#flags & UNREFD) && this.#h >= 0) { this.#flags |= UNREFD; loopUse(this.#ch!, -1); }
+    this.#flags |= UNREFD;
+    this.#syncLoopUse();
     return this;
   }
 
   ref(): this {
-    if ((this.#flags & UNREFD) && this.#h >= 0) { this.#flags &= ~UNREFD; loopUse(this.#ch!, 1); }
+    this.#flags &= ~UNREFD;
+    this.#syncLoopUse();
     return this;
+  }
+
+  // Tells the channel whether this socket's connection keeps the event loop alive: not once it is established and
+  // unref'd (LET_GO marks that the channel was told so; the handle's own count goes when it is freed).
+  #syncLoopUse(): void {
+    const letGo = (this.#flags & UNREFD) !== 0 && this.#h >= 0 && !this.connecting;
+    if (letGo === ((this.#flags & LET_GO) !== 0)) return;
+    this.#flags ^= LET_GO;
+    loopUse(this.#ch!, letGo ? -1 : 1);
   }
 
   /**
@@ -475,7 +534,6 @@ export class Socket extends Duplex implements Endpoint {
     const { options, cb } = connectArgs(args);
     if (this.#h >= 0 || this.connecting) throw Object.assign(new Error('Socket is already connected or connecting'), { code: 'ERR_SOCKET_CONNECTION_IN_PROGRESS' });
     if (cb !== undefined) this.once('connect', cb);
-    if (options.timeout !== undefined) this.setTimeout(options.timeout);
     this.connecting = true;
     const host = options.host ?? 'localhost';
     const go = (address: string): void => {
@@ -509,10 +567,15 @@ function connectArgs(args: unknown[]): { options: TcpConnectOptions; cb: (() => 
   return { options, cb };
 }
 
-/** A connected Socket (net.connect): `connect(port[, host][, cb])` or `connect(options[, cb])`. */
+/**
+ * A connected Socket (net.connect): `connect(port[, host][, cb])` or `connect(options[, cb])`. As node's, a truthy
+ * `options.timeout` is set with setTimeout before connecting (its errors thrown from here).
+ */
 export function connect(...args: unknown[]): Socket {
-  const last = args[0];
-  const s = new Socket(last !== null && typeof last === 'object' ? last as SocketOptions : {});
+  const first = args[0];
+  const options = first !== null && typeof first === 'object' ? first as SocketOptions & { timeout?: number } : undefined;
+  const s = new Socket(options ?? {});
+  if (options?.timeout) s.setTimeout(options.timeout);
   return s.connect(...args);
 }
 
