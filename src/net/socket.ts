@@ -13,6 +13,7 @@ import { MpCode } from '../errors.js';
 import type { MpEvent } from '../event.js';
 import { copyInto } from '../uring/copy.js';
 import { kMpEvent, loopUse, netError, syscallOf, threadChannel, type Endpoint } from './link.js';
+import { lingerClose } from './linger.js';
 
 export interface SocketOptions {
   /** Keep the writable side open after the peer's FIN (default false, as node:net). */
@@ -40,6 +41,7 @@ const READ_PAUSED = 4;       // the connection is paused because the Readable is
 const TIMEOUT_SET = 8;       // setTimeout was called (the timeout property is defined)
 const UNREFD = 16;           // unref(): the socket does not keep the event loop alive
 const COUNTED_OUT = 32;      // the server's connection count has been decremented for this socket
+const RESET = 64;            // resetAndDestroy(): the connection is closing with a reset (its queued bytes dropped)
 
 /** A zero-length write (node:http ends a response with one): the channel's answer without bytes. */
 const EMPTY = Buffer.alloc(0);
@@ -302,10 +304,28 @@ export class Socket extends Duplex implements Endpoint {
     const ch = this.#ch, h = this.#h;
     if (ch === null || h < 0 || !ch.isOpen(h)) { this.#closed(cb, err); return; }
     const x = this.#rare();
+    if (ch.pendingBytes(h) > 0 && !(this.#flags & RESET) && (err === null || err !== x.error)) { this.#linger(ch, h, cb, err); return; }
     x.destroyCb = cb; x.destroyErr = err;
-    // an error, or bytes still queued (destroy() before end() finished), closes at once; otherwise FIN
-    const abort = err !== null || ch.pendingBytes(h) > 0;
-    try { ch.disconnect(h, abort); } catch { /* closing already: its disconnect event comes */ }
+    // an error or a reset (one the kernel could not take now still drops the queue) closes at once; otherwise FIN
+    try { ch.disconnect(h, err !== null || (this.#flags & RESET) !== 0); } catch { /* closing already: its disconnect event comes */ }
+  }
+
+  // Destroyed with bytes still queued (not by a reset, nor by an error of the connection itself): node:net's destroy
+  // closes the descriptor and the kernel still sends what it holds — every byte a write's callback reported written,
+  // as node calls it once the kernel has them. Here a callback comes once its bytes are queued in the channel below
+  // the high-water mark, so the queue goes out before the close (linger.ts), and the socket closes now, as node's. A
+  // held write and a pending end() fail, as they do when the connection goes (#gone); the held write's bytes, queued
+  // already, go out with the rest.
+  #linger(ch: Channel, h: number, cb: (err: Error | null) => void, err: Error | null): void {
+    const x = this.#x!;
+    const held = x.heldWrite ?? x.finalCb;
+    x.heldWrite = x.finalCb = null;
+    const unrefd = (this.#flags & UNREFD) !== 0;
+    this.#flags &= ~UNREFD;
+    this.#h = -1;
+    lingerClose(ch, h, unrefd);
+    if (held !== null) held(err ?? netError('EPIPE', 'write'));
+    this.#closed(cb, err);
   }
 
   // ---- node:net.Socket's API ---------------------------------------------------------------------------------
@@ -451,6 +471,7 @@ export class Socket extends Duplex implements Endpoint {
    */
   resetAndDestroy(): this {
     if (this.#h >= 0 && this.#ch!.isOpen(this.#h)) {
+      this.#flags |= RESET;
       try { this.#ch!.reset(this.#h); } catch { /* closing already */ }
     }
     return this.destroy();
