@@ -622,12 +622,12 @@ for (const impl of IMPLS) {
       await closeServer(server);
     });
 
-    // Regression (found while adding the soak's node:http kind, branch soaknet, by following node:http's close paths
-    // on megapipe/net; the soak's scenarios do not reach them): megapipe/net calls a write's callback once its bytes
-    // are queued in the channel below the high-water mark, and destroy() dropped what was still queued — bytes the
-    // callback had reported written. node:net calls it once the kernel has them, and destroy() closes the descriptor:
-    // the kernel still sends them. (So node:http's server.close(), which destroys idle keep-alive connections, cut the
-    // response a client was still receiving: the node:http test below.)
+    // Regression (found while adding the soak's node:http kind, by following node:http's close paths on megapipe/net;
+    // the soak reaches it now: node-http destroys Connection: close connections): megapipe/net calls a write's callback
+    // once its bytes are queued in the channel below the high-water mark, and destroy() dropped what was still queued —
+    // bytes the callback had reported written. node:net calls it once the kernel has them, and destroy() closes the
+    // descriptor: the kernel still sends them. (So node:http's server.close(), which destroys idle keep-alive
+    // connections, cut the response a client was still receiving: the node:http test below.)
     it('bytes a write\'s callback reported written arrive though the socket is destroyed in that callback (with or without an error)', async () => {
       const rand = prng(41);
       for (const withError of [false, true]) {
