@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// The soak: megapipe's three servers under serve() (2 workers, io_uring channels — what the apps ship), driven at
-// once for --minutes by several client processes with hostile peers mixed in, every byte verified; memory sampled
-// throughout. Exit 0 only if every criterion holds (see bench/README.md, "Soak"). `npm run soak -- --help`.
+// The soak: megapipe's three servers and a node:http server on megapipe/net, each under serve() (2 workers, io_uring
+// channels — what the apps ship, and how a legacy server runs on every core), driven at once for --minutes by several
+// client processes with hostile peers mixed in, every byte verified; memory sampled throughout. Exit 0 only if every
+// criterion holds (see bench/README.md, "Soak"). `npm run soak -- --help`.
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
@@ -23,8 +24,9 @@ const USAGE = `usage: npm run soak -- [--minutes N] [--seed S] [options]
   --idle-s S            seconds sampled after each load once every connection has closed, 1 s apart (default 30)
   --seed S              seed of every random choice (default: from the clock; printed, and in the JSON)
   --clients N           client processes (default 3)
-  --lanes E,M,H         concurrent scenario loops per client for echo, memcached, http (default 2,2,2)
-  --kinds LIST          servers to run: echo,memcached,http (default all)
+  --lanes E,M,H[,N]     concurrent scenario loops per client for echo, memcached, http, node-http (default 2,2,2,2;
+                        without N, node-http takes http's)
+  --kinds LIST          servers to run: echo,memcached,http,node-http (default all)
   --workers N           worker threads per server (default 2)
   --sample-s S          memory sampling period, seconds (default 10)
   --stall-max-s S       longest zero-window stall of a hostile client, seconds (default 6)
@@ -39,6 +41,8 @@ const USAGE = `usage: npm run soak -- [--minutes N] [--seed S] [options]
   --json PATH           where to write the JSON summary (default bench/results/soak-<time>.json)
   --leak-per-conn B     test of the memory criterion: each worker keeps B bytes per accepted connection
   --corrupt-every N     test of the verification: each worker flips a byte in every Nth write
+  --drop-on-close       test of the verification: each worker's channel drops the bytes still queued when a
+                        connection is closed (every disconnect made abortive: megapipe/net's destroy() before 5406892)
   --rejudge PATH        judge the memory of a saved run (its JSON summary) with these limits; runs nothing`;
 
 const MIB = 1024 * 1024;
@@ -48,12 +52,12 @@ function fail(msg: string): never { process.stderr.write(`soak: ${msg}\n${USAGE}
 let a;
 try {
   a = parseArgs({ options: {
-    minutes: { type: 'string', default: '30' }, 'reload-minutes': { type: 'string' }, 'idle-s': { type: 'string', default: '30' }, seed: { type: 'string' }, clients: { type: 'string', default: '3' }, lanes: { type: 'string', default: '2,2,2' },
+    minutes: { type: 'string', default: '30' }, 'reload-minutes': { type: 'string' }, 'idle-s': { type: 'string', default: '30' }, seed: { type: 'string' }, clients: { type: 'string', default: '3' }, lanes: { type: 'string', default: '2,2,2,2' },
     kinds: { type: 'string', default: KINDS.join(',') }, workers: { type: 'string', default: '2' }, 'sample-s': { type: 'string', default: '10' },
     'stall-max-s': { type: 'string', default: '6' }, warmup: { type: 'string', default: '0.3' }, 'rss-slope-max': { type: 'string', default: '1' },
     'heap-slope-max': { type: 'string', default: '0.25' }, 'end-growth-max': { type: 'string', default: '10' }, 'end-growth-min': { type: 'string' },
     'heap-per-conn-max': { type: 'string', default: '1024' }, 'rss-per-conn-max': { type: 'string' },
-    'settle-s': { type: 'string', default: '60' }, json: { type: 'string' }, 'leak-per-conn': { type: 'string', default: '0' }, 'corrupt-every': { type: 'string', default: '0' }, rejudge: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    'settle-s': { type: 'string', default: '60' }, json: { type: 'string' }, 'leak-per-conn': { type: 'string', default: '0' }, 'corrupt-every': { type: 'string', default: '0' }, 'drop-on-close': { type: 'boolean', default: false }, rejudge: { type: 'string' }, help: { type: 'boolean', short: 'h' },
   } }).values;
 } catch (e) { fail((e as Error).message); }
 if (a.help) { process.stdout.write(USAGE + '\n'); process.exit(0); }
@@ -68,7 +72,8 @@ const idleMs = num('idle-s', a['idle-s']!, 0, 600) * 1000;
 const seed = a.seed !== undefined ? num('seed', a.seed, 0, 2 ** 32 - 1) >>> 0 : (Date.now() % 2 ** 32) >>> 0;
 const clients = num('clients', a.clients!, 1, 32);
 const laneList = a.lanes!.split(',').map((x) => num('lanes', x, 0, 64));
-if (laneList.length !== 3) fail('--lanes takes three numbers: echo,memcached,http');
+if (laneList.length === 3) laneList.push(laneList[2]!);
+if (laneList.length !== 4) fail('--lanes takes three or four numbers: echo,memcached,http[,node-http]');
 const kinds = a.kinds!.split(',').map((k) => k.trim()) as Kind[];
 for (const k of kinds) if (!KINDS.includes(k)) fail(`--kinds: unknown ${k}`);
 const workers = num('workers', a.workers!, 1, 64);
@@ -77,6 +82,7 @@ const stallMaxS = num('stall-max-s', a['stall-max-s']!, 1, 25);
 const settleMs = num('settle-s', a['settle-s']!, 1, 600) * 1000;
 const leakPerConn = num('leak-per-conn', a['leak-per-conn']!, 0, 64 * MIB);
 const corruptEvery = num('corrupt-every', a['corrupt-every']!, 0, 1e9);
+const dropOnClose = a['drop-on-close'] === true;
 const endMin = a['end-growth-min'] !== undefined ? num('end-growth-min', a['end-growth-min'], 0, 1e6) : undefined;
 const rssLimits: MemoryLimits = {
   warmupFrac: num('warmup', a.warmup!, 0, 0.9), slopeMaxMiBPerMin: num('rss-slope-max', a['rss-slope-max']!, 0, 1e6), endGrowthMaxPct: num('end-growth-max', a['end-growth-max']!, 0, 1e6), endGrowthMinMiB: endMin ?? 8,
@@ -177,7 +183,7 @@ interface ServerProc {
 let nextSampleId = 1;
 
 async function startServer(kind: Kind, root: string): Promise<ServerProc> {
-  const init: ServerInit = { kind, workers, host: HOST, httpRoot: root, httpHandler: join(here, 'soak', 'http-handler.js'), leakPerConn, corruptEvery };
+  const init: ServerInit = { kind, workers, host: HOST, httpRoot: root, httpHandler: join(here, 'soak', 'http-handler.js'), leakPerConn, corruptEvery, dropOnClose };
   const child = fork(join(here, 'soak', 'server.js'), [JSON.stringify(init)], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
   const s: ServerProc = { kind, child, port: 0, pid: child.pid ?? -1, samples: [], after: [], reload: [], workerExits: [], stderr: '', exitCode: null, closed: null, pending: new Map() };
   child.stderr!.on('data', (b: Buffer) => { if (s.stderr.length < 64 * 1024) s.stderr += b.toString(); });
@@ -320,7 +326,7 @@ async function afterLoad(): Promise<void> {
 const root = mkdtempSync(join(tmpdir(), 'megapipe-soak-'));
 for (const f of FILES) { mkdirSync(dirname(join(root, f.name)), { recursive: true }); writeFileSync(join(root, f.name), fileBytes(seed, f)); }
 
-log(`soak: ${minutes} min${reloadMinutes > 0 ? ` then a second load of ${reloadMinutes} min` : ''} (each followed by ${idleMs / 1000} s idle), seed ${seed}, ${clients} client processes × lanes ${laneList.join(',')} (echo,memcached,http), servers ${kinds.join(', ')} × ${workers} workers`);
+log(`soak: ${minutes} min${reloadMinutes > 0 ? ` then a second load of ${reloadMinutes} min` : ''} (each followed by ${idleMs / 1000} s idle), seed ${seed}, ${clients} client processes × lanes ${laneList.join(',')} (echo,memcached,http,node-http), servers ${kinds.join(', ')} × ${workers} workers`);
 log(`  reproduce: ${command}`);
 const servers: ServerProc[] = [];
 const clientProcs: ClientProc[] = [];
@@ -438,7 +444,7 @@ for (const s of servers) {
 
 const summary = {
   command, seed, pass, startedAt: startedAt.toISOString(), finishedAt: finishedAt.toISOString(), loadMs,
-  options: { minutes, reloadMinutes, idleMs, clients, lanes: laneList, kinds, workers, sampleMs, stallMaxS, settleMs, leakPerConn, corruptEvery },
+  options: { minutes, reloadMinutes, idleMs, clients, lanes: laneList, kinds, workers, sampleMs, stallMaxS, settleMs, leakPerConn, corruptEvery, dropOnClose },
   limits: { rss: rssLimits, heap: heapLimits },
   criteria, traffic, trends, memcachedStats: mcStats,
   servers: servers.map((s) => ({ kind: s.kind, pid: s.pid, exitCode: s.exitCode, workerExits: s.workerExits, stderrMessages: stderrMessages(s.stderr), stderr: s.stderr.slice(0, 4000), samples: s.samples, after: s.after, reload: s.reload, closed: s.closed })),

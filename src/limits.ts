@@ -105,6 +105,11 @@ export const bounds = Object.freeze({
   spliceIdleRounds: 64,
   /** The longest timed wait between splice rounds once a poll cannot wait (a half-closed peer; 1 ms, doubling). */
   spliceWaitMaxMs: 64,
+  /** megapipe/net: how long the bytes still queued when a Socket is destroyed — bytes its writes' callbacks reported
+   * written, which go out before the close, as node:net's kernel sends what it holds — may wait for a peer that takes
+   * none of them before they are dropped (as serve()'s endTimeoutMs default; the kernel, too, gives up on an orphaned
+   * socket whose peer never reads). */
+  destroyDrainStallMs: 30_000,
 });
 
 // relations of the fixed bounds (a wrong edit fails when the module loads, in every test)
@@ -121,6 +126,7 @@ function assertBounds(): void {
   // the native loop delivers at least one batch per wake-up; a drained CQ (cqEntries ≤ 2^20) is at most a few wake-ups
   if (b.drainRounds < 1) fail('drainRounds ≥ 1');
   if (b.spliceIdleRounds < 1 || b.spliceWaitMaxMs < 1) fail('spliceIdleRounds and spliceWaitMaxMs ≥ 1');
+  if (b.destroyDrainStallMs < 1) fail('destroyDrainStallMs ≥ 1');
 }
 assertBounds();
 

@@ -2,7 +2,7 @@
 // lane's seeded randomness, until the deadline; then it reports its counters to the orchestrator and exits.
 // Running clients in their own processes keeps them off the servers' event loops (and off each other's).
 import { ECHO_SCENARIOS } from './echo.js';
-import { HTTP_SCENARIOS, setHttpSeed } from './http.js';
+import { HTTP_SCENARIOS, NODE_HTTP_SCENARIOS, setHttpSeed } from './http.js';
 import { MEMCACHED_SCENARIOS, forgetModel } from './memcached.js';
 import { Failure } from './peer.js';
 import { KNOWN_BUGS } from './known-bugs.js';
@@ -12,7 +12,7 @@ import type { Lane, Scenario } from './lane.js';
 const init = JSON.parse(process.argv[2]!) as ClientInit;
 const send = (m: ClientMessage) => process.send?.(m);
 const counters = Object.fromEntries(KINDS.map((k) => [k, newCounters()])) as Record<Kind, KindCounters>;
-const SCENARIOS: Record<Kind, readonly (readonly [string, Scenario, number])[]> = { echo: ECHO_SCENARIOS, memcached: MEMCACHED_SCENARIOS, http: HTTP_SCENARIOS };
+const SCENARIOS: Record<Kind, readonly (readonly [string, Scenario, number])[]> = { echo: ECHO_SCENARIOS, memcached: MEMCACHED_SCENARIOS, http: HTTP_SCENARIOS, 'node-http': NODE_HTTP_SCENARIOS };
 let stopping = false;
 process.on('message', (m: { type: string }) => { if (m.type === 'stop') stopping = true; });
 // the orchestrator gone: do not outlive it

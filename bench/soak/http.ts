@@ -1,5 +1,7 @@
-// HTTP scenarios (megapipe-http under serve(): the static files and the soak's handler, http-handler.ts): every
-// response's status, framing and body are checked; files and dynamic bodies are regenerated from the run's seed.
+// HTTP scenarios, for megapipe-http under serve() (the static files and the soak's handler, http-handler.ts) and for
+// node-http (node-http.ts: node:http on megapipe/net, the same workload): every response's status, framing and body
+// are checked; files and dynamic bodies are regenerated from the run's seed. node-http runs the same scenarios but
+// one, half-close, where node:http's own behaviour differs (halfCloseCut).
 import { ByteStream, FILES, dynBytes, fileBytes, type SoakFile } from './proto.js';
 import { sleep } from './peer.js';
 import { Failure, open, verify, type Lane, type Peer, type Scenario } from './lane.js';
@@ -18,7 +20,13 @@ interface Req {
   close: boolean;
 }
 
-interface Resp { status: number; headers: Map<string, string>; body: Buffer }
+interface Resp {
+  status: number;
+  headers: Map<string, string>;
+  body: Buffer;
+  /** The server ended the connection inside this response (only read so with `cutOk`): `body` is what came of it. */
+  cut: boolean;
+}
 
 /** The run's seed (files are regenerated from it), set by the client process. */
 let runSeed = 0;
@@ -83,16 +91,45 @@ function nextReq(lane: Lane, close = false, big = false, small = false): Req {
   }
 }
 
-/** Reads one response (status line, fields, body by its framing). */
-async function readResponse(p: Peer, req: Req): Promise<Resp> {
+/** Reads one response (status line, fields, body by its framing). With `cutOk`, an EOF anywhere in it is not a
+ * failure: the response is returned `cut`, with the part of its body that came (a line cut short is dropped; null
+ * status: cut before the status line). */
+async function readResponse(p: Peer, req: Req, cutOk = false): Promise<Resp> {
   const what = `http ${req.desc}`;
-  const line = await p.readLine(what);
-  const m = /^HTTP\/1\.1 (\d{3}) /.exec(line);
-  if (!m) throw new Failure(`${what}: status line ${JSON.stringify(line.slice(0, 80))}`);
-  const status = Number(m[1]);
+  let status = NaN;
   const headers = new Map<string, string>();
+  const parts: Buffer[] = [];
+  const cut = async (): Promise<Resp> => {
+    // what is left of a line cut short cannot be checked
+    while (await p.readSome(1 << 20, what) !== null);
+    return { status, headers, body: Buffer.concat(parts), cut: true };
+  };
+  // a line, or null: the server ended the connection in it (with cutOk)
+  const line = async (): Promise<string | null> => {
+    try { return await p.readLine(what); } catch (e) {
+      if (cutOk && e instanceof Failure && (p.eof || p.closed) && p.error === null) return null;
+      throw e;
+    }
+  };
+  // n bytes pushed into `into`; false: the server ended the connection first (with cutOk)
+  const bytes = async (n: number, into: Buffer[]): Promise<boolean> => {
+    if (!cutOk) { into.push(await p.read(n, what)); return true; }
+    for (let got = 0; got < n;) {
+      const b = await p.readSome(n - got, what);
+      if (b === null) return false;
+      into.push(b);
+      got += b.length;
+    }
+    return true;
+  };
+  const first = await line();
+  if (first === null) return cut();
+  const m = /^HTTP\/1\.1 (\d{3}) /.exec(first);
+  if (!m) throw new Failure(`${what}: status line ${JSON.stringify(first.slice(0, 80))}`);
+  status = Number(m[1]);
   for (let n = 0; ; n++) {
-    const h = await p.readLine(what);
+    const h = await line();
+    if (h === null) return cut();
     if (h === '') break;
     if (n > 100) throw new Failure(`${what}: more than 100 header fields`);
     const i = h.indexOf(':');
@@ -100,40 +137,49 @@ async function readResponse(p: Peer, req: Req): Promise<Resp> {
     const name = h.slice(0, i).toLowerCase(), value = h.slice(i + 1).trim();
     headers.set(name, headers.has(name) ? `${headers.get(name)}, ${value}` : value);
   }
-  let body: Buffer;
   const te = headers.get('transfer-encoding'), cl = headers.get('content-length');
-  if (req.head || status === 204 || status === 304) body = Buffer.alloc(0);
+  if (req.head || status === 204 || status === 304) { /* no body */ }
   else if (te !== undefined) {
     if (te.toLowerCase() !== 'chunked') throw new Failure(`${what}: Transfer-Encoding ${te}`);
-    const parts: Buffer[] = [];
     for (;;) {
-      const sl = await p.readLine(what);
+      const sl = await line();
+      if (sl === null) return cut();
       const sm = /^([0-9a-fA-F]+)(;.*)?$/.exec(sl);
       if (!sm) throw new Failure(`${what}: chunk size line ${JSON.stringify(sl.slice(0, 40))}`);
       const n = parseInt(sm[1]!, 16);
-      if (n === 0) { while ((await p.readLine(what)) !== ''); break; }
-      const c = await p.read(n + 2, what);
-      if (c[n] !== 13 || c[n + 1] !== 10) throw new Failure(`${what}: chunk of ${n} bytes not followed by CRLF`);
-      parts.push(c.subarray(0, n));
+      if (n === 0) {
+        for (let t = await line(); t !== ''; t = await line()) if (t === null) return cut();
+        break;
+      }
+      const crlf: Buffer[] = [];
+      if (!(await bytes(n, parts)) || !(await bytes(2, crlf))) return cut();
+      const end = Buffer.concat(crlf);
+      if (end[0] !== 13 || end[1] !== 10) throw new Failure(`${what}: chunk of ${n} bytes not followed by CRLF`);
     }
-    body = Buffer.concat(parts);
   } else if (cl !== undefined) {
     if (!/^\d+$/.test(cl)) throw new Failure(`${what}: Content-Length ${cl}`);
-    body = await p.read(Number(cl), what);
+    if (!(await bytes(Number(cl), parts))) return cut();
   } else throw new Failure(`${what}: a response without framing (no Content-Length, no chunked coding)`);
-  return { status, headers, body };
+  return { status, headers, body: parts.length === 1 ? parts[0]! : Buffer.concat(parts), cut: false };
 }
 
-/** Reads and checks the response to `req`. */
-async function check(lane: Lane, p: Peer, req: Req): Promise<void> {
+/** Reads and checks the response to `req`. With `cutOk` the server may end the connection inside it: the status and
+ * the part of the body that came are checked; returns false when it did. */
+async function check(lane: Lane, p: Peer, req: Req, cutOk = false): Promise<boolean> {
   const what = `http ${req.desc}`;
-  const res = await readResponse(p, req);
+  const res = await readResponse(p, req, cutOk);
+  if (res.cut) {
+    if (!Number.isNaN(res.status) && res.status !== req.status) throw new Failure(`${what}: status ${res.status}, want ${req.status}`);
+    if (req.body !== null) verify(lane, res.body, req.body.subarray(0, res.body.length), `${what} (cut by the server)`);
+    return false;
+  }
   if (res.status !== req.status) throw new Failure(`${what}: status ${res.status}, want ${req.status}`);
   if (req.head && Number(res.headers.get('content-length')) !== req.bodyLen) throw new Failure(`${what}: Content-Length ${res.headers.get('content-length')}, want ${req.bodyLen}`);
   if (req.contentRange !== undefined && res.headers.get('content-range') !== req.contentRange) throw new Failure(`${what}: Content-Range ${res.headers.get('content-range')}, want ${req.contentRange}`);
   if (req.body !== null) verify(lane, res.body, req.body, what);
   if (req.close && !/\bclose\b/i.test(res.headers.get('connection') ?? '')) throw new Failure(`${what}: no Connection: close in the response to a request that asked for it`);
   lane.c.ops++;
+  return true;
 }
 
 async function send(lane: Lane, p: Peer, reqs: Req[], wait = true): Promise<void> {
@@ -266,3 +312,23 @@ export const HTTP_SCENARIOS: readonly (readonly [string, Scenario, number])[] = 
   ['keep-alive', keepAlive, 25], ['pipelined', pipelined, 20], ['close', close, 12], ['abort-request', abortRequest, 8],
   ['abort-response', abortResponse, 8], ['stall', stall, 6], ['half-close', halfClose, 10], ['drip', drip, 6], ['reset', reset, 8],
 ];
+
+/**
+ * Half-close on node:http: it answers a client's FIN by ending its own side (its default, `httpAllowHalfOpen` false:
+ * a half-closed client is taken for one that left), so responses not yet written when the FIN is read are never sent,
+ * and one being written is cut — on node:net as on megapipe/net. 1–8 pipelined requests and end() at once; the
+ * responses that come are checked, the last one up to where the server's EOF cut it (every byte that came verified),
+ * then nothing more may come.
+ */
+const halfCloseCut: Scenario = async (lane) => {
+  const p = await open(lane);
+  const reqs = Array.from({ length: lane.rng.int(1, 8) }, () => nextReq(lane));
+  await send(lane, p, reqs, false);
+  p.end();
+  for (const req of reqs) if (!(await check(lane, p, req, true))) break;
+  await p.expectEof('http half-close');
+  lane.c.clean++;
+};
+
+/** node-http's scenarios: megapipe-http's, with node:http's half-close. */
+export const NODE_HTTP_SCENARIOS: readonly (readonly [string, Scenario, number])[] = HTTP_SCENARIOS.map(([name, sc, w]) => [name, name === 'half-close' ? halfCloseCut : sc, w] as const);

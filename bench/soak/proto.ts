@@ -1,9 +1,10 @@
-// What the soak's processes share: the three kinds of traffic, the counters a client reports, the messages between
+// What the soak's processes share: the four kinds of traffic, the counters a client reports, the messages between
 // the orchestrator (bench/soak.ts), the server processes (server.ts) and the client processes (client.ts), and the
 // seeded randomness both ends regenerate (so a client verifies bytes without keeping a copy of what it sent).
 
-export type Kind = 'echo' | 'memcached' | 'http';
-export const KINDS: readonly Kind[] = ['echo', 'memcached', 'http'];
+/** echo, megapipe-memcached and megapipe-http on megapipe's own API; node-http: a plain node:http server on megapipe/net. */
+export type Kind = 'echo' | 'memcached' | 'http' | 'node-http';
+export const KINDS: readonly Kind[] = ['echo', 'memcached', 'http', 'node-http'];
 
 /** What one client process counts for one kind of traffic. */
 export interface KindCounters {
@@ -79,13 +80,15 @@ export interface ServerInit {
   kind: Kind;
   workers: number;
   host: string;
-  /** HTTP: the static root and the dynamic handler module. */
+  /** HTTP (both kinds): the static root; megapipe-http: the dynamic handler module (node-http imports it itself). */
   httpRoot?: string;
   httpHandler?: string;
   /** Test of the memory criterion: bytes each worker keeps per accepted connection (0: none). */
   leakPerConn: number;
   /** Test of the verification: every Nth write of a worker has a byte flipped (0: none). */
   corruptEvery: number;
+  /** Test of the verification: every disconnect of a worker's channel is abortive (the bytes still queued dropped). */
+  dropOnClose: boolean;
 }
 
 /** One worker's own view (through the soak's side channel: it runs in the worker thread). */
@@ -95,10 +98,11 @@ export interface WorkerSample {
   heapUsed: number;
   heapTotal: number;
   external: number;
-  /** The application's own count of open connections (HTTP: HttpApp.connections; memcached: curr_connections, for the
-   * whole store; echo: the channel server's). */
+  /** The application's own count of open connections (HTTP: HttpApp.connections; node-http: the net.Server's count,
+   * which megapipe/net keeps as node:net does; memcached: curr_connections, for the whole store; echo: the channel
+   * server's). */
   appConnections: number | null;
-  /** Anything else the application counts (HTTP: deadlines that fired). */
+  /** Anything else the application counts (HTTP: deadlines that fired; node-http: requests, client errors). */
   app?: Record<string, number>;
 }
 

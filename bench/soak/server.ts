@@ -1,7 +1,7 @@
 // One soak server process: an application under serve() with the shipped defaults (io_uring channels, partitioned
-// listener, lwsockets), on `workers` worker threads. It answers the orchestrator over IPC: samples of its memory
-// (this process's RSS, each worker's V8 heap through worker.ts's side channel) and of serve()'s counters, and a
-// graceful close. argv[2]: ServerInit (JSON).
+// listener, lwsockets), on `workers` worker threads (node-http: a node:http server on megapipe/net, the same way). It
+// answers the orchestrator over IPC: samples of its memory (this process's RSS, each worker's V8 heap through
+// worker.ts's side channel) and of serve()'s counters, and a graceful close. argv[2]: ServerInit (JSON).
 import { BroadcastChannel } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
 import { serve, type Server, type ServeOptions } from '../../src/index.js';
@@ -21,7 +21,7 @@ const sampleChannel = `megapipe-soak-${process.pid}`;
 
 function options(): ServeOptions {
   const base = { module: new URL('./worker.js', import.meta.url), workers: init.workers, host: init.host, port: 0 };
-  const wd = (app: unknown): SoakWorkerData => ({ kind: init.kind, app, sampleChannel, leakPerConn: init.leakPerConn, corruptEvery: init.corruptEvery });
+  const wd = (app: unknown): SoakWorkerData => ({ kind: init.kind, app, sampleChannel, leakPerConn: init.leakPerConn, corruptEvery: init.corruptEvery, dropOnClose: init.dropOnClose });
   switch (init.kind) {
     case 'echo': return { ...base, workerData: wd(null) };
     case 'memcached': {
@@ -34,6 +34,9 @@ function options(): ServeOptions {
       const app: HttpWorkerData = { root: init.httpRoot, handlerModule: init.httpHandler };
       return { ...base, workerData: wd(app), limits: { ...HTTP_CHANNEL_LIMITS }, deferAccept: HTTP_DEFER_ACCEPT };
     }
+    // a legacy server as README's "Legacy servers" runs one on every core: serve() with its defaults, the worker
+    // module's default export serveServer(() => http.createServer(...)) (worker.ts)
+    case 'node-http': return { ...base, workerData: wd({ root: init.httpRoot }) };
   }
 }
 

@@ -1,9 +1,12 @@
 // The soak's serve() worker module: runs the application's own worker setup unchanged (bin/echo.ts's startEcho, the
-// memcached app's worker, megapipe-http's worker) and adds a side channel, a BroadcastChannel the server process
+// memcached app's worker, megapipe-http's worker; node-http: a node:http server through megapipe/net's serveServer,
+// as a legacy application's worker module is written) and adds a side channel, a BroadcastChannel the server process
 // asks for samples on: this worker's V8 heap (after a full GC when run with --expose-gc) and the application's own
 // connection count. With `leakPerConn` it also keeps that many bytes per accepted connection: a deliberate leak,
-// to show the memory criterion catches one; with `corruptEvery` it flips a byte in every Nth write, to show the
-// clients' verification catches that (test/soak.test.ts, `npm run soak -- --leak-per-conn N --corrupt-every N`).
+// to show the memory criterion catches one; with `corruptEvery` it flips a byte in every Nth write, and with
+// `dropOnClose` its channel drops the bytes still queued when a connection is closed (megapipe/net's destroy() did,
+// 5406892), to show the clients' verification catches that (test/soak.test.ts, `npm run soak -- --leak-per-conn N
+// --corrupt-every N`, `--drop-on-close`).
 import { BroadcastChannel } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
 import type { Channel, ChannelServer, Conn, MpEvent, SessionFactory, WorkerContext } from '../../src/index.js';
@@ -19,6 +22,7 @@ export interface SoakWorkerData {
   sampleChannel: string;
   leakPerConn: number;
   corruptEvery: number;
+  dropOnClose: boolean;
 }
 
 const leaked: unknown[] = [];
@@ -55,6 +59,10 @@ export default async function setup(ctx: WorkerContext): Promise<SessionFactory 
   let made: SessionFactory | ChannelServer;
   let appConnections: () => number | null = () => null;
   let appStats: () => Record<string, number> | undefined = () => undefined;
+  if (wd.dropOnClose) {
+    const ch: Channel = ctx.channel, disconnect = ch.disconnect.bind(ch);
+    ch.disconnect = (h: number) => disconnect(h, true);
+  }
   switch (wd.kind) {
     case 'echo': {
       if (wd.corruptEvery > 0) {
@@ -75,6 +83,26 @@ export default async function setup(ctx: WorkerContext): Promise<SessionFactory 
     case 'memcached': {
       const mc = await import('../../apps/memcached/worker.js');
       made = mc.default({ worker: ctx.worker, workers: ctx.workers, workerData: wd.app, listener: ctx.listener });
+      break;
+    }
+    case 'node-http': {
+      // megapipe/net writes through the channel's write (Buffers) and writeAscii (node:http's heads, as strings)
+      if (wd.corruptEvery > 0) {
+        const ch: Channel = ctx.channel, write = ch.write.bind(ch), writeAscii = ch.writeAscii.bind(ch);
+        ch.write = (h: number, d: Uint8Array, o?: number, l?: number) => write(h, ...maybeCorrupt(wd.corruptEvery, d, o, l));
+        ch.writeAscii = (h: number, t: string) => {
+          const b = Buffer.from(t, 'latin1'), [d, o, l] = maybeCorrupt(wd.corruptEvery, b);
+          return d === b ? writeAscii(h, t) : write(h, d, o, l);
+        };
+      }
+      const { serveServer } = await import('../../src/net/index.js');
+      const { createNodeHttpServer } = await import('./node-http.js');
+      const server = createNodeHttpServer((wd.app as { root: string }).root);
+      if (wd.leakPerConn > 0) server.on('connection', () => leak(wd.leakPerConn));
+      made = await serveServer(() => server)(ctx);
+      // node's own count of the server's connections (what getConnections() reports), which megapipe/net keeps
+      appConnections = () => (server as unknown as { _connections: number })._connections;
+      appStats = () => ({ ...server.counts });
       break;
     }
     case 'http': {

@@ -13,6 +13,7 @@ import { MegapipeError, MpCode } from '../errors.js';
 import type { MpEvent } from '../event.js';
 import { copyInto } from '../uring/copy.js';
 import { functionArg, kMpEvent, loopUse, netError, stringAsBuffer, syscallOf, threadChannel, timerDuration, type Endpoint } from './link.js';
+import { lingerClose } from './linger.js';
 
 export interface SocketOptions {
   /** Keep the writable side open after the peer's FIN (default false, as node:net). */
@@ -42,6 +43,7 @@ const TIMEOUT_SET = 8;       // setTimeout was called (the timeout property is d
 const UNREFD = 16;           // unref() (ref() clears it): the socket is not to keep the event loop alive once connected
 const COUNTED_OUT = 32;      // the server's connection count has been decremented for this socket
 const LET_GO = 64;           // the channel counts this socket's connection out of what keeps the event loop alive (see #syncLoopUse)
+const RESET = 128;           // resetAndDestroy(): the connection is closing with a reset (its queued bytes dropped)
 
 /** A zero-length write (node:http ends a response with one): the channel's answer without bytes. */
 const EMPTY = Buffer.alloc(0);
@@ -330,10 +332,25 @@ export class Socket extends Duplex implements Endpoint {
     const ch = this.#ch, h = this.#h;
     if (ch === null || h < 0 || !ch.isOpen(h)) { this.#closed(cb, err); return; }
     const x = this.#rare();
+    if (ch.pendingBytes(h) > 0 && !(this.#flags & RESET) && (err === null || err !== x.error)) { this.#linger(ch, h, cb, err); return; }
     x.destroyCb = cb; x.destroyErr = err;
-    // an error, or bytes still queued (destroy() before end() finished), closes at once; otherwise FIN
-    const abort = err !== null || ch.pendingBytes(h) > 0;
-    try { ch.disconnect(h, abort); } catch { /* closing already: its disconnect event comes */ }
+    // an error or a reset (one the kernel could not take now still drops the queue) closes at once; otherwise FIN
+    try { ch.disconnect(h, err !== null || (this.#flags & RESET) !== 0); } catch { /* closing already: its disconnect event comes */ }
+  }
+
+  // Destroyed with bytes queued (not by a reset or a connection error): node's kernel still sends every byte a write
+  // callback reported written; here callbacks come once bytes are queued, so the queue goes out before the close
+  // (linger.ts) and the socket closes now, as node's. A held write and a pending end() fail, as in #gone.
+  #linger(ch: Channel, h: number, cb: (err: Error | null) => void, err: Error | null): void {
+    const x = this.#x!;
+    const held = x.heldWrite ?? x.finalCb;
+    x.heldWrite = x.finalCb = null;
+    const letGo = (this.#flags & LET_GO) !== 0;   // the channel was told this connection keeps nothing alive
+    this.#flags &= ~LET_GO;
+    this.#h = -1;
+    lingerClose(ch, h, letGo);
+    if (held !== null) held(err ?? netError('EPIPE', 'write'));
+    this.#closed(cb, err);
   }
 
   // ---- node:net.Socket's API ---------------------------------------------------------------------------------
@@ -495,6 +512,7 @@ export class Socket extends Duplex implements Endpoint {
    */
   resetAndDestroy(): this {
     if (this.#h >= 0 && this.#ch!.isOpen(this.#h)) {
+      this.#flags |= RESET;
       try { this.#ch!.reset(this.#h); } catch { /* closing already */ }
     }
     return this.destroy();
