@@ -345,8 +345,7 @@ export class Socket extends Duplex implements Endpoint {
     const x = this.#x!;
     const held = x.heldWrite ?? x.finalCb;
     x.heldWrite = x.finalCb = null;
-    const letGo = (this.#flags & LET_GO) !== 0;   // the channel was told this connection keeps nothing alive
-    this.#flags &= ~LET_GO;
+    const letGo = (this.#flags & LET_GO) !== 0; this.#flags &= ~LET_GO;   // the channel was told to let it go
     this.#h = -1;
     lingerClose(ch, h, letGo);
     if (held !== null) held(err ?? netError('EPIPE', 'write'));
