@@ -8,9 +8,9 @@
 import { describe, it, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { prng, randomBytes, seccompLauncher, uringSkip } from './helpers.js';
 import { native } from '../src/native.js';
@@ -20,6 +20,15 @@ const launcher = seccompLauncher();
 /** sendfile(2) of resident regions needs cachestat (Linux 6.5) and, for lwsockets, IORING_OP_FIXED_FD_INSTALL (6.8). */
 const sendfileSkip: string | false = uringSkip || (native?.probe().ops?.includes(54) && native.fileCached(0, 0, 1) !== -38 ? false : 'the kernel has no cachestat or IORING_OP_FIXED_FD_INSTALL');
 const NOBODY = 65534;
+
+/** The first directory above the compiled tests that another user cannot enter (a checkout in a 0700 directory, as
+ * mktemp -d makes), or undefined: a child running as NOBODY could not load the fixture from there. */
+function closedToOthers(dir: string): string | undefined {
+  for (let d = dir; ; d = dirname(d)) {
+    if ((statSync(d).mode & 0o001) === 0) return d;
+    if (dirname(d) === d) return undefined;
+  }
+}
 
 interface ChannelResult { probes: number; sentfile: number; spliced: number; resolved: number; verified: number; mismatches: number; failures: string[] }
 interface Result { direct: number[]; channels: ChannelResult[] }
@@ -98,6 +107,8 @@ describe('sendFile residency probe (uring, cachestat)', { skip: sendfileSkip }, 
 
   it('a file this process may not write (cachestat refuses it, Linux 6.14+) is spliced; other files still go with sendfile', async (t: TestContext) => {
     if (process.getuid?.() !== 0) { t.skip('needs root, to run the child as another user'); return; }
+    const closed = closedToOthers(here);
+    if (closed !== undefined) { t.skip(`the child runs as uid ${NOBODY}, which cannot enter ${closed} to load the fixture`); return; }
     chownSync(fileB, NOBODY, NOBODY);   // B is the child's own; A stays root's (readable, not writable)
     const r = await runFixture(plan(), { uid: NOBODY });
     if (r.direct[0] !== -1) { t.skip(`this kernel lets any reader use cachestat (got ${r.direct[0]} for a file not writable): before Linux 6.14`); return; }
