@@ -5,28 +5,13 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { setImmediate as immediate } from 'node:timers/promises';
-import { BACKENDS, connectSocket, echoClient, openListener, prng, randomBytes, skipFor, withTimeout } from './helpers.js';
+import { BACKENDS, connectSocket, echoClient, openListener, prng, randomBytes, skipFor, tcpQueues, withTimeout } from './helpers.js';
 import { createChannel, type Channel, type MpEvent } from '../src/index.js';
 
 const selfFd = openSync(new URL(import.meta.url), 'r');   // readFile's round trips through a channel
 after(() => closeSync(selfFd));
-
-/** The kernel's send and receive queues (bytes) of the IPv4 TCP socket with these local and remote ports (loopback). */
-function tcpQueues(localPort: number, remotePort: number): { tx: number; rx: number } | undefined {
-  const hex = (p: number) => `:${p.toString(16).toUpperCase().padStart(4, '0')}`;
-  const lp = hex(localPort), rp = hex(remotePort);
-  for (const line of readFileSync('/proc/net/tcp', 'latin1').split('\n')) {
-    if (!line.includes(lp) || !line.includes(rp)) continue;   // (a shared machine may list thousands of sockets)
-    const f = line.trim().split(/\s+/);
-    if (f.length > 4 && f[1]!.endsWith(lp) && f[2]!.endsWith(rp)) {
-      const [tx, rx] = f[4]!.split(':').map((x) => parseInt(x, 16)) as [number, number];
-      return { tx, rx };
-    }
-  }
-  return undefined;
-}
 
 /** Checks everything `s` receives against `expect`, incrementally; resolves with the count at EOF. */
 function verifyEcho(s: net.Socket, expect: Uint8Array, ms: number): Promise<number> {

@@ -5,11 +5,11 @@
 // file, and readFile. Splice only: the pipe pool running out, a peer that stops reading, a peer that resets.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync, ftruncateSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync, ftruncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as net from 'node:net';
-import { connectSocket, fdCount, prng, randomBytes, readAll, skipFor, startChannelServer as startServer, waitFor, withTimeout } from './helpers.js';
+import { connectSocket, fdCount, prng, randomBytes, readAll, receiveUntilClosed, skipFor, startChannelServer as startServer, tcpQueues, waitFor, withTimeout } from './helpers.js';
 import { createChannel, type Channel, type Limits } from '../src/index.js';
 import { uringSkip } from './helpers.js';
 import { native } from '../src/native.js';
@@ -58,30 +58,6 @@ after(() => {
 
 const text = (s: string) => Buffer.from(s, 'latin1');
 
-/** The kernel's send and receive queues (bytes) of the IPv4 TCP socket with these local and remote ports (loopback). */
-function tcpQueues(localPort: number, remotePort: number): { tx: number; rx: number } | undefined {
-  const hex = (p: number) => `:${p.toString(16).toUpperCase().padStart(4, '0')}`;
-  const lp = hex(localPort), rp = hex(remotePort);
-  for (const line of readFileSync('/proc/net/tcp', 'latin1').split('\n')) {
-    if (!line.includes(lp) || !line.includes(rp)) continue;   // (a shared machine may list thousands of sockets)
-    const f = line.trim().split(/\s+/);
-    if (f.length > 4 && f[1]!.endsWith(lp) && f[2]!.endsWith(rp)) {
-      const [tx, rx] = f[4]!.split(':').map((x) => parseInt(x, 16)) as [number, number];
-      return { tx, rx };
-    }
-  }
-  return undefined;
-}
-
-/** Everything `s` receives until it closes, whether by EOF or by an error (a reset): rejects only after `ms`. */
-function receiveUntilClosed(s: net.Socket, ms: number): Promise<Buffer> {
-  return withTimeout(new Promise((resolve) => {
-    const parts: Buffer[] = [];
-    s.on('data', (d: Buffer) => parts.push(d));
-    s.on('error', () => { /* a reset: the close follows */ });
-    s.once('close', () => resolve(Buffer.concat(parts)));
-  }), ms, 'the connection to close');
-}
 
 /** What `s` receives, taken in order: `take(n)` the next n bytes (the socket stays open), `end()` the rest until EOF. */
 function collect(s: net.Socket): { take(n: number, what: string): Promise<Buffer>; end(ms: number): Promise<Buffer> } {

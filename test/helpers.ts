@@ -98,6 +98,33 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
 
+/** The kernel's send and receive queues (bytes) of the IPv4 TCP socket with these local and remote ports (loopback). */
+export function tcpQueues(localPort: number, remotePort: number): { tx: number; rx: number } | undefined {
+  const hex = (p: number) => `:${p.toString(16).toUpperCase().padStart(4, '0')}`;
+  const lp = hex(localPort), rp = hex(remotePort);
+  for (const line of readFileSync('/proc/net/tcp', 'latin1').split('\n')) {
+    if (!line.includes(lp) || !line.includes(rp)) continue;   // (a shared machine may list thousands of sockets)
+    const f = line.trim().split(/\s+/);
+    if (f.length > 4 && f[1]!.endsWith(lp) && f[2]!.endsWith(rp)) {
+      const [tx, rx] = f[4]!.split(':').map((x) => parseInt(x, 16)) as [number, number];
+      return { tx, rx };
+    }
+  }
+  return undefined;
+}
+
+/** Everything `s` receives (it may be paused now: resumed here) until it closes, by EOF or by an error (a reset);
+ * rejects only after `ms`. */
+export function receiveUntilClosed(s: net.Socket, ms: number): Promise<Buffer> {
+  return withTimeout(new Promise((resolve) => {
+    const parts: Buffer[] = [];
+    s.on('data', (d: Buffer) => parts.push(d));
+    s.on('error', () => { /* a reset: the close follows */ });
+    s.once('close', () => resolve(Buffer.concat(parts)));
+    s.resume();
+  }), ms, 'the connection to close');
+}
+
 /** Runs `fn(i)` for i in [0, count) with at most `concurrency` in flight; rejects on the first failure. */
 export async function runPool(count: number, concurrency: number, fn: (i: number) => Promise<void>): Promise<void> {
   let next = 0, failed: unknown = undefined;

@@ -8,11 +8,11 @@
 // bounded in time, every byte checked; another connection, in the middle of its own file at the time, gets it whole.
 import { describe, it, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as net from 'node:net';
-import { connectSocket, prng, randomBytes, skipFor, startChannelServer, uringSkip, waitFor, withTimeout, type ChannelServer } from './helpers.js';
+import { connectSocket, prng, randomBytes, receiveUntilClosed, skipFor, startChannelServer, tcpQueues, uringSkip, waitFor, type ChannelServer } from './helpers.js';
 import type { Channel, Limits } from '../src/index.js';
 import { native } from '../src/native.js';
 
@@ -48,32 +48,6 @@ function freshFile(content: Buffer): { path: string; fd: number } {
   const path = join(dir, `f${serial++}`);
   writeFileSync(path, content);
   return { path, fd: openSync(path, 'r') };
-}
-
-/** The kernel's send and receive queues (bytes) of the IPv4 TCP socket with these local and remote ports (loopback). */
-function tcpQueues(localPort: number, remotePort: number): { tx: number; rx: number } | undefined {
-  const hex = (p: number) => `:${p.toString(16).toUpperCase().padStart(4, '0')}`;
-  const lp = hex(localPort), rp = hex(remotePort);
-  for (const line of readFileSync('/proc/net/tcp', 'latin1').split('\n')) {
-    if (!line.includes(lp) || !line.includes(rp)) continue;
-    const f = line.trim().split(/\s+/);
-    if (f.length > 4 && f[1]!.endsWith(lp) && f[2]!.endsWith(rp)) {
-      const [tx, rx] = f[4]!.split(':').map((x) => parseInt(x, 16)) as [number, number];
-      return { tx, rx };
-    }
-  }
-  return undefined;
-}
-
-/** Everything `s` receives (it may be paused now: resumed here) until it closes, by EOF or a reset; rejects after `ms`. */
-function receiveUntilClosed(s: net.Socket, ms: number): Promise<Buffer> {
-  return withTimeout(new Promise((resolve) => {
-    const parts: Buffer[] = [];
-    s.on('data', (d: Buffer) => parts.push(d));
-    s.on('error', () => { /* a reset: the close follows */ });
-    s.once('close', () => resolve(Buffer.concat(parts)));
-    s.resume();
-  }), ms, 'the connection to close');
 }
 
 /** How `got` differs from `content` (the bytes sent from position 0): the first differing byte, and how many differ
