@@ -31,8 +31,12 @@ int accept_now(int32_t fd);
 // sendfile(2) of up to `len` bytes of file `in` from `pos` to socket `out` (nonblocking: it moves what the send buffer
 // takes now): bytes sent (0: the file ended), or -errno (-EAGAIN: no room).
 int64_t send_file(int32_t out, int32_t in, int64_t pos, int64_t len);
-// Whether every page of file `fd` in [pos, pos+len) is in the page cache (cachestat(2), Linux 6.5): 1 yes, 0 no, or
-// -errno (-ENOSYS before 6.5), so that a sendfile of the region does not wait for the disk.
+// Whether every page of file `fd` in [pos, pos+len) is in the page cache (cachestat(2), Linux 6.5), so that a sendfile
+// of the region does not wait for the disk: 1 yes (also for len <= 0), 0 no (a page past the end of the file never is;
+// nor is any of a file with no page-cache data: procfs, devices), or -errno: -ENOSYS before 6.5, -EBADF, -EOPNOTSUPP on
+// hugetlbfs, -EPERM (6.14+) for a file the process may neither write nor own. No fallback answers for such a file:
+// mincore(2) applies the same rule and reports every page of it resident, evicted or not
+// (bench/scripts/residency-probes.c).
 int file_cached(int32_t fd, int64_t pos, int64_t len);
 // Whether `fd` is in nonblocking mode (O_NONBLOCK): 1, 0, or -errno.
 int fd_nonblocking(int32_t fd);

@@ -49,7 +49,9 @@ export interface Limits {
    * cache (checked with cachestat, Linux 6.5) — the pages go to the socket without a copy and without the io-wq
    * worker a splice needs; a region not all resident is spliced or read as above (a sendfile must not wait for the
    * disk), and so is one whose residency cannot be known (cachestat refused: for that file, or by the kernel or a
-   * sandbox, then for the thread's life). 0 = never.
+   * sandbox, then for the thread's life). On Linux 6.14+ cachestat refuses a file the process may neither write nor
+   * own (a server as www-data sending root's files): those always go by splice or read unless the process owns them or
+   * has CAP_FOWNER. 0 = never.
    */
   sendfileMinBytes: number;
   /** Shortest `writeNoCopy` sent from the caller's buffer itself; shorter ones are copied into the send arena like

@@ -73,7 +73,10 @@ export interface NativeAddon {
   pipeOpen(bytes: number): [number, number, number] | number;
   /** sendfile(2) of a file region to a nonblocking socket: the bytes it took now (0: the file ended), or -errno. */
   sendFileTo(socketFd: number, fileFd: number, position: number, length: number): number;
-  /** Whether the file region is all in the page cache (cachestat, Linux 6.5): 1, 0, or -errno (-ENOSYS before). */
+  /** Whether the file region is all in the page cache (cachestat, Linux 6.5): 1 (also for length 0), 0 (a page not
+   * resident; past the end of the file none is), or -errno: -ENOSYS before 6.5, -EPERM on 6.14+ for a file the process
+   * may neither write nor own (the kernel hides its residency; mincore would say resident regardless), -EOPNOTSUPP on
+   * hugetlbfs, -EBADF, -EINVAL for a negative position. Native file_cached (native/sockets.h). */
   fileCached(fd: number, position: number, length: number): number;
   /** Whether the fd is nonblocking: 1, 0, or -errno. */
   fdNonblocking(fd: number): number;

@@ -26,7 +26,11 @@ const EIO = -5, EBADF = -9, EAGAIN = -11, EINVAL = -22, ECANCELED = -125;
 // would cost a system call to check: as much as the probe) — or the kernel's (ENOSYS before 6.5) or a sandbox's (a
 // seccomp filter, whatever errno it answers), the same for every call and every channel of the thread: cachestat is
 // then never called again. Told apart by one call with an fd that is not open, which a kernel with cachestat fails
-// with EBADF before any other check.
+// with EBADF before any other check. A file refused is never sent with sendfile: there is no second probe. Linux hides
+// the page-cache residency of a file the process may neither write nor own (a cache side channel), and mincore(2), the
+// obvious fallback, hides it by reporting every page of such a file resident, evicted or not (a rule older than
+// cachestat's; seen on 6.18: bench/scripts/residency-probes.c): sendfile on that answer could wait for the disk. A
+// server that wants sendfile for such files owns them, or has CAP_FOWNER (then cachestat answers).
 let cachestatAnswers = false, cachestatRefused = false;
 
 /**
