@@ -429,6 +429,24 @@ for (const impl of IMPLS) {
       assert.deepEqual(events, ['error:ECONNREFUSED', 'close:true']);
     });
 
+    it('listen() on a server already listening throws node:net\'s ERR_SERVER_ALREADY_LISTEN; the server keeps serving', async () => {
+      const a = impl.createServer({}, (c) => c.end('ok'));
+      const port = await listening(a);
+      let err: (Error & { code?: string }) | undefined;
+      try { a.listen(0, '127.0.0.1'); } catch (e) { err = e as Error & { code?: string }; }
+      assert.equal(err?.code, 'ERR_SERVER_ALREADY_LISTEN');
+      assert.equal(err?.message, 'Listen method has been called more than once without closing.');
+      assert.equal(a.listening, true);
+      assert.equal((a.address() as net.AddressInfo).port, port);
+      const c = impl.connect(port, '127.0.0.1');
+      const chunks: Buffer[] = [];
+      c.on('data', (d: Buffer) => chunks.push(d));
+      await withTimeout(once(c, 'end'), T, 'the reply');
+      assert.equal(Buffer.concat(chunks).toString(), 'ok');
+      c.destroy();
+      await closeServer(a);
+    });
+
     it('resetAndDestroy: the peer sees ECONNRESET (not a clean end); setNoDelay/setKeepAlive are taken on an open socket', async () => {
       let serverSocket: net.Socket | undefined;
       const server = impl.createServer({}, (s) => { serverSocket = s; s.on('data', () => {}); });

@@ -158,13 +158,18 @@ class ListenHandle implements Endpoint {
   }
 }
 
+/** node:net's error for a second listen() on a server already listening. */
+function alreadyListening(): Error {
+  return Object.assign(new Error('Listen method has been called more than once without closing.'), { code: 'ERR_SERVER_ALREADY_LISTEN' });
+}
+
 /**
  * Makes `server` accept `listener`'s connections (member `member`) through `channel`: the server is listening from
  * now on ('listening' follows on the next tick). `owns`: close() closes the listener too.
  */
 export function adopt(server: net.Server, channel: Channel, listener: Listener, options: { member?: number; lwsocket?: boolean; owns: boolean; track?: boolean }): ListenHandle {
   const s = server as net.Server & ServerInternals;
-  if (s._handle) throw Object.assign(new Error('Listen method has been called more than once without closing.'), { code: 'ERR_SERVER_ALREADY_LISTEN' });
+  if (s._handle) throw alreadyListening();
   const handle = new ListenHandle(server, channel, listener, options.owns, options.member ?? 0, options.lwsocket ?? true, options.track === true);
   s._handle = handle;
   s._connectionKey = `${net.isIPv6(listener.host) ? 6 : 4}:${listener.host}:${listener.port}`;
@@ -207,7 +212,7 @@ function portArg(p: unknown): number {
 /** Binds `tcp` through megapipe (this thread's channel) and makes `server` accept from it; errors are 'error' events. */
 export function listenTcp(server: net.Server, tcp: TcpListen, cb?: () => void): void {
   const s = server as net.Server & ServerInternals;
-  if (s._handle) throw Object.assign(new Error('Listen method has been called more than once without closing.'), { code: 'ERR_SERVER_ALREADY_LISTEN' });
+  if (s._handle) throw alreadyListening();
   if (cb !== undefined) server.once('listening', cb);
   if (tcp.signal !== undefined) {
     if (tcp.signal.aborted) { process.nextTick(() => server.close()); return; }
