@@ -238,13 +238,15 @@ for (const backend of BACKENDS) {
         await waitFor(() => falses > 0, 'the echo to exceed the high-water mark');
         // the server stops taking bytes from the sink. Evidence from the channel and the kernel, not from a quiet window
         // of time: over 20 consecutive round trips through the channel (each one a chance to receive and to send: its
-        // ring on io_uring, libuv's poll phase on node:net) the channel moves no byte — neither reads nor writes, and
-        // the sink is its only connection — and then the kernel holds bytes both ways (the sink's bytes the channel does
-        // not read, the echo the sink does not read)
+        // ring on io_uring, libuv's poll phase on node:net), each followed by a turn of the event loop (the sink, a
+        // node:net socket of this process, writes in libuv's poll phase: a channel may run several round trips in one
+        // turn), the channel moves no byte — neither reads nor writes, and the sink is its only connection — and then
+        // the kernel holds bytes both ways (the sink's bytes the channel does not read, the echo the sink does not read)
         await waitFor(() => sinkHandle >= 0, 'the sink connection');
         let last = '', same = 0;
         for (let i = 0; i < 5000 && same < 20; i++) {
           await ch.readFile(selfFd, 0, 1);
+          await new Promise((r) => setImmediate(r));
           const st = ch.stats();
           const now = `${st.bytesRead} ${st.bytesWritten} ${read.get(sinkHandle)} ${ch.pendingBytes(sinkHandle)}`;
           same = now === last ? same + 1 : 0;
