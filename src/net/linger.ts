@@ -43,7 +43,8 @@ class Linger implements Endpoint, Draining {
 
 /**
  * Closes connection `h` of `ch` once its queued bytes are sent (or their peer stalls for bounds.destroyDrainStallMs);
- * the connection's events are this module's from now on. `unrefd`: its Socket had been unref()'d.
+ * the connection's events are this module's from now on. `unrefd`: its Socket had let the event loop go (one with
+ * bytes queued has not — socket.ts #syncLoopUse —, so a lingering close keeps the loop alive until it is done).
  */
 export function lingerClose(ch: Channel, h: number, unrefd: boolean): void {
   const l = new Linger(ch, h, unrefd);

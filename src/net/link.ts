@@ -148,3 +148,28 @@ export function timerDuration(msecs: unknown): number {
 export function stringAsBuffer(): TypeError & { code: string } {
   return Object.assign(new TypeError('Second argument must be a buffer'), { code: 'ERR_INVALID_ARG_TYPE' });
 }
+
+export interface TcpConnectOptions {
+  port: number;
+  host?: string;
+  localAddress?: string;
+  /** setTimeout's, when truthy: read by connect() (net.connect) only, as node's (socket.connect() ignores it). */
+  timeout?: number;
+  noDelay?: boolean;
+  keepAlive?: boolean;
+  keepAliveInitialDelay?: number;
+}
+
+/** connect()'s arguments, `(port[, host][, cb])` or `(options[, cb])`, checked as node:net's (TCP only). */
+export function connectArgs(args: unknown[]): { options: TcpConnectOptions; cb: (() => void) | undefined } {
+  const cb = typeof args[args.length - 1] === 'function' ? args.pop() as () => void : undefined;
+  const [a, b] = args;
+  let options: TcpConnectOptions;
+  if (a !== null && typeof a === 'object') options = { ...(a as TcpConnectOptions) };
+  else options = { port: Number(a), host: typeof b === 'string' ? b : undefined };
+  if ((options as { path?: unknown }).path !== undefined) throw new TypeError('megapipe/net connects over TCP only (no IPC path)');
+  const port = Number(options.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`Port should be >= 0 and < 65536. Received ${String(options.port)}.`);
+  options.port = port;
+  return { options, cb };
+}

@@ -12,8 +12,10 @@ import type { Channel, SocketAddress, SocketOption } from '../channel.js';
 import { MegapipeError, MpCode } from '../errors.js';
 import type { MpEvent } from '../event.js';
 import { copyInto } from '../uring/copy.js';
-import { functionArg, kMpEvent, loopUse, netError, stringAsBuffer, syscallOf, threadChannel, timerDuration, type Endpoint } from './link.js';
+import { connectArgs, functionArg, kMpEvent, loopUse, netError, stringAsBuffer, syscallOf, threadChannel, timerDuration, type Endpoint } from './link.js';
 import { lingerClose } from './linger.js';
+
+export type { TcpConnectOptions } from './link.js';
 
 export interface SocketOptions {
   /** Keep the writable side open after the peer's FIN (default false, as node:net). */
@@ -24,23 +26,12 @@ export interface SocketOptions {
   highWaterMark?: number;
 }
 
-export interface TcpConnectOptions {
-  port: number;
-  host?: string;
-  localAddress?: string;
-  /** setTimeout's, when truthy: read by connect() (net.connect) only, as node's (socket.connect() ignores it). */
-  timeout?: number;
-  noDelay?: boolean;
-  keepAlive?: boolean;
-  keepAliveInitialDelay?: number;
-}
-
 // #flags: the socket's switches in one field (a Socket per connection: its size is the connection's memory)
 const NO_DELAY = 1;          // TCP_NODELAY as set by setNoDelay (megapipe's sockets start with it on)
 const KEEP_ALIVE = 2;        // SO_KEEPALIVE as set by setKeepAlive
 const READ_PAUSED = 4;       // the connection is paused because the Readable is full (push returned false); _read resumes it
 const TIMEOUT_SET = 8;       // setTimeout was called (the timeout property is defined)
-const UNREFD = 16;           // unref() (ref() clears it): the socket is not to keep the event loop alive once connected
+const UNREFD = 16;           // unref() (ref() clears it): the socket is not to keep the event loop alive once connected (and its writes are sent)
 const COUNTED_OUT = 32;      // the server's connection count has been decremented for this socket
 const LET_GO = 64;           // the channel counts this socket's connection out of what keeps the event loop alive (see #syncLoopUse)
 const RESET = 128;           // resetAndDestroy(): the connection is closing with a reset (its queued bytes dropped)
@@ -149,13 +140,16 @@ export class Socket extends Duplex implements Endpoint {
       }
       case 'write': {
         const x = this.#x;
-        if (x === null) return;
-        this.#touch();
-        const ch = this.#ch!;
-        if (x.heldWrite !== null && ch.pendingBytes(this.#h) <= ch.limits.lowWaterMark) {
-          const cb = x.heldWrite; x.heldWrite = null; cb();
+        if (x !== null) {
+          this.#touch();
+          const ch = this.#ch!;
+          if (x.heldWrite !== null && ch.pendingBytes(this.#h) <= ch.limits.lowWaterMark) {
+            const cb = x.heldWrite; x.heldWrite = null; cb();
+          }
+          if (x.finalCb !== null && ch.pendingBytes(this.#h) === 0) { const cb = x.finalCb; x.finalCb = null; cb(); }
         }
-        if (x.finalCb !== null && ch.pendingBytes(this.#h) === 0) { const cb = x.finalCb; x.finalCb = null; cb(); }
+        // an unref'd socket whose queue the kernel has now taken whole lets the loop go (after the callbacks' writes)
+        if (this.#flags & UNREFD) this.#syncLoopUse();
         return;
       }
       case 'connect': this.#connected(); return;
@@ -176,8 +170,6 @@ export class Socket extends Duplex implements Endpoint {
 
   #connected(): void {
     this.connecting = false;
-    // an unref() made before: the connection no longer keeps the event loop alive
-    this.#syncLoopUse();
     const h = this.#h, ch = this.#ch!;
     // options set while connecting (megapipe's client sockets start with TCP_NODELAY on)
     if (!(this.#flags & NO_DELAY)) this.#sockOpt('noDelay', false);
@@ -191,6 +183,8 @@ export class Socket extends Duplex implements Endpoint {
     // connect would have reported them written
     const pending = this.#x?.beforeHandle ?? null;
     if (pending !== null) { this.#x!.beforeHandle = null; pending(); }
+    // an unref() made before: the connection no longer keeps the event loop alive (once those writes are sent)
+    this.#syncLoopUse();
     this.emit('connect');
     this.emit('ready');
   }
@@ -248,6 +242,8 @@ export class Socket extends Duplex implements Endpoint {
       return;
     }
     this.#touch();
+    // an unref'd socket let go of the loop: its queued bytes keep it alive until the kernel has them
+    if (this.#flags & LET_GO) this.#syncLoopUse();
     if (ok) cb(); else this.#rare().heldWrite = cb;
   }
 
@@ -278,6 +274,8 @@ export class Socket extends Duplex implements Endpoint {
       return;
     }
     this.#touch();
+    // an unref'd socket let go of the loop: its queued bytes keep it alive until the kernel has them
+    if (this.#flags & LET_GO) this.#syncLoopUse();
     if (ok) cb(); else this.#rare().heldWrite = cb;
   }
 
@@ -340,7 +338,8 @@ export class Socket extends Duplex implements Endpoint {
 
   // Destroyed with bytes queued (not by a reset or a connection error): node's kernel still sends every byte a write
   // callback reported written; here callbacks come once bytes are queued, so the queue goes out before the close
-  // (linger.ts) and the socket closes now, as node's. A held write and a pending end() fail, as in #gone.
+  // (linger.ts) and the socket closes now, as node's. A held write and a pending end() fail, as in #gone. (With bytes
+  // queued, an unref'd socket has not let the loop go — see #syncLoopUse —: the lingering close keeps it alive.)
   #linger(ch: Channel, h: number, cb: (err: Error | null) => void, err: Error | null): void {
     const x = this.#x!;
     const held = x.heldWrite ?? x.finalCb;
@@ -534,10 +533,12 @@ export class Socket extends Duplex implements Endpoint {
     return this;
   }
 
-  // Tells the channel whether this socket's connection keeps the event loop alive: not once it is established and
-  // unref'd (LET_GO marks that the channel was told so; the handle's own count goes when it is freed).
+  // Tells the channel whether this socket's connection keeps the event loop alive: not once it is established,
+  // unref'd and without bytes the kernel has yet to take (LET_GO marks that the channel was told so; the handle's own
+  // count goes when it is freed). Contract, as node:net's write request: an unref'd socket keeps the loop alive while
+  // pendingBytes > 0 (queued, or in a send in flight); _write/_writev re-ref it, the channel's 'write' events let go.
   #syncLoopUse(): void {
-    const letGo = (this.#flags & UNREFD) !== 0 && this.#h >= 0 && !this.connecting;
+    const letGo = (this.#flags & UNREFD) !== 0 && this.#h >= 0 && !this.connecting && this.#ch!.pendingBytes(this.#h) === 0;
     if (letGo === ((this.#flags & LET_GO) !== 0)) return;
     this.#flags ^= LET_GO;
     loopUse(this.#ch!, letGo ? -1 : 1);
@@ -569,19 +570,6 @@ export class Socket extends Duplex implements Endpoint {
     }
     return this;
   }
-}
-
-function connectArgs(args: unknown[]): { options: TcpConnectOptions; cb: (() => void) | undefined } {
-  const cb = typeof args[args.length - 1] === 'function' ? args.pop() as () => void : undefined;
-  const [a, b] = args;
-  let options: TcpConnectOptions;
-  if (a !== null && typeof a === 'object') options = { ...(a as TcpConnectOptions) };
-  else options = { port: Number(a), host: typeof b === 'string' ? b : undefined };
-  if ((options as { path?: unknown }).path !== undefined) throw new TypeError('megapipe/net connects over TCP only (no IPC path)');
-  const port = Number(options.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`Port should be >= 0 and < 65536. Received ${String(options.port)}.`);
-  options.port = port;
-  return { options, cb };
 }
 
 /**
