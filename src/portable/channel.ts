@@ -44,7 +44,10 @@ export class PortableChannel extends ChannelCore implements Channel {
     this.listeners = new Array(limits.maxHandles).fill(undefined);
     this.files = new Array(limits.maxHandles).fill(undefined);
     this.pend = new Float64Array(limits.maxHandles);
-    // sockets and servers keep the loop alive by themselves; this timer only mirrors the uring backend's ref rule
+    // what keeps the event loop alive is the uring backend's rule (ChannelCore.loopUse: open handles, less those let
+    // go — megapipe/net's unref()): this timer, ref'd while there is a reason. The node:net sockets and servers
+    // underneath are unref'd (attach, register): a write still in progress keeps the loop alive by itself (libuv's
+    // request), as node:net's own after unref()
     this.keepAlive = setInterval(() => {}, 1 << 30);
     this.keepAlive.unref();
   }
@@ -99,6 +102,7 @@ export class PortableChannel extends ChannelCore implements Channel {
     if (h < 0) { if (own) server.close(); throw new MegapipeError(MpCode.LIMIT, `register: maxHandles (${this.limits.maxHandles}) handles are open`); }
     const ls: ListenState = { server, own, fd, left: 0, backlog: [] };
     this.listeners[h] = ls;
+    server.unref();   // the handle keeps the loop alive (see the constructor)
     server.on('connection', (s: net.Socket) => {
       if (this.kind[h] !== Kind.Listener || (this.state[h]! & St.Closing)) { s.destroy(); return; }
       if (ls.left === 0) { ls.backlog.push(s); return; }
@@ -129,6 +133,7 @@ export class PortableChannel extends ChannelCore implements Channel {
     // for sockets of a node:net server created without allowHalfOpen (listenPortable), which would end on EOF
     s.allowHalfOpen = true;
     s.pause();
+    s.unref();   // the handle keeps the loop alive (see the constructor)
     s.on('data', (b: Buffer) => {
       this.counters.bytesRead += b.byteLength;
       if (!(this.state[h]! & St.Closing)) this.emitRead(h, b.byteLength, b, 0, this.nextToken());
