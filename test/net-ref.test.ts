@@ -8,7 +8,8 @@ import { once } from 'node:events';
 import { uringSkip, withTimeout } from './helpers.js';
 
 const mnetUrl = new URL('../src/net/index.js', import.meta.url).href;
-/** A module specifier ending so: the child runs megapipe/net on the portable backend (MEGAPIPE_BACKEND=portable). */
+/** A module specifier ending so: the child runs megapipe/net on the portable backend (MEGAPIPE_BACKEND=portable). There
+ * its client sockets are the portable channel's; a server's listen() falls back to node:net's own (server.ts). */
 const PORTABLE = '?portable';
 function childEnv(mod: string): NodeJS.ProcessEnv {
   return mod.endsWith(PORTABLE) ? { ...process.env, MEGAPIPE_BACKEND: 'portable' } : process.env;
@@ -32,7 +33,7 @@ async function run(mod: string, body: string): Promise<number | 'alive'> {
 const LISTEN = `const s = net.createServer(() => {}); s.listen(0, '127.0.0.1');`;
 const PAIR = `const s = net.createServer((c) => { c.unref(); c.resume(); }); s.listen(0, '127.0.0.1', () => { const c = net.connect(s.address().port, '127.0.0.1', () => { c.unref(); }); s.unref(); });`;
 
-for (const [name, mod, skip] of [['node:net', 'node:net', false], ['megapipe/net', mnetUrl, uringSkip], ['megapipe/net, portable backend', `${mnetUrl}${PORTABLE}`, false]] as const) {
+for (const [name, mod, skip] of [['node:net', 'node:net', false], ['megapipe/net', mnetUrl, uringSkip], ['megapipe/net, portable backend (client sockets on the portable channel, servers node:net\'s)', `${mnetUrl}${PORTABLE}`, false]] as const) {
   describe(`net ref/unref: ${name}`, { skip }, () => {
     it('a listening server keeps the process alive; unref() lets it exit; ref() again keeps it', async () => {
       assert.equal(await run(mod, LISTEN), 'alive');

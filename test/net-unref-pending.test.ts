@@ -13,7 +13,8 @@ import * as net from 'node:net';
 import { uringSkip, withTimeout } from './helpers.js';
 
 const mnetUrl = new URL('../src/net/index.js', import.meta.url).href;
-/** A module specifier ending so: the child runs megapipe/net on the portable backend (MEGAPIPE_BACKEND=portable). */
+/** A module specifier ending so: the child runs megapipe/net on the portable backend (MEGAPIPE_BACKEND=portable). There
+ * its client sockets are the portable channel's; a server's listen() falls back to node:net's own (server.ts). */
 const PORTABLE = '?portable';
 function childEnv(mod: string): NodeJS.ProcessEnv {
   return mod.endsWith(PORTABLE) ? { ...process.env, MEGAPIPE_BACKEND: 'portable' } : process.env;
@@ -119,7 +120,7 @@ function assertDelivered(o: Outcome): void {
   assert.deepEqual([o.code, o.signal], [0, null], 'the child exited by itself');
 }
 
-for (const [name, mod, skip] of [['node:net', 'node:net', false], ['megapipe/net', mnetUrl, uringSkip], ['megapipe/net, portable backend', `${mnetUrl}${PORTABLE}`, false]] as const) {
+for (const [name, mod, skip] of [['node:net', 'node:net', false], ['megapipe/net', mnetUrl, uringSkip], ['megapipe/net, portable backend (client sockets on the portable channel, servers node:net\'s)', `${mnetUrl}${PORTABLE}`, false]] as const) {
   describe(`net unref with writes pending: ${name}`, { skip, timeout: 60_000 }, () => {
     it('write() then unref(): every byte is delivered before the process exits', async () => {
       assertDelivered(await run(mod, `const c = net.connect(port, host, () => { c.write(big); c.unref(); });`));

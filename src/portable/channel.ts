@@ -102,7 +102,9 @@ export class PortableChannel extends ChannelCore implements Channel {
     if (h < 0) { if (own) server.close(); throw new MegapipeError(MpCode.LIMIT, `register: maxHandles (${this.limits.maxHandles}) handles are open`); }
     const ls: ListenState = { server, own, fd, left: 0, backlog: [] };
     this.listeners[h] = ls;
-    server.unref();   // the handle keeps the loop alive (see the constructor)
+    // the handle keeps the loop alive (see the constructor); a listenPortable() Listener's server is its owner's: its
+    // ref state is left as they set it
+    if (own) server.unref();
     server.on('connection', (s: net.Socket) => {
       if (this.kind[h] !== Kind.Listener || (this.state[h]! & St.Closing)) { s.destroy(); return; }
       if (ls.left === 0) { ls.backlog.push(s); return; }
