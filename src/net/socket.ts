@@ -179,12 +179,9 @@ export class Socket extends Duplex implements Endpoint {
     ch.read(h);
     if (!(this.#flags & READ_PAUSED) && this.isPaused()) { this.#flags |= READ_PAUSED; ch.pause(h); }
     this.#touch();
-    // writes and an end made while connecting go now (as node:net's): had they been queued on the handle, a refused
-    // connect would have reported them written
-    const pending = this.#x?.beforeHandle ?? null;
-    if (pending !== null) { this.#x!.beforeHandle = null; pending(); }
-    // an unref() made before: the connection no longer keeps the event loop alive (once those writes are sent)
+    // an unref() made before: the connection no longer keeps the event loop alive (once its writes are sent)
     this.#syncLoopUse();
+    // writes and an end made while connecting go now, from the 'connect' listeners they added (#hold)
     this.emit('connect');
     this.emit('ready');
   }
@@ -283,7 +280,17 @@ export class Socket extends Duplex implements Endpoint {
   // again by `retry` once connected, failed through `cb` if the socket is destroyed first
   #holdUntilConnected(n: number, retry: () => void, cb: (err?: Error | null) => void): void {
     this.#written += n;
-    this.#rare().beforeHandle = (err) => { if (err !== undefined) cb(err); else { this.#written -= n; retry(); } };
+    this.#hold(() => { this.#written -= n; retry(); }, cb);
+  }
+
+  // Runs `go` once connected, from a 'connect' listener added now — as node:net's pending write and end, so that they
+  // and the application's 'connect' listeners run in the order they were added (had they been queued on the handle, a
+  // refused connect would have reported them written) —, or `fail` if the socket is destroyed first (_destroy)
+  #hold(go: () => void, fail: (err: Error) => void): void {
+    const x = this.#rare();
+    const onConnect = (): void => { x.beforeHandle = null; go(); };
+    this.once('connect', onConnect);
+    x.beforeHandle = (err) => { this.off('connect', onConnect); if (err !== undefined) fail(err); };
   }
 
   // #send threw `e`. The channel refuses a connection it is closing (after an error, or a disconnect) with a
@@ -314,7 +321,7 @@ export class Socket extends Duplex implements Endpoint {
   }
 
   override _final(cb: (err?: Error | null) => void): void {
-    if (this.connecting) { this.#rare().beforeHandle = (err) => { if (err === undefined) this._final(cb); }; return; }
+    if (this.connecting) { this.#hold(() => this._final(cb), () => {}); return; }
     if (this.#h < 0) { cb(); return; }
     try { this.#ch!.end(this.#h); } catch { /* closing already */ }
     // 'finish' once every byte reached the kernel (as node:net's shutdown)
