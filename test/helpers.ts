@@ -25,6 +25,21 @@ if (expectation.expected && !uring.ok) {
 /** Why the io_uring backend cannot run here, or false. */
 export const uringSkip: string | false = uring.ok ? false : `io_uring unavailable: ${uring.reason}`;
 
+/** A module specifier ending so names megapipe/net on the portable backend (childNetEnv: MEGAPIPE_BACKEND=portable).
+ * There its client sockets are the portable channel's; a server's listen() falls back to node:net's own (server.ts). */
+const PORTABLE_SUFFIX = '?portable';
+const mnetUrl = new URL('../src/net/index.js', import.meta.url).href;
+/** The net modules a child process imports to run a case on each implementation: [name, specifier, skip]. */
+export const CHILD_NET_IMPLS = [
+  ['node:net', 'node:net', false],
+  ['megapipe/net', mnetUrl, uringSkip],
+  ['megapipe/net, portable backend (client sockets on the portable channel, servers node:net\'s)', `${mnetUrl}${PORTABLE_SUFFIX}`, false],
+] as const;
+/** The environment of a child that imports `mod` (one of CHILD_NET_IMPLS's specifiers). */
+export function childNetEnv(mod: string): NodeJS.ProcessEnv {
+  return mod.endsWith(PORTABLE_SUFFIX) ? { ...process.env, MEGAPIPE_BACKEND: 'portable' } : process.env;
+}
+
 /** `describe` skip option for a backend (false = run). Prints the reason through node:test when skipping. */
 export function skipFor(backend: BackendKind): string | false {
   return backend === 'uring' ? uringSkip : false;

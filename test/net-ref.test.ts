@@ -5,20 +5,13 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 
-import { uringSkip, withTimeout } from './helpers.js';
+import { CHILD_NET_IMPLS, childNetEnv, withTimeout } from './helpers.js';
 
-const mnetUrl = new URL('../src/net/index.js', import.meta.url).href;
-/** A module specifier ending so: the child runs megapipe/net on the portable backend (MEGAPIPE_BACKEND=portable). There
- * its client sockets are the portable channel's; a server's listen() falls back to node:net's own (server.ts). */
-const PORTABLE = '?portable';
-function childEnv(mod: string): NodeJS.ProcessEnv {
-  return mod.endsWith(PORTABLE) ? { ...process.env, MEGAPIPE_BACKEND: 'portable' } : process.env;
-}
 
 /** Runs `body` (with `net` bound to the module under test) in a child; its exit code, or 'alive' if still running after it printed 'ready' and `graceMs`. */
 async function run(mod: string, body: string): Promise<number | 'alive'> {
   const code = `import * as net from ${JSON.stringify(mod)};\n${body}\nconsole.log('ready');`;
-  const p = spawn(process.execPath, ['--input-type=module', '-e', code], { env: childEnv(mod), stdio: ['ignore', 'pipe', 'inherit'] });
+  const p = spawn(process.execPath, ['--input-type=module', '-e', code], { env: childNetEnv(mod), stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   p.stdout!.setEncoding('utf8');
   p.stdout!.on('data', (d: string) => { out += d; });
@@ -33,7 +26,7 @@ async function run(mod: string, body: string): Promise<number | 'alive'> {
 const LISTEN = `const s = net.createServer(() => {}); s.listen(0, '127.0.0.1');`;
 const PAIR = `const s = net.createServer((c) => { c.unref(); c.resume(); }); s.listen(0, '127.0.0.1', () => { const c = net.connect(s.address().port, '127.0.0.1', () => { c.unref(); }); s.unref(); });`;
 
-for (const [name, mod, skip] of [['node:net', 'node:net', false], ['megapipe/net', mnetUrl, uringSkip], ['megapipe/net, portable backend (client sockets on the portable channel, servers node:net\'s)', `${mnetUrl}${PORTABLE}`, false]] as const) {
+for (const [name, mod, skip] of CHILD_NET_IMPLS) {
   describe(`net ref/unref: ${name}`, { skip }, () => {
     it('a listening server keeps the process alive; unref() lets it exit; ref() again keeps it', async () => {
       assert.equal(await run(mod, LISTEN), 'alive');

@@ -10,15 +10,8 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import * as net from 'node:net';
 
-import { uringSkip, withTimeout } from './helpers.js';
+import { CHILD_NET_IMPLS, childNetEnv, withTimeout } from './helpers.js';
 
-const mnetUrl = new URL('../src/net/index.js', import.meta.url).href;
-/** A module specifier ending so: the child runs megapipe/net on the portable backend (MEGAPIPE_BACKEND=portable). There
- * its client sockets are the portable channel's; a server's listen() falls back to node:net's own (server.ts). */
-const PORTABLE = '?portable';
-function childEnv(mod: string): NodeJS.ProcessEnv {
-  return mod.endsWith(PORTABLE) ? { ...process.env, MEGAPIPE_BACKEND: 'portable' } : process.env;
-}
 
 // larger than the kernel's send and receive buffers together (loopback, a reader that takes nothing yet)
 const TOTAL = 24 * 1024 * 1024;
@@ -67,7 +60,7 @@ async function run(mod: string, body: string, { readAfterMs = PAUSE_MS, serverEn
   await once(server, 'listening');
   const port = (server.address() as net.AddressInfo).port;
   const code = `import * as net from ${JSON.stringify(mod)};\n${PATTERN_SRC}\nconst port = ${port}, host = '127.0.0.1';\nconst big = pattern(${TOTAL});\n${body}`;
-  const p = spawn(process.execPath, ['--input-type=module', '-e', code], { env: childEnv(mod), stdio: ['ignore', 'inherit', 'inherit'] });
+  const p = spawn(process.execPath, ['--input-type=module', '-e', code], { env: childNetEnv(mod), stdio: ['ignore', 'inherit', 'inherit'] });
   const exited = once(p, 'exit') as Promise<[number | null, string | null]>;
   try {
     const [[exitCode, signal]] = await Promise.all([
@@ -87,7 +80,7 @@ async function run(mod: string, body: string, { readAfterMs = PAUSE_MS, serverEn
  */
 async function runServer(mod: string, body: string): Promise<Outcome> {
   const code = `import * as net from ${JSON.stringify(mod)};\n${PATTERN_SRC}\nconst host = '127.0.0.1';\nconst big = pattern(${TOTAL});\n${body}\ns.on('listening', () => console.log('port', s.address().port));`;
-  const p = spawn(process.execPath, ['--input-type=module', '-e', code], { env: childEnv(mod), stdio: ['ignore', 'pipe', 'inherit'] });
+  const p = spawn(process.execPath, ['--input-type=module', '-e', code], { env: childNetEnv(mod), stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = once(p, 'exit') as Promise<[number | null, string | null]>;
   try {
     let out = '';
@@ -120,7 +113,7 @@ function assertDelivered(o: Outcome): void {
   assert.deepEqual([o.code, o.signal], [0, null], 'the child exited by itself');
 }
 
-for (const [name, mod, skip] of [['node:net', 'node:net', false], ['megapipe/net', mnetUrl, uringSkip], ['megapipe/net, portable backend (client sockets on the portable channel, servers node:net\'s)', `${mnetUrl}${PORTABLE}`, false]] as const) {
+for (const [name, mod, skip] of CHILD_NET_IMPLS) {
   describe(`net unref with writes pending: ${name}`, { skip, timeout: 60_000 }, () => {
     it('write() then unref(): every byte is delivered before the process exits', async () => {
       assertDelivered(await run(mod, `const c = net.connect(port, host, () => { c.write(big); c.unref(); });`));

@@ -238,10 +238,7 @@ export class Socket extends Duplex implements Endpoint {
       this.#sendFailed(e, cb);
       return;
     }
-    this.#touch();
-    // an unref'd socket let go of the loop: its queued bytes keep it alive until the kernel has them
-    if (this.#flags & LET_GO) this.#syncLoopUse();
-    if (ok) cb(); else this.#rare().heldWrite = cb;
+    this.#queued(ok, cb);
   }
 
   // corked writes (node:http's head and body, then its empty end): each chunk queued in order, one answer
@@ -270,8 +267,14 @@ export class Socket extends Duplex implements Endpoint {
       this.#sendFailed(e, cb);
       return;
     }
+    this.#queued(ok, cb);
+  }
+
+  // Bytes of a write are queued on the connection (`ok`: write()'s answer): its callback now, or once below the
+  // low-water mark (heldWrite). An unref'd socket that let go of the loop takes it again: its queued bytes keep it
+  // alive until the kernel has them (#syncLoopUse).
+  #queued(ok: boolean, cb: (err?: Error | null) => void): void {
     this.#touch();
-    // an unref'd socket let go of the loop: its queued bytes keep it alive until the kernel has them
     if (this.#flags & LET_GO) this.#syncLoopUse();
     if (ok) cb(); else this.#rare().heldWrite = cb;
   }
