@@ -11,7 +11,8 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } 
 import { cpus, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { httpGoal } from './lib/goals.js';
+import { recordCpus, threadsOf } from './compat/perf.js';
+import { httpGoal, httpSpeedGoal } from './lib/goals.js';
 import {
   buildOf, checkRecordName, gitInfo, machineInfo, makeResultsDir, provenanceMarkdown, recordSummary, reproduceCommand, runsLine, runsMarkdown, summaryDir,
 } from './lib/results.js';
@@ -78,6 +79,9 @@ the load generator pinned to the client CPU. Run it under the shared lock:
   --foreign-max C   foreign CPU, in cores, that makes a run disturbed (default ${FOREIGN_MAX_CORES})
   --steal-max F     steal of one server or client core, as a fraction of the window, that makes a run disturbed
                     (default ${STEAL_MAX}); steal never counts as busy
+  --perf DIR        record every measured window with perf (perf record -C <server CPU> -g; node servers run with
+                    --perf-basic-prof) into DIR/<server>-<scenario>-<rep>.data; the CPU figures then include perf's
+                    cost. Where the time goes: node bench/scripts/http-profile/breakdown.mjs RESULTS_DIR
   --record NAME     also copy summary.md to bench/summaries/<date>-NAME/ (to commit)
   --force           run even if the machine is busy (otherwise exit 2)
   -h, --help        this text
@@ -107,7 +111,7 @@ function parseOptions() {
       bun: { type: 'string' }, 'no-install': { type: 'boolean', default: false }, out: { type: 'string' },
       retries: { type: 'string', default: '2' }, 'foreign-max': { type: 'string', default: String(FOREIGN_MAX_CORES) },
       'steal-max': { type: 'string', default: String(STEAL_MAX) }, record: { type: 'string' },
-      force: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
+      perf: { type: 'string' }, force: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false },
     },
   }).values;
 }
@@ -155,13 +159,19 @@ for (const tool of ['wrk', 'h2load'] as const) {
 }
 if (scenarios.length === 0) die('no scenario left to run', 1);
 
+/** --perf DIR: every measured window is recorded with perf (bench/scripts/http-profile/breakdown.mjs reads them); node
+ *  servers get names for their JIT frames. */
+const perfDir = values.perf === undefined ? undefined : resolve(values.perf);
+if (perfDir !== undefined) mkdirSync(perfDir, { recursive: true });
+const nodePerfFlags = perfDir === undefined ? [] : ['--perf-basic-prof', '--interpreted-frames-native-stack'];
+
 interface ServerDef { name: string; argv: (docroot: string, port: number, dir: string) => string[]; description: string; version?: string }
 
 function megapipeDef(name: string, cli: string, extra: string[] = []): ServerDef {
   return {
     name,
     // --shutdown-timeout: bounded stop (see the report: sessions whose peer vanished mid-pipeline linger until it)
-    argv: (docroot, port) => [process.execPath, cli, '--root', docroot, '--host', host, '--port', String(port), '--workers', '1', '--shutdown-timeout', '2000', ...extra],
+    argv: (docroot, port) => [process.execPath, ...nodePerfFlags, cli, '--root', docroot, '--host', host, '--port', String(port), '--workers', '1', '--shutdown-timeout', '2000', ...extra],
     description: `megapipe-http (${relative(ROOT, cli) || cli}${extra.length ? ' ' + extra.join(' ') : ''}, --workers 1: one worker thread, io_uring channel; ${buildOf(cli).text})`,
   };
 }
@@ -206,7 +216,7 @@ for (const name of wantedServers) {
     if (!existsSync(js)) die('dist/bench/servers/http-node.js is missing: npx tsc -p tsconfig.json', 1);
     servers.push({
       name,
-      argv: (docroot, port) => [process.execPath, js, '--root', docroot, '--host', host, '--port', String(port)],
+      argv: (docroot, port) => [process.execPath, ...nodePerfFlags, js, '--root', docroot, '--host', host, '--port', String(port)],
       description: 'node:http static server (bench/servers/http-node.ts): files ≤ 1 MiB cached, larger streamed',
       version: process.version,
     });
@@ -265,6 +275,8 @@ interface RunRecord {
   measuredBody?: number;
   rps?: number;
   coreUsPerReq?: number;
+  /** --perf: the recording of the measured window and the server's processes and threads then */
+  perf?: { file: string; pids: number[]; tids: number[] };
 }
 
 /** Runs the scenario's load generator once (the warm-up or the measured run). */
@@ -295,9 +307,15 @@ async function runOnce(def: ServerDef, s: ScenarioName, rep: number): Promise<Ru
     if (probe.problems.length > 0) rec.problems.push(`wrong responses: ${probe.problems.join('; ')}`);
     if (warmupS > 0) await load(s, port, warmupS);
     const pids = processTree(server.pid);
+    const perfFile = perfDir === undefined ? undefined : join(perfDir, `${def.name.replace(/[^\w.-]/g, '_')}-${s}-${rep}.data`);
+    const recording = perfFile === undefined ? undefined : recordCpus(serverCpu, perfFile);
     const a: Sample = sample(pids);
     const r = await load(s, port, durationS);
     const b: Sample = sample(pids);
+    if (recording !== undefined) {
+      if (!(await recording.stop())) rec.problems.push('perf record failed');
+      rec.perf = { file: perfFile!, pids, tids: pids.flatMap(threadsOf) };
+    }
     rec.load = r;
     if (r.exitCode !== 0) rec.problems.push(`${r.tool} exit code ${r.exitCode ?? 'none (killed: it overran its time limit)'}`);
     if (r.requests === 0) rec.problems.push(`${r.tool} completed no request (exit ${r.exitCode}): ${r.stderrTail.trim().slice(-500)}`);
@@ -410,6 +428,9 @@ let md = `# HTTP benchmark, ${meta.started}\n\n` +
 let text = '';
 const verdicts: string[] = [];
 const judged: Verdict[] = [];
+// issue 19's goal 2: ≥ 1.2× the best of nginx and Bun in requests per server CPU-second, every scenario
+const speedVerdicts: string[] = [];
+const speedJudged: Verdict[] = [];
 for (const s of scenarios) {
   const refCell = cell(ref, s);
   const t: Table = { headers: ['server', 'runs clean/all', 'k req/s', 'server-core µs/req', 'k req/s per core', `µs vs ${ref}`, 'client busy', 'steal max', 'errors (all runs)'], rows: [] };
@@ -435,9 +456,13 @@ for (const s of scenarios) {
       const rs = runs.filter((r) => r.server === name && r.scenario === s);
       return rs.length ? rs.map((r) => ({ state: r.state, us: r.coreUsPerReq, rate: r.rps })) : undefined;
     };
-    const v = httpGoal(Object.fromEntries(['megapipe-http', 'nginx', 'node:http', 'bun'].map((n) => [n, figs(n)])));
+    const byServer = Object.fromEntries(['megapipe-http', 'nginx', 'node:http', 'bun'].map((n) => [n, figs(n)]));
+    const v = httpGoal(byServer);
     if (ISSUE_SCENARIOS.includes(s)) judged.push(v);
     verdicts.push(`${s}${ISSUE_SCENARIOS.includes(s) ? '' : ' (not one of the issue\'s scenarios)'}: ${verdictText(v)}`);
+    const v19 = httpSpeedGoal(byServer);
+    speedJudged.push(v19);
+    speedVerdicts.push(`${s}: ${verdictText(v19)}`);
   }
 }
 const all = overall(judged);
@@ -449,13 +474,18 @@ if (verdicts.length) {
   md += `\n## Against the goal (ahead of Bun and node:http, ≥ nginx's requests per core; ≥ ${MIN_CLEAN_RUNS} clean runs of all four)\n\n` +
     `${verdicts.map((v) => `- ${v}`).join('\n')}\n\n${verdictAll}.\n`;
 }
+if (speedVerdicts.length) {
+  md += `\n## Against issue 19's goal (≥ 1.2× the best of nginx and Bun in requests per server CPU-second, every scenario; ≥ ${MIN_CLEAN_RUNS} clean runs of each)\n\n` +
+    `${speedVerdicts.map((v) => `- ${v}`).join('\n')}\n\nAll scenarios run here: ${statusText(overall(speedJudged))}.\n`;
+}
 if (notes.length) md += `\n## Notes\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`;
 md += `\nServers:\n${servers.map((s) => `- ${s.name}: ${s.description}${s.version ? ` (${s.version})` : ''}`).join('\n')}\n`;
 md += `\n## Every run\n\n` + runsMarkdown(runs.map((r) => ({ rep: r.rep, point: r.scenario, server: r.server, state: r.state, us: r.coreUsPerReq,
   rate: r.rps, cost: r.cost, problems: r.problems })), 'core µs/req', 'req/s');
 writeFileSync(join(outDir, 'summary.md'), md);
 writeFileSync(join(outDir, 'results.json'), JSON.stringify({ ...meta, finished, runs }, null, 1) + '\n');
-process.stdout.write(text + (verdicts.length ? `\nAgainst the goal (≥ ${MIN_CLEAN_RUNS} clean runs of all four servers per scenario):\n${verdicts.join('\n')}\n${verdictAll}\n` : ''));
+process.stdout.write(text + (verdicts.length ? `\nAgainst the goal (≥ ${MIN_CLEAN_RUNS} clean runs of all four servers per scenario):\n${verdicts.join('\n')}\n${verdictAll}\n` : '') +
+  (speedVerdicts.length ? `\nAgainst issue 19's goal (≥ 1.2× the best of nginx and Bun in requests per server CPU-second):\n${speedVerdicts.join('\n')}\nAll scenarios run here: ${statusText(overall(speedJudged))}\n` : ''));
 const failed = states.filter((x) => x === 'failed').length;
 process.stdout.write(`\n${runsLine(states)}. Results: ${relative(process.cwd(), outDir) || outDir}/ (results.json, summary.md)\n`);
 if (recordDir) process.stdout.write(`Summary recorded in ${recordSummary(recordDir, outDir)}/ (commit it)\n`);

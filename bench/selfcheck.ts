@@ -5,7 +5,7 @@
 //
 // It lives here and not in test/ because it checks the benchmarks, not the library.
 import assert from 'node:assert/strict';
-import { compatCpuGoal, compatMemoryGoal, headlineGoal, httpGoal, memcachedGoal, rpcGoal, type RunFigures } from './lib/goals.js';
+import { compatCpuGoal, compatMemoryGoal, headlineGoal, httpGoal, httpSpeedGoal, memcachedGoal, rpcGoal, type RunFigures } from './lib/goals.js';
 import { parseCoreTicks, windowCost, type Sample } from './lib/procfs.js';
 import {
   disturbance, fatalProblems, fmtRuns, judge, overall, SATURATED, stateOf, STEAL_MAX, tally, verdictText, type RunState,
@@ -82,6 +82,17 @@ check('measured and behind: goal missed', () => {
   const slower = http();
   slower.bun = three(10, 120_000); // Bun more req/s
   assert.equal(httpGoal(slower).status, 'missed');
+});
+
+check('http, issue 19: ≥ 1.2× the best of nginx and Bun; node:http not needed; either absent is not measured', () => {
+  const runs = http();   // megapipe-http 8 µs, nginx 11, Bun 10: 1.25× Bun's
+  const v = httpSpeedGoal(runs);
+  assert.equal(v.status, 'met');
+  assert.match(v.reason, /1\.25× bun's/);
+  assert.equal(httpSpeedGoal({ ...runs, 'node:http': undefined }).status, 'met');
+  assert.equal(httpSpeedGoal({ ...runs, bun: three(9, 90_000) }).status, 'missed');   // 1.125× Bun's
+  assert.equal(httpSpeedGoal({ ...runs, nginx: three(9.5, 90_000), bun: three(20, 1) }).status, 'missed');   // nginx is the best
+  assert.equal(httpSpeedGoal({ ...runs, bun: undefined }).status, 'not measured');
 });
 
 check('memcached: ≤ memcached µs/op is met, above is missed, memcached absent is not measured', () => {

@@ -36,6 +36,17 @@ export function httpGoal(runs: RunsByServer, subject = 'megapipe-http', minClean
   }, minClean);
 }
 
+/** HTTP (issue 19, goal 2): at least `factor` (1.2) × the requests per server CPU-second of the best of nginx and Bun,
+ *  i.e. the lower of their server-core µs/req over megapipe-http's. Needs both. */
+export function httpSpeedGoal(runs: RunsByServer, subject = 'megapipe-http', factor = 1.2, minClean?: number): Verdict {
+  return judge([subject, 'nginx', 'bun'].map((n) => side(runs, n)), () => {
+    const ng = us(runs, 'nginx'), bun = us(runs, 'bun');
+    const best = ng <= bun ? 'nginx' : 'bun';
+    const ratio = Math.min(ng, bun) / us(runs, subject);
+    return { met: ratio >= factor, reason: `${fmt(ratio)}× ${best}'s requests per server CPU-second (${fmt(us(runs, subject))} against ${fmt(Math.min(ng, bun))} µs/req; goal ≥ ${factor}×)` };
+  }, minClean);
+}
+
 /** memcached (issue 5): at least memcached's throughput per core, i.e. server-core µs/op at most memcached's. */
 export function memcachedGoal(runs: RunsByServer, subject = 'megapipe', minClean?: number): Verdict {
   return judge([side(runs, subject), side(runs, 'memcached')], () => {
