@@ -14,6 +14,7 @@ import { RequestParser, type ParserEvents, type RequestHead } from './parser.js'
 import { HttpRequest, type BodyHost } from './request.js';
 import { cannedResponse } from './response.js';
 import { HttpError } from './status.js';
+import { timeNow } from './clock.js';
 
 /** Why reading is paused: any bit set pauses the transport. */
 const enum Pause {
@@ -68,7 +69,7 @@ export class HttpConnection implements Session, ParserEvents, BodyHost {
 
   constructor(readonly app: AppState, readonly conn: Conn, reject: boolean) {
     this.parser = new RequestParser(app.limits, this);
-    const now = Date.now();
+    const now = timeNow();
     this.deadlines = new Deadlines(now);
     this.counted = !reject;
     app.conns.add(this);
@@ -132,7 +133,7 @@ export class HttpConnection implements Session, ParserEvents, BodyHost {
     this.blocked = false;
     this.setPause(Pause.Output, false);
     this.wakeWriters();
-    this.deadlines.update(this, Date.now());
+    this.deadlines.update(this, timeNow());
   }
 
   close(err?: Error & { code?: string }): void {
@@ -174,7 +175,7 @@ export class HttpConnection implements Session, ParserEvents, BodyHost {
   private outputBlocked(): void {
     if (!this.blocked && !this.ended && !this.dead) {
       this.blocked = true;
-      const now = Date.now();
+      const now = timeNow();
       this.deadlines.outputBlocked(now);
       this.setPause(Pause.Output, true);
       this.deadlines.update(this, now);
@@ -201,7 +202,7 @@ export class HttpConnection implements Session, ParserEvents, BodyHost {
     this.heldInput = null;
     this.conn.end();
     this.wakeWriters();
-    if (!this.dead) this.deadlines.linger(Date.now(), this.app.sendTimeout);
+    if (!this.dead) this.deadlines.linger(timeNow(), this.app.sendTimeout);
   }
 
   // ---- input ----
@@ -214,7 +215,7 @@ export class HttpConnection implements Session, ParserEvents, BodyHost {
       this.heldInput = s;
       this.setPause(Pause.Pipeline, true);
     }
-    const now = Date.now();
+    const now = timeNow();
     this.deadlines.headerInput(this.parser.inHead, now);
     // run the handlers of the requests parsed from this input, in order
     const fresh = this.fresh;
@@ -271,7 +272,7 @@ export class HttpConnection implements Session, ParserEvents, BodyHost {
     this.queue.push(ex);
     if (head.hasBody) {
       this.current = ex;
-      this.deadlines.bodyStarted(Date.now());
+      this.deadlines.bodyStarted(timeNow());
     }
     if (this.app.draining || this.draining || (this.app.maxRequests > 0 && this.requests >= this.app.maxRequests)) this.closing = true;
     this.fresh.push(ex);
@@ -280,7 +281,7 @@ export class HttpConnection implements Session, ParserEvents, BodyHost {
   onBody(buf: Uint8Array, offset: number, length: number): void {
     const cur = this.current;
     if (cur === null) return;
-    this.deadlines.bodyInput(length, Date.now());
+    this.deadlines.bodyInput(length, timeNow());
     const req = cur.req;
     if (req._discarding) return;
     req._push(buf, offset, length);
@@ -327,13 +328,13 @@ export class HttpConnection implements Session, ParserEvents, BodyHost {
     } else {
       ex.continueState = Continue.Wanted;
     }
-    this.deadlines.update(this, Date.now());
+    this.deadlines.update(this, timeNow());
   }
 
   bodyConsumed(req: HttpRequest): void {
     if ((this.pauses & Pause.Body) !== 0 && req._buffered <= this.app.bodyBufferSize / 2) {
       this.setPause(Pause.Body, false);
-      this.deadlines.update(this, Date.now()); // the body deadline runs again
+      this.deadlines.update(this, timeNow()); // the body deadline runs again
     }
   }
 
@@ -366,7 +367,7 @@ export class HttpConnection implements Session, ParserEvents, BodyHost {
       this.parser.resume();
       if (this.heldInput !== null) this.setPause(Pause.Pipeline, false);
     }
-    const now = Date.now();
+    const now = timeNow();
     if (q.length === 0) {
       this.deadlines.idle(now);
       if (this.closing || this.app.draining || this.draining) {

@@ -1,10 +1,12 @@
 // The `Date` header value (IMF-fixdate), formatted at most once per second per thread.
 
+import { timeNow } from './clock.js';
+
 let cachedSecond = -1;
 let cachedValue = '';
 
 /** IMF-fixdate for now (or for `nowMs`), cached per second: formatting happens once a second at most. */
-export function httpDate(nowMs: number = Date.now()): string {
+export function httpDate(nowMs: number = timeNow()): string {
   const s = Math.floor(nowMs / 1000);
   if (s !== cachedSecond) {
     cachedSecond = s;

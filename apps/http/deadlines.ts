@@ -9,6 +9,7 @@ import type { HttpConnection } from './connection.js';
 import { Continue } from './exchange.js';
 import { cannedResponse } from './response.js';
 import { HttpError } from './status.js';
+import { timeNow } from './clock.js';
 
 /** The least time given to a connection's last output after it was ended, ms (sendTimeout if longer). */
 const LINGER_MS = 2000;
@@ -135,7 +136,7 @@ export class Deadlines {
 export function startDeadlineTimer(app: AppState, intervalMs: number): NodeJS.Timeout {
   const timer = setInterval(() => {
     if (app.conns.size === 0) return;
-    const now = Date.now();
+    const now = timeNow();
     for (const c of app.conns) if (c.deadlines.at !== 0 && now >= c.deadlines.at) expire(c);
   }, intervalMs);
   timer.unref();

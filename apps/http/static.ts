@@ -14,6 +14,7 @@ import type { HttpRequest } from './request.js';
 import { setFileSender, type FileOptions, type HttpResponse, type WireSlot } from './response.js';
 import type { Handler } from './handlers.js';
 import { HttpError } from './status.js';
+import { timeNow } from './clock.js';
 
 export interface StaticOptions {
   /** Index file served for a directory (default "index.html"; false: none → 403). */
@@ -511,7 +512,7 @@ export function serveStatic(root: string, options: StaticOptions = {}): StaticHa
       lexical,
       body,
       slot: body !== null && body.length <= WIRE_MAX ? { wire: null, closeWire: null, date: '', server: '' } : null,
-      checkedAt: Date.now(),
+      checkedAt: timeNow(),
       stale: false,
       revalidating: null,
       open: null,
@@ -535,7 +536,7 @@ export function serveStatic(root: string, options: StaticOptions = {}): StaticHa
     const e = byPath.get(raw);
     if (e !== undefined) {
       if (!e.stale) {
-        const now = Date.now();
+        const now = timeNow();
         if (now - e.checkedAt < opts.revalidateInterval) return fromEntry(req, res, e); // synchronous for cached bodies
         return revalidate(e, now).then((ok) => (ok ? fromEntry(req, res, e) : route(req, res, raw)));
       }
