@@ -12,5 +12,7 @@ export { serveNet, type ServeNetOptions, type NetServerHandle } from './server/s
 export { serveChannel, type ServeChannelOptions, type ChannelServer } from './server/serve-channel.js';
 export { serve, Server, type ServerEvents, type ServeOptions, type WorkerContext, type WorkerSetup, type WorkerStats, type WorkerExit } from './server/serve.js';
 export { startBalancer, type BalanceOptions, type Balancer } from './server/balance.js';
+/** @internal The clock of one synchronous run (clock.ts), shared with the applications (apps/). */
+export { timeNow } from './clock.js';
 /** @internal Options checks shared with the applications (apps/): known keys only. */
 export { checkOptions, optionKeys } from './options.js';

@@ -4,7 +4,7 @@
 // pauses while the pipeline is full, while an unread request body is buffered beyond a bound, or while output is
 // above the high-water mark); its deadlines (deadlines.ts) updated as it goes.
 
-import type { Conn, Session } from '../../src/index.js';
+import { timeNow, type Conn, type Session } from '../../src/index.js';
 import type { AppState } from './app.js';
 import { Deadlines } from './deadlines.js';
 import { Continue, Exchange } from './exchange.js';
@@ -14,7 +14,6 @@ import { RequestParser, type ParserEvents, type RequestHead } from './parser.js'
 import { HttpRequest, type BodyHost } from './request.js';
 import { cannedResponse } from './response.js';
 import { HttpError } from './status.js';
-import { timeNow } from './clock.js';
 
 /** Why reading is paused: any bit set pauses the transport. */
 const enum Pause {

@@ -1,6 +1,6 @@
 // The `Date` header value (IMF-fixdate), formatted at most once per second per thread.
 
-import { timeNow } from './clock.js';
+import { timeNow } from '../../src/index.js';
 
 let cachedSecond = -1;
 let cachedValue = '';

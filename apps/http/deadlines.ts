@@ -9,7 +9,7 @@ import type { HttpConnection } from './connection.js';
 import { Continue } from './exchange.js';
 import { cannedResponse } from './response.js';
 import { HttpError } from './status.js';
-import { timeNow } from './clock.js';
+import { timeNow } from '../../src/index.js';
 
 /** The least time given to a connection's last output after it was ended, ms (sendTimeout if longer). */
 const LINGER_MS = 2000;

@@ -1,13 +1,15 @@
 // Read-only, case-insensitive view of a request's header (or trailer) fields. The parser records only byte
-// offsets into the request's copied head block; names and values are decoded when asked for.
+// offsets into the request's copied head block; names and values are decoded when asked for. The block and the
+// offsets may sit in slabs shared with other requests' (parser.ts), at `base` in the table: never written again.
 
 /** Header fields of a request (or its trailers). Names are case-insensitive; values are Latin-1 decoded. */
 export class Fields implements Iterable<[string, string]> {
   /** @internal */
   constructor(
     private readonly buf: Buffer,
-    /** 4 offsets per field: name start, name end, value start, value end */
+    /** 4 offsets into `buf` per field, from `base`: name start, name end, value start, value end */
     private readonly table: Int32Array,
+    private readonly base: number,
     /** Number of fields (lines), duplicates counted separately. */
     readonly size: number,
   ) {}
@@ -17,8 +19,9 @@ export class Fields implements Iterable<[string, string]> {
     const t = this.table;
     const b = this.buf;
     for (let f = from; f < this.size; f++) {
-      const s = t[4 * f];
-      if (t[4 * f + 1] - s !== n) continue;
+      const k = this.base + 4 * f;
+      const s = t[k];
+      if (t[k + 1] - s !== n) continue;
       let j = 0;
       for (; j < n; j++) {
         let c = b[s + j];
@@ -33,11 +36,13 @@ export class Fields implements Iterable<[string, string]> {
   }
 
   private valueAt(f: number): string {
-    return this.buf.toString('latin1', this.table[4 * f + 2], this.table[4 * f + 3]);
+    const k = this.base + 4 * f;
+    return this.buf.toString('latin1', this.table[k + 2], this.table[k + 3]);
   }
 
   private nameAt(f: number): string {
-    return this.buf.toString('latin1', this.table[4 * f], this.table[4 * f + 1]).toLowerCase();
+    const k = this.base + 4 * f;
+    return this.buf.toString('latin1', this.table[k], this.table[k + 1]).toLowerCase();
   }
 
   /** The field's value; several fields of that name are joined with ", " (RFC 9110 §5.3). */
@@ -77,4 +82,4 @@ export class Fields implements Iterable<[string, string]> {
   }
 }
 
-export const EMPTY_FIELDS = new Fields(Buffer.alloc(0), new Int32Array(0), 0);
+export const EMPTY_FIELDS = new Fields(Buffer.alloc(0), new Int32Array(0), 0, 0);

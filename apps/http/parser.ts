@@ -200,10 +200,43 @@ function nextExtState(x: number, c: number): number {
 const MAX_LEADING_EMPTY_LINES = 4;
 const MAX_CHUNK_EXT = 1024;
 
-// Field offsets of the head being parsed (name start, name end, value start, value end per field): scratch shared by
-// every parser of this thread, since a head is parsed whole within one call and its Fields copy what they keep
-// (a table per connection cost an off-heap allocation per connection: 1.6 KiB with the default 100 fields).
+// Field offsets of a trailer section being parsed (name start, name end, value start, value end per field): scratch
+// shared by every parser of this thread, since a block is parsed whole within one call and its Fields copy what they
+// keep (a table per connection cost an off-heap allocation per connection: 1.6 KiB with the default 100 fields).
 let fieldTable = new Int32Array(4 * DEFAULT_LIMITS.maxHeaders);
+
+// A request head's bytes and its field offsets go into slabs shared by every parser of this thread: appended, never
+// rewritten or reused — a slab that cannot take the next head is dropped (the GC frees it once no request's Fields
+// point into it) and a fresh one started. This spares each request a Buffer for its head, a view of its input and an
+// Int32Array of offsets. The byte slab is as large as Node's Buffer pool (which the heads were copied into before),
+// so a long-lived request keeps at most as much memory alive as it did then; heads above a quarter of it, and offset
+// tables that could exceed the offset slab (maxHeaders set very high), get allocations of their own as before.
+const HEAD_SLAB_BYTES = 8 * 1024;
+const HEAD_OWN_MIN = HEAD_SLAB_BYTES / 4;
+const OFFSET_SLAB = 2048;
+let headSlab = Buffer.allocUnsafeSlow(HEAD_SLAB_BYTES);
+let headUsed = 0;
+let offsetSlab = new Int32Array(OFFSET_SLAB);
+let offsetUsed = 0;
+
+/**
+ * Copies the head b[s, e) into the byte slab (a new slab when the current one cannot take it) and returns its offset
+ * there; -1 for a head of HEAD_OWN_MIN bytes or more, which the caller copies into a buffer of its own.
+ */
+function slabCopy(b: Uint8Array, s: number, e: number): number {
+  const n = e - s;
+  if (n >= HEAD_OWN_MIN) return -1;
+  if (headUsed + n > HEAD_SLAB_BYTES) {
+    headSlab = Buffer.allocUnsafeSlow(HEAD_SLAB_BYTES);
+    headUsed = 0;
+  }
+  const at = headUsed;
+  const slab = headSlab;
+  if (n <= 128) for (let j = 0; j < n; j++) slab[at + j] = b[s + j];
+  else slab.set(b.subarray(s, e), at);
+  headUsed = at + n;
+  return at;
+}
 
 export class RequestParser {
   private state = S_HEAD;
@@ -398,7 +431,9 @@ export class RequestParser {
         const e = cleanHeadEnd(buf, p, Math.min(end, p + maxBlock), maxLine0);
         if (e > 0) {
           this.leadingEmpty = 0;
-          this.finishHead(copyBlock(buf, p, e), e - p);
+          const at = slabCopy(buf, p, e);
+          if (at >= 0) this.finishHead(headSlab, at, at + e - p);
+          else this.finishHead(copyBlock(buf, p, e), 0, e - p);
           return this.state === S_DEAD ? -1 : e;
         }
       }
@@ -434,6 +469,11 @@ export class RequestParser {
         let n: number;
         if (this.accLen === 0) {
           n = blockEnd - start;
+          const at = trailer ? -1 : slabCopy(buf, start, blockEnd);
+          if (at >= 0) {
+            this.finishHead(headSlab, at, at + n);
+            return this.state === S_DEAD ? -1 : blockEnd;
+          }
           block = copyBlock(buf, start, blockEnd);
         } else {
           this.append(buf, start, blockEnd);
@@ -443,7 +483,7 @@ export class RequestParser {
           this.accLen = 0;
         }
         if (trailer) this.finishTrailers(block, n);
-        else this.finishHead(block, n);
+        else this.finishHead(block, 0, n);
         return this.state === S_DEAD ? -1 : blockEnd;
       }
       if (c === CR) {
@@ -468,14 +508,13 @@ export class RequestParser {
   }
 
   /**
-   * Parse field lines of the n-byte block h from i up to its final CRLF into fieldTable; returns the count, -1 after a
-   * failure. The scanners deliver only blocks whose CRs are all followed by LF; a CR starting a line anywhere but at
-   * the block's end is still refused here (a block cut short there would hide the fields after it).
+   * Parse field lines of the block h from i up to its final CRLF, which ends at `n`, into `t` from `base` (room for
+   * maxHeaders fields there); returns the count, -1 after a failure. The scanners deliver only blocks whose CRs are all
+   * followed by LF; a CR starting a line anywhere but at the block's end is still refused here (a block cut short there
+   * would hide the fields after it).
    */
-  private parseFields(h: Buffer, i: number, n: number): number {
+  private parseFields(h: Buffer, i: number, n: number, t: Int32Array, base: number): number {
     const max = this.limits.maxHeaders;
-    if (fieldTable.length < 4 * max) fieldTable = new Int32Array(4 * max);
-    const t = fieldTable;
     let count = 0;
     for (;;) {
       let c = h[i];
@@ -498,7 +537,7 @@ export class RequestParser {
       if (h[i + 1] !== LF) return this.fail(400, 'bare CR');
       i += 2;
       if (count === max) return this.fail(431, 'too many header fields');
-      const k = 4 * count++;
+      const k = base + 4 * count++;
       t[k] = ns;
       t[k + 1] = ne;
       t[k + 2] = vs;
@@ -509,19 +548,21 @@ export class RequestParser {
   private finishTrailers(h: Buffer, n: number): void {
     let trailers: Fields | null = null;
     if (n > 2) {
-      const count = this.parseFields(h, 0, n);
+      if (fieldTable.length < 4 * this.limits.maxHeaders) fieldTable = new Int32Array(4 * this.limits.maxHeaders);
+      const count = this.parseFields(h, 0, n, fieldTable, 0);
       if (count < 0) return;
-      trailers = new Fields(h, fieldTable.slice(0, 4 * count), count);
+      trailers = new Fields(h, fieldTable.slice(0, 4 * count), 0, count);
     }
     this.complete(trailers);
   }
 
-  private finishHead(h: Buffer, n: number): void {
+  /** The head h[start, n) is complete: check it, parse its fields, report it (onHead). h is never written again. */
+  private finishHead(h: Buffer, start: number, n: number): void {
     const limits = this.limits;
     // request-line = method SP request-target SP HTTP-version CRLF
-    let i = 0;
+    let i = start;
     while (TCHAR[h[i]] === 1) i++;
-    if (i === 0 || h[i] !== SP) return void this.fail(400, 'malformed request line');
+    if (i === start || h[i] !== SP) return void this.fail(400, 'malformed request line');
     const methodEnd = i;
     const ts = ++i;
     while (h[i] > SP && h[i] < 0x7f) i++;
@@ -541,11 +582,26 @@ export class RequestParser {
     if (minor > 1) minor = 1;
     if (te - ts > limits.maxUriLength) return void this.fail(414, 'request target too long');
 
-    const count = this.parseFields(h, i, n);
+    // the offsets go into the offset slab when it has room for maxHeaders fields (else a new slab, or scratch)
+    const room = 4 * limits.maxHeaders;
+    let t: Int32Array;
+    let base: number;
+    if (room <= OFFSET_SLAB) {
+      if (offsetUsed + room > OFFSET_SLAB) {
+        offsetSlab = new Int32Array(OFFSET_SLAB);
+        offsetUsed = 0;
+      }
+      t = offsetSlab;
+      base = offsetUsed;
+    } else {
+      if (fieldTable.length < room) fieldTable = new Int32Array(room);
+      t = fieldTable;
+      base = 0;
+    }
+    const count = this.parseFields(h, i, n, t, base);
     if (count < 0) return;
 
     // framing and connection fields
-    const t = fieldTable;
     let hosts = 0;
     let badHost = false;
     let clCount = 0;
@@ -561,10 +617,11 @@ export class RequestParser {
     let expectContinue = false;
     let badExpect = false;
     for (let f = 0; f < count; f++) {
-      const ns = t[4 * f];
-      const nl = t[4 * f + 1] - ns;
-      const vs = t[4 * f + 2];
-      const ve = t[4 * f + 3];
+      const k = base + 4 * f;
+      const ns = t[k];
+      const nl = t[k + 1] - ns;
+      const vs = t[k + 2];
+      const ve = t[k + 3];
       switch (nl) {
         case 4:
           if (eqLower(h, ns, L_HOST)) {
@@ -636,7 +693,7 @@ export class RequestParser {
       if (teElements === 0 || chunkedNotLast || !sawChunked) return void this.fail(400, 'chunked is not the final transfer coding');
       if (unknownCoding) return void this.fail(501, 'transfer coding not implemented');
     }
-    const method = knownMethod(h, 0, methodEnd, limits.extraMethods);
+    const method = knownMethod(h, start, methodEnd, limits.extraMethods);
     if (method === null) return void this.fail(501, 'method not implemented');
     // request-target forms (RFC 9112 §3.2)
     const t0 = h[ts];
@@ -649,12 +706,20 @@ export class RequestParser {
     if (badExpect) return void this.fail(417, 'unsupported expectation');
     if (cl > limits.maxBodySize) return void this.fail(413, 'body too large');
 
+    // the head is accepted: its offsets stay where they are in the slab (a scratch table is copied)
+    let fields: Fields;
+    if (t === offsetSlab) {
+      offsetUsed = base + 4 * count;
+      fields = new Fields(h, t, base, count);
+    } else {
+      fields = new Fields(h, t.slice(0, 4 * count), 0, count);
+    }
     const chunked = teSeen;
     const head: RequestHead = {
       method,
       target: h.toString('latin1', ts, te),
       minor,
-      fields: new Fields(h, t.slice(0, 4 * count), count),
+      fields,
       contentLength: cl,
       chunked,
       keepAlive: minor === 1 ? !close : keepAlive && !close,

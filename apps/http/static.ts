@@ -5,7 +5,7 @@
 
 import { statSync } from 'node:fs';
 import * as nodePath from 'node:path';
-import { MegapipeError, MpCode, checkOptions, optionKeys } from '../../src/index.js';
+import { MegapipeError, MpCode, checkOptions, optionKeys, timeNow } from '../../src/index.js';
 import { formatHttpDate, parseHttpDate } from './date.js';
 import * as files from './files.js';
 import type { FileInfo, OpenFile } from './files.js';
@@ -14,7 +14,6 @@ import type { HttpRequest } from './request.js';
 import { setFileSender, type FileOptions, type HttpResponse, type WireSlot } from './response.js';
 import type { Handler } from './handlers.js';
 import { HttpError } from './status.js';
-import { timeNow } from './clock.js';
 
 export interface StaticOptions {
   /** Index file served for a directory (default "index.html"; false: none → 403). */

@@ -32,6 +32,8 @@
 // A class that cannot get memory (no free chunk, no free page, nothing to evict) takes a page from the class with
 // most pages, evicting what is in it (memcached's slab rebalancer, done inline).
 
+import { timeNow } from '../../src/index.js';
+
 export const KEY_MAX_LENGTH = 250;
 /** memcached's REALTIME_MAXDELTA: TTLs above this many seconds are absolute unix times. */
 export const REALTIME_MAXDELTA = 60 * 60 * 24 * 30;
@@ -242,8 +244,8 @@ export class Store {
   private readonly sp: Int32Array;
   /** memcached's current_time (seconds since processStarted); refreshed by `tick()`. */
   now = 0;
-  /** Clock source (ms); the shared C_TIME_OFFSET is added. */
-  clock: () => number = Date.now;
+  /** Clock source (ms); the shared C_TIME_OFFSET is added. Read once per synchronous run (timeNow), not per tick. */
+  clock: () => number = timeNow;
   /** CAS of the item last stored / changed by this thread (memcached's c->cas). */
   lastCas: U64 = 0;
   /** Value length (CRLF included) of the item the last storeItem stored. */

@@ -1,7 +1,7 @@
-// megapipe-http's clock (apps/http/clock.ts): read once per synchronous run, fresh after every microtask checkpoint.
+// The clock of one synchronous run (src/clock.ts): read once per synchronous run, fresh after every microtask checkpoint.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { timeNow } from '../apps/http/clock.js';
+import { timeNow } from '../src/clock.js';
 
 const spin = (ms: number): void => { const end = Date.now() + ms; while (Date.now() < end) { /* busy */ } };
 

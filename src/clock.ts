@@ -1,4 +1,4 @@
-// The server's clock: the time one synchronous run of its code (the events of one turn of the loop, a timer tick)
+// A server's clock: the time one synchronous run of its code (the events of one turn of the loop, a timer tick)
 // handles things at, read once per run instead of once per use — a request used to read Date.now() four to six times
 // (its input, the file cache's check, the Date header, the deadlines), ~75 ns each where the clock source is a
 // paravirtual TSC. nginx does the same (ngx_time_update once per event-loop iteration).
