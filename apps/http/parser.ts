@@ -1,10 +1,11 @@
 // Incremental HTTP/1.1 request parser (RFC 9112), fed with `data()` chunks split anywhere.
 //
 // Allocation-light: the header block is scanned byte by byte as it arrives (CRLF discipline, limits), copied
-// once into a Buffer when complete (or accumulated in a per-connection buffer while it is split across chunks),
-// then parsed into an Int32Array of offsets. Only the method, the request-target and the framing fields
-// (Content-Length, Transfer-Encoding, Host, Connection, Expect) are examined; every other name and value is
-// decoded only when the application asks (see headers.ts). Body bytes are passed on as views of the input.
+// once when complete into a slab shared by the thread's parsers (or accumulated in a per-connection buffer while it
+// is split across chunks), then parsed into offsets, kept in a slab too (see slabCopy). Only the method, the
+// request-target and the framing fields (Content-Length, Transfer-Encoding, Host, Connection, Expect) are examined;
+// every other name and value is decoded only when the application asks (see headers.ts). Body bytes are passed on
+// as views of the input.
 //
 // Strict: any framing fault stops the parser for good (state DEAD) after reporting the status to answer with; the
 // connection must then be closed after that response so that nothing behind the fault can be smuggled.
