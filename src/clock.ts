@@ -4,9 +4,11 @@
 // paravirtual TSC. nginx does the same (ngx_time_update once per event-loop iteration).
 //
 // Contract: timeNow() is Date.now() as of its first call since the last microtask checkpoint; it goes on returning that
-// value until the checkpoint that ends the run (the end of an event callback, a timer tick, an `await`). So within a
-// run the clock does not move, and it is stale by at most the length of that run: a handler that blocks the loop for
-// a second makes deadlines set in the same run a second early, as the loop being blocked delays them anyway.
+// value until the checkpoint that ends the run (the end of an event callback, a timer tick, an `await`). Within a run
+// the clock does not move, so it is stale by up to the length of the run: right for stamping when the run's events
+// arrived (their bytes were there when it began), for a Date header and for a cache's age check. A deadline that starts
+// after application code ran in the same run (a keep-alive clock started when a response finished, a linger, a send
+// deadline) must read Date.now() itself: a handler that blocked for a second would otherwise start it a second early.
 
 let at = 0;
 let fresh = false;

@@ -48,6 +48,12 @@ const handler: Handler = async (req, res) => {
     return readBody(req, res);
   }
   if (req.path === '/echo') return res.send(await req.body());
+  if (req.path === '/block') {
+    // a handler that holds the loop (synchronous work) before it answers
+    const end = Date.now() + 1500;
+    while (Date.now() < end) { /* busy */ }
+    return res.send('blocked');
+  }
   if (req.path === '/flood') {
     flooding.resolve();
     const chunk = Buffer.alloc(64 * 1024, 0x61);
@@ -115,6 +121,24 @@ test('idle keep-alive connections are closed after the keep-alive timeout', asyn
     assert.equal((await c.readResponse()).body.toString(), 'ok');
     assert.equal((await c.waitClose()).length, 0);
     assert.deepEqual(srv.app.timeouts, { header: 0, body: 0, idle: 1, send: 0, linger: 0 }, 'the keep-alive deadline closed it');
+  } finally {
+    await srv.close();
+  }
+});
+
+test('the keep-alive clock starts when a response finishes, after a handler that held the loop', async () => {
+  // keepAliveTimeout 1000 ms, a handler that blocks for 1500 ms: the next request, sent as soon as the response is
+  // read, is served. (Reading the time once per run, the keep-alive clock started when the run began — before the
+  // handler — and the connection was closed at once: idle 1, no second response.)
+  const srv = await startApp({ handler, keepAliveTimeout: 1000, timerInterval: 20 }, transport);
+  try {
+    const c = await RawClient.connect(srv.port);
+    c.send(GET('/block'));
+    assert.equal((await c.readResponse()).body.toString(), 'blocked');
+    c.send(GET('/x'));
+    assert.equal((await c.readResponse()).body.toString(), 'ok');
+    assert.equal(srv.app.timeouts.idle, 0);
+    c.destroy();
   } finally {
     await srv.close();
   }

@@ -132,7 +132,7 @@ export class HttpConnection implements Session, ParserEvents, BodyHost {
     this.blocked = false;
     this.setPause(Pause.Output, false);
     this.wakeWriters();
-    this.deadlines.update(this, timeNow());
+    this.deadlines.update(this, Date.now());   // after writers (application code) ran: a fresh reading
   }
 
   close(err?: Error & { code?: string }): void {
@@ -174,7 +174,7 @@ export class HttpConnection implements Session, ParserEvents, BodyHost {
   private outputBlocked(): void {
     if (!this.blocked && !this.ended && !this.dead) {
       this.blocked = true;
-      const now = timeNow();
+      const now = Date.now();   // a write, maybe after application code: the send deadline starts now
       this.deadlines.outputBlocked(now);
       this.setPause(Pause.Output, true);
       this.deadlines.update(this, now);
@@ -201,7 +201,7 @@ export class HttpConnection implements Session, ParserEvents, BodyHost {
     this.heldInput = null;
     this.conn.end();
     this.wakeWriters();
-    if (!this.dead) this.deadlines.linger(timeNow(), this.app.sendTimeout);
+    if (!this.dead) this.deadlines.linger(Date.now(), this.app.sendTimeout);   // starts now, whatever ran before
   }
 
   // ---- input ----
@@ -327,13 +327,13 @@ export class HttpConnection implements Session, ParserEvents, BodyHost {
     } else {
       ex.continueState = Continue.Wanted;
     }
-    this.deadlines.update(this, timeNow());
+    this.deadlines.update(this, Date.now());   // called by the handler: a fresh reading
   }
 
   bodyConsumed(req: HttpRequest): void {
     if ((this.pauses & Pause.Body) !== 0 && req._buffered <= this.app.bodyBufferSize / 2) {
       this.setPause(Pause.Body, false);
-      this.deadlines.update(this, timeNow()); // the body deadline runs again
+      this.deadlines.update(this, Date.now()); // the body deadline runs again (called by the handler: a fresh reading)
     }
   }
 
@@ -366,7 +366,8 @@ export class HttpConnection implements Session, ParserEvents, BodyHost {
       this.parser.resume();
       if (this.heldInput !== null) this.setPause(Pause.Pipeline, false);
     }
-    const now = timeNow();
+    // a response just finished, after its handler ran in this same run maybe for long: the keep-alive clock starts now
+    const now = Date.now();
     if (q.length === 0) {
       this.deadlines.idle(now);
       if (this.closing || this.app.draining || this.draining) {

@@ -201,24 +201,45 @@ function nextExtState(x: number, c: number): number {
 const MAX_LEADING_EMPTY_LINES = 4;
 const MAX_CHUNK_EXT = 1024;
 
-// Field offsets of a trailer section being parsed (name start, name end, value start, value end per field): scratch
-// shared by every parser of this thread, since a block is parsed whole within one call and its Fields copy what they
-// keep (a table per connection cost an off-heap allocation per connection: 1.6 KiB with the default 100 fields).
+// Field offsets of the block being parsed (name start, name end, value start, value end per field): scratch shared
+// by every parser of this thread, since a block is parsed whole within one call and what its Fields keep is copied
+// out of it (a table per connection cost an off-heap allocation per connection: 1.6 KiB with the default 100 fields).
 let fieldTable = new Int32Array(4 * DEFAULT_LIMITS.maxHeaders);
 
-// A request head's bytes and its field offsets go into slabs shared by every parser of this thread: appended, never
-// rewritten or reused — a slab that cannot take the next head is dropped (the GC frees it once no request's Fields
-// point into it) and a fresh one started. This spares each request a Buffer for its head, a view of its input and an
-// Int32Array of offsets. The byte slab is as large as Node's Buffer pool (which the heads were copied into before),
-// so a long-lived request keeps at most as much memory alive as it did then; heads above a quarter of it, and offset
-// tables that could exceed the offset slab (maxHeaders set very high), get allocations of their own as before.
+// A request head's bytes, and then its field offsets (4-byte aligned, through an Int32Array view of the same memory),
+// go into a slab shared by every parser of this thread: appended, never rewritten or reused — a slab that cannot take
+// the next head or table is dropped (the GC frees it once no request's Fields point into it) and a fresh one started.
+// This spares each request a Buffer for its head, a view of its input and an Int32Array of offsets. The slab is as
+// large as Node's Buffer pool, which the heads were copied into before, so a long-lived request keeps as much memory
+// alive as it did then (two slabs when its offsets start a new one); heads, and offset tables, of a quarter of it or
+// more get allocations of their own as before.
 const HEAD_SLAB_BYTES = 8 * 1024;
 const HEAD_OWN_MIN = HEAD_SLAB_BYTES / 4;
-const OFFSET_SLAB = 2048;
 let headSlab = Buffer.allocUnsafeSlow(HEAD_SLAB_BYTES);
+let headInts = new Int32Array(headSlab.buffer, headSlab.byteOffset, HEAD_SLAB_BYTES >> 2);
 let headUsed = 0;
-let offsetSlab = new Int32Array(OFFSET_SLAB);
-let offsetUsed = 0;
+
+function newSlab(): void {
+  headSlab = Buffer.allocUnsafeSlow(HEAD_SLAB_BYTES);
+  headInts = new Int32Array(headSlab.buffer, headSlab.byteOffset, HEAD_SLAB_BYTES >> 2);
+  headUsed = 0;
+}
+
+/** The Fields of an accepted head h: its `count` fields' offsets, parsed into fieldTable, copied into the slab. */
+function keepFields(h: Buffer, count: number): Fields {
+  const n = 4 * count;
+  if (4 * n >= HEAD_OWN_MIN) return new Fields(h, fieldTable.slice(0, n), 0, count);
+  let at = (headUsed + 3) & ~3;
+  if (at + 4 * n > HEAD_SLAB_BYTES) {
+    newSlab();
+    at = 0;
+  }
+  const ints = headInts;
+  const base = at >> 2;
+  for (let k = 0; k < n; k++) ints[base + k] = fieldTable[k];
+  headUsed = at + 4 * n;
+  return new Fields(h, ints, base, count);
+}
 
 /**
  * Copies the head b[s, e) into the byte slab (a new slab when the current one cannot take it) and returns its offset
@@ -227,10 +248,7 @@ let offsetUsed = 0;
 function slabCopy(b: Uint8Array, s: number, e: number): number {
   const n = e - s;
   if (n >= HEAD_OWN_MIN) return -1;
-  if (headUsed + n > HEAD_SLAB_BYTES) {
-    headSlab = Buffer.allocUnsafeSlow(HEAD_SLAB_BYTES);
-    headUsed = 0;
-  }
+  if (headUsed + n > HEAD_SLAB_BYTES) newSlab();
   const at = headUsed;
   const slab = headSlab;
   if (n <= 128) for (let j = 0; j < n; j++) slab[at + j] = b[s + j];
@@ -509,13 +527,14 @@ export class RequestParser {
   }
 
   /**
-   * Parse field lines of the block h from i up to its final CRLF, which ends at `n`, into `t` from `base` (room for
-   * maxHeaders fields there); returns the count, -1 after a failure. The scanners deliver only blocks whose CRs are all
+   * Parse field lines of the block h from i up to its final CRLF, which ends at `n`, into fieldTable (room for
+   * maxHeaders fields); returns the count, -1 after a failure. The scanners deliver only blocks whose CRs are all
    * followed by LF; a CR starting a line anywhere but at the block's end is still refused here (a block cut short there
    * would hide the fields after it).
    */
-  private parseFields(h: Buffer, i: number, n: number, t: Int32Array, base: number): number {
+  private parseFields(h: Buffer, i: number, n: number): number {
     const max = this.limits.maxHeaders;
+    const t = fieldTable;
     let count = 0;
     for (;;) {
       let c = h[i];
@@ -538,7 +557,7 @@ export class RequestParser {
       if (h[i + 1] !== LF) return this.fail(400, 'bare CR');
       i += 2;
       if (count === max) return this.fail(431, 'too many header fields');
-      const k = base + 4 * count++;
+      const k = 4 * count++;
       t[k] = ns;
       t[k + 1] = ne;
       t[k + 2] = vs;
@@ -550,7 +569,7 @@ export class RequestParser {
     let trailers: Fields | null = null;
     if (n > 2) {
       if (fieldTable.length < 4 * this.limits.maxHeaders) fieldTable = new Int32Array(4 * this.limits.maxHeaders);
-      const count = this.parseFields(h, 0, n, fieldTable, 0);
+      const count = this.parseFields(h, 0, n);
       if (count < 0) return;
       trailers = new Fields(h, fieldTable.slice(0, 4 * count), 0, count);
     }
@@ -583,23 +602,8 @@ export class RequestParser {
     if (minor > 1) minor = 1;
     if (te - ts > limits.maxUriLength) return void this.fail(414, 'request target too long');
 
-    // the offsets go into the offset slab when it has room for maxHeaders fields (else a new slab, or scratch)
-    const room = 4 * limits.maxHeaders;
-    let t: Int32Array;
-    let base: number;
-    if (room <= OFFSET_SLAB) {
-      if (offsetUsed + room > OFFSET_SLAB) {
-        offsetSlab = new Int32Array(OFFSET_SLAB);
-        offsetUsed = 0;
-      }
-      t = offsetSlab;
-      base = offsetUsed;
-    } else {
-      if (fieldTable.length < room) fieldTable = new Int32Array(room);
-      t = fieldTable;
-      base = 0;
-    }
-    const count = this.parseFields(h, i, n, t, base);
+    if (fieldTable.length < 4 * limits.maxHeaders) fieldTable = new Int32Array(4 * limits.maxHeaders);
+    const count = this.parseFields(h, i, n);
     if (count < 0) return;
 
     // framing and connection fields
@@ -617,8 +621,9 @@ export class RequestParser {
     let keepAlive = false;
     let expectContinue = false;
     let badExpect = false;
+    const t = fieldTable;
     for (let f = 0; f < count; f++) {
-      const k = base + 4 * f;
+      const k = 4 * f;
       const ns = t[k];
       const nl = t[k + 1] - ns;
       const vs = t[k + 2];
@@ -707,14 +712,7 @@ export class RequestParser {
     if (badExpect) return void this.fail(417, 'unsupported expectation');
     if (cl > limits.maxBodySize) return void this.fail(413, 'body too large');
 
-    // the head is accepted: its offsets stay where they are in the slab (a scratch table is copied)
-    let fields: Fields;
-    if (t === offsetSlab) {
-      offsetUsed = base + 4 * count;
-      fields = new Fields(h, t, base, count);
-    } else {
-      fields = new Fields(h, t.slice(0, 4 * count), 0, count);
-    }
+    const fields = keepFields(h, count);
     const chunked = teSeen;
     const head: RequestHead = {
       method,
