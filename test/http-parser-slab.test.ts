@@ -9,8 +9,10 @@ import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { DEFAULT_LIMITS, RequestParser, type RequestHead } from '../apps/http/parser.js';
 
-/** The properties' seed: fixed (MEGAPIPE_FUZZ_SEED overrides it); fast-check prints it with any failure. */
+/** The property's seed: fixed (MEGAPIPE_FUZZ_SEED overrides it; fast-check prints it with any failure), and its run
+ *  count (MEGAPIPE_FUZZ_RUNS: the long-run mode, RELIABILITY.md). */
 const SEED = Number(process.env.MEGAPIPE_FUZZ_SEED ?? 0x51ab);
+const RUNS = Number(process.env.MEGAPIPE_FUZZ_RUNS ?? 200);
 
 function parserOf(heads: RequestHead[], errors: string[], limits = DEFAULT_LIMITS): RequestParser {
   return new RequestParser(limits, {
@@ -129,7 +131,7 @@ test('heads for several parsers, interleaved, split anywhere, failures and re-en
         assert.deepEqual(fieldsOf(h), st.sent[k]!.fields);
       });
     }
-  }), { numRuns: 200, seed: SEED });
+  }), { numRuns: RUNS, seed: SEED });
 });
 
 test('maxHeaders above what the offset slab holds: offsets go to the scratch table and are copied', () => {
