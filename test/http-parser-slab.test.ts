@@ -134,7 +134,7 @@ test('heads for several parsers, interleaved, split anywhere, failures and re-en
   }), { numRuns: RUNS, seed: SEED });
 });
 
-test('maxHeaders above what the offset slab holds: offsets go to the scratch table and are copied', () => {
+test('heads with more fields than a quarter of a slab holds (maxHeaders raised): their offsets get a table of their own', () => {
   const limits = { ...DEFAULT_LIMITS, maxHeaders: 1000 };
   const heads: RequestHead[] = [], errors: string[] = [];
   const p = parserOf(heads, errors, limits);
