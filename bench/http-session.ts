@@ -10,6 +10,7 @@ import { mkdtempSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fmtSummary, summarize } from './lib/stats.js';
 
 const REQUESTS = 300_000;
 
@@ -81,9 +82,8 @@ async function main(): Promise<void> {
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
-  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
-  process.stdout.write(`megapipe-http session, ns per keep-alive GET (median of ${rounds} processes × 3 measurements, interleaved)\n`);
-  builds.forEach((b, k) => process.stdout.write(`  ${b.name.padEnd(10)} ${median(res[k]!).toFixed(0).padStart(6)}  (min ${Math.min(...res[k]!).toFixed(0)}, max ${Math.max(...res[k]!).toFixed(0)})\n`));
+  process.stdout.write(`megapipe-http session, ns per keep-alive GET, median (min–max) of ${rounds} processes × 3 measurements, interleaved\n`);
+  builds.forEach((b, k) => process.stdout.write(`  ${b.name.padEnd(10)} ${fmtSummary(summarize(res[k]!))}\n`));
 }
 
 await main();

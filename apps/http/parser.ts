@@ -2,7 +2,7 @@
 //
 // Allocation-light: the header block is scanned byte by byte as it arrives (CRLF discipline, limits), copied
 // once when complete into a slab shared by the thread's parsers (or accumulated in a per-connection buffer while it
-// is split across chunks), then parsed into offsets, kept in a slab too (see slabCopy). Only the method, the
+// is split across chunks), then parsed into offsets, kept in the slab too (slabCopy, keepFields). Only the method, the
 // request-target and the framing fields (Content-Length, Transfer-Encoding, Host, Connection, Expect) are examined;
 // every other name and value is decoded only when the application asks (see headers.ts). Body bytes are passed on
 // as views of the input.
@@ -527,13 +527,14 @@ export class RequestParser {
   }
 
   /**
-   * Parse field lines of the block h from i up to its final CRLF, which ends at `n`, into fieldTable (room for
+   * Parse field lines of the block h from i up to its final CRLF, which ends at `n`, into fieldTable (grown to hold
    * maxHeaders fields); returns the count, -1 after a failure. The scanners deliver only blocks whose CRs are all
    * followed by LF; a CR starting a line anywhere but at the block's end is still refused here (a block cut short there
    * would hide the fields after it).
    */
   private parseFields(h: Buffer, i: number, n: number): number {
     const max = this.limits.maxHeaders;
+    if (fieldTable.length < 4 * max) fieldTable = new Int32Array(4 * max);
     const t = fieldTable;
     let count = 0;
     for (;;) {
@@ -568,7 +569,6 @@ export class RequestParser {
   private finishTrailers(h: Buffer, n: number): void {
     let trailers: Fields | null = null;
     if (n > 2) {
-      if (fieldTable.length < 4 * this.limits.maxHeaders) fieldTable = new Int32Array(4 * this.limits.maxHeaders);
       const count = this.parseFields(h, 0, n);
       if (count < 0) return;
       trailers = new Fields(h, fieldTable.slice(0, 4 * count), 0, count);
@@ -602,7 +602,6 @@ export class RequestParser {
     if (minor > 1) minor = 1;
     if (te - ts > limits.maxUriLength) return void this.fail(414, 'request target too long');
 
-    if (fieldTable.length < 4 * limits.maxHeaders) fieldTable = new Int32Array(4 * limits.maxHeaders);
     const count = this.parseFields(h, i, n);
     if (count < 0) return;
 
