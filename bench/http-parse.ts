@@ -6,6 +6,7 @@
 import { pathToFileURL } from 'node:url';
 import * as path from 'node:path';
 import type { ParserEvents, ParserLimits, RequestParser as Parser } from '../apps/http/parser.js';
+import { fmtSummary, summarize } from './lib/stats.js';
 
 interface ParserModule {
   RequestParser: new (limits: ParserLimits, ev: ParserEvents) => Parser;
@@ -55,8 +56,6 @@ function measure(m: ParserModule, list: Buffer[], n: number): number {
   return ns;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
 async function main(): Promise<void> {
   const { baseline, rounds } = args();
   const here = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
@@ -69,10 +68,11 @@ async function main(): Promise<void> {
       res[k]!.browser.push(measure(b.m, BROWSER, 300_000));
     });
   }
-  process.stdout.write(`request parser, ns per head (median of ${rounds} rounds, interleaved)\n`);
-  builds.forEach((b, k) => process.stdout.write(
-    `  ${b.name.padEnd(10)}  wrk-like (${WRK[0]!.length} B) ${median(res[k]!.wrk).toFixed(0).padStart(5)}   browser-like (${BROWSER[0]!.length} B) ${median(res[k]!.browser).toFixed(0).padStart(5)}\n`,
-  ));
+  process.stdout.write(`request parser, ns per head: median (min–max) of ${rounds} rounds, interleaved\n`);
+  for (const [k, b] of builds.entries()) {
+    const wrk = fmtSummary(summarize(res[k]!.wrk)), browser = fmtSummary(summarize(res[k]!.browser));
+    process.stdout.write(`  ${b.name.padEnd(10)}  wrk-like (${WRK[0]!.length} B) ${wrk}   browser-like (${BROWSER[0]!.length} B) ${browser}\n`);
+  }
 }
 
 await main();
