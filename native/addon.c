@@ -411,16 +411,19 @@ static napi_value ListenGroup(napi_env env, napi_callback_info info) {
   return out;
 }
 
-// clientSocket(host, localAddress?) -> fd: a nonblocking TCP socket for connect (see client_socket).
+// clientSocket(host, localAddress?, localPort?) -> fd: a nonblocking TCP socket for connect (see client_socket).
 static napi_value ClientSocket(napi_env env, napi_callback_info info) {
-  size_t argc = 2; napi_value argv[2];
+  size_t argc = 3; napi_value argv[3];
   NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   char host[128]; size_t hl;
   if (napi_get_value_string_utf8(env, argv[0], host, sizeof host, &hl) != napi_ok) { napi_throw_type_error(env, "MP_ERR_INVALID_ARG", "host must be a string"); return NULL; }
   char src[128] = ""; napi_valuetype t; napi_typeof(env, argv[1], &t);
   if (argc > 1 && t == napi_string) napi_get_value_string_utf8(env, argv[1], src, sizeof src, &hl);
+  uint32_t sport = 0;
+  if (argc > 2) { napi_typeof(env, argv[2], &t); if (t == napi_number) napi_get_value_uint32(env, argv[2], &sport); }
+  if (sport > 65535) { napi_throw_range_error(env, "MP_ERR_OUT_OF_RANGE", "localPort must be in 0..65535"); return NULL; }
   const char *step = "socket";
-  int fd = client_socket(host, src, &step);
+  int fd = client_socket(host, src, (uint16_t)sport, &step);
   if (fd == -EINVAL && !strcmp(step, "address")) { napi_throw_type_error(env, "MP_ERR_INVALID_ARG", "host must be an IPv4 or IPv6 address literal"); return NULL; }
   if (fd == -EINVAL && !strcmp(step, "localAddress")) { napi_throw_type_error(env, "MP_ERR_INVALID_ARG", "localAddress must be an address literal of the same family"); return NULL; }
   if (fd < 0) return throw_errno(env, step, fd);

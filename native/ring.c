@@ -159,7 +159,11 @@ static int prep_row(channel_t *ch, struct io_uring_sqe *s, const int32_t *row) {
     }
     s->opcode = IORING_OP_SEND;
     s->len = b;
-    s->msg_flags = MSG_NOSIGNAL | MSG_WAITALL | ((rf & MP_F_MORE) ? MSG_MORE : 0);
+    // MSG_WAITALL only for a send linked to what follows (a close, a shutdown): the kernel then sends every byte or
+    // fails before the link goes on. Otherwise a short send comes back (the send queue sends the rest): under
+    // MSG_WAITALL io_uring retries a short send itself and, when the retry fails, reports the bytes sent and drops the
+    // error — a peer's reset (ECONNRESET, read once from the socket) would then surface as EPIPE on the next send.
+    s->msg_flags = MSG_NOSIGNAL | ((rf & (MP_F_LINK | MP_F_HARDLINK)) ? MSG_WAITALL : 0) | ((rf & MP_F_MORE) ? MSG_MORE : 0);
     return 0;
   case MP_OP_CLOSE:
     s->opcode = IORING_OP_CLOSE;

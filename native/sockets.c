@@ -115,9 +115,11 @@ fail:
 
 
 // A nonblocking TCP socket for `connect` (the connect itself goes through the ring), TCP_NODELAY set, bound to `src`
-// when it is not empty (an address literal of the same family as `host`; IP_BIND_ADDRESS_NO_PORT: the port is
-// chosen at connect). Returns the fd or -errno; *step names what failed ("address" for an unusable literal).
-int client_socket(const char *host, const char *src, const char **step) {
+// when it is not empty (an address literal of the same family as `host`) and to local port `sport` when it is not 0
+// (with SO_REUSEADDR, as libuv binds; on the family's wildcard address when `src` is empty). Bound to an address
+// alone, IP_BIND_ADDRESS_NO_PORT: the port is chosen at connect. Returns the fd or -errno; *step names what failed
+// ("address" for an unusable literal).
+int client_socket(const char *host, const char *src, uint16_t sport, const char **step) {
   struct sockaddr_storage ss; socklen_t sl;
   int fam = parse_addr(host, 0, &ss, &sl);
   if (fam < 0) { *step = "address"; return fam; }
@@ -126,11 +128,13 @@ int client_socket(const char *host, const char *src, const char **step) {
   if (fd < 0) return -errno;
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  if (src[0]) {
+  if (src[0] || sport) {
     struct sockaddr_storage bs; socklen_t bl;
-    if (parse_addr(src, 0, &bs, &bl) != fam) { close(fd); *step = "localAddress"; return -EINVAL; }
+    const char *any = fam == AF_INET6 ? "::" : "0.0.0.0";
+    if (parse_addr(src[0] ? src : any, sport, &bs, &bl) != fam) { close(fd); *step = "localAddress"; return -EINVAL; }
+    if (sport) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 #ifdef IP_BIND_ADDRESS_NO_PORT
-    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    else setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
 #endif
     *step = "bind";
     if (bind(fd, (struct sockaddr *)&bs, bl) < 0) { int e = -errno; close(fd); return e; }

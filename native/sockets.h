@@ -9,7 +9,7 @@
 int parse_addr(const char *host, unsigned port, struct sockaddr_storage *ss, socklen_t *len);
 int listen_group(const char *host, unsigned port, unsigned count, unsigned backlog, int reuse, const int32_t *map,
                  size_t mapn, unsigned defer, int v6only, int *fds, const char **step);
-int client_socket(const char *host, const char *src, const char **step);
+int client_socket(const char *host, const char *src, uint16_t sport, const char **step);
 int pipe_open(int32_t want, int32_t out[3]);
 // The local (peer 0) or remote (peer 1) address of socket `fd` as text and port: 4 or 6 (the family), or -errno.
 int sock_name(int fd, int peer, char *host, size_t hostlen, int *port);

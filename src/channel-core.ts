@@ -12,7 +12,7 @@ import type { Listener } from './listener.js';
 import type { AcceptOptions, ChannelStats, ConnectOptions, Features, RegisterOptions, SocketAddress, SocketOption } from './channel.js';
 
 const ACCEPT_OPTIONS = optionKeys<AcceptOptions>({ count: true, lwsocket: true });
-const CONNECT_OPTIONS = optionKeys<ConnectOptions>({ localAddress: true });
+const CONNECT_OPTIONS = optionKeys<ConnectOptions>({ localAddress: true, localPort: true });
 const REGISTER_OPTIONS = optionKeys<RegisterOptions>({ cpuMask: true, member: true });
 
 /** ChannelCore.holdable once the read event's buffer was held. */
@@ -88,7 +88,7 @@ export abstract class ChannelCore {
   /** Accepts on listener `h` (checked): `count` connections (Infinity: keep accepting), lwsockets or fds. */
   protected abstract acceptOn(h: number, count: number, lwsocket: boolean): void;
   /** Opens a client connection (arguments checked): its new handle. */
-  protected abstract openConnection(host: string, port: number, cookie: unknown, localAddress: string | undefined): number;
+  protected abstract openConnection(host: string, port: number, cookie: unknown, localAddress: string | undefined, localPort: number): number;
   /** A held buffer goes back to the receive ring. */
   protected abstract returnHeld(token: number): void;
 
@@ -286,9 +286,9 @@ export abstract class ChannelCore {
 
   connect(host: string, port: number, cookie?: unknown, options: ConnectOptions = {}): number {
     if (this.closed) throw new MegapipeError(MpCode.CLOSED, 'connect: the channel is closed');
-    const [h, p, local] = ChannelCore.connectArgs(host, port, options);
+    const [h, p, local, localPort] = ChannelCore.connectArgs(host, port, options);
     this.counters.requests++;
-    return this.openConnection(h, p, cookie, local);
+    return this.openConnection(h, p, cookie, local, localPort);
   }
 
   // ---- events ---------------------------------------------------------------------------------------------------
@@ -475,8 +475,8 @@ export abstract class ChannelCore {
     return abort;
   }
 
-  /** connect's arguments: an address literal (or "localhost"), a port in 1..65535, a source address literal. */
-  protected static connectArgs(host: unknown, port: unknown, options: unknown): [string, number, string | undefined] {
+  /** connect's arguments: an address literal (or "localhost"), a port in 1..65535, a source address literal and port. */
+  protected static connectArgs(host: unknown, port: unknown, options: unknown): [string, number, string | undefined, number] {
     if (typeof host !== 'string') throw argError('host', 'a string', host);
     if (host === 'localhost') host = '127.0.0.1';
     if (isIP(host as string) === 0) throw argError('host', 'an IPv4 or IPv6 address literal or "localhost"', host);
@@ -484,7 +484,9 @@ export abstract class ChannelCore {
     checkOptions(options as ConnectOptions, CONNECT_OPTIONS);
     const la = (options as ConnectOptions).localAddress;
     if (la !== undefined && (typeof la !== 'string' || isIP(la) === 0)) throw argError('localAddress', 'an IPv4 or IPv6 address literal', la);
-    return [host as string, port as number, la];
+    const lp = (options as ConnectOptions | undefined)?.localPort ?? 0;
+    if (!Number.isInteger(lp) || lp < 0 || lp > 65535) throw rangeError('localPort', 'an integer in 0..65535', lp);
+    return [host as string, port as number, la, lp];
   }
 
   /** register's options: known keys only (the values are checked where the target is known). */

@@ -26,6 +26,8 @@ export interface AcceptOptions {
 export interface ConnectOptions {
   /** Source address to bind (e.g. one of 127.0.0.0/8, to spread many short connections over source ports). */
   localAddress?: string;
+  /** Source port to bind (0 or absent: the kernel's choice at connect), with SO_REUSEADDR as node:net binds it. */
+  localPort?: number;
 }
 
 export interface ChannelOptions {

@@ -49,7 +49,7 @@ export interface NativeAddon {
   channelRefSet(channel: object, slot: number, bytes: Uint8Array): number;
   encodeSockaddr(channel: object, offset: number, host: string, port: number): number;
   listenGroup(host: string, port: number, count: number, backlog: number, reusePort: boolean, cpuToMember: Int32Array | null, deferAcceptSecs: number, ipv6Only: boolean): { fds: number[]; port: number };
-  clientSocket(host: string, localAddress?: string): number;
+  clientSocket(host: string, localAddress?: string, localPort?: number): number;
   closeFd(fd: number): number;
   /** A socket's local (peer false) or remote address, or -errno. */
   sockName(fd: number, peer: boolean): NativeSockName | number;

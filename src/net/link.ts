@@ -153,11 +153,16 @@ export interface TcpConnectOptions {
   port: number;
   host?: string;
   localAddress?: string;
+  localPort?: number;
   /** setTimeout's, when truthy: read by connect() (net.connect) only, as node's (socket.connect() ignores it). */
   timeout?: number;
   noDelay?: boolean;
   keepAlive?: boolean;
   keepAliveInitialDelay?: number;
+  /** How a host name is resolved, as node's: dns.lookup's options, or a function with dns.lookup's signature. */
+  family?: number;
+  hints?: number;
+  lookup?: (hostname: string, options: { family: number; hints: number }, callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void) => void;
 }
 
 /** connect()'s arguments, `(port[, host][, cb])` or `(options[, cb])`, checked as node:net's (TCP only). */

@@ -21,7 +21,12 @@ interface ServerInternals {
   _connections: number;
   _connectionKey?: string;
   _unref: boolean;
+  // bumped by listen() and close(): a host-name lookup started under an older id was overtaken and binds nothing
+  _listeningId: number;
   maxConnections: number | undefined;
+  // SO_KEEPALIVE for every accepted connection, TCP_KEEPIDLE in whole seconds (0: the kernel's)
+  keepAlive?: boolean;
+  keepAliveInitialDelay?: number;
   allowHalfOpen: boolean;
   pauseOnConnect: boolean;
   highWaterMark?: number;
@@ -137,6 +142,8 @@ class ListenHandle implements Endpoint {
       return;
     }
     const socket = Socket.accepted(this.#ch, h, server.allowHalfOpen, server.pauseOnConnect, server.highWaterMark, server);
+    // net.createServer({ keepAlive, keepAliveInitialDelay }) (and http's): as node's onconnection
+    if (server.keepAlive === true) socket.setKeepAlive(true, (server.keepAliveInitialDelay ?? 0) * 1000);
     server._connections++;
     this.accepted++;
     if (this.#track) {
@@ -218,6 +225,8 @@ export function listenTcp(server: net.Server, tcp: TcpListen, cb?: () => void): 
     if (tcp.signal.aborted) { process.nextTick(() => server.close()); return; }
     tcp.signal.addEventListener('abort', () => server.close(), { once: true });
   }
+  // as node's listen(): a listen() or close() made while the host name is being resolved overtakes this one
+  const id = s._listeningId = (typeof s._listeningId === 'number' ? s._listeningId : 0) + 1;
   const bind = (address: string, fallback: boolean): void => {
     let listener: Listener;
     try {
@@ -234,9 +243,13 @@ export function listenTcp(server: net.Server, tcp: TcpListen, cb?: () => void): 
     adopt(server, threadChannel(), listener, { owns: true });
   };
   if (tcp.host === undefined) bind('::', tcp.ipv6Only !== true);
-  else if (net.isIP(tcp.host) !== 0) bind(tcp.host, false);
-  else {
+  else if (net.isIP(tcp.host) !== 0) {
+    // as node's, which looks up even an address literal: bound on the next tick (a close() before then wins)
+    const host = tcp.host;
+    process.nextTick(() => { if (id === s._listeningId) bind(host, false); });
+  } else {
     lookup(tcp.host, (err, address) => {
+      if (id !== s._listeningId) return;
       if (err) server.emit('error', err);
       else bind(address, false);
     });

@@ -14,6 +14,7 @@ import type { MpEvent } from '../event.js';
 import { copyInto } from '../uring/copy.js';
 import { connectArgs, functionArg, kMpEvent, loopUse, netError, stringAsBuffer, syscallOf, threadChannel, timerDuration, type Endpoint } from './link.js';
 import { lingerClose } from './linger.js';
+import { Rare, closedBeforeConnection, endedByPeer } from './rare.js';
 
 export type { TcpConnectOptions } from './link.js';
 
@@ -24,6 +25,9 @@ export interface SocketOptions {
   readableHighWaterMark?: number;
   writableHighWaterMark?: number;
   highWaterMark?: number;
+  /** SO_KEEPALIVE once connected, TCP_KEEPIDLE from keepAliveInitialDelay (ms, whole seconds kept), as node:net's. */
+  keepAlive?: boolean;
+  keepAliveInitialDelay?: number;
 }
 
 // #flags: the socket's switches in one field (a Socket per connection: its size is the connection's memory)
@@ -40,41 +44,6 @@ const RESET = 128;           // resetAndDestroy(): the connection is closing wit
 const EMPTY = Buffer.alloc(0);
 
 function emitClose(s: Socket, hadError: boolean): void { s.emit('close', hadError); }
-
-/** node:net's error for a write whose socket closed before it connected. */
-function closedBeforeConnection(): Error {
-  return Object.assign(new Error('Socket closed before the connection was established'), { code: 'ERR_SOCKET_CLOSED_BEFORE_CONNECTION' });
-}
-
-/**
- * The state of a Socket that an idle accepted connection does not use — held writes, a pending end or destroy, an
- * error, cached addresses, the idle timeout, connect()'s target — in an object of its own, made at first need: a
- * Socket per connection, and 14 fields fewer in each (112 bytes) while nothing of this is used.
- */
-class Rare {
-  // TCP_KEEPIDLE as set by setKeepAlive (the kernel's once the connection is open)
-  keepAliveSecs = 0;
-  // a write callback held while the channel's queue is above its high-water mark (Writable passes one write at a time)
-  heldWrite: ((err?: Error | null) => void) | null = null;
-  // the writable side's end, waiting for every queued byte to reach the kernel
-  finalCb: ((err?: Error | null) => void) | null = null;
-  // a write or end made before the connection is established (called with an error when the socket is destroyed first)
-  beforeHandle: ((err?: Error) => void) | null = null;
-  // _destroy's callback, until the channel's disconnect event
-  destroyCb: ((err: Error | null) => void) | null = null;
-  destroyErr: Error | null = null;
-  error: Error | null = null;
-  remote: SocketAddress | undefined = undefined;
-  local: SocketAddress | undefined = undefined;
-  // the timeout property: setTimeout's argument as given (node:net's takes even one it then refuses)
-  timeout: unknown = 0;
-  // the idle timeout: its length (0: off), the one timer (pending until timerDue), the last activity
-  timeoutMs = 0;
-  timer: NodeJS.Timeout | null = null;
-  timerDue = 0;
-  lastActive = 0;
-  connectTo: { address: string; port: number } | null = null;
-}
 
 /** A TCP connection over a channel, with node:net.Socket's API. Events: connect, ready, data, end, drain, timeout, error, close(hadError). */
 export class Socket extends Duplex implements Endpoint {
@@ -104,6 +73,7 @@ export class Socket extends Duplex implements Endpoint {
     // after each push — a process.nextTick and a read(0) per received chunk, for a source that has nothing more to
     // give until the kernel does — is turned off by marking it as always running.
     (this as unknown as { _readableState: { readingMore: boolean } })._readableState.readingMore = true;
+    if (!duplex && options.keepAlive) this.setKeepAlive(true, options.keepAliveInitialDelay);
   }
 
   // the rare state, made now if it was not
@@ -241,6 +211,22 @@ export class Socket extends Duplex implements Endpoint {
     this.#queued(ok, cb);
   }
 
+  /**
+   * Writable's write(), except after the peer's FIN on a socket that is not half-open (its writable side ended with
+   * the readable one): there, as node:net's, the write fails with EPIPE ("This socket has been ended by the other
+   * party") and destroys the socket, instead of the stream's ERR_STREAM_WRITE_AFTER_END.
+   */
+  override write(chunk: unknown, encoding?: BufferEncoding | ((err?: Error | null) => void), cb?: (err?: Error | null) => void): boolean {
+    if (!this.allowHalfOpen && this.writableEnded && this.readableEnded) {
+      const done = typeof encoding === 'function' ? encoding : cb;
+      const err = endedByPeer();
+      if (typeof done === 'function') process.nextTick(done, err);
+      this.destroy(err);
+      return false;
+    }
+    return super.write(chunk, encoding as BufferEncoding, cb);
+  }
+
   // corked writes (node:http's head and body, then its empty end): each chunk queued in order, one answer
   override _writev(chunks: { chunk: Buffer | string; encoding: BufferEncoding | 'buffer' }[], cb: (err?: Error | null) => void): void {
     if (this.connecting) {
@@ -348,16 +334,19 @@ export class Socket extends Duplex implements Endpoint {
 
   // Destroyed with bytes queued (not by a reset or a connection error): node's kernel still sends every byte a write
   // callback reported written; here callbacks come once bytes are queued, so the queue goes out before the close
-  // (linger.ts) and the socket closes now, as node's. A held write and a pending end() fail, as in #gone. (With bytes
-  // queued, an unref'd socket has not let the loop go — see #syncLoopUse —: the lingering close keeps it alive.)
+  // (linger.ts) and the socket closes now, as node's. A held write's bytes are in that queue: its callback succeeds
+  // like the others' (the Writable then fails the writes it still buffers with ERR_STREAM_DESTROYED, as node's); a
+  // pending end() fails, as in #gone. (With bytes queued, an unref'd socket has not let the loop go — see
+  // #syncLoopUse —: the lingering close keeps it alive.)
   #linger(ch: Channel, h: number, cb: (err: Error | null) => void, err: Error | null): void {
     const x = this.#x!;
-    const held = x.heldWrite ?? x.finalCb;
+    const held = x.heldWrite, final = x.finalCb;
     x.heldWrite = x.finalCb = null;
     const letGo = (this.#flags & LET_GO) !== 0; this.#flags &= ~LET_GO;   // the channel was told to let it go
     this.#h = -1;
     lingerClose(ch, h, letGo);
-    if (held !== null) held(err ?? netError('EPIPE', 'write'));
+    if (held !== null) held(null);
+    else if (final !== null) final(err ?? netError('EPIPE', 'write'));
     this.#closed(cb, err);
   }
 
@@ -561,6 +550,7 @@ export class Socket extends Duplex implements Endpoint {
   connect(...args: unknown[]): this {
     const { options, cb } = connectArgs(args);
     if (this.#h >= 0 || this.connecting) throw Object.assign(new Error('Socket is already connected or connecting'), { code: 'ERR_SOCKET_CONNECTION_IN_PROGRESS' });
+    if (this.destroyed && this.#x?.destroyCb == null) this.#renew();
     if (cb !== undefined) this.once('connect', cb);
     this.connecting = true;
     const host = options.host ?? 'localhost';
@@ -569,29 +559,39 @@ export class Socket extends Duplex implements Endpoint {
       this.#rare().connectTo = { address, port: options.port };
       const ch = threadChannel();
       this.#ch = ch;
-      try { this.#h = ch.connect(address, options.port, this, { localAddress: options.localAddress }); } catch (e) { this.destroy(e as Error); return; }
+      try { this.#h = ch.connect(address, options.port, this, { localAddress: options.localAddress, localPort: options.localPort }); } catch (e) { this.destroy(e as Error); return; }
     };
-    if (isIP(host) !== 0) go(host);
+    // as node's, on the next tick even for an address literal: a destroy() (or an aborted signal) before then wins
+    if (isIP(host) !== 0) process.nextTick(go, host);
     else {
-      lookup(host, (err, address) => {
+      // as node's: options.lookup (dns.lookup's signature) or dns.lookup, with options.family and options.hints; the
+      // 'lookup' event (err, address, family, host) comes before connecting
+      const resolve = typeof options.lookup === 'function' ? options.lookup : lookup;
+      resolve(host, { family: Number(options.family ?? 0) || 0, hints: Number(options.hints ?? 0) || 0 }, (err, address, family) => {
+        this.emit('lookup', err, address, family, host);
+        if (!this.connecting) return;   // destroyed meanwhile
         if (err) { this.destroy(err); return; }
         go(address);
       });
     }
     return this;
   }
-}
 
-/**
- * A connected Socket (net.connect): `connect(port[, host][, cb])` or `connect(options[, cb])`. As node's, a truthy
- * `options.timeout` is set with setTimeout before connecting (its errors thrown from here).
- */
-export function connect(...args: unknown[]): Socket {
-  const first = args[0];
-  const options = first !== null && typeof first === 'object' ? first as SocketOptions & { timeout?: number } : undefined;
-  const s = new Socket(options ?? {});
-  if (options?.timeout) s.setTimeout(options.timeout);
-  return s.connect(...args);
+  // connect() on a socket that was destroyed and has closed: a new connection on the same object, as node's
+  // (_undestroy: the streams start again; the counters and what was known of the old connection are dropped)
+  #renew(): void {
+    (this as unknown as { _undestroy(): void })._undestroy();
+    this.#ch = null;
+    this.#h = -1;
+    this.#flags = (this.#flags & (NO_DELAY | KEEP_ALIVE | TIMEOUT_SET));
+    this.#written = 0;
+    this.bytesRead = 0;
+    const x = this.#x;
+    if (x !== null) {
+      x.heldWrite = x.finalCb = x.beforeHandle = null;
+      x.error = x.destroyErr = null;
+      x.remote = x.local = undefined;
+      x.connectTo = null;
+    }
+  }
 }
-
-export { connect as createConnection };

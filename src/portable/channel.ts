@@ -296,10 +296,10 @@ export class PortableChannel extends ChannelCore implements Channel {
     this.sockets[h]!.destroy();
   }
 
-  protected openConnection(host: string, port: number, cookie: unknown, localAddress: string | undefined): number {
+  protected openConnection(host: string, port: number, cookie: unknown, localAddress: string | undefined, localPort: number): number {
     const h = this.allocHandle(Kind.Fd, cookie);
     if (h < 0) throw new MegapipeError(MpCode.LIMIT, `connect: maxHandles (${this.limits.maxHandles}) handles are open`);
-    const s = net.connect({ host, port, localAddress, noDelay: true, allowHalfOpen: true });
+    const s = net.connect({ host, port, localAddress, localPort: localPort || undefined, noDelay: true, allowHalfOpen: true });
     this.state[h]! |= St.Connecting;
     this.attach(h, s);
     s.once('connect', () => {

@@ -412,10 +412,10 @@ export class UringChannel extends ChannelCore implements Channel, BatchHost {
   }
 
   // ---- clients and conversion -----------------------------------------------------------------------------------------
-  protected openConnection(host: string, port: number, cookie: unknown, localAddress: string | undefined): number {
+  protected openConnection(host: string, port: number, cookie: unknown, localAddress: string | undefined, localPort: number): number {
     if (this.aTop === 0) throw new MegapipeError(MpCode.LIMIT, `connect: maxPendingConnects (${this.limits.maxPendingConnects}) connects are in flight`);
     let fd: number;
-    try { fd = native!.clientSocket(host, localAddress); } catch (e) { throw fromAddon(e, localAddress); }
+    try { fd = native!.clientSocket(host, localAddress, localPort); } catch (e) { throw fromAddon(e, localAddress, localPort || undefined); }
     const h = this.allocHandle(Kind.Fd, cookie);
     if (h < 0) { native!.closeFd(fd); throw new MegapipeError(MpCode.LIMIT, `connect: maxHandles (${this.limits.maxHandles}) handles are open`); }
     const slot = this.aFree[--this.aTop]!;
