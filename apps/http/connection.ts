@@ -28,6 +28,17 @@ const enum Pause {
 /** A zero-length write: asks the connection whether its queued bytes are above the high-water mark. */
 const EMPTY = new Uint8Array(0);
 
+// Lingering close (RFC 9112 §9.6): a connection closed after a fault while the client may still be sending a body
+// (413, 417, a fault inside a body) first reads and discards its input — until the client's EOF, LINGER_QUIET_MS with
+// no input, LINGER_MAX_MS in all or LINGER_MAX_BYTES — and only then ends: closing with unread input makes the kernel
+// send a reset, which can destroy the error response before the client reads it.
+/** The lingering ends once this long passes without input, ms (checked every LINGER_QUIET_MS). */
+export const LINGER_QUIET_MS = 500;
+/** The lingering ends after this long in all, ms. */
+export const LINGER_MAX_MS = 5000;
+/** The lingering ends after discarding this many bytes. */
+export const LINGER_MAX_BYTES = 64 * 1024 * 1024;
+
 export class HttpConnection implements Session, ParserEvents, BodyHost {
   readonly parser: RequestParser;
   /** the pipeline: exchanges in request order, the head-of-line one first */
@@ -46,6 +57,15 @@ export class HttpConnection implements Session, ParserEvents, BodyHost {
   }
   /** the peer's EOF arrived while unparsed input was held back */
   private eofPending = false;
+  /** the peer's EOF arrived */
+  private peerEnded = false;
+  /** a fault left the client maybe still sending a request body: linger before closing (see LINGER_QUIET_MS) */
+  private lingerWanted = false;
+  /** lingering: the timer checking for quiet, the bytes discarded since its last check and in all, when it ends */
+  private lingerTimer: NodeJS.Timeout | null = null;
+  private lingerRecent = 0;
+  private lingerTotal = 0;
+  private lingerUntil = 0;
   /** no request will be read after the ones parsed */
   closing = false;
   /** ended by this side: the last output is being flushed */
@@ -92,6 +112,13 @@ export class HttpConnection implements Session, ParserEvents, BodyHost {
   // ---- Session ----
 
   data(buf: Uint8Array, offset: number, length: number): void {
+    if (this.lingerTimer !== null) {
+      // lingering: discarded
+      this.lingerRecent += length;
+      this.lingerTotal += length;
+      if (this.lingerTotal > LINGER_MAX_BYTES) this.endLinger();
+      return;
+    }
     if (this.dead || this.parser.dead) return;
     if (this.heldInput !== null) {
       // input delivered while holding unparsed bytes (pause not yet effective): keep order
@@ -106,6 +133,8 @@ export class HttpConnection implements Session, ParserEvents, BodyHost {
 
   end(): void {
     // the peer will send nothing more: answer what is complete, then close
+    this.peerEnded = true;
+    if (this.lingerTimer !== null) return this.endLinger();
     if (this.heldInput !== null) {
       this.eofPending = true; // finish parsing what is held back first
       return;
@@ -139,6 +168,10 @@ export class HttpConnection implements Session, ParserEvents, BodyHost {
     if (this.dead) return;
     this.dead = true;
     this.deadlines.clear();
+    if (this.lingerTimer !== null) {
+      clearInterval(this.lingerTimer);
+      this.lingerTimer = null;
+    }
     this.app.conns.delete(this);
     if (this.counted) this.app.active--;
     this.parser.kill();
@@ -192,16 +225,49 @@ export class HttpConnection implements Session, ParserEvents, BodyHost {
     if (!this.dead) this.conn.destroy();
   }
 
-  /** Close gracefully once queued output is sent. */
+  /**
+   * Close gracefully once queued output is sent. After a fault that may leave the client sending a body (and before
+   * its EOF), linger first: read and discard input until EOF, quiet or a bound (see LINGER_QUIET_MS), then end.
+   */
   closeAfterFlush(): void {
     if (this.ended || this.dead) return;
     this.ended = true;
     this.closing = true;
     this.parser.kill();
     this.heldInput = null;
-    this.conn.end();
+    const cur = this.current;
+    const linger = !this.peerEnded && (this.lingerWanted || (cur !== null && !cur.req.complete));
+    if (!linger) this.conn.end();
     this.wakeWriters();
-    if (!this.dead) this.deadlines.linger(Date.now(), this.app.sendTimeout);   // starts now, whatever ran before
+    if (this.dead) return;
+    if (linger) this.startLinger();
+    else this.deadlines.linger(Date.now(), this.app.sendTimeout);   // starts now, whatever ran before
+  }
+
+  /** Lingering close: input is read (reading resumes, whatever held it back) and discarded by `data`. */
+  private startLinger(): void {
+    this.deadlines.clear();   // the lingering has bounds of its own; the flush deadline starts when it ends
+    this.lingerUntil = Date.now() + LINGER_MAX_MS;
+    if (this.pauses !== 0) {
+      this.pauses = 0;
+      this.conn.resume();
+    }
+    const t = setInterval(() => {
+      if (this.lingerRecent === 0 || Date.now() >= this.lingerUntil) this.endLinger();
+      else this.lingerRecent = 0;
+    }, LINGER_QUIET_MS);
+    t.unref();
+    this.lingerTimer = t;
+  }
+
+  /** The lingering is over: end the connection (its output is flushed, then it closes), under the flush deadline. */
+  private endLinger(): void {
+    if (this.lingerTimer === null) return;
+    clearInterval(this.lingerTimer);
+    this.lingerTimer = null;
+    if (this.dead) return;
+    this.conn.end();
+    if (!this.dead) this.deadlines.linger(Date.now(), this.app.sendTimeout);
   }
 
   // ---- input ----
@@ -302,6 +368,8 @@ export class HttpConnection implements Session, ParserEvents, BodyHost {
     this.closing = true;
     this.heldInput = null;
     const cur = this.current;
+    // a body may be on its way: inside one, over the limit (413 at the head) or behind an unknown expectation (417)
+    if (cur !== null || status === 413 || status === 417) this.lingerWanted = true;
     if (cur !== null) {
       // fault inside a body: the handler's body read fails with this status; the connection closes after it
       this.current = null;

@@ -200,6 +200,10 @@ function nextExtState(x: number, c: number): number {
 
 const MAX_LEADING_EMPTY_LINES = 4;
 const MAX_CHUNK_EXT = 1024;
+/** The largest chunk size accepted (13 hex digits; exact in a double): larger is 413, as a body over the limit. */
+const MAX_CHUNK_SIZE = 0xf_ffff_ffff_ffff;
+/** Hex digits of a chunk size, leading zeros included, beyond which the size line is refused (400): as MAX_CHUNK_EXT. */
+const MAX_CHUNK_SIZE_DIGITS = 1024;
 
 // Field offsets of the block being parsed (name start, name end, value start, value end per field): scratch shared
 // by every parser of this thread, since a block is parsed whole within one call and what its Fields keep is copied
@@ -344,8 +348,10 @@ export class RequestParser {
           else if (c >= 0x61 && c <= 0x66) d = c - 0x57;
           else if (c >= 0x41 && c <= 0x46) d = c - 0x37;
           if (d >= 0) {
-            if (++this.chunkDigits > 13) return this.fail(413, 'chunk size too large'), len;
+            // chunk-size = 1*HEXDIG: the value is bounded, not the digits (leading zeros are fine), but the line is
+            if (++this.chunkDigits > MAX_CHUNK_SIZE_DIGITS) return this.fail(400, 'chunk size line too long'), len;
             this.chunkSize = this.chunkSize * 16 + d;
+            if (this.chunkSize > MAX_CHUNK_SIZE) return this.fail(413, 'chunk size too large'), len;
           } else if (this.chunkDigits === 0) {
             return this.fail(400, 'invalid chunk size'), len;
           } else if (c === CR) {

@@ -4,7 +4,7 @@
 
 import { httpDate } from './date.js';
 import type { HttpRequest } from './request.js';
-import { HttpError, reasonPhrase } from './status.js';
+import { HttpError, isErrorStatus, reasonPhrase } from './status.js';
 
 /** (Internal to megapipe-http.) The exchange (one request's slot in its connection's pipeline) a response writes through. */
 export interface ResponseTarget {
@@ -51,7 +51,7 @@ export function cannedResponse(serverName: string, status: number, extra = ''): 
 
 /** Options for `res.file()`. */
 export interface FileOptions {
-  /** Content-Type; default from the file's extension. */
+  /** Content-Type; default from the file's extension. A valid header value (as setHeader checks), else a TypeError. */
   contentType?: string;
   /** Honour Range / conditional headers (default true). */
   conditional?: boolean;
@@ -79,6 +79,11 @@ export function setFileSender(f: FileSender): void {
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+/** A header field value a response may carry: tab, visible ASCII, space and obs-text only (no CR, LF, NUL or other
+ * controls, which would end the line or inject another). The one check for every header value the server sends. */
+export function isFieldValue(v: string): boolean {
+  return FIELD_VALUE.test(v);
+}
 /** header names the server computes itself (framing and connection management) */
 const RESERVED = new Set(['content-length', 'transfer-encoding', 'connection', 'date', 'keep-alive']);
 
@@ -135,7 +140,7 @@ export class HttpResponse {
     if (this.startedFlag) throw new Error('headers already sent');
     if (!TOKEN.test(name)) throw new TypeError(`invalid header name ${JSON.stringify(name)}`);
     const v = String(value);
-    if (!FIELD_VALUE.test(v)) throw new TypeError(`invalid value for header ${name}`);
+    if (!isFieldValue(v)) throw new TypeError(`invalid value for header ${name}`);
     const l = name.toLowerCase();
     if (RESERVED.has(l) && l !== 'content-length') throw new TypeError(`header ${name} is managed by the server`);
     this.names.push(name);
@@ -406,8 +411,13 @@ export class HttpResponse {
   }
 
   /** @internal Answer with an error status, discarding headers the handler set: `message` as the body (text/plain),
-   * or `404 Not Found` and a newline. */
+   * or `404 Not Found` and a newline. A `status` that is not an error status (an integer 400..599) is answered as
+   * 500 without the message: no path can send a 1xx, 2xx or malformed status line as an error. */
   sendError(status: number, message?: string): void {
+    if (!isErrorStatus(status)) {
+      status = 500;
+      message = undefined;
+    }
     this.names.length = 0;
     this.lnames.length = 0;
     this.values.length = 0;

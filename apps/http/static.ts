@@ -11,7 +11,7 @@ import * as files from './files.js';
 import type { FileInfo, OpenFile } from './files.js';
 import { mimeType } from './mime.js';
 import type { HttpRequest } from './request.js';
-import { setFileSender, type FileOptions, type HttpResponse, type WireSlot } from './response.js';
+import { isFieldValue, setFileSender, type FileOptions, type HttpResponse, type WireSlot } from './response.js';
 import type { Handler } from './handlers.js';
 import { HttpError } from './status.js';
 
@@ -341,8 +341,13 @@ export function checkStaticOptions(options: StaticOptions | undefined): StaticOp
   if (o.index !== undefined && o.index !== false && (typeof o.index !== 'string' || o.index === '')) bad('index', 'a file name or false');
   if (o.dotfiles !== undefined && o.dotfiles !== 'deny' && o.dotfiles !== 'allow') bad('dotfiles', '"deny" or "allow"');
   if (o.fallthrough !== undefined && typeof o.fallthrough !== 'boolean') bad('fallthrough', 'a boolean');
-  if (o.cacheControl !== undefined && (typeof o.cacheControl !== 'string' || /[\r\n]/.test(o.cacheControl))) bad('cacheControl', 'a string without CR or LF');
-  if (o.mimeTypes !== undefined && (typeof o.mimeTypes !== 'object' || o.mimeTypes === null || Object.values(o.mimeTypes).some((v) => typeof v !== 'string'))) bad('mimeTypes', 'an object of extension → Content-Type strings');
+  if (o.cacheControl !== undefined && (typeof o.cacheControl !== 'string' || !isFieldValue(o.cacheControl))) bad('cacheControl', 'a valid header value (no CR, LF or other control characters)');
+  if (o.mimeTypes !== undefined && (typeof o.mimeTypes !== 'object' || o.mimeTypes === null)) bad('mimeTypes', 'an object of extension → Content-Type strings');
+  if (o.mimeTypes) {
+    for (const [ext, v] of Object.entries(o.mimeTypes)) {
+      if (typeof v !== 'string' || !isFieldValue(v)) bad(`mimeTypes[${JSON.stringify(ext)}]`, 'a Content-Type string that is a valid header value (no CR, LF or other control characters)');
+    }
+  }
   return o;
 }
 
@@ -555,6 +560,10 @@ export function serveStatic(root: string, options: StaticOptions = {}): StaticHa
 
 /** `res.file(path)`: any path, no root confinement, no cache. */
 export async function sendFile(req: HttpRequest, res: HttpResponse, path: string, options: FileOptions = {}): Promise<void> {
+  const ct = options.contentType;
+  if (ct !== undefined && (typeof ct !== 'string' || !isFieldValue(ct))) {
+    throw Object.assign(new TypeError('res.file: options.contentType must be a valid header value (no CR, LF or other control characters)'), { code: MpCode.INVALID_ARG });
+  }
   const abs = nodePath.resolve(path);
   const f = await files.open(abs);
   if (f === null) throw new HttpError(404);
@@ -562,7 +571,7 @@ export async function sendFile(req: HttpRequest, res: HttpResponse, path: string
     const info = f.info;
     if (!info.isFile) throw new HttpError(404);
     const e = makeEntity(info, abs, {});
-    if (options.contentType) e.headers = e.headers.replace(/^Content-Type: [^\r]*/, `Content-Type: ${options.contentType}`);
+    if (options.contentType) e.headers = e.headers.replace(/^Content-Type: [^\r]*/, () => `Content-Type: ${ct}`);
     if (options.conditional === false) return await res.sendPreparedFile(200, e.headers, f.fd, 0, info.size);
     await answer(req, res, e, null, async () => f);
   } finally {

@@ -19,16 +19,24 @@ export function reasonPhrase(status: number): string {
   return STATUS_TEXT[status] ?? 'Unknown';
 }
 
+/** An error status a response may carry: an integer 400..599 (a client or server error, never 1xx/2xx/3xx). */
+export function isErrorStatus(status: unknown): status is number {
+  return Number.isInteger(status) && (status as number) >= 400 && (status as number) <= 599;
+}
+
 /**
  * Throw (or reject with) an HttpError from a handler to answer with `status` when no response has started yet: the
  * body is `message` (`HttpError(422, 'n must be a number')` sends `n must be a number`), or without one the status
  * and its reason phrase (`404 Not Found`). The request body helpers reject with one too (413 over the limit, 400 on
  * a malformed chunked body or invalid JSON). A message is sent to the client as given: keep secrets out of it.
+ * `status` must be an integer 400..599, else the constructor throws a RangeError (a 1xx "final" response would be
+ * read by clients as an interim one, its body as a second, forged response).
  */
 export class HttpError extends Error {
   /** The response body: the message given, or undefined for the default (`404 Not Found`). */
   readonly body: string | undefined;
   constructor(readonly status: number, message?: string) {
+    if (!isErrorStatus(status)) throw new RangeError(`HttpError: status must be an integer 400..599, got ${String(status)}`);
     super(message ?? reasonPhrase(status));
     this.name = 'HttpError';
     this.body = message;

@@ -12,7 +12,7 @@ import { EndWatch, type Draining } from './end-watch.js';
 export interface ServeNetOptions {
   host?: string;
   port?: number;
-  /** Queued bytes above which `write` returns false (default 64 KiB). */
+  /** Queued bytes above which `write` returns false (default 64 KiB); the session's `drain` follows once they fall to a quarter of it. */
   highWaterMark?: number;
   /** Maximum simultaneous connections; more are closed on accept (default 10,000). */
   maxConnections?: number;
@@ -35,7 +35,14 @@ class NetConn implements Conn, Draining {
   // the end() drain watch (EndWatch)
   watchAt = 0;
   private watch: (() => boolean) | undefined = undefined;
-  constructor(readonly id: number, readonly socket: net.Socket, readonly worker: number, private readonly hwm: number, private readonly endWatch: EndWatch) {}
+  /** a write returned false: the session's `drain` is owed once pendingBytes falls to lowWater */
+  private aboveHwm = false;
+  private readonly lowWater: number;
+  /** write callback (each write, file pieces included): queued bytes fell, maybe to the low-water mark */
+  private readonly written = (): void => this.checkDrain();
+  constructor(readonly id: number, readonly socket: net.Socket, readonly worker: number, private readonly hwm: number, private readonly endWatch: EndWatch) {
+    this.lowWater = Math.floor(hwm / 4);
+  }
   get pendingBytes(): number { return this.socket.writableLength + (this.files?.bytes ?? 0); }
   get remoteAddress(): string | undefined { return this.socket.remoteAddress; }
   get remotePort(): number | undefined { return this.socket.remotePort; }
@@ -59,14 +66,26 @@ class NetConn implements Conn, Draining {
     if (this.closed || this.socket.writableEnded) return false;
     return this.put(Buffer.from(text, 'latin1'));
   }
+  // Every write carries `written`: pendingBytes counts file bytes not yet read (FileQueue), which node:net's 'drain'
+  // knows nothing of — its file pieces often complete at once, no 'drain' ever following — so the session's drain is
+  // decided here, on each completed write and on 'drain', from pendingBytes (as the channels' `write` event is).
   private put(b: Buffer): boolean {
-    if (this.files?.active) { this.files.hold(b); return this.pendingBytes <= this.hwm; }
-    return this.socket.write(b);
+    let ok: boolean;
+    if (this.files?.active) { this.files.hold(b); ok = this.pendingBytes <= this.hwm; }
+    else ok = this.socket.write(b, this.written);
+    if (!ok) this.aboveHwm = true;
+    return ok;
+  }
+  /** The session's `drain`, when a write returned false and the queued bytes (file bytes included) are down to lowWater. */
+  checkDrain(): void {
+    if (!this.aboveHwm || this.closed || this.pendingBytes > this.lowWater) return;
+    this.aboveHwm = false;
+    this.session.drain?.();
   }
   sendFile(fd: number, position: number, length: number): Promise<void> {
     if (this.closed || this.socket.writableEnded) return Promise.reject(new MegapipeError(MpCode.CLOSED, `sendFile: connection ${this.id} is closed`));
     if (length === 0) return Promise.resolve();
-    this.files ??= new FileQueue(this.socket, this.hwm, (b) => this.socket.write(b), (e) => this.socket.destroy(e));
+    this.files ??= new FileQueue(this.socket, this.hwm, (b) => this.socket.write(b, this.written), (e) => this.socket.destroy(e));
     return this.files.send(fd, position, length);
   }
   readFile(fd: number, position: number, length: number): Promise<Buffer> { return preadAll(fd, position, length); }
@@ -117,7 +136,7 @@ export function serveNet(factory: SessionFactory, options: ServeNetOptions = {})
     let error: (Error & { code?: string }) | undefined;
     socket.on('data', (b: Buffer) => conn.session.data(b, 0, b.byteLength));
     socket.on('end', () => { if (conn.session.end) conn.session.end(); else conn.end(); });
-    socket.on('drain', () => conn.session.drain?.());
+    socket.on('drain', () => conn.checkDrain());
     socket.on('error', (e) => { error = e; });
     socket.on('close', () => {
       conn.closed = true;
