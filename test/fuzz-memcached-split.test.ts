@@ -7,8 +7,9 @@
 // (test/memcached-fakeconn.ts), a fresh store per run, its clock fixed.
 //
 // Where memcached itself answers differently by read boundaries, so does this server on purpose, and the property
-// allows exactly that. memcached writes out what it gathered at the end of each read, after a get, after mn and every
-// 20 commands of one read; two places drop the replies gathered since the last such write point:
+// allows exactly that. memcached writes out what it gathered at the end of each read, after a get, after mn, every
+// 20 commands of one read and after a value that ended in a later read than its command line; two places drop the
+// replies gathered since the last such write point:
 //  - a multi-get with a key over 250 bytes (conn_release_items: its `CLIENT_ERROR bad command line format` follows);
 //  - closing on bad input (the connection ends there).
 // Which replies are dropped depends on where the write points fell, so on the read boundaries, in either run. Each

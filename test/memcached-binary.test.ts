@@ -54,6 +54,13 @@ const cases: Case[] = [
   { name: 'huge body: too large, value swallowed', chunks: [set('big', 'x'.repeat(2_000_000)), get('big')] },
   { name: 'unknown opcodes swallow their body (verbosity too)', chunks: [cat(R({ opcode: BinOp.VERBOSITY, extras: timeExtras(1) }), R({ opcode: BinOp.NOOP, opaque: 1 }), R({ opcode: 0x40, key: 'abc', value: 'defgh' }), Buffer.alloc(8), R({ opcode: 0x30 }), R({ opcode: 0xff }), R({ opcode: BinOp.NOOP, opaque: 2 }))] },
   { name: 'SASL opcodes without -S', chunks: [cat(R({ opcode: BinOp.SASL_LIST_MECHS }), R({ opcode: BinOp.SASL_AUTH, key: 'PLAIN', value: '\0u\0p' }), R({ opcode: BinOp.NOOP }))] },
+  // memcached's swallow count is an int: a body length of 2^31 or more swallows nothing, the next packet is read
+  { name: 'unknown opcode, verbosity, SASL auth with a body length of 2^31 or more swallow nothing', chunks: [cat(
+    R({ opcode: 0x40, bodylen: 0x80000000 }), R({ opcode: BinOp.NOOP, opaque: 1 }),
+    R({ opcode: 0x40, bodylen: 0xffffffff }), R({ opcode: BinOp.NOOP, opaque: 2 }),
+    R({ opcode: BinOp.VERBOSITY, bodylen: 0x80000000 }), R({ opcode: BinOp.NOOP, opaque: 3 }),
+    R({ opcode: BinOp.SASL_AUTH, key: 'P', bodylen: 0x80000001 }), R({ opcode: BinOp.NOOP, opaque: 4 }),
+    R({ opcode: BinOp.SASL_STEP, key: 'P', bodylen: 0xffffffff }), R({ opcode: BinOp.NOOP, opaque: 5 }))] },
   { name: 'split in pieces', gapMs: 5, chunks: (() => { const b = cat(set('sp', 'hello', { flags: 9 }), get('sp', BinOp.GETK)); return [b.subarray(0, 3), b.subarray(3, 24), b.subarray(24, 30), b.subarray(30, 40), b.subarray(40)]; })() },
   // closing cases (no sentinel: the connection closes)
   { name: 'quit', noSentinel: true, chunks: [cat(set('qq', 'a'), R({ opcode: BinOp.QUIT, opaque: 3 }), get('qq'))] },
@@ -63,6 +70,8 @@ const cases: Case[] = [
   { name: 'wrong extras for the opcode close', noSentinel: true, chunks: [cat(R({ opcode: BinOp.NOOP }), R({ opcode: BinOp.SET, key: 'a', value: 'x', extras: Buffer.alloc(4) }))] },
   { name: 'get with a body closes', noSentinel: true, chunks: [cat(R({ opcode: BinOp.GET, key: 'a', value: 'x' }))] },
   { name: 'bad magic after a command closes (its reply dropped)', noSentinel: true, chunks: [cat(get('a', BinOp.GETK), Buffer.from('get a\r\n'), Buffer.alloc(24))] },
+  // the value's last byte in a later read: memcached writes the set's reply before it reads the bad magic
+  { name: 'bad magic right after a value ended in a later read (the set\'s reply kept)', noSentinel: true, gapMs: 100, chunks: (() => { const b = set('sv', '42', { opaque: 1 }); return [b.subarray(0, b.length - 1), cat(b.subarray(b.length - 1), Buffer.alloc(24))]; })() },
   { name: 'bad magic after a write point', noSentinel: true, chunks: [cat(get('a'), R({ opcode: BinOp.NOOP }), R({ opcode: BinOp.NOOP, magic: 0x81 }))] },
   { name: 'header, extras and key over 16 KiB close', noSentinel: true, chunks: [cat(R({ opcode: BinOp.NOOP }), get('zz', BinOp.GETKQ), R({ opcode: BinOp.GET, key: 'k'.repeat(16361) }))] },
   { name: 'text on a -B binary server', noSentinel: true, chunks: ['version\r\nget a\r\nset a 0 0 1\r\nx\r\n'] },

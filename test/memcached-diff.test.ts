@@ -114,6 +114,15 @@ const cases: Case[] = [
   { name: 'HTTP close in a later read', noSentinel: true, gapMs: 100, chunks: ['version\r\n', 'version\r\nGET / HTTP/1.1\r\n'] },
   { name: 'long line close drops unwritten replies', noSentinel: true, chunks: ['version\r\nset ' + 'x'.repeat(3000)] },
   { name: 'get long key drops unwritten replies', chunks: [`version\r\nset lk 0 0 1\r\nl\r\nget lk ${K251}\r\nversion\r\n` + 'version\r\n'.repeat(22) + `gets lk ${K251}\r\nget lk\r\nmn\r\nversion\r\nget ${K251}\r\n`] },
+  // a value that ends in a later read than its command line: memcached reads the rest of it straight from the socket
+  // (only the bytes it needs), writes the store's reply, then reads what follows as a new read — so bad input after
+  // the value in that same chunk does not drop the reply
+  { name: 'value ended in a later read: reply kept before a bad multi-get', gapMs: 100, chunks: ['set sv 0 0 2\r\n4', `2\r\nget ${K251}\r\nmn\r\n`] },
+  { name: 'ms value ended in a later read: reply kept before a bad multi-get', gapMs: 100, chunks: ['ms sv2 2 MA\r\n4', `2\r\nget ${K251}\r\nmn\r\n`] },
+  { name: 'value ended in a later read: reply kept before an HTTP close', noSentinel: true, gapMs: 100, chunks: ['set sv 0 0 2\r\n4', '2\r\nGET / HTTP/1.1\r\n'] },
+  { name: 'value ended in a later read: reply kept before a long-line close', noSentinel: true, gapMs: 100, chunks: ['set sv 0 0 2\r\n4', '2\r\nset ' + 'x'.repeat(3000)] },
+  { name: 'value ended in a later read: the commands after it count as a new read', noSentinel: true, gapMs: 100, chunks: ['set sv 0 0 2\r\n4', '2\r\n' + 'version\r\n'.repeat(25) + 'GET / HTTP/1.1\r\n'] },
+  { name: 'too large value swallowed into a later read, then a bad multi-get', gapMs: 100, chunks: ['set big 0 0 2000000\r\n' + 'x'.repeat(1000), 'x'.repeat(1999000) + `\r\nget ${K251}\r\nmn\r\n`] },
   { name: 'quit', noSentinel: true, chunks: ['set q 0 0 1\r\nq\r\nquit\r\nget q\r\n'] },
   { name: 'long line closes', noSentinel: true, gapMs: 100, chunks: ['set ' + 'x'.repeat(3000), ' 0 0 1\r\na\r\n'] },
   { name: 'long get line allowed', gapMs: 100, chunks: ['get ' + 'a '.repeat(2000), 'a\r\n'] },

@@ -4,27 +4,41 @@
 import type { Out } from './out.js';
 
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
-const B64DEC = new Int16Array(256).fill(-1);
-for (let i = 0; i < 64; i++) B64DEC[B64.charCodeAt(i)] = i;
+/** memcached's decode table: each alphabet byte's value, '=' as 0, every other byte 0x80 (skipped). */
+const DTABLE = new Uint8Array(256).fill(0x80);
+for (let i = 0; i < 64; i++) DTABLE[B64.charCodeAt(i)] = i;
+DTABLE[61] = 0; // '='
+const SKIP = 0x80;
 
-/** Decode base64 [s, e) into dst at 0; returns the decoded length, 0 when invalid (as memcached's base64_decode). */
+/**
+ * Decode base64 [s, e) into dst at 0 as memcached 1.6.18's base64_decode does; returns the decoded length, 0 when it
+ * fails. memcached's decoder is lenient: bytes outside the alphabet (and '=') are skipped; the bytes it keeps must
+ * number a non-zero multiple of 4; they are decoded in blocks of 4 ('=' counts as 0), and the first block holding a
+ * '=' ends the decoding, wherever its '=' were (anything after it is ignored): one '=' drops the block's last byte,
+ * two its last two, three or four fail. `dst` needs room for 3/4 of the input length.
+ */
 export function base64Decode(b: Uint8Array, s: number, e: number, dst: Uint8Array): number {
-  const len = e - s;
-  if (len === 0 || len % 4 !== 0) return 0;
-  let o = 0;
-  for (let i = s; i < e; i += 4) {
-    const c0 = B64DEC[b[i]], c1 = B64DEC[b[i + 1]];
-    const last = i + 4 === e;
-    const p2 = b[i + 2] === 61, p3 = b[i + 3] === 61;
-    if (c0 < 0 || c1 < 0) return 0;
-    if ((p2 || p3) && !last) return 0;
-    if (p2 && !p3) return 0;
-    const c2 = p2 ? 0 : B64DEC[b[i + 2]], c3 = p3 ? 0 : B64DEC[b[i + 3]];
-    if (c2 < 0 || c3 < 0) return 0;
-    const v = (c0 << 18) | (c1 << 12) | (c2 << 6) | c3;
-    dst[o++] = (v >> 16) & 0xff;
-    if (!p2) dst[o++] = (v >> 8) & 0xff;
-    if (!p3) dst[o++] = v & 0xff;
+  let count = 0;
+  for (let i = s; i < e; i++) if (DTABLE[b[i]] !== SKIP) count++;
+  if (count === 0 || count % 4 !== 0) return 0;
+  let o = 0, n = 0, pad = 0, b0 = 0, b1 = 0, b2 = 0;
+  for (let i = s; i < e; i++) {
+    const v = DTABLE[b[i]];
+    if (v === SKIP) continue;
+    if (b[i] === 61) pad++;
+    if (n === 0) b0 = v;
+    else if (n === 1) b1 = v;
+    else if (n === 2) b2 = v;
+    if (++n < 4) continue;
+    dst[o++] = ((b0 << 2) | (b1 >> 4)) & 0xff;
+    dst[o++] = ((b1 << 4) | (b2 >> 2)) & 0xff;
+    dst[o++] = ((b2 << 6) | v) & 0xff;
+    n = 0;
+    if (pad === 0) continue;
+    if (pad === 1) o -= 1;
+    else if (pad === 2) o -= 2;
+    else return 0; // invalid padding
+    break;
   }
   return o;
 }

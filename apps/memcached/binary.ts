@@ -6,9 +6,12 @@
 //
 // What memcached does, kept here because clients and the differential test see it:
 // - quiet commands answer only errors (and getq/getkq hits); their replies are held back until a write point —
-//   noop, any error written without swallowing its body, a get miss, quit, every 20 commands, the end of a read;
+//   noop, any error written without swallowing its body, a get miss, quit, every 20 commands, the end of a read, a
+//   value that ends in a later read than its header (the session's write points);
 // - an unknown opcode is answered "Unknown command" and then `bodylen` more bytes are swallowed, although extras and
-//   key were already read (verbosity, 0x1b, is unknown to memcached's binary dispatch too);
+//   key were already read (verbosity, 0x1b, is unknown to memcached's binary dispatch too); memcached holds that
+//   count in an int, so a body length of 2^31 or more swallows nothing (the next packet follows the header), and the
+//   same for SASL auth/step (`bodylen - keylen`);
 // - lengths that do not add up (key + extras > body) answer "Unknown command" and close; a key over 250 bytes or
 //   extras/key/body lengths wrong for the opcode answer "Invalid arguments" and close;
 // - SASL is not offered (memcached without -S): the SASL opcodes answer "Unknown command".
@@ -162,17 +165,18 @@ export class BinaryCommands implements CommandSet {
         if ((ok = keylen === 0 && extlen === 0 && bodylen === 0)) { this.respond(0, 0, null); s.closeConn(); }
         break;
       case Op.SASL_LIST_MECHS:
-        if ((ok = extlen === 0 && keylen === 0 && bodylen === 0)) this.error(BinStatus.UNKNOWN_COMMAND, bodylen - keylen);
+        if ((ok = extlen === 0 && keylen === 0 && bodylen === 0)) this.error(BinStatus.UNKNOWN_COMMAND, 0);
         break;
       case Op.SASL_AUTH: case Op.SASL_STEP:
-        if ((ok = extlen === 0 && keylen !== 0)) this.error(BinStatus.UNKNOWN_COMMAND, bodylen - keylen);
+        if ((ok = extlen === 0 && keylen !== 0)) this.error(BinStatus.UNKNOWN_COMMAND, (bodylen - keylen) | 0);
         break;
       case Op.TOUCH: case Op.GAT: case Op.GATK:
         if ((ok = extlen === 4 && keylen !== 0)) this.getOrTouch(cmd, b, key, keylen, u32(b, ext));
         break;
       default:
-        // memcached swallows the whole body here, although extras and key were read already
-        this.error(BinStatus.UNKNOWN_COMMAND, bodylen);
+        // memcached swallows the whole body here, although extras and key were read already; as its int (a body
+        // length of 2^31 or more is negative: nothing is swallowed)
+        this.error(BinStatus.UNKNOWN_COMMAND, bodylen | 0);
     }
     if (!ok) this.protocolError();
   }
@@ -199,7 +203,8 @@ export class BinaryCommands implements CommandSet {
   }
   /**
    * memcached's write_bin_error: an error reply (quiet commands too); then `swallow` bytes of input are skipped,
-   * or, when there are none to skip, what is gathered is written out (a write point).
+   * or, when there are none to skip (`swallow` ≤ 0: memcached's parameter is an int, so callers pass a body length
+   * converted with `| 0`), what is gathered is written out (a write point).
    */
   private error(status: BinStatus, swallow: number, text = statusText(status)): void {
     this.header(status, 0, 0, text.length, this.cas);

@@ -87,6 +87,9 @@ export class McSession implements Session {
   private valueNoreply = false;
   private valueOwner: CommandSet | null = null;
   private swallowLeft = 0;
+  /** Counts data() calls (reads); `valueRead`: the read in which the current value or swallow began. */
+  private readSeq = 0;
+  private valueRead = 0;
   // flow control
   private blocked = false;
   private backlog: Uint8Array | null = null;
@@ -157,6 +160,7 @@ export class McSession implements Session {
     if (this.blocked || this.backlogLen > 0) { this.toBacklog(buf, offset, length); this.accountBuffers(); return; }
     this.store.tick();
     this.reqsLeft = REQS_PER_EVENT;
+    this.readSeq++;
     const used = this.process(buf, offset, offset + length);
     if (used < offset + length && !this.closed()) this.toBacklog(buf, used, offset + length - used);
     // memcached writes at the end of a read, except while it waits for the rest of a value (conn_nread, conn_swallow):
@@ -281,9 +285,10 @@ export class McSession implements Session {
     this.valueNoreply = this.noreply;
     this.valueOwner = owner;
     this.mode = Mode.Value;
+    this.valueRead = this.readSeq;
   }
   /** Skip the next `n` bytes of input (a value that was rejected). */
-  swallow(n: number): void { this.swallowLeft = n; this.mode = Mode.Swallow; }
+  swallow(n: number): void { this.swallowLeft = n; this.mode = Mode.Swallow; this.valueRead = this.readSeq; }
   /** The value just received ends in CRLF (else memcached answers `CLIENT_ERROR bad data chunk`). */
   valueEndsWithCrlf(ref: number): boolean {
     const st = this.store, d = st.dataOffset(ref), nb = st.nbytes(ref);
@@ -306,6 +311,18 @@ export class McSession implements Session {
   /** A command finished (memcached's conn_new_cmd). */
   private commandDone(): void {
     if (--this.reqsLeft < 0) { this.writePoint(); this.reqsLeft = REQS_PER_EVENT - 1; }
+  }
+  /**
+   * A value (or a swallowed one) just ended. When it began in an earlier read, memcached read its rest straight from
+   * the socket, only the bytes it still needed: its read buffer is then empty, so it writes out what it gathered (the
+   * store's reply included) before it reads, as a new event, what follows. Here that is a write point, and the
+   * commands after it count as a new read's (reqs_per_event). Replies before it are no longer dropped by bad input
+   * later in this chunk.
+   */
+  private valueDoneInLaterRead(): void {
+    if (this.valueRead === this.readSeq) return;
+    this.writePoint();
+    this.reqsLeft = REQS_PER_EVENT;
   }
   /**
    * Between reads (memcached's conn_shrink / rbuf_release): give back the buffers one large request grew (a long
@@ -369,7 +386,7 @@ export class McSession implements Session {
           const n = Math.min(this.swallowLeft, end - off);
           off += n;
           this.swallowLeft -= n;
-          if (this.swallowLeft === 0) { this.mode = this.cmdMode; this.commandDone(); }
+          if (this.swallowLeft === 0) { this.mode = this.cmdMode; this.commandDone(); this.valueDoneInLaterRead(); }
           break;
         }
         case Mode.Value: {
@@ -385,6 +402,7 @@ export class McSession implements Session {
             this.noreply = this.valueNoreply;
             owner.valueReceived(ref);
             this.commandDone();
+            this.valueDoneInLaterRead();
             this.flushIfBig();
           }
           break;

@@ -29,8 +29,10 @@
 // LRU: per class, doubly linked, newest at head. A fetch sets ACTIVE (an atomic OR on the header word — no class
 // lock on the read path); the evictor gives ACTIVE items at the tail a second chance (moves them to head, clears
 // the bit) — memcached's segmented-LRU idea reduced to CLOCK. Expired items met at the tail are reclaimed first.
-// A class that cannot get memory (no free chunk, no free page, nothing to evict) takes a page from the class with
-// most pages, evicting what is in it (memcached's slab rebalancer, done inline).
+// A class that has no page at all and cannot get one takes a page from another class (most pages first, a page none of
+// whose chunks is owned by a connection), evicting what is in it (memcached's slab rebalancer, done inline). A class
+// that has pages never takes one: it evicts its own items, and when all its chunks are owned by values still
+// arriving, the allocation fails (memcached's out of memory) rather than evict another class's page.
 
 import { timeNow } from '../../src/index.js';
 
@@ -238,6 +240,8 @@ export class Store {
   readonly pageSize: number;
   readonly itemSizeMax: number;
   readonly maxBytes: number;
+  /** Scratch of movePageLocked: the donor classes tried. */
+  private readonly donorTried = new Uint8Array(MAX_CLASSES + 1);
   /** Largest bucket mask a stripe may grow to (the reserved table size − 1). */
   private readonly bucketMask: number;
   /** [mask, count] per stripe: see `stripes` in StoreShared. */
@@ -591,7 +595,8 @@ export class Store {
       if (ref === -1 && this.movePageLocked(id)) ref = c[k + K_FREE];
       if (ref === -1) return -1;
       if (c[k + K_FREE] === ref) this.unfreeChunkLocked(ref, id);
-      this.h[(ref << 1) + H_META] = id << 8; // caller fills the rest
+      // owned by the caller from here (a page move sees it busy even before alloc fills in the rest)
+      this.h[(ref << 1) + H_META] = (id << 8) | (IF_ALLOCATED << 16);
       return ref;
     } finally {
       this.unlock(k + K_LOCK);
@@ -634,36 +639,52 @@ export class Store {
     return -1;
   }
 
-  /** Take a page from the class with the most pages for class `id` (its lock held). */
+  /**
+   * A page for class `id` (its lock held, its free list empty) from another class, evicting what the page holds
+   * (memcached's slab rebalancer, done inline). Only a class that has no page at all takes one: a class with pages
+   * evicts its own items, and when every chunk it has is owned by a connection (values still arriving) the
+   * allocation fails, as memcached's does — it does not take another class's page. Donors are tried from the most
+   * pages down (each class once); a page moves only when none of its chunks is owned by a connection.
+   */
   private movePageLocked(id: number): boolean {
     const c = this.ctl;
-    if (c[this.cls(id) + K_NITEMS] > 0) return false; // it can evict its own items; don't steal
-    let victim = 0, most = 0;
-    for (let v = 1; v <= this.nclasses; v++) {
-      const np = c[this.cls(v) + K_NPAGES];
-      if (v !== id && np > most) { most = np; victim = v; }
+    if (c[this.cls(id) + K_NPAGES] > 0) return false;
+    const tried = this.donorTried.fill(0);
+    for (let round = 0; round < this.nclasses; round++) {
+      let victim = 0, most = 0;
+      for (let v = 1; v <= this.nclasses; v++) {
+        const np = c[this.cls(v) + K_NPAGES];
+        if (v !== id && np > most && tried[v] === 0) { most = np; victim = v; }
+      }
+      if (victim === 0) return false;
+      tried[victim] = 1;
+      if (this.movePageFromLocked(victim, id)) return true;
     }
-    if (victim === 0) return false;
-    const vk = this.cls(victim);
+    return false;
+  }
+
+  /** Moves one page of class `victim` to class `id` (id's lock held); false when victim is locked or has no movable page. */
+  private movePageFromLocked(victim: number, id: number): boolean {
+    const c = this.ctl, vk = this.cls(victim);
     if (!this.tryLock(vk + K_LOCK)) return false;
     try {
       const size = c[vk + K_SIZE], per = c[vk + K_PERPAGE];
       for (let p = 0; p < this.shared.totalPages; p++) {
         if (c[C_PAGE_BASE + p] !== victim) continue;
         const base = p * this.pageSize;
+        // a chunk neither free nor linked is owned by a connection (a value arriving): the page stays
         let busy = false;
+        for (let i = 0; i < per && !busy; i++) busy = (this.iflags((base + i * size) >>> 3) & (IF_FREE | IF_LINKED)) === 0;
+        if (busy) continue;
         for (let i = 0; i < per && !busy; i++) {
           const ref = (base + i * size) >>> 3;
-          const f = this.iflags(ref);
-          if ((f & IF_ALLOCATED) !== 0) busy = true;
-          else if ((f & IF_LINKED) !== 0) {
-            const hv = this.h[(ref << 1) + H_HASH] >>> 0;
-            const stripe = this.stripeOf(hv);
-            if (!this.tryLock(stripe)) { busy = true; break; }
-            this.stat(this.isDead(ref) ? S.reclaimed : S.evictions);
-            this.unlinkLocked(ref, hv, victim, true);
-            this.unlock(stripe);
-          }
+          if ((this.iflags(ref) & IF_LINKED) === 0) continue;
+          const hv = this.h[(ref << 1) + H_HASH] >>> 0;
+          const stripe = this.stripeOf(hv);
+          if (!this.tryLock(stripe)) { busy = true; break; } // (the items evicted so far stay evicted)
+          this.stat(this.isDead(ref) ? S.reclaimed : S.evictions);
+          this.unlinkLocked(ref, hv, victim, true);
+          this.unlock(stripe);
         }
         if (busy) continue;
         for (let i = 0; i < per; i++) this.unfreeChunkLocked((base + i * size) >>> 3, victim);
