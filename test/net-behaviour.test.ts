@@ -1206,6 +1206,10 @@ for (const impl of IMPLS) {
       c.resume();
       await withTimeout(once(c, 'close'), T, 'close');
       assert.deepEqual(remotePorts, [want]);
+      // bad options throw at the call, with node's codes
+      for (const [bad, code] of [[{ localPort: 'x' }, 'ERR_INVALID_ARG_TYPE'], [{ lookup: 5 }, 'ERR_INVALID_ARG_TYPE'], [{ family: 5 }, 'ERR_INVALID_ARG_VALUE']] as const) {
+        assert.throws(() => impl.connectWith({ port, host: 'localhost', ...bad } as unknown as net.NetConnectOpts), { code }, JSON.stringify(bad));
+      }
       const asked: string[] = [];
       const lookups: unknown[][] = [];
       const d = impl.connectWith({
@@ -1242,6 +1246,34 @@ for (const impl of IMPLS) {
         assert.deepEqual(events, ['connect'], round);
         assert.equal(c.destroyed, true);
       }
+      await closeServer(server);
+    });
+
+    it('connect() right after destroy(): a new connection once the old one closed; an attempt overtaken leaves no connection open', async () => {
+      let accepted = 0, closed = 0;
+      const server = impl.createServer({}, (s) => { accepted++; s.resume(); s.on('error', () => {}); s.on('close', () => { closed++; }); });
+      const port = await listening(server);
+      // destroyed while connected, then connect() at once (node's handle closes at once; megapipe/net's waits for 'close')
+      const c = impl.socket();
+      c.on('error', () => {});
+      c.connect(port, '127.0.0.1');
+      await withTimeout(once(c, 'connect'), T, 'first connect');
+      c.destroy();
+      c.connect(port, '127.0.0.1');
+      await withTimeout(once(c, 'connect'), T, 'connect after destroy()');
+      await waitFor(() => accepted === 2, 'the second connection at the server');
+      c.destroy();
+      // connect(), destroy() and connect() again in one tick: whatever the first attempt did, once the socket is
+      // destroyed every connection the server accepted closes (an attempt left running leaked one before)
+      const d = impl.socket();
+      d.on('error', () => {});
+      d.connect(port, '127.0.0.1');
+      d.destroy();
+      d.connect(port, '127.0.0.1');
+      await withTimeout(new Promise<void>((resolve) => { d.once('connect', () => resolve()); d.once('close', () => resolve()); }), T, 'the third attempt settles (node:net: EALREADY)');
+      await sleep(50);
+      d.destroy();
+      await waitFor(() => closed === accepted, `every accepted connection closed (${closed} of ${accepted})`);
       await closeServer(server);
     });
 

@@ -176,5 +176,23 @@ export function connectArgs(args: unknown[]): { options: TcpConnectOptions; cb: 
   const port = Number(options.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`Port should be >= 0 and < 65536. Received ${String(options.port)}.`);
   options.port = port;
+  // checked at the call, as node's (else a later 'error', or a value silently ignored)
+  const lp = options.localPort as unknown;
+  if (lp !== undefined && lp !== null && typeof lp !== 'number') {
+    throw Object.assign(new TypeError(`The "options.localPort" property must be of type number. Received ${typeof lp}`), { code: 'ERR_INVALID_ARG_TYPE' });
+  }
+  if (typeof lp === 'number' && (!Number.isInteger(lp) || lp < 0 || lp > 65535)) {
+    throw Object.assign(new RangeError(`options.localPort should be >= 0 and < 65536. Received ${String(lp)}.`), { code: 'ERR_SOCKET_BAD_PORT' });
+  }
+  if (options.lookup !== undefined && typeof options.lookup !== 'function') {
+    throw Object.assign(new TypeError(`The "options.lookup" property must be of type function. Received ${typeof options.lookup}`), { code: 'ERR_INVALID_ARG_TYPE' });
+  }
+  // node's spellings of a family: 4, 6, 0 (either), 'IPv4', 'IPv6'
+  const fam = options.family as unknown;
+  if (fam !== undefined && fam !== null) {
+    const f = fam === 'IPv4' ? 4 : fam === 'IPv6' ? 6 : fam;
+    if (f !== 0 && f !== 4 && f !== 6) throw Object.assign(new TypeError(`The property 'options.family' must be one of: 0, 4, 6. Received ${String(fam)}`), { code: 'ERR_INVALID_ARG_VALUE' });
+    options.family = f;
+  }
   return { options, cb };
 }

@@ -35,6 +35,8 @@ export class Rare {
   timerDue = 0;
   lastActive = 0;
   connectTo: { address: string; port: number } | null = null;
+  // connect()'s attempts (and destroy()s): a lookup or deferred start answers only the current one
+  attempt = 0;
 }
 
 /** node:net's error for a write after the peer's FIN on a socket that is not half-open. */

@@ -211,11 +211,8 @@ export class Socket extends Duplex implements Endpoint {
     this.#queued(ok, cb);
   }
 
-  /**
-   * Writable's write(), except after the peer's FIN on a socket that is not half-open (its writable side ended with
-   * the readable one): there, as node:net's, the write fails with EPIPE ("This socket has been ended by the other
-   * party") and destroys the socket, instead of the stream's ERR_STREAM_WRITE_AFTER_END.
-   */
+  /** Writable's write(); after the peer's FIN on a socket that is not half-open, EPIPE "ended by the other party" and
+   * destroy(), as node:net's (not the stream's ERR_STREAM_WRITE_AFTER_END). */
   override write(chunk: unknown, encoding?: BufferEncoding | ((err?: Error | null) => void), cb?: (err?: Error | null) => void): boolean {
     if (!this.allowHalfOpen && this.writableEnded && this.readableEnded) {
       const done = typeof encoding === 'function' ? encoding : cb;
@@ -319,6 +316,7 @@ export class Socket extends Duplex implements Endpoint {
 
   override _destroy(err: Error | null, cb: (err: Error | null) => void): void {
     this.connecting = false;
+    if (this.#x !== null) this.#x.attempt++;   // a connect() still resolving or starting does nothing now
     // a write waiting for the handle fails once closed, as node:net's (which makes the Writable's later callbacks fail)
     const pending = this.#x?.beforeHandle ?? null;
     if (this.#x !== null) this.#x.beforeHandle = null;
@@ -548,14 +546,21 @@ export class Socket extends Duplex implements Endpoint {
    * 'connect' (and cb) follow, or 'error' (ECONNREFUSED…). A host name is resolved with dns.lookup first.
    */
   connect(...args: unknown[]): this {
-    const { options, cb } = connectArgs(args);
+    const { options, cb } = connectArgs([...args]);
+    if (this.destroyed && (this.#h >= 0 || this.#x?.destroyCb != null)) {
+      // destroyed, its connection still closing (node's handle closes at once): the new one once it has, after 'close'
+      this.once('close', () => { this.connect(...args); });
+      return this;
+    }
     if (this.#h >= 0 || this.connecting) throw Object.assign(new Error('Socket is already connected or connecting'), { code: 'ERR_SOCKET_CONNECTION_IN_PROGRESS' });
-    if (this.destroyed && this.#x?.destroyCb == null) this.#renew();
+    if (this.destroyed) this.#renew();
     if (cb !== undefined) this.once('connect', cb);
     this.connecting = true;
     const host = options.host ?? 'localhost';
+    // this attempt, until destroy() or another connect(): a lookup or a deferred start of an older one does nothing
+    const x = this.#rare(), attempt = ++x.attempt;
     const go = (address: string): void => {
-      if (this.destroyed) return;
+      if (this.destroyed || attempt !== x.attempt) return;
       this.#rare().connectTo = { address, port: options.port };
       const ch = threadChannel();
       this.#ch = ch;
@@ -567,9 +572,10 @@ export class Socket extends Duplex implements Endpoint {
       // as node's: options.lookup (dns.lookup's signature) or dns.lookup, with options.family and options.hints; the
       // 'lookup' event (err, address, family, host) comes before connecting
       const resolve = typeof options.lookup === 'function' ? options.lookup : lookup;
-      resolve(host, { family: Number(options.family ?? 0) || 0, hints: Number(options.hints ?? 0) || 0 }, (err, address, family) => {
+      resolve(host, { family: options.family ?? 0, hints: options.hints ?? 0 }, (err, address, family) => {
+        if (attempt !== x.attempt) return;   // destroyed (or connecting again) meanwhile
         this.emit('lookup', err, address, family, host);
-        if (!this.connecting) return;   // destroyed meanwhile
+        if (!this.connecting) return;
         if (err) { this.destroy(err); return; }
         go(address);
       });
@@ -581,17 +587,12 @@ export class Socket extends Duplex implements Endpoint {
   // (_undestroy: the streams start again; the counters and what was known of the old connection are dropped)
   #renew(): void {
     (this as unknown as { _undestroy(): void })._undestroy();
-    this.#ch = null;
-    this.#h = -1;
+    this.#ch = null; this.#h = -1; this.#written = 0; this.bytesRead = 0;
     this.#flags = (this.#flags & (NO_DELAY | KEEP_ALIVE | TIMEOUT_SET));
-    this.#written = 0;
-    this.bytesRead = 0;
     const x = this.#x;
     if (x !== null) {
-      x.heldWrite = x.finalCb = x.beforeHandle = null;
-      x.error = x.destroyErr = null;
-      x.remote = x.local = undefined;
-      x.connectTo = null;
+      x.heldWrite = x.finalCb = x.beforeHandle = null; x.error = x.destroyErr = null;
+      x.remote = x.local = undefined; x.connectTo = null;
     }
   }
 }
