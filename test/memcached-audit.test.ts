@@ -10,14 +10,13 @@
 // A class whose every chunk is owned by such a value does not take another class's page (memcached fails that value),
 // so stalled large sets neither evict a small class's only page nor make later small stores fail; a class with no
 // page at all tries every other class, most pages first, for a page none of whose chunks is owned.
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { base64Decode } from '../apps/memcached/base64.js';
-import type { ServerHandle } from '../apps/memcached/server.js';
 import { ALLOC_NO_MEMORY, S, Store, StoreCmd, StoreResult, createStoreShared } from '../apps/memcached/store.js';
-import { RawClient, exchange, show, startReferenceMemcached, type RefServer } from './memcached-testkit.js';
-import { TRANSPORTS, startOn, transportLabel, transportSkip } from './memcached-transports.js';
+import { RawClient, exchange, show } from './memcached-testkit.js';
+import { TRANSPORTS, referencePair, startOn, transportLabel, transportSkip } from './memcached-transports.js';
 import { SEED, check } from './fixtures/fuzz-common.js';
 
 const FILE = 'dist/test/memcached-audit.test.js';
@@ -126,22 +125,13 @@ function keyScript(k: string): string {
 }
 
 for (const transport of TRANSPORTS) describe(`meta b flag, Debian memcached vs ours (${transportLabel(transport)})`, { skip: transportSkip(transport) }, () => {
-  let ref: RefServer | null = null;
-  let ours: ServerHandle;
-  before(async () => {
-    ref = await startReferenceMemcached(['-m', '64']);
-    ours = await startOn(transport, { port: 0, memoryMb: 64, threads: 1 });
-  });
-  after(async () => {
-    const closed = await Promise.allSettled([ours?.close(), ref?.close()]);
-    for (const c of closed) if (c.status === 'rejected') throw c.reason;
-  });
+  const pair = referencePair(transport, ['-m', '64'], { port: 0, memoryMb: 64, threads: 1 });
 
   const END = 'EN O__end__\r\n';
   const until = (b: Buffer) => b.length >= END.length && b.subarray(b.length - END.length).toString('latin1') === END;
   async function compare(script: string): Promise<void> {
     const chunks = [script + 'mg __sentinel__ O__end__\r\n'];
-    const [a, b] = await Promise.all([exchange(ref!.port, chunks, { until, idleMs: 5000 }), exchange(ours.port, chunks, { until, idleMs: 5000 })]);
+    const [a, b] = await Promise.all([exchange(pair.ref!.port, chunks, { until, idleMs: 5000 }), exchange(pair.ours.port, chunks, { until, idleMs: 5000 })]);
     // (me's slab class and size depend on each server's slab sizes, its last access on the clock)
     const norm = (x: Buffer) => x.toString('latin1').replace(/ cls=\d+ size=\d+/g, ' cls=? size=?').replace(/ la=\d+/g, ' la=?');
     const ra = norm(a.out), rb = norm(b.out);
@@ -155,13 +145,13 @@ for (const transport of TRANSPORTS) describe(`meta b flag, Debian memcached vs o
   }
 
   it('the audit\'s keys: junk skipped, the first padded block ends the key, misplaced =', async (t) => {
-    if (!ref) { t.skip('no /usr/bin/memcached'); return; }
+    if (!pair.ref) { t.skip('no /usr/bin/memcached'); return; }
     await compare(['Zm.9v', 'Zg==Zm9v', 'Z=g=', 'Zg=A', '=Zg=', 'A===', '====', 'Zm9vY', '*Zm9v*', 'Zm9vYg=\xff='].map(keyScript).join('') +
       'ms Zm.9v 1 b k\r\nx\r\nmg Zm.9v b k v\r\nme Zm.9v b\r\nme Zm.9 b\r\nmg foo v\r\n');
   });
 
   it('300 generated keys (base64 bytes, = and junk): the same replies, CAS counters in step', async (t) => {
-    if (!ref) { t.skip('no /usr/bin/memcached'); return; }
+    if (!pair.ref) { t.skip('no /usr/bin/memcached'); return; }
     const keys = fc.sample(b64KeyArb, { seed: SEED, numRuns: 300 });
     for (let i = 0; i < keys.length; i += 60) await compare(keys.slice(i, i + 60).map(keyScript).join(''));
   });

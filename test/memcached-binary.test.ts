@@ -3,15 +3,15 @@
 // included, and whether the connection was closed), then this server's own behaviour: protocol selection (-B auto,
 // ascii, binary), stats as packets, -F, and malformed packets that must close or be answered without unbounded memory.
 // Each socket suite runs on both transports (io_uring channels under serve(), node:net).
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { ServerHandle } from '../apps/memcached/server.js';
 import {
-  BinOp, binRequest, exchange, incrExtras, parseBinResponses, setExtras, showBin, startReferenceMemcached, timeExtras,
-  type Chunk, type RefServer,
+  BinOp, binRequest, exchange, incrExtras, parseBinResponses, setExtras, showBin, timeExtras,
+  type Chunk,
 } from './memcached-testkit.js';
-import { TRANSPORTS, startOn, transportLabel, transportSkip } from './memcached-transports.js';
+import { TRANSPORTS, referencePair, startOn, transportLabel, transportSkip } from './memcached-transports.js';
 import { SEED, fuzzRuns } from './fixtures/fuzz-common.js';
 
 const SENTINEL_OPAQUE = 0xfeedface;
@@ -147,32 +147,23 @@ async function compare(refPort: number, ourPort: number, c: Case): Promise<Buffe
 }
 
 for (const transport of TRANSPORTS) describe(`memcached binary protocol, Debian memcached -B binary vs ours (${transportLabel(transport)})`, { skip: transportSkip(transport) }, () => {
-  let ref: RefServer | null = null;
-  let ours: ServerHandle;
-  before(async () => {
-    ref = await startReferenceMemcached(['-m', '64', '-B', 'binary']);
-    ours = await startOn(transport, { port: 0, memoryMb: 64, threads: 1, protocol: 'binary' });
-  });
-  after(async () => {
-    const closed = await Promise.allSettled([ours?.close(), ref?.close()]);
-    for (const c of closed) if (c.status === 'rejected') throw c.reason;
-  });
+  const pair = referencePair(transport, ['-m', '64', '-B', 'binary'], { port: 0, memoryMb: 64, threads: 1, protocol: 'binary' });
   for (const c of cases) {
     it(c.name, async (t) => {
-      if (!ref) { t.skip('/usr/bin/memcached not installed (apt-get install memcached): differential cases skipped'); return; }
-      await compare(ref.port, ours.port, c);
+      if (!pair.ref) { t.skip('/usr/bin/memcached not installed (apt-get install memcached): differential cases skipped'); return; }
+      await compare(pair.ref.port, pair.ours.port, c);
     });
   }
   it('CAS values read from each server match and are honoured', async (t) => {
-    if (!ref) { t.skip('no /usr/bin/memcached'); return; }
+    if (!pair.ref) { t.skip('no /usr/bin/memcached'); return; }
     const casOf = async (port: number) => {
       const r = await exchange(port, [set('cm', 'a'), sentinel], { until: endsWithSentinel });
       return parseBinResponses(r.out).packets[0]!.cas;
     };
-    const [ca, cb] = await Promise.all([casOf(ref.port), casOf(ours.port)]);
+    const [ca, cb] = await Promise.all([casOf(pair.ref.port), casOf(pair.ours.port)]);
     assert.equal(cb, ca, 'CAS counters in step');
     // stale CAS, matching CAS, the same (now stale) CAS again; delete with a stale, then the current CAS
-    const out = await compare(ref.port, ours.port, { name: 'cas match', chunks: [cat(set('cm', 'b', { cas: ca + 1n }), set('cm', 'c', { cas: ca }), set('cm', 'd', { cas: ca }), get('cm'), R({ opcode: BinOp.DELETE, key: 'cm', cas: ca }), R({ opcode: BinOp.DELETE, key: 'cm', cas: ca + 1n }), get('cm'))] });
+    const out = await compare(pair.ref.port, pair.ours.port, { name: 'cas match', chunks: [cat(set('cm', 'b', { cas: ca + 1n }), set('cm', 'c', { cas: ca }), set('cm', 'd', { cas: ca }), get('cm'), R({ opcode: BinOp.DELETE, key: 'cm', cas: ca }), R({ opcode: BinOp.DELETE, key: 'cm', cas: ca + 1n }), get('cm'))] });
     const p = parseBinResponses(out).packets;
     assert.deepEqual(p.slice(0, 7).map((x) => x.status), [2, 0, 2, 0, 2, 0, 1], showBin(out));
     assert.equal(p[1]!.cas, ca + 1n, 'the stored item\'s new CAS');

@@ -10,12 +10,11 @@
 //  - ms's s flag returns the stored size (" s<n>"): 1.6.18 accepts and ignores it;
 //  - ms's N(token) in append mode (MA, MP) stores the value on a miss: 1.6.18 ignores N there (NS);
 //  - binary protocol connections (memcached-binary.test.ts compares those with memcached -B binary).
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ServerHandle } from '../apps/memcached/server.js';
 import { VERSION } from '../apps/memcached/app.js';
-import { exchange, show, startReferenceMemcached, type Chunk, type ExchangeOptions, type RefServer } from './memcached-testkit.js';
-import { TRANSPORTS, startOn, transportLabel, transportSkip } from './memcached-transports.js';
+import { exchange, show, type Chunk, type ExchangeOptions } from './memcached-testkit.js';
+import { TRANSPORTS, referencePair, transportLabel, transportSkip } from './memcached-transports.js';
 
 interface Case {
   name: string;
@@ -170,46 +169,37 @@ const SEEDS = Number(process.env.MC_FUZZ_SEEDS ?? 12);
 for (let seed = 1; seed <= SEEDS; seed++) cases.push({ name: `random script ${seed}`, chunks: [randomScript(seed, 150)] });
 
 for (const transport of TRANSPORTS) describe(`memcached differential, Debian memcached vs ours (${transportLabel(transport)})`, { skip: transportSkip(transport) }, () => {
-  let ref: RefServer | null = null;
-  let ours: ServerHandle;
-  before(async () => {
-    ref = await startReferenceMemcached(['-m', '64']);
-    ours = await startOn(transport, { port: 0, memoryMb: 64, threads: 1 });
-  });
-  after(async () => {
-    const closed = await Promise.allSettled([ours?.close(), ref?.close()]);
-    for (const c of closed) if (c.status === 'rejected') throw c.reason;
-  });
+  const pair = referencePair(transport, ['-m', '64'], { port: 0, memoryMb: 64, threads: 1 });
 
   it(`the reference is memcached ${VERSION}, the version ours answers as`, async (t) => {
-    if (!ref) { t.skip('/usr/bin/memcached not installed (apt-get install memcached): differential cases skipped'); return; }
+    if (!pair.ref) { t.skip('/usr/bin/memcached not installed (apt-get install memcached): differential cases skipped'); return; }
     const until = (b: Buffer) => b.includes('\r\n');
-    const [a, b] = await Promise.all([exchange(ref.port, ['version\r\n'], { until }), exchange(ours.port, ['version\r\n'], { until })]);
+    const [a, b] = await Promise.all([exchange(pair.ref.port, ['version\r\n'], { until }), exchange(pair.ours.port, ['version\r\n'], { until })]);
     assert.equal(a.out.toString('latin1'), `VERSION ${VERSION}\r\n`, 'the reference memcached\'s version');
     assert.equal(b.out.toString('latin1'), a.out.toString('latin1'));
   });
 
   for (const c of cases) {
     it(c.name, async (t) => {
-      if (!ref) { t.skip('no /usr/bin/memcached'); return; }
-      await compare(ref.port, ours.port, c);
+      if (!pair.ref) { t.skip('no /usr/bin/memcached'); return; }
+      await compare(pair.ref.port, pair.ours.port, c);
     });
     // right after the cas syntax cases: CAS values that match and that do not, read from each server
     if (c.name === 'cas syntax') {
       it('cas match/mismatch', async (t) => {
-        if (!ref) { t.skip('no /usr/bin/memcached'); return; }
+        if (!pair.ref) { t.skip('no /usr/bin/memcached'); return; }
         const casOf = async (port: number) => {
           const r = (await exchange(port, ['set cm 0 0 1\r\na\r\ngets cm\r\n'], { until: (b) => b.includes('END\r\n') })).out.toString('latin1');
           const m = /^STORED\r\nVALUE cm 0 1 (\d+)\r\na\r\nEND\r\n$/.exec(r);
           assert.ok(m, show(r));
           return BigInt(m[1]);
         };
-        const [ca, cb] = await Promise.all([casOf(ref.port), casOf(ours.port)]);
+        const [ca, cb] = await Promise.all([casOf(pair.ref.port), casOf(pair.ours.port)]);
         assert.equal(cb, ca, 'CAS counters in step');
         // stale, matching, then the same (now stale) value again; noreply on a mismatch still changes nothing
         const chunks = [`cas cm 0 0 1 ${ca + 1n}\r\nb\r\ncas cm 0 0 1 ${ca}\r\nc\r\ncas cm 0 0 1 ${ca}\r\nd\r\n` +
           `cas cm 0 0 1 ${ca} noreply\r\ne\r\ngets cm\r\n`];
-        const reply = await compare(ref.port, ours.port, { name: 'cas match/mismatch', chunks });
+        const reply = await compare(pair.ref.port, pair.ours.port, { name: 'cas match/mismatch', chunks });
         assert.match(reply, new RegExp(`^EXISTS\r\nSTORED\r\nEXISTS\r\nVALUE cm 0 1 ${ca + 1n}\r\nc\r\nEND\r\nEN O__end__\r\n$`), show(reply));
       });
     }
@@ -239,27 +229,18 @@ async function compare(refPort: number, ourPort: number, c: Case): Promise<strin
 
 // -o track_sizes: `stats sizes` as a histogram of item sizes (memcached's item size rounded up to 32 bytes)
 for (const transport of TRANSPORTS) describe(`memcached -o track_sizes, Debian memcached vs ours (${transportLabel(transport)})`, { skip: transportSkip(transport) }, () => {
-  let ref: RefServer | null = null;
-  let ours: ServerHandle;
-  before(async () => {
-    ref = await startReferenceMemcached(['-m', '64', '-o', 'track_sizes']);
-    ours = await startOn(transport, { port: 0, memoryMb: 64, threads: 1, trackSizes: true });
-  });
-  after(async () => {
-    const closed = await Promise.allSettled([ours?.close(), ref?.close()]);
-    for (const c of closed) if (c.status === 'rejected') throw c.reason;
-  });
+  const pair = referencePair(transport, ['-m', '64', '-o', 'track_sizes'], { port: 0, memoryMb: 64, threads: 1, trackSizes: true });
   it('stats sizes after sets, overwrites, appends and deletes', async (t) => {
-    if (!ref) { t.skip('no /usr/bin/memcached'); return; }
+    if (!pair.ref) { t.skip('no /usr/bin/memcached'); return; }
     let script = 'stats sizes\r\n';
     for (let i = 0; i < 40; i++) script += `set k${i} ${i % 3} 0 ${i * 7}\r\n${'v'.repeat(i * 7)}\r\n`;
     script += 'set k1 0 0 500\r\n' + 'w'.repeat(500) + '\r\nappend k2 0 0 100\r\n' + 'a'.repeat(100) + '\r\ndelete k3\r\ndelete k4\r\nms ' + 'K'.repeat(200) + ' 3 F1\r\nabc\r\nstats sizes\r\n';
-    await compare(ref.port, ours.port, { name: 'stats sizes', chunks: [script] });
+    await compare(pair.ref.port, pair.ours.port, { name: 'stats sizes', chunks: [script] });
   });
   it('with -o track_sizes: on from the start (the first CAS is 2), off and on again at run time', async (t) => {
-    if (!ref) { t.skip('no /usr/bin/memcached'); return; }
+    if (!pair.ref) { t.skip('no /usr/bin/memcached'); return; }
     const script = 'gets k0 k1\r\nstats sizes_disable\r\nstats sizes\r\nset off 0 0 9\r\n123456789\r\nstats sizes_enable\r\nset on 0 0 2\r\nab\r\n' +
       'gets off on\r\nstats sizes\r\nstats sizes_enable\r\nstats sizes\r\ndelete on\r\nstats sizes\r\n';
-    await compare(ref.port, ours.port, { name: 'sizes at run time', chunks: [script] });
+    await compare(pair.ref.port, pair.ours.port, { name: 'sizes at run time', chunks: [script] });
   });
 });

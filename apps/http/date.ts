@@ -61,12 +61,12 @@ function instant(y: number, mon: string, d: number, hh: number, mm: number, ss: 
  * as in the grammar; the weekday is not checked against the date. An rfc850-date's two-digit year is the one within
  * 50 years from `nowMs` (a year that would be more than 50 years ahead is taken a century earlier).
  */
-export function parseHttpDate(value: string, nowMs: number = timeNow()): number {
+export function parseHttpDate(value: string, nowMs?: number): number {
   let m = IMF_FIXDATE.exec(value);
   if (m !== null) return instant(Number(m[4]), m[3], Number(m[2]), Number(m[5]), Number(m[6]), Number(m[7]));
   m = RFC850_DATE.exec(value);
   if (m !== null) {
-    const now = new Date(nowMs).getUTCFullYear();
+    const now = new Date(nowMs ?? timeNow()).getUTCFullYear();
     let y = now - (now % 100) + Number(m[4]);
     if (y > now + 50) y -= 100;
     return instant(y, m[3], Number(m[2]), Number(m[5]), Number(m[6]), Number(m[7]));
