@@ -27,6 +27,21 @@ async function stats(c: RawClient): Promise<(name: string) => number> {
   };
 }
 
+/**
+ * `stats` on `c` once the server counts exactly `connections` open connections. A test's first `stats` can reach the
+ * server before it has seen the previous test's clients close (their close is asynchronous): their buffers would be
+ * counted as this test's idle baseline (a flake seen in CI: 3 connections' bytes taken for one).
+ */
+async function statsWith(c: RawClient, connections: number): Promise<(name: string) => number> {
+  let s = await stats(c);
+  for (let i = 0; i < 400 && s('curr_connections') !== connections; i++) {
+    await new Promise((r) => setTimeout(r, 25));
+    s = await stats(c);
+  }
+  assert.equal(s('curr_connections'), connections, 'connections the server counts');
+  return s;
+}
+
 /** A multi-get line of about `bytes` bytes (keys that miss), ending with `last`. */
 function hugeGet(bytes: number, last = 'hit'): string {
   const key = ' nokey-0123456789';
@@ -46,7 +61,7 @@ for (const transport of TRANSPORTS) describe(`memcached connection buffers (${tr
   it('shrinks a connection\'s buffers back after a huge multi-get and a large reply', async () => {
     const c = await RawClient.connect(srv.port);
     try {
-      const s0 = await stats(c);
+      const s0 = await statsWith(c, 1);
       const idle = s0('read_buf_bytes'), idleCount = s0('read_buf_count');
       assert.ok(idle > 0 && idle <= 64 * 1024, `one idle connection holds ${idle} bytes`);
       assert.ok(idleCount > 0, 'buffers counted');
@@ -69,7 +84,7 @@ for (const transport of TRANSPORTS) describe(`memcached connection buffers (${tr
   it('counts a pending huge line while it is held, and frees it once answered', async () => {
     const a = await RawClient.connect(srv.port), b = await RawClient.connect(srv.port);
     try {
-      const idle = (await stats(b))('read_buf_bytes'); // two idle connections
+      const idle = (await statsWith(b, 2))('read_buf_bytes'); // two idle connections
       const line = hugeGet(MiB, 'nosuch');
       sendInPieces(a, line.slice(0, -2)); // no newline yet: the server must keep it
       let held = 0;
@@ -91,7 +106,7 @@ for (const transport of TRANSPORTS) describe(`memcached connection buffers (${tr
     const probe = await RawClient.connect(srv.port);
     const conns: RawClient[] = [];
     try {
-      const perConn = (await stats(probe))('read_buf_bytes'); // one idle connection: the probe
+      const perConn = (await statsWith(probe, 1))('read_buf_bytes'); // one idle connection: the probe
       for (let i = 0; i < N; i++) conns.push(await RawClient.connect(srv.port));
       for (const c of conns) {
         sendInPieces(c, hugeGet(MiB, 'nosuch'));
