@@ -31,7 +31,7 @@ async function child(dist: string, root: string): Promise<void> {
     write: count, writeAscii: count, writeNoCopy: count, pendingBytes: 0,
     sendFile: () => Promise.resolve(),
     readFile: (fd: number, pos: number, len: number) => { const b = Buffer.alloc(len); return Promise.resolve(b.subarray(0, readSync(fd, b, 0, len, pos))); },
-    pause() { paused = true; }, resume() { paused = false; }, end() {}, destroy() {},
+    pause() { paused = true; }, resume() { paused = false; }, halfClose() {}, end() {}, destroy() {},
   };
   const session = app.factory(conn);
   const req = Buffer.from('GET /index.html HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n');

@@ -5,6 +5,7 @@
 
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -267,6 +268,42 @@ for (const transport of TRANSPORTS) describe(`over ${transport}`, { skip: skipTr
         assert.equal(c.error, null, `attempt ${attempt}: ${String(c.error)}`);
       }
     } finally { await srv.close(); }
+  });
+
+  test('B5: the lingering close half-closes first: the client reads the 413 and EOF while it still sends, and what it sends after the EOF is read, not reset', async () => {
+    const srv = await startApp({ maxBodySize: 1024, handler: async (req, res) => res.send(await req.body()) }, transport);
+    const s = net.connect({ port: srv.port, host: '127.0.0.1', allowHalfOpen: true });
+    try {
+      await bounded(new Promise((r, j) => { s.once('connect', r); s.once('error', j); }), 'connect');
+      let got = Buffer.alloc(0), ended = false, closed = false, error: Error | null = null;
+      s.on('data', (d: Buffer) => { got = Buffer.concat([got, d]); });
+      s.on('end', () => { ended = true; });
+      s.on('error', (e) => { error = e; });
+      s.on('close', () => { closed = true; });
+      s.write(`POST / HTTP/1.1\r\nHost: a\r\nContent-Length: ${1 << 20}\r\n\r\n`);
+      // a client uploading without reading: a piece every 50 ms (never quiet for LINGER_QUIET_MS), until the EOF.
+      // Before the half-close the EOF came only with the close, when the lingering ended (LINGER_MAX_MS)
+      const piece = Buffer.alloc(1024, 0x78);
+      for (let i = 0; i < 200 && !ended && !closed; i++) {
+        s.write(piece);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.ok(ended && !closed, 'the server\'s EOF arrived while the connection stayed open');
+      const text = got.toString('latin1');
+      assert.match(text, /^HTTP\/1\.1 413 /);
+      assert.ok(text.endsWith('\r\n\r\n413 Content Too Large\n'), `the whole 413, then EOF: ${JSON.stringify(text)}`);
+      // the server still reads and discards: more input after its EOF is not answered with a reset
+      for (let i = 0; i < 10; i++) {
+        s.write(piece);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      s.end();
+      await bounded(new Promise((r) => { if (closed) r(null); else s.once('close', r); }), 'the server closes after the client\'s EOF');
+      assert.equal(error, null, `the client saw ${String(error)}`);
+    } finally {
+      s.destroy();
+      await srv.close();
+    }
   });
 
   test('B1: keep-alive goes on after a file body above the high-water mark (res.file of 100 KB, a Range of 65537 bytes)', async () => {

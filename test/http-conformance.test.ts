@@ -438,6 +438,8 @@ class MockConn implements Conn {
   out: Buffer[] = [];
   paused = false;
   ended = false;
+  /** halfClose() ran (the write side ended; input still read) */
+  halfClosed = false;
   destroyed = false;
   get pendingBytes(): number {
     return 0;
@@ -445,7 +447,7 @@ class MockConn implements Conn {
   write(data: Uint8Array | string, offset = 0, length?: number): boolean {
     if (typeof data === 'string') data = Buffer.from(data, 'utf8');
     length ??= data.byteLength - offset;
-    if (this.ended || this.destroyed) return false;
+    if (this.ended || this.halfClosed || this.destroyed) return false;
     this.out.push(Buffer.from(data.subarray(offset, offset + length)));
     return true;
   }
@@ -467,6 +469,9 @@ class MockConn implements Conn {
   }
   resume(): void {
     this.paused = false;
+  }
+  halfClose(): void {
+    this.halfClosed = true;
   }
   end(): void {
     this.ended = true;

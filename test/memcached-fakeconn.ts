@@ -40,6 +40,7 @@ export class FakeConn implements Conn {
   readFile(fd: number, position: number, length: number): Promise<Buffer> { return preadAll(fd, position, length); }
   pause(): void { this.paused = true; }
   resume(): void { this.paused = false; }
+  halfClose(): void { this.ended = true; }   // memcached never half-closes: like end() for this double
   end(): void { this.ended = true; }
   destroy(): void { this.destroyed = true; this.ended = true; }
   text(): string { return Buffer.concat(this.out).toString('latin1'); }

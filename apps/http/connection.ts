@@ -29,9 +29,10 @@ const enum Pause {
 const EMPTY = new Uint8Array(0);
 
 // Lingering close (RFC 9112 §9.6): a connection closed after a fault while the client may still be sending a body
-// (413, 417, a fault inside a body) first reads and discards its input — until the client's EOF, LINGER_QUIET_MS with
-// no input, LINGER_MAX_MS in all or LINGER_MAX_BYTES — and only then ends: closing with unread input makes the kernel
-// send a reset, which can destroy the error response before the client reads it.
+// (413, 417, a fault inside a body) half-closes — the response, then a FIN: the client reads the response to its end
+// — and reads and discards its input until the client's EOF, LINGER_QUIET_MS with no input, LINGER_MAX_MS in all or
+// LINGER_MAX_BYTES, and only then closes: closing with unread input makes the kernel send a reset, which can destroy
+// the error response before the client reads it (nginx's lingering close: shutdown(SHUT_WR), then read and discard).
 /** The lingering ends once this long passes without input, ms (checked every LINGER_QUIET_MS). */
 export const LINGER_QUIET_MS = 500;
 /** The lingering ends after this long in all, ms. */
@@ -237,14 +238,15 @@ export class HttpConnection implements Session, ParserEvents, BodyHost {
     this.heldInput = null;
     const cur = this.current;
     const linger = !this.peerEnded && (this.lingerWanted || (cur !== null && !cur.req.complete));
-    if (!linger) this.conn.end();
+    if (linger) this.conn.halfClose(); else this.conn.end();
     this.wakeWriters();
     if (this.dead) return;
     if (linger) this.startLinger();
     else this.deadlines.linger(Date.now(), this.app.sendTimeout);   // starts now, whatever ran before
   }
 
-  /** Lingering close: input is read (reading resumes, whatever held it back) and discarded by `data`. */
+  /** Lingering close: the write side is half-closed; input is read (reading resumes, whatever held it back) and
+   * discarded by `data`. */
   private startLinger(): void {
     this.deadlines.clear();   // the lingering has bounds of its own; the flush deadline starts when it ends
     this.lingerUntil = Date.now() + LINGER_MAX_MS;
@@ -260,7 +262,8 @@ export class HttpConnection implements Session, ParserEvents, BodyHost {
     this.lingerTimer = t;
   }
 
-  /** The lingering is over: end the connection (its output is flushed, then it closes), under the flush deadline. */
+  /** The lingering is over: close the connection once its output is sent (the write side is half-closed already),
+   * under the flush deadline. */
   private endLinger(): void {
     if (this.lingerTimer === null) return;
     clearInterval(this.lingerTimer);

@@ -50,7 +50,7 @@ function corruptingConn(conn: Conn, every: number): Conn {
     writeNoCopy: (d, o, l) => conn.write(...maybeCorrupt(every, d, o, l)),
     writeAscii: (t) => conn.write(...maybeCorrupt(every, Buffer.from(t, 'latin1'))),
     sendFile: (fd, pos, len) => conn.sendFile(fd, pos, len), readFile: (fd, pos, len) => conn.readFile(fd, pos, len),
-    pause: () => conn.pause(), resume: () => conn.resume(), end: () => conn.end(), destroy: () => conn.destroy(),
+    pause: () => conn.pause(), resume: () => conn.resume(), halfClose: () => conn.halfClose(), end: () => conn.end(), destroy: () => conn.destroy(),
   };
 }
 

@@ -51,6 +51,8 @@ class ChannelConn implements Conn, Draining {
   session!: Session;
   blocked = false;
   ending = false;
+  /** halfClose() ran: the write side ends after what is queued (writes are refused), reading goes on */
+  writeEnded = false;
   error: (Error & { code?: string }) | undefined = undefined;
   // the end() drain watch (EndWatch): when the peer last took bytes, and the channel's watch of its progress
   watchAt = 0;
@@ -80,13 +82,13 @@ class ChannelConn implements Conn, Draining {
   get localPort(): number | undefined { return this.end_(false)?.port; }
   write(data: Uint8Array | string, offset?: number, length?: number): boolean {
     if (typeof data === 'string') { data = Buffer.from(data, 'utf8'); offset = length = undefined; }
-    return !this.ending && this.admitted(this.ch.write(this.id, data, offset, length));
+    return !this.ending && !this.writeEnded && this.admitted(this.ch.write(this.id, data, offset, length));
   }
   writeNoCopy(data: Uint8Array, offset?: number, length?: number): boolean {
-    return !this.ending && this.admitted(this.ch.writeNoCopy(this.id, data, offset, length));
+    return !this.ending && !this.writeEnded && this.admitted(this.ch.writeNoCopy(this.id, data, offset, length));
   }
   writeAscii(text: string): boolean {
-    return !this.ending && this.admitted(this.ch.writeAscii(this.id, text));
+    return !this.ending && !this.writeEnded && this.admitted(this.ch.writeAscii(this.id, text));
   }
   // A write's result: false (above the high-water mark) makes the connection wait for the channel's 'write' event.
   private admitted(ok: boolean): boolean {
@@ -94,7 +96,7 @@ class ChannelConn implements Conn, Draining {
     return ok;
   }
   sendFile(fd: number, position: number, length: number): Promise<void> {
-    if (this.ending) return Promise.reject(new MegapipeError(MpCode.CLOSED, `sendFile: connection ${this.id} is closing`));
+    if (this.ending || this.writeEnded) return Promise.reject(new MegapipeError(MpCode.CLOSED, `sendFile: connection ${this.id} is closing`));
     const p = this.ch.sendFile(this.id, fd, position, length);
     if (this.ch.pendingBytes(this.id) > this.ch.limits.highWaterMark) this.blocked = true;
     return p;
@@ -108,6 +110,11 @@ class ChannelConn implements Conn, Draining {
   }
   pause(): void { if (!this.ending) this.ch.pause(this.id); }
   resume(): void { if (!this.ending) this.ch.resume(this.id); }
+  halfClose(): void {
+    if (this.ending || this.writeEnded) return;
+    this.writeEnded = true;
+    if (this.ch.isOpen(this.id)) this.ch.end(this.id);
+  }
   end(): void {
     if (this.ending) return;
     this.ending = true;

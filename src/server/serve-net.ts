@@ -31,6 +31,10 @@ export interface NetServerHandle {
 class NetConn implements Conn, Draining {
   session!: Session;
   closed = false;
+  /** halfClose() ran: the write side ends after what is queued (writes are refused), reading goes on */
+  private writeEnded = false;
+  /** end() ran: the connection closes once what is queued is sent */
+  private ending = false;
   private files: FileQueue | undefined;
   // the end() drain watch (EndWatch)
   watchAt = 0;
@@ -43,6 +47,7 @@ class NetConn implements Conn, Draining {
   constructor(readonly id: number, readonly socket: net.Socket, readonly worker: number, private readonly hwm: number, private readonly endWatch: EndWatch) {
     this.lowWater = Math.floor(hwm / 4);
   }
+  private get writable(): boolean { return !this.closed && !this.ending && !this.writeEnded && !this.socket.writableEnded; }
   get pendingBytes(): number { return this.socket.writableLength + (this.files?.bytes ?? 0); }
   get remoteAddress(): string | undefined { return this.socket.remoteAddress; }
   get remotePort(): number | undefined { return this.socket.remotePort; }
@@ -50,7 +55,7 @@ class NetConn implements Conn, Draining {
   get localAddress(): string | undefined { return this.socket.localAddress; }
   get localPort(): number | undefined { return this.socket.localPort; }
   write(data: Uint8Array | string, offset = 0, length?: number): boolean {
-    if (this.closed || this.socket.writableEnded) return false;
+    if (!this.writable) return false;
     if (typeof data === 'string') return this.put(Buffer.from(data, 'utf8'));
     length ??= data.byteLength - offset;
     // copy: the caller may reuse its buffer (it is often a view of a pooled receive buffer)
@@ -59,11 +64,11 @@ class NetConn implements Conn, Draining {
     return this.put(copy);
   }
   writeNoCopy(data: Uint8Array, offset = 0, length = data.byteLength - offset): boolean {
-    if (this.closed || this.socket.writableEnded) return false;
+    if (!this.writable) return false;
     return this.put(Buffer.from(data.buffer, data.byteOffset + offset, length));
   }
   writeAscii(text: string): boolean {
-    if (this.closed || this.socket.writableEnded) return false;
+    if (!this.writable) return false;
     return this.put(Buffer.from(text, 'latin1'));
   }
   // Every write carries `written`: pendingBytes counts file bytes not yet read (FileQueue), which node:net's 'drain'
@@ -83,7 +88,7 @@ class NetConn implements Conn, Draining {
     this.session.drain?.();
   }
   sendFile(fd: number, position: number, length: number): Promise<void> {
-    if (this.closed || this.socket.writableEnded) return Promise.reject(new MegapipeError(MpCode.CLOSED, `sendFile: connection ${this.id} is closed`));
+    if (!this.writable) return Promise.reject(new MegapipeError(MpCode.CLOSED, `sendFile: connection ${this.id} is closed`));
     if (length === 0) return Promise.resolve();
     this.files ??= new FileQueue(this.socket, this.hwm, (b) => this.socket.write(b, this.written), (e) => this.socket.destroy(e));
     return this.files.send(fd, position, length);
@@ -94,10 +99,22 @@ class NetConn implements Conn, Draining {
   // Conn.end: what is queued goes out, then the connection closes (as serveChannel's disconnect): the socket is
   // destroyed once its write side has finished — not left half-open until the peer's FIN (the server allows half-open
   // connections so that a peer's EOF reaches the session, not to keep ended ones).
-  end(): void {
-    if (this.closed || this.socket.writableEnded) return;
+  halfClose(): void {
+    if (!this.writable) return;
+    this.writeEnded = true;
     const s = this.socket;
-    const close = () => s.end(() => s.destroy());
+    if (this.files) this.files.after(() => s.end()); else s.end();
+  }
+  end(): void {
+    if (this.closed || this.ending) return;
+    this.ending = true;
+    const s = this.socket;
+    // after halfClose() the write side is ending or ended already: close once it has finished
+    const close = () => {
+      if (s.writableFinished) s.destroy();
+      else if (s.writableEnded) s.once('finish', () => s.destroy());
+      else s.end(() => s.destroy());
+    };
     if (this.files) this.files.after(close); else close();
     if (this.endWatch.timeoutMs > 0 && this.pendingBytes > 0) {
       this.watch = progressWatch(s, () => this.files?.bytes ?? 0);

@@ -54,6 +54,13 @@ export interface Conn {
   /** Stop delivering `data` to the session until `resume` (the socket's receive buffer then fills: TCP flow control). */
   pause(): void;
   resume(): void;
+  /**
+   * Half-close: send what is queued, then shut down the write side (the peer reads EOF); input keeps arriving (`data`,
+   * then the session's `end` at the peer's EOF) until `end` or `destroy` closes the connection. Writes afterwards are
+   * ignored and return false. For a lingering close (RFC 9112 §9.6): the peer sees the response end while what it is
+   * still sending is read, not answered with a reset. Idempotent.
+   */
+  halfClose(): void;
   /** Send what is queued, then close the connection (FIN). `close` follows. */
   end(): void;
   /** Close now, discarding queued bytes (the peer may see a reset). `close` follows. */

@@ -1,0 +1,114 @@
+// Conn.halfClose(): what is queued is sent, then the write side shuts down (the peer reads EOF) while input keeps
+// arriving; writes afterwards are refused (false; sendFile rejects with MP_ERR_CLOSED); the session's `end` comes with
+// the peer's EOF and `end()` then closes without error — on serveChannel (both backends) and serveNet. The reply
+// (8 MiB) is far more than loopback socket buffers hold, so the FIN must wait for it; every byte both ways is checked.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import { BACKENDS, openListener, prng, randomBytes, skipFor, waitFor, withTimeout } from './helpers.js';
+import { createChannel, serveChannel, serveNet, type SessionFactory } from '../src/index.js';
+
+const REPLY = randomBytes(prng(11), 8 * 1024 * 1024);
+const AFTER = randomBytes(prng(12), 3 * 1024 * 1024 + 17);
+
+interface Seen {
+  received: Buffer[];
+  /** what writes, writeAscii, writeNoCopy returned after halfClose(); whether halfClose() again threw */
+  refused: boolean[];
+  sendFileCode: string | undefined;
+  peerEnded: boolean;
+  closed: boolean;
+  code: string | undefined;
+}
+
+/** On the first byte: queues REPLY, half-closes, and tries every kind of write. Keeps what arrives after it. */
+function factory(seen: Seen[]): SessionFactory {
+  return (conn) => {
+    const s: Seen = { received: [], refused: [], sendFileCode: undefined, peerEnded: false, closed: false, code: undefined };
+    seen.push(s);
+    let first = true;
+    return {
+      data(buf, off, len) {
+        if (first) {
+          first = false;
+          assert.equal(len >= 1 && buf[off], 0x71);
+          for (let o = 0; o < REPLY.length; o += 1 << 20) conn.write(REPLY, o, 1 << 20);
+          conn.halfClose();
+          conn.halfClose();   // idempotent
+          s.refused.push(conn.write(Buffer.from('x')), conn.write('x'), conn.writeAscii('x'), conn.writeNoCopy(Buffer.alloc(4096, 0x78)));
+          const fd = fs.openSync(process.execPath, 'r');
+          conn.sendFile(fd, 0, 16).then(() => { s.sendFileCode = 'resolved'; }, (e: { code?: string }) => { s.sendFileCode = e.code; })
+            .finally(() => fs.closeSync(fd));
+          if (len > 1) s.received.push(Buffer.from(buf.subarray(off + 1, off + len)));
+          return;
+        }
+        s.received.push(Buffer.from(buf.subarray(off, off + len)));
+      },
+      end() { s.peerEnded = true; conn.end(); },
+      close(err) { s.closed = true; s.code = err?.code; },
+    };
+  };
+}
+
+async function halfClosedExchange(port: number, seen: Seen[]): Promise<void> {
+  const c = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  let error: Error | null = null, closed = false;
+  c.on('error', (e) => { error = e; });
+  c.on('close', () => { closed = true; });
+  try {
+    await withTimeout(new Promise((r, j) => { c.once('connect', r); c.once('error', j); }), 10000, 'connect');
+    const got = withTimeout(new Promise<Buffer>((resolve) => {
+      const parts: Buffer[] = [];
+      c.on('data', (d: Buffer) => parts.push(d));
+      c.once('end', () => resolve(Buffer.concat(parts)));
+    }), 30000, 'the reply and the server\'s EOF');
+    c.write('q');
+    const reply = await got;
+    assert.equal(reply.length, REPLY.length, 'the whole reply before the EOF, nothing after it');
+    assert.ok(reply.equals(REPLY), 'every byte of the reply');
+    const s = seen[0]!;
+    assert.deepEqual(s.refused, [false, false, false, false], 'writes after halfClose() are refused');
+    await waitFor(() => s.sendFileCode !== undefined, 'sendFile after halfClose() to settle');
+    assert.equal(s.sendFileCode, 'MP_ERR_CLOSED');
+    assert.equal(s.closed, false, 'the connection stays open after the half-close');
+    // the server still reads: every byte sent after its EOF reaches the session
+    c.end(AFTER);
+    await waitFor(() => s.closed, 'the connection to close after the client\'s EOF', { ms: 30000 });
+    assert.ok(s.peerEnded, 'the session\'s end() ran');
+    assert.equal(s.code, undefined, 'closed without error');
+    assert.ok(Buffer.concat(s.received).equals(AFTER), 'every byte sent after the server\'s EOF reached the session');
+    await waitFor(() => closed, 'the client\'s socket to close');
+    assert.equal(error, null, `the client saw ${String(error)}`);
+  } finally { c.destroy(); }
+}
+
+for (const backend of BACKENDS) {
+  describe(`serveChannel: Conn.halfClose() (${backend})`, { skip: skipFor(backend) }, () => {
+    it('sends what is queued, then EOF; keeps reading; refuses writes; closes cleanly at the peer\'s EOF', async () => {
+      const ch = createChannel({ backend });
+      const listener = await openListener(backend);
+      const seen: Seen[] = [];
+      const server = serveChannel(ch, listener, factory(seen));
+      try {
+        await halfClosedExchange(listener.port, seen);
+      } finally {
+        await server.close(1000);
+        listener.close();
+        ch.close();
+      }
+    });
+  });
+}
+
+describe('serveNet: Conn.halfClose()', () => {
+  it('sends what is queued, then EOF; keeps reading; refuses writes; closes cleanly at the peer\'s EOF', async () => {
+    const seen: Seen[] = [];
+    const server = await serveNet(factory(seen));
+    try {
+      await halfClosedExchange(server.port, seen);
+    } finally {
+      await server.close(1000);
+    }
+  });
+});
