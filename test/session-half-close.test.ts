@@ -6,6 +6,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { BACKENDS, openListener, prng, randomBytes, skipFor, waitFor, withTimeout } from './helpers.js';
 import { createChannel, serveChannel, serveNet, type SessionFactory } from '../src/index.js';
 
@@ -83,6 +85,44 @@ async function halfClosedExchange(port: number, seen: Seen[]): Promise<void> {
   } finally { c.destroy(); }
 }
 
+const FILE = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'megapipe-half-close-')), 'f.bin');
+fs.writeFileSync(FILE, randomBytes(prng(13), 16 * 1024));   // below the high-water mark: a write would say true
+process.on('exit', () => fs.rmSync(path.dirname(FILE), { recursive: true, force: true }));
+
+/** On the first byte: sends FILE, ends, then writes: the writes after end() must be refused (the file still queued). */
+function endWithFileQueued(answers: boolean[]): SessionFactory {
+  return (conn) => {
+    let first = true;
+    return {
+      data() {
+        if (!first) return;
+        first = false;
+        const fd = fs.openSync(FILE, 'r');
+        void conn.sendFile(fd, 0, fs.fstatSync(fd).size).catch(() => {}).finally(() => fs.closeSync(fd));
+        conn.end();
+        answers.push(conn.write('LEAK'), conn.writeAscii('LEAK'), conn.write(Buffer.from('LEAK')));
+      },
+    };
+  };
+}
+
+/** The peer gets the file, then EOF — nothing written after end(). */
+async function onlyTheFile(port: number, answers: boolean[]): Promise<void> {
+  const c = net.connect({ port, host: '127.0.0.1' });
+  c.on('error', () => {});
+  try {
+    const got = withTimeout(new Promise<Buffer>((resolve) => {
+      const parts: Buffer[] = [];
+      c.on('data', (d: Buffer) => parts.push(d));
+      c.once('end', () => resolve(Buffer.concat(parts)));
+    }), 30000, 'the file and EOF');
+    c.write('q');
+    const body = await got;
+    assert.deepEqual(answers, [false, false, false], 'writes after end() return false');
+    assert.ok(body.equals(fs.readFileSync(FILE)), `the file and nothing else (${body.length} bytes)`);
+  } finally { c.destroy(); }
+}
+
 for (const backend of BACKENDS) {
   describe(`serveChannel: Conn.halfClose() (${backend})`, { skip: skipFor(backend) }, () => {
     it('sends what is queued, then EOF; keeps reading; refuses writes; closes cleanly at the peer\'s EOF', async () => {
@@ -98,6 +138,20 @@ for (const backend of BACKENDS) {
         ch.close();
       }
     });
+
+    it('writes after end() are refused, a file still queued or not', async () => {
+      const ch = createChannel({ backend });
+      const listener = await openListener(backend);
+      const answers: boolean[] = [];
+      const server = serveChannel(ch, listener, endWithFileQueued(answers));
+      try {
+        await onlyTheFile(listener.port, answers);
+      } finally {
+        await server.close(1000);
+        listener.close();
+        ch.close();
+      }
+    });
   });
 }
 
@@ -107,6 +161,17 @@ describe('serveNet: Conn.halfClose()', () => {
     const server = await serveNet(factory(seen));
     try {
       await halfClosedExchange(server.port, seen);
+    } finally {
+      await server.close(1000);
+    }
+  });
+
+  // (a regression test: serveNet's end() with a file still queued took later writes, and sent them before the close)
+  it('writes after end() are refused, a file still queued or not', async () => {
+    const answers: boolean[] = [];
+    const server = await serveNet(endWithFileQueued(answers));
+    try {
+      await onlyTheFile(server.port, answers);
     } finally {
       await server.close(1000);
     }
