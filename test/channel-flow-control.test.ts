@@ -265,10 +265,11 @@ for (const backend of BACKENDS) {
         const grew = rssBytes() - rssBefore;
         t.diagnostic(`server took ${sinkBytes} of ${PUSH} B before pausing; max pendingBytes ${maxPending} (hwm ${hwm} + read ${maxRead}); RSS +${(grew / 1048576).toFixed(1)} MiB`);
         // The bound is asserted on what the channel holds (above: fewer than half the pushed bytes taken, at most the
-        // high-water mark plus one read queued). RSS is reported, not asserted: this process is also the sink's client
-        // (its socket and the 64 MiB payload), and on a loaded machine it passed 24 MiB (+34.6, +38.7 MiB) in
-        // runs with the same bytes held — a load-dependent reading, not the channel's bound.
-        assert.ok(grew < PUSH, `RSS grew by ${(grew / 1048576).toFixed(1)} MiB: as much as the ${PUSH >> 20} MiB pushed`);
+        // high-water mark plus one read queued — pendingBytes counts the overflow lists too, so bytes piled up in
+        // JavaScript fail it). RSS is reported, not asserted: this process is also the sink's client and runs the probe
+        // loop above, and on a loaded machine its RSS grew by +34.6 … +106 MiB in runs with the same bytes held
+        // (freed pages kept by malloc and V8; a flake hunt under six busy loops failed a `grew < 64 MiB` check 5 times)
+        // — a load-dependent reading of the whole process, not the channel's bound.
         // meanwhile another connection on the same channel is served normally
         const others = await withTimeout(Promise.all(Array.from({ length: 20 }, (_, i) => echoClient(listener.port, randomBytes(rand, 1000 + i * 20_000)))), 60000, 'other clients');
         assert.equal(others.length, 20);

@@ -17,6 +17,20 @@ function stat(text: string, name: string): number {
   return Number(m[1]);
 }
 
+/**
+ * The `stats` text, through `c`, once the server counts exactly `connections` open connections. Connections open and
+ * close on the server's worker threads asynchronously: a client's connect() resolves before the server has accepted
+ * (and stamped) the connection, and a client sees the server's EOF before the server has processed its close.
+ */
+async function statsWith(c: RawClient, connections: number): Promise<string> {
+  let text = await c.call('stats\r\n', 'END\r\n');
+  for (let i = 0; i < 400 && stat(text, 'curr_connections') !== connections; i++) {
+    await new Promise((r) => setTimeout(r, 25));
+    text = await c.call('stats\r\n', 'END\r\n');
+  }
+  return text;
+}
+
 for (const transport of TRANSPORTS) describe(`memcached idle_timeout (${transportLabel(transport)})`, { skip: transportSkip(transport) }, () => {
   let srv: ServerHandle;
   let clock: Store;
@@ -33,6 +47,8 @@ for (const transport of TRANSPORTS) describe(`memcached idle_timeout (${transpor
     const partial = await RawClient.connect(srv.port);
     try {
       assert.match(await idle.call('stats settings\r\n', 'END\r\n'), /^STAT idle_timeout 100\r$/m);
+      // every connection's last command time is its accept's: all four must be accepted before the clock moves
+      assert.equal(stat(await statsWith(active, 4), 'curr_connections'), 4, 'the four connections on the server');
       // `inValue` starts a value whose rest comes later; wait until the server has read it (bytes_read, seen through
       // `active`, less the 7 bytes of each "stats\r\n"), so its command is older than both clock moves below
       const bytesRead = async () => stat(await active.call('stats\r\n', 'END\r\n'), 'bytes_read');
@@ -59,7 +75,7 @@ for (const transport of TRANSPORTS) describe(`memcached idle_timeout (${transpor
       inValue.send('defghij\r\n');
       assert.equal((await inValue.read('\r\n')).toString(), 'STORED\r\n');
       assert.equal(stat(await active.call('stats\r\n', 'END\r\n'), 'idle_kicks'), 2);
-      assert.equal(stat(await active.call('stats\r\n', 'END\r\n'), 'curr_connections'), 2);
+      assert.equal(stat(await statsWith(active, 2), 'curr_connections'), 2, 'the two kicked connections closed on the server');
     } finally {
       idle.close(); active.close(); inValue.close(); partial.close();
     }

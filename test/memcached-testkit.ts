@@ -1,6 +1,6 @@
 // Helpers for the memcached app's tests: raw-socket exchanges, a reference memcached process, free ports.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as net from 'node:net';
 
 export type Chunk = string | Uint8Array;
@@ -14,7 +14,8 @@ export interface ExchangeResult {
 
 export interface ExchangeOptions {
   host?: string;
-  /** Pause between chunks (ms) so they arrive as separate reads. Default 0 (written back to back). */
+  /** Chunks arrive as separate reads: before the next chunk, wait (bounded) until the server has read every byte sent
+   * so far (see `takenByPeer`), then pause this long (ms). Default 0 (written back to back). */
   gapMs?: number;
   /** Stop once the output satisfies this (e.g. ends with a sentinel reply). */
   until?: (out: Buffer) => boolean;
@@ -23,6 +24,40 @@ export interface ExchangeOptions {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** The kernel's send and receive queues (bytes) of the IPv4 TCP socket bound to `localPort` and connected to
+ * `remotePort` (loopback: the server's end of the test's connection is listed too), or undefined. */
+function tcpQueues(localPort: number, remotePort: number): { tx: number; rx: number } | undefined {
+  const hex = (p: number) => `:${p.toString(16).toUpperCase().padStart(4, '0')}`;
+  const lp = hex(localPort), rp = hex(remotePort);
+  for (const line of readFileSync('/proc/net/tcp', 'latin1').split('\n')) {
+    if (!line.includes(lp) || !line.includes(rp)) continue;
+    const f = line.trim().split(/\s+/);
+    if (f.length > 4 && f[1]!.endsWith(lp) && f[2]!.endsWith(rp)) {
+      const [tx, rx] = f[4]!.split(':').map((x) => parseInt(x, 16)) as [number, number];
+      return { tx, rx };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Resolves once the server has read every byte `s` has written: none left in `s`'s own buffer (handed to the kernel:
+ * on loopback, in the server's receive queue by then) nor in the server's kernel receive queue (a connection that is
+ * gone counts as read). Not `s`'s send queue: it also counts bytes the server has read but not yet acknowledged (a
+ * delayed ACK, up to 200 ms). A pause alone does not make the next chunk a separate read: a server thread that is not
+ * scheduled for the pause (a loaded machine) reads both chunks at once. Bounded (10 s): a server that stops reading
+ * (it closed, or it holds input back) is let be.
+ */
+async function takenByPeer(s: net.Socket): Promise<void> {
+  for (const end = Date.now() + 10_000; Date.now() < end && !s.destroyed;) {
+    if (s.writableLength === 0 && s.localPort !== undefined && s.remotePort !== undefined) {
+      const peer = tcpQueues(s.remotePort, s.localPort);
+      if (peer === undefined || peer.rx === 0) return;
+    }
+    await sleep(2);
+  }
+}
 
 /** Send chunks on a new connection, collect the reply until `until`, close by the server, or idle timeout. */
 export function exchange(port: number, chunks: Chunk[], opts: ExchangeOptions = {}): Promise<ExchangeResult> {
@@ -60,7 +95,7 @@ export function exchange(port: number, chunks: Chunk[], opts: ExchangeOptions = 
       for (let i = 0; i < chunks.length && !done; i++) {
         const c = chunks[i];
         s.write(typeof c === 'string' ? Buffer.from(c, 'latin1') : c);
-        if (opts.gapMs && i < chunks.length - 1) await sleep(opts.gapMs);
+        if (opts.gapMs && i < chunks.length - 1) { await takenByPeer(s); await sleep(opts.gapMs); }
       }
     });
   });
