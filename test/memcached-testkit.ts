@@ -1,7 +1,8 @@
 // Helpers for the memcached app's tests: raw-socket exchanges, a reference memcached process, free ports.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import * as net from 'node:net';
+import { tcpQueues } from './helpers.js';
 
 export type Chunk = string | Uint8Array;
 
@@ -24,22 +25,6 @@ export interface ExchangeOptions {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** The kernel's send and receive queues (bytes) of the IPv4 TCP socket bound to `localPort` and connected to
- * `remotePort` (loopback: the server's end of the test's connection is listed too), or undefined. */
-function tcpQueues(localPort: number, remotePort: number): { tx: number; rx: number } | undefined {
-  const hex = (p: number) => `:${p.toString(16).toUpperCase().padStart(4, '0')}`;
-  const lp = hex(localPort), rp = hex(remotePort);
-  for (const line of readFileSync('/proc/net/tcp', 'latin1').split('\n')) {
-    if (!line.includes(lp) || !line.includes(rp)) continue;
-    const f = line.trim().split(/\s+/);
-    if (f.length > 4 && f[1]!.endsWith(lp) && f[2]!.endsWith(rp)) {
-      const [tx, rx] = f[4]!.split(':').map((x) => parseInt(x, 16)) as [number, number];
-      return { tx, rx };
-    }
-  }
-  return undefined;
-}
 
 /**
  * Resolves once the server has read every byte `s` has written: none left in `s`'s own buffer (handed to the kernel:
