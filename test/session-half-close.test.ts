@@ -2,6 +2,8 @@
 // arriving; writes afterwards are refused (false; sendFile rejects with MP_ERR_CLOSED); the session's `end` comes with
 // the peer's EOF and `end()` then closes without error — on serveChannel (both backends) and serveNet. The reply
 // (8 MiB) is far more than loopback socket buffers hold, so the FIN must wait for it; every byte both ways is checked.
+// Also: halfClose() then end() closes once the bytes are out without waiting for the peer's FIN (a peer that keeps its
+// side open must not keep the connection), and writes after end() are refused while a file is still queued.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -9,7 +11,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { BACKENDS, openListener, prng, randomBytes, skipFor, waitFor, withTimeout } from './helpers.js';
-import { createChannel, serveChannel, serveNet, type SessionFactory } from '../src/index.js';
+import { createChannel, serveChannel, serveNet, type Conn, type SessionFactory } from '../src/index.js';
 
 const REPLY = randomBytes(prng(11), 8 * 1024 * 1024);
 const AFTER = randomBytes(prng(12), 3 * 1024 * 1024 + 17);
@@ -53,6 +55,15 @@ function factory(seen: Seen[]): SessionFactory {
   };
 }
 
+/** Everything `c` receives until the server's EOF (bounded). */
+function untilEof(c: net.Socket, what: string): Promise<Buffer> {
+  return withTimeout(new Promise<Buffer>((resolve) => {
+    const parts: Buffer[] = [];
+    c.on('data', (d: Buffer) => parts.push(d));
+    c.once('end', () => resolve(Buffer.concat(parts)));
+  }), 30000, what);
+}
+
 async function halfClosedExchange(port: number, seen: Seen[]): Promise<void> {
   const c = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
   let error: Error | null = null, closed = false;
@@ -60,11 +71,7 @@ async function halfClosedExchange(port: number, seen: Seen[]): Promise<void> {
   c.on('close', () => { closed = true; });
   try {
     await withTimeout(new Promise((r, j) => { c.once('connect', r); c.once('error', j); }), 10000, 'connect');
-    const got = withTimeout(new Promise<Buffer>((resolve) => {
-      const parts: Buffer[] = [];
-      c.on('data', (d: Buffer) => parts.push(d));
-      c.once('end', () => resolve(Buffer.concat(parts)));
-    }), 30000, 'the reply and the server\'s EOF');
+    const got = untilEof(c, 'the reply and the server\'s EOF');
     c.write('q');
     const reply = await got;
     assert.equal(reply.length, REPLY.length, 'the whole reply before the EOF, nothing after it');
@@ -89,21 +96,63 @@ const FILE = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'megapipe-half-clos
 fs.writeFileSync(FILE, randomBytes(prng(13), 16 * 1024));   // below the high-water mark: a write would say true
 process.on('exit', () => fs.rmSync(path.dirname(FILE), { recursive: true, force: true }));
 
-/** On the first byte: sends FILE, ends, then writes: the writes after end() must be refused (the file still queued). */
-function endWithFileQueued(answers: boolean[]): SessionFactory {
+/** A session that runs `first(conn)` on its first input and ignores the rest (and the peer's EOF). */
+function onFirstByte(first: (conn: Conn) => void, close?: () => void): SessionFactory {
   return (conn) => {
-    let first = true;
+    let seen = false;
     return {
-      data() {
-        if (!first) return;
-        first = false;
-        const fd = fs.openSync(FILE, 'r');
-        void conn.sendFile(fd, 0, fs.fstatSync(fd).size).catch(() => {}).finally(() => fs.closeSync(fd));
-        conn.end();
-        answers.push(conn.write('LEAK'), conn.writeAscii('LEAK'), conn.write(Buffer.from('LEAK')));
-      },
+      data() { if (!seen) { seen = true; first(conn); } },
+      end() { /* the peer's EOF: nothing (these tests close from the server side) */ },
+      close,
     };
   };
+}
+
+/** On the first byte: sends FILE, ends, then writes: the writes after end() must be refused (the file still queued). */
+const endWithFileQueued = (answers: boolean[]): SessionFactory => onFirstByte((conn) => {
+  const fd = fs.openSync(FILE, 'r');
+  void conn.sendFile(fd, 0, fs.fstatSync(fd).size).catch(() => {}).finally(() => fs.closeSync(fd));
+  conn.end();
+  answers.push(conn.write('LEAK'), conn.writeAscii('LEAK'), conn.write(Buffer.from('LEAK')));
+});
+
+/** On the first byte: 8 MiB (more than loopback buffers hold: still queued), halfClose(), then end() at once. */
+const halfThenEnd = (closed: { yes: boolean }): SessionFactory => onFirstByte((conn) => {
+  const big = Buffer.alloc(8 * 1024 * 1024, 0x62);
+  for (let o = 0; o < big.length; o += 1 << 20) conn.write(big, o, 1 << 20);
+  conn.halfClose();
+  conn.end();
+}, () => { closed.yes = true; });
+
+/** A peer that reads everything, sees EOF, and keeps its own side open: the server must close by itself. */
+async function readAllKeepOpen(port: number, closed: { yes: boolean }): Promise<void> {
+  const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  s.on('error', () => {});
+  try {
+    let got = 0;
+    const eof = new Promise<void>((resolve) => s.on('end', () => resolve()));
+    s.on('data', (d: Buffer) => { got += d.byteLength; });
+    await withTimeout(new Promise<void>((resolve) => s.once('connect', () => resolve())), 10000, 'connect');
+    s.write('q');
+    await withTimeout(eof, 30000, 'EOF');
+    assert.equal(got, 8 * 1024 * 1024);
+    await waitFor(() => closed.yes, 'the server to close the connection without the peer\'s FIN', { ms: 10000 });
+  } finally {
+    s.destroy();
+  }
+}
+
+/** Runs `run(port)` against `factory` served by serveChannel on `backend`, or by serveNet. */
+async function withServer(transport: 'uring' | 'portable' | 'net', factory: SessionFactory, run: (port: number) => Promise<void>): Promise<void> {
+  if (transport === 'net') {
+    const server = await serveNet(factory);
+    try { await run(server.port); } finally { await server.close(1000); }
+    return;
+  }
+  const ch = createChannel({ backend: transport });
+  const listener = await openListener(transport);
+  const server = serveChannel(ch, listener, factory);
+  try { await run(listener.port); } finally { await server.close(1000); listener.close(); ch.close(); }
 }
 
 /** The peer gets the file, then EOF — nothing written after end(). */
@@ -111,11 +160,7 @@ async function onlyTheFile(port: number, answers: boolean[]): Promise<void> {
   const c = net.connect({ port, host: '127.0.0.1' });
   c.on('error', () => {});
   try {
-    const got = withTimeout(new Promise<Buffer>((resolve) => {
-      const parts: Buffer[] = [];
-      c.on('data', (d: Buffer) => parts.push(d));
-      c.once('end', () => resolve(Buffer.concat(parts)));
-    }), 30000, 'the file and EOF');
+    const got = untilEof(c, 'the file and EOF');
     c.write('q');
     const body = await got;
     assert.deepEqual(answers, [false, false, false], 'writes after end() return false');
@@ -123,57 +168,25 @@ async function onlyTheFile(port: number, answers: boolean[]): Promise<void> {
   } finally { c.destroy(); }
 }
 
-for (const backend of BACKENDS) {
-  describe(`serveChannel: Conn.halfClose() (${backend})`, { skip: skipFor(backend) }, () => {
+const TRANSPORTS = [...BACKENDS, 'net'] as const;
+
+for (const transport of TRANSPORTS) {
+  const skip = transport === 'net' ? false : skipFor(transport);
+  describe(`Conn.halfClose() (${transport === 'net' ? 'serveNet' : `serveChannel, ${transport}`})`, { skip }, () => {
     it('sends what is queued, then EOF; keeps reading; refuses writes; closes cleanly at the peer\'s EOF', async () => {
-      const ch = createChannel({ backend });
-      const listener = await openListener(backend);
       const seen: Seen[] = [];
-      const server = serveChannel(ch, listener, factory(seen));
-      try {
-        await halfClosedExchange(listener.port, seen);
-      } finally {
-        await server.close(1000);
-        listener.close();
-        ch.close();
-      }
+      await withServer(transport, factory(seen), (port) => halfClosedExchange(port, seen));
     });
 
+    it('halfClose() then end(): closed once sent, without the peer\'s FIN', async () => {
+      const closed = { yes: false };
+      await withServer(transport, halfThenEnd(closed), (port) => readAllKeepOpen(port, closed));
+    });
+
+    // (a regression test on serveNet: its end() with a file still queued took later writes, and sent them before the close)
     it('writes after end() are refused, a file still queued or not', async () => {
-      const ch = createChannel({ backend });
-      const listener = await openListener(backend);
       const answers: boolean[] = [];
-      const server = serveChannel(ch, listener, endWithFileQueued(answers));
-      try {
-        await onlyTheFile(listener.port, answers);
-      } finally {
-        await server.close(1000);
-        listener.close();
-        ch.close();
-      }
+      await withServer(transport, endWithFileQueued(answers), (port) => onlyTheFile(port, answers));
     });
   });
 }
-
-describe('serveNet: Conn.halfClose()', () => {
-  it('sends what is queued, then EOF; keeps reading; refuses writes; closes cleanly at the peer\'s EOF', async () => {
-    const seen: Seen[] = [];
-    const server = await serveNet(factory(seen));
-    try {
-      await halfClosedExchange(server.port, seen);
-    } finally {
-      await server.close(1000);
-    }
-  });
-
-  // (a regression test: serveNet's end() with a file still queued took later writes, and sent them before the close)
-  it('writes after end() are refused, a file still queued or not', async () => {
-    const answers: boolean[] = [];
-    const server = await serveNet(endWithFileQueued(answers));
-    try {
-      await onlyTheFile(server.port, answers);
-    } finally {
-      await server.close(1000);
-    }
-  });
-});
