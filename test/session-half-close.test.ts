@@ -168,6 +168,29 @@ async function onlyTheFile(port: number, answers: boolean[]): Promise<void> {
   } finally { c.destroy(); }
 }
 
+/** A session that half-closes at the peer's EOF (`atEof`) or on its first input, and never calls end(). */
+function halfCloseOnly(atEof: boolean, closed: { yes: boolean; code?: string }): SessionFactory {
+  return (conn) => ({
+    data() { if (!atEof) conn.halfClose(); },
+    end() { if (atEof) conn.halfClose(); },
+    close(err) { closed.yes = true; closed.code = err?.code; },
+  });
+}
+
+/** The peer sends a byte and its FIN (keeping its socket open): the server's EOF must come and the connection close. */
+async function bothEnded(port: number, closed: { yes: boolean; code?: string }): Promise<void> {
+  const c = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  c.on('error', () => {});
+  try {
+    await withTimeout(new Promise<void>((resolve) => c.once('connect', () => resolve())), 10000, 'connect');
+    const eof = untilEof(c, 'the server\'s EOF');
+    c.end('x');
+    assert.equal((await eof).length, 0);
+    await waitFor(() => closed.yes, 'the connection ended both ways to close by itself', { ms: 10000 });
+    assert.equal(closed.code, undefined);
+  } finally { c.destroy(); }
+}
+
 const TRANSPORTS = [...BACKENDS, 'net'] as const;
 
 for (const transport of TRANSPORTS) {
@@ -183,10 +206,63 @@ for (const transport of TRANSPORTS) {
       await withServer(transport, halfThenEnd(closed), (port) => readAllKeepOpen(port, closed));
     });
 
+    // (a regression test on io_uring: a connection half-closed and at the peer's EOF stayed open until server close)
+    for (const atEof of [true, false]) {
+      it(`ended both ways (${atEof ? 'halfClose() at the peer\'s EOF' : 'the peer\'s EOF after halfClose()'}): the connection closes by itself`, async () => {
+        const closed: { yes: boolean; code?: string } = { yes: false };
+        await withServer(transport, halfCloseOnly(atEof, closed), (port) => bothEnded(port, closed));
+      });
+    }
+
     // (a regression test on serveNet: its end() with a file still queued took later writes, and sent them before the close)
     it('writes after end() are refused, a file still queued or not', async () => {
       const answers: boolean[] = [];
       await withServer(transport, endWithFileQueued(answers), (port) => onlyTheFile(port, answers));
+    });
+  });
+}
+
+// serveChannel.close(deadline): at the deadline every connection still open is destroyed. A session's call made in the
+// same turn, after that and before its 'disconnect' event, must do nothing — not throw the channel's MP_ERR_CLOSED
+// (megapipe-http's lingering close calls end() from its own timer: an uncaught exception in the worker).
+for (const backend of BACKENDS) {
+  describe(`serveChannel.close(deadline): Conn calls after the deadline (${backend})`, { skip: skipFor(backend) }, () => {
+    it('halfClose(), end(), write(), pause() and resume() in the deadline\'s timers phase do nothing', async () => {
+      const ch = createChannel({ backend });
+      const listener = await openListener(backend);
+      let conn: Conn | undefined;
+      let closedBefore: boolean | undefined, calls: string[] = [];
+      const closed = { yes: false };
+      const server = serveChannel(ch, listener, (c) => {
+        conn = c;
+        return { data() {}, shutdown() { /* keeps the connection: the deadline must end it */ }, close() { closed.yes = true; } };
+      });
+      const c = net.connect({ port: listener.port, host: '127.0.0.1' });
+      c.on('error', () => {});
+      try {
+        await waitFor(() => conn !== undefined, 'the connection');
+        const done = server.close(100);
+        // the application's timer, due with the deadline's and made after it: the same timers phase, right after it
+        const app = new Promise<void>((resolve) => setTimeout(() => {
+          closedBefore = closed.yes;
+          for (const [name, call] of [['halfClose', () => conn!.halfClose()], ['end', () => conn!.end()], ['write', () => conn!.write('x')],
+            ['pause', () => conn!.pause()], ['resume', () => conn!.resume()]] as const) {
+            try { const r = call(); calls.push(`${name}:${String(r)}`); } catch (e) { calls.push(`${name} threw ${(e as { code?: string }).code}`); }
+          }
+          resolve();
+        }, 100));
+        // hold the loop past both timers, so that they expire together (a busy worker)
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+        await withTimeout(app, 10000, 'the application\'s timer');
+        await withTimeout(done, 10000, 'server.close()');
+        assert.equal(closedBefore, false, 'the calls ran between the deadline and the disconnect event');
+        assert.deepEqual(calls, ['halfClose:undefined', 'end:undefined', 'write:false', 'pause:undefined', 'resume:undefined']);
+        assert.ok(closed.yes);
+      } finally {
+        c.destroy();
+        listener.close();
+        ch.close();
+      }
     });
   });
 }

@@ -53,6 +53,8 @@ class ChannelConn implements Conn, Draining {
   ending = false;
   /** halfClose() ran: the write side ends after what is queued (writes are refused), reading goes on */
   writeEnded = false;
+  /** the peer's EOF arrived: once the write side has ended too, the connection closes (as node:net's does) */
+  peerEnded = false;
   error: (Error & { code?: string }) | undefined = undefined;
   // the end() drain watch (EndWatch): when the peer last took bytes, and the channel's watch of its progress
   watchAt = 0;
@@ -113,7 +115,9 @@ class ChannelConn implements Conn, Draining {
   halfClose(): void {
     if (this.ending || this.writeEnded) return;
     this.writeEnded = true;
-    if (this.ch.isOpen(this.id)) this.ch.end(this.id);
+    // ended both ways: close once the queued bytes are sent (their FIN is the close's)
+    if (this.peerEnded) { this.end(); return; }
+    try { this.ch.end(this.id); } catch { /* closing already: its disconnect event follows */ }
   }
   end(): void {
     if (this.ending) return;
@@ -163,8 +167,10 @@ export function serveChannel(channel: Channel, listener: Listener, factory: Sess
       case 'read': {
         const c = conns[h];
         if (c === undefined) return;
-        if (ev.result > 0) c.session.data(ev.buffer, ev.offset, ev.result);
-        else if (c.session.end) c.session.end(); else c.end();
+        if (ev.result > 0) { c.session.data(ev.buffer, ev.offset, ev.result); return; }
+        c.peerEnded = true;
+        if (c.session.end) c.session.end(); else c.end();
+        if (c.writeEnded && !c.ending) c.end();   // half-closed before the peer's EOF: ended both ways now
         return;
       }
       case 'write': {
@@ -223,7 +229,9 @@ export function serveChannel(channel: Channel, listener: Listener, factory: Sess
       if (open === 0) { endWatch.stop(); return Promise.resolve(); }
       return new Promise((resolve) => {
         const timer = setTimeout(() => {
-          for (let h = 0; h < conns.length; h++) if (conns[h] !== undefined && channel.isOpen(h)) { try { channel.disconnect(h, true); } catch { /* already closing */ } }
+          // through the Conn, so that it is ending: a session's call before the disconnect event does nothing (the
+          // channel throws MP_ERR_CLOSED for a handle that is closing)
+          for (let h = 0; h < conns.length; h++) conns[h]?.destroy();
         }, deadlineMs);
         onIdle = () => { clearTimeout(timer); endWatch.stop(); resolve(); };
       });

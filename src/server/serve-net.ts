@@ -96,15 +96,15 @@ class NetConn implements Conn, Draining {
   readFile(fd: number, position: number, length: number): Promise<Buffer> { return preadAll(fd, position, length); }
   pause(): void { this.socket.pause(); }
   resume(): void { this.socket.resume(); }
-  // Conn.end: what is queued goes out, then the connection closes (as serveChannel's disconnect): the socket is
-  // destroyed once its write side has finished — not left half-open until the peer's FIN (the server allows half-open
-  // connections so that a peer's EOF reaches the session, not to keep ended ones).
   halfClose(): void {
     if (!this.writable) return;
     this.writeEnded = true;
     const s = this.socket;
     if (this.files) this.files.after(() => s.end()); else s.end();
   }
+  // Conn.end: what is queued goes out, then the connection closes (as serveChannel's disconnect): the socket is
+  // destroyed once its write side has finished — not left half-open until the peer's FIN (the server allows half-open
+  // connections so that a peer's EOF reaches the session, not to keep ended ones).
   end(): void {
     if (this.closed || this.ending) return;
     this.ending = true;

@@ -56,9 +56,11 @@ export interface Conn {
   resume(): void;
   /**
    * Half-close: send what is queued, then shut down the write side (the peer reads EOF); input keeps arriving (`data`,
-   * then the session's `end` at the peer's EOF) until `end` or `destroy` closes the connection. Writes afterwards are
-   * ignored and return false. For a lingering close (RFC 9112 §9.6): the peer sees the response end while what it is
-   * still sending is read, not answered with a reset. Idempotent.
+   * then the session's `end` at the peer's EOF) until `end` or `destroy` closes the connection — or until both sides
+   * have ended: a connection half-closed and at the peer's EOF closes by itself once its bytes are sent (`close`
+   * follows), as node:net's does. Writes afterwards are ignored and return false. For a lingering close (RFC 9112
+   * §9.6): the peer sees the response end while what it is still sending is read, not answered with a reset.
+   * Idempotent.
    */
   halfClose(): void;
   /** Send what is queued, then close the connection (FIN). `close` follows. */
