@@ -484,7 +484,7 @@ export abstract class ChannelCore {
     checkOptions(options as ConnectOptions, CONNECT_OPTIONS);
     const la = (options as ConnectOptions).localAddress;
     if (la !== undefined && (typeof la !== 'string' || isIP(la) === 0)) throw argError('localAddress', 'an IPv4 or IPv6 address literal', la);
-    const lp = (options as ConnectOptions | undefined)?.localPort ?? 0;
+    const lp = (options as ConnectOptions).localPort ?? 0;
     if (!Number.isInteger(lp) || lp < 0 || lp > 65535) throw rangeError('localPort', 'an integer in 0..65535', lp);
     return [host as string, port as number, la, lp];
   }

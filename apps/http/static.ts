@@ -571,7 +571,7 @@ export async function sendFile(req: HttpRequest, res: HttpResponse, path: string
     const info = f.info;
     if (!info.isFile) throw new HttpError(404);
     const e = makeEntity(info, abs, {});
-    if (options.contentType) e.headers = e.headers.replace(/^Content-Type: [^\r]*/, () => `Content-Type: ${ct}`);
+    if (ct) e.headers = e.headers.replace(/^Content-Type: [^\r]*/, () => `Content-Type: ${ct}`);
     if (options.conditional === false) return await res.sendPreparedFile(200, e.headers, f.fd, 0, info.size);
     await answer(req, res, e, null, async () => f);
   } finally {

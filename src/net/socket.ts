@@ -561,7 +561,7 @@ export class Socket extends Duplex implements Endpoint {
     const x = this.#rare(), attempt = ++x.attempt;
     const go = (address: string): void => {
       if (this.destroyed || attempt !== x.attempt) return;
-      this.#rare().connectTo = { address, port: options.port };
+      x.connectTo = { address, port: options.port };
       const ch = threadChannel();
       this.#ch = ch;
       try { this.#h = ch.connect(address, options.port, this, { localAddress: options.localAddress, localPort: options.localPort }); } catch (e) { this.destroy(e as Error); return; }
