@@ -127,6 +127,7 @@ for (const p of points) {
       fmt(pick(s.name, (r) => r.load?.p99_us).median, 3),
       fmt(pick(s.name, (r) => r.entersPerTxn).median, 2),
       fmt(pick(s.name, (r) => r.wakeupsPerTxn).median, 2),
+      fmt(pick(s.name, (r) => r.crossingsPerTxn).median, 2),
       u.n ? fmt(pick(s.name, (r) => r.cost?.clientCoreBusy).median * 100, 2) + '%' : '–',
       u.n ? `${fmt(Math.max(...at(s.name).filter((r) => r.state === 'clean').map((r) => r.cost?.maxCoreSteal ?? 0)) * 100, 2)}%` : '–',
       s.name === 'node:net' ? '1.00×' : v.status === 'not measured' ? 'not measured' : `${fmt(base / u.median, 3)}×`,
@@ -134,13 +135,15 @@ for (const p of points) {
   }
 }
 const table = {
-  headers: ['connections', 'server', 'runs clean/all', 'transactions/s', 'server-core µs/txn', 'p99 µs', 'enters/txn', 'wake-ups/txn', 'client core busy', 'steal max', 'CPU saving vs node:net'],
+  headers: ['connections', 'server', 'runs clean/all', 'transactions/s', 'server-core µs/txn', 'p99 µs', 'enters/txn', 'wake-ups/txn', 'crossings/txn', 'client core busy', 'steal max', 'CPU saving vs node:net'],
   rows,
 };
 const title = `megapipe vs node:net — 64 B echo RPC, ${conns} connections, server on CPU 0, rpc-load on CPU 1, ${reps} reps × ${duration} s (median, min–max of clean runs)`;
 const explain = `server-core µs/txn: the server core's busy time (user, system, softirq; steal excluded) per transaction — the honest
 figure when the client core saturates first. "CPU saving" = node:net's µs/txn ÷ the server's, stated only with ≥ ${MIN_CLEAN_RUNS} clean
-runs of both. "runs clean/all": runs left out (errors, or a window disturbed by other processes or by steal) are counted there.`;
+runs of both. "runs clean/all": runs left out (errors, or a window disturbed by other processes or by steal) are counted there.
+enters / wake-ups / crossings per txn: the server's io_uring_enter calls, its channels' event-loop wake-ups and its calls
+from the addon into JavaScript (completion batches), over its lifetime ÷ all transactions including warm-up (– : node:net).`;
 const states = runs.map((x) => x.rec.state);
 process.stdout.write(`\n${title}\n\n${formatTable(table)}\n${verdicts.join('\n')}\n\n${explain}\n`);
 process.stdout.write(`${runsLine(states)}.\nResults: ${relative(process.cwd(), outDir) || outDir}/. Reproduce: npm start${process.argv.length > 2 ? ' -- ' + process.argv.slice(2).join(' ') : ''}; ` +

@@ -108,7 +108,7 @@ else {
   if (l) process.stdout.write(`rpc-load: ${JSON.stringify(l)}\n`);
   if (c && l) {
     process.stdout.write(`txn/s ${fmt(l.tps)}; server-core µs/txn ${fmt(c.coreUsPerTxn)} (busy ${fmt(c.serverCoreBusy * 100, 2)}%, steal excluded); ` +
-      `proc µs/txn ${fmt(c.procUsPerTxn)}; enters/txn ${fmt(rec.entersPerTxn)}; wake-ups/txn ${fmt(rec.wakeupsPerTxn)}; client busy ${fmt(c.clientCoreBusy * 100, 2)}%\n` +
+      `proc µs/txn ${fmt(c.procUsPerTxn)}; enters/txn ${fmt(rec.entersPerTxn)}; wake-ups/txn ${fmt(rec.wakeupsPerTxn)}; crossings/txn ${fmt(rec.crossingsPerTxn)}; client busy ${fmt(c.clientCoreBusy * 100, 2)}%\n` +
       `steal: server cores ${fmt(c.serverCoreSteal * 100, 2)}%, client cores ${fmt(c.clientCoreSteal * 100, 2)}%; foreign load ${fmt(c.foreignCores, 2)} cores\n`);
   }
   process.stdout.write(`server counters: ${JSON.stringify(rec.serverCounters)}\n`);

@@ -56,7 +56,7 @@ export interface RpcResults {
 
 interface Cell {
   tps: Summary; coreUs: Summary; procUs: Summary; softirqUs: Summary; p50: Summary; p99: Summary;
-  enters: Summary; wakeups: Summary; syscalls: Summary; vcsw: Summary; srvBusy: Summary; cliBusy: Summary;
+  enters: Summary; wakeups: Summary; crossings: Summary; syscalls: Summary; vcsw: Summary; srvBusy: Summary; cliBusy: Summary;
   /** Every core's busy time, the load generator's own CPU, and the difference (the server's share) per txn. */
   machineUs: Summary; cliProcUs: Summary; srvShareUs: Summary;
   /** Largest steal fraction of a server or client core over the clean runs. */
@@ -75,7 +75,7 @@ function cellOf(rows: Row[]): Cell {
   return {
     tps: pick((r) => r.load?.tps), coreUs: pick((r) => r.cost?.coreUsPerTxn), procUs: pick((r) => r.cost?.procUsPerTxn),
     softirqUs: pick((r) => r.cost?.softirqUsPerTxn), p50: pick((r) => r.load?.p50_us), p99: pick((r) => r.load?.p99_us),
-    enters: pick((r) => r.entersPerTxn), wakeups: pick((r) => r.wakeupsPerTxn), syscalls: pick((r) => r.syscallsPerTxn), vcsw: pick((r) => r.cost?.voluntaryPerTxn),
+    enters: pick((r) => r.entersPerTxn), wakeups: pick((r) => r.wakeupsPerTxn), crossings: pick((r) => r.crossingsPerTxn), syscalls: pick((r) => r.syscallsPerTxn), vcsw: pick((r) => r.cost?.voluntaryPerTxn),
     srvBusy: pick((r) => (r.cost ? r.cost.serverCoreBusy * 100 : undefined)), cliBusy: pick((r) => (r.cost ? r.cost.clientCoreBusy * 100 : undefined)),
     machineUs: pick((r) => r.cost?.machineUsPerTxn), cliProcUs: pick((r) => r.cost?.clientProcUsPerTxn),
     srvShareUs: pick((r) => (r.cost ? (r.cost.machineUsPerTxn ?? NaN) - (r.cost.clientProcUsPerTxn ?? NaN) : undefined)),
@@ -113,7 +113,7 @@ export function writeReport(res: RpcResults, outDir: string): { text: string; ch
   const placed = points.some((p) => p.figure === 'cores' || p.figure === 'breakdown');
 
   const table: Table = {
-    headers: ['point', 'server', 'runs clean/all', 'k txn/s', 'core µs/txn', `vs ${base}`, 'proc µs/txn', 'p50 µs', 'p99 µs', 'enters/txn', 'wake-ups/txn', 'syscalls/txn', 'vcsw/txn', 'srv busy%', 'cli busy%', 'steal% max',
+    headers: ['point', 'server', 'runs clean/all', 'k txn/s', 'core µs/txn', `vs ${base}`, 'proc µs/txn', 'p50 µs', 'p99 µs', 'enters/txn', 'wake-ups/txn', 'crossings/txn', 'syscalls/txn', 'vcsw/txn', 'srv busy%', 'cli busy%', 'steal% max',
       ...(placed ? ['workers @ server/client CPUs', 'machine µs/txn', 'client µs/txn', 'machine − client µs/txn'] : [])],
     rows: [],
   };
@@ -127,7 +127,7 @@ export function writeReport(res: RpcResults, outDir: string): { text: string; ch
         name,
         fmtRuns(c.runs),
         fmtSummary(scaled(c.tps, 1e-3)), fmtSummary(c.coreUs), Number.isFinite(ratio) ? `${fmt(ratio, 2)}×` : '–', fmtSummary(c.procUs),
-        fmt(c.p50.median), fmt(c.p99.median), fmt(c.enters.median), fmt(c.wakeups.median, 3), fmt(c.syscalls.median), fmt(c.vcsw.median),
+        fmt(c.p50.median), fmt(c.p99.median), fmt(c.enters.median), fmt(c.wakeups.median, 3), fmt(c.crossings.median, 3), fmt(c.syscalls.median), fmt(c.vcsw.median),
         fmt(c.srvBusy.median, 2), fmt(c.cliBusy.median, 2) + (c.cliBusy.median > 95 ? '*' : ''), c.runs.clean ? fmt(c.stealMax * 100, 2) : '–',
         ...(placed ? [`${p.workers ?? o.workers ?? 1} @ ${srvCpu(p)}/${cliCpu(p)}`, fmtSummary(c.machineUs), fmtSummary(c.cliProcUs), fmtSummary(c.srvShareUs)] : []),
       ]);
@@ -217,7 +217,7 @@ export function writeReport(res: RpcResults, outDir: string): { text: string; ch
       '*core µs/txn*: busy time of the server core per transaction (/proc/stat: user, nice, system, irq and softirq — the softirq work done ' +
       'there is included, steal is not). ' +
       `*vs ${base}*: core µs/txn relative to ${base}; lower is better. *proc µs/txn*: utime+stime of the server processes. ` +
-      '*enters/txn*: io_uring_enter calls the server reports over its lifetime / all transactions including warm-up; *wake-ups/txn*: its channels\' event-loop wake-ups, counted the same way. *syscalls/txn*: ' +
+      '*enters/txn*: io_uring_enter calls the server reports over its lifetime / all transactions including warm-up; *wake-ups/txn*: its channels\' event-loop wake-ups, counted the same way; *crossings/txn*: its calls from the addon into JavaScript (completion batches), counted the same way. *syscalls/txn*: ' +
       'with --syscalls, counted by perf. *vcsw/txn*: voluntary context switches (sleeps, so wake-ups) of the server. *cli busy%* is marked * ' +
       'when the client core was saturated: throughput is then client-bound and only the per-transaction CPU compares the servers. ' +
       '*steal% max*: the largest share of a server or client core the hypervisor took during a clean run\'s window.',

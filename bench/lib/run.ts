@@ -47,6 +47,8 @@ export interface RunRecord {
   entersPerTxn?: number;
   /** Event-loop wake-ups of the channels (eventfd readiness) per transaction, when the server reports `wakeups`. */
   wakeupsPerTxn?: number;
+  /** Calls from the addon into JavaScript (completion batches) per transaction, when the server reports `batches`. */
+  crossingsPerTxn?: number;
   /** All system calls per transaction (perf), when counted. */
   syscallsPerTxn?: number;
 }
@@ -117,6 +119,7 @@ export async function runOnce(spec: ServerSpec, o: RunOptions): Promise<RunRecor
     const all = load.result.all_txns;
     if (rec.serverCounters.enters !== undefined && all > 0) rec.entersPerTxn = rec.serverCounters.enters / all;
     if (rec.serverCounters.wakeups !== undefined && all > 0) rec.wakeupsPerTxn = rec.serverCounters.wakeups / all;
+    if (rec.serverCounters.batches !== undefined && all > 0) rec.crossingsPerTxn = rec.serverCounters.batches / all;
     if (syscalls !== undefined && all > 0) rec.syscallsPerTxn = syscalls / all;
     if (rec.cost.clientCoreBusy > 0.95) rec.problems.push(SATURATED);
     const d = disturbance(rec.cost, { foreignMaxCores: o.foreignMaxCores ?? FOREIGN_MAX_CORES, stealMax: o.stealMax ?? STEAL_MAX });
