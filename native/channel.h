@@ -110,8 +110,12 @@ typedef struct {
   int last_op;
   uint8_t ops[256];         // 1: the opcode is supported
   int buf_ring, sparse_files;
+  int defer_wake;           // defer_wake()
 } ring_probe_t;
 void ring_probe(ring_probe_t *out);
+// 1: a DEFER_TASKRUN ring signals its eventfd as a completion is queued; 0: it does not (channels then set up without
+// DEFER_TASKRUN); -errno: could not be probed. Probed once per process.
+int defer_wake(void);
 
 // loop.c: the ring inside Node's event loop — an eventfd watched by uv_poll; one turn per wake-up; JavaScript called
 // once per drained batch.

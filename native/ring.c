@@ -4,10 +4,13 @@
 // TypeScript side's (src/uring/). Every error is -errno.
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -31,8 +34,64 @@ static void *map_anon(size_t sz) {
 
 static size_t page_round(size_t n) { size_t pg = 4096; return (n + pg - 1) & ~(pg - 1); }
 
+// ---- does a DEFER_TASKRUN ring wake the loop? -------------------------------------------------------------
+// A channel waits in Node's loop on an eventfd registered with its ring (loop.c), so a completion must signal that
+// eventfd when it happens. On a DEFER_TASKRUN ring a completion is first queued as deferred task work, and the kernel
+// signals the eventfd as it queues the first of it — on most kernels. On 6.18.44 (a Firecracker guest, AMD EPYC) it
+// does not: IORING_SQ_TASKRUN is set at once, but the eventfd is signalled 14–35 ms later, so a sleeping loop stays
+// asleep with work waiting (an echo server's p99 at 256 connections: 15 ms instead of 2.5; BENCHMARKS.md "A wake-up
+// that came 14–35 ms late"). The probe: a throw-away DEFER_TASKRUN ring with a registered eventfd, a POLL_ADD on an
+// empty pipe, one byte written into the pipe. The write's wake-up queues the task work inside write(2), so on a kernel
+// that signals at once the eventfd is readable when write returns; otherwise it is not. Deterministic, no timing.
+// Returns 1 (signalled at once), 0 (not: a DEFER_TASKRUN ring would leave the loop asleep), -errno (could not probe:
+// DEFER_TASKRUN refused, no single mmap, out of fds…). Computed once per process.
+static int defer_wake_probe(void) {
+  struct io_uring_params p;
+  memset(&p, 0, sizeof p);
+  p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+  int fd = sys_setup(2, &p);
+  if (fd < 0) return fd;
+  int res, efd = -1, pf[2] = { -1, -1 };
+  size_t sqsz = p.sq_off.array + p.sq_entries * sizeof(unsigned), cqsz = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+  size_t rsz = sqsz > cqsz ? sqsz : cqsz, esz = p.sq_entries * sizeof(struct io_uring_sqe);
+  void *rings = MAP_FAILED, *sqes = MAP_FAILED;
+  if (!(p.features & IORING_FEAT_SINGLE_MMAP)) { res = -EOPNOTSUPP; goto out; }
+  rings = mmap(NULL, rsz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQ_RING);
+  if (rings == MAP_FAILED) { res = -errno; goto out; }
+  sqes = mmap(NULL, esz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQES);
+  if (sqes == MAP_FAILED) { res = -errno; goto out; }
+  if ((efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 || pipe2(pf, O_NONBLOCK | O_CLOEXEC) < 0) { res = -errno; goto out; }
+  if ((res = sys_register(fd, IORING_REGISTER_EVENTFD, &efd, 1)) < 0) goto out;
+  unsigned *tail = (unsigned *)((char *)rings + p.sq_off.tail), *array = (unsigned *)((char *)rings + p.sq_off.array);
+  struct io_uring_sqe *s = sqes;
+  memset(s, 0, sizeof *s);
+  s->opcode = IORING_OP_POLL_ADD; s->fd = pf[0]; s->poll32_events = POLLIN; s->user_data = 1;
+  array[0] = 0;
+  atomic_store_explicit((_Atomic unsigned *)tail, *tail + 1, memory_order_release);
+  if ((res = sys_enter(fd, 1, 0, 0)) != 1) { res = res < 0 ? res : -EIO; goto out; }
+  uint64_t v;
+  if (read(efd, &v, sizeof v) == sizeof v) { res = -EIO; goto out; }   // signalled before anything happened: no answer
+  if (write(pf[1], "x", 1) != 1) { res = -errno; goto out; }
+  res = read(efd, &v, sizeof v) == sizeof v;
+out:
+  if (rings != MAP_FAILED) munmap(rings, rsz);
+  if (sqes != MAP_FAILED) munmap(sqes, esz);
+  if (efd >= 0) close(efd);
+  if (pf[0] >= 0) { close(pf[0]); close(pf[1]); }
+  close(fd);   // cancels the poll if it is still armed
+  return res;
+}
+
+int defer_wake(void) {
+  static _Atomic int cached = 2;   // 2: not probed yet (worker threads may each probe once; they agree)
+  int r = atomic_load_explicit(&cached, memory_order_acquire);
+  if (r == 2) { r = defer_wake_probe(); atomic_store_explicit(&cached, r, memory_order_release); }
+  return r;
+}
+
 // ---- ring setup and teardown -----------------------------------------------------------------------------
-// Tries the best flag set first and steps down on EINVAL (older kernels). Returns the ring fd or -errno.
+// Tries the best flag set first and steps down on EINVAL (older kernels). DEFER_TASKRUN (the first step) only where
+// its completions wake the loop at once (defer_wake). Returns the ring fd or -errno.
 static int ring_setup(unsigned entries, unsigned cq_entries, struct io_uring_params *out) {
   static const unsigned wanted[] = {
     IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
@@ -46,6 +105,7 @@ static int ring_setup(unsigned entries, unsigned cq_entries, struct io_uring_par
   size_t first = 0;
   const char *force = getenv("MEGAPIPE_RING_SETUP");
   if (force && *force >= '0' && *force <= '4' && force[1] == 0) first = (size_t)(*force - '0');
+  else if (defer_wake() != 1) first = 1;
   for (size_t i = first; i < sizeof wanted / sizeof wanted[0]; i++) {
     memset(out, 0, sizeof *out);
     out->flags = wanted[i] | IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
@@ -698,6 +758,7 @@ void ring_probe(ring_probe_t *out) {
   int fd = ring_setup(8, 16, &p);
   if (fd < 0) { out->err = fd; return; }
   out->setup_flags = p.flags; out->features = p.features;
+  out->defer_wake = defer_wake();
   size_t psz = sizeof(struct io_uring_probe) + 256 * sizeof(struct io_uring_probe_op);
   struct io_uring_probe *pr = calloc(1, psz);
   if (pr && sys_register(fd, IORING_REGISTER_PROBE, pr, 256) >= 0) {

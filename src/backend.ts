@@ -33,7 +33,8 @@ export function uringAvailability(): { ok: boolean; reason: string } {
   if (!p.sparseFiles) return (cached = { ok: false, reason: `kernel ${p.kernel} lacks sparse fixed-file tables (Linux 5.19+ needed)` });
   // multishot receive arrived in 6.0 together with IORING_OP_SEND_ZC (47): use it as the witness
   if (!(p.ops ?? []).includes(47)) return (cached = { ok: false, reason: `kernel ${p.kernel} lacks multishot receive (Linux 6.0+ needed)` });
-  return (cached = { ok: true, reason: `io_uring on Linux ${p.kernel}${p.deferTaskrun ? ' (DEFER_TASKRUN)' : ''}` });
+  const setup = p.deferTaskrun ? ' (DEFER_TASKRUN)' : p.deferWakes === false ? ' (no DEFER_TASKRUN: this kernel signals its eventfd late)' : '';
+  return (cached = { ok: true, reason: `io_uring on Linux ${p.kernel}${setup}` });
 }
 
 /** The backend asked for: the option, then MEGAPIPE_BACKEND, then 'auto'. */

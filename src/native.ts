@@ -9,9 +9,15 @@ export interface ProbeResult {
   ok: boolean;
   errno: number;
   kernel?: string;
+  /** The set-up flags and features of the ring a channel would get (IORING_SETUP_*, IORING_FEAT_*). */
+  setupFlags?: number;
+  features?: number;
   singleIssuer?: boolean;
   deferTaskrun?: boolean;
   coopTaskrun?: boolean;
+  /** Whether a DEFER_TASKRUN ring signals its eventfd as a completion is queued (absent: could not be probed). Where it
+   * does not, channels are set up without DEFER_TASKRUN: a sleeping loop would not be woken for 14–35 ms. */
+  deferWakes?: boolean;
   bundles?: boolean;
   nodrop?: boolean;
   ops?: number[];

@@ -1,11 +1,14 @@
 // wake-probe: how a ring set up like native/ring.c's wakes an epoll set that watches the ring fd itself (issue 19).
-// Usage: wake-probe coop|defer|plain   — coop: SINGLE_ISSUER|SUBMIT_ALL|COOP_TASKRUN|TASKRUN_FLAG (no DEFER_TASKRUN);
+// Usage: wake-probe coop|defer|plain[-evfd]   — coop: SINGLE_ISSUER|SUBMIT_ALL|COOP_TASKRUN|TASKRUN_FLAG (no DEFER_TASKRUN);
 // defer: the same plus DEFER_TASKRUN (megapipe's ring); plain: SINGLE_ISSUER|SUBMIT_ALL|TASKRUN_FLAG (task work
 // announced by a signal-like notification, with IPIs). A child process on CPU 1 connects and writes on command; the
 // server on CPU 0 arms a multishot accept (direct descriptors) and a multishot receive (provided buffers), and for each
 // event waits in epoll_wait on the ring fd, either asleep when the event happens ("asleep") or after spinning in user
 // space without a system call while it happens ("busy"). Each epoll_wait is printed: its result, its time, the CQEs
-// ready and IORING_SQ_TASKRUN before and after. libc only.
+// ready and IORING_SQ_TASKRUN before and after. With "-evfd" (coop-evfd, defer-evfd: megapipe's own wake-up) the epoll
+// set watches an eventfd registered with the ring (IORING_REGISTER_EVENTFD) instead of the ring fd, and the probe adds
+// 20 receives while asleep, each timed from the client's write to the eventfd's report (the client writes, then
+// reports its clock through the command pipe's reply). libc only.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -19,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -36,7 +40,7 @@
 #define IORING_FILE_INDEX_ALLOC (~0U)
 #endif
 
-static int ring_fd;
+static int ring_fd, evfd = -1;
 static unsigned *sq_tail, *sq_flags, *sq_array, sq_mask, *cq_head, *cq_tail, cq_mask;
 static struct io_uring_sqe *sqes;
 static struct io_uring_cqe *cqes;
@@ -69,7 +73,10 @@ static unsigned wait_ring(int ep, const char *what) {
     double d = now_us() - s;
     printf("  %-22s epoll_wait #%d: %s after %8.0f us; before: cq=%u taskrun=%d; after: cq=%u taskrun=%d\n", what, i + 1,
            r > 0 ? "ring fd READY" : r == 0 ? "timeout" : e == EINTR ? "EINTR" : strerror(e), d, c0, t0, cq_ready(), taskrun());
-    if (r > 0) return cq_ready();
+    if (r > 0) {
+      if (evfd >= 0) { uint64_t v; if (read(evfd, &v, sizeof v) < 0) { } if (taskrun() || !cq_ready()) enter(0, 0, IORING_ENTER_GETEVENTS); }
+      return cq_ready();
+    }
   }
   return cq_ready();
 }
@@ -106,10 +113,11 @@ static void client(int cmd, int port) {
 
 int main(int argc, char **argv) {
   const char *mode = argc > 1 ? argv[1] : "coop";
+  int use_evfd = strstr(mode, "-evfd") != NULL;
   unsigned flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_TASKRUN_FLAG;
-  if (strcmp(mode, "plain") != 0) flags |= IORING_SETUP_COOP_TASKRUN;
+  if (strncmp(mode, "plain", 5) != 0) flags |= IORING_SETUP_COOP_TASKRUN;
   else flags &= ~IORING_SETUP_TASKRUN_FLAG;   // TASKRUN_FLAG needs COOP_TASKRUN
-  if (strcmp(mode, "defer") == 0) flags |= IORING_SETUP_DEFER_TASKRUN;
+  if (strncmp(mode, "defer", 5) == 0) flags |= IORING_SETUP_DEFER_TASKRUN;
   pin(0);
   struct io_uring_params p = { .flags = flags };
   ring_fd = (int)syscall(__NR_io_uring_setup, 64, &p);
@@ -148,7 +156,11 @@ int main(int argc, char **argv) {
 
   int ep = epoll_create1(EPOLL_CLOEXEC);
   struct epoll_event ee = { .events = EPOLLIN };
-  if (epoll_ctl(ep, EPOLL_CTL_ADD, ring_fd, &ee) < 0) { perror("epoll_ctl"); return 1; }
+  if (use_evfd) {
+    evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (evfd < 0 || syscall(__NR_io_uring_register, ring_fd, IORING_REGISTER_EVENTFD, &evfd, 1) < 0) { perror("eventfd"); return 1; }
+  }
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, use_evfd ? evfd : ring_fd, &ee) < 0) { perror("epoll_ctl"); return 1; }
 
   struct io_uring_sqe *s = sqe();
   s->opcode = IORING_OP_ACCEPT; s->fd = lfd; s->ioprio = IORING_ACCEPT_MULTISHOT; s->file_index = IORING_FILE_INDEX_ALLOC; s->user_data = 1;
@@ -183,6 +195,26 @@ int main(int argc, char **argv) {
     if (write(cmd[1], "w", 1) != 1) return 1;
     wait_ring(ep, "recv/asleep");
     reap(2);
+  }
+  // 3b. (eventfd modes) 20 receives while asleep, each timed from the client's write to the eventfd's report
+  if (use_evfd) {
+    printf("recv, asleep, 20 times: write -> eventfd reported, us:");
+    double worst = 0, sum = 0;
+    for (int k = 0; k < 20; k++) {
+      double t0 = now_us();
+      if (write(cmd[1], "w", 1) != 1) return 1;
+      struct epoll_event ev;
+      int r = epoll_wait(ep, &ev, 1, 300);
+      double d = now_us() - t0;
+      printf(" %.0f%s", d, r > 0 ? "" : "(timeout)");
+      if (d > worst) worst = d;
+      sum += d;
+      uint64_t v; if (read(evfd, &v, sizeof v) < 0) { }
+      enter(0, 0, IORING_ENTER_GETEVENTS);
+      while (cq_ready()) atomic_store_explicit((_Atomic unsigned *)cq_head, *cq_head + 1, memory_order_release);
+      spin_us(1000);
+    }
+    printf("\n  mean %.0f us, worst %.0f us\n", sum / 20, worst);
   }
   // 4. receive, busy (short spin: like JavaScript running a turn)
   printf("recv, busy 2 ms:\n");
