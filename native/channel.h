@@ -114,7 +114,7 @@ typedef struct {
 } ring_probe_t;
 void ring_probe(ring_probe_t *out);
 // 1: a DEFER_TASKRUN ring signals its eventfd as a completion is queued; 0: it does not (channels then set up without
-// DEFER_TASKRUN); -errno: could not be probed. Probed once per process.
+// DEFER_TASKRUN); -errno: could not be probed (then without it too). Cached once answered (ring.c).
 int defer_wake(void);
 
 // loop.c: the ring inside Node's event loop — an eventfd watched by uv_poll; one turn per wake-up; JavaScript called

@@ -12,7 +12,8 @@
 // enters and 20% fewer system calls per transaction at 1 txn/conn, but no less CPU (1.04× the base's at 1 txn/conn,
 // 1.05× persistent: a ring without DEFER_TASKRUN runs its task work in smaller batches), so this stays the wake-up.
 // The eventfd needs a kernel that signals it as it queues the deferred work: where one does not (ring.c, defer_wake),
-// the ring is set up without DEFER_TASKRUN and the eventfd is signalled as each CQE is posted.
+// the ring is set up without DEFER_TASKRUN and the eventfd is signalled as each CQE is posted (then completions are also
+// posted while JavaScript runs, at any kernel entry of this thread: src/uring/receive.ts arms single-shot receives).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdatomic.h>

@@ -39,13 +39,19 @@ static size_t page_round(size_t n) { size_t pg = 4096; return (n + pg - 1) & ~(p
 // eventfd when it happens. On a DEFER_TASKRUN ring a completion is first queued as deferred task work, and the kernel
 // signals the eventfd as it queues the first of it — on most kernels. On 6.18.44 (a Firecracker guest, AMD EPYC) it
 // does not: IORING_SQ_TASKRUN is set at once, but the eventfd is signalled 14–35 ms later, so a sleeping loop stays
-// asleep with work waiting (an echo server's p99 at 256 connections: 15 ms instead of 2.5; BENCHMARKS.md "A wake-up
+// asleep with work waiting (an echo server's p99 at 256 connections: 15 ms instead of 3; BENCHMARKS.md "A wake-up
 // that came 14–35 ms late"). The probe: a throw-away DEFER_TASKRUN ring with a registered eventfd, a POLL_ADD on an
 // empty pipe, one byte written into the pipe. The write's wake-up queues the task work inside write(2), so on a kernel
-// that signals at once the eventfd is readable when write returns; otherwise it is not. Deterministic, no timing.
-// Returns 1 (signalled at once), 0 (not: a DEFER_TASKRUN ring would leave the loop asleep), -errno (could not probe:
-// DEFER_TASKRUN refused, no single mmap, out of fds…). Computed once per process.
-static int defer_wake_probe(void) {
+// that signals at once the eventfd is readable when write returns; otherwise it is not. A "not readable" is the
+// answer whatever the timing; a "readable" counts only if write and read took under DEFER_WAKE_TRIAL_NS together (a
+// thread preempted in between could find a late signal arrived: then the trial is repeated, at most
+// DEFER_WAKE_TRIALS times). Returns 1 (signalled at once), 0 (not: a DEFER_TASKRUN ring would leave the loop asleep),
+// -EAGAIN (no trial conclusive), or another -errno (could not probe: DEFER_TASKRUN refused, out of fds…).
+#define DEFER_WAKE_TRIAL_NS 1000000LL
+#define DEFER_WAKE_TRIALS 5
+static long long mono_ns(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return (long long)t.tv_sec * 1000000000LL + t.tv_nsec; }
+
+static int defer_wake_trial(void) {
   struct io_uring_params p;
   memset(&p, 0, sizeof p);
   p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
@@ -70,9 +76,11 @@ static int defer_wake_probe(void) {
   atomic_store_explicit((_Atomic unsigned *)tail, *tail + 1, memory_order_release);
   if ((res = sys_enter(fd, 1, 0, 0)) != 1) { res = res < 0 ? res : -EIO; goto out; }
   uint64_t v;
-  if (read(efd, &v, sizeof v) == sizeof v) { res = -EIO; goto out; }   // signalled before anything happened: no answer
+  if (read(efd, &v, sizeof v) == sizeof v) { res = -EAGAIN; goto out; }   // signalled before anything happened
+  long long t0 = mono_ns();
   if (write(pf[1], "x", 1) != 1) { res = -errno; goto out; }
   res = read(efd, &v, sizeof v) == sizeof v;
+  if (res == 1 && mono_ns() - t0 > DEFER_WAKE_TRIAL_NS) res = -EAGAIN;   // readable, but late enough to be the late signal
 out:
   if (rings != MAP_FAILED) munmap(rings, rsz);
   if (sqes != MAP_FAILED) munmap(sqes, esz);
@@ -82,10 +90,19 @@ out:
   return res;
 }
 
+// The answer, cached once it is one: 0, 1, or a refusal that will not change (DEFER_TASKRUN or io_uring refused). A
+// passing failure (out of fds or memory, a refused enter, no conclusive trial) is not cached: the next channel asks
+// again, and this one goes without DEFER_TASKRUN. Worker threads may probe at once; the first answer stands.
 int defer_wake(void) {
-  static _Atomic int cached = 2;   // 2: not probed yet (worker threads may each probe once; they agree)
+  static _Atomic int cached = 2;   // 2: no answer yet
   int r = atomic_load_explicit(&cached, memory_order_acquire);
-  if (r == 2) { r = defer_wake_probe(); atomic_store_explicit(&cached, r, memory_order_release); }
+  if (r != 2) return r;
+  for (int i = 0; i < DEFER_WAKE_TRIALS; i++) if ((r = defer_wake_trial()) != -EAGAIN) break;
+  if (r == 0 || r == 1 || r == -EINVAL || r == -EPERM || r == -ENOSYS || r == -EOPNOTSUPP || r == -EACCES) {
+    int expect = 2;
+    atomic_compare_exchange_strong_explicit(&cached, &expect, r, memory_order_acq_rel, memory_order_acquire);
+    return atomic_load_explicit(&cached, memory_order_acquire);
+  }
   return r;
 }
 

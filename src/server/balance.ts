@@ -3,7 +3,10 @@
 // watches (TCP_INFO on the listening socket: one getsockopt each) and, when one holds at least `threshold`
 // connections, accepts up to `batchMax` of them itself with a non-blocking accept4 and registers them in its own
 // channel as regular-fd handles. It also rescues a shared queue whose io_uring accept wake-up went to a busy
-// worker (io_uring's accept waits are exclusive: the woken ring holds the connection until its thread runs).
+// worker (io_uring's accept waits are exclusive: the woken ring holds the connection until its thread runs). It can
+// take only what the busy worker's ring has not accepted: a DEFER_TASKRUN ring accepts only when its own thread enters
+// it, but a ring without it (native/ring.c, defer_wake) accepts at its thread's next kernel entry — a system call, a
+// timer tick — even while that thread is busy.
 import { acceptNow, acceptQueueLength, closeFd, socketsAvailable } from '../sockets.js';
 import type { Channel } from '../channel.js';
 

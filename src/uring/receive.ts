@@ -1,8 +1,13 @@
 // Receiving: one receive request per reading connection, with provided buffers (the kernel picks a buffer of the ring
 // for each completion; the bytes are handed to JavaScript as a view into the receive pool, zero-copy). The first
 // receive of a connection is single-shot (a short-lived connection has nothing armed to cancel when it closes); later
-// ones are multishot. Pausing cancels the request; bytes that completed before the cancel landed are held back as
-// copies (the stash) and delivered, in order, when the connection reads again.
+// ones are multishot on a DEFER_TASKRUN ring, where completions are posted only when this thread enters the ring, so a
+// busy thread receives nothing more. On a ring without it (native/ring.c, defer_wake) the kernel posts completions at
+// any kernel entry of the thread — a system call JavaScript makes, a timer tick — so a multishot receive would keep
+// taking buffers while JavaScript runs (the whole pool into one connection before its handler can pause it): there
+// every receive is single-shot, re-armed as its completion is handled, and a busy thread takes at most one buffer per
+// connection. Pausing cancels the request; bytes that completed before the cancel landed are held back as copies (the
+// stash) and delivered, in order, when the connection reads again.
 import { St } from '../handle-table.js';
 import { Op, Tag, Kernel } from './abi.js';
 import { copyOf } from './copy.js';
@@ -27,7 +32,11 @@ export class Receiver {
   // stashes due for delivery inside a batch (syncRecv): [handle, generation] pairs, delivered between completions
   private readonly stashDue: number[] = [];
 
-  constructor(private readonly ch: UringChannel, recv: ArrayBuffer, bufSize: number, buffers: number) {
+  /** Later receives are multishot: only on a DEFER_TASKRUN ring (see the top of this file). */
+  private readonly multishot: boolean;
+
+  constructor(private readonly ch: UringChannel, recv: ArrayBuffer, bufSize: number, buffers: number, deferTaskrun: boolean) {
+    this.multishot = deferTaskrun;
     this.state = ch.table.state;
     this.gen = ch.table.gen;
     this.pool = Buffer.from(recv);
@@ -54,7 +63,7 @@ export class Receiver {
     if (want) {
       if (!(st & St.RecvArmed)) {
         this.state[h] = st | St.RecvArmed | St.RecvSeen;
-        ch.stage(Op.Recv, h, ch.fd[h]!, ch.fixed(h), 0, 0, (st & St.RecvSeen) !== 0 ? 0 : 1, Tag.Recv);
+        ch.stage(Op.Recv, h, ch.fd[h]!, ch.fixed(h), 0, 0, (st & St.RecvSeen) !== 0 && this.multishot ? 0 : 1, Tag.Recv);
       }
     } else if ((st & (St.RecvArmed | St.RecvCancel)) === St.RecvArmed) {
       this.state[h] = st | St.RecvCancel;
