@@ -11,8 +11,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { uringSkip } from './helpers.js';
-import { native } from '../src/native.js';
+import { deferRingSkip, uringSkip } from './helpers.js';
 
 const PAUSED_MAX = 4 * 1024 * 1024;
 const child = fileURLToPath(new URL('./fixtures/pause-bound-child.js', import.meta.url));
@@ -28,7 +27,7 @@ function run(env: Record<string, string>): Promise<Result> {
 
 describe('a paused connection receives a bounded amount (uring)', { skip: uringSkip }, () => {
   for (const [what, env] of [['the default ring', {}], ['a DEFER_TASKRUN ring (forced)', { MEGAPIPE_RING_SETUP: '0' }]] as const) {
-    const skip = what.startsWith('a DEFER') && !uringSkip && native?.probe().deferWakes === undefined ? 'this kernel refuses DEFER_TASKRUN or could not be probed' : false;
+    const skip = what.startsWith('a DEFER') && deferRingSkip;
     it(`${what}: at most ${PAUSED_MAX / 1048576} MiB after pause(), then every byte in order on resume`, { skip }, async () => {
       const r = await run(env);
       assert.ok(r.atPause >= 256 * 1024, `paused after ${r.atPause} B`);

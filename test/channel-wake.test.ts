@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
-import { BACKENDS, skipFor, startEchoServer, uringSkip, withTimeout } from './helpers.js';
+import { BACKENDS, skipFor, startEchoServer, uringSkip, waitFor } from './helpers.js';
 import { native } from '../src/native.js';
 
 const ROUNDS = 20;
@@ -62,7 +62,7 @@ for (const backend of BACKENDS) {
           const before = reads;
           sock.write(Buffer.from([r]));
           counts.push(await iterationsUntil(() => reads > before));
-          await withTimeout(iterationsUntilAsync(() => echoed.length > r), 10000, `echo of byte ${r}`);
+          await waitFor(() => echoed.length > r, `the echo of byte ${r}`, { ms: 10000 });
         }
         assert.deepEqual(echoed, Array.from({ length: ROUNDS }, (_, i) => i), 'every byte echoed, in order');
         // the first round may find the receive not yet re-armed multishot; every round must be prompt all the same
@@ -80,15 +80,15 @@ for (const backend of BACKENDS) {
       try {
         const messages: Array<{ connected?: boolean; wrote?: number; echoed?: number; bytes?: number[]; error?: string }> = [];
         w.on('message', (m) => messages.push(m));
-        await withTimeout(iterationsUntilAsync(() => messages.some((m) => m.connected)), 10000, 'worker connected');
+        await waitFor(() => messages.some((m) => m.connected), 'the worker to connect', { ms: 10000 });
         const counts: number[] = [];
         for (let r = 0; r < ROUNDS; r++) {
           const before = reads;
           w.postMessage(r);
           // count from the moment this thread learns the byte is in the kernel
-          await withTimeout(iterationsUntilAsync(() => messages.some((m) => m.wrote === r)), 10000, `worker wrote byte ${r}`);
+          await waitFor(() => messages.some((m) => m.wrote === r), `the worker to write byte ${r}`, { ms: 10000 });
           counts.push(await iterationsUntil(() => reads > before));
-          await withTimeout(iterationsUntilAsync(() => messages.some((m) => (m.echoed ?? 0) > r)), 10000, `echo of byte ${r}`);
+          await waitFor(() => messages.some((m) => (m.echoed ?? 0) > r), `the echo of byte ${r}`, { ms: 10000 });
         }
         assert.deepEqual(messages.filter((m) => m.error), [], 'no socket error in the worker');
         const last = messages.filter((m) => m.bytes).pop();
@@ -100,14 +100,6 @@ for (const backend of BACKENDS) {
         await server.close();
       }
     });
-  });
-}
-
-/** Waits (without a bound on iterations) until `done()`: the loop polls normally in between. */
-function iterationsUntilAsync(done: () => boolean): Promise<void> {
-  return new Promise((resolve) => {
-    const check = (): void => { if (done()) resolve(); else setTimeout(check, 1); };
-    check();
   });
 }
 

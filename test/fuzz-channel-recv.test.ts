@@ -20,7 +20,7 @@ import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import fc from 'fast-check';
 import { createChannel, type Limits } from '../src/index.js';
-import { BACKENDS, openListener, prng, randomBytes, skipFor, waitFor, withTimeout, type BackendKind } from './helpers.js';
+import { BACKENDS, deferRingSkip, openListener, prng, randomBytes, skipFor, waitFor, withTimeout, type BackendKind, withRingSetup } from './helpers.js';
 import { REPLAY, checkAsync } from './fixtures/fuzz-common.js';
 import { native } from '../src/native.js';
 
@@ -280,18 +280,11 @@ const rings: { name: string; env?: string }[] = [{ name: '' }, { name: ', DEFER_
 for (const backend of BACKENDS) {
   for (const ring of backend === 'uring' ? rings : [{ name: '' }]) {
   describe(`receive buffers held past their read event (${backend}${ring.name})`, { skip: skipFor(backend) }, () => {
-    const deferSkip = ring.env !== undefined && !skipFor(backend) && native?.probe().deferWakes === undefined ? 'this kernel refuses DEFER_TASKRUN or could not be probed' : false;
-    it('held bytes never change until released; every byte echoed in order; the ring stays whole', { skip: deferSkip }, async () => {
+    it('held bytes never change until released; every byte echoed in order; the ring stays whole', { skip: ring.env !== undefined && deferRingSkip }, async () => {
       for (const key of Object.keys(seen) as (keyof typeof seen)[]) seen[key] = 0;
-      const was = process.env.MEGAPIPE_RING_SETUP;
-      if (ring.env !== undefined) process.env.MEGAPIPE_RING_SETUP = ring.env;
-      let multishot = false;
-      try {
-        await checkAsync(FILE, `receive buffers (${backend}${ring.name})`, fc.asyncProperty(caseArb, (c) => runCase(backend, c)), { runs: 150, timeLimitMs: 25_000 });
-        multishot = backend === 'uring' && (ring.env === '0' || native?.probe().deferTaskrun === true);
-      } finally {
-        if (was === undefined) delete process.env.MEGAPIPE_RING_SETUP; else process.env.MEGAPIPE_RING_SETUP = was;
-      }
+      const property = () => checkAsync(FILE, `receive buffers (${backend}${ring.name})`, fc.asyncProperty(caseArb, (c) => runCase(backend, c)), { runs: 150, timeLimitMs: 25_000 });
+      await (ring.env !== undefined ? withRingSetup(ring.env, property) : property());
+      const multishot = backend === 'uring' && (ring.env === '0' || native?.probe().deferTaskrun === true);
       process.stderr.write(`receive buffers (${backend}${ring.name}): ${JSON.stringify(seen)}\n`);
       if (REPLAY) return;
       // not hollow: buffers held in bulk, up to the limit and beyond it (refused), released every way

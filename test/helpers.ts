@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { setImmediate as immediate, setTimeout as sleep } from 'node:timers/promises';
 import { createChannel, listen, listenPortable, uringAvailability, type Channel, type Limits, type Listener, type MpEvent } from '../src/index.js';
 import { uringExpectation } from './uring-expected.js';
+import { native } from '../src/native.js';
 
 export type BackendKind = 'uring' | 'portable';
 export const BACKENDS: readonly BackendKind[] = ['uring', 'portable'];
@@ -24,6 +25,17 @@ if (expectation.expected && !uring.ok) {
 }
 /** Why the io_uring backend cannot run here, or false. */
 export const uringSkip: string | false = uring.ok ? false : `io_uring unavailable: ${uring.reason}`;
+/** Why a test cannot force a DEFER_TASKRUN ring here (the kernel refuses it, or the addon's wake-up probe had no
+ * answer: native/ring.c, defer_wake), or false. */
+export const deferRingSkip: string | false = uringSkip || (native?.probe().deferWakes === undefined ? 'this kernel refuses DEFER_TASKRUN or could not be probed' : false);
+
+/** Runs `f` with MEGAPIPE_RING_SETUP=`step` in the environment (the addon reads it as each channel sets up its ring,
+ * worker threads' too), then puts the variable back as it was. */
+export async function withRingSetup<T>(step: string, f: () => Promise<T>): Promise<T> {
+  const was = process.env.MEGAPIPE_RING_SETUP;
+  process.env.MEGAPIPE_RING_SETUP = step;
+  try { return await f(); } finally { if (was === undefined) delete process.env.MEGAPIPE_RING_SETUP; else process.env.MEGAPIPE_RING_SETUP = was; }
+}
 
 /** A module specifier ending so names megapipe/net on the portable backend (childNetEnv: MEGAPIPE_BACKEND=portable).
  * There its client sockets are the portable channel's; a server's listen() falls back to node:net's own (server.ts). */

@@ -8,7 +8,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serve, uringAvailability, type Server } from '../src/index.js';
-import { native } from '../src/native.js';
+import { deferRingSkip, withRingSetup } from './helpers.js';
 
 const cpus = availableParallelism();
 // Linux 6.7 added getsockopt as an io_uring socket command (how incomingCpu() reads an lwsocket's CPU)
@@ -165,12 +165,6 @@ describe('load balancing between partitions', { skip: cpus < 2 ? 'needs 2+ CPUs'
   // multishot accept takes the queued connections even while the thread spins: they wait in that ring, not in the
   // queue, and a balancer cannot take them. The first two tests force DEFER_TASKRUN (MEGAPIPE_RING_SETUP=0, in the
   // environment the workers' addon reads); the third runs without it and asserts what still holds.
-  const deferAccepted = uring.ok && native?.probe().deferWakes !== undefined;   // the kernel takes DEFER_TASKRUN (6.1+)
-  async function withRingSetup<T>(step: string, f: () => Promise<T>): Promise<T> {
-    const was = process.env.MEGAPIPE_RING_SETUP;
-    process.env.MEGAPIPE_RING_SETUP = step;
-    try { return await f(); } finally { if (was === undefined) delete process.env.MEGAPIPE_RING_SETUP; else process.env.MEGAPIPE_RING_SETUP = was; }
-  }
   async function skewed(loadBalance: boolean, queues = true): Promise<Record<string, number>> {
     const server = await serve({ module: fixture('whoami-worker'), workers: 2, loadBalance });
     const marker = join(tmpdir(), `megapipe-release-${process.pid}-${loadBalance}`);
@@ -209,12 +203,11 @@ describe('load balancing between partitions', { skip: cpus < 2 ? 'needs 2+ CPUs'
     }
   }
 
-  const needDefer = deferAccepted ? false : 'this kernel refuses DEFER_TASKRUN (before 6.1)';
-  it('without balancing, the busy partition keeps its connections (the paper\'s behaviour; DEFER_TASKRUN rings)', { skip: needDefer }, async () => {
+  it('without balancing, the busy partition keeps its connections (the paper\'s behaviour; DEFER_TASKRUN rings)', { skip: deferRingSkip }, async () => {
     assert.deepEqual(await withRingSetup('0', () => skewed(false)), { 0: 20 });
   });
 
-  it('with loadBalance, an idle worker takes the busy partition\'s queued connections (DEFER_TASKRUN rings)', { skip: needDefer }, async () => {
+  it('with loadBalance, an idle worker takes the busy partition\'s queued connections (DEFER_TASKRUN rings)', { skip: deferRingSkip }, async () => {
     assert.deepEqual(await withRingSetup('0', () => skewed(true)), { 1: 20 });
   });
 
