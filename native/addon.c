@@ -145,6 +145,9 @@ static napi_value Probe(napi_env env, napi_callback_info info) {
   set_bool(env, out, "coopTaskrun", p.setup_flags & IORING_SETUP_COOP_TASKRUN);
   // whether a DEFER_TASKRUN ring would wake the loop at once (ring.c, defer_wake): absent when it could not be probed
   if (p.defer_wake >= 0) set_bool(env, out, "deferWakes", p.defer_wake == 1);
+  // whether a multishot receive can be capped at a total of bytes per arming (ring.c, recv_total_cap): absent when it
+  // could not be probed
+  if (p.recv_cap >= 0) set_bool(env, out, "recvCap", p.recv_cap == 1);
   set_bool(env, out, "bundles", p.features & IORING_FEAT_RECVSEND_BUNDLE);
   set_bool(env, out, "nodrop", p.features & IORING_FEAT_NODROP);
   napi_value ops; napi_create_array(env, &ops);

@@ -111,11 +111,15 @@ typedef struct {
   uint8_t ops[256];         // 1: the opcode is supported
   int buf_ring, sparse_files;
   int defer_wake;           // defer_wake()
+  int recv_cap;             // recv_total_cap()
 } ring_probe_t;
 void ring_probe(ring_probe_t *out);
 // 1: a DEFER_TASKRUN ring signals its eventfd as a completion is queued; 0: it does not (channels then set up without
 // DEFER_TASKRUN); -errno: could not be probed (then without it too). Cached once answered (ring.c).
 int defer_wake(void);
+// 1: a multishot receive takes a total byte cap (sqe->optlen, Linux 6.17), after which it ends by itself; 0: it does
+// not; -errno: could not be probed. Asked by every probe (ring.c).
+int recv_total_cap(void);
 
 // loop.c: the ring inside Node's event loop — an eventfd watched by uv_poll; one turn per wake-up; JavaScript called
 // once per drained batch.

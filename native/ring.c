@@ -34,6 +34,59 @@ static void *map_anon(size_t sz) {
 
 static size_t page_round(size_t n) { size_t pg = 4096; return (n + pg - 1) & ~(pg - 1); }
 
+// ---- a scratch ring for the probes below: set up and mapped, two SQEs, nothing registered -------------------
+typedef struct {
+  int fd;
+  struct io_uring_params p;
+  void *rings, *sqes;
+  size_t rsz, esz;
+} scratch_t;
+
+static void scratch_close(scratch_t *r) {
+  if (r->rings != MAP_FAILED) munmap(r->rings, r->rsz);
+  if (r->sqes != MAP_FAILED) munmap(r->sqes, r->esz);
+  if (r->fd >= 0) close(r->fd);
+  r->fd = -1; r->rings = r->sqes = MAP_FAILED;
+}
+
+// 0, or -errno with nothing left open.
+static int scratch_open(scratch_t *r, unsigned flags) {
+  memset(&r->p, 0, sizeof r->p);
+  r->p.flags = flags;
+  r->rings = r->sqes = MAP_FAILED;
+  if ((r->fd = sys_setup(2, &r->p)) < 0) return r->fd;
+  size_t sqsz = r->p.sq_off.array + r->p.sq_entries * sizeof(unsigned), cqsz = r->p.cq_off.cqes + r->p.cq_entries * sizeof(struct io_uring_cqe);
+  r->rsz = sqsz > cqsz ? sqsz : cqsz; r->esz = r->p.sq_entries * sizeof(struct io_uring_sqe);
+  int res = 0;
+  if (!(r->p.features & IORING_FEAT_SINGLE_MMAP)) res = -EOPNOTSUPP;
+  else if ((r->rings = mmap(NULL, r->rsz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_SQ_RING)) == MAP_FAILED) res = -errno;
+  else if ((r->sqes = mmap(NULL, r->esz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_SQES)) == MAP_FAILED) res = -errno;
+  if (res < 0) scratch_close(r);
+  return res;
+}
+
+// The next SQE, zeroed and already published at the tail: fill it in, then enter. At most sq_entries (2) per ring.
+static struct io_uring_sqe *scratch_sqe(scratch_t *r) {
+  unsigned *tail = (unsigned *)((char *)r->rings + r->p.sq_off.tail), *array = (unsigned *)((char *)r->rings + r->p.sq_off.array);
+  unsigned mask = *(unsigned *)((char *)r->rings + r->p.sq_off.ring_mask), i = *tail & mask;
+  struct io_uring_sqe *s = (struct io_uring_sqe *)r->sqes + i;
+  memset(s, 0, sizeof *s);
+  array[i] = i;
+  atomic_store_explicit((_Atomic unsigned *)tail, *tail + 1, memory_order_release);
+  return s;
+}
+
+// The oldest CQE, consumed: 1 with its result and flags, or 0 when the CQ is empty.
+static int scratch_cqe(scratch_t *r, int32_t *res, uint32_t *flags) {
+  unsigned *head = (unsigned *)((char *)r->rings + r->p.cq_off.head), *tail = (unsigned *)((char *)r->rings + r->p.cq_off.tail);
+  unsigned mask = *(unsigned *)((char *)r->rings + r->p.cq_off.ring_mask), h = *head;
+  if (h == atomic_load_explicit((_Atomic unsigned *)tail, memory_order_acquire)) return 0;
+  const struct io_uring_cqe *c = (const struct io_uring_cqe *)((char *)r->rings + r->p.cq_off.cqes) + (h & mask);
+  *res = c->res; *flags = c->flags;
+  atomic_store_explicit((_Atomic unsigned *)head, h + 1, memory_order_release);
+  return 1;
+}
+
 // ---- does a DEFER_TASKRUN ring wake the loop? -------------------------------------------------------------
 // A channel waits in Node's loop on an eventfd registered with its ring (loop.c), so a completion must signal that
 // eventfd when it happens. On a DEFER_TASKRUN ring a completion is first queued as deferred task work, and the kernel
@@ -52,29 +105,15 @@ static size_t page_round(size_t n) { size_t pg = 4096; return (n + pg - 1) & ~(p
 static long long mono_ns(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return (long long)t.tv_sec * 1000000000LL + t.tv_nsec; }
 
 static int defer_wake_trial(void) {
-  struct io_uring_params p;
-  memset(&p, 0, sizeof p);
-  p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
-  int fd = sys_setup(2, &p);
-  if (fd < 0) return fd;
-  int res, efd = -1, pf[2] = { -1, -1 };
-  size_t sqsz = p.sq_off.array + p.sq_entries * sizeof(unsigned), cqsz = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
-  size_t rsz = sqsz > cqsz ? sqsz : cqsz, esz = p.sq_entries * sizeof(struct io_uring_sqe);
-  void *rings = MAP_FAILED, *sqes = MAP_FAILED;
-  if (!(p.features & IORING_FEAT_SINGLE_MMAP)) { res = -EOPNOTSUPP; goto out; }
-  rings = mmap(NULL, rsz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQ_RING);
-  if (rings == MAP_FAILED) { res = -errno; goto out; }
-  sqes = mmap(NULL, esz, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQES);
-  if (sqes == MAP_FAILED) { res = -errno; goto out; }
+  scratch_t r;
+  int res = scratch_open(&r, IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG);
+  if (res < 0) return res;
+  int efd = -1, pf[2] = { -1, -1 };
   if ((efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 || pipe2(pf, O_NONBLOCK | O_CLOEXEC) < 0) { res = -errno; goto out; }
-  if ((res = sys_register(fd, IORING_REGISTER_EVENTFD, &efd, 1)) < 0) goto out;
-  unsigned *tail = (unsigned *)((char *)rings + p.sq_off.tail), *array = (unsigned *)((char *)rings + p.sq_off.array);
-  struct io_uring_sqe *s = sqes;
-  memset(s, 0, sizeof *s);
+  if ((res = sys_register(r.fd, IORING_REGISTER_EVENTFD, &efd, 1)) < 0) goto out;
+  struct io_uring_sqe *s = scratch_sqe(&r);
   s->opcode = IORING_OP_POLL_ADD; s->fd = pf[0]; s->poll32_events = POLLIN; s->user_data = 1;
-  array[0] = 0;
-  atomic_store_explicit((_Atomic unsigned *)tail, *tail + 1, memory_order_release);
-  if ((res = sys_enter(fd, 1, 0, 0)) != 1) { res = res < 0 ? res : -EIO; goto out; }
+  if ((res = sys_enter(r.fd, 1, 0, 0)) != 1) { res = res < 0 ? res : -EIO; goto out; }
   uint64_t v;
   if (read(efd, &v, sizeof v) == sizeof v) { res = -EAGAIN; goto out; }   // signalled before anything happened
   long long t0 = mono_ns();
@@ -82,11 +121,9 @@ static int defer_wake_trial(void) {
   res = read(efd, &v, sizeof v) == sizeof v;
   if (res == 1 && mono_ns() - t0 > DEFER_WAKE_TRIAL_NS) res = -EAGAIN;   // readable, but late enough to be the late signal
 out:
-  if (rings != MAP_FAILED) munmap(rings, rsz);
-  if (sqes != MAP_FAILED) munmap(sqes, esz);
   if (efd >= 0) close(efd);
   if (pf[0] >= 0) { close(pf[0]); close(pf[1]); }
-  close(fd);   // cancels the poll if it is still armed
+  scratch_close(&r);   // cancels the poll if it is still armed
   return res;
 }
 
@@ -104,6 +141,43 @@ int defer_wake(void) {
     return atomic_load_explicit(&cached, memory_order_acquire);
   }
   return r;
+}
+
+// ---- does a multishot receive stop by itself after a number of bytes? ------------------------------------
+// A multishot receive takes provided buffers until it is cancelled or the buffers run out. Since Linux 6.17 it can
+// carry a total: after that many bytes (the completion that reaches it may go over by the rest of one buffer) it
+// ends by itself, IORING_CQE_F_MORE clear, and is armed again only if JavaScript still wants bytes — a bound on what a
+// connection takes between two of its handler's chances to pause it, on rings where completions are posted while
+// JavaScript runs (src/uring/receive.ts). The total goes in sqe->optlen, the word file_index shares; older kernels
+// refuse a receive that sets it (-EINVAL). The probe: a socketpair holding two bytes, a one-buffer ring, a multishot
+// receive with a total of one byte: it must complete with both bytes and without F_MORE. Returns 1 (it does), 0 (it
+// does not: refused, or the total ignored), or -errno (could not probe).
+int recv_total_cap(void) {
+  scratch_t r;
+  int res = scratch_open(&r, 0), sv[2] = { -1, -1 };
+  if (res < 0) return res;
+  struct io_uring_buf_ring *br = map_anon(4096);
+  char buf[64];
+  if (!br || socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) { res = br ? -errno : -ENOMEM; goto out; }
+  struct io_uring_buf_reg reg = { .ring_addr = (uint64_t)(uintptr_t)br, .ring_entries = 1, .bgid = 0 };
+  if ((res = sys_register(r.fd, IORING_REGISTER_PBUF_RING, &reg, 1)) < 0) goto out;
+  br->bufs[0].addr = (uint64_t)(uintptr_t)buf; br->bufs[0].len = sizeof buf; br->bufs[0].bid = 0;
+  atomic_store_explicit((_Atomic uint16_t *)&br->tail, 1, memory_order_release);
+  if (write(sv[1], "xy", 2) != 2) { res = -errno; goto out; }
+  struct io_uring_sqe *s = scratch_sqe(&r);
+  s->opcode = IORING_OP_RECV; s->fd = sv[0]; s->ioprio = IORING_RECV_MULTISHOT;
+  s->flags = IOSQE_BUFFER_SELECT; s->buf_group = 0;
+  s->file_index = 1;   // optlen: the total, one byte
+  if ((res = sys_enter(r.fd, 1, 0, IORING_ENTER_GETEVENTS)) != 1) { res = res < 0 ? res : -EIO; goto out; }
+  int32_t cr; uint32_t cf;
+  // the bytes are there: the receive completes inline, within the enter
+  if (!scratch_cqe(&r, &cr, &cf)) res = -EAGAIN;
+  else res = cr == 2 && (cf & IORING_CQE_F_BUFFER) && !(cf & IORING_CQE_F_MORE);
+out:
+  if (sv[0] >= 0) { close(sv[0]); close(sv[1]); }
+  scratch_close(&r);   // cancels the receive if it is still armed, and drops the buffer ring
+  if (br) munmap(br, 4096);
+  return res;
 }
 
 // ---- ring setup and teardown -----------------------------------------------------------------------------
@@ -221,7 +295,10 @@ static int prep_row(channel_t *ch, struct io_uring_sqe *s, const int32_t *row) {
     return 0;
   case MP_OP_RECV:
     s->opcode = IORING_OP_RECV;
-    if (!(c & 1)) s->ioprio |= IORING_RECV_MULTISHOT;
+    if (!(c & 1)) {
+      s->ioprio |= IORING_RECV_MULTISHOT;
+      s->file_index = b;   // optlen (6.17; the same word): the total after which it ends (recv_total_cap)
+    }
     s->flags |= IOSQE_BUFFER_SELECT;
     s->buf_group = 0;
     s->len = a;
@@ -776,6 +853,7 @@ void ring_probe(ring_probe_t *out) {
   if (fd < 0) { out->err = fd; return; }
   out->setup_flags = p.flags; out->features = p.features;
   out->defer_wake = defer_wake();
+  out->recv_cap = recv_total_cap();
   size_t psz = sizeof(struct io_uring_probe) + 256 * sizeof(struct io_uring_probe_op);
   struct io_uring_probe *pr = calloc(1, psz);
   if (pr && sys_register(fd, IORING_REGISTER_PROBE, pr, 256) >= 0) {

@@ -68,6 +68,10 @@ export interface Features {
   readonly singleIssuer: boolean;
   readonly registeredRing: boolean;
   readonly bundles: boolean;
+  /** How a connection's receives after its first are made: 'multishot' (one request until cancelled: DEFER_TASKRUN
+   * rings), 'capped' (multishot, ending by itself after 16 receive buffers' worth and armed again: rings without
+   * DEFER_TASKRUN on Linux 6.17+), 'single' (one request per completion: the others), 'stream' (the portable backend). */
+  readonly receive: 'multishot' | 'capped' | 'single' | 'stream';
   /** Submission and completion queue entries, and the set-up flags the kernel accepted (0 on the portable backend). */
   readonly sqEntries: number;
   readonly cqEntries: number;

@@ -30,7 +30,7 @@ export const enum St {
   WriteEnded = 1 << 17,      // end(): no more writes; the write side shuts down once queued bytes are sent
   ShutdownPending = 1 << 18, // end() with bytes still queued (or connecting): the shutdown waits for them
   CloseLinked = 1 << 19,     // graceful close: the close is hard-linked behind the send in flight (io_uring)
-  RecvSeen = 1 << 20,        // a receive was armed before: the first is single-shot, later ones multishot (io_uring)
+  RecvSeen = 1 << 20,        // a receive was armed before: the first is single-shot, later ones per the receive mode (uring/receive.ts)
   PausedQueue = 1 << 21,     // undispatched events passed limits.dispatchQueueMax: resumed when dispatch() drains them
   /** Any reason not to deliver reads now. */
   Paused = PausedUser | PausedHwm | PausedQueue,

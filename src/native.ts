@@ -18,6 +18,9 @@ export interface ProbeResult {
   /** Whether a DEFER_TASKRUN ring signals its eventfd as a completion is queued (absent: could not be probed). Where it
    * does not, channels are set up without DEFER_TASKRUN: a sleeping loop would not be woken for 14–35 ms. */
   deferWakes?: boolean;
+  /** Whether a multishot receive can be capped at a total of bytes, after which it ends by itself (Linux 6.17; absent:
+   * could not be probed). Receives on rings without DEFER_TASKRUN are multishot only where it can (src/uring/receive.ts). */
+  recvCap?: boolean;
   bundles?: boolean;
   nodrop?: boolean;
   ops?: number[];

@@ -8,8 +8,8 @@
 //  - every byte is echoed back in order (so bytes echoed from a held view were intact when echoed), then EOF;
 //  - heldBuffers counts exactly the buffers held; releasing a token twice throws RangeError;
 //  - on io_uring, the native side refused nothing (recycleRefused === 0, requestsRefused === 0): no buffer went back to
-//    the ring twice or out of range. With multishot receives (DEFER_TASKRUN rings) the ring runs dry (ENOBUFS) and is
-//    re-armed along the way.
+//    the ring twice or out of range. With multishot receives (DEFER_TASKRUN rings; capped ones on newer kernels) the
+//    ring runs dry (ENOBUFS) and is re-armed along the way.
 // Bytes delivered while a connection was paused come, on io_uring, as private copies that cannot be held (holdBuffer
 // throws MP_ERR_STATE): the test copies those, and checks that only such events refuse.
 //
@@ -20,7 +20,8 @@ import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import fc from 'fast-check';
 import { createChannel, type Limits } from '../src/index.js';
-import { BACKENDS, deferRingSkip, openListener, prng, randomBytes, skipFor, waitFor, withTimeout, type BackendKind, withRingSetup } from './helpers.js';
+import { BACKENDS, deferRingSkip, openListener, prng, randomBytes, skipFor, waitFor, withTimeout, type BackendKind, withEnv } from './helpers.js';
+import { recvMode, type RecvMode } from '../src/uring/receive.js';
 import { REPLAY, checkAsync } from './fixtures/fuzz-common.js';
 import { native } from '../src/native.js';
 
@@ -272,19 +273,25 @@ async function runCase(backend: BackendKind, c: Case): Promise<void> {
   }
 }
 
-// On io_uring the property runs on the default ring and on a DEFER_TASKRUN ring (forced: MEGAPIPE_RING_SETUP=0, read
-// at channel creation). Where the kernel's DEFER_TASKRUN wake-up is late (native/ring.c, defer_wake) the default ring
-// has none and receives single-shot, one buffer per connection at a time; a DEFER_TASKRUN ring's multishot receives
-// run the ring dry (ENOBUFS), which that run must show.
-const rings: { name: string; env?: string }[] = [{ name: '' }, { name: ', DEFER_TASKRUN ring', env: '0' }];
+// On io_uring the property runs in each receive mode (src/uring/receive.ts): on the default ring, with single-shot
+// receives forced (MEGAPIPE_RECV=single), and on a DEFER_TASKRUN ring (forced: MEGAPIPE_RING_SETUP=0), each read at
+// channel creation. Where the kernel's DEFER_TASKRUN wake-up is late (native/ring.c, defer_wake) the default ring has
+// none, and its receives are capped multishot (or single-shot on kernels without the cap). Multishot receives, capped
+// or not, run these tiny rings dry (ENOBUFS), which those runs must show; single-shot ones take one buffer per
+// connection at a time.
+const rings: { name: string; env?: Record<string, string>; mode: RecvMode }[] = [
+  { name: '', mode: recvMode(native?.probe().deferTaskrun === true, native?.probe().recvCap === true) },
+  { name: ', single-shot receives', env: { MEGAPIPE_RECV: 'single' }, mode: 'single' },
+  { name: ', DEFER_TASKRUN ring', env: { MEGAPIPE_RING_SETUP: '0' }, mode: 'multishot' },
+];
 for (const backend of BACKENDS) {
-  for (const ring of backend === 'uring' ? rings : [{ name: '' }]) {
+  for (const ring of backend === 'uring' ? rings : [{ name: '', mode: 'single' as RecvMode }]) {
   describe(`receive buffers held past their read event (${backend}${ring.name})`, { skip: skipFor(backend) }, () => {
-    it('held bytes never change until released; every byte echoed in order; the ring stays whole', { skip: ring.env !== undefined && deferRingSkip }, async () => {
+    it('held bytes never change until released; every byte echoed in order; the ring stays whole', { skip: ring.mode === 'multishot' && ring.env !== undefined && deferRingSkip }, async () => {
       for (const key of Object.keys(seen) as (keyof typeof seen)[]) seen[key] = 0;
       const property = () => checkAsync(FILE, `receive buffers (${backend}${ring.name})`, fc.asyncProperty(caseArb, (c) => runCase(backend, c)), { runs: 150, timeLimitMs: 25_000 });
-      await (ring.env !== undefined ? withRingSetup(ring.env, property) : property());
-      const multishot = backend === 'uring' && (ring.env === '0' || native?.probe().deferTaskrun === true);
+      await (ring.env !== undefined ? withEnv(ring.env, property) : property());
+      const multishot = backend === 'uring' && ring.mode !== 'single';
       process.stderr.write(`receive buffers (${backend}${ring.name}): ${JSON.stringify(seen)}\n`);
       if (REPLAY) return;
       // not hollow: buffers held in bulk, up to the limit and beyond it (refused), released every way

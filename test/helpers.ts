@@ -29,13 +29,16 @@ export const uringSkip: string | false = uring.ok ? false : `io_uring unavailabl
  * answer: native/ring.c, defer_wake), or false. */
 export const deferRingSkip: string | false = uringSkip || (native?.probe().deferWakes === undefined ? 'this kernel refuses DEFER_TASKRUN or could not be probed' : false);
 
-/** Runs `f` with MEGAPIPE_RING_SETUP=`step` in the environment (the addon reads it as each channel sets up its ring,
- * worker threads' too), then puts the variable back as it was. */
-export async function withRingSetup<T>(step: string, f: () => Promise<T>): Promise<T> {
-  const was = process.env.MEGAPIPE_RING_SETUP;
-  process.env.MEGAPIPE_RING_SETUP = step;
-  try { return await f(); } finally { if (was === undefined) delete process.env.MEGAPIPE_RING_SETUP; else process.env.MEGAPIPE_RING_SETUP = was; }
+/** Runs `f` with the environment variables `vars` set (the addon reads MEGAPIPE_RING_SETUP, the receive path
+ * MEGAPIPE_RECV, as each channel sets up — worker threads' too), then puts each back as it was. */
+export async function withEnv<T>(vars: Record<string, string>, f: () => Promise<T>): Promise<T> {
+  const was = Object.keys(vars).map((k) => [k, process.env[k]] as const);
+  Object.assign(process.env, vars);
+  try { return await f(); } finally { for (const [k, v] of was) { if (v === undefined) delete process.env[k]; else process.env[k] = v; } }
 }
+
+/** Runs `f` with MEGAPIPE_RING_SETUP=`step` (withEnv). */
+export function withRingSetup<T>(step: string, f: () => Promise<T>): Promise<T> { return withEnv({ MEGAPIPE_RING_SETUP: step }, f); }
 
 /** A module specifier ending so names megapipe/net on the portable backend (childNetEnv: MEGAPIPE_BACKEND=portable).
  * There its client sockets are the portable channel's; a server's listen() falls back to node:net's own (server.ts). */

@@ -262,9 +262,10 @@ describe('review: lasting submission refusal (uring, seccomp)', { skip: launcher
 describe('review: a close refused CLOSE_TRIES times (uring, seccomp)', { skip: launcher.skip }, () => {
   it('the socket of a regular-fd handle is still closed (its peer sees the end), by close(2) or by ch.close()', async () => {
     const fixture = path.join(here, 'fixtures', 'review-close-refused.js');
-    // submitting enters: the addon's DEFER_TASKRUN wake-up probe makes one where the kernel takes DEFER_TASKRUN
-    // (native/ring.c, defer_wake), then the fixture's connect; the disconnect's close and its retries are the rest
-    const first = native!.probe().deferWakes === undefined ? 2 : 3;
+    // submitting enters: the addon's probes make one each where they ran (native/ring.c: defer_wake's where the kernel
+    // takes DEFER_TASKRUN, recv_total_cap's), then the fixture's connect; the disconnect's close and its retries are the rest
+    const p = native!.probe();
+    const first = 2 + (p.deferWakes === undefined ? 0 : 1) + (p.recvCap === undefined ? 0 : 1);
     const r = await run(launcher.bin, ['--window', `io_uring_enter:ARG1>0=EINVAL@${first}+8`, '--', process.execPath, fixture]);
     assert.equal(r.code, 0, r.err);
     const res = jsonLine(r.out) as { events: string[]; peer: string; submitFailures: number };

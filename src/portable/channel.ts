@@ -13,7 +13,7 @@ import type { Channel, ChannelStats, Features, RegisterOptions, SocketAddress, S
 
 const FEATURES: Features = Object.freeze({
   lwsocket: false, batching: false, fixedFdInstall: false, splice: false, deferTaskrun: false, singleIssuer: false,
-  registeredRing: false, bundles: false, sqEntries: 0, cqEntries: 0, setupFlags: 0,
+  registeredRing: false, bundles: false, receive: 'stream', sqEntries: 0, cqEntries: 0, setupFlags: 0,
 });
 
 /** A listener handle: its node:net server (its own over a native member's fd, or a portable Listener's), that fd (-1:

@@ -16,7 +16,7 @@ import { Op, Tag, RowFlag, Stat, Ud, Kernel, SockOpt } from './abi.js';
 import { Batch, type BatchHost } from './batch.js';
 import { SendQueue } from './send-queue.js';
 import { Files } from './files.js';
-import { Receiver } from './receive.js';
+import { Receiver, recvMode } from './receive.js';
 import { Acceptor } from './accept.js';
 
 const EBADF = -9, EAGAIN = -11, EBUSY = -16, EOPNOTSUPP = -95;
@@ -75,7 +75,7 @@ export class UringChannel extends ChannelCore implements Channel, BatchHost {
     for (let i = 0; i < limits.maxPendingConnects; i++) this.aFree[i] = i;
     this.aTop = limits.maxPendingConnects;
     this.batch = new Batch(nat.channel, nat, options.batch ?? limits.batch, this);
-    this.receiver = new Receiver(this, nat.recv, L.recvBufferSize, L.recvBuffers, L.deferTaskrun);
+    this.receiver = new Receiver(this, nat.recv, L.recvBufferSize, L.recvBuffers, recvMode(L.deferTaskrun, kernelProbe()?.recvCap === true));
     this.sendQueue = new SendQueue(this, nat.send, chunks, { pauseReadsAboveHighWater: options.pauseReadsAboveHighWater ?? true });
     const ops = kernelProbe()?.ops ?? [];
     this.files = new Files(this, ops);
@@ -83,6 +83,7 @@ export class UringChannel extends ChannelCore implements Channel, BatchHost {
     this.features = Object.freeze({
       lwsocket: L.files > 0, batching: true, fixedFdInstall: ops.includes(Kernel.OpFixedFdInstall), splice: this.files.spliceOk,
       deferTaskrun: L.deferTaskrun, singleIssuer: L.singleIssuer, registeredRing: L.registeredRing, bundles: kernelProbe()?.bundles ?? false,
+      receive: this.receiver.mode,
       sqEntries: L.sqEntries, cqEntries: L.cqEntries, setupFlags: L.setupFlags,
     });
   }

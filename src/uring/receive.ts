@@ -1,19 +1,37 @@
 // Receiving: one receive request per reading connection, with provided buffers (the kernel picks a buffer of the ring
 // for each completion; the bytes are handed to JavaScript as a view into the receive pool, zero-copy). The first
 // receive of a connection is single-shot (a short-lived connection has nothing armed to cancel when it closes); later
-// ones are multishot on a DEFER_TASKRUN ring, where completions are posted only when this thread enters the ring, so a
-// busy thread receives nothing more. On a ring without it (native/ring.c, defer_wake) the kernel posts completions at
-// any kernel entry of the thread — a system call JavaScript makes, a timer tick — so a multishot receive would keep
-// taking buffers while JavaScript runs (the whole pool into one connection before its handler can pause it): there
-// every receive is single-shot, re-armed as its completion is handled, and a busy thread takes at most one buffer per
-// connection. Pausing cancels the request; bytes that completed before the cancel landed are held back as copies (the
-// stash) and delivered, in order, when the connection reads again.
+// ones are multishot — one request, a completion per arrival, until cancelled — in one of three modes (RecvMode):
+// - 'multishot' on a DEFER_TASKRUN ring, where completions are posted only when this thread enters the ring, so a busy
+//   thread receives nothing more;
+// - 'capped' on a ring without it (native/ring.c, defer_wake) whose kernel lets a multishot receive end by itself
+//   after a total of bytes (Linux 6.17, probe().recvCap): such a ring posts completions at any kernel entry of the
+//   thread — a system call JavaScript makes, a timer tick — so an uncapped multishot receive would keep taking buffers
+//   while JavaScript runs (the whole pool into one connection before its handler can pause it). Capped at
+//   ARMING_BYTES it ends after that much, and is armed again as its last completion is handled, if the connection
+//   still reads: a connection takes at most ARMING_BYTES (plus the rest of one buffer) between two chances to pause;
+// - 'single' on a ring without either (6.0–6.16): every receive single-shot, re-armed as its completion is handled, so
+//   a busy thread takes at most one buffer per connection (at the cost of one request per completion).
+// MEGAPIPE_RECV=single forces the last mode where another would be used (the tests run its path on any kernel).
+// Pausing cancels the request; bytes that completed before the cancel landed are held back as copies (the stash) and
+// delivered, in order, when the connection reads again.
 import { St } from '../handle-table.js';
 import { Op, Tag, Kernel } from './abi.js';
 import { copyOf } from './copy.js';
 import type { UringChannel } from './channel.js';
 
 const ENOBUFS = -105, ECANCELED = -125;
+/** How receives after a connection's first are made (see the top of this file). */
+export type RecvMode = 'multishot' | 'capped' | 'single';
+/** A capped multishot receive's total, in receive buffers: at the 16 KiB default, 256 KiB per arming — a bulk stream
+ * re-arms once per 16 completions, a 64-byte RPC once per 4,096 messages. */
+const ARMING_BUFFERS = 16;
+
+/** The receive mode of a ring: `deferTaskrun` its set-up, `cap` whether the kernel caps multishot receives. */
+export function recvMode(deferTaskrun: boolean, cap: boolean, env: string | undefined = process.env['MEGAPIPE_RECV']): RecvMode {
+  if (env === 'single') return 'single';
+  return deferTaskrun ? 'multishot' : cap ? 'capped' : 'single';
+}
 /** Marks a held-back EOF in a handle's stash. */
 const EOF_MARK = new Uint8Array(0);
 
@@ -32,11 +50,13 @@ export class Receiver {
   // stashes due for delivery inside a batch (syncRecv): [handle, generation] pairs, delivered between completions
   private readonly stashDue: number[] = [];
 
-  /** Later receives are multishot: only on a DEFER_TASKRUN ring (see the top of this file). */
-  private readonly multishot: boolean;
+  /** How later receives are made, and a capped one's total in bytes (0: none). */
+  readonly mode: RecvMode;
+  private readonly armingBytes: number;
 
-  constructor(private readonly ch: UringChannel, recv: ArrayBuffer, bufSize: number, buffers: number, deferTaskrun: boolean) {
-    this.multishot = deferTaskrun;
+  constructor(private readonly ch: UringChannel, recv: ArrayBuffer, bufSize: number, buffers: number, mode: RecvMode) {
+    this.mode = mode;
+    this.armingBytes = mode === 'capped' ? ARMING_BUFFERS * bufSize : 0;
     this.state = ch.table.state;
     this.gen = ch.table.gen;
     this.pool = Buffer.from(recv);
@@ -63,7 +83,8 @@ export class Receiver {
     if (want) {
       if (!(st & St.RecvArmed)) {
         this.state[h] = st | St.RecvArmed | St.RecvSeen;
-        ch.stage(Op.Recv, h, ch.fd[h]!, ch.fixed(h), 0, 0, (st & St.RecvSeen) !== 0 && this.multishot ? 0 : 1, Tag.Recv);
+        const multi = (st & St.RecvSeen) !== 0 && this.mode !== 'single';
+        ch.stage(Op.Recv, h, ch.fd[h]!, ch.fixed(h), 0, multi ? this.armingBytes : 0, multi ? 0 : 1, Tag.Recv);
       }
     } else if ((st & (St.RecvArmed | St.RecvCancel)) === St.RecvArmed) {
       this.state[h] = st | St.RecvCancel;
