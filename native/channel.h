@@ -118,7 +118,7 @@ void ring_probe(ring_probe_t *out);
 // DEFER_TASKRUN); -errno: could not be probed (then without it too). Cached once answered (ring.c).
 int defer_wake(void);
 // 1: a multishot receive takes a total byte cap (sqe->optlen, Linux 6.17), after which it ends by itself; 0: it does
-// not; -errno: could not be probed. Asked by every probe (ring.c).
+// not; -errno: could not be probed. Cached once answered (ring.c).
 int recv_total_cap(void);
 
 // loop.c: the ring inside Node's event loop — an eventfd watched by uv_poll; one turn per wake-up; JavaScript called

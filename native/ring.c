@@ -150,14 +150,15 @@ int defer_wake(void) {
 // connection takes between two of its handler's chances to pause it, on rings where completions are posted while
 // JavaScript runs (src/uring/receive.ts). The total goes in sqe->optlen, the word file_index shares; older kernels
 // refuse a receive that sets it (-EINVAL). The probe: a socketpair holding two bytes, a one-buffer ring, a multishot
-// receive with a total of one byte: it must complete with both bytes and without F_MORE. Returns 1 (it does), 0 (it
+// receive with a total of one byte: it must complete with its bytes (both, or the one a kernel clamping to the total
+// takes) and without F_MORE. Returns 1 (it does), 0 (it
 // does not: refused, or the total ignored), or -errno (could not probe).
-int recv_total_cap(void) {
+static int recv_total_cap_probe(void) {
   scratch_t r;
   int res = scratch_open(&r, 0), sv[2] = { -1, -1 };
   if (res < 0) return res;
   struct io_uring_buf_ring *br = map_anon(4096);
-  char buf[64];
+  static char buf[64];   // static: never a dead stack frame, whatever the kernel does after we return (never read)
   if (!br || socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) { res = br ? -errno : -ENOMEM; goto out; }
   struct io_uring_buf_reg reg = { .ring_addr = (uint64_t)(uintptr_t)br, .ring_entries = 1, .bgid = 0 };
   if ((res = sys_register(r.fd, IORING_REGISTER_PBUF_RING, &reg, 1)) < 0) goto out;
@@ -172,12 +173,26 @@ int recv_total_cap(void) {
   int32_t cr; uint32_t cf;
   // the bytes are there: the receive completes inline, within the enter
   if (!scratch_cqe(&r, &cr, &cf)) res = -EAGAIN;
-  else res = cr == 2 && (cf & IORING_CQE_F_BUFFER) && !(cf & IORING_CQE_F_MORE);
+  else res = cr >= 1 && cr <= 2 && (cf & IORING_CQE_F_BUFFER) && !(cf & IORING_CQE_F_MORE);   // 1: a kernel that clamps to the total
 out:
   if (sv[0] >= 0) { close(sv[0]); close(sv[1]); }
   scratch_close(&r);   // cancels the receive if it is still armed, and drops the buffer ring
   if (br) munmap(br, 4096);
   return res;
+}
+
+// The answer, cached as defer_wake's is: 0, 1, or a refusal that will not change; a passing failure is asked again.
+int recv_total_cap(void) {
+  static _Atomic int cached = 2;   // 2: no answer yet
+  int r = atomic_load_explicit(&cached, memory_order_acquire);
+  if (r != 2) return r;
+  r = recv_total_cap_probe();
+  if (r == 0 || r == 1 || r == -EINVAL || r == -EPERM || r == -ENOSYS || r == -EOPNOTSUPP || r == -EACCES) {
+    int expect = 2;
+    atomic_compare_exchange_strong_explicit(&cached, &expect, r, memory_order_acq_rel, memory_order_acquire);
+    return atomic_load_explicit(&cached, memory_order_acquire);
+  }
+  return r;
 }
 
 // ---- ring setup and teardown -----------------------------------------------------------------------------

@@ -69,8 +69,8 @@ export interface Features {
   readonly registeredRing: boolean;
   readonly bundles: boolean;
   /** How a connection's receives after its first are made: 'multishot' (one request until cancelled: DEFER_TASKRUN
-   * rings), 'capped' (multishot, ending by itself after 16 receive buffers' worth and armed again: rings without
-   * DEFER_TASKRUN on Linux 6.17+), 'single' (one request per completion: the others), 'stream' (the portable backend). */
+   * rings), 'single' (one request per completion: rings without DEFER_TASKRUN), 'capped' (multishot ending by itself
+   * after 256 KiB and armed again: such rings on Linux 6.17+, only with MEGAPIPE_RECV=capped), 'stream' (portable). */
   readonly receive: 'multishot' | 'capped' | 'single' | 'stream';
   /** Submission and completion queue entries, and the set-up flags the kernel accepted (0 on the portable backend). */
   readonly sqEntries: number;

@@ -75,7 +75,7 @@ export class UringChannel extends ChannelCore implements Channel, BatchHost {
     for (let i = 0; i < limits.maxPendingConnects; i++) this.aFree[i] = i;
     this.aTop = limits.maxPendingConnects;
     this.batch = new Batch(nat.channel, nat, options.batch ?? limits.batch, this);
-    this.receiver = new Receiver(this, nat.recv, L.recvBufferSize, L.recvBuffers, recvMode(L.deferTaskrun, kernelProbe()?.recvCap === true));
+    this.receiver = new Receiver(this, nat.recv, L.recvBufferSize, L.recvBuffers, recvMode(L.deferTaskrun, kernelProbe()?.recvCap === true, process.env['MEGAPIPE_RECV']));
     this.sendQueue = new SendQueue(this, nat.send, chunks, { pauseReadsAboveHighWater: options.pauseReadsAboveHighWater ?? true });
     const ops = kernelProbe()?.ops ?? [];
     this.files = new Files(this, ops);

@@ -1,18 +1,22 @@
 // Receiving: one receive request per reading connection, with provided buffers (the kernel picks a buffer of the ring
 // for each completion; the bytes are handed to JavaScript as a view into the receive pool, zero-copy). The first
 // receive of a connection is single-shot (a short-lived connection has nothing armed to cancel when it closes); later
-// ones are multishot — one request, a completion per arrival, until cancelled — in one of three modes (RecvMode):
-// - 'multishot' on a DEFER_TASKRUN ring, where completions are posted only when this thread enters the ring, so a busy
-//   thread receives nothing more;
-// - 'capped' on a ring without it (native/ring.c, defer_wake) whose kernel lets a multishot receive end by itself
-//   after a total of bytes (Linux 6.17, probe().recvCap): such a ring posts completions at any kernel entry of the
-//   thread — a system call JavaScript makes, a timer tick — so an uncapped multishot receive would keep taking buffers
-//   while JavaScript runs (the whole pool into one connection before its handler can pause it). Capped at
-//   ARMING_BYTES it ends after that much, and is armed again as its last completion is handled, if the connection
-//   still reads: a connection takes at most ARMING_BYTES (plus the rest of one buffer) between two chances to pause;
-// - 'single' on a ring without either (6.0–6.16): every receive single-shot, re-armed as its completion is handled, so
-//   a busy thread takes at most one buffer per connection (at the cost of one request per completion).
-// MEGAPIPE_RECV=single forces the last mode where another would be used (the tests run its path on any kernel).
+// ones follow the ring's receive mode (RecvMode):
+// - 'multishot' on a DEFER_TASKRUN ring: one request, a completion per arrival, until cancelled. Completions are
+//   posted only when this thread enters the ring, so a busy thread receives nothing more.
+// - 'single' on a ring without it (native/ring.c, defer_wake), the default there: such a ring posts completions at
+//   any kernel entry of the thread — a system call JavaScript makes, a timer tick — so a multishot receive would keep
+//   taking buffers while JavaScript runs (the whole pool into one connection before its handler can pause it). Every
+//   receive is single-shot, re-armed as its completion is handled: a busy thread takes at most one buffer per
+//   connection, at the cost of one request per completion.
+// - 'capped', on such a ring only when asked for (MEGAPIPE_RECV=capped) and where the kernel lets a multishot receive
+//   end by itself after a total of bytes (Linux 6.17, probe().recvCap): multishot, ending after ARMING_BUFFERS
+//   buffers' worth of bytes (plus the rest of one buffer) and armed again as its last completion is handled, if the
+//   connection still reads. That bounds the bytes a connection takes between two chances to pause it, not the
+//   buffers: each completion takes a whole buffer, so a peer sending small segments still takes one buffer per
+//   segment while JavaScript is busy (hundreds measured in 250 ms: test channel-recv-mode) — which is why it is not
+//   the default. Against single-shot it saved 0–8% CPU per transaction (BENCHMARKS.md "Capped multishot receives").
+// MEGAPIPE_RECV=single forces single-shot receives on any ring (the tests run that path on any kernel).
 // Pausing cancels the request; bytes that completed before the cancel landed are held back as copies (the stash) and
 // delivered, in order, when the connection reads again.
 import { St } from '../handle-table.js';
@@ -23,15 +27,17 @@ import type { UringChannel } from './channel.js';
 const ENOBUFS = -105, ECANCELED = -125;
 /** How receives after a connection's first are made (see the top of this file). */
 export type RecvMode = 'multishot' | 'capped' | 'single';
-/** A capped multishot receive's total, in receive buffers: at the 16 KiB default, 256 KiB per arming — a bulk stream
- * re-arms once per 16 completions, a 64-byte RPC once per 4,096 messages. */
+/** A capped multishot receive's total, in receive buffers' worth of bytes: at the 16 KiB default, 256 KiB per arming. */
 const ARMING_BUFFERS = 16;
 
-/** The receive mode of a ring: `deferTaskrun` its set-up, `cap` whether the kernel caps multishot receives. */
-export function recvMode(deferTaskrun: boolean, cap: boolean, env: string | undefined = process.env['MEGAPIPE_RECV']): RecvMode {
+/** The receive mode of a ring: `deferTaskrun` its set-up, `cap` whether the kernel caps multishot receives, `env`
+ * MEGAPIPE_RECV ('single' forces single-shot; 'capped' asks for capped receives where the ring and kernel allow). */
+export function recvMode(deferTaskrun: boolean, cap: boolean, env: string | undefined): RecvMode {
   if (env === 'single') return 'single';
-  return deferTaskrun ? 'multishot' : cap ? 'capped' : 'single';
+  if (deferTaskrun) return 'multishot';
+  return env === 'capped' && cap ? 'capped' : 'single';
 }
+
 /** Marks a held-back EOF in a handle's stash. */
 const EOF_MARK = new Uint8Array(0);
 
