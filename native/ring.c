@@ -146,13 +146,13 @@ int defer_wake(void) {
 // ---- does a multishot receive stop by itself after a number of bytes? ------------------------------------
 // A multishot receive takes provided buffers until it is cancelled or the buffers run out. Since Linux 6.17 it can
 // carry a total: after that many bytes (the completion that reaches it may go over by the rest of one buffer) it
-// ends by itself, IORING_CQE_F_MORE clear, and is armed again only if JavaScript still wants bytes — a bound on what a
-// connection takes between two of its handler's chances to pause it, on rings where completions are posted while
-// JavaScript runs (src/uring/receive.ts). The total goes in sqe->optlen, the word file_index shares; older kernels
-// refuse a receive that sets it (-EINVAL). The probe: a socketpair holding two bytes, a one-buffer ring, a multishot
-// receive with a total of one byte: it must complete with its bytes (both, or the one a kernel clamping to the total
-// takes) and without F_MORE. Returns 1 (it does), 0 (it
-// does not: refused, or the total ignored), or -errno (could not probe).
+// ends by itself, IORING_CQE_F_MORE clear, and is armed again only if JavaScript still wants bytes — a bound on the
+// bytes (not the buffers: each completion takes a whole one) a connection takes between two of its handler's chances
+// to pause it, on rings where completions are posted while JavaScript runs (src/uring/receive.ts: 'capped', asked for
+// with MEGAPIPE_RECV=capped). The total goes in sqe->optlen, the word file_index shares; older kernels refuse a receive
+// that sets it (-EINVAL). The probe: a socketpair holding two bytes, a one-buffer ring, a multishot receive with a
+// total of one byte: it must complete with its bytes (both, or the one a kernel clamping to the total takes) and
+// without F_MORE. Returns 1 (it does), 0 (it does not: refused, or the total ignored), or -errno (could not probe).
 static int recv_total_cap_probe(void) {
   scratch_t r;
   int res = scratch_open(&r, 0), sv[2] = { -1, -1 };
