@@ -18,11 +18,9 @@ import { createChannel, listen } from '../src/index.js';
 import { native } from '../src/native.js';
 import { recvMode } from '../src/uring/receive.js';
 import { Worker } from 'node:worker_threads';
-import { deferRingSkip, uringSkip, waitFor, withEnv } from './helpers.js';
+import { cappedRecvSkip, defaultRecvMode, deferRingSkip, uringSkip, waitFor, withEnv } from './helpers.js';
 
 const TOTAL = 4 * 1024 * 1024;
-const probe = native?.probe();
-const capSkip: string | false = uringSkip || (probe?.recvCap !== true ? 'this kernel has no multishot receive cap (Linux 6.17+)' : probe.deferTaskrun === true ? 'DEFER_TASKRUN rings receive uncapped multishot' : false);
 const BUF = 16 * 1024;   // the default receive buffer
 
 interface Run { mode: string; deferTaskrun: boolean; requests: number; enobufs: number; received: number; bad: number }
@@ -105,26 +103,19 @@ describe('receive modes: the requests a 4 MiB stream takes (uring)', { skip: uri
     checkRequests(r);
   });
 
-  it('MEGAPIPE_RECV=capped where the kernel has the cap: an arming per 256 KiB', { skip: capSkip }, async () => {
-    const r = await withEnv({ MEGAPIPE_RECV: 'capped' }, stream);
-    checkBytes(r);
-    assert.equal(r.mode, 'capped');
-    checkRequests(r);
-  });
-
-  it('MEGAPIPE_RECV=single: one request per completion, whatever the kernel offers', async () => {
-    const r = await withEnv({ MEGAPIPE_RECV: 'single' }, stream);
-    checkBytes(r);
-    assert.equal(r.mode, 'single');
-    checkRequests(r);
-  });
-
-  it('a DEFER_TASKRUN ring (forced): multishot, a few requests', { skip: deferRingSkip }, async () => {
-    const r = await withEnv({ MEGAPIPE_RING_SETUP: '0' }, stream);
-    checkBytes(r);
-    assert.equal(r.mode, 'multishot');
-    checkRequests(r);
-  });
+  const forced = [
+    ['MEGAPIPE_RECV=capped where the kernel has the cap: an arming per 256 KiB', { MEGAPIPE_RECV: 'capped' }, 'capped', cappedRecvSkip],
+    ['MEGAPIPE_RECV=single: one request per completion, whatever the kernel offers', { MEGAPIPE_RECV: 'single' }, 'single', false],
+    ['a DEFER_TASKRUN ring (forced): multishot, a few requests', { MEGAPIPE_RING_SETUP: '0' }, 'multishot', deferRingSkip],
+  ] as const;
+  for (const [what, env, mode, skip] of forced) {
+    it(what, { skip }, async () => {
+      const r = await withEnv(env, stream);
+      checkBytes(r);
+      assert.equal(r.mode, mode);
+      checkRequests(r);
+    });
+  }
 });
 
 /** Read events of one connection trickling 1-byte segments that the ring held when this thread's 250 ms busy loop
@@ -176,20 +167,18 @@ describe('a peer trickling 1-byte segments while JavaScript is busy (uring)', { 
     assert.ok(r.postedWhileBusy <= 4, `single-shot receives: ${r.postedWhileBusy} read events the ring held after the busy loop`);
     assert.equal(r.enobufs, 0, 'the receive pool never ran dry');
   };
-  const probe0 = native?.probe();
-  const defaultMode = recvMode(probe0?.deferTaskrun === true, probe0?.recvCap === true, process.env['MEGAPIPE_RECV']);
-  it(`the default ring (${defaultMode} receives): at most a few receive buffers taken, the pool never dry`, async () => {
+  it(`the default ring (${defaultRecvMode} receives): at most a few receive buffers taken, the pool never dry`, async () => {
     const r = await trickle();
     if (process.env['MEGAPIPE_RECV'] !== 'capped') assert.notEqual(r.mode, 'capped', 'capped receives only when asked for');
     check(r);
   });
-  it('capped receives asked for (the control: the measure sees a buffer taken per segment)', { skip: capSkip }, async () => {
+  it('capped receives asked for (the control: the measure sees a buffer taken per segment)', { skip: cappedRecvSkip }, async () => {
     const r = await withEnv({ MEGAPIPE_RECV: 'capped' }, trickle);
     assert.equal(r.mode, 'capped');
     assert.equal(r.bad, 0, 'every byte the peer sent');
     assert.ok(r.postedWhileBusy > 4, `capped receives: ${r.postedWhileBusy} read events the ring held after the busy loop`);
   });
-  it('single-shot receives forced (MEGAPIPE_RECV=single): the same', { skip: defaultMode === 'single' && 'the default ring receives single-shot already' }, async () => {
+  it('single-shot receives forced (MEGAPIPE_RECV=single): the same', { skip: defaultRecvMode === 'single' && 'the default ring receives single-shot already' }, async () => {
     const r = await withEnv({ MEGAPIPE_RECV: 'single' }, trickle);
     assert.equal(r.mode, 'single');
     check(r);

@@ -20,10 +20,9 @@ import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import fc from 'fast-check';
 import { createChannel, type Limits } from '../src/index.js';
-import { BACKENDS, deferRingSkip, openListener, prng, randomBytes, skipFor, waitFor, withTimeout, type BackendKind, withEnv } from './helpers.js';
-import { recvMode, type RecvMode } from '../src/uring/receive.js';
+import { BACKENDS, deferRingSkip, openListener, prng, randomBytes, skipFor, waitFor, withTimeout, type BackendKind, withEnv, cappedRecvSkip, defaultRecvMode } from './helpers.js';
+import type { RecvMode } from '../src/uring/receive.js';
 import { REPLAY, checkAsync } from './fixtures/fuzz-common.js';
-import { native } from '../src/native.js';
 
 const FILE = 'dist/test/fuzz-channel-recv.test.js';
 
@@ -279,14 +278,11 @@ async function runCase(backend: BackendKind, c: Case): Promise<void> {
 // MEGAPIPE_RING_SETUP=0), each read at channel creation; a forced mode the default ring already has is skipped.
 // Multishot receives, capped or not, run these tiny rings dry (ENOBUFS), which those runs must show; single-shot ones
 // take one buffer per connection at a time.
-const probe = native?.probe();
-const defaultMode = recvMode(probe?.deferTaskrun === true, probe?.recvCap === true, process.env['MEGAPIPE_RECV']);
 const rings: { name: string; env?: Record<string, string>; mode: RecvMode; skip?: string | false }[] = [
-  { name: '', mode: defaultMode },
-  { name: ', single-shot receives', env: { MEGAPIPE_RECV: 'single' }, mode: 'single', skip: defaultMode === 'single' && 'the default ring receives single-shot already' },
-  { name: ', capped multishot receives', env: { MEGAPIPE_RECV: 'capped' }, mode: 'capped',
-    skip: probe?.recvCap !== true ? 'no multishot receive cap in this kernel (Linux 6.17+)' : probe.deferTaskrun === true ? 'DEFER_TASKRUN rings receive uncapped multishot' : false },
-  { name: ', DEFER_TASKRUN ring', env: { MEGAPIPE_RING_SETUP: '0' }, mode: 'multishot', skip: deferRingSkip || (defaultMode === 'multishot' && 'the default ring is a DEFER_TASKRUN ring already') },
+  { name: '', mode: defaultRecvMode },
+  { name: ', single-shot receives', env: { MEGAPIPE_RECV: 'single' }, mode: 'single', skip: defaultRecvMode === 'single' && 'the default ring receives single-shot already' },
+  { name: ', capped multishot receives', env: { MEGAPIPE_RECV: 'capped' }, mode: 'capped', skip: cappedRecvSkip },
+  { name: ', DEFER_TASKRUN ring', env: { MEGAPIPE_RING_SETUP: '0' }, mode: 'multishot', skip: deferRingSkip || (defaultRecvMode === 'multishot' && 'the default ring is a DEFER_TASKRUN ring already') },
 ];
 for (const backend of BACKENDS) {
   for (const ring of backend === 'uring' ? rings : [{ name: '', mode: 'single' as RecvMode }]) {
