@@ -6,6 +6,7 @@
 // are kept and retried (transient refusals), or complete with the error (lasting ones): never dropped.
 import { native, type NativeChannel } from '../native.js';
 import { rangeError } from '../errors.js';
+import { turnBegin, turnEnd } from '../clock.js';
 import { Hdr, Row, Ev, Tag, Ud } from './abi.js';
 
 const EAGAIN = -11, EBUSY = -16, ENOMEM = -12;
@@ -202,6 +203,7 @@ export class Batch {
   onBatch(n: number): void {
     if (this.handedOff) this.reclaim();   // C consumed the previous batch's rows before draining this one
     this.inBatch = true;
+    turnBegin();
     const evs = this.evs;
     try {
       let i = 0;
@@ -216,6 +218,7 @@ export class Batch {
       }
     } finally {
       this.inBatch = false;
+      turnEnd();
       // handed to C, which submits them when this returns (rule ii); the counts stay until C has (reclaim)
       if (!this.host.isClosed) {
         this.hdr[Hdr.Rows] = this.rowsStaged; this.hdr[Hdr.Recycle] = this.recyclesStaged;
