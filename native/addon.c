@@ -284,18 +284,6 @@ static napi_value ChannelSubmit(napi_env env, napi_callback_info info) {
   return out;
 }
 
-// channelNext(channel) -> n: from within the turn's call (onEvents): the batch handled is handed off; flushes it and
-// drains the next batch into the event rows (loop.c, loop_next). 0: the turn is over.
-static napi_value ChannelNext(napi_env env, napi_callback_info info) {
-  size_t argc = 1; napi_value argv[1];
-  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  channel_t *ch = get_channel(env, argv[0]);
-  if (!ch) return NULL;
-  napi_value out;
-  napi_create_uint32(env, loop_next(ch), &out);
-  return out;
-}
-
 static napi_value ChannelRef(napi_env env, napi_callback_info info) {
   size_t argc = 2; napi_value argv[2];
   NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
@@ -570,7 +558,6 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     { "probe", NULL, Probe, NULL, NULL, NULL, napi_enumerable, NULL },
     { "channelCreate", NULL, ChannelCreate, NULL, NULL, NULL, napi_enumerable, NULL },
     { "channelSubmit", NULL, ChannelSubmit, NULL, NULL, NULL, napi_enumerable, NULL },
-    { "channelNext", NULL, ChannelNext, NULL, NULL, NULL, napi_enumerable, NULL },
     { "channelRef", NULL, ChannelRef, NULL, NULL, NULL, napi_enumerable, NULL },
     { "channelClose", NULL, ChannelClose, NULL, NULL, NULL, napi_enumerable, NULL },
     { "channelRefSet", NULL, ChannelRefSet, NULL, NULL, NULL, napi_enumerable, NULL },

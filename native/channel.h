@@ -74,8 +74,6 @@ typedef struct channel {
   int efd;                 // the eventfd the ring signals, watched by uv_poll
   uv_poll_t poll;
   int poll_started, in_callback;
-  unsigned turn_rounds;   // batches delivered in the current turn (run_turn; loop_next), bounded by MP_BOUND_DRAIN_ROUNDS
-  int turn_drained;       // loop_next found the CQ empty: the turn's call ended for want of completions
   // ---- the JavaScript side (addon.c)
   int refs;                // the JS external + the uv handle: freed when both are gone
   napi_env env;
@@ -124,12 +122,11 @@ int defer_wake(void);
 int recv_total_cap(void);
 
 // loop.c: the ring inside Node's event loop — an eventfd watched by uv_poll; one turn per wake-up; JavaScript called
-// once per turn, taking the turn's batches one after another (loop_next).
+// once per drained batch.
 int loop_attach(channel_t *ch, uv_loop_t *loop);
 void loop_detach(channel_t *ch);
 void wake_if_posted(channel_t *ch);
 void call_js(channel_t *ch, unsigned n);
-unsigned loop_next(channel_t *ch);
 
 // addon.c: the loop has let go of the channel's uv handle (its reference to the channel is dropped).
 void channel_detached(channel_t *ch);

@@ -1,7 +1,6 @@
 // The ring inside Node's event loop: the ring signals an eventfd (IORING_REGISTER_EVENTFD), libuv watches it
 // (uv_poll), and each wake-up runs one turn: flush what JavaScript staged, drain completions in bounded batches, call
-// JavaScript once per turn (never while the CQ is being read), which handles the batch and asks for the next ones
-// (loop_next: flush what the batch staged — flush rule ii — then drain again), up to MP_BOUND_DRAIN_ROUNDS batches.
+// JavaScript once per batch (never while the CQ is being read), and flush what the batch staged (flush rule ii).
 // Why an eventfd and not the ring fd itself (which is pollable): on a DEFER_TASKRUN ring a completion is first queued
 // as deferred work, and queueing it wakes the eventfd but not the ring fd's poll queue (only posting a CQE does, which
 // needs our own GETEVENTS enter): measured on 6.18, an epoll_wait on the ring fd, whether asleep when the completion
@@ -68,22 +67,14 @@ static inline void evfd_mute(channel_t *ch, int on) {
 static void run_turn(channel_t *ch) {
   int delivered = 0;
   evfd_mute(ch, 1);
-  // JavaScript takes the turn's batches itself (loop_next) within one call; it returns early only when a batch settled
-  // a promise (its continuation must run before the next batch, as after any of Node's callbacks): then the next batch
-  // comes with a call of its own. At most MP_BOUND_DRAIN_ROUNDS batches per turn either way.
-  ch->turn_rounds = 0;
-  while (ch->turn_rounds < MP_BOUND_DRAIN_ROUNDS && !ch->closed) {
+  for (int i = 0; i < MP_BOUND_DRAIN_ROUNDS && !ch->closed; i++) {
     flush_staged(ch, 1);   // rows it could not submit stay staged (hdr[0]); JavaScript sees them when it stages next
-    unsigned n = ch->closed ? 0 : drain_cq(ch);
+    unsigned n = drain_cq(ch);
     if (n == 0) break;
     delivered = 1;
-    ch->turn_rounds += 1;
     ch->stats[MP_ST_BATCHES] += 1;
-    ch->turn_drained = 0;
     call_js(ch, n);
-    if (ch->turn_drained) break;   // JavaScript found nothing more (loop_next): the CQ was just looked at
   }
-  ch->turn_rounds = 0;   // loop_next answers 0 from here on (in the no-event call below too)
   if (ch->closed) return;
   // the last batch's rows (handed off by JavaScript), and SQEs a refused enter left in the SQ: if the kernel refuses
   // them now, JavaScript is told at once (a call with no events) so that its retry policy runs — nothing is ever left
@@ -95,18 +86,6 @@ static void run_turn(channel_t *ch) {
   // completions left over (MP_BOUND_DRAIN_ROUNDS reached, posted inline by the last submit, or deferred work that arrived
   // while the eventfd was muted): wake ourselves again
   if (work_pending(ch)) wake_self(ch);
-}
-
-// Within the turn's JavaScript call: the batch just handled has been handed off (hdr), so flush it (rule ii; rows
-// the kernel did not take stay in hdr for JavaScript to take back), then drain the next batch into the event rows.
-// Returns its size; 0 ends the turn (nothing to drain, MP_BOUND_DRAIN_ROUNDS delivered, closed, or not in a turn).
-unsigned loop_next(channel_t *ch) {
-  if (ch->closed || !ch->in_callback || ch->turn_rounds == 0 || ch->turn_rounds >= MP_BOUND_DRAIN_ROUNDS) return 0;
-  flush_staged(ch, 1);
-  unsigned n = ch->closed ? 0 : drain_cq(ch);
-  if (n) { ch->turn_rounds += 1; ch->stats[MP_ST_BATCHES] += 1; }
-  else ch->turn_drained = 1;
-  return n;
 }
 
 static void on_poll(uv_poll_t *h, int status, int events) {

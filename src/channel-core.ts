@@ -377,15 +377,9 @@ export abstract class ChannelCore {
 
   get heldBuffers(): number { return this.heldBufs.size; }
 
-  /**
-   * @internal A promise of this channel is settled inside a completion batch: its continuation must run before the next
-   * batch is delivered, as it would after any of Node's callbacks (the io_uring backend ends the turn's call there).
-   */
-  promiseSettled(): void { /* the portable backend's events each come in a callback of their own */ }
-
   private enqueue(e: MpEvent): void {
     const w = this.waiters.shift();
-    if (w) { if (w.timer) clearTimeout(w.timer); this.promiseSettled(); w.resolve(e); return; }
+    if (w) { if (w.timer) clearTimeout(w.timer); w.resolve(e); return; }
     this.evQueue.push(e);
     // bounded: pause the connection whose reads are piling up (resumed once dispatch() has drained half the bound)
     if (this.evQueue.length - this.queueHead > this.limits.dispatchQueueMax && e.type === 'read' && this.isOpen(e.handle)) {

@@ -51,9 +51,6 @@ export interface NativeAddon {
   probe(): ProbeResult;
   channelCreate(options: Record<string, number>, onEvents: (n: number) => void, resource: object): NativeChannel;
   channelSubmit(channel: object): number;
-  /** Within onEvents only: flushes the batch handed off in the control header, drains the next batch into the event
-   * rows and returns its size (0: the turn is over — nothing left, its bound of batches reached, or closed). */
-  channelNext(channel: object): number;
   channelRef(channel: object, on: boolean): void;
   /** 0, or -ETIMEDOUT when the kernel still had requests after the teardown deadline (memory then pinned for good). */
   channelClose(channel: object): number;

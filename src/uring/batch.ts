@@ -1,8 +1,6 @@
 // Batching: MegaPipe's flush rules across both boundaries. Requests are staged as rows in the control region and handed
 // to the native core, which turns them into SQEs and enters the kernel once per flush; completions come back as event
-// rows: one JavaScript call per wake-up, which takes the turn's batches one after another (channelNext flushes a batch's
-// rows and drains the next; microtasks and nextTicks run once the call returns, as after any of Node's callbacks). A
-// flush happens (i) when `threshold` rows are staged, (ii) when a
+// rows, one JavaScript call per drained batch. A flush happens (i) when `threshold` rows are staged, (ii) when a
 // completion batch has been handled (the native side flushes as the call returns: the rows are handed off), (iii)
 // on ch.flush(), and (iv) at the end of the microtask for requests made outside a batch. Requests the kernel refuses
 // are kept and retried (transient refusals), or complete with the error (lasting ones): never dropped.
@@ -38,8 +36,6 @@ export class Batch {
   private recyclesStaged = 0;
   // the rows and recycled buffers of the last batch were handed to C in hdr, to submit when onBatch returns (reclaim)
   private handedOff = false;
-  // a promise was settled in the batch being delivered: the turn's call ends after it (yieldTurn)
-  private yielding = false;
   private flushQueued = false;
   // rows of a link chain being staged: no threshold flush in the middle of one (see beginChain)
   private chainRows = 0;
@@ -201,40 +197,14 @@ export class Batch {
   }
 
   /**
-   * The turn's completion batches (called from C once per wake-up with the first batch; flush rule ii applies between
-   * batches and after the last). Each batch's rows go to the kernel before the next batch is drained (channelNext),
-   * up to the native bound of batches per turn; microtasks and nextTicks queued by handlers run when the turn's call
-   * returns — which it does after a batch that settled one of the channel's promises (yieldTurn: the promise's
-   * continuation runs before the next batch, which C then delivers in a call of its own). n = 0: no events — C's flush of the handed-off rows failed (takeBack sees why and applies the retry policy).
+   * The completion batch (called from C once per drained batch; flush rule ii follows its return). n = 0: no events —
+   * C's flush of the handed-off rows failed (takeBack sees why and applies the retry policy).
    */
   onBatch(n: number): void {
-    if (this.handedOff) this.reclaim();   // C consumed the previous turn's rows before draining this one
+    if (this.handedOff) this.reclaim();   // C consumed the previous batch's rows before draining this one
     this.inBatch = true;
-    this.yielding = false;
-    try {
-      while (n > 0) {
-        this.deliver(n);
-        this.surfaceDeferred();
-        if (this.host.isClosed || this.yielding) break;
-        n = this.nextBatch();
-      }
-    } finally {
-      this.inBatch = false;
-      // handed to C, which submits them when this returns (rule ii); the counts stay until C has (reclaim)
-      if (!this.host.isClosed) {
-        this.hdr[Hdr.Rows] = this.rowsStaged; this.hdr[Hdr.Recycle] = this.recyclesStaged;
-        this.handedOff = true;
-      }
-    }
-  }
-
-  /** A promise was settled in this batch: the turn's call returns after it, so that its continuation runs first. */
-  yieldTurn(): void { this.yielding = true; }
-
-  // One batch of n events, a run of its own for the clock.
-  private deliver(n: number): void {
-    const evs = this.evs;
     turnBegin();
+    const evs = this.evs;
     try {
       let i = 0;
       for (; i < n && !this.host.isClosed; i++) {
@@ -246,16 +216,16 @@ export class Batch {
         const j = i * Ev.I32;
         if (((evs[j + Ev.UdHi]! >>> Ud.TagShift) & Tag.FdResult) !== 0 && evs[j + Ev.Res]! >= 0) native!.closeFd(evs[j + Ev.Res]!);
       }
-    } finally { turnEnd(); }
-  }
-
-  // Between two batches of a turn: this batch's rows to the kernel (rule ii), the next batch's size (0: the turn ends).
-  private nextBatch(): number {
-    this.hdr[Hdr.Rows] = this.rowsStaged; this.hdr[Hdr.Recycle] = this.recyclesStaged; this.hdr[Hdr.Err] = 0;
-    this.rowsStaged = 0; this.recyclesStaged = 0;
-    const n = native!.channelNext(this.ch);
-    this.takeBack();
-    return n;
+    } finally {
+      this.inBatch = false;
+      turnEnd();
+      // handed to C, which submits them when this returns (rule ii); the counts stay until C has (reclaim)
+      if (!this.host.isClosed) {
+        this.hdr[Hdr.Rows] = this.rowsStaged; this.hdr[Hdr.Recycle] = this.recyclesStaged;
+        this.handedOff = true;
+      }
+    }
+    this.surfaceDeferred();
   }
 
   private completeOne(udLo: number, udHi: number, res: number, flags: number): void {

@@ -88,9 +88,6 @@ export class UringChannel extends ChannelCore implements Channel, BatchHost {
     });
   }
 
-  /** @internal (see ChannelCore) The turn's JavaScript call ends after this batch: the next comes with a call of its own. */
-  override promiseSettled(): void { this.batch.yieldTurn(); }
-
   protected setRef(on: boolean): void { if (!this.closed) native!.channelRef(this.nativeHandle, on); }
 
   get batchThreshold(): number { return this.batch.batchThreshold; }
@@ -436,7 +433,7 @@ export class UringChannel extends ChannelCore implements Channel, BatchHost {
     if (this.kind[h] === Kind.Direct && !this.features.fixedFdInstall) return Promise.reject(new MegapipeError(MpCode.UNSUPPORTED, 'toFd: this kernel lacks IORING_OP_FIXED_FD_INSTALL (Linux 6.8)'));
     if (this.installs.has(h)) return Promise.reject(new MegapipeError(MpCode.STATE, `toFd: a conversion of ${h} is in progress`));
     return new Promise((resolve, reject) => {
-      this.installs.set(h, { resolve: (fd) => { this.promiseSettled(); resolve(fd); }, reject: (e) => { this.promiseSettled(); reject(e); } });
+      this.installs.set(h, { resolve, reject });
       this.state[h]! |= St.Installing;
       this.receiver.sync(h);
       if (this.sendQueue.inFlight[h] === 0 && this.sendQueue.headChunk[h]! < 0) this.startInstall(h);

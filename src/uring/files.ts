@@ -286,7 +286,6 @@ export class Files {
     if (p.failed === null && p.left > 0) return;
     this.pieces.delete(p);
     if (p.h < 0) this.ch.loopUse(-1);
-    this.ch.promiseSettled();
     if (p.failed !== null) { p.reject(p.failed); return; }
     p.resolve(p.out === null ? undefined : p.eof < p.out.length ? p.out.subarray(0, p.eof) : p.out);
   }
