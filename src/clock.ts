@@ -10,8 +10,9 @@
 // after application code ran in the same run (a keep-alive clock started when a response finished, a linger, a send
 // deadline) must read Date.now() itself: a handler that blocked for a second would otherwise start it a second early.
 // A channel's completion batch is a run of its own (turnBegin/turnEnd around it): the clock is read at most once per
-// batch and expires when the batch ends, without a microtask per batch (a queued microtask made every batch's
-// callback run the microtask queue: ~0.4 µs per batch on this machine's memcached profile, BENCHMARKS.md).
+// batch and expires when the batch ends, without a microtask per batch (queueing it, and the microtask queue it made
+// every batch's callback run, took 0.5 µs per operation in megapipe-memcached's profile at 4 connections, depth 1:
+// BENCHMARKS.md, "Low concurrency again").
 
 let at = 0;
 let fresh = false;
