@@ -81,6 +81,14 @@ test('inside a channel batch: read afresh, no microtask queued, expired when the
     // a microtask queued in the batch runs after it: a run of its own, not the batch's (15 ms stale) value
     assert.equal(inMicrotask.length, 3);
     for (const [i, m] of inMicrotask.entries()) assert.ok(m.t >= seen[i]!.t + 15 && m.t <= m.d, `microtask ${i}: ${m.t} read afresh`);
+    // after the batches, runs outside any batch expire the clock by a microtask again (a batch count left above zero
+    // would freeze the clock for every later run)
+    await new Promise((r) => setTimeout(r, 0));
+    const q1 = queued, t1 = timeNow();
+    assert.equal(queued - q1, 1, 'outside a batch timeNow queues its expiry again');
+    spin(15);
+    await new Promise((r) => setTimeout(r, 0));
+    assert.ok(timeNow() >= t1 + 15, 'a later run reads the clock afresh');
   } finally {
     globalThis.queueMicrotask = real;
     await closeListenerAndChannel(ch, lh, listener, () => listenerGone);
