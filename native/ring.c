@@ -127,20 +127,25 @@ out:
   return res;
 }
 
-// The answer, cached once it is one: 0, 1, or a refusal that will not change (DEFER_TASKRUN or io_uring refused). A
-// passing failure (out of fds or memory, a refused enter, no conclusive trial) is not cached: the next channel asks
-// again, and this one goes without DEFER_TASKRUN. Worker threads may probe at once; the first answer stands.
+// A probe's answer `r`, kept in `*cached` (2: none yet) once it is one: 0, 1, or a refusal that will not change (the
+// feature or io_uring refused). A passing failure (out of fds or memory, a refused enter, no conclusive trial) is not
+// kept: the next channel asks again. Worker threads may probe at once; the first answer stands.
+static int keep_answer(_Atomic int *cached, int r) {
+  if (r == 0 || r == 1 || r == -EINVAL || r == -EPERM || r == -ENOSYS || r == -EOPNOTSUPP || r == -EACCES) {
+    int expect = 2;
+    atomic_compare_exchange_strong_explicit(cached, &expect, r, memory_order_acq_rel, memory_order_acquire);
+    return atomic_load_explicit(cached, memory_order_acquire);
+  }
+  return r;
+}
+
+// The answer, kept once it is one (keep_answer); without one, this channel goes without DEFER_TASKRUN.
 int defer_wake(void) {
-  static _Atomic int cached = 2;   // 2: no answer yet
+  static _Atomic int cached = 2;
   int r = atomic_load_explicit(&cached, memory_order_acquire);
   if (r != 2) return r;
   for (int i = 0; i < DEFER_WAKE_TRIALS; i++) if ((r = defer_wake_trial()) != -EAGAIN) break;
-  if (r == 0 || r == 1 || r == -EINVAL || r == -EPERM || r == -ENOSYS || r == -EOPNOTSUPP || r == -EACCES) {
-    int expect = 2;
-    atomic_compare_exchange_strong_explicit(&cached, &expect, r, memory_order_acq_rel, memory_order_acquire);
-    return atomic_load_explicit(&cached, memory_order_acquire);
-  }
-  return r;
+  return keep_answer(&cached, r);
 }
 
 // ---- does a multishot receive stop by itself after a number of bytes? ------------------------------------
@@ -181,18 +186,11 @@ out:
   return res;
 }
 
-// The answer, cached as defer_wake's is: 0, 1, or a refusal that will not change; a passing failure is asked again.
+// The answer, kept once it is one (keep_answer).
 int recv_total_cap(void) {
-  static _Atomic int cached = 2;   // 2: no answer yet
+  static _Atomic int cached = 2;
   int r = atomic_load_explicit(&cached, memory_order_acquire);
-  if (r != 2) return r;
-  r = recv_total_cap_probe();
-  if (r == 0 || r == 1 || r == -EINVAL || r == -EPERM || r == -ENOSYS || r == -EOPNOTSUPP || r == -EACCES) {
-    int expect = 2;
-    atomic_compare_exchange_strong_explicit(&cached, &expect, r, memory_order_acq_rel, memory_order_acquire);
-    return atomic_load_explicit(&cached, memory_order_acquire);
-  }
-  return r;
+  return r != 2 ? r : keep_answer(&cached, recv_total_cap_probe());
 }
 
 // ---- ring setup and teardown -----------------------------------------------------------------------------

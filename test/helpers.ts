@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { setImmediate as immediate, setTimeout as sleep } from 'node:timers/promises';
 import { createChannel, listen, listenPortable, uringAvailability, type Channel, type Limits, type Listener, type MpEvent } from '../src/index.js';
 import { uringExpectation } from './uring-expected.js';
-import { native } from '../src/native.js';
+import { kernelProbe } from '../src/native.js';
 import { recvMode, type RecvMode } from '../src/uring/receive.js';
 
 export type BackendKind = 'uring' | 'portable';
@@ -28,15 +28,15 @@ if (expectation.expected && !uring.ok) {
 export const uringSkip: string | false = uring.ok ? false : `io_uring unavailable: ${uring.reason}`;
 /** Why a test cannot force a DEFER_TASKRUN ring here (the kernel refuses it, or the addon's wake-up probe had no
  * answer: native/ring.c, defer_wake), or false. */
-export const deferRingSkip: string | false = uringSkip || (native?.probe().deferWakes === undefined ? 'this kernel refuses DEFER_TASKRUN or could not be probed' : false);
+export const deferRingSkip: string | false = uringSkip || (kernelProbe()?.deferWakes === undefined ? 'this kernel refuses DEFER_TASKRUN or could not be probed' : false);
 
 /** The receive mode of a default io_uring channel here (src/uring/receive.ts): its ring's set-up, the kernel's
  * multishot cap and MEGAPIPE_RECV decide it. */
-export const defaultRecvMode: RecvMode = recvMode(native?.probe().deferTaskrun === true, native?.probe().recvCap === true, process.env['MEGAPIPE_RECV']);
+export const defaultRecvMode: RecvMode = recvMode(kernelProbe()?.deferTaskrun === true, kernelProbe()?.recvCap === true, process.env['MEGAPIPE_RECV']);
 /** Why a test cannot ask for capped multishot receives here (MEGAPIPE_RECV=capped: no cap in the kernel, or the
  * default ring is a DEFER_TASKRUN ring, which receives uncapped multishot), or false. */
-export const cappedRecvSkip: string | false = uringSkip || (native?.probe().recvCap !== true ? 'no multishot receive cap in this kernel (Linux 6.17+)'
-  : native.probe().deferTaskrun === true ? 'DEFER_TASKRUN rings receive uncapped multishot' : false);
+export const cappedRecvSkip: string | false = uringSkip || (kernelProbe()?.recvCap !== true ? 'no multishot receive cap in this kernel (Linux 6.17+)'
+  : kernelProbe()?.deferTaskrun === true ? 'DEFER_TASKRUN rings receive uncapped multishot' : false);
 
 /** Runs `f` with the environment variables `vars` set (the addon reads MEGAPIPE_RING_SETUP, the receive path
  * MEGAPIPE_RECV, as each channel sets up — worker threads' too), then puts each back as it was. */

@@ -8,33 +8,25 @@
 # Run it on a quiet machine (under the benchmarks' lock); nothing here judges.
 set -euo pipefail
 reps=${1:-3} conns=${2:-4} pipeline=${3:-1}
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../../.." && pwd)
+source "$(dirname "$0")/common.sh"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 hz=$(getconf CLK_TCK)
+steal() { awk '$1 == "cpu0" || $1 == "cpu1" { printf "%s ", $9 }' /proc/stat; }   # steal ticks of CPUs 0 and 1
 for rep in $(seq 1 "$reps"); do
   for server in memcached megapipe floor; do
-    port=$((20000 + RANDOM % 9000))   # below the ephemeral range: no clash with the clients' ports
-    case $server in
-      memcached) taskset -c 0 memcached -t 1 -p "$port" -l 127.0.0.1 -m 1024 -U 0 -c 4096 -u root & pid=$! ;;
-      megapipe) taskset -c 0 node "$root/dist/apps/memcached/cli.js" -t 1 -p "$port" -l 127.0.0.1 -m 1024 -U 0 -c 4096 >/dev/null & pid=$! ;;
-      floor) taskset -c 0 node "$here/floor/cli.mjs" "$port" & pid=$! ;;
-    esac
-    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
-    taskset -c 1 "$root/bench/c/bin/mc-load" --port "$port" --conns "$conns" --pipeline "$pipeline" --duration 4 --warmup 1 \
-      --protocol binary >"$out/load.json" 2>"$out/load.err" & lp=$!
+    start_server "$server"
+    start_load "$conns" "$pipeline" binary "$out/load"
     sleep 1.2   # 1 s warm-up (after populating), then 0.2 s into the measured window
-    steal() { awk '$1 == "cpu0" || $1 == "cpu1" { printf "%s ", $9 }' /proc/stat; }
     t0=$(awk '{print $14 + $15}' "/proc/$pid/stat"); s0=$(date +%s.%N); st0=$(steal)
     sleep 3
     t1=$(awk '{print $14 + $15}' "/proc/$pid/stat"); s1=$(date +%s.%N); st1=$(steal)
     rc=0; wait "$lp" || rc=$?
-    kill "$pid"; wait "$pid" 2>/dev/null || true
-    python3 - "$out/load.json" "$server" "$rep" "$t0" "$t1" "$s0" "$s1" "$hz" "$rc" "$st0" "$st1" <<'PY'
-import json, sys
-f, server, rep, t0, t1, s0, s1, hz, rc, st0, st1 = sys.argv[1:]
-rate = json.loads(open(f).read().strip().splitlines()[-1])['ops_per_s']
+    stop_server
+    python3 - "$(load_rate "$out/load")" "$server" "$rep" "$t0" "$t1" "$s0" "$s1" "$hz" "$rc" "$st0" "$st1" <<'PY'
+import sys
+rate, server, rep, t0, t1, s0, s1, hz, rc, st0, st1 = sys.argv[1:]
+rate = float(rate)
 secs = float(s1) - float(s0)
 cpu_us = (float(t1) - float(t0)) / float(hz) * 1e6
 steal = max(int(b) - int(a) for a, b in zip(st0.split(), st1.split())) / float(hz) / secs
