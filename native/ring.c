@@ -312,6 +312,7 @@ static int prep_row(channel_t *ch, struct io_uring_sqe *s, const int32_t *row) {
       s->ioprio |= IORING_RECV_MULTISHOT;
       s->file_index = b;   // optlen (6.17; the same word): the total after which it ends (recv_total_cap)
     }
+    if (c & 2) s->ioprio |= IORING_RECVSEND_POLL_FIRST;   // the socket was left empty: wait for bytes, do not try first
     s->flags |= IOSQE_BUFFER_SELECT;
     s->buf_group = 0;
     s->len = a;

@@ -90,7 +90,10 @@ export class Receiver {
       if (!(st & St.RecvArmed)) {
         this.state[h] = st | St.RecvArmed | St.RecvSeen;
         const multi = (st & St.RecvSeen) !== 0 && this.mode !== 'single';
-        ch.stage(Op.Recv, h, ch.fd[h]!, ch.fixed(h), 0, multi ? this.armingBytes : 0, multi ? 0 : 1, Tag.Recv);
+        // a single-shot receive after one that left the socket empty waits for bytes before trying (POLL_FIRST): a
+        // try would find nothing and then wait anyway (a request-response peer's next request is never there yet)
+        const how = multi ? 0 : (st & St.RecvDrained) ? 3 : 1;
+        ch.stage(Op.Recv, h, ch.fd[h]!, ch.fixed(h), 0, multi ? this.armingBytes : 0, how, Tag.Recv);
       }
     } else if ((st & (St.RecvArmed | St.RecvCancel)) === St.RecvArmed) {
       this.state[h] = st | St.RecvCancel;
@@ -101,7 +104,11 @@ export class Receiver {
   /** A receive completion of `h`. */
   onRecv(h: number, res: number, flags: number, more: boolean): void {
     const ch = this.ch;
-    if (!more) this.state[h]! &= ~(St.RecvArmed | St.RecvCancel);
+    if (!more) {
+      // the kernel says whether bytes remain after a receive (F_SOCK_NONEMPTY); an error or a cancel says nothing
+      const drained = res > 0 && (flags & Kernel.CqeFSockNonempty) === 0;
+      this.state[h] = (this.state[h]! & ~(St.RecvArmed | St.RecvCancel | St.RecvDrained)) | (drained ? St.RecvDrained : 0);
+    }
     if (res > 0) {
       const bid = flags >>> Kernel.CqeBufferShift;
       ch.counters.bytesRead += res;
