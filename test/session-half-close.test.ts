@@ -142,6 +142,40 @@ async function readAllKeepOpen(port: number, closed: { yes: boolean }): Promise<
   }
 }
 
+/** On the first byte: 8 MiB (write() says false), then `after` (none, 'end' or 'halfClose'); counts the session's drains. */
+const bigThen = (after: 'none' | 'end' | 'halfClose', drains: { n: number; closed: boolean }): SessionFactory => onFirstByte((conn) => {
+  let ok = true;
+  for (let o = 0; o < REPLY.length; o += 1 << 20) ok = conn.write(REPLY, o, 1 << 20);
+  assert.equal(ok, false, '8 MiB is above the high-water mark');
+  if (after === 'end') conn.end();
+  else if (after === 'halfClose') conn.halfClose();
+}, () => { drains.closed = true; });
+
+/** The peer reads the 8 MiB (every byte checked), sees EOF where the session ended, and counts drains meanwhile. */
+async function readBig(port: number, after: 'none' | 'end' | 'halfClose', drains: { n: number; closed: boolean }): Promise<void> {
+  const c = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  c.on('error', () => {});
+  try {
+    await withTimeout(new Promise<void>((resolve) => c.once('connect', () => resolve())), 10000, 'connect');
+    if (after === 'none') {
+      let got = 0;
+      const all = withTimeout(new Promise<void>((resolve) => c.on('data', (d: Buffer) => { got += d.byteLength; if (got >= REPLY.length) resolve(); })), 30000, 'the 8 MiB');
+      c.write('q');
+      await all;
+      await waitFor(() => drains.n > 0, 'the session\'s drain once the bytes are sent');
+      assert.equal(got, REPLY.length);
+      return;
+    }
+    const got = untilEof(c, 'the 8 MiB and the server\'s EOF');
+    c.write('q');
+    const body = await got;
+    assert.ok(body.equals(REPLY), `every byte of the reply, then EOF (${body.length} bytes)`);
+    if (after === 'halfClose') c.end();
+    await waitFor(() => drains.closed, 'the connection to close');
+    assert.equal(drains.n, 0, `the session's drain after ${after}() (writes are refused then: nothing to resume)`);
+  } finally { c.destroy(); }
+}
+
 /** Runs `run(port)` against `factory` served by serveChannel on `backend`, or by serveNet. */
 async function withServer(transport: 'uring' | 'portable' | 'net', factory: SessionFactory, run: (port: number) => Promise<void>): Promise<void> {
   if (transport === 'net') {
@@ -211,6 +245,16 @@ for (const transport of TRANSPORTS) {
       it(`ended both ways (${atEof ? 'halfClose() at the peer\'s EOF' : 'the peer\'s EOF after halfClose()'}): the connection closes by itself`, async () => {
         const closed: { yes: boolean; code?: string } = { yes: false };
         await withServer(transport, halfCloseOnly(atEof, closed), (port) => bothEnded(port, closed));
+      });
+    }
+
+    // (a regression test on serveNet: the session's drain came after its end() or halfClose(), as the queued bytes went out;
+    // node:net emits no 'drain' once a socket is ending, and serveChannel none for a connection whose writes ended)
+    for (const after of ['none', 'end', 'halfClose'] as const) {
+      it(after === 'none' ? 'drain: called once the 8 MiB above the high-water mark are sent' : `drain: never after ${after}(), the 8 MiB still queued`, async () => {
+        const drains = { n: 0, closed: false };
+        const base = bigThen(after, drains);
+        await withServer(transport, (conn) => ({ ...base(conn), drain() { drains.n++; } }), (port) => readBig(port, after, drains));
       });
     }
 

@@ -175,7 +175,8 @@ export function serveChannel(channel: Channel, listener: Listener, factory: Sess
       }
       case 'write': {
         const c = conns[h];
-        if (c !== undefined && c.blocked && channel.pendingBytes(h) <= channel.limits.lowWaterMark) {
+        // not once end() or halfClose() ran: writes are refused then (node:net emits no 'drain' for an ending socket)
+        if (c !== undefined && c.blocked && !c.ending && !c.writeEnded && channel.pendingBytes(h) <= channel.limits.lowWaterMark) {
           c.blocked = false;
           c.session.drain?.();
         }

@@ -81,9 +81,10 @@ class NetConn implements Conn, Draining {
     if (!ok) this.aboveHwm = true;
     return ok;
   }
-  /** The session's `drain`, when a write returned false and the queued bytes (file bytes included) are down to lowWater. */
+  /** The session's `drain`, when a write returned false and the queued bytes (file bytes included) are down to lowWater —
+   * never once end() or halfClose() ran (writes are refused then; node:net emits no 'drain' for an ending socket). */
   checkDrain(): void {
-    if (!this.aboveHwm || this.closed || this.pendingBytes > this.lowWater) return;
+    if (!this.aboveHwm || !this.writable || this.pendingBytes > this.lowWater) return;
     this.aboveHwm = false;
     this.session.drain?.();
   }

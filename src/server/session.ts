@@ -78,7 +78,7 @@ export interface Session {
   data(buf: Uint8Array, offset: number, length: number): void;
   /** The peer finished sending (EOF). Default when absent: `conn.end()`. */
   end?(): void;
-  /** Queued bytes fell below the low-water mark after `write` returned false. */
+  /** Queued bytes fell below the low-water mark after `write` returned false (never once `end` or `halfClose` ran). */
   drain?(): void;
   /**
    * The server is shutting down gracefully: finish what is in flight, then `conn.end()`. Without this method the
