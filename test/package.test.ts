@@ -107,8 +107,8 @@ function userEnvLoose(): NodeJS.ProcessEnv {
 }
 
 describe('the package (npm pack)', () => {
-  it('ships the library, the commands, the addon (sources and prebuilds), the READMEs and the licence, and nothing test-only', () => {
-    const must = ['LICENSE', 'README.md', 'package.json', 'binding.gyp', 'scripts/install-addon.cjs', 'native/addon.c', 'native/abi.h',
+  it('ships the library, the commands, the addon (sources and prebuilds), the READMEs, the changelog and the licence, and nothing test-only', () => {
+    const must = ['LICENSE', 'README.md', 'CHANGELOG.md', 'package.json', 'binding.gyp', 'scripts/install-addon.cjs', 'native/addon.c', 'native/abi.h',
       'apps/http/README.md', 'apps/memcached/README.md', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/native.js',
       ...Object.values(pkg.bin).map((f) => f.replace(/^\.\//, '')),
       ...Object.values(pkg.exports).flatMap((e) => typeof e === 'string' ? [e] : Object.values(e)).map((f) => f.replace(/^\.\//, '')),
@@ -116,7 +116,7 @@ describe('the package (npm pack)', () => {
     assert.deepEqual(must.filter((f) => !packed.includes(f)), [], 'missing from the tarball');
     const testOnly = packed.filter((f) => /^(test|bench|src|bin)\/|^apps\/[^/]+\/[^/]+\.ts$|^dist\/(test|bench)\/|^build\/|node_modules|testkit|microbench|fixture|\.test\.|\.tsbuildinfo$/.test(f));
     assert.deepEqual(testOnly, [], 'test-only or source files in the tarball');
-    assert.deepEqual(packed.filter((f) => !/^(dist\/(src|bin|apps)\/|prebuilds\/linux-x64\/megapipe\.(glibc|musl)\.node$|native\/|apps\/(http|memcached)\/README\.md$|LICENSE$|README\.md$|package\.json$|binding\.gyp$|scripts\/install-addon\.cjs$)/.test(f)), [], 'files outside the declared set');
+    assert.deepEqual(packed.filter((f) => !/^(dist\/(src|bin|apps)\/|prebuilds\/linux-x64\/megapipe\.(glibc|musl)\.node$|native\/|apps\/(http|memcached)\/README\.md$|LICENSE$|README\.md$|CHANGELOG\.md$|package\.json$|binding\.gyp$|scripts\/install-addon\.cjs$)/.test(f)), [], 'files outside the declared set');
     const lic = readFileSync(join(root, 'LICENSE'), 'utf8');
     assert.match(lic, /^MIT License\n\nCopyright \(c\) 2026 megapipe contributors\n/);
     assert.equal((pkg as unknown as { license: string }).license, 'MIT');
