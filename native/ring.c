@@ -298,7 +298,10 @@ static int prep_row(channel_t *ch, struct io_uring_sqe *s, const int32_t *row) {
   if (rf & MP_F_HARDLINK) s->flags |= IOSQE_IO_HARDLINK;
   if (rf & MP_F_LINK) s->flags |= IOSQE_IO_LINK;
   switch (op) {
-  case MP_OP_NOP: s->opcode = IORING_OP_NOP; return 0;
+  case MP_OP_NOP:
+    s->opcode = IORING_OP_NOP;
+    if (a & 1) { s->rw_flags = IORING_NOP_INJECT_RESULT; s->len = b; }
+    return 0;
   case MP_OP_ACCEPT:
     s->opcode = IORING_OP_ACCEPT;
     if (a & 1) s->ioprio |= IORING_ACCEPT_MULTISHOT;

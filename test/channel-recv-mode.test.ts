@@ -18,7 +18,7 @@ import { createChannel, listen } from '../src/index.js';
 import { native } from '../src/native.js';
 import { recvMode } from '../src/uring/receive.js';
 import { Worker } from 'node:worker_threads';
-import { cappedRecvSkip, defaultRecvMode, deferRingSkip, uringSkip, waitFor, withEnv } from './helpers.js';
+import { cappedRecvSkip, defaultRecvMode, deferRingSkip, kernelAtLeast, uringSkip, waitFor, withEnv } from './helpers.js';
 
 const TOTAL = 4 * 1024 * 1024;
 const BUF = 16 * 1024;   // the default receive buffer
@@ -85,14 +85,9 @@ function checkBytes(r: Run): void {
   assert.equal(r.bad, 0, 'every byte in order');
 }
 
-/** [major, minor] of the running kernel. */
-function kernelVersion(): [number, number] {
-  const m = /^(\d+)\.(\d+)/.exec(native?.probe().kernel ?? '');
-  return m ? [Number(m[1]), Number(m[2])] : [0, 0];
-}
 
 describe('receive modes: the requests a 4 MiB stream takes (uring)', { skip: uringSkip }, () => {
-  it('the probe finds the multishot cap on a kernel that has it (6.17 and later)', { skip: kernelVersion()[0] * 100 + kernelVersion()[1] < 617 && 'kernel older than 6.17' }, () => {
+  it('the probe finds the multishot cap on a kernel that has it (6.17 and later)', { skip: !kernelAtLeast(6, 17) && 'kernel older than 6.17' }, () => {
     assert.equal(native!.probe().recvCap, true, `probe().recvCap on ${native!.probe().kernel}`);
   });
 

@@ -175,8 +175,9 @@ export function serveChannel(channel: Channel, listener: Listener, factory: Sess
       }
       case 'write': {
         const c = conns[h];
-        // not once end() or halfClose() ran: writes are refused then (node:net emits no 'drain' for an ending socket)
-        if (c !== undefined && c.blocked && !c.ending && !c.writeEnded && channel.pendingBytes(h) <= channel.limits.lowWaterMark) {
+        // not once end() ran: the connection closes when its bytes are sent, nothing waits for it (after halfClose() it
+        // still comes: input goes on, and a session that paused it for its output resumes it here)
+        if (c !== undefined && c.blocked && !c.ending && channel.pendingBytes(h) <= channel.limits.lowWaterMark) {
           c.blocked = false;
           c.session.drain?.();
         }

@@ -82,9 +82,9 @@ class NetConn implements Conn, Draining {
     return ok;
   }
   /** The session's `drain`, when a write returned false and the queued bytes (file bytes included) are down to lowWater —
-   * never once end() or halfClose() ran (writes are refused then; node:net emits no 'drain' for an ending socket). */
+   * never once end() ran (the connection closes when they are sent); after halfClose() too (input goes on). */
   checkDrain(): void {
-    if (!this.aboveHwm || !this.writable || this.pendingBytes > this.lowWater) return;
+    if (!this.aboveHwm || this.closed || this.ending || this.pendingBytes > this.lowWater) return;
     this.aboveHwm = false;
     this.session.drain?.();
   }

@@ -78,7 +78,11 @@ export interface Session {
   data(buf: Uint8Array, offset: number, length: number): void;
   /** The peer finished sending (EOF). Default when absent: `conn.end()`. */
   end?(): void;
-  /** Queued bytes fell below the low-water mark after `write` returned false (never once `end` or `halfClose` ran). */
+  /**
+   * Queued bytes fell below the low-water mark after `write` returned false. Never once `end` ran (the connection closes
+   * when they are sent); after `halfClose` it still comes — input goes on, and a session that paused its input while
+   * its output was above the mark resumes it here.
+   */
   drain?(): void;
   /**
    * The server is shutting down gracefully: finish what is in flight, then `conn.end()`. Without this method the

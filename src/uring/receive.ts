@@ -24,7 +24,7 @@ import { Op, Tag, Kernel } from './abi.js';
 import { copyOf } from './copy.js';
 import type { UringChannel } from './channel.js';
 
-const ENOBUFS = -105, ECANCELED = -125;
+const ENOBUFS = -105, ECANCELED = -125, EAGAIN = -11;
 /** How receives after a connection's first are made (see the top of this file). */
 export type RecvMode = 'multishot' | 'capped' | 'single';
 /** A capped multishot receive's total, in receive buffers' worth of bytes: at the 16 KiB default, 256 KiB per arming. */
@@ -136,6 +136,10 @@ export class Receiver {
         }
       } else if (res === ENOBUFS) {
         ch.counters.enobufs++;          // the data is still in the socket: re-armed below once buffers return
+      } else if (res === EAGAIN) {
+        // a receive that was to wait for bytes (POLL_FIRST) and whose wait the kernel could not arm (its poll entry not
+        // allocated, under memory pressure) ends so, where one without the flag would have blocked in a kernel worker:
+        // nothing is lost — re-armed below, trying at once (St.RecvDrained is cleared)
       } else if (res !== ECANCELED) {
         this.state[h]! |= St.Errored;
         if (!(this.state[h]! & St.Closing)) ch.emit('error', h, res);
