@@ -22,11 +22,9 @@ enum mp_row {
 };
 
 enum mp_op {
-  MP_OP_NOP = 0,          // a: 1 = complete with b as the result (IORING_NOP_INJECT_RESULT, Linux 6.10; earlier kernels
-                          //   complete it with 0) — how tests put a kernel's rare answers through the real completion path
+  MP_OP_NOP = 0,
   MP_OP_ACCEPT = 1,       // fd = listener; a: 1 = multishot; c: 1 = into the direct-descriptor table (an lwsocket)
-  MP_OP_RECV = 2,         // fd; provided buffers; a = per-completion cap (0: none); c & 1: single-shot (else multishot);
-                          //   c & 2: the socket was left empty, poll before trying (IORING_RECVSEND_POLL_FIRST);
+  MP_OP_RECV = 2,         // fd; provided buffers; a = per-completion cap (0: none); c: 1 = single-shot, else multishot;
                           //   b = a multishot's total in bytes, after which it ends (0: none; only where probe().recvCap)
   MP_OP_SEND = 3,         // fd; a = offset in the send arena, b = length (MP_F_REF: a = reference slot, c = offset in it)
   MP_OP_CLOSE = 4,        // fd (or slot, MP_F_FIXED)

@@ -15,9 +15,6 @@
 #ifndef IORING_OP_FIXED_FD_INSTALL
 #define IORING_OP_FIXED_FD_INSTALL 54
 #endif
-#ifndef IORING_NOP_INJECT_RESULT
-#define IORING_NOP_INJECT_RESULT (1U << 0)   // sqe->nop_flags (the rw_flags word), Linux 6.10
-#endif
 #ifndef IORING_FEAT_RECVSEND_BUNDLE
 #define IORING_FEAT_RECVSEND_BUNDLE (1U << 14)
 #endif

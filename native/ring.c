@@ -298,10 +298,7 @@ static int prep_row(channel_t *ch, struct io_uring_sqe *s, const int32_t *row) {
   if (rf & MP_F_HARDLINK) s->flags |= IOSQE_IO_HARDLINK;
   if (rf & MP_F_LINK) s->flags |= IOSQE_IO_LINK;
   switch (op) {
-  case MP_OP_NOP:
-    s->opcode = IORING_OP_NOP;
-    if (a & 1) { s->rw_flags = IORING_NOP_INJECT_RESULT; s->len = b; }
-    return 0;
+  case MP_OP_NOP: s->opcode = IORING_OP_NOP; return 0;
   case MP_OP_ACCEPT:
     s->opcode = IORING_OP_ACCEPT;
     if (a & 1) s->ioprio |= IORING_ACCEPT_MULTISHOT;
@@ -315,7 +312,6 @@ static int prep_row(channel_t *ch, struct io_uring_sqe *s, const int32_t *row) {
       s->ioprio |= IORING_RECV_MULTISHOT;
       s->file_index = b;   // optlen (6.17; the same word): the total after which it ends (recv_total_cap)
     }
-    if (c & 2) s->ioprio |= IORING_RECVSEND_POLL_FIRST;   // the socket was left empty: wait for bytes, do not try first
     s->flags |= IOSQE_BUFFER_SELECT;
     s->buf_group = 0;
     s->len = a;

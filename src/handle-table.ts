@@ -32,7 +32,6 @@ export const enum St {
   CloseLinked = 1 << 19,     // graceful close: the close is hard-linked behind the send in flight (io_uring)
   RecvSeen = 1 << 20,        // a receive was armed before: the first is single-shot, later ones per the receive mode (uring/receive.ts)
   PausedQueue = 1 << 21,     // undispatched events passed limits.dispatchQueueMax: resumed when dispatch() drains them
-  RecvDrained = 1 << 22,     // the last receive left the socket empty: the next single-shot one waits for bytes first (uring/receive.ts)
   /** Any reason not to deliver reads now. */
   Paused = PausedUser | PausedHwm | PausedQueue,
 }

@@ -24,7 +24,7 @@ import { Op, Tag, Kernel } from './abi.js';
 import { copyOf } from './copy.js';
 import type { UringChannel } from './channel.js';
 
-const ENOBUFS = -105, ECANCELED = -125, EAGAIN = -11;
+const ENOBUFS = -105, ECANCELED = -125;
 /** How receives after a connection's first are made (see the top of this file). */
 export type RecvMode = 'multishot' | 'capped' | 'single';
 /** A capped multishot receive's total, in receive buffers' worth of bytes: at the 16 KiB default, 256 KiB per arming. */
@@ -90,10 +90,7 @@ export class Receiver {
       if (!(st & St.RecvArmed)) {
         this.state[h] = st | St.RecvArmed | St.RecvSeen;
         const multi = (st & St.RecvSeen) !== 0 && this.mode !== 'single';
-        // a single-shot receive after one that left the socket empty waits for bytes before trying (POLL_FIRST): a
-        // try would find nothing and then wait anyway (a request-response peer's next request is never there yet)
-        const how = multi ? 0 : (st & St.RecvDrained) ? 3 : 1;
-        ch.stage(Op.Recv, h, ch.fd[h]!, ch.fixed(h), 0, multi ? this.armingBytes : 0, how, Tag.Recv);
+        ch.stage(Op.Recv, h, ch.fd[h]!, ch.fixed(h), 0, multi ? this.armingBytes : 0, multi ? 0 : 1, Tag.Recv);
       }
     } else if ((st & (St.RecvArmed | St.RecvCancel)) === St.RecvArmed) {
       this.state[h] = st | St.RecvCancel;
@@ -104,11 +101,7 @@ export class Receiver {
   /** A receive completion of `h`. */
   onRecv(h: number, res: number, flags: number, more: boolean): void {
     const ch = this.ch;
-    if (!more) {
-      // the kernel says whether bytes remain after a receive (F_SOCK_NONEMPTY); an error or a cancel says nothing
-      const drained = res > 0 && (flags & Kernel.CqeFSockNonempty) === 0;
-      this.state[h] = (this.state[h]! & ~(St.RecvArmed | St.RecvCancel | St.RecvDrained)) | (drained ? St.RecvDrained : 0);
-    }
+    if (!more) this.state[h]! &= ~(St.RecvArmed | St.RecvCancel);
     if (res > 0) {
       const bid = flags >>> Kernel.CqeBufferShift;
       ch.counters.bytesRead += res;
@@ -136,10 +129,6 @@ export class Receiver {
         }
       } else if (res === ENOBUFS) {
         ch.counters.enobufs++;          // the data is still in the socket: re-armed below once buffers return
-      } else if (res === EAGAIN) {
-        // a receive that was to wait for bytes (POLL_FIRST) and whose wait the kernel could not arm (its poll entry not
-        // allocated, under memory pressure) ends so, where one without the flag would have blocked in a kernel worker:
-        // nothing is lost — re-armed below, trying at once (St.RecvDrained is cleared)
       } else if (res !== ECANCELED) {
         this.state[h]! |= St.Errored;
         if (!(this.state[h]! & St.Closing)) ch.emit('error', h, res);
