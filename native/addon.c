@@ -284,6 +284,37 @@ static napi_value ChannelSubmit(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// channelPrepRow(channel, row: Int32Array of MP_ROW_I32) → the SQE the row becomes, not submitted (for tests of the
+// row → SQE mapping), or -EINVAL where prep_row refuses it.
+static napi_value ChannelPrepRow(napi_env env, napi_callback_info info) {
+  size_t argc = 2; napi_value argv[2];
+  NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  channel_t *ch = get_channel(env, argv[0]);
+  if (!ch) return NULL;
+  napi_typedarray_type t; size_t len; void *data;
+  if (argc < 2 || napi_get_typedarray_info(env, argv[1], &t, &len, &data, NULL, NULL) != napi_ok || t != napi_int32_array || len < MP_ROW_I32) {
+    napi_throw_type_error(env, "MP_ERR_INVALID_ARG", "row must be an Int32Array of MP_ROW_I32 entries");
+    return NULL;
+  }
+  struct io_uring_sqe s;
+  napi_value out;
+  int r = ring_prep_row(ch, (const int32_t *)data, &s);
+  if (r < 0) { napi_create_int32(env, r, &out); return out; }
+  napi_create_object(env, &out);
+  set_num(env, out, "opcode", s.opcode);
+  set_num(env, out, "flags", s.flags);
+  set_num(env, out, "ioprio", s.ioprio);
+  set_num(env, out, "fd", s.fd);
+  set_num(env, out, "len", s.len);
+  set_num(env, out, "opFlags", s.rw_flags);          // msg_flags, accept_flags, cancel_flags… (one word)
+  set_num(env, out, "bufGroup", s.buf_group);
+  set_num(env, out, "fileIndex", s.file_index);
+  set_num(env, out, "off", (double)s.off);
+  set_num(env, out, "userDataLo", (double)(uint32_t)s.user_data);
+  set_num(env, out, "userDataHi", (double)(uint32_t)(s.user_data >> 32));
+  return out;
+}
+
 static napi_value ChannelRef(napi_env env, napi_callback_info info) {
   size_t argc = 2; napi_value argv[2];
   NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
@@ -559,6 +590,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     { "channelCreate", NULL, ChannelCreate, NULL, NULL, NULL, napi_enumerable, NULL },
     { "channelSubmit", NULL, ChannelSubmit, NULL, NULL, NULL, napi_enumerable, NULL },
     { "channelRef", NULL, ChannelRef, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "channelPrepRow", NULL, ChannelPrepRow, NULL, NULL, NULL, napi_enumerable, NULL },
     { "channelClose", NULL, ChannelClose, NULL, NULL, NULL, napi_enumerable, NULL },
     { "channelRefSet", NULL, ChannelRefSet, NULL, NULL, NULL, napi_enumerable, NULL },
     { "encodeSockaddr", NULL, EncodeSockaddr, NULL, NULL, NULL, napi_enumerable, NULL },

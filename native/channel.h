@@ -90,6 +90,9 @@ static inline unsigned sq_queued(channel_t *ch) {
 // ring.c: the ring — setup, rows to SQEs, submission, completions, teardown. Every int result is 0 (or a count) or -errno.
 int ring_create(channel_t *ch, const ring_opts_t *o, const char **step);
 int flush_staged(channel_t *ch, int getevents);
+// The SQE one request row becomes (into *out, zeroed first), without submitting it: 0, or -EINVAL for a row prep_row
+// refuses. Lets tests pin the row → SQE mapping (addon: channelPrepRow).
+int ring_prep_row(channel_t *ch, const int32_t *row, struct io_uring_sqe *out);
 unsigned drain_cq(channel_t *ch);
 int cq_nonempty(channel_t *ch);
 int work_pending(channel_t *ch);

@@ -462,6 +462,11 @@ static int submit_queued(channel_t *ch, int getevents) {
   }
 }
 
+int ring_prep_row(channel_t *ch, const int32_t *row, struct io_uring_sqe *out) {
+  memset(out, 0, sizeof *out);
+  return prep_row(ch, out, row);
+}
+
 // Pushes what JavaScript staged (recycled buffers, request rows) and enters the kernel once. Every staged row either
 // reaches the kernel, completes unsubmitted (refused: -EINVAL), or is kept: a row that found no room (the SQ still
 // full after an enter, or the list of unsubmitted completions full) stays staged, moved with the rows after it to

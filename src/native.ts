@@ -45,6 +45,12 @@ export interface NativeChannel {
   layout: NativeLayout;
 }
 
+/** Fields of an SQE (channelPrepRow); opFlags is the per-op flags word (msg_flags, accept_flags, cancel_flags…). */
+export interface NativeSqe {
+  opcode: number; flags: number; ioprio: number; fd: number; len: number; opFlags: number; bufGroup: number;
+  fileIndex: number; off: number; userDataLo: number; userDataHi: number;
+}
+
 export interface NativeSockName { address: string; port: number; family: 4 | 6 }
 
 export interface NativeAddon {
@@ -52,6 +58,9 @@ export interface NativeAddon {
   channelCreate(options: Record<string, number>, onEvents: (n: number) => void, resource: object): NativeChannel;
   channelSubmit(channel: object): number;
   channelRef(channel: object, on: boolean): void;
+  /** The SQE a request row (Int32Array of Row.I32) becomes, not submitted — for tests of the row → SQE mapping — or
+   * -EINVAL where the native side refuses the row. */
+  channelPrepRow(channel: object, row: Int32Array): NativeSqe | number;
   /** 0, or -ETIMEDOUT when the kernel still had requests after the teardown deadline (memory then pinned for good). */
   channelClose(channel: object): number;
   /** Records `bytes`'s memory as reference slot `slot` (sends with RowFlag.Ref): 0, or -EINVAL. */

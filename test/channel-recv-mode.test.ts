@@ -85,7 +85,6 @@ function checkBytes(r: Run): void {
   assert.equal(r.bad, 0, 'every byte in order');
 }
 
-
 describe('receive modes: the requests a 4 MiB stream takes (uring)', { skip: uringSkip }, () => {
   it('the probe finds the multishot cap on a kernel that has it (6.17 and later)', { skip: !kernelAtLeast(6, 17) && 'kernel older than 6.17' }, () => {
     assert.equal(native!.probe().recvCap, true, `probe().recvCap on ${native!.probe().kernel}`);

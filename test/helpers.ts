@@ -26,13 +26,13 @@ if (expectation.expected && !uring.ok) {
 }
 /** Why the io_uring backend cannot run here, or false. */
 export const uringSkip: string | false = uring.ok ? false : `io_uring unavailable: ${uring.reason}`;
-/** Why a test cannot force a DEFER_TASKRUN ring here (the kernel refuses it, or the addon's wake-up probe had no
- * answer: native/ring.c, defer_wake), or false. */
 /** Whether the running kernel is at least `major.minor` (false where io_uring could not be probed). */
 export function kernelAtLeast(major: number, minor: number): boolean {
   const m = /^(\d+)\.(\d+)/.exec(kernelProbe()?.kernel ?? '');
   return m !== null && Number(m[1]) * 1000 + Number(m[2]) >= major * 1000 + minor;
 }
+/** Why a test cannot force a DEFER_TASKRUN ring here (the kernel refuses it, or the addon's wake-up probe had no
+ * answer: native/ring.c, defer_wake), or false. */
 export const deferRingSkip: string | false = uringSkip || (kernelProbe()?.deferWakes === undefined ? 'this kernel refuses DEFER_TASKRUN or could not be probed' : false);
 
 /** The receive mode of a default io_uring channel here (src/uring/receive.ts): its ring's set-up, the kernel's
