@@ -285,7 +285,7 @@ static napi_value ChannelSubmit(napi_env env, napi_callback_info info) {
 }
 
 // channelPrepRow(channel, row: Int32Array of MP_ROW_I32) → the SQE the row becomes, not submitted (for tests of the
-// row → SQE mapping), or -EINVAL where prep_row refuses it.
+// row → SQE mapping), or -EINVAL where prep_row refuses it (-EBADF once the channel is closed, as channelSubmit).
 static napi_value ChannelPrepRow(napi_env env, napi_callback_info info) {
   size_t argc = 2; napi_value argv[2];
   NAPI_OK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
@@ -298,7 +298,7 @@ static napi_value ChannelPrepRow(napi_env env, napi_callback_info info) {
   }
   struct io_uring_sqe s;
   napi_value out;
-  int r = ring_prep_row(ch, (const int32_t *)data, &s);
+  int r = ch->closed ? -EBADF : ring_prep_row(ch, (const int32_t *)data, &s);
   if (r < 0) { napi_create_int32(env, r, &out); return out; }
   napi_create_object(env, &out);
   set_num(env, out, "opcode", s.opcode);

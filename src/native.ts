@@ -59,7 +59,7 @@ export interface NativeAddon {
   channelSubmit(channel: object): number;
   channelRef(channel: object, on: boolean): void;
   /** The SQE a request row (Int32Array of Row.I32) becomes, not submitted — for tests of the row → SQE mapping — or
-   * -EINVAL where the native side refuses the row. */
+   * -EINVAL where the native side refuses the row (-EBADF once the channel is closed). */
   channelPrepRow(channel: object, row: Int32Array): NativeSqe | number;
   /** 0, or -ETIMEDOUT when the kernel still had requests after the teardown deadline (memory then pinned for good). */
   channelClose(channel: object): number;

@@ -3,7 +3,7 @@
 // tests cover these flags only indirectly — a receive that lost IOSQE_BUFFER_SELECT fails loudly, but a send that
 // lost MSG_WAITALL behind a link, or a receive armed multishot where single-shot was meant, still passes an echo.
 // Opcode and flag values are the kernel's uapi (include/uapi/linux/io_uring.h, stable ABI), written out here.
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createChannel } from '../src/index.js';
 import { native, type NativeSqe } from '../src/native.js';
@@ -21,6 +21,7 @@ const EINVAL = -22;
 
 describe('the row → SQE mapping (native/ring.c prep_row)', { skip: uringSkip }, () => {
   const ch = uringSkip ? undefined : createChannel({ backend: 'uring' }) as unknown as UringChannel;
+  after(() => ch?.close());
   /** The SQE of one row: op, fd, flags, user_data (lo, hi), operands a, b, c. */
   const prep = (op: number, fd: number, flags: number, a: number, b: number, c: number, lo = 7, hi = 0x0300_0001): NativeSqe | number =>
     native!.channelPrepRow(ch!.nativeHandle, Int32Array.of(op, fd, flags, lo, hi, a, b, c));
@@ -76,6 +77,4 @@ describe('the row → SQE mapping (native/ring.c prep_row)', { skip: uringSkip }
     assert.deepEqual([nop.opcode, nop.userDataLo, nop.userDataHi], [IORING_OP.NOP, 0x1234_5678, 0x0a00_00ff]);
     assert.equal(prep(99, 0, 0, 0, 0, 0), EINVAL);
   });
-
-  it('closes the channel', () => { ch?.close(); });
 });
